@@ -1,0 +1,3 @@
+//! Subcommands, one file each, wiring the pipeline stages together.
+
+pub mod report;

@@ -1,0 +1,83 @@
+//! `trailscope report`: list the sources, scan them, analyze, render, write.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::analysis::{self, Window};
+use crate::cli::ReportArgs;
+use crate::error::{FatalError, ObjectError};
+use crate::output::{self, RenderOptions};
+use crate::report::{Report, Summary, SCHEMA_VERSION};
+use crate::{scan, source, Outcome};
+
+pub fn run(args: &ReportArgs) -> Result<Outcome, FatalError> {
+    let listing = source::list(&args.sources)?;
+    let jobs = args.jobs.map_or_else(rayon::current_num_threads, |n| n.get());
+    let progress = progress_bar(listing.objects.len() as u64, args.quiet);
+    let scan = scan::scan(&listing.objects, jobs, args.max_object_size, &progress)?;
+    progress.finish_and_clear();
+
+    let mut failures = listing.failures;
+    failures.extend(scan.failures);
+    failures.sort();
+    if scan.objects_read == 0 {
+        warn(&failures, args.quiet);
+        return Err(FatalError::NothingReadable { listed: listing.objects.len(), failed: failures.len() });
+    }
+
+    let analysis = analysis::analyze(&scan.events, Window::after_seconds(args.pair_window));
+    let report = Report {
+        schema_version: SCHEMA_VERSION,
+        summary: Summary {
+            objects_read: scan.objects_read,
+            objects_skipped: listing.skipped.total(),
+            skipped: listing.skipped,
+            objects_failed: failures.len() as u64,
+            records: scan.records,
+            instance_connect_events: analysis.instance_connect_events,
+            connections: analysis.connections,
+            denied_attempts: analysis.denied_attempts,
+            endpoints: analysis.endpoints.len() as u64,
+            connections_without_key: analysis.connections_without_key,
+            tunnels_without_endpoint: analysis.tunnels_without_endpoint,
+            pair_window_seconds: args.pair_window,
+        },
+        endpoints: analysis.endpoints,
+        direct: analysis.direct,
+        other_events: analysis.other_events,
+        event_names: analysis.event_names,
+        fields: analysis.fields,
+        failures,
+    };
+    let rendered = output::render(&report, args.format, &RenderOptions { all: args.all });
+    output::write(args.output.as_deref(), &rendered)?;
+    warn(&report.failures, args.quiet);
+    Ok(if report.failures.is_empty() { Outcome::Complete } else { Outcome::Incomplete })
+}
+
+/// One line per unreadable object on stderr, sorted, after the work is done.
+fn warn(failures: &[ObjectError], quiet: bool) {
+    if quiet {
+        return;
+    }
+    for failure in failures {
+        eprintln!("trailscope: warning: {}: {}", failure.object, failure.error);
+    }
+}
+
+/// A bar on stderr only for a person watching: never under cron, in a pipe, or with `-q`.
+fn progress_bar(objects: u64, quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(objects), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} reading {pos}/{len} objects [{bar:30}] {elapsed_precise}, eta {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}

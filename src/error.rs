@@ -1,0 +1,54 @@
+//! The two ways a run goes wrong: one object that could not be read (collected, the run goes on)
+//! and a fatal error that stops the run before any report is written.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+/// An object (a file, later an S3 key) that could not be read, and why.
+///
+/// Everything that can fail for a single object returns this; the scan collects them and the
+/// report lists them, sorted by object name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct ObjectError {
+    /// The object's display name: a local path or `s3://bucket/key`.
+    pub object: String,
+    /// What went wrong, in one line.
+    pub error: String,
+}
+
+/// An error that ends the run with exit code 1 and one line on stderr.
+#[derive(Debug)]
+pub enum FatalError {
+    /// A SOURCE named on the command line does not exist or cannot be inspected.
+    Source { source: PathBuf, cause: io::Error },
+    /// The sources hold no object that could be read.
+    NothingReadable { listed: usize, failed: usize },
+    /// The report could not be written.
+    Output { target: String, cause: io::Error },
+    /// The worker pool could not be built.
+    Pool(String),
+}
+
+impl fmt::Display for FatalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FatalError::Source { source, cause } if cause.kind() == io::ErrorKind::NotFound => {
+                write!(f, "{}: no such file or directory", source.display())
+            }
+            FatalError::Source { source, cause } => write!(f, "{}: {cause}", source.display()),
+            FatalError::NothingReadable { listed: 0, .. } => {
+                write!(f, "no CloudTrail log objects found in the given sources")
+            }
+            FatalError::NothingReadable { listed, failed } => {
+                write!(f, "none of the {listed} objects could be read ({failed} unreadable, listed above)")
+            }
+            FatalError::Output { target, cause } => write!(f, "cannot write {target}: {cause}"),
+            FatalError::Pool(cause) => write!(f, "cannot start worker threads: {cause}"),
+        }
+    }
+}
+
+impl std::error::Error for FatalError {}

@@ -1,0 +1,46 @@
+//! trailscope: audit EC2 Instance Connect Endpoint connections across a CloudTrail archive.
+//!
+//! The modules follow the pipeline: [`source`] lists objects, [`decode`] turns one object into
+//! records, [`event`] picks out Instance Connect events, [`scan`] runs that in parallel,
+//! [`analysis`] pairs, attributes and classifies, [`report`] is the result, and [`output`]
+//! renders it. [`cmd`] wires one subcommand through them.
+
+pub mod analysis;
+pub mod cli;
+pub mod cmd;
+pub mod decode;
+pub mod error;
+pub mod event;
+pub mod output;
+pub mod report;
+pub mod scan;
+pub mod source;
+pub mod time;
+
+use cli::{Cli, Command};
+use error::FatalError;
+
+/// How a run that produced a report ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every object was read.
+    Complete,
+    /// The report was written, but some objects were unreadable.
+    Incomplete,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Complete => 0,
+            Outcome::Incomplete => 3,
+        }
+    }
+}
+
+/// Runs the command line's subcommand.
+pub fn run(cli: &Cli) -> Result<Outcome, FatalError> {
+    match &cli.command {
+        Command::Report(args) => cmd::report::run(args),
+    }
+}

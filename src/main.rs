@@ -1,0 +1,16 @@
+//! The `trailscope` binary: parse arguments, run, map the outcome to an exit status.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = trailscope::cli::Cli::parse();
+    match trailscope::run(&cli) {
+        Ok(outcome) => ExitCode::from(outcome.exit_code()),
+        Err(error) => {
+            eprintln!("trailscope: {error}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! Plain text for a terminal: underlined headings, aligned tables, numbers right-aligned.
+
+use super::document::{Block, Cell, Table};
+
+pub fn render(blocks: &[Block]) -> String {
+    let mut out = String::new();
+    for block in blocks {
+        match block {
+            Block::Title(title) => {
+                out.push_str(title);
+                out.push('\n');
+                out.push_str(&"=".repeat(title.chars().count()));
+                out.push('\n');
+            }
+            Block::Heading(heading) => {
+                out.push('\n');
+                out.push_str(heading);
+                out.push('\n');
+                out.push_str(&"-".repeat(heading.chars().count()));
+                out.push('\n');
+            }
+            Block::Subheading(heading) => {
+                out.push('\n');
+                out.push_str(heading);
+                out.push_str(":\n");
+            }
+            Block::Paragraph(text) => {
+                out.push_str(&text.replace('`', ""));
+                out.push('\n');
+            }
+            Block::Note(text) => {
+                out.push_str("Note: ");
+                out.push_str(&text.replace('`', ""));
+                out.push('\n');
+            }
+            Block::Table(table) => table_text(table, &mut out),
+        }
+    }
+    out
+}
+
+fn cell_text(cell: &Cell) -> String {
+    match cell {
+        Cell::Text(s) | Cell::Code(s) => s.clone(),
+        Cell::Number(n) => n.to_string(),
+    }
+}
+
+fn table_text(table: &Table, out: &mut String) {
+    let mut lines: Vec<Vec<(String, bool)>> = Vec::new();
+    if !table.key_value {
+        lines.push(table.headers.iter().map(|h| (h.to_uppercase(), false)).collect());
+    }
+    for row in &table.rows {
+        lines.push(row.iter().map(|c| (cell_text(c), matches!(c, Cell::Number(_)))).collect());
+    }
+    let columns = lines.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|i| lines.iter().filter_map(|l| l.get(i)).map(|(s, _)| s.chars().count()).max().unwrap_or(0))
+        .collect();
+    for line in lines {
+        let mut rendered = String::from(" ");
+        for (i, (cell, numeric)) in line.iter().enumerate() {
+            let pad = widths[i] - cell.chars().count();
+            rendered.push(' ');
+            if *numeric {
+                rendered.push_str(&" ".repeat(pad));
+                rendered.push_str(cell);
+            } else {
+                rendered.push_str(cell);
+                rendered.push_str(&" ".repeat(pad));
+            }
+            rendered.push(' ');
+        }
+        out.push_str(rendered.trim_end());
+        out.push('\n');
+    }
+}

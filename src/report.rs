@@ -1,0 +1,135 @@
+//! The report: one struct that every output format renders and that `--format json` serializes,
+//! so the JSON schema is this type. Version it when a field changes meaning or goes away.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::error::ObjectError;
+use crate::event::EndpointId;
+use crate::source::Skipped;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub summary: Summary,
+    pub endpoints: Vec<EndpointReport>,
+    pub direct: DirectUse,
+    /// Event names seen from Instance Connect that are neither tunnels nor keys, with counts.
+    pub other_events: BTreeMap<String, u64>,
+    /// Per analyzed event name: how much evidence the field classes rest on.
+    pub event_names: Vec<EventNameReport>,
+    pub fields: Vec<FieldReport>,
+    pub failures: Vec<ObjectError>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub objects_read: u64,
+    pub objects_skipped: u64,
+    pub skipped: Skipped,
+    pub objects_failed: u64,
+    /// Every record of every readable object, Instance Connect or not.
+    pub records: u64,
+    pub instance_connect_events: u64,
+    /// Successful `OpenTunnel` calls (including those of unknown endpoint).
+    pub connections: u64,
+    /// `OpenTunnel` calls that failed (`errorCode` set).
+    pub denied_attempts: u64,
+    pub endpoints: u64,
+    /// Successful tunnels no `SendSSHPublicKey` paired with (the user brought their own key).
+    pub connections_without_key: u64,
+    /// `OpenTunnel` calls naming no endpoint, neither in the request nor in `resources`.
+    pub tunnels_without_endpoint: u64,
+    /// The pairing window after a key, in seconds (`--pair-window`).
+    pub pair_window_seconds: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EndpointReport {
+    pub id: EndpointId,
+    pub account: String,
+    pub region: String,
+    /// Successful tunnels through this endpoint.
+    pub connections: u64,
+    /// Failed tunnel attempts, and their error codes.
+    pub denied: u64,
+    pub denied_errors: BTreeMap<String, u64>,
+    /// Events attributed to the endpoint: its tunnels (successful or not) and the keys paired
+    /// with them.
+    pub events: BTreeMap<String, u64>,
+    pub connections_without_key: u64,
+    pub first_seen: Option<String>,
+    pub last_seen: Option<String>,
+}
+
+/// Instance Connect used without an endpoint.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DirectUse {
+    /// Keys pushed with no tunnel of the same principal, account and region in the window.
+    #[serde(rename = "SendSSHPublicKey")]
+    pub ssh_keys: u64,
+    /// Serial console keys: never through an endpoint.
+    #[serde(rename = "SendSerialConsoleSSHPublicKey")]
+    pub serial_console_keys: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EventNameReport {
+    pub event_name: String,
+    /// Successful events of this name attributed to an endpoint: what the field analysis reads.
+    pub events: u64,
+    pub endpoints: u64,
+    /// Endpoints with two or more events: only there can a field that changes with every
+    /// connection be told apart from one that changes with the endpoint.
+    pub endpoints_with_multiple_events: u64,
+    pub fields_constant: u64,
+    pub fields_endpoint: u64,
+    pub fields_connection: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldClass {
+    /// One value across all events.
+    Constant,
+    /// Several values overall, exactly one within each endpoint.
+    Endpoint,
+    /// Some endpoint has several values.
+    Connection,
+}
+
+impl FieldClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldClass::Constant => "constant",
+            FieldClass::Endpoint => "endpoint",
+            FieldClass::Connection => "connection",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FieldReport {
+    pub event_name: String,
+    pub path: String,
+    pub class: FieldClass,
+    /// Events of this name analyzed (the path may be missing from some).
+    pub events: u64,
+    /// Distinct values overall; "missing" counts as one.
+    pub distinct: u64,
+    /// Endpoints in which the field takes more than one value.
+    pub endpoints_varying: u64,
+    /// The value, for a constant field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<Box<RawValue>>,
+    /// Each endpoint's value, for a field that changes with the endpoint (endpoints where the
+    /// path is missing are in `missing_in` instead).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub values: BTreeMap<EndpointId, Box<RawValue>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing_in: Vec<EndpointId>,
+}
