@@ -100,6 +100,12 @@ impl Decoder {
         let document = if is_gzip(raw) {
             inflate::inflate(raw, inflated, *max_object_size)?;
             inflated
+        } else if !looks_like_json(raw) {
+            let start: Vec<String> = raw.iter().take(8).map(|b| format!("{b:02x}")).collect();
+            return Err(Reason::Shape(format!(
+                "neither gzip nor JSON (starts with bytes {})",
+                start.join(" ")
+            )));
         } else {
             raw
         };
@@ -112,6 +118,17 @@ impl Decoder {
             }
         })?;
         Ok(decoded)
+    }
+}
+
+/// Whether uncompressed bytes can be JSON at all: an object or array after optional whitespace
+/// and byte order mark. Anything else gets a clearer reason than a parser error.
+fn looks_like_json(bytes: &[u8]) -> bool {
+    let bytes = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{' | b'[') => true,
+        Some(_) => false,
+        None => true, // only whitespace: the parser reports it as empty
     }
 }
 

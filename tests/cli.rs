@@ -1,0 +1,105 @@
+//! The command line as a user meets it: exit statuses, output files, formats and streams.
+
+mod common;
+
+use std::fs;
+
+use common::{report_json, testdata, trailscope};
+
+fn seed() -> String {
+    testdata("seed/s3").to_string_lossy().into_owned()
+}
+
+#[test]
+fn clean_run_exits_zero_and_keeps_stderr_empty() {
+    let out = trailscope(["report", &seed()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stderr.is_empty(), "no progress bar or chatter when stderr is not a terminal");
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(text.starts_with("trailscope report\n"), "{text}");
+    assert!(text.contains("eice-0f94a1b2c3d4e5f60"));
+}
+
+#[test]
+fn missing_source_is_fatal_with_one_line() {
+    let out = trailscope(["report", "/no/such/archive"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "trailscope: /no/such/archive: no such file or directory\n"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn usage_errors_exit_two() {
+    assert_eq!(trailscope(["report"]).status.code(), Some(2), "SOURCE is required");
+    assert_eq!(trailscope(["report", "--format", "xml", &seed()]).status.code(), Some(2));
+    assert_eq!(trailscope(["report", "--jobs", "0", &seed()]).status.code(), Some(2));
+}
+
+#[test]
+fn output_file_is_written_whole_and_stdout_stays_empty() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let target = dir.path().join("report.json");
+    fs::write(&target, "previous").expect("previous report");
+    let out = trailscope(["report", "-f", "json", "-o", target.to_str().expect("utf-8"), &seed()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
+    let written: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&target).expect("report file")).expect("JSON");
+    assert_eq!(written["schema_version"], 1);
+    assert_eq!(fs::read_dir(dir.path()).expect("list").count(), 1, "no temporary file left");
+}
+
+#[test]
+fn failed_run_leaves_the_previous_output_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let target = dir.path().join("report.txt");
+    fs::write(&target, "previous").expect("previous report");
+    let out = trailscope(["report", "-o", target.to_str().expect("utf-8"), "/no/such/archive"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(fs::read_to_string(&target).expect("still there"), "previous");
+}
+
+#[test]
+fn markdown_report_has_tables() {
+    let out = trailscope(["report", "--format", "markdown", &seed()]);
+    let markdown = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(markdown.starts_with("# trailscope report\n"));
+    assert!(
+        markdown.contains("| Endpoint | Account | Region | Connections | Denied | First seen | Last seen |")
+    );
+    assert!(markdown.contains("| `eice-0f94a1b2c3d4e5f60` | 123456789012 | ap-northeast-1 | 1 | 0 |"));
+    assert!(markdown.contains("> **Note:**"));
+}
+
+#[test]
+fn all_lists_unchanged_fields_with_their_value() {
+    let out = trailscope(["report", "--all", &seed()]);
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(text.contains("requestParameters.remotePort"), "{text}");
+    assert!(text.contains("\"22\""));
+    let out = trailscope(["report", &seed()]);
+    assert!(!String::from_utf8(out.stdout).expect("utf-8").contains("requestParameters.remotePort"));
+}
+
+#[test]
+fn a_file_named_directly_is_read_whatever_its_name() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let renamed = dir.path().join("export.txt");
+    fs::copy(testdata("seed/lookup/lookup-events.json"), &renamed).expect("copy");
+    let (code, report, _) = report_json(&[&renamed], &[]);
+    assert_eq!(code, 0);
+    assert_eq!(report["summary"]["records"], 4);
+}
+
+#[test]
+fn pair_window_changes_what_pairs() {
+    // In the seed the second tunnel comes 1 s after its key: with a 0 s window that key pairs
+    // with nothing and counts as direct use, while the first (same second) still pairs.
+    let (_, report, _) = report_json(&[&testdata("seed/s3")], &["--pair-window", "0"]);
+    assert_eq!(report["summary"]["pair_window_seconds"], 0);
+    assert_eq!(report["direct"]["SendSSHPublicKey"], 1);
+    assert_eq!(report["summary"]["connections_without_key"], 1);
+}

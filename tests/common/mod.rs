@@ -1,0 +1,76 @@
+//! Shared helpers for the integration tests: run the real binary, read its JSON report, and
+//! build small archives in temporary folders.
+
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use serde_json::Value;
+
+/// The repository root, where `testdata/` lives.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn testdata(path: &str) -> PathBuf {
+    root().join("testdata").join(path)
+}
+
+/// Runs `trailscope` with `args` and no AWS or terminal surprises.
+pub fn trailscope<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    Command::new(env!("CARGO_BIN_EXE_trailscope"))
+        .args(args)
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("the trailscope binary runs")
+}
+
+/// `trailscope report --format json SOURCE... EXTRA...`: exit code and parsed report.
+pub fn report_json(sources: &[&Path], extra: &[&str]) -> (i32, Value, String) {
+    let mut args: Vec<std::ffi::OsString> = vec!["report".into(), "--format".into(), "json".into()];
+    args.extend(extra.iter().map(Into::into));
+    args.extend(sources.iter().map(|p| p.as_os_str().to_owned()));
+    let out = trailscope(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is a JSON report ({e}); stderr: {stderr}"));
+    (out.status.code().unwrap_or(-1), report, stderr)
+}
+
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+    encoder.write_all(data).expect("write to Vec");
+    encoder.finish().expect("finish to Vec")
+}
+
+/// Writes `bytes` at `dir/relative`, creating folders.
+pub fn put(dir: &Path, relative: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(relative);
+    std::fs::create_dir_all(path.parent().expect("a parent")).expect("create folders");
+    std::fs::write(&path, bytes).expect("write fixture");
+    path
+}
+
+/// The `fields` entries of a report as (event name, path) -> class.
+pub fn classes(report: &Value) -> std::collections::BTreeMap<(String, String), String> {
+    report["fields"]
+        .as_array()
+        .expect("fields array")
+        .iter()
+        .map(|f| {
+            let key = (
+                f["event_name"].as_str().expect("name").to_owned(),
+                f["path"].as_str().expect("path").to_owned(),
+            );
+            (key, f["class"].as_str().expect("class").to_owned())
+        })
+        .collect()
+}
