@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::output::Format;
+use crate::source::Source;
+use crate::time::Day;
 
 /// Audit EC2 Instance Connect Endpoint connections across a whole CloudTrail archive.
 ///
@@ -20,6 +22,15 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// Checks clap cannot express; an error is a usage error (exit status 2).
+    pub fn validate(&self) -> Result<(), String> {
+        match &self.command {
+            Command::Report(args) => args.validate(),
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Read an archive and report endpoints, connections and how fields change between them.
@@ -32,12 +43,12 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// Files or directories to read. Directories are walked recursively (directory links are not
-    /// followed); inside them `*.json`, `*.json.gz`, `*.jsonl` and `*.jsonl.gz` are read, files
-    /// under `CloudTrail-Digest/` and files with other names are skipped and counted. A file
-    /// named here is always read.
+    /// Files, directories or `s3://BUCKET[/PREFIX]` to read. Directories and prefixes are read
+    /// recursively (directory links are not followed); in them `*.json`, `*.json.gz`, `*.jsonl`
+    /// and `*.jsonl.gz` are read, files under `CloudTrail-Digest/` and files with other names are
+    /// skipped and counted. A file named here is always read.
     #[arg(value_name = "SOURCE", required = true)]
-    pub sources: Vec<PathBuf>,
+    pub sources: Vec<Source>,
 
     /// Report format: `text` for a terminal, `json` for programs (versioned schema), `markdown`
     /// for tickets and wikis.
@@ -70,6 +81,70 @@ pub struct ReportArgs {
     /// Print no warnings (unreadable objects are still in the report and the exit status).
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Only events from this UTC day on (YYYY-MM-DD). Prunes the `YYYY/MM/DD/` folders of the
+    /// CloudTrail layout before listing them, then drops events outside the range.
+    #[arg(long, value_name = "DATE", value_parser = parse_day, help_heading = "Narrowing")]
+    pub from: Option<Day>,
+
+    /// Only events up to and including this UTC day (YYYY-MM-DD). The folder of the day after is
+    /// read too: a log file can hold events from minutes before its folder's day.
+    #[arg(long, value_name = "DATE", value_parser = parse_day, help_heading = "Narrowing")]
+    pub to: Option<Day>,
+
+    /// Only this account's folders (`AWSLogs/[o-id/]ACCOUNT/`); repeat for several.
+    #[arg(long = "account", value_name = "ID", value_parser = parse_account, help_heading = "Narrowing")]
+    pub accounts: Vec<String>,
+
+    /// Only this region's folders (`.../CloudTrail/REGION/`); repeat for several. The region of
+    /// the S3 client is --bucket-region.
+    #[arg(long = "region", value_name = "NAME", help_heading = "Narrowing")]
+    pub regions: Vec<String>,
+
+    /// AWS profile for S3 sources (default: AWS_PROFILE, then `default`).
+    #[arg(long, value_name = "NAME", help_heading = "S3")]
+    pub profile: Option<String>,
+
+    /// Region of the S3 client (default: AWS_REGION or the profile's, else us-east-1).
+    #[arg(long, value_name = "REGION", help_heading = "S3")]
+    pub bucket_region: Option<String>,
+
+    /// S3-compatible endpoint, e.g. http://127.0.0.1:3900 (also AWS_ENDPOINT_URL_S3 or
+    /// AWS_ENDPOINT_URL). Buckets are then addressed path-style.
+    #[arg(long, value_name = "URL", help_heading = "S3")]
+    pub endpoint_url: Option<String>,
+
+    /// Send unsigned requests (public buckets); no credentials are looked up.
+    #[arg(long, help_heading = "S3")]
+    pub no_sign_request: bool,
+
+    /// S3 requests in flight at once (listings and downloads).
+    #[arg(long, value_name = "N", default_value_t = NonZeroUsize::new(32).expect("32 is not zero"), help_heading = "S3")]
+    pub s3_concurrency: NonZeroUsize,
+}
+
+impl ReportArgs {
+    /// Checks that need several options at once; an error here is a usage error.
+    pub fn validate(&self) -> Result<(), String> {
+        if let (Some(from), Some(to)) = (self.from, self.to) {
+            if from > to {
+                return Err(format!("--from {from} is after --to {to}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_day(text: &str) -> Result<Day, String> {
+    Day::parse(text).ok_or_else(|| format!("not a date: {text:?} (expected YYYY-MM-DD)"))
+}
+
+fn parse_account(text: &str) -> Result<String, String> {
+    if text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!("not an AWS account id: {text:?} (expected 12 digits)"))
+    }
 }
 
 fn parse_size(text: &str) -> Result<u64, String> {

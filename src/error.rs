@@ -24,6 +24,8 @@ pub struct ObjectError {
 pub enum FatalError {
     /// A SOURCE named on the command line does not exist or cannot be inspected.
     Source { source: PathBuf, cause: io::Error },
+    /// An S3 bucket could not be listed: a report without it would look complete and not be.
+    S3(String),
     /// The sources hold no object that could be read.
     NothingReadable { listed: usize, failed: usize },
     /// The report could not be written.
@@ -45,6 +47,7 @@ impl fmt::Display for FatalError {
             FatalError::NothingReadable { listed, failed } => {
                 write!(f, "none of the {listed} objects could be read ({failed} unreadable, listed above)")
             }
+            FatalError::S3(message) => f.write_str(message),
             FatalError::Output { target, cause } => write!(f, "cannot write {target}: {cause}"),
             FatalError::Pool(cause) => write!(f, "cannot start worker threads: {cause}"),
         }

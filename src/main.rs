@@ -6,6 +6,10 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = trailscope::cli::Cli::parse();
+    if let Err(message) = cli.validate() {
+        use clap::CommandFactory;
+        trailscope::cli::Cli::command().error(clap::error::ErrorKind::ArgumentConflict, message).exit();
+    }
     match trailscope::run(&cli) {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(error) => {

@@ -28,6 +28,8 @@ pub struct Report {
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Summary {
+    /// Files or keys the listing returned (after pruning by `--from/--to/--account/--region`).
+    pub objects_listed: u64,
     pub objects_read: u64,
     pub objects_skipped: u64,
     pub skipped: Skipped,
@@ -35,6 +37,8 @@ pub struct Summary {
     /// Every record of every readable object, Instance Connect or not.
     pub records: u64,
     pub instance_connect_events: u64,
+    /// Instance Connect events read but outside `--from`..`--to`, left out of everything below.
+    pub events_out_of_range: u64,
     /// Successful `OpenTunnel` calls (including those of unknown endpoint).
     pub connections: u64,
     /// `OpenTunnel` calls that failed (`errorCode` set).

@@ -70,6 +70,52 @@ impl std::fmt::Display for Timestamp {
     }
 }
 
+/// A calendar day (UTC), as days since 1970-01-01: the unit of `--from` / `--to` and of the
+/// `YYYY/MM/DD` folders CloudTrail writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Day(pub i64);
+
+impl Day {
+    /// Parses `YYYY-MM-DD`, rejecting dates that do not exist.
+    pub fn parse(text: &str) -> Option<Day> {
+        let b = text.as_bytes();
+        if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+            return None;
+        }
+        Day::from_ymd(digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?)
+    }
+
+    /// The day, if `year-month-day` is a real date.
+    pub fn from_ymd(year: i64, month: i64, day: i64) -> Option<Day> {
+        if !(1..=12).contains(&month) || day < 1 {
+            return None;
+        }
+        let days = days_from_civil(year, month, day);
+        // A day past the month's end would roll over into the next month.
+        (civil_from_days(days) == (year, month, day)).then_some(Day(days))
+    }
+
+    pub fn ymd(self) -> (i64, i64, i64) {
+        civil_from_days(self.0)
+    }
+
+    pub fn next(self) -> Day {
+        Day(self.0 + 1)
+    }
+
+    /// The instant this day starts.
+    pub fn start(self) -> Timestamp {
+        Timestamp(self.0 * 86_400_000)
+    }
+}
+
+impl std::fmt::Display for Day {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (y, m, d) = self.ymd();
+        write!(f, "{y:04}-{m:02}-{d:02}")
+    }
+}
+
 fn digits(b: &[u8]) -> Option<i64> {
     b.iter().try_fold(0i64, |acc, &d| d.is_ascii_digit().then(|| acc * 10 + i64::from(d - b'0')))
 }
@@ -114,6 +160,17 @@ mod tests {
         let t = Timestamp::parse("2024-02-29T23:59:59.250Z").expect("valid time");
         assert_eq!(t.to_string(), "2024-02-29T23:59:59.250Z");
         assert_eq!(Timestamp::parse("1970-01-01T00:00:00Z"), Some(Timestamp(0)));
+    }
+
+    #[test]
+    fn days_parse_real_dates_only() {
+        let day = Day::parse("2024-02-29").expect("leap day");
+        assert_eq!(day.to_string(), "2024-02-29");
+        assert_eq!(day.next().to_string(), "2024-03-01");
+        assert_eq!(day.start(), Timestamp::parse("2024-02-29T00:00:00Z").expect("valid"));
+        for bad in ["2023-02-29", "2024-04-31", "2024-13-01", "2024-1-01", "yesterday"] {
+            assert_eq!(Day::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]

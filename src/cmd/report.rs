@@ -10,14 +10,47 @@ use crate::cli::ReportArgs;
 use crate::error::{FatalError, ObjectError};
 use crate::output::{self, RenderOptions};
 use crate::report::{Report, Summary, SCHEMA_VERSION};
+use crate::scan::ScanConfig;
+use crate::source::layout::Filter;
+use crate::source::s3::{S3Options, S3Session};
+use crate::source::Source;
 use crate::{scan, source, Outcome};
 
+/// Downloaded bytes waiting to be parsed, at most: enough to keep every worker busy on objects of
+/// a few MB while the next ones download, small next to the 150 MB memory goal.
+const DOWNLOAD_BUDGET: u64 = 64 << 20;
+
 pub fn run(args: &ReportArgs) -> Result<Outcome, FatalError> {
-    let listing = source::list(&args.sources)?;
-    let jobs = args.jobs.map_or_else(rayon::current_num_threads, |n| n.get());
+    let filter = Filter {
+        from: args.from,
+        to: args.to,
+        accounts: args.accounts.iter().cloned().collect(),
+        regions: args.regions.iter().cloned().collect(),
+    };
+    // Only a run that reads S3 loads AWS configuration.
+    let s3 = if args.sources.iter().any(|s| matches!(s, Source::S3(_))) {
+        Some(S3Session::connect(&S3Options {
+            profile: args.profile.clone(),
+            region: args.bucket_region.clone(),
+            endpoint_url: args.endpoint_url.clone(),
+            no_sign_request: args.no_sign_request,
+            concurrency: args.s3_concurrency.get(),
+        })?)
+    } else {
+        None
+    };
+    let listing = source::list(&args.sources, &filter, s3.as_ref())?;
+    let config = ScanConfig {
+        jobs: args.jobs.map_or_else(rayon::current_num_threads, |n| n.get()),
+        max_object_size: args.max_object_size,
+        download_budget: DOWNLOAD_BUDGET,
+    };
     let progress = progress_bar(listing.objects.len() as u64, args.quiet);
-    let scan = scan::scan(&listing.objects, jobs, args.max_object_size, &progress)?;
+    let mut scan = scan::scan(&listing.objects, config, s3.as_ref(), &progress)?;
     progress.finish_and_clear();
+    let events_read = scan.events.len();
+    scan.events.retain(|event| filter.keeps_time(event.time));
+    let events_out_of_range = (events_read - scan.events.len()) as u64;
 
     let mut failures = listing.failures;
     failures.extend(scan.failures);
@@ -31,12 +64,14 @@ pub fn run(args: &ReportArgs) -> Result<Outcome, FatalError> {
     let report = Report {
         schema_version: SCHEMA_VERSION,
         summary: Summary {
+            objects_listed: listing.listed,
             objects_read: scan.objects_read,
             objects_skipped: listing.skipped.total(),
             skipped: listing.skipped,
             objects_failed: failures.len() as u64,
             records: scan.records,
             instance_connect_events: analysis.instance_connect_events,
+            events_out_of_range,
             connections: analysis.connections,
             denied_attempts: analysis.denied_attempts,
             endpoints: analysis.endpoints.len() as u64,

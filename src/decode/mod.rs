@@ -20,6 +20,8 @@ pub use inflate::is_gzip;
 #[derive(Debug)]
 pub enum Reason {
     Read(io::Error),
+    /// An S3 download that failed after the SDK's retries.
+    Fetch(String),
     Empty,
     TooLarge {
         limit: u64,
@@ -39,6 +41,7 @@ impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reason::Read(e) => write!(f, "cannot read: {e}"),
+            Reason::Fetch(cause) => write!(f, "cannot download: {cause}"),
             Reason::Empty => f.write_str("empty object"),
             Reason::TooLarge { limit } => {
                 write!(f, "larger than {limit} bytes when decompressed (see --max-object-size)")
@@ -78,8 +81,20 @@ impl Decoder {
     pub fn read(&mut self, object: &ObjectRef) -> Result<Decoded, Reason> {
         match &object.location {
             Location::Local(path) => read_file(path, &mut self.raw, self.max_object_size)?,
+            // Downloads arrive as bytes through `decode_owned`; reaching here is a wiring bug,
+            // reported as an unreadable object rather than a panic.
+            Location::S3 { .. } => return Err(Reason::Fetch("S3 object read without a download".into())),
         }
         self.decode_raw(object.hint)
+    }
+
+    /// Decodes downloaded bytes, taking them over as this worker's read buffer (no copy).
+    pub fn decode_owned(&mut self, mut bytes: Vec<u8>, hint: NameHint) -> Result<Decoded, Reason> {
+        if bytes.len() as u64 > self.max_object_size {
+            return Err(Reason::TooLarge { limit: self.max_object_size });
+        }
+        std::mem::swap(&mut self.raw, &mut bytes);
+        self.decode_raw(hint)
     }
 
     /// Decodes an object already in memory (tests, fuzzing, other sources).

@@ -4,15 +4,17 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::layout::Filter;
 use super::{classify_name, Listing, Location, NameHint, ObjectRef, Verdict};
 use crate::error::{FatalError, ObjectError};
 
-/// Adds what `source` holds to `listing`. A file named directly is always read, whatever its
-/// extension: naming it is the request.
-pub fn list_local(source: &Path, listing: &mut Listing) -> Result<(), FatalError> {
+/// Adds what `source` holds to `listing`, descending only into folders `filter` admits. A file
+/// named directly is always read, whatever its extension: naming it is the request.
+pub fn list_local(source: &Path, filter: &Filter, listing: &mut Listing) -> Result<(), FatalError> {
     let meta =
         fs::metadata(source).map_err(|cause| FatalError::Source { source: source.to_path_buf(), cause })?;
     if !meta.is_dir() {
+        listing.listed += 1;
         let hint = match classify_name(&source.to_string_lossy()) {
             Verdict::Read(hint) => hint,
             _ => NameHint::Document,
@@ -48,14 +50,19 @@ pub fn list_local(source: &Path, listing: &mut Listing) -> Result<(), FatalError
                 }
             };
             if file_type.is_dir() {
-                pending.push(path);
+                if filter.admits(&path.to_string_lossy()) {
+                    pending.push(path);
+                }
                 continue;
             }
+            listing.listed += 1;
             if file_type.is_symlink() && fs::metadata(&path).is_ok_and(|m| m.is_dir()) {
                 listing.skipped.directory_links += 1;
                 continue;
             }
-            match classify_name(&path.to_string_lossy()) {
+            let name = path.to_string_lossy();
+            match classify_name(&name) {
+                Verdict::Read(_) if !filter.admits(&name) => {}
                 Verdict::Read(hint) => listing.objects.push(object(path, hint)),
                 Verdict::SkipDigest => listing.skipped.digest += 1,
                 Verdict::SkipOther => listing.skipped.other += 1,

@@ -1,15 +1,38 @@
-//! Where objects come from: turns the SOURCE arguments into a sorted list of objects to read,
-//! counting what is skipped (digests, other files) and what could not even be listed.
+//! Where objects come from: turns the SOURCE arguments (folders, files, `s3://` URLs) into a
+//! sorted list of objects to read, pruned by the key layout, counting what is skipped.
 
+pub mod layout;
 mod local;
+pub mod s3;
 
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use serde::Serialize;
 
 use crate::error::{FatalError, ObjectError};
 
+use layout::Filter;
 pub use local::list_local;
+use s3::{S3Session, S3Url};
+
+/// A SOURCE argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Local(PathBuf),
+    S3(S3Url),
+}
+
+impl FromStr for Source {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Source, String> {
+        match S3Url::parse(text) {
+            Some(url) => url.map(Source::S3),
+            None => Ok(Source::Local(PathBuf::from(text))),
+        }
+    }
+}
 
 /// One object to read.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -25,6 +48,7 @@ pub struct ObjectRef {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Location {
     Local(PathBuf),
+    S3 { bucket: String, key: String, size: u64 },
 }
 
 /// What an object's name says it holds.
@@ -56,6 +80,8 @@ impl Skipped {
 /// The result of listing every SOURCE.
 #[derive(Debug, Default)]
 pub struct Listing {
+    /// Files or keys seen (read, skipped or pruned away after listing).
+    pub listed: u64,
     /// Sorted by name, without duplicates.
     pub objects: Vec<ObjectRef>,
     pub skipped: Skipped,
@@ -87,17 +113,45 @@ pub(crate) fn classify_name(path: &str) -> Verdict {
     }
 }
 
-/// Lists every source. A SOURCE that does not exist is fatal; a folder inside one that cannot be
-/// read is a failure of its own and the walk goes on.
-pub fn list(sources: &[PathBuf]) -> Result<Listing, FatalError> {
+/// Lists every source, keeping what `filter` admits. A local SOURCE that does not exist, or a
+/// bucket that cannot be listed, is fatal; a folder inside a local source that cannot be read is
+/// a failure of its own and the walk goes on. `s3` must be connected when any source is S3.
+pub fn list(sources: &[Source], filter: &Filter, s3: Option<&S3Session>) -> Result<Listing, FatalError> {
     let mut listing = Listing::default();
     for source in sources {
-        list_local(source, &mut listing)?;
+        match (source, s3) {
+            (Source::Local(path), _) => list_local(path, filter, &mut listing)?,
+            (Source::S3(url), Some(session)) => {
+                for listed in session.list(url, filter)? {
+                    listing.listed += 1;
+                    add_s3_key(url, listed, &mut listing);
+                }
+            }
+            (Source::S3(url), None) => {
+                return Err(FatalError::S3(format!("{url}: no S3 client was set up")));
+            }
+        }
     }
     listing.objects.sort();
     listing.objects.dedup();
     listing.failures.sort();
     Ok(listing)
+}
+
+fn add_s3_key(url: &S3Url, listed: s3::Listed, listing: &mut Listing) {
+    // Folder placeholders some tools create are not objects.
+    if listed.key.ends_with('/') {
+        return;
+    }
+    match classify_name(&listed.key) {
+        Verdict::Read(hint) => listing.objects.push(ObjectRef {
+            name: format!("s3://{}/{}", url.bucket, listed.key),
+            location: Location::S3 { bucket: url.bucket.clone(), key: listed.key, size: listed.size },
+            hint,
+        }),
+        Verdict::SkipDigest => listing.skipped.digest += 1,
+        Verdict::SkipOther => listing.skipped.other += 1,
+    }
 }
 
 #[cfg(test)]
@@ -118,6 +172,13 @@ mod tests {
         assert_eq!(hint("events.jsonl.gz"), Some(NameHint::JsonLines));
         assert_eq!(hint("events.jsonl"), Some(NameHint::JsonLines));
         assert_eq!(hint("AWSLogs/1/CloudTrail-Insight/us-east-1/x.json.gz"), Some(NameHint::Document));
+    }
+
+    #[test]
+    fn sources_are_s3_urls_or_paths() {
+        assert!(matches!("s3://bucket/AWSLogs/".parse(), Ok(Source::S3(_))));
+        assert!(matches!("testdata/seed".parse(), Ok(Source::Local(_))));
+        assert!("s3://".parse::<Source>().is_err());
     }
 
     #[test]

@@ -7,6 +7,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod garage;
+pub mod proxy;
+
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde_json::Value;

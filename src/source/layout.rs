@@ -1,0 +1,200 @@
+//! The CloudTrail key layout, `[prefix/]AWSLogs/[o-id/]<account>/CloudTrail/<region>/YYYY/MM/DD/<file>`,
+//! and the `--from/--to/--account/--region` filter that prunes folders by it, for local walks and
+//! S3 listings alike. Paths outside the layout are never pruned: they may hold anything.
+
+use std::collections::BTreeSet;
+
+use crate::time::{Day, Timestamp};
+
+/// What to keep, by the key layout and by event time. The default keeps everything.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub from: Option<Day>,
+    pub to: Option<Day>,
+    pub accounts: BTreeSet<String>,
+    pub regions: BTreeSet<String>,
+}
+
+/// How far into the layout a folder or key goes; `None` where it does not reach.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Position<'a> {
+    account: Option<&'a str>,
+    service: Option<&'a str>,
+    region: Option<&'a str>,
+    year: Option<&'a str>,
+    month: Option<&'a str>,
+    day: Option<&'a str>,
+}
+
+/// Locates `path` (a folder or key, `/`-separated) in the layout, from its last `AWSLogs`.
+fn position(path: &str) -> Option<Position<'_>> {
+    let parts: Vec<&str> = path.split(['/', '\\']).filter(|p| !p.is_empty()).collect();
+    let start = parts.iter().rposition(|p| *p == "AWSLogs")?;
+    let mut rest = &parts[start + 1..];
+    if rest.first().is_some_and(|p| p.starts_with("o-")) {
+        rest = &rest[1..];
+    }
+    let at = |i: usize| rest.get(i).copied();
+    Some(Position { account: at(0), service: at(1), region: at(2), year: at(3), month: at(4), day: at(5) })
+}
+
+impl Filter {
+    /// True when some option narrows what is read.
+    pub fn is_active(&self) -> bool {
+        self.from.is_some() || self.to.is_some() || !self.accounts.is_empty() || !self.regions.is_empty()
+    }
+
+    /// The last folder day read: a log file can hold events from minutes before its folder's day,
+    /// so the folder after `--to` is read too.
+    fn last_folder_day(&self) -> Option<Day> {
+        self.to.map(Day::next)
+    }
+
+    /// Whether the folder or key at `path` can hold something the filter keeps. Components the
+    /// path does not reach, and paths outside the layout, are admitted.
+    pub fn admits(&self, path: &str) -> bool {
+        if !self.is_active() {
+            return true;
+        }
+        let Some(p) = position(path) else {
+            return true;
+        };
+        if let Some(account) = p.account {
+            if !self.accounts.is_empty() && !self.accounts.contains(account) {
+                return false;
+            }
+        }
+        if let Some(service) = p.service {
+            // Digests are never read; Insight files are logs like any other.
+            if service == "CloudTrail-Digest" {
+                return false;
+            }
+        }
+        if let Some(region) = p.region {
+            if !self.regions.is_empty() && !self.regions.contains(region) {
+                return false;
+            }
+        }
+        self.admits_dates(p.year, p.month, p.day)
+    }
+
+    fn admits_dates(&self, year: Option<&str>, month: Option<&str>, day: Option<&str>) -> bool {
+        let number = |s: Option<&str>| {
+            s.filter(|s| s.bytes().all(|b| b.is_ascii_digit())).and_then(|s| s.parse().ok())
+        };
+        let Some(y) = number(year) else {
+            return true; // no date folder yet, or not a date: not ours to prune
+        };
+        // The span of days this folder covers.
+        let (first, last) = match (number(month), number(day)) {
+            (Some(m), Some(d)) => match Day::from_ymd(y, m, d) {
+                Some(day) => (day, day),
+                None => return true,
+            },
+            (Some(m), _) => {
+                match (Day::from_ymd(y, m, 1), Day::from_ymd(if m == 12 { y + 1 } else { y }, m % 12 + 1, 1))
+                {
+                    (Some(first), Some(next)) => (first, Day(next.0 - 1)),
+                    _ => return true,
+                }
+            }
+            _ => match (Day::from_ymd(y, 1, 1), Day::from_ymd(y, 12, 31)) {
+                (Some(first), Some(last)) => (first, last),
+                _ => return true,
+            },
+        };
+        self.from.is_none_or(|from| last >= from) && self.last_folder_day().is_none_or(|to| first <= to)
+    }
+
+    /// Whether an event at `time` is inside `--from`..`--to`. Without a range every event is;
+    /// with one, an event of unreadable time is not.
+    pub fn keeps_time(&self, time: Option<Timestamp>) -> bool {
+        if self.from.is_none() && self.to.is_none() {
+            return true;
+        }
+        let Some(time) = time else {
+            return false;
+        };
+        self.from.is_none_or(|from| time >= from.start()) && self.to.is_none_or(|to| time < to.next().start())
+    }
+
+    /// A folder whose contents are fully decided: the whole subtree can be listed in one go.
+    pub fn is_leaf(&self, path: &str) -> bool {
+        match position(path) {
+            // Inside the layout, a day folder is the deepest level the filter looks at.
+            Some(p) => p.day.is_some(),
+            None => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filter(from: &str, to: &str, accounts: &[&str], regions: &[&str]) -> Filter {
+        Filter {
+            from: Day::parse(from),
+            to: Day::parse(to),
+            accounts: accounts.iter().map(|s| s.to_string()).collect(),
+            regions: regions.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    const KEY: &str = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/02/111122223333_CloudTrail_us-east-1_20240302T0000Z_a.json.gz";
+
+    #[test]
+    fn no_options_admit_everything() {
+        assert!(Filter::default().admits(KEY));
+        assert!(Filter::default().admits("AWSLogs/1/CloudTrail-Digest/x"));
+        assert!(Filter::default().keeps_time(None));
+    }
+
+    #[test]
+    fn accounts_and_regions_prune_their_folders() {
+        let f = filter("", "", &["111122223333"], &["us-east-1"]);
+        assert!(f.admits("AWSLogs/"));
+        assert!(f.admits("AWSLogs/o-abc123/"));
+        assert!(f.admits("AWSLogs/111122223333/CloudTrail/"));
+        assert!(!f.admits("AWSLogs/444455556666/"));
+        assert!(!f.admits("AWSLogs/o-abc123/444455556666/CloudTrail/"));
+        assert!(!f.admits("AWSLogs/111122223333/CloudTrail/eu-west-1/"));
+        assert!(f.admits(KEY));
+        assert!(!f.admits("AWSLogs/111122223333/CloudTrail-Digest/us-east-1/"));
+        assert!(f.admits("AWSLogs/111122223333/CloudTrail-Insight/us-east-1/"));
+    }
+
+    #[test]
+    fn date_range_includes_the_folder_after_to() {
+        let f = filter("2024-03-01", "2024-03-02", &[], &[]);
+        let day = |d: &str| format!("AWSLogs/1/CloudTrail/us-east-1/{d}/");
+        assert!(!f.admits(&day("2024/02/29")));
+        assert!(f.admits(&day("2024/03/01")));
+        assert!(f.admits(&day("2024/03/03")), "events of 03-02 may sit in the next day's folder");
+        assert!(!f.admits(&day("2024/03/04")));
+        assert!(f.admits(&day("2024/03")));
+        assert!(!f.admits(&day("2024/04")));
+        assert!(f.admits(&day("2024")));
+        assert!(!f.admits(&day("2023")));
+        assert!(!f.admits(&day("2024/02")), "February ends before the range starts");
+    }
+
+    #[test]
+    fn paths_outside_the_layout_are_never_pruned() {
+        let f = filter("2024-03-01", "2024-03-01", &["111122223333"], &["us-east-1"]);
+        assert!(f.admits("exports/lookup.json"));
+        assert!(f.admits("my/custom/prefix/"));
+        assert!(f.admits("AWSLogs/111122223333/CloudTrail/us-east-1/latest/x.json"), "not a date folder");
+    }
+
+    #[test]
+    fn event_times_are_kept_by_whole_utc_days() {
+        let f = filter("2024-03-01", "2024-03-02", &[], &[]);
+        let at = |t: &str| f.keeps_time(Timestamp::parse(t));
+        assert!(!at("2024-02-29T23:59:59Z"));
+        assert!(at("2024-03-01T00:00:00Z"));
+        assert!(at("2024-03-02T23:59:59Z"));
+        assert!(!at("2024-03-03T00:00:00Z"));
+        assert!(!f.keeps_time(None));
+    }
+}

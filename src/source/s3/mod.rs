@@ -1,0 +1,171 @@
+//! S3 sources (`s3://bucket/prefix`): one client and one small I/O runtime per run, built only
+//! when an S3 source is named, so a local run never loads AWS configuration.
+
+mod download;
+mod list;
+
+use std::fmt;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::Client;
+
+use crate::error::FatalError;
+
+pub use download::{DownloadPlan, Fetched};
+pub use list::Listed;
+
+/// `s3://bucket/prefix`, parsed.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct S3Url {
+    pub bucket: String,
+    /// Possibly empty; listed as given (`AWSLogs/` and `AWSLogs` list the same keys).
+    pub prefix: String,
+}
+
+impl S3Url {
+    /// Parses `s3://bucket[/prefix]`; `None` when `text` is not an S3 URL at all.
+    pub fn parse(text: &str) -> Option<Result<S3Url, String>> {
+        let rest = text.strip_prefix("s3://")?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Some(Err(format!("{text}: no bucket name after s3://")));
+        }
+        Some(Ok(S3Url { bucket: bucket.to_owned(), prefix: prefix.to_owned() }))
+    }
+}
+
+impl fmt::Display for S3Url {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "s3://{}/{}", self.bucket, self.prefix)
+    }
+}
+
+/// How to reach S3, from the command line. Everything else comes from the SDK's default chain
+/// (environment, profile files, SSO, container and instance metadata).
+#[derive(Debug, Clone, Default)]
+pub struct S3Options {
+    pub profile: Option<String>,
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub no_sign_request: bool,
+    /// Requests in flight at once (listings and downloads).
+    pub concurrency: usize,
+}
+
+/// Time limits that keep a stalled or vanished server from hanging a run.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const READ_TIMEOUT: Duration = Duration::from_secs(20);
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
+const MAX_ATTEMPTS: u32 = 3;
+
+/// A connected S3 client and the runtime its requests run on.
+pub struct S3Session {
+    runtime: tokio::runtime::Runtime,
+    client: Client,
+    concurrency: usize,
+}
+
+impl S3Session {
+    pub fn connect(options: &S3Options) -> Result<S3Session, FatalError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("trailscope-s3")
+            .enable_all()
+            .build()
+            .map_err(|e| FatalError::Pool(format!("S3 runtime: {e}")))?;
+        let client = runtime.block_on(client(options));
+        Ok(S3Session { runtime, client, concurrency: options.concurrency.max(1) })
+    }
+}
+
+async fn client(options: &S3Options) -> Client {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .read_timeout(READ_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
+    if let Some(profile) = &options.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(region) = &options.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if let Some(url) = &options.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    if options.no_sign_request {
+        loader = loader.no_credentials();
+    }
+    let shared = loader.load().await;
+    let mut config = aws_sdk_s3::config::Builder::from(&shared);
+    if shared.region().is_none() {
+        // S3 answers any region's bucket listing from us-east-1 with a redirect error that names
+        // the right one; better than refusing to start.
+        config = config.region(Region::from_static("us-east-1"));
+    }
+    // S3-compatible servers (--endpoint-url, AWS_ENDPOINT_URL[_S3], a profile's endpoint_url)
+    // rarely serve virtual-hosted bucket names.
+    if shared.endpoint_url().is_some() {
+        config = config.force_path_style(true);
+    }
+    Client::from_conf(config.build())
+}
+
+/// One line saying why an S3 call failed: the service's code and message, or the transport
+/// failure's chain of causes. The SDK's errors carry no secrets.
+pub fn describe<E, R>(error: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: fmt::Debug,
+{
+    let line = match error {
+        SdkError::ServiceError(service) => {
+            let meta = service.err().meta();
+            match (meta.code(), meta.message()) {
+                (Some(code), Some(message)) => format!("{code}: {message}"),
+                (Some(code), None) => code.to_owned(),
+                _ => causes(error),
+            }
+        }
+        SdkError::TimeoutError(_) => "timed out".to_owned(),
+        _ => causes(error),
+    };
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `error` and its sources joined with `: `, skipping a cause its parent already spelled out.
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut next = error.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !parts.last().is_some_and(|last| last.contains(&text)) {
+            parts.push(text);
+        }
+        next = cause.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_urls_split_bucket_and_prefix() {
+        let url = S3Url::parse("s3://trails/AWSLogs/").expect("an S3 URL").expect("valid");
+        assert_eq!((url.bucket.as_str(), url.prefix.as_str()), ("trails", "AWSLogs/"));
+        let url = S3Url::parse("s3://trails").expect("an S3 URL").expect("valid");
+        assert_eq!(url.prefix, "");
+        assert!(S3Url::parse("s3://").expect("an S3 URL").is_err());
+        assert!(S3Url::parse("/local/path").is_none());
+    }
+}
