@@ -82,6 +82,10 @@ pub struct ReportArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
+    /// All or nothing: if any object is unreadable, write no report and exit with status 1.
+    #[arg(long)]
+    pub strict: bool,
+
     /// Only events from this UTC day on (YYYY-MM-DD). Prunes the `YYYY/MM/DD/` folders of the
     /// CloudTrail layout before listing them, then drops events outside the range.
     #[arg(long, value_name = "DATE", value_parser = parse_day, help_heading = "Narrowing")]

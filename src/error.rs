@@ -28,6 +28,8 @@ pub enum FatalError {
     S3(String),
     /// The sources hold no object that could be read.
     NothingReadable { listed: usize, failed: usize },
+    /// `--strict`, and some objects were unreadable.
+    Strict { failed: usize },
     /// The report could not be written.
     Output { target: String, cause: io::Error },
     /// The worker pool could not be built.
@@ -48,6 +50,9 @@ impl fmt::Display for FatalError {
                 write!(f, "none of the {listed} objects could be read ({failed} unreadable, listed above)")
             }
             FatalError::S3(message) => f.write_str(message),
+            FatalError::Strict { failed } => {
+                write!(f, "{failed} unreadable objects (listed above); no report written (--strict)")
+            }
             FatalError::Output { target, cause } => write!(f, "cannot write {target}: {cause}"),
             FatalError::Pool(cause) => write!(f, "cannot start worker threads: {cause}"),
         }

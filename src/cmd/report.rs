@@ -60,6 +60,11 @@ pub fn run(args: &ReportArgs) -> Result<Outcome, FatalError> {
         return Err(FatalError::NothingReadable { listed: listing.objects.len(), failed: failures.len() });
     }
 
+    if args.strict && !failures.is_empty() {
+        warn(&failures, args.quiet);
+        return Err(FatalError::Strict { failed: failures.len() });
+    }
+
     let analysis = analysis::analyze(&scan.events, Window::after_seconds(args.pair_window));
     let report = Report {
         schema_version: SCHEMA_VERSION,

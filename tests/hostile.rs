@@ -1,0 +1,85 @@
+//! Input built to hurt: deep nesting, huge records, link loops. Each is survived, and what can
+//! be read is read.
+
+mod common;
+
+use std::fs;
+
+use common::{gzip, put, report_json, testdata, trailscope};
+
+const IC_RECORD: &str = r#"{"eventVersion":"1.08","eventSource":"ec2-instance-connect.amazonaws.com","eventName":"OpenTunnel","eventTime":"2024-03-01T00:00:00Z","recipientAccountId":"111122223333","awsRegion":"us-east-1","userIdentity":{"arn":"arn:aws:iam::111122223333:user/a"},"requestParameters":{"instanceConnectEndpointId":"eice-00000000000000001"}"#;
+
+#[test]
+fn deeply_nested_json_is_unreadable_not_a_crash() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let depth = 200_000;
+    let nested = format!("{{\"Records\":[{}{}]}}", "[".repeat(depth), "]".repeat(depth));
+    put(dir.path(), "deep.json.gz", &gzip(nested.as_bytes()));
+    put(dir.path(), "good.json", format!("{{\"Records\":[{IC_RECORD}}}]}}").as_bytes());
+    let (code, report, _) = report_json(&[dir.path()], &[]);
+    assert_eq!(code, 3);
+    assert_eq!(report["summary"]["records"], 1);
+    assert!(report["failures"][0]["object"].as_str().is_some_and(|o| o.ends_with("deep.json.gz")));
+}
+
+#[test]
+fn nesting_inside_an_instance_connect_record_is_flattened_safely() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Deep, but within the parser's limit: every leaf path is still produced.
+    let depth = 900;
+    let value = format!("{}1{}", "{\"a\":".repeat(depth), "}".repeat(depth));
+    put(dir.path(), "nested.json", format!("{{\"Records\":[{IC_RECORD},\"extra\":{value}}}]}}").as_bytes());
+    let (code, report, stderr) = report_json(&[dir.path()], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let deepest = format!("extra{}", ".a".repeat(depth));
+    assert!(report["fields"].as_array().expect("fields").iter().any(|f| f["path"] == deepest.as_str()));
+}
+
+#[test]
+fn a_record_of_many_megabytes_is_read() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let big = "x".repeat(8 << 20);
+    put(
+        dir.path(),
+        "big.json.gz",
+        &gzip(format!("{{\"Records\":[{IC_RECORD},\"blob\":\"{big}\"}}]}}").as_bytes()),
+    );
+    let (code, report, stderr) = report_json(&[dir.path()], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(report["summary"]["connections"], 1);
+}
+
+#[cfg(unix)]
+#[test]
+fn directory_link_loops_do_not_hang_the_walk() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let logs = dir.path().join("logs");
+    fs::create_dir_all(&logs).expect("mkdir");
+    fs::copy(testdata("seed/lookup/lookup-events.json"), logs.join("export.json")).expect("copy");
+    std::os::unix::fs::symlink(dir.path(), logs.join("loop")).expect("symlink to an ancestor");
+    let (code, report, _) = report_json(&[dir.path()], &[]);
+    assert_eq!(code, 0);
+    assert_eq!(report["summary"]["records"], 4, "read once, not once per lap");
+    assert_eq!(report["summary"]["skipped"]["directory_links"], 1);
+}
+
+#[test]
+fn strict_writes_no_report_when_anything_is_unreadable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    fs::copy(testdata("seed/lookup/lookup-events.json"), dir.path().join("export.json")).expect("copy");
+    put(dir.path(), "broken.json.gz", b"\x1f\x8b\x08\x00broken");
+    let target = dir.path().join("out").join("report.json");
+    fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
+    fs::write(&target, "previous").expect("previous report");
+    let out = trailscope([
+        "report",
+        "--strict",
+        "-o",
+        target.to_str().expect("utf-8"),
+        dir.path().to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("broken.json.gz") && stderr.contains("--strict"), "{stderr}");
+    assert_eq!(fs::read_to_string(&target).expect("kept"), "previous");
+}
