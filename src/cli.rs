@@ -82,6 +82,12 @@ pub struct ReportArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
+    /// Replace access key ids, SSH public keys, IP addresses, account ids and principal names
+    /// in the report (every format, and warnings) with stable pseudonyms: equal values get equal
+    /// pseudonyms, so the field analysis still reads.
+    #[arg(long)]
+    pub redact: bool,
+
     /// All or nothing: if any object is unreadable, write no report and exit with status 1.
     #[arg(long)]
     pub strict: bool,

@@ -12,6 +12,7 @@ pub mod decode;
 pub mod error;
 pub mod event;
 pub mod output;
+pub mod redact;
 pub mod report;
 pub mod scan;
 pub mod source;

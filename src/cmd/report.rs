@@ -55,6 +55,9 @@ pub fn run(args: &ReportArgs) -> Result<Outcome, FatalError> {
     let mut failures = listing.failures;
     failures.extend(scan.failures);
     failures.sort();
+    if args.redact && (scan.objects_read == 0 || args.strict) {
+        crate::redact::redact_failures(&mut failures);
+    }
     if scan.objects_read == 0 {
         warn(&failures, args.quiet);
         return Err(FatalError::NothingReadable { listed: listing.objects.len(), failed: failures.len() });
@@ -66,7 +69,7 @@ pub fn run(args: &ReportArgs) -> Result<Outcome, FatalError> {
     }
 
     let analysis = analysis::analyze(&scan.events, Window::after_seconds(args.pair_window));
-    let report = Report {
+    let mut report = Report {
         schema_version: SCHEMA_VERSION,
         summary: Summary {
             objects_listed: listing.listed,
@@ -91,6 +94,9 @@ pub fn run(args: &ReportArgs) -> Result<Outcome, FatalError> {
         fields: analysis.fields,
         failures,
     };
+    if args.redact {
+        crate::redact::redact(&mut report);
+    }
     let rendered = output::render(&report, args.format, &RenderOptions { all: args.all });
     output::write(args.output.as_deref(), &rendered)?;
     warn(&report.failures, args.quiet);
