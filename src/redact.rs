@@ -192,7 +192,7 @@ fn token_at(text: &str) -> Option<(Kind, usize)> {
     let bytes = text.as_bytes();
     let run = |pred: fn(&u8) -> bool| bytes.iter().take_while(|b| pred(b)).count();
     let alnum = run(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
-    if alnum >= 20 && alnum <= 21 {
+    if (20..=21).contains(&alnum) {
         let word = &text[..alnum];
         if (word.starts_with("AKIA") || word.starts_with("ASIA")) && !next_is_word(bytes, alnum) {
             return Some((Kind::AccessKey, alnum));
