@@ -1,6 +1,6 @@
 //! The command line, defined once: every option is documented here, and `--help` is the manual.
 
-use std::num::NonZeroUsize;
+use std::num::{NonZeroU64, NonZeroUsize};
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -127,6 +127,11 @@ pub struct ReportArgs {
     /// Send unsigned requests (public buckets); no credentials are looked up.
     #[arg(long, help_heading = "S3")]
     pub no_sign_request: bool,
+
+    /// Seconds without data from S3 before a request is abandoned and retried (3 attempts in
+    /// all); connecting has 5 s.
+    #[arg(long, value_name = "SECONDS", default_value_t = NonZeroU64::new(20).expect("20 is not zero"), help_heading = "S3")]
+    pub s3_timeout: NonZeroU64,
 
     /// S3 requests in flight at once (listings and downloads).
     #[arg(long, value_name = "N", default_value_t = NonZeroUsize::new(32).expect("32 is not zero"), help_heading = "S3")]

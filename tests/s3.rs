@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use common::garage::Garage;
-use common::proxy::Proxy;
+use common::proxy::{self, Proxy};
 use common::testdata;
 use serde_json::Value;
 
@@ -138,4 +138,28 @@ fn server_stopping_mid_run_ends_in_bounded_time_with_unread_objects_reported() {
         assert!(failure["error"].as_str().is_some_and(|e| e.starts_with("cannot download")), "{failure}");
     }
     assert!(took < Duration::from_secs(60), "bounded: {took:?}");
+}
+
+#[test]
+fn a_server_that_never_answers_cannot_hang_the_run() {
+    let garage = Garage::start();
+    let (endpoint, _server) = proxy::stalled();
+    let (output, took) = run_against(&endpoint, &garage, &["--s3-timeout", "1", "s3://trails/AWSLogs/"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("s3://trails/AWSLogs/") && stderr.contains("timeout"), "{stderr}");
+    assert!(took < Duration::from_secs(30), "bounded by the timeout and retries: {took:?}");
+}
+
+#[test]
+fn throttling_is_retried_with_backoff() {
+    let archive = testdata("seed/s3");
+    let garage = garage_with("trails", &archive);
+    let (endpoint, throttled) = proxy::throttling(&format!("127.0.0.1:{}", garage.port), 2);
+    let (output, _) =
+        run_against(&endpoint, &garage, &["-f", "json", "--s3-concurrency", "1", "s3://trails/"]);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(throttled.load(std::sync::atomic::Ordering::SeqCst), 2, "the first requests were throttled");
+    let local = without_object_prefix(local_json(&archive, &[]), &format!("{}/", archive.display()));
+    assert_eq!(without_object_prefix(json(&output), "s3://trails/"), local);
 }

@@ -35,6 +35,7 @@ pub fn run(args: &ReportArgs) -> Result<Outcome, FatalError> {
             endpoint_url: args.endpoint_url.clone(),
             no_sign_request: args.no_sign_request,
             concurrency: args.s3_concurrency.get(),
+            timeout: std::time::Duration::from_secs(args.s3_timeout.get()),
         })?)
     } else {
         None

@@ -1,6 +1,6 @@
-//! A loopback TCP proxy in front of a test server that "goes down" after a given number of
-//! object downloads: it closes every connection and stops accepting, as a stopped server would.
-//! This makes "the server stopped mid-run" happen at a known point instead of by timing luck.
+//! Loopback TCP proxies in front of a test server, for faults that must happen at a known point
+//! instead of by timing luck: a server that goes down after a number of downloads, one that
+//! accepts connections and never answers, and one that throttles its first requests.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -75,6 +75,60 @@ impl Proxy {
     pub fn is_down(&self) -> bool {
         self.down.load(Ordering::SeqCst)
     }
+}
+
+/// Accepts connections and never answers, until dropped with the test.
+pub fn stalled() -> (String, thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let endpoint = format!("http://{}", listener.local_addr().expect("address"));
+    let handle = thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().take(64).flatten() {
+            held.push(stream); // kept open, never written to
+        }
+    });
+    (endpoint, handle)
+}
+
+/// Answers the first `throttled` requests with `503 SlowDown`, as S3 does under load, and
+/// forwards everything after to `upstream`. Returns the endpoint and the count of 503s sent.
+pub fn throttling(upstream: &str, throttled: usize) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let endpoint = format!("http://{}", listener.local_addr().expect("address"));
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counter = sent.clone();
+    let upstream = upstream.to_owned();
+    thread::spawn(move || {
+        for mut client in listener.incoming().flatten() {
+            // The whole request head; requests here have no body.
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                match client.read(&mut byte) {
+                    Ok(1) => head.push(byte[0]),
+                    _ => break,
+                }
+            }
+            if counter.load(Ordering::SeqCst) < throttled {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+                let response = format!(
+                    "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = client.write_all(response.as_bytes());
+                let _ = client.shutdown(Shutdown::Both);
+                continue;
+            }
+            let Ok(mut server) = TcpStream::connect(&upstream) else { continue };
+            if server.write_all(&head).is_err() {
+                continue;
+            }
+            pipe(client.try_clone().expect("clone"), server.try_clone().expect("clone"), None);
+            pipe(server, client, None);
+        }
+    });
+    (endpoint, sent)
 }
 
 /// Copies `from` to `to`; on the request direction, counts object GETs (not listings) and takes

@@ -11,10 +11,6 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use super::{describe, S3Session};
 use crate::decode::Reason;
 
-/// A chunk of the body must arrive within this long, or the download is abandoned: a server that
-/// stalls mid-body must not hang the run.
-const BODY_STALL_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// One object to download.
 pub struct DownloadPlan {
     /// Its position in the listing, carried through so results can be put back in order.
@@ -47,6 +43,7 @@ impl S3Session {
         // A little slack beyond the requests in flight keeps workers fed without buffering much.
         let (sender, receiver) = mpsc::channel(self.concurrency.max(4));
         let client = self.client.clone();
+        let stall = self.timeout;
         let requests = Arc::new(Semaphore::new(self.concurrency));
         let budget_units = (budget_bytes / BUDGET_UNIT).clamp(1, u64::from(u32::MAX >> 3)) as u32;
         let budget = Arc::new(Semaphore::new(budget_units as usize));
@@ -61,7 +58,7 @@ impl S3Session {
                 };
                 let (client, sender) = (client.clone(), sender.clone());
                 tokio::spawn(async move {
-                    let body = get(&client, &plan, max_object_size).await;
+                    let body = get(&client, &plan, max_object_size, stall).await;
                     drop(request);
                     // A closed channel means the run is over; nothing is waiting for this object.
                     let _ = sender.send(Fetched { index: plan.index, body, budget: Some(budget) }).await;
@@ -72,7 +69,9 @@ impl S3Session {
     }
 }
 
-async fn get(client: &Client, plan: &DownloadPlan, limit: u64) -> Result<Vec<u8>, Reason> {
+/// Downloads one object; a body that sends nothing for `stall` is abandoned, so a server that
+/// stops mid-body cannot hang the run.
+async fn get(client: &Client, plan: &DownloadPlan, limit: u64, stall: Duration) -> Result<Vec<u8>, Reason> {
     if plan.size > limit {
         return Err(Reason::TooLarge { limit });
     }
@@ -86,13 +85,8 @@ async fn get(client: &Client, plan: &DownloadPlan, limit: u64) -> Result<Vec<u8>
     let mut body = response.body;
     let mut bytes = Vec::with_capacity(usize::try_from(plan.size).unwrap_or(0));
     loop {
-        let chunk = match tokio::time::timeout(BODY_STALL_TIMEOUT, body.try_next()).await {
-            Err(_) => {
-                return Err(Reason::Fetch(format!(
-                    "no data for {}s mid-download",
-                    BODY_STALL_TIMEOUT.as_secs()
-                )))
-            }
+        let chunk = match tokio::time::timeout(stall, body.try_next()).await {
+            Err(_) => return Err(Reason::Fetch(format!("no data for {}s mid-download", stall.as_secs()))),
             Ok(Err(e)) => return Err(Reason::Fetch(format!("download interrupted: {e}"))),
             Ok(Ok(None)) => return Ok(bytes),
             Ok(Ok(Some(chunk))) => chunk,

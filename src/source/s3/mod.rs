@@ -54,12 +54,13 @@ pub struct S3Options {
     pub no_sign_request: bool,
     /// Requests in flight at once (listings and downloads).
     pub concurrency: usize,
+    /// Time without data before a request is abandoned (and retried).
+    pub timeout: Duration,
 }
 
-/// Time limits that keep a stalled or vanished server from hanging a run.
+/// Time limits that keep a stalled or vanished server from hanging a run; the read timeout is
+/// `--s3-timeout`, and one attempt may take three times that.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const READ_TIMEOUT: Duration = Duration::from_secs(20);
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
 const MAX_ATTEMPTS: u32 = 3;
 
 /// A connected S3 client and the runtime its requests run on.
@@ -67,6 +68,7 @@ pub struct S3Session {
     runtime: tokio::runtime::Runtime,
     client: Client,
     concurrency: usize,
+    timeout: Duration,
 }
 
 impl S3Session {
@@ -78,7 +80,7 @@ impl S3Session {
             .build()
             .map_err(|e| FatalError::Pool(format!("S3 runtime: {e}")))?;
         let client = runtime.block_on(client(options));
-        Ok(S3Session { runtime, client, concurrency: options.concurrency.max(1) })
+        Ok(S3Session { runtime, client, concurrency: options.concurrency.max(1), timeout: options.timeout })
     }
 }
 
@@ -87,8 +89,8 @@ async fn client(options: &S3Options) -> Client {
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(CONNECT_TIMEOUT)
-                .read_timeout(READ_TIMEOUT)
-                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .read_timeout(options.timeout)
+                .operation_attempt_timeout(options.timeout * 3)
                 .build(),
         )
         .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
