@@ -16,6 +16,7 @@ pub mod redact;
 pub mod report;
 pub mod scan;
 pub mod source;
+pub mod synth;
 pub mod time;
 
 use cli::{Cli, Command};

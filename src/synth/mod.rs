@@ -1,0 +1,698 @@
+//! Synthetic CloudTrail archives, deterministic from a seed, for tests and benchmarks: laid out
+//! as S3 delivers them, with Instance Connect connections scheduled so that what the report must
+//! say is known in advance, and written beside the archive as its ground truth (`truth.json`).
+//!
+//! The truth comes from the plan, never from reading the archive back: counts from the
+//! activities scheduled, field classes from the tables beside the record templates.
+
+mod records;
+mod rng;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::event::{EndpointId, OPEN_TUNNEL, SEND_SSH_PUBLIC_KEY};
+use crate::report::{DirectUse, EndpointReport, EventNameReport, FieldClass, Summary};
+use crate::source::Skipped;
+use crate::time::{Day, Timestamp};
+use records::{Account, Call, EndpointSpec, CONTRACTOR, DIRECT_USER, USERS};
+pub use rng::Rng;
+
+/// What archive to make.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub seed: u64,
+    pub start: Day,
+    pub days: u32,
+    /// Log objects across all accounts and regions (at least one per account and region).
+    pub objects: u64,
+    /// Records of other services across the archive, about.
+    pub records: u64,
+    /// Successful connections per endpoint, about (each endpoint gets a few more or less).
+    pub connections: u32,
+    /// Add what a real bucket also holds: digests, other files, an Insights object, an
+    /// uncompressed and a multi-member object, and a few unreadable objects.
+    pub extras: bool,
+    /// gzip level of the log objects.
+    pub level: u32,
+}
+
+impl Spec {
+    /// The committed test archive: small, with every case the report distinguishes.
+    pub fn testdata() -> Spec {
+        Spec {
+            seed: 2024,
+            start: Day::from_ymd(2024, 3, 1).unwrap_or(Day(19_783)),
+            days: 2,
+            objects: 288,
+            records: 3_600,
+            connections: 30,
+            extras: true,
+            level: 6,
+        }
+    }
+
+    /// The benchmark archive: about 3,500 objects, 500k records, 750 MB of JSON.
+    pub fn bench() -> Spec {
+        Spec { objects: 3_500, records: 500_000, connections: 30, extras: false, ..Spec::testdata() }
+    }
+
+    /// Many tiny objects: 20,000 objects of 1 to 5 KB.
+    pub fn tiny() -> Spec {
+        Spec {
+            days: 14,
+            objects: 20_000,
+            records: 24_000,
+            connections: 12,
+            extras: false,
+            ..Spec::testdata()
+        }
+    }
+}
+
+/// The accounts, the regions their trails are delivered from, and their endpoints: one standalone
+/// trail and two accounts of an organization trail; two regions hold no endpoint at all.
+const ACCOUNTS: [Account; 3] = [
+    Account { id: "111122223333", org: None, role_id: "AROAEXAMPLEADMIN00111" },
+    Account { id: "444455556666", org: Some("o-a1b2c3d4e5"), role_id: "AROAEXAMPLEADMIN00444" },
+    Account { id: "777788889999", org: Some("o-a1b2c3d4e5"), role_id: "AROAEXAMPLEADMIN00777" },
+];
+
+/// (account index, region, endpoints there). The endpoint through a VPC interface endpoint is
+/// the one in eu-west-1 of the first account.
+const STREAMS: [(usize, &str, usize); 6] = [
+    (0, "us-east-1", 2),
+    (0, "eu-west-1", 1),
+    (1, "ap-northeast-1", 1),
+    (1, "us-east-1", 0),
+    (2, "eu-west-1", 1),
+    (2, "us-east-1", 0),
+];
+
+/// Seconds between two Instance Connect activities of one account and region, at least: more
+/// than the pairing window, so every key pairs with the tunnel it was made for and no other.
+const MIN_GAP: i64 = 130;
+
+/// One thing a user did, scheduled in one account and region.
+#[derive(Debug, Clone, Copy)]
+enum Activity {
+    /// Connection `k` through endpoint `e`: a key (unless `keyed` is false), then the tunnel.
+    Connect {
+        endpoint: usize,
+        k: u32,
+        keyed: bool,
+    },
+    /// A tunnel refused with `code`, after a key when `keyed`.
+    Denied {
+        endpoint: usize,
+        keyed: bool,
+        code: &'static str,
+    },
+    /// A key pushed straight to an instance: no tunnel follows.
+    Direct,
+    SerialConsole,
+}
+
+#[derive(Debug)]
+struct Endpoint {
+    spec: EndpointSpec,
+    stream: usize,
+}
+
+/// One log object to write: its key, the window its events fall in, and its records.
+#[derive(Debug)]
+struct ObjectPlan {
+    path: String,
+    stream: usize,
+    window: (i64, i64),
+    background: u64,
+    /// Instance Connect records in it: (time in ms, record).
+    events: Vec<(i64, String)>,
+    /// Written as two concatenated gzip members, as some writers do.
+    multi_member: bool,
+}
+
+/// The ground truth: what `trailscope report --format json` of the archive must say.
+#[derive(Debug, Serialize)]
+pub struct Truth {
+    pub seed: u64,
+    pub summary: Summary,
+    pub endpoints: Vec<EndpointReport>,
+    pub direct: DirectUse,
+    pub event_names: Vec<EventNameReport>,
+    pub fields: Vec<FieldTruth>,
+    /// Unreadable objects, relative to the archive, and a phrase their reason must contain.
+    pub failures: Vec<FailureTruth>,
+    /// Instance Connect events per UTC day of `eventTime`.
+    pub events_by_day: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FieldTruth {
+    pub event_name: &'static str,
+    pub path: &'static str,
+    pub class: FieldClass,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FailureTruth {
+    pub object: String,
+    pub reason_contains: &'static str,
+}
+
+/// Writes the archive under `dir/archive/` and its truth at `dir/truth.json`. `dir/archive` must
+/// not exist yet or be empty: the truth is only true of exactly what was written.
+pub fn generate(spec: &Spec, dir: &Path) -> io::Result<Truth> {
+    let archive = dir.join("archive");
+    if archive.exists() && fs::read_dir(&archive)?.next().is_some() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{} is not empty: remove it first", archive.display()),
+        ));
+    }
+    let mut plan = Plan::new(spec);
+    plan.schedule();
+    let objects = plan.objects();
+    let written: u64 = objects
+        .par_iter()
+        .enumerate()
+        .map(|(index, object)| plan.write_object(&archive, index as u64, object))
+        .collect::<io::Result<Vec<u64>>>()?
+        .into_iter()
+        .sum();
+    let mut truth = plan.truth(&objects);
+    if spec.extras {
+        plan.write_extras(&archive, &mut truth)?;
+    }
+    debug_assert_eq!(written, objects.iter().map(|o| o.background + o.events.len() as u64).sum::<u64>());
+    let mut file = fs::File::create(dir.join("truth.json"))?;
+    serde_json::to_writer_pretty(&mut file, &truth)?;
+    file.write_all(b"\n")?;
+    Ok(truth)
+}
+
+struct Plan<'s> {
+    spec: &'s Spec,
+    rng: Rng,
+    endpoints: Vec<Endpoint>,
+    /// Per stream: (time in ms, activity, records written for it).
+    activities: Vec<Vec<(i64, Activity, Vec<String>)>>,
+    serial: u64,
+}
+
+impl<'s> Plan<'s> {
+    fn new(spec: &'s Spec) -> Self {
+        let mut rng = Rng::new(spec.seed);
+        let mut endpoints = Vec::new();
+        for (stream, &(_, _, count)) in STREAMS.iter().enumerate() {
+            for _ in 0..count {
+                let subnet = 1 + rng.below(200);
+                let instances = (0..3)
+                    .map(|_| {
+                        (
+                            format!("i-0{}", rng.hex(16)),
+                            format!("10.{stream}.{subnet}.{}", 10 + rng.below(240)),
+                        )
+                    })
+                    .collect();
+                let vpc_endpoint = (stream == 1).then(|| format!("vpce-0{}", rng.hex(16)));
+                endpoints.push(Endpoint {
+                    spec: EndpointSpec { id: format!("eice-0{}", rng.hex(16)), vpc_endpoint, instances },
+                    stream,
+                });
+            }
+        }
+        Plan { spec, rng, endpoints, activities: vec![Vec::new(); STREAMS.len()], serial: 0 }
+    }
+
+    fn span_ms(&self) -> (i64, i64) {
+        let start = self.spec.start.start().millis();
+        (start, start + i64::from(self.spec.days.max(1)) * 86_400_000)
+    }
+
+    /// Decides every Instance Connect activity, when it happens, and writes its records.
+    fn schedule(&mut self) {
+        let (start, end) = self.span_ms();
+        for stream in 0..STREAMS.len() {
+            let mut todo = Vec::new();
+            let here: Vec<usize> =
+                (0..self.endpoints.len()).filter(|&e| self.endpoints[e].stream == stream).collect();
+            for e in here {
+                // A few more or fewer per endpoint, never fewer than four: every connection
+                // field must be seen to change inside each endpoint.
+                let n = (self.spec.connections as i64 + (e as i64 * 7 % 11) - 5).max(4) as u32;
+                // Every tenth connection brings its own key: a tunnel with no key before it.
+                todo.extend((0..n).map(|k| Activity::Connect { endpoint: e, k, keyed: k % 10 != 9 }));
+                todo.push(Activity::Denied { endpoint: e, keyed: true, code: "AccessDenied" });
+                todo.push(Activity::Denied { endpoint: e, keyed: false, code: "AccessDenied" });
+                if e == 0 {
+                    todo.push(Activity::Denied { endpoint: e, keyed: true, code: "ThrottlingException" });
+                }
+            }
+            todo.extend([Activity::Direct, Activity::Direct]);
+            if stream % 2 == 1 {
+                todo.push(Activity::SerialConsole);
+            }
+            self.rng.shuffle(&mut todo);
+            // Spread over the span, leaving the first and last minutes empty.
+            let usable = (end - start) / 1_000 - 1_800;
+            let gap = usable / (todo.len() as i64 + 1);
+            assert!(gap >= MIN_GAP, "too many connections for {} days", self.spec.days);
+            for (i, activity) in todo.into_iter().enumerate() {
+                let second = start / 1_000
+                    + 600
+                    + (i as i64 + 1) * gap
+                    + self.rng.below((gap - MIN_GAP) as u64) as i64;
+                let records = self.records_of(stream, activity, second);
+                self.activities[stream].push((second * 1_000, activity, records));
+            }
+        }
+    }
+
+    /// The records of one activity whose last call is at `second`, in the order they happen.
+    fn records_of(&mut self, stream: usize, activity: Activity, second: i64) -> Vec<String> {
+        let (account, region, _) = STREAMS[stream];
+        let account = &ACCOUNTS[account];
+        self.serial += 1;
+        let serial = self.serial;
+        let at = |s: i64| Timestamp(s * 1_000);
+        let mut out = Vec::new();
+        let mut push = |f: &mut dyn FnMut(&mut String)| {
+            let mut record = String::new();
+            f(&mut record);
+            out.push(record);
+        };
+        let rng = &mut self.rng;
+        match activity {
+            Activity::Connect { endpoint, k, keyed } => {
+                let ep = &self.endpoints[endpoint].spec;
+                let user = USERS[k as usize % USERS.len()];
+                let (instance, address) = &ep.instances[(k as usize / 2) % ep.instances.len()];
+                // The key lands in the same second as the tunnel, or one second before it.
+                let key_second = second - i64::from(k % 2);
+                if keyed {
+                    let call = Call { time: at(key_second), account, region, user, serial, error: None };
+                    push(&mut |r| records::send_key(r, rng, &call, instance, false));
+                }
+                let call = Call { time: at(second), account, region, user, serial, error: None };
+                push(&mut |r| records::open_tunnel(r, rng, &call, ep, address));
+            }
+            Activity::Denied { endpoint, keyed, code } => {
+                let ep = &self.endpoints[endpoint].spec;
+                let (instance, address) = &ep.instances[0];
+                if keyed {
+                    let call =
+                        Call { time: at(second), account, region, user: CONTRACTOR, serial, error: None };
+                    push(&mut |r| records::send_key(r, rng, &call, instance, false));
+                }
+                let call =
+                    Call { time: at(second), account, region, user: CONTRACTOR, serial, error: Some(code) };
+                push(&mut |r| records::open_tunnel(r, rng, &call, ep, address));
+            }
+            Activity::Direct | Activity::SerialConsole => {
+                let instance = format!("i-0{}", rng.hex(16));
+                let serial_console = matches!(activity, Activity::SerialConsole);
+                let call = Call { time: at(second), account, region, user: DIRECT_USER, serial, error: None };
+                push(&mut |r| records::send_key(r, rng, &call, &instance, serial_console));
+            }
+        }
+        out
+    }
+
+    /// The log objects of every stream, with the Instance Connect records placed in the object
+    /// whose window holds their time. Objects are delivered a few minutes after their window
+    /// closes, so the last one of a day sits in the next day's folder.
+    fn objects(&mut self) -> Vec<ObjectPlan> {
+        let (start, end) = self.span_ms();
+        let streams = STREAMS.len() as u64;
+        let mut objects = Vec::new();
+        for (stream, &(account, region, _)) in STREAMS.iter().enumerate() {
+            let account = &ACCOUNTS[account];
+            let count = (self.spec.objects / streams
+                + u64::from((stream as u64) < self.spec.objects % streams))
+            .max(1);
+            let width = (end - start) / count as i64;
+            let mut events: Vec<(i64, String)> = Vec::new();
+            for (time, activity, records) in &self.activities[stream] {
+                let offset = match activity {
+                    Activity::Connect { k, keyed: true, .. } => -i64::from(k % 2) * 1_000,
+                    _ => 0,
+                };
+                // Keys come first (at `time + offset`), the tunnel last (at `time`).
+                let last = records.len() - 1;
+                for (i, record) in records.iter().enumerate() {
+                    events.push((if i == last { *time } else { time + offset }, record.clone()));
+                }
+            }
+            for j in 0..count {
+                let window = (
+                    start + j as i64 * width,
+                    if j + 1 == count { end } else { start + (j as i64 + 1) * width },
+                );
+                let delivered = Timestamp(window.1 + 1_000 * self.rng.between(120, 600) as i64);
+                let day = Day(delivered.millis().div_euclid(86_400_000));
+                let (y, m, d) = day.ymd();
+                let stamp = delivered.to_string();
+                let compact: String = stamp[..16].chars().filter(|c| *c != '-' && *c != ':').collect();
+                let prefix = match account.org {
+                    Some(org) => format!("AWSLogs/{org}/{}", account.id),
+                    None => format!("AWSLogs/{}", account.id),
+                };
+                let path = format!(
+                    "{prefix}/CloudTrail/{region}/{y:04}/{m:02}/{d:02}/{}_CloudTrail_{region}_{compact}Z_{}.json.gz",
+                    account.id,
+                    self.rng.alnum(16)
+                );
+                let mean = (self.spec.records / self.spec.objects.max(1)).max(1);
+                let background = self.rng.between(mean / 2, mean + mean / 2).max(1);
+                let in_window: Vec<(i64, String)> =
+                    events.iter().filter(|(t, _)| *t >= window.0 && *t < window.1).cloned().collect();
+                let multi_member = self.spec.extras && objects.len() % 97 == 13;
+                objects.push(ObjectPlan {
+                    path,
+                    stream,
+                    window,
+                    background,
+                    events: in_window,
+                    multi_member,
+                });
+            }
+        }
+        objects
+    }
+
+    /// Writes one object; returns its record count.
+    fn write_object(&self, archive: &Path, index: u64, object: &ObjectPlan) -> io::Result<u64> {
+        let (account, region, _) = STREAMS[object.stream];
+        let account = &ACCOUNTS[account];
+        let mut rng = Rng::fork(self.spec.seed, index + 1);
+        let mut times: Vec<i64> = (0..object.background)
+            .map(|_| object.window.0 + rng.below((object.window.1 - object.window.0) as u64) as i64)
+            .collect();
+        times.sort_unstable();
+        let mut body = String::with_capacity(object.background as usize * 1_600 + 64);
+        body.push_str("{\"Records\":[");
+        let mut events = object.events.iter().peekable();
+        let mut first = true;
+        let mut separate = |body: &mut String| {
+            if !std::mem::take(&mut first) {
+                body.push(',');
+            }
+        };
+        for time in times {
+            while let Some((_, record)) = events.next_if(|(t, _)| *t <= time) {
+                separate(&mut body);
+                body.push_str(record);
+            }
+            separate(&mut body);
+            // Sub-second times, as busy trails have; Instance Connect records keep whole seconds.
+            records::background(&mut body, &mut rng, account, region, Timestamp(time));
+        }
+        for (_, record) in events {
+            separate(&mut body);
+            body.push_str(record);
+        }
+        body.push_str("]}");
+        let bytes = if object.multi_member {
+            let middle = body.len() / 2;
+            let mut bytes = gzip(&body.as_bytes()[..middle], self.spec.level)?;
+            bytes.extend(gzip(&body.as_bytes()[middle..], self.spec.level)?);
+            bytes
+        } else {
+            gzip(body.as_bytes(), self.spec.level)?
+        };
+        put(&archive.join(&object.path), &bytes)?;
+        Ok(object.background + object.events.len() as u64)
+    }
+
+    /// The truth of the log objects; [`Plan::write_extras`] adds the extras to it.
+    fn truth(&self, objects: &[ObjectPlan]) -> Truth {
+        let mut endpoints: Vec<EndpointReport> = self
+            .endpoints
+            .iter()
+            .map(|ep| {
+                let (account, region, _) = STREAMS[ep.stream];
+                EndpointReport {
+                    id: EndpointId(ep.spec.id.clone()),
+                    account: ACCOUNTS[account].id.to_owned(),
+                    region: region.to_owned(),
+                    connections: 0,
+                    denied: 0,
+                    denied_errors: BTreeMap::new(),
+                    events: BTreeMap::new(),
+                    connections_without_key: 0,
+                    first_seen: None,
+                    last_seen: None,
+                }
+            })
+            .collect();
+        let mut seen: Vec<Option<(i64, i64)>> = vec![None; endpoints.len()];
+        let mut direct = DirectUse::default();
+        let mut events_by_day: BTreeMap<String, u64> = BTreeMap::new();
+        for (time, activity, records) in self.activities.iter().flatten() {
+            let day = Day(time.div_euclid(86_400_000)).to_string();
+            *events_by_day.entry(day).or_default() += records.len() as u64;
+            let (e, keyed) = match *activity {
+                Activity::Connect { endpoint, keyed, .. } => {
+                    let ep = &mut endpoints[endpoint];
+                    ep.connections += 1;
+                    ep.connections_without_key += u64::from(!keyed);
+                    (endpoint, keyed)
+                }
+                Activity::Denied { endpoint, keyed, code } => {
+                    let ep = &mut endpoints[endpoint];
+                    ep.denied += 1;
+                    *ep.denied_errors.entry(code.to_owned()).or_default() += 1;
+                    (endpoint, keyed)
+                }
+                Activity::Direct => {
+                    direct.ssh_keys += 1;
+                    continue;
+                }
+                Activity::SerialConsole => {
+                    direct.serial_console_keys += 1;
+                    continue;
+                }
+            };
+            let ep = &mut endpoints[e];
+            *ep.events.entry(OPEN_TUNNEL.to_owned()).or_default() += 1;
+            if keyed {
+                *ep.events.entry(SEND_SSH_PUBLIC_KEY.to_owned()).or_default() += 1;
+            }
+            // The key of connection k is k % 2 seconds before the tunnel.
+            let earliest = match activity {
+                Activity::Connect { k, keyed: true, .. } => time - i64::from(k % 2) * 1_000,
+                _ => *time,
+            };
+            let span = seen[e].get_or_insert((earliest, *time));
+            *span = (span.0.min(earliest), span.1.max(*time));
+        }
+        for (ep, span) in endpoints.iter_mut().zip(&seen) {
+            ep.first_seen = span.map(|(first, _)| Timestamp(first).to_string());
+            ep.last_seen = span.map(|(_, last)| Timestamp(last).to_string());
+        }
+        endpoints.sort_by(|a, b| a.id.cmp(&b.id));
+
+        let connections: u64 = endpoints.iter().map(|e| e.connections).sum();
+        let records: u64 = objects.iter().map(|o| o.background + o.events.len() as u64).sum();
+        let instance_connect_events: u64 = events_by_day.values().sum();
+        let connections_per_endpoint: Vec<u64> = endpoints.iter().map(|e| e.connections).collect();
+        let keyed_per_endpoint: Vec<u64> =
+            endpoints.iter().map(|e| e.connections - e.connections_without_key).collect();
+        let name_truth = |name: &'static str, table: &[(&'static str, FieldClass)], per_endpoint: &[u64]| {
+            let events = per_endpoint.iter().sum();
+            let with_events = per_endpoint.iter().filter(|&&n| n >= 1).count() as u64;
+            let multiple = per_endpoint.iter().filter(|&&n| n >= 2).count() as u64;
+            let count = |class| table.iter().filter(|(_, c)| *c == class).count() as u64;
+            EventNameReport {
+                event_name: name.to_owned(),
+                events,
+                endpoints: with_events,
+                endpoints_with_multiple_events: multiple,
+                fields_constant: count(FieldClass::Constant),
+                fields_endpoint: count(FieldClass::Endpoint),
+                fields_connection: count(FieldClass::Connection),
+            }
+        };
+        let event_names = vec![
+            name_truth(OPEN_TUNNEL, records::OPEN_TUNNEL_FIELDS, &connections_per_endpoint),
+            name_truth(SEND_SSH_PUBLIC_KEY, records::SEND_SSH_PUBLIC_KEY_FIELDS, &keyed_per_endpoint),
+        ];
+        let fields = [
+            (OPEN_TUNNEL, records::OPEN_TUNNEL_FIELDS),
+            (SEND_SSH_PUBLIC_KEY, records::SEND_SSH_PUBLIC_KEY_FIELDS),
+        ]
+        .into_iter()
+        .flat_map(|(event_name, table)| {
+            table.iter().map(move |&(path, class)| FieldTruth { event_name, path, class })
+        })
+        .collect();
+
+        Truth {
+            seed: self.spec.seed,
+            summary: Summary {
+                objects_listed: objects.len() as u64,
+                objects_read: objects.len() as u64,
+                objects_skipped: 0,
+                skipped: Skipped::default(),
+                objects_failed: 0,
+                records,
+                instance_connect_events,
+                events_out_of_range: 0,
+                connections,
+                denied_attempts: endpoints.iter().map(|e| e.denied).sum(),
+                endpoints: endpoints.len() as u64,
+                connections_without_key: endpoints.iter().map(|e| e.connections_without_key).sum(),
+                tunnels_without_endpoint: 0,
+                pair_window_seconds: 60,
+            },
+            endpoints,
+            direct,
+            event_names,
+            fields,
+            failures: Vec::new(),
+            events_by_day,
+        }
+    }
+
+    /// What else a real trail bucket holds, beside the log objects: digests and stray files
+    /// (skipped), an Insights object and an uncompressed `.json.gz` (read), and objects that
+    /// cannot be read, each broken in its own way.
+    fn write_extras(&mut self, archive: &Path, truth: &mut Truth) -> io::Result<()> {
+        let rng = &mut self.rng;
+        let day = self.spec.start;
+        let (y, m, d) = day.ymd();
+        let folder = |account: &Account, service: &str, region: &str| match account.org {
+            Some(org) => format!("AWSLogs/{org}/{}/{service}/{region}/{y:04}/{m:02}/{d:02}", account.id),
+            None => format!("AWSLogs/{}/{service}/{region}/{y:04}/{m:02}/{d:02}", account.id),
+        };
+        let noon = day.start().millis() + 43_200_000;
+        let background_log = |rng: &mut Rng, n: u64| {
+            let mut body = String::from("{\"Records\":[");
+            for i in 0..n {
+                if i > 0 {
+                    body.push(',');
+                }
+                records::background(
+                    &mut body,
+                    rng,
+                    &ACCOUNTS[0],
+                    "us-east-1",
+                    Timestamp(noon + i as i64 * 1_000),
+                );
+            }
+            body.push_str("]}");
+            body
+        };
+        let readable = |path: String, bytes: Vec<u8>, records: u64, truth: &mut Truth| {
+            truth.summary.objects_listed += 1;
+            truth.summary.objects_read += 1;
+            truth.summary.records += records;
+            put(&archive.join(path), &bytes)
+        };
+
+        // Read: an Insights object, and a log someone decompressed but did not rename.
+        let mut insights = String::from("{\"Records\":[");
+        for i in 0..2 {
+            if i > 0 {
+                insights.push(',');
+            }
+            records::insight(&mut insights, rng, &ACCOUNTS[0], "us-east-1", Timestamp(noon + i * 60_000));
+        }
+        insights.push_str("]}");
+        let dir = folder(&ACCOUNTS[0], "CloudTrail-Insight", "us-east-1");
+        let name = format!(
+            "{}_CloudTrail-Insight_us-east-1_{y:04}{m:02}{d:02}T1200Z_{}.json.gz",
+            ACCOUNTS[0].id,
+            rng.alnum(16)
+        );
+        readable(format!("{dir}/{name}"), gzip(insights.as_bytes(), 6)?, 2, truth)?;
+        let dir = folder(&ACCOUNTS[0], "CloudTrail", "us-east-1");
+        let plain = background_log(rng, 5);
+        let name = format!(
+            "{}_CloudTrail_us-east-1_{y:04}{m:02}{d:02}T1201Z_{}.json.gz",
+            ACCOUNTS[0].id,
+            rng.alnum(16)
+        );
+        readable(format!("{dir}/{name}"), plain.into_bytes(), 5, truth)?;
+
+        // Skipped: digests, and files that are not logs.
+        for account in &ACCOUNTS {
+            let dir = folder(account, "CloudTrail-Digest", "us-east-1");
+            let name = format!(
+                "{}_CloudTrail-Digest_us-east-1_management_us-east-1_{y:04}{m:02}{d:02}T0000Z.json.gz",
+                account.id
+            );
+            let digest = format!(
+                r#"{{"awsAccountId":"{}","digestStartTime":"{day}T00:00:00Z","digestEndTime":"{day}T01:00:00Z","digestS3Bucket":"trail-bucket","logFiles":[]}}"#,
+                account.id
+            );
+            put(&archive.join(dir).join(name), &gzip(digest.as_bytes(), 6)?)?;
+            truth.summary.objects_listed += 1;
+            truth.summary.skipped.digest += 1;
+        }
+        for (path, text) in [
+            ("README.txt", "Exported from s3://trail-bucket for the audit.\n"),
+            ("AWSLogs/111122223333/CloudTrail/us-east-1/manifest.csv", "key,size\n"),
+        ] {
+            put(&archive.join(path), text.as_bytes())?;
+            truth.summary.objects_listed += 1;
+            truth.summary.skipped.other += 1;
+        }
+        truth.summary.objects_skipped = truth.summary.skipped.total();
+
+        // Unreadable, each in its own way; none of them holds an Instance Connect event.
+        let dir = folder(&ACCOUNTS[1], "CloudTrail", "ap-northeast-1");
+        let log = background_log(rng, 8);
+        let compressed = gzip(log.as_bytes(), 6)?;
+        let mut flipped = compressed.clone();
+        let middle = flipped.len() / 2;
+        for byte in &mut flipped[middle..middle + 16] {
+            *byte ^= 0x55;
+        }
+        let mut noise = vec![0u8; 512];
+        noise.iter_mut().for_each(|b| *b = rng.below(256) as u8);
+        noise[0] = b'Z';
+        let broken: [(&str, Vec<u8>, &'static str); 6] = [
+            ("truncated", compressed[..compressed.len() / 2].to_vec(), "truncated gzip"),
+            ("corrupt", flipped, "gzip"),
+            ("empty", Vec::new(), "empty object"),
+            ("noise", noise, "neither gzip nor JSON"),
+            ("cut-json", gzip(&log.as_bytes()[..log.len() / 3], 6)?, "invalid JSON"),
+            ("other-shape", gzip(br#"{"logFiles":[{"s3Object":"x"}]}"#, 6)?, "neither a \"Records\""),
+        ];
+        for (what, bytes, reason) in broken {
+            let name = format!(
+                "{}_CloudTrail_ap-northeast-1_{y:04}{m:02}{d:02}T0905Z_{what}.json.gz",
+                ACCOUNTS[1].id
+            );
+            let path = format!("{dir}/{name}");
+            put(&archive.join(&path), &bytes)?;
+            truth.summary.objects_listed += 1;
+            truth.summary.objects_failed += 1;
+            truth.failures.push(FailureTruth { object: path, reason_contains: reason });
+        }
+        truth.failures.sort_by(|a, b| a.object.cmp(&b.object));
+        Ok(())
+    }
+}
+
+fn gzip(bytes: &[u8], level: u32) -> io::Result<Vec<u8>> {
+    let mut encoder = GzEncoder::new(Vec::with_capacity(bytes.len() / 6), Compression::new(level));
+    encoder.write_all(bytes)?;
+    encoder.finish()
+}
+
+fn put(path: &PathBuf, bytes: &[u8]) -> io::Result<()> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    fs::write(path, bytes)
+}

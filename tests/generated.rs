@@ -1,0 +1,123 @@
+//! The generated archive (`testdata/generated`, made by `trailscope-gen`) against the ground truth
+//! the generator wrote from its plan: every count, every endpoint, every field class.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{classes, report_json, testdata};
+use serde_json::Value;
+
+fn archive() -> PathBuf {
+    testdata("generated/archive")
+}
+
+fn truth() -> Value {
+    let text = std::fs::read_to_string(testdata("generated/truth.json")).expect("truth.json");
+    serde_json::from_str(&text).expect("truth.json is JSON")
+}
+
+#[test]
+fn report_matches_the_ground_truth() {
+    let (code, report, stderr) = report_json(&[&archive()], &[]);
+    let truth = truth();
+    assert_eq!(code, 3, "the archive holds unreadable objects: {stderr}");
+    assert_eq!(report["summary"], truth["summary"]);
+    assert_eq!(report["endpoints"], truth["endpoints"]);
+    assert_eq!(report["direct"], truth["direct"]);
+    assert_eq!(report["event_names"], truth["event_names"]);
+    assert_eq!(report["other_events"], serde_json::json!({}));
+}
+
+#[test]
+fn every_field_has_the_class_it_was_built_with() {
+    let (_, report, _) = report_json(&[&archive()], &[]);
+    let expected: BTreeMap<(String, String), String> = truth()["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .map(|f| {
+            let key =
+                (f["event_name"].as_str().expect("name").into(), f["path"].as_str().expect("path").into());
+            (key, f["class"].as_str().expect("class").into())
+        })
+        .collect();
+    let reported = classes(&report);
+    for (key, class) in &expected {
+        assert_eq!(reported.get(key), Some(class), "{key:?}");
+    }
+    assert_eq!(reported.len(), expected.len(), "no field beyond the templates' leaves");
+}
+
+#[test]
+fn unreadable_objects_are_named_with_their_reason_and_warned_about() {
+    let (_, report, stderr) = report_json(&[&archive()], &[]);
+    let truth = truth();
+    let expected = truth["failures"].as_array().expect("failures");
+    let reported = report["failures"].as_array().expect("failures");
+    assert_eq!(reported.len(), expected.len());
+    for (got, want) in reported.iter().zip(expected) {
+        let object = archive().join(want["object"].as_str().expect("object"));
+        assert_eq!(got["object"], object.to_string_lossy().as_ref());
+        let error = got["error"].as_str().expect("error");
+        assert!(error.contains(want["reason_contains"].as_str().expect("reason")), "{object:?}: {error}");
+        assert!(stderr.contains(&format!("{}: {error}", object.display())), "{stderr}");
+    }
+}
+
+#[test]
+fn a_day_range_keeps_exactly_that_days_events_and_lists_less() {
+    let truth = truth();
+    let (day, events) = truth["events_by_day"].as_object().expect("by day").iter().next().expect("a day");
+    let (_, report, _) = report_json(&[&archive()], &["--from", day, "--to", day]);
+    let summary = &report["summary"];
+    assert_eq!(summary["instance_connect_events"], *events, "exactly the events of {day}");
+    let listed = summary["objects_listed"].as_u64().expect("listed");
+    assert!(listed < truth["summary"]["objects_listed"].as_u64().expect("all"), "{day}: listed {listed}");
+    assert!(
+        summary["events_out_of_range"].as_u64() > Some(0),
+        "the next day's folder starts with {day}'s last events"
+    );
+}
+
+/// The committed archive is what the generator makes today: regenerating gives the same bytes.
+#[test]
+fn committed_archive_is_what_the_generator_makes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let status = Command::new(env!("CARGO_BIN_EXE_trailscope-gen"))
+        .arg(dir.path())
+        .output()
+        .expect("trailscope-gen runs");
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    assert_same_tree(&testdata("generated"), dir.path());
+}
+
+fn assert_same_tree(committed: &Path, fresh: &Path) {
+    let files = |root: &Path| {
+        let mut out = BTreeMap::new();
+        let mut pending = vec![root.to_path_buf()];
+        while let Some(dir) = pending.pop() {
+            for entry in std::fs::read_dir(&dir).expect("list") {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else {
+                    let relative = path.strip_prefix(root).expect("inside").to_path_buf();
+                    out.insert(relative, std::fs::read(&path).expect("read"));
+                }
+            }
+        }
+        out
+    };
+    let (committed, fresh) = (files(committed), files(fresh));
+    assert_eq!(committed.keys().collect::<Vec<_>>(), fresh.keys().collect::<Vec<_>>());
+    for (path, bytes) in &committed {
+        assert!(
+            fresh[path] == *bytes,
+            "{} differs: remove testdata/generated and run `cargo run --bin trailscope-gen testdata/generated`",
+            path.display()
+        );
+    }
+}
