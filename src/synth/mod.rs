@@ -152,6 +152,8 @@ pub struct Truth {
     pub failures: Vec<FailureTruth>,
     /// Instance Connect events per UTC day of `eventTime`.
     pub events_by_day: BTreeMap<String, u64>,
+    /// Every readable object, relative to the archive, and its record count.
+    pub objects: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -559,6 +561,7 @@ impl<'s> Plan<'s> {
             fields,
             failures: Vec::new(),
             events_by_day,
+            objects: objects.iter().map(|o| (o.path.clone(), o.background + o.events.len() as u64)).collect(),
         }
     }
 
@@ -595,7 +598,9 @@ impl<'s> Plan<'s> {
             truth.summary.objects_listed += 1;
             truth.summary.objects_read += 1;
             truth.summary.records += records;
-            put(&archive.join(path), &bytes)
+            put(&archive.join(&path), &bytes)?;
+            truth.objects.insert(path, records);
+            Ok::<(), io::Error>(())
         };
 
         // Read: an Insights object, and a log someone decompressed but did not rename.
@@ -695,4 +700,48 @@ fn put(path: &PathBuf, bytes: &[u8]) -> io::Result<()> {
         fs::create_dir_all(parent)?;
     }
     fs::write(path, bytes)
+}
+
+/// One log object's body in memory, for benchmarks of single stages: `records` records of other
+/// services and `connections` connections (a key, then a tunnel) spread among them.
+pub fn log_body(seed: u64, records: u64, connections: u64) -> String {
+    let mut rng = Rng::new(seed);
+    let account = &ACCOUNTS[0];
+    let endpoints: Vec<EndpointSpec> = (0..4)
+        .map(|_| EndpointSpec {
+            id: format!("eice-0{}", rng.hex(16)),
+            vpc_endpoint: None,
+            instances: vec![(format!("i-0{}", rng.hex(16)), format!("10.0.1.{}", 10 + rng.below(240)))],
+        })
+        .collect();
+    let start = Spec::testdata().start.start().millis() / 1_000;
+    let every = (records / connections.max(1)).max(1);
+    let mut body = String::from("{\"Records\":[");
+    let mut connection = 0;
+    for i in 0..records.max(connections) {
+        if i > 0 {
+            body.push(',');
+        }
+        if i % every == 0 && connection < connections {
+            let (k, second) = (connection, start + connection as i64 * MIN_GAP);
+            let endpoint = &endpoints[k as usize % endpoints.len()];
+            let user = USERS[k as usize % USERS.len()];
+            let call = Call {
+                time: Timestamp(second * 1_000),
+                account,
+                region: "us-east-1",
+                user,
+                serial: k,
+                error: None,
+            };
+            records::send_key(&mut body, &mut rng, &call, &endpoint.instances[0].0, false);
+            body.push(',');
+            records::open_tunnel(&mut body, &mut rng, &call, endpoint, &endpoint.instances[0].1);
+            connection += 1;
+            continue;
+        }
+        records::background(&mut body, &mut rng, account, "us-east-1", Timestamp((start + i as i64) * 1_000));
+    }
+    body.push_str("]}");
+    body
 }
