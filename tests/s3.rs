@@ -56,13 +56,68 @@ fn garage_with(bucket: &str, archive: &Path) -> Garage {
 
 #[test]
 fn s3_report_equals_the_local_report_of_the_same_files() {
-    let archive = testdata("seed/s3");
+    // The generated archive: several accounts, an organization trail, multi-member and
+    // uncompressed objects, digests, stray files and unreadable objects.
+    let archive = testdata("generated/archive");
     let garage = garage_with("trails", &archive);
-    let (output, _) = run_against(&garage.endpoint, &garage, &["-f", "json", "s3://trails/"]);
-    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
-    let local = without_object_prefix(local_json(&archive, &[]), &format!("{}/", archive.display()));
+    let (output, _) = run_against(&garage.endpoint, &garage, &["-f", "json", "-q", "s3://trails/"]);
+    assert_eq!(output.status.code(), Some(3), "{}", String::from_utf8_lossy(&output.stderr));
+    let local = without_object_prefix(local_json(&archive, &["-q"]), &format!("{}/", archive.display()));
     let remote = without_object_prefix(json(&output), "s3://trails/");
     assert_eq!(remote, local);
+}
+
+#[test]
+fn pruned_listing_reads_only_the_days_asked_for_and_agrees_with_the_local_run() {
+    let archive = testdata("generated/archive");
+    let truth: Value =
+        serde_json::from_str(&std::fs::read_to_string(testdata("generated/truth.json")).expect("truth.json"))
+            .expect("JSON");
+    let garage = garage_with("trails", &archive);
+    let run = |extra: &[&str]| {
+        let mut args = vec!["-f", "json", "-q"];
+        args.extend(extra);
+        args.push("s3://trails/AWSLogs/");
+        let (output, _) = run_against(&garage.endpoint, &garage, &args);
+        assert!(matches!(output.status.code(), Some(0 | 3)), "{}", String::from_utf8_lossy(&output.stderr));
+        json(&output)
+    };
+    let everything = run(&[]);
+    let listed_in_all = everything["summary"]["objects_listed"].as_u64().expect("listed");
+
+    for (day, events) in truth["events_by_day"].as_object().expect("days") {
+        let range = ["--from", day.as_str(), "--to", day.as_str()];
+        let remote = run(&range);
+        assert_eq!(remote["summary"]["instance_connect_events"], *events, "{day}: exactly its events");
+        let listed = remote["summary"]["objects_listed"].as_u64().expect("listed");
+        assert!(listed < listed_in_all, "{day}: listed {listed} of {listed_in_all}");
+        let local = local_json(&archive.join("AWSLogs"), &[&range[..], &["-q"]].concat());
+        assert_eq!(
+            without_object_prefix(remote, "s3://trails/AWSLogs/"),
+            without_object_prefix(local, &format!("{}/", archive.join("AWSLogs").display())),
+            "{day}: S3 and local runs agree"
+        );
+    }
+
+    // One account and one region: only their folders are listed.
+    let narrowed = run(&["--account", "111122223333", "--region", "eu-west-1"]);
+    let listed = narrowed["summary"]["objects_listed"].as_u64().expect("listed");
+    assert!(listed * 4 < listed_in_all, "listed {listed} of {listed_in_all}");
+    let endpoints = narrowed["endpoints"].as_array().expect("endpoints");
+    assert!(!endpoints.is_empty());
+    for endpoint in endpoints {
+        assert_eq!(
+            (endpoint["account"].as_str(), endpoint["region"].as_str()),
+            (Some("111122223333"), Some("eu-west-1"))
+        );
+    }
+    let expected: Vec<&Value> = truth["endpoints"]
+        .as_array()
+        .expect("endpoints")
+        .iter()
+        .filter(|e| e["account"] == "111122223333" && e["region"] == "eu-west-1")
+        .collect();
+    assert_eq!(endpoints.iter().collect::<Vec<_>>(), expected);
 }
 
 #[test]
