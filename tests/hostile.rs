@@ -83,3 +83,18 @@ fn strict_writes_no_report_when_anything_is_unreadable() {
     assert!(stderr.contains("broken.json.gz") && stderr.contains("--strict"), "{stderr}");
     assert_eq!(fs::read_to_string(&target).expect("kept"), "previous");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_in_the_archive_is_reported_not_waited_on() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    fs::copy(testdata("seed/lookup/lookup-events.json"), dir.path().join("export.json")).expect("copy");
+    let fifo = dir.path().join("pipe.json.gz");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+    assert!(made.success());
+    let (code, report, stderr) = report_json(&[dir.path()], &[]);
+    assert_eq!(code, 3, "{stderr}");
+    assert_eq!(report["summary"]["records"], 4);
+    assert_eq!(report["failures"][0]["object"], fifo.to_string_lossy().as_ref());
+    assert!(report["failures"][0]["error"].as_str().is_some_and(|e| e.contains("not a regular file")));
+}

@@ -56,13 +56,26 @@ pub fn list_local(source: &Path, filter: &Filter, listing: &mut Listing) -> Resu
                 continue;
             }
             listing.listed += 1;
-            if file_type.is_symlink() && fs::metadata(&path).is_ok_and(|m| m.is_dir()) {
+            // A link is judged by what it points to; a dangling one fails when it is read.
+            let target = if file_type.is_symlink() {
+                fs::metadata(&path).map(|m| m.file_type()).ok()
+            } else {
+                Some(file_type)
+            };
+            if target.is_some_and(|t| t.is_dir()) {
                 listing.skipped.directory_links += 1;
                 continue;
             }
+            // A FIFO, socket or device inside a folder is not a log, and opening a FIFO would
+            // block the worker forever. (Named on the command line, it is read: that is a request.)
+            let special = target.is_some_and(|t| !t.is_file());
             let name = path.to_string_lossy();
             match classify_name(&name) {
                 Verdict::Read(_) if !filter.admits(&name) => {}
+                Verdict::Read(_) if special => listing.failures.push(ObjectError {
+                    object: name.into_owned(),
+                    error: "not a regular file (a FIFO, socket or device): not read".into(),
+                }),
                 Verdict::Read(hint) => listing.objects.push(object(path, hint)),
                 Verdict::SkipDigest => listing.skipped.digest += 1,
                 Verdict::SkipOther => listing.skipped.other += 1,
