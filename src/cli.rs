@@ -133,8 +133,10 @@ pub struct ReportArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = NonZeroU64::new(20).expect("20 is not zero"), help_heading = "S3")]
     pub s3_timeout: NonZeroU64,
 
-    /// S3 requests in flight at once (listings and downloads).
-    #[arg(long, value_name = "N", default_value_t = NonZeroUsize::new(32).expect("32 is not zero"), help_heading = "S3")]
+    /// S3 requests in flight at once (listings and downloads). CloudTrail objects are small and
+    /// each GET waits tens of milliseconds for its first byte, so many in flight keep the
+    /// parsers fed; downloaded bytes waiting to be parsed stay capped at 64 MiB whatever N is.
+    #[arg(long, value_name = "N", default_value_t = NonZeroUsize::new(128).expect("128 is not zero"), help_heading = "S3")]
     pub s3_concurrency: NonZeroUsize,
 }
 

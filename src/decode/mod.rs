@@ -2,7 +2,7 @@
 //! (CloudTrail log, LookupEvents export, JSON Lines), parse with simd-json, and hand every record
 //! to the Instance Connect extractor. All buffers are owned by a [`Decoder`] and reused.
 
-mod inflate;
+pub mod inflate;
 pub mod json;
 mod shape;
 

@@ -64,12 +64,12 @@ impl Spec {
         Spec { objects: 3_500, records: 500_000, connections: 30, extras: false, ..Spec::testdata() }
     }
 
-    /// Many tiny objects: 20,000 objects of 1 to 5 KB.
+    /// Many tiny objects: 20,000 objects of 1 to 5 KB of JSON (one to three records).
     pub fn tiny() -> Spec {
         Spec {
             days: 14,
             objects: 20_000,
-            records: 24_000,
+            records: 40_000,
             connections: 12,
             extras: false,
             ..Spec::testdata()

@@ -148,18 +148,22 @@ impl Garage {
         }
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         let client = self.client();
+        // Sixteen uploads in flight: the benchmark archive has thousands of objects.
         runtime.block_on(async {
-            for file in &files {
-                let key = file.strip_prefix(local).expect("under local").to_string_lossy().replace('\\', "/");
-                let body = std::fs::read(file).expect("read fixture");
-                client
-                    .put_object()
-                    .bucket(bucket)
-                    .key(&key)
-                    .body(ByteStream::from(body))
-                    .send()
-                    .await
-                    .unwrap_or_else(|e| panic!("upload {key}: {e:?}"));
+            for batch in files.chunks(16) {
+                let mut uploads = tokio::task::JoinSet::new();
+                for file in batch {
+                    let key =
+                        file.strip_prefix(local).expect("under local").to_string_lossy().replace('\\', "/");
+                    let body = std::fs::read(file).expect("read fixture");
+                    let request = client.put_object().bucket(bucket).key(&key).body(ByteStream::from(body));
+                    uploads.spawn(
+                        async move { request.send().await.map_err(|e| format!("upload {key}: {e:?}")) },
+                    );
+                }
+                while let Some(done) = uploads.join_next().await {
+                    done.expect("upload task").unwrap_or_else(|e| panic!("{e}"));
+                }
             }
         });
         files.len()
@@ -188,6 +192,11 @@ impl Garage {
             ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials".into()),
             ("AWS_EC2_METADATA_DISABLED", "true".into()),
         ]
+    }
+
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.server.as_ref().map(Child::id)
     }
 
     pub fn stop(&mut self) {
