@@ -103,3 +103,16 @@ fn pair_window_changes_what_pairs() {
     assert_eq!(report["direct"]["SendSSHPublicKey"], 1);
     assert_eq!(report["summary"]["connections_without_key"], 1);
 }
+
+#[test]
+fn readme_quotes_the_current_help() {
+    let readme = fs::read_to_string(common::root().join("README.md")).expect("README.md");
+    let (_, after) = readme.split_once("$ trailscope report --help\n").expect("README quotes --help");
+    let (quoted, _) = after.split_once("```").expect("the quote ends");
+    let help = trailscope(["report", "--help"]);
+    assert_eq!(
+        quoted,
+        String::from_utf8_lossy(&help.stdout),
+        "paste `trailscope report --help` into README.md"
+    );
+}
