@@ -95,21 +95,13 @@ fn committed_archive_is_what_the_generator_makes() {
 }
 
 fn assert_same_tree(committed: &Path, fresh: &Path) {
-    let files = |root: &Path| {
-        let mut out = BTreeMap::new();
-        let mut pending = vec![root.to_path_buf()];
-        while let Some(dir) = pending.pop() {
-            for entry in std::fs::read_dir(&dir).expect("list") {
-                let path = entry.expect("entry").path();
-                if path.is_dir() {
-                    pending.push(path);
-                } else {
-                    let relative = path.strip_prefix(root).expect("inside").to_path_buf();
-                    out.insert(relative, std::fs::read(&path).expect("read"));
-                }
-            }
-        }
-        out
+    let files = |root: &Path| -> BTreeMap<PathBuf, Vec<u8>> {
+        common::files_under(root)
+            .into_iter()
+            .map(|path| {
+                (path.strip_prefix(root).expect("inside").to_path_buf(), std::fs::read(&path).expect("read"))
+            })
+            .collect()
     };
     let (committed, fresh) = (files(committed), files(fresh));
     assert_eq!(committed.keys().collect::<Vec<_>>(), fresh.keys().collect::<Vec<_>>());

@@ -134,18 +134,7 @@ impl Garage {
 
     /// Uploads every file under `local` to `bucket`, keyed by its path relative to `local`.
     pub fn upload(&self, bucket: &str, local: &Path) -> usize {
-        let mut files = Vec::new();
-        let mut pending = vec![local.to_path_buf()];
-        while let Some(dir) = pending.pop() {
-            for entry in std::fs::read_dir(&dir).expect("read dir") {
-                let path = entry.expect("entry").path();
-                if path.is_dir() {
-                    pending.push(path);
-                } else {
-                    files.push(path);
-                }
-            }
-        }
+        let files = files_under(local);
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         let client = self.client();
         // Sixteen uploads in flight: the benchmark archive has thousands of objects.
@@ -205,6 +194,25 @@ impl Garage {
             let _ = server.wait();
         }
     }
+}
+
+/// Every file under `root`, recursively, sorted. Lives here so that the S3 benchmark, which
+/// includes this file alone, has it too.
+pub fn files_under(root: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
 }
 
 impl Drop for Garage {

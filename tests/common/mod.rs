@@ -10,6 +10,9 @@ use std::process::{Command, Output};
 pub mod garage;
 pub mod proxy;
 
+#[allow(unused_imports)] // used by some test files, not all
+pub use garage::files_under;
+
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde_json::Value;
