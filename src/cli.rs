@@ -79,8 +79,13 @@ pub struct ReportArgs {
     pub max_object_size: u64,
 
     /// Print no warnings (unreadable objects are still in the report and the exit status).
-    #[arg(short, long)]
+    #[arg(short, long, conflicts_with = "verbose")]
     pub quiet: bool,
+
+    /// Also say on stderr what each stage did and how long it took: the S3 client's region and
+    /// endpoint, objects listed, read and skipped, records parsed. Credentials are never printed.
+    #[arg(short, long)]
+    pub verbose: bool,
 
     /// Replace access key ids, SSH public keys, IP addresses, account ids and principal names
     /// in the report (every format, and warnings) with stable pseudonyms: equal values get equal

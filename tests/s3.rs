@@ -152,6 +152,19 @@ fn wrong_secret_is_fatal_and_never_printed() {
 }
 
 #[test]
+fn verbose_names_the_client_but_never_the_credentials() {
+    let garage = garage_with("trails", &testdata("seed/s3"));
+    let (output, _) = run_against(&garage.endpoint, &garage, &["-v", "-f", "json", "s3://trails/"]);
+    assert_eq!(output.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&format!("S3 client: region garage, endpoint {}", garage.endpoint)), "{stderr}");
+    assert!(stderr.contains("signed requests") && stderr.contains("listed 2 objects"), "{stderr}");
+    let everything = format!("{stderr}{}", String::from_utf8_lossy(&output.stdout));
+    assert!(!everything.contains(common::garage::SECRET), "the secret key stays secret");
+    assert!(!everything.contains(common::garage::KEY_ID), "so does the access key id");
+}
+
+#[test]
 fn endpoint_down_is_fatal_and_fast() {
     let mut garage = Garage::start();
     garage.stop();

@@ -1,7 +1,7 @@
 //! `trailscope report`: list the sources, scan them, analyze, render, write.
 
 use std::io::IsTerminal;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -21,6 +21,12 @@ use crate::{scan, source, Outcome};
 const DOWNLOAD_BUDGET: u64 = 64 << 20;
 
 pub fn run(args: &ReportArgs) -> Result<Outcome, FatalError> {
+    let started = Instant::now();
+    let verbose = |message: std::fmt::Arguments<'_>| {
+        if args.verbose {
+            eprintln!("trailscope: {message} [{:.2?}]", started.elapsed());
+        }
+    };
     let filter = Filter {
         from: args.from,
         to: args.to,
@@ -35,12 +41,22 @@ pub fn run(args: &ReportArgs) -> Result<Outcome, FatalError> {
             endpoint_url: args.endpoint_url.clone(),
             no_sign_request: args.no_sign_request,
             concurrency: args.s3_concurrency.get(),
-            timeout: std::time::Duration::from_secs(args.s3_timeout.get()),
+            timeout: Duration::from_secs(args.s3_timeout.get()),
         })?)
     } else {
         None
     };
+    if let Some(session) = &s3 {
+        verbose(format_args!("S3 client: {}", session.description));
+    }
     let listing = source::list(&args.sources, &filter, s3.as_ref())?;
+    verbose(format_args!(
+        "listed {} objects: {} to read, {} skipped, {} could not be listed",
+        listing.listed,
+        listing.objects.len(),
+        listing.skipped.total(),
+        listing.failures.len()
+    ));
     let config = ScanConfig {
         jobs: args.jobs.map_or_else(rayon::current_num_threads, |n| n.get()),
         max_object_size: args.max_object_size,
@@ -49,6 +65,14 @@ pub fn run(args: &ReportArgs) -> Result<Outcome, FatalError> {
     let progress = progress_bar(listing.objects.len() as u64, args.quiet);
     let mut scan = scan::scan(&listing.objects, config, s3.as_ref(), &progress)?;
     progress.finish_and_clear();
+    verbose(format_args!(
+        "read {} objects on {} threads: {} records, {} Instance Connect events, {} unreadable",
+        scan.objects_read,
+        config.jobs,
+        scan.records,
+        scan.events.len(),
+        scan.failures.len()
+    ));
     let events_read = scan.events.len();
     scan.events.retain(|event| filter.keeps_time(event.time));
     let events_out_of_range = (events_read - scan.events.len()) as u64;
@@ -70,6 +94,11 @@ pub fn run(args: &ReportArgs) -> Result<Outcome, FatalError> {
     }
 
     let analysis = analysis::analyze(&scan.events, Window::after_seconds(args.pair_window));
+    verbose(format_args!(
+        "paired and classified: {} connections through {} endpoints",
+        analysis.connections,
+        analysis.endpoints.len()
+    ));
     let mut report = Report {
         schema_version: SCHEMA_VERSION,
         summary: Summary {

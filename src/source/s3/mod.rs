@@ -67,6 +67,8 @@ const MAX_ATTEMPTS: u32 = 3;
 pub struct S3Session {
     runtime: tokio::runtime::Runtime,
     client: Client,
+    /// Region, endpoint and signing, for `--verbose`: never anything about credentials.
+    pub description: String,
     concurrency: usize,
     timeout: Duration,
 }
@@ -79,12 +81,18 @@ impl S3Session {
             .enable_all()
             .build()
             .map_err(|e| FatalError::Pool(format!("S3 runtime: {e}")))?;
-        let client = runtime.block_on(client(options));
-        Ok(S3Session { runtime, client, concurrency: options.concurrency.max(1), timeout: options.timeout })
+        let (client, description) = runtime.block_on(client(options));
+        Ok(S3Session {
+            runtime,
+            client,
+            description,
+            concurrency: options.concurrency.max(1),
+            timeout: options.timeout,
+        })
     }
 }
 
-async fn client(options: &S3Options) -> Client {
+async fn client(options: &S3Options) -> (Client, String) {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(
             TimeoutConfig::builder()
@@ -118,7 +126,16 @@ async fn client(options: &S3Options) -> Client {
     if shared.endpoint_url().is_some() {
         config = config.force_path_style(true);
     }
-    Client::from_conf(config.build())
+    let config = config.build();
+    let description = format!(
+        "region {}, endpoint {}, {} requests",
+        config.region().map_or("(none)", |r| r.as_ref()),
+        shared
+            .endpoint_url()
+            .map_or("AWS (virtual-hosted buckets)".to_owned(), |u| format!("{u} (path-style)")),
+        if options.no_sign_request { "unsigned" } else { "signed" },
+    );
+    (Client::from_conf(config), description)
 }
 
 /// One line saying why an S3 call failed: the service's code and message, or the transport
