@@ -11,7 +11,7 @@ mod rng;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -180,7 +180,7 @@ pub fn generate(spec: &Spec, dir: &Path) -> io::Result<Truth> {
         ));
     }
     let mut plan = Plan::new(spec);
-    plan.schedule();
+    plan.schedule()?;
     let objects = plan.objects();
     let written: u64 = objects
         .par_iter()
@@ -240,7 +240,7 @@ impl<'s> Plan<'s> {
     }
 
     /// Decides every Instance Connect activity, when it happens, and writes its records.
-    fn schedule(&mut self) {
+    fn schedule(&mut self) -> io::Result<()> {
         let (start, end) = self.span_ms();
         for stream in 0..STREAMS.len() {
             let mut todo = Vec::new();
@@ -266,7 +266,15 @@ impl<'s> Plan<'s> {
             // Spread over the span, leaving the first and last minutes empty.
             let usable = (end - start) / 1_000 - 1_800;
             let gap = usable / (todo.len() as i64 + 1);
-            assert!(gap >= MIN_GAP, "too many connections for {} days", self.spec.days);
+            if gap < MIN_GAP {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "{} connections per endpoint do not fit in {} days",
+                        self.spec.connections, self.spec.days
+                    ),
+                ));
+            }
             for (i, activity) in todo.into_iter().enumerate() {
                 let second = start / 1_000
                     + 600
@@ -276,6 +284,7 @@ impl<'s> Plan<'s> {
                 self.activities[stream].push((second * 1_000, activity, records));
             }
         }
+        Ok(())
     }
 
     /// The records of one activity whose last call is at `second`, in the order they happen.
@@ -695,7 +704,7 @@ fn gzip(bytes: &[u8], level: u32) -> io::Result<Vec<u8>> {
     encoder.finish()
 }
 
-fn put(path: &PathBuf, bytes: &[u8]) -> io::Result<()> {
+fn put(path: &Path, bytes: &[u8]) -> io::Result<()> {
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent)?;
     }
