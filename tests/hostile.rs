@@ -98,3 +98,57 @@ fn a_fifo_in_the_archive_is_reported_not_waited_on() {
     assert_eq!(report["failures"][0]["object"], fifo.to_string_lossy().as_ref());
     assert!(report["failures"][0]["error"].as_str().is_some_and(|e| e.contains("not a regular file")));
 }
+
+/// Runs `trailscope report --format json DIR` as a user the permissions apply to: as root (CI),
+/// through `setpriv` as `nobody`, since root reads everything.
+#[cfg(unix)]
+fn report_as_unprivileged(dir: &std::path::Path) -> (i32, serde_json::Value) {
+    let uid = std::process::Command::new("id").arg("-u").output().expect("id runs");
+    let mut command = if String::from_utf8_lossy(&uid.stdout).trim() == "0" {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_trailscope")]);
+        c
+    } else {
+        std::process::Command::new(env!("CARGO_BIN_EXE_trailscope"))
+    };
+    let out = command.args(["report", "--format", "json", "-q"]).arg(dir).output().expect("trailscope runs");
+    let report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("a JSON report ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().unwrap_or(-1), report)
+}
+
+#[cfg(unix)]
+#[test]
+fn unreadable_files_and_folders_are_listed_and_the_rest_is_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mode = |path: &std::path::Path, mode| fs::set_permissions(path, fs::Permissions::from_mode(mode));
+    mode(dir.path(), 0o755).expect("chmod");
+    let (readable, locked, secret) =
+        (dir.path().join("ok"), dir.path().join("locked"), dir.path().join("secret.json"));
+    for folder in [&readable, &locked] {
+        fs::create_dir(folder).expect("mkdir");
+    }
+    fs::copy(testdata("seed/lookup/lookup-events.json"), readable.join("export.json")).expect("copy");
+    fs::copy(testdata("seed/lookup/lookup-events.json"), &secret).expect("copy");
+    mode(&readable, 0o755).expect("chmod");
+    mode(&readable.join("export.json"), 0o644).expect("chmod");
+    mode(&locked, 0o000).expect("chmod");
+    mode(&secret, 0o000).expect("chmod");
+
+    let (code, report) = report_as_unprivileged(dir.path());
+    assert_eq!(code, 3);
+    assert_eq!(report["summary"]["records"], 4, "the readable export is read whole");
+    let failures: Vec<(&str, &str)> = report["failures"]
+        .as_array()
+        .expect("failures")
+        .iter()
+        .map(|f| (f["object"].as_str().expect("object"), f["error"].as_str().expect("error")))
+        .collect();
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    assert_eq!(failures[0].0, locked.to_string_lossy());
+    assert!(failures[0].1.starts_with("cannot list directory") && failures[0].1.contains("ermission denied"));
+    assert_eq!(failures[1].0, secret.to_string_lossy());
+    assert!(failures[1].1.starts_with("cannot read") && failures[1].1.contains("ermission denied"));
+    mode(&locked, 0o755).expect("chmod back, so the temp dir can be removed");
+}
