@@ -81,12 +81,7 @@ fn corrupted_objects_are_reported_and_every_other_record_is_counted() {
             "seed {seed}: every intact record"
         );
         assert_eq!(summary["objects_read"].as_u64(), Some(intact.len() as u64), "seed {seed}");
-        let failures: Vec<(&str, &str)> = report["failures"]
-            .as_array()
-            .expect("failures")
-            .iter()
-            .map(|f| (f["object"].as_str().expect("object"), f["error"].as_str().expect("error")))
-            .collect();
+        let failures = common::failures(&report);
         assert_eq!(
             failures.iter().map(|(o, _)| *o).collect::<Vec<_>>(),
             corrupted.iter().map(|(o, _)| o.as_str()).collect::<Vec<_>>(),

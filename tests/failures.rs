@@ -50,14 +50,7 @@ fn broken_objects_are_listed_and_nothing_else_is_lost() {
         (Some(1), Some(1))
     );
 
-    let failures: Vec<(String, String)> = report["failures"]
-        .as_array()
-        .expect("failures")
-        .iter()
-        .map(|f| {
-            (f["object"].as_str().expect("object").to_owned(), f["error"].as_str().expect("error").to_owned())
-        })
-        .collect();
+    let failures = common::failures(&report);
     let expect = [
         ("empty.json.gz", "empty object"),
         ("invalid.json.gz", "invalid JSON"),

@@ -139,12 +139,7 @@ fn unreadable_files_and_folders_are_listed_and_the_rest_is_read() {
     let (code, report) = report_as_unprivileged(dir.path());
     assert_eq!(code, 3);
     assert_eq!(report["summary"]["records"], 4, "the readable export is read whole");
-    let failures: Vec<(&str, &str)> = report["failures"]
-        .as_array()
-        .expect("failures")
-        .iter()
-        .map(|f| (f["object"].as_str().expect("object"), f["error"].as_str().expect("error")))
-        .collect();
+    let failures = common::failures(&report);
     assert_eq!(failures.len(), 2, "{failures:?}");
     assert_eq!(failures[0].0, locked.to_string_lossy());
     assert!(failures[0].1.starts_with("cannot list directory") && failures[0].1.contains("ermission denied"));

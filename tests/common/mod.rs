@@ -80,3 +80,13 @@ pub fn classes(report: &Value) -> std::collections::BTreeMap<(String, String), S
         })
         .collect()
 }
+
+/// The `failures` of a report as (object, error) pairs, in report order.
+pub fn failures(report: &Value) -> Vec<(&str, &str)> {
+    report["failures"]
+        .as_array()
+        .expect("failures array")
+        .iter()
+        .map(|f| (f["object"].as_str().expect("object"), f["error"].as_str().expect("error")))
+        .collect()
+}
