@@ -343,6 +343,7 @@ impl<'s> Plan<'s> {
     fn objects(&mut self) -> Vec<ObjectPlan> {
         let (start, end) = self.span_ms();
         let streams = STREAMS.len() as u64;
+        let mean = (self.spec.records / self.spec.objects.max(1)).max(1);
         let mut objects = Vec::new();
         for (stream, &(account, region, _)) in STREAMS.iter().enumerate() {
             let account = &ACCOUNTS[account];
@@ -381,10 +382,13 @@ impl<'s> Plan<'s> {
                     account.id,
                     self.rng.alnum(16)
                 );
-                let mean = (self.spec.records / self.spec.objects.max(1)).max(1);
                 let background = self.rng.between(mean / 2, mean + mean / 2).max(1);
-                let in_window: Vec<(i64, String)> =
-                    events.iter().filter(|(t, _)| *t >= window.0 && *t < window.1).cloned().collect();
+                // Events are in time order: the window's are one run of them.
+                let (first, end) = (
+                    events.partition_point(|(t, _)| *t < window.0),
+                    events.partition_point(|(t, _)| *t < window.1),
+                );
+                let in_window = events[first..end].to_vec();
                 let multi_member = self.spec.extras && objects.len() % 97 == 13;
                 objects.push(ObjectPlan {
                     path,
