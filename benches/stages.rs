@@ -1,21 +1,19 @@
-//! Per-stage micro-benchmarks, so a regression shows where it is: inflate (MB/s of output),
-//! the byte prefilter (GB/s), parsing a log without Instance Connect events (MB/s), decoding one
-//! full of them (extraction and flattening), and pairing plus classification (events/s).
+//! Per-stage micro-benchmarks, so a regression shows where it is: inflate alone (MB/s of output),
+//! the record splitter on plain JSON and behind inflate, the byte prefilter, extracting Instance
+//! Connect events from a log full of them, and pairing plus classification (events/s).
 //!
-//! `cargo bench --bench stages`. Inputs are synthetic and deterministic; the whole-archive
-//! comparison against zcat and other tools is `benches/compare.sh`.
+//! `cargo bench --bench stages`. Inputs are synthetic and deterministic (the generator's record
+//! templates); the whole-archive comparison against zcat and other tools is `benches/compare.sh`.
 
 use std::hint::black_box;
-use std::io::Write;
+use std::io::{self, Read, Write};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use flate2::bufread::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use memchr::memmem;
-use trailscope::analysis::{analyze, Window};
-use trailscope::decode::inflate::inflate;
-use trailscope::decode::Decoder;
-use trailscope::source::NameHint;
+use trailscope::stages::{Events, Splitter};
 use trailscope::synth;
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -24,37 +22,45 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     encoder.finish().expect("finish to Vec")
 }
 
+/// Inflates in the chunks the reader uses, into a buffer that is thrown away: inflate's own cost.
+fn inflate(compressed: &[u8], buf: &mut [u8]) -> usize {
+    let mut decoder = MultiGzDecoder::new(compressed);
+    let mut total = 0;
+    loop {
+        match decoder.read(buf) {
+            Ok(0) => return total,
+            Ok(n) => total += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => panic!("inflate: {e}"),
+        }
+    }
+}
+
 fn stages(c: &mut Criterion) {
     // About 2 MB of other services' records, as one CloudTrail object of a busy account, and a
-    // log of nothing but Instance Connect connections: the generator's own templates.
+    // log of nothing but Instance Connect connections.
     let plain = synth::log_body(42, 1_500, 0).into_bytes();
     let compressed = gzip(&plain);
     let instance_connect = synth::log_body(43, 0, 400).into_bytes();
 
     let mut group = c.benchmark_group("stages");
     group.throughput(Throughput::Bytes(plain.len() as u64));
-    let mut out = Vec::new();
-    group.bench_function("inflate", |b| b.iter(|| inflate(black_box(&compressed), &mut out, 1 << 30)));
+    let mut buf = vec![0; 1 << 20];
+    group.bench_function("inflate", |b| b.iter(|| inflate(black_box(&compressed), &mut buf)));
     // The prefilter's worst case is a log that never names Instance Connect: it scans every byte.
     let unmentioned = String::from_utf8_lossy(&plain).replace("ec2-instance-connect", "ec2-instance-kinect");
     let finder = memmem::Finder::new("ec2-instance-connect.amazonaws.com");
     group.bench_function("prefilter", |b| b.iter(|| finder.find(black_box(unmentioned.as_bytes()))));
-    let mut decoder = Decoder::new(1 << 30);
-    group.bench_function("parse_without_instance_connect", |b| {
-        b.iter(|| decoder.decode(black_box(&plain), NameHint::Document).map(|d| d.records))
-    });
-    group.bench_function("inflate_and_parse", |b| {
-        b.iter(|| decoder.decode(black_box(&compressed), NameHint::Document).map(|d| d.records))
-    });
+    let mut splitter = Splitter::new(1 << 30);
+    group.bench_function("split", |b| b.iter(|| splitter.split(black_box(&plain))));
+    group.bench_function("inflate_and_split", |b| b.iter(|| splitter.split(black_box(&compressed))));
     group.throughput(Throughput::Bytes(instance_connect.len() as u64));
     group.bench_function("extract_instance_connect", |b| {
-        b.iter(|| decoder.decode(black_box(&instance_connect), NameHint::Document).map(|d| d.events.len()))
+        b.iter(|| Events::read(black_box(&instance_connect), 1 << 30).map(|e| e.len()))
     });
-    let events = decoder.decode(&instance_connect, NameHint::Document).map(|d| d.events).unwrap_or_default();
+    let events = Events::read(&instance_connect, 1 << 30).expect("the templates read");
     group.throughput(Throughput::Elements(events.len() as u64));
-    group.bench_function("pair_and_classify", |b| {
-        b.iter(|| analyze(black_box(&events), Window::after_seconds(60)).fields.len())
-    });
+    group.bench_function("pair_and_classify", |b| b.iter(|| black_box(&events).analyze(60)));
     group.finish();
 }
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-/// An object (a file, later an S3 key) that could not be read, and why.
+/// An object (a file or an S3 key) that could not be read, and why.
 ///
 /// Everything that can fail for a single object returns this; the scan collects them and the
 /// report lists them, sorted by object name.
@@ -34,6 +34,8 @@ pub enum FatalError {
     Output { target: String, cause: io::Error },
     /// The worker pool could not be built.
     Pool(String),
+    /// The temporary files that hold the kept records could not be written or read back.
+    Spool(io::Error),
 }
 
 impl fmt::Display for FatalError {
@@ -55,6 +57,9 @@ impl fmt::Display for FatalError {
             }
             FatalError::Output { target, cause } => write!(f, "cannot write {target}: {cause}"),
             FatalError::Pool(cause) => write!(f, "cannot start worker threads: {cause}"),
+            FatalError::Spool(cause) => {
+                write!(f, "cannot keep Instance Connect records in the temporary folder (TMPDIR): {cause}")
+            }
         }
     }
 }

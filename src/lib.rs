@@ -5,17 +5,19 @@
 //! [`analysis`] pairs, attributes and classifies, [`report`] is the result, and [`output`]
 //! renders it. [`cmd`] wires one subcommand through them.
 
-pub mod analysis;
+pub(crate) mod analysis;
 pub mod cli;
 pub mod cmd;
-pub mod decode;
+pub(crate) mod decode;
 pub mod error;
-pub mod event;
+pub(crate) mod event;
 pub mod output;
-pub mod redact;
+pub(crate) mod redact;
 pub mod report;
-pub mod scan;
+pub(crate) mod scan;
 pub mod source;
+#[doc(hidden)]
+pub mod stages;
 pub mod synth;
 pub mod time;
 

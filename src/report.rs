@@ -23,6 +23,10 @@ pub struct Report {
     /// Per analyzed event name: how much evidence the field classes rest on.
     pub event_names: Vec<EventNameReport>,
     pub fields: Vec<FieldReport>,
+    /// A few copies of an event that differ from the copy analyzed (an edited copy); all of them
+    /// are counted in `summary.conflicting_duplicates`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<Conflict>,
     pub failures: Vec<ObjectError>,
 }
 
@@ -36,7 +40,17 @@ pub struct Summary {
     pub objects_failed: u64,
     /// Every record of every readable object, Instance Connect or not.
     pub records: u64,
+    /// Distinct Instance Connect events: copies delivered more than once count once.
     pub instance_connect_events: u64,
+    /// Copies of an event already counted (same `eventID` and `recipientAccountId`, same
+    /// content), dropped: two trails delivering the same events, or a file read twice.
+    pub duplicate_events: u64,
+    /// Copies that share an `eventID` with a counted event but differ in content: an edited copy.
+    /// Dropped from the analysis too, and listed in `conflicts`.
+    pub conflicting_duplicates: u64,
+    /// Distinct Instance Connect events whose `eventTime` could not be read: they cannot be
+    /// paired or placed in time.
+    pub events_without_time: u64,
     /// Instance Connect events read but outside `--from`..`--to`, left out of everything below.
     pub events_out_of_range: u64,
     /// Successful `OpenTunnel` calls (including those of unknown endpoint).
@@ -106,14 +120,20 @@ pub enum FieldClass {
     Connection,
 }
 
-impl FieldClass {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FieldClass::Constant => "constant",
-            FieldClass::Endpoint => "endpoint",
-            FieldClass::Connection => "connection",
-        }
-    }
+/// The coarsest grouping inside which a field that changes has one value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VariesWith {
+    /// One value per account (the endpoint's account): it differs only between accounts.
+    Account,
+    /// One value per account and region.
+    Region,
+    /// One value per endpoint, and endpoints of one account and region differ.
+    Endpoint,
+    /// One value per caller (`userIdentity.arn`), whatever the endpoint.
+    Principal,
+    /// None of the above: it changes from one connection to the next.
+    Connection,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -121,6 +141,9 @@ pub struct FieldReport {
     pub event_name: String,
     pub path: String,
     pub class: FieldClass,
+    /// What the field's changes follow; absent for constant fields.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub varies_with: Option<VariesWith>,
     /// Events of this name analyzed (the path may be missing from some).
     pub events: u64,
     /// Distinct values overall; "missing" counts as one.
@@ -136,4 +159,19 @@ pub struct FieldReport {
     pub values: BTreeMap<EndpointId, Box<RawValue>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub missing_in: Vec<EndpointId>,
+}
+
+/// Where a record was read: the object, and the record's position in it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordPlace {
+    pub object: String,
+    pub record: u32,
+}
+
+/// An event whose copies disagree: the copy analyzed (read first) and one that differs.
+#[derive(Debug, Clone, Serialize)]
+pub struct Conflict {
+    pub event_id: Option<String>,
+    pub kept: RecordPlace,
+    pub conflicting: RecordPlace,
 }

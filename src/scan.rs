@@ -1,116 +1,389 @@
-//! The parallel stage: reads and decodes objects on a rayon pool, one reusable [`Decoder`] per
-//! worker, and gathers the results in listing order so nothing downstream depends on threads.
-//! Local files are read by the workers themselves; S3 objects arrive from the downloader.
+//! The reading stage: one pipeline for every source. Listings stream objects as they find them;
+//! a fetcher gets each object from its store under two limits, applied here once for all stores
+//! (requests in flight, and bytes fetched but not yet read); a fixed pool of rayon workers reads
+//! each object as a stream ([`decode`](crate::decode)) and keeps its Instance Connect events
+//! ([`event`](crate::event)), or none of them if the object turns out unreadable.
+//!
+//! Results do not depend on threads or listing order: events are put in order of object name and
+//! record position at the end, and every list is sorted.
 
-use indicatif::ProgressBar;
-use rayon::prelude::*;
+use std::fs::File;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
-use crate::decode::{Decoded, Decoder, Reason};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::decode::{Decoded, Decoder, Reason, Sink};
 use crate::error::{FatalError, ObjectError};
-use crate::event::IcEvent;
-use crate::source::s3::{DownloadPlan, S3Session};
-use crate::source::{Location, ObjectRef};
+use crate::event::spool::SpoolWriter;
+use crate::event::tables::{FastMap, Tables};
+use crate::event::{Event, Extractor, Kept, Origin};
+use crate::source::layout::Filter;
+use crate::source::{Body, Entry, Object, Skipped, Store};
+
+/// Objects up to this size are fetched whole, ahead of the workers; larger ones are streamed.
+const WHOLE_UP_TO: u64 = 8 << 20;
+/// Objects listed but not yet fetched, at most: the listing waits beyond this.
+const LISTED_AHEAD: usize = 4096;
+/// The byte budget is counted in KiB so that large budgets fit a semaphore's permit count.
+const BUDGET_UNIT: u64 = 1024;
+
+/// How to read.
+#[derive(Debug, Clone)]
+pub(crate) struct ReadOptions {
+    /// Worker threads.
+    pub(crate) jobs: usize,
+    pub(crate) max_object_size: u64,
+    /// Requests in flight at once (gets of remote objects).
+    pub(crate) concurrency: usize,
+    /// Bytes fetched whole but not yet read, at most (one object may exceed it alone).
+    pub(crate) budget: u64,
+    pub(crate) filter: Filter,
+}
+
+/// What the reading stage reports as it goes (a progress bar, or nothing).
+pub(crate) trait Progress: Sync {
+    /// One more object was read (or found unreadable); `listed` have been listed so far.
+    fn read(&self, listed: u64);
+}
 
 /// What reading every object gave.
 #[derive(Debug, Default)]
-pub struct Scan {
-    pub objects_read: u64,
-    pub records: u64,
-    /// Instance Connect events, sorted by origin (object, then record).
-    pub events: Vec<IcEvent>,
-    pub failures: Vec<ObjectError>,
+pub(crate) struct Scan {
+    /// Files or keys the listings returned (read, skipped, or left out by the filter).
+    pub(crate) objects_listed: u64,
+    /// Objects listed to be read (read, or unreadable).
+    pub(crate) objects_found: u64,
+    pub(crate) objects_read: u64,
+    pub(crate) skipped: Skipped,
+    pub(crate) records: u64,
+    /// Instance Connect events outside `--from`..`--to`, not kept.
+    pub(crate) events_out_of_range: u64,
+    /// Objects that could not be listed or read, sorted by name.
+    pub(crate) failures: Vec<ObjectError>,
+    pub(crate) kept: Kept,
 }
 
-#[derive(Debug, Clone, Copy)]
-pub struct ScanConfig {
-    pub jobs: usize,
-    pub max_object_size: u64,
-    /// Bytes downloaded but not yet parsed, at most (one object may exceed it alone).
-    pub download_budget: u64,
+/// An object on its way to a worker.
+struct Item {
+    /// Its place in the order of listing; replaced by its rank by name at the end.
+    seq: u32,
+    object: Object,
+    body: Result<Body, Reason>,
+    /// Its share of the byte budget, released when the worker is done with it.
+    _budget: Option<OwnedSemaphorePermit>,
 }
 
-/// Reads `objects` on `config.jobs` threads. Memory is what the objects in flight need plus the
-/// Instance Connect events kept: per-object results hold no record data otherwise.
-pub fn scan(
-    objects: &[ObjectRef],
-    config: ScanConfig,
-    s3: Option<&S3Session>,
-    progress: &ProgressBar,
+/// What the listings found besides objects.
+#[derive(Default)]
+struct Listing {
+    listed: u64,
+    objects: u64,
+    skipped: Skipped,
+    failures: Vec<ObjectError>,
+}
+
+/// Reads every object of `stores`.
+pub(crate) fn scan(
+    stores: &[Arc<dyn Store>],
+    options: &ReadOptions,
+    runtime: &tokio::runtime::Runtime,
+    progress: &dyn Progress,
 ) -> Result<Scan, FatalError> {
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(config.jobs)
+        .num_threads(options.jobs)
         .thread_name(|i| format!("trailscope-worker-{i}"))
         .build()
         .map_err(|e| FatalError::Pool(e.to_string()))?;
-    let new_decoder = || Decoder::new(config.max_object_size);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (listed_tx, listed_rx) = mpsc::channel(LISTED_AHEAD);
+    let (items_tx, items_rx) = mpsc::channel(options.concurrency + 2 * options.jobs);
 
-    let local: Vec<(usize, &ObjectRef)> =
-        objects.iter().enumerate().filter(|(_, o)| matches!(o.location, Location::Local(_))).collect();
-    let mut outcomes: Vec<(usize, Result<Decoded, Reason>)> = pool.install(|| {
-        local
-            .par_iter()
-            .map_init(new_decoder, |decoder, &(index, object)| {
-                let outcome = decoder.read(object);
-                progress.inc(1);
-                (index, outcome)
-            })
-            .collect()
+    let lister = runtime.spawn(list_all(stores.to_vec(), options.filter.clone(), listed_tx));
+    // Objects listed to be read so far, for the progress report.
+    let listed_count = Arc::new(AtomicU64::new(0));
+    let fetcher = runtime.spawn(fetch_all(
+        stores.to_vec(),
+        listed_rx,
+        items_tx,
+        options.clone(),
+        Arc::clone(&stop),
+        Arc::clone(&listed_count),
+    ));
+
+    let tables = Tables::default();
+    let items = Mutex::new(items_rx);
+    let outputs = Mutex::new(Vec::new());
+    let shared = Shared { options, tables: &tables, stop: &stop, progress, listed: &listed_count };
+    pool.scope(|scope| {
+        for worker in 0..options.jobs {
+            let (items, outputs, shared) = (&items, &outputs, &shared);
+            scope.spawn(move |_| {
+                let output = work(worker as u16, items, shared);
+                if output.is_err() {
+                    shared.stop.store(true, Ordering::Relaxed);
+                }
+                outputs.lock().unwrap_or_else(|e| e.into_inner()).push(output);
+            });
+        }
     });
+    let listing = runtime.block_on(fetcher).map_err(|e| FatalError::Pool(format!("fetcher: {e}")))?;
+    runtime.block_on(lister).map_err(|e| FatalError::Pool(format!("lister: {e}")))??;
+    let outputs = outputs.into_inner().unwrap_or_else(|e| e.into_inner());
+    let outputs = outputs.into_iter().collect::<Result<Vec<_>, _>>()?;
+    Ok(gather(listing, outputs, tables))
+}
 
-    let plans: Vec<DownloadPlan> = objects
-        .iter()
-        .enumerate()
-        .filter_map(|(index, object)| match &object.location {
-            Location::S3 { bucket, key, size } => {
-                Some(DownloadPlan { index, bucket: bucket.clone(), key: key.clone(), size: *size })
+/// Lists every store in turn, tagging what each finds with the store's position.
+async fn list_all(
+    stores: Vec<Arc<dyn Store>>,
+    filter: Filter,
+    listed: mpsc::Sender<(usize, Entry)>,
+) -> Result<(), FatalError> {
+    for (i, store) in stores.iter().enumerate() {
+        let (found, mut entries) = mpsc::channel(LISTED_AHEAD);
+        let forward = async {
+            while let Some(entry) = entries.recv().await {
+                if listed.send((i, entry)).await.is_err() {
+                    break;
+                }
             }
-            Location::Local(_) => None,
-        })
-        .collect();
-    if let (false, Some(session)) = (plans.is_empty(), s3) {
-        let mut arrivals = session.download(plans, config.max_object_size, config.download_budget);
-        let downloaded: Vec<(usize, Result<Decoded, Reason>)> = pool.install(|| {
-            std::iter::from_fn(|| arrivals.blocking_recv())
-                .par_bridge()
-                .map_init(new_decoder, |decoder, fetched| {
-                    let hint = objects[fetched.index].hint;
-                    let outcome = fetched.body.and_then(|bytes| decoder.decode_owned(bytes, hint));
-                    // Only now is the object's share of the download budget released.
-                    drop(fetched.budget);
-                    progress.inc(1);
-                    (fetched.index, outcome)
-                })
-                .collect()
+        };
+        let (listing, ()) = tokio::join!(
+            async {
+                let result = store.list(&filter, &found).await;
+                drop(found);
+                result
+            },
+            forward
+        );
+        listing?;
+    }
+    Ok(())
+}
+
+/// Gets each listed object from its store, within the limits, and hands it on to the workers.
+async fn fetch_all(
+    stores: Vec<Arc<dyn Store>>,
+    mut listed: mpsc::Receiver<(usize, Entry)>,
+    items: mpsc::Sender<Item>,
+    options: ReadOptions,
+    stop: Arc<AtomicBool>,
+    count: Arc<AtomicU64>,
+) -> Listing {
+    let requests = Arc::new(Semaphore::new(options.concurrency.max(1)));
+    let units = (options.budget / BUDGET_UNIT).clamp(1, u64::from(u32::MAX >> 3)) as u32;
+    let budget = Arc::new(Semaphore::new(units as usize));
+    let mut listing = Listing::default();
+    let mut gets = JoinSet::new();
+    let mut seq = 0u32;
+    while let Some((store, entry)) = listed.recv().await {
+        listing.listed += 1;
+        let object = match entry {
+            Entry::Object(object) => object,
+            Entry::Skipped(skip) => {
+                listing.skipped.add(skip);
+                continue;
+            }
+            Entry::Pruned => continue,
+            Entry::Failed(failure) => {
+                listing.failures.push(failure);
+                continue;
+            }
+        };
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        count.fetch_add(1, Ordering::Relaxed);
+        listing.objects += 1;
+        let this = seq;
+        seq = seq.saturating_add(1);
+        if object.size.is_some_and(|size| size > options.max_object_size) {
+            let body = Err(Reason::TooLarge { limit: options.max_object_size });
+            let _ = items.send(Item { seq: this, object, body, _budget: None }).await;
+            continue;
+        }
+        let share =
+            (object.size.unwrap_or(0).min(WHOLE_UP_TO) / BUDGET_UNIT).clamp(1, u64::from(units)) as u32;
+        // Both semaphores live as long as this task; acquiring only fails once closed.
+        let (Ok(held), Ok(request)) =
+            (budget.clone().acquire_many_owned(share).await, requests.clone().acquire_owned().await)
+        else {
+            break;
+        };
+        let (store, items) = (Arc::clone(&stores[store]), items.clone());
+        gets.spawn(async move {
+            let body = store.get(&object, WHOLE_UP_TO).await;
+            drop(request);
+            // A closed channel means the run is over; nothing is waiting for this object.
+            let _ = items.send(Item { seq: this, object, body, _budget: Some(held) }).await;
         });
-        outcomes.extend(downloaded);
+        while gets.try_join_next().is_some() {}
     }
-    outcomes.sort_unstable_by_key(|(index, _)| *index);
-    // Every object must be accounted for: one that never came back is a failure, never a silence.
-    let mut accounted = vec![false; objects.len()];
-    for (index, _) in &outcomes {
-        accounted[*index] = true;
-    }
-    for (index, _) in accounted.iter().enumerate().filter(|(_, done)| !**done) {
-        outcomes.push((index, Err(Reason::Fetch("the download never completed".into()))));
-    }
-    outcomes.sort_unstable_by_key(|(index, _)| *index);
+    while gets.join_next().await.is_some() {}
+    listing
+}
 
-    let mut scan = Scan::default();
-    for (index, outcome) in outcomes {
-        match outcome {
+/// What every worker shares.
+struct Shared<'a> {
+    options: &'a ReadOptions,
+    tables: &'a Tables,
+    stop: &'a AtomicBool,
+    progress: &'a dyn Progress,
+    listed: &'a AtomicU64,
+}
+
+/// What one worker read.
+struct Output {
+    events: Vec<Event>,
+    /// Objects the events came from: (seq, name).
+    names: Vec<(u32, String)>,
+    spool: Option<(u16, File)>,
+    objects_read: u64,
+    records: u64,
+    events_out_of_range: u64,
+    failures: Vec<ObjectError>,
+}
+
+/// One worker: reads objects until there are none left.
+fn work(
+    segment: u16,
+    items: &Mutex<mpsc::Receiver<Item>>,
+    shared: &Shared<'_>,
+) -> Result<Output, FatalError> {
+    let mut decoder = Decoder::new(shared.options.max_object_size);
+    let mut extractor = Extractor::new(shared.tables);
+    let mut spool = SpoolWriter::new(segment).map_err(FatalError::Spool)?;
+    let mut output = Output {
+        events: Vec::new(),
+        names: Vec::new(),
+        spool: None,
+        objects_read: 0,
+        records: 0,
+        events_out_of_range: 0,
+        failures: Vec::new(),
+    };
+    let mut pending = Vec::new();
+    loop {
+        // Waiting holds the lock; the others wait for it, then for the next item.
+        let item = items.lock().unwrap_or_else(|e| e.into_inner()).blocking_recv();
+        let Some(Item { seq, object, body, _budget }) = item else { break };
+        if shared.stop.load(Ordering::Relaxed) {
+            continue;
+        }
+        let mark = spool.mark();
+        let mut sink = Collect {
+            extractor: &mut extractor,
+            spool: &mut spool,
+            filter: &shared.options.filter,
+            pending: &mut pending,
+            out_of_range: 0,
+            seq,
+            fatal: None,
+        };
+        let result = body.and_then(|body| read(&mut decoder, body, &mut sink));
+        let (out_of_range, fatal) = (sink.out_of_range, sink.fatal.take());
+        if let Some(fatal) = fatal {
+            return Err(fatal);
+        }
+        match result {
             Ok(decoded) => {
-                scan.objects_read += 1;
-                scan.records += decoded.records;
-                let object_index = u32::try_from(index).unwrap_or(u32::MAX);
-                scan.events.extend(decoded.events.into_iter().map(|mut event| {
-                    event.origin.object = object_index;
-                    event
-                }));
+                output.objects_read += 1;
+                output.records += decoded.records;
+                output.events_out_of_range += out_of_range;
+                if !pending.is_empty() {
+                    output.names.push((seq, object.name));
+                    output.events.append(&mut pending);
+                }
             }
-            Err(reason) => scan
-                .failures
-                .push(ObjectError { object: objects[index].name.clone(), error: reason.to_string() }),
+            Err(reason) => {
+                // Read whole or not at all: nothing of an unreadable object counts.
+                pending.clear();
+                spool.rollback(mark).map_err(FatalError::Spool)?;
+                output.failures.push(ObjectError { object: object.name, error: reason.to_string() });
+            }
+        }
+        shared.progress.read(shared.listed.load(Ordering::Relaxed));
+    }
+    output.spool = Some((segment, spool.finish().map_err(FatalError::Spool)?));
+    Ok(output)
+}
+
+fn read(decoder: &mut Decoder, body: Body, sink: &mut dyn Sink) -> Result<Decoded, Reason> {
+    match body {
+        Body::File(path) => decoder.read(&mut File::open(path).map_err(Reason::Read)?, sink),
+        Body::Bytes(bytes) => decoder.read(&mut &bytes[..], sink),
+        Body::Stream(mut stream) => decoder.read(&mut stream, sink),
+    }
+}
+
+/// Keeps the Instance Connect events of the object being read, tentatively: they count only if
+/// the whole object reads.
+struct Collect<'a, 't> {
+    extractor: &'a mut Extractor<'t>,
+    spool: &'a mut SpoolWriter,
+    filter: &'a Filter,
+    pending: &'a mut Vec<Event>,
+    out_of_range: u64,
+    seq: u32,
+    /// A failure of this run, not of the object (the spool could not be written).
+    fatal: Option<FatalError>,
+}
+
+impl Sink for Collect<'_, '_> {
+    fn candidate(&mut self, index: u32, record: &mut [u8]) -> Result<(), Reason> {
+        let Some(mut event) = self.extractor.extract(record)? else {
+            return Ok(());
+        };
+        if !self.filter.keeps_time(event.time) {
+            self.out_of_range += 1;
+            return Ok(());
+        }
+        event.origin = Origin { object: self.seq, record: index };
+        event.record = self.spool.append(record).map_err(|e| {
+            let reason = Reason::Fetch(format!("cannot keep the record: {e}"));
+            self.fatal = Some(FatalError::Spool(e));
+            reason
+        })?;
+        self.pending.push(event);
+        Ok(())
+    }
+}
+
+/// Puts every worker's output together, in an order that depends on nothing but the objects.
+fn gather(listing: Listing, outputs: Vec<Output>, tables: Tables) -> Scan {
+    let mut scan = Scan {
+        objects_listed: listing.listed,
+        objects_found: listing.objects,
+        skipped: listing.skipped,
+        ..Scan::default()
+    };
+    scan.failures = listing.failures;
+    let mut names = Vec::new();
+    let mut events = Vec::new();
+    for output in outputs {
+        scan.objects_read += output.objects_read;
+        scan.records += output.records;
+        scan.events_out_of_range += output.events_out_of_range;
+        scan.failures.extend(output.failures);
+        names.extend(output.names);
+        events.extend(output.events);
+        if let Some((segment, file)) = output.spool {
+            scan.kept.spool.add(segment, file);
         }
     }
-    Ok(scan)
+    // Objects are ranked by name, whatever order they were listed or read in.
+    names.sort_unstable_by(|a, b| a.1.cmp(&b.1));
+    let rank: FastMap<u32, u32> =
+        names.iter().enumerate().map(|(rank, (seq, _))| (*seq, rank as u32)).collect();
+    for event in &mut events {
+        event.origin.object = rank[&event.origin.object];
+    }
+    events.sort_unstable_by_key(|e| e.origin);
+    scan.kept.events = events;
+    scan.kept.objects = names.into_iter().map(|(_, name)| name).collect();
+    scan.kept.vocabulary = tables.freeze();
+    scan.failures.sort();
+    scan
 }

@@ -124,8 +124,8 @@ fn verbose_says_what_each_stage_did_on_stderr_only() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(out.stdout, quiet.stdout, "the report is the same");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("listed 2 objects: 2 to read"), "{stderr}");
-    assert!(stderr.contains("read 2 objects on"), "{stderr}");
+    assert!(stderr.contains("listed 2 objects, read 2 on"), "{stderr}");
+    assert!(stderr.contains("4 records, 4 Instance Connect events"), "{stderr}");
     assert!(stderr.contains("2 connections through 2 endpoints"), "{stderr}");
     assert!(!stderr.contains("S3 client"), "a local run sets up no S3 client: {stderr}");
     assert_eq!(trailscope(["report", "-v", "-q", &seed()]).status.code(), Some(2), "-v and -q conflict");

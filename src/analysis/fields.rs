@@ -1,93 +1,134 @@
 //! Field classification: for one event name, which leaf paths are constant, which change with
-//! the endpoint, and which change with every connection.
+//! the endpoint, and which with every connection; and for each that changes, the coarsest grouping
+//! it follows (the endpoint's account, its region, the endpoint, the caller, the connection).
+//!
+//! Values are compared by their hashes; the text of a value is read back from the spool only where
+//! the report shows it, from one sample per endpoint (for a value that is the same throughout an
+//! endpoint, any of its samples holds it).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use serde_json::value::RawValue;
 
-use crate::event::{EndpointId, IcEvent};
-use crate::report::{EventNameReport, FieldClass, FieldReport};
+use crate::decode::Reason;
+use crate::event::tables::{FastMap, PathId, Sym};
+use crate::event::{EndpointId, Event, Kept};
+use crate::report::{EventNameReport, FieldClass, FieldReport, VariesWith};
+
+/// A successful event attributed to an endpoint, with the endpoint's account and region (those of
+/// its first tunnel).
+#[derive(Clone, Copy)]
+pub(crate) struct Sample<'k> {
+    pub(crate) event: &'k Event,
+    pub(crate) endpoint: Sym,
+    pub(crate) account: Sym,
+    pub(crate) region: Sym,
+}
 
 /// What one endpoint has shown for one path so far.
-enum Seen<'a> {
-    One(&'a str),
+#[derive(Clone, Copy)]
+enum Seen {
+    One(Option<u64>),
     Several,
 }
 
-#[derive(Default)]
-struct PathStats<'a> {
-    /// Every distinct value (JSON text) over all endpoints.
-    values: HashSet<&'a str>,
-    /// Per endpoint: events carrying the path, and its value(s).
-    endpoints: BTreeMap<&'a EndpointId, (u64, Seen<'a>)>,
-}
-
-/// Classifies every path of `samples` (successful events of `event_name`, each with the endpoint
-/// that carried it). A path absent from an event counts as a value of its own.
-pub fn classify(
+/// Classifies every path of `samples` (the successful events of `event_name` attributed to an
+/// endpoint, in origin order). A path absent from an event counts as a value of its own.
+pub(crate) fn classify(
     event_name: &str,
-    samples: &[(&EndpointId, &IcEvent)],
-) -> (EventNameReport, Vec<FieldReport>) {
-    let mut events_per_endpoint: BTreeMap<&EndpointId, u64> = BTreeMap::new();
-    let mut paths: BTreeMap<&str, PathStats<'_>> = BTreeMap::new();
-    for &(endpoint, event) in samples {
-        *events_per_endpoint.entry(endpoint).or_default() += 1;
-        for field in &event.fields {
-            let stats = paths.entry(&field.path).or_default();
-            stats.values.insert(&field.value);
-            let (present, seen) = stats.endpoints.entry(endpoint).or_insert((0, Seen::One(&field.value)));
-            *present += 1;
-            if matches!(seen, Seen::One(v) if *v != field.value) {
-                *seen = Seen::Several;
-            }
-        }
+    samples: &[Sample<'_>],
+    kept: &Kept,
+) -> Result<(EventNameReport, Vec<FieldReport>), Reason> {
+    let vocabulary = &kept.vocabulary;
+    let endpoint_name = |sym: Sym| EndpointId(vocabulary.text(sym).to_owned());
+
+    // Events per endpoint, and each endpoint's first sample: the one whose texts are shown.
+    let mut per_endpoint: FastMap<Sym, (u64, usize)> = FastMap::default();
+    for (i, sample) in samples.iter().enumerate() {
+        per_endpoint.entry(sample.endpoint).or_insert((0, i)).0 += 1;
     }
+    let mut endpoints: Vec<Sym> = per_endpoint.keys().copied().collect();
+    endpoints.sort_by(|a, b| vocabulary.text(*a).cmp(vocabulary.text(*b)));
+    let mut texts: BTreeMap<EndpointId, BTreeMap<String, String>> = BTreeMap::new();
+
+    let mut paths: Vec<PathId> = {
+        let mut shapes: Vec<_> = samples.iter().map(|s| s.event.shape).collect();
+        shapes.sort_unstable();
+        shapes.dedup();
+        let mut paths: Vec<PathId> =
+            shapes.iter().flat_map(|&s| vocabulary.shape(s).iter().copied()).collect();
+        paths.sort_unstable();
+        paths.dedup();
+        paths
+    };
+    paths.sort_by(|a, b| vocabulary.path(*a).cmp(vocabulary.path(*b)));
 
     let mut fields = Vec::with_capacity(paths.len());
-    for (path, stats) in paths {
-        let mut missing_anywhere = false;
-        let mut endpoints_varying = 0;
-        let mut values = BTreeMap::new();
-        let mut missing_in = Vec::new();
-        for (&endpoint, &events) in &events_per_endpoint {
-            match stats.endpoints.get(endpoint) {
-                None => {
-                    missing_anywhere = true;
-                    missing_in.push(endpoint.clone());
-                }
-                Some((present, seen)) => {
-                    let missing_here = *present < events;
-                    missing_anywhere |= missing_here;
-                    match seen {
-                        Seen::One(value) if !missing_here => {
-                            values.insert(endpoint.clone(), raw(value));
-                        }
-                        _ => endpoints_varying += 1,
-                    }
-                }
+    let mut column: Vec<Option<u64>> = Vec::with_capacity(samples.len());
+    for path in paths {
+        column.clear();
+        column.extend(samples.iter().map(|s| value_of(s.event, path, kept)));
+        let mut distinct: Vec<Option<u64>> = column.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let distinct = distinct.len() as u64;
+
+        let mut seen: FastMap<Sym, (u64, Seen)> = FastMap::default();
+        for (sample, &value) in samples.iter().zip(&column) {
+            let entry = seen.entry(sample.endpoint).or_insert((0, Seen::One(value)));
+            entry.0 += u64::from(value.is_some());
+            if matches!(entry.1, Seen::One(v) if v != value) {
+                entry.1 = Seen::Several;
             }
         }
-        let distinct = stats.values.len() as u64 + u64::from(missing_anywhere);
+        let varying: Vec<Sym> =
+            endpoints.iter().copied().filter(|e| matches!(seen[e].1, Seen::Several)).collect();
         let class = if distinct == 1 {
             FieldClass::Constant
-        } else if endpoints_varying == 0 {
+        } else if varying.is_empty() {
             FieldClass::Endpoint
         } else {
             FieldClass::Connection
         };
-        let value =
-            (class == FieldClass::Constant).then(|| stats.values.iter().next().map(|v| raw(v))).flatten();
-        if class != FieldClass::Endpoint {
+        let varies_with = match class {
+            FieldClass::Constant => None,
+            _ => Some(varies_with(samples, &column)),
+        };
+
+        let path_text = vocabulary.path(path);
+        let mut value = None;
+        let mut values = BTreeMap::new();
+        let mut missing_in = Vec::new();
+        if class != FieldClass::Connection {
+            for &endpoint in &endpoints {
+                let (present, _) = seen[&endpoint];
+                let id = endpoint_name(endpoint);
+                if present == 0 {
+                    missing_in.push(id);
+                    continue;
+                }
+                if !texts.contains_key(&id) {
+                    let first = samples[per_endpoint[&endpoint].1].event;
+                    texts.insert(id.clone(), kept.texts(first)?);
+                }
+                if let Some(text) = texts[&id].get(path_text) {
+                    values.insert(id, raw(text));
+                }
+            }
+        }
+        if class == FieldClass::Constant {
+            value = values.values().next().cloned();
             values.clear();
             missing_in.clear();
         }
         fields.push(FieldReport {
             event_name: event_name.to_owned(),
-            path: path.to_owned(),
+            path: path_text.to_owned(),
             class,
+            varies_with,
             events: samples.len() as u64,
             distinct,
-            endpoints_varying,
+            endpoints_varying: varying.len() as u64,
             value,
             values,
             missing_in,
@@ -98,13 +139,45 @@ pub fn classify(
     let summary = EventNameReport {
         event_name: event_name.to_owned(),
         events: samples.len() as u64,
-        endpoints: events_per_endpoint.len() as u64,
-        endpoints_with_multiple_events: events_per_endpoint.values().filter(|&&n| n >= 2).count() as u64,
+        endpoints: endpoints.len() as u64,
+        endpoints_with_multiple_events: per_endpoint.values().filter(|(n, _)| *n >= 2).count() as u64,
         fields_constant: count(FieldClass::Constant),
         fields_endpoint: count(FieldClass::Endpoint),
         fields_connection: count(FieldClass::Connection),
     };
-    (summary, fields)
+    Ok((summary, fields))
+}
+
+/// The value of `path` in `event`, `None` where the event has no such path.
+fn value_of(event: &Event, path: PathId, kept: &Kept) -> Option<u64> {
+    let shape = kept.vocabulary.shape(event.shape);
+    shape.binary_search(&path).ok().map(|i| event.values[i])
+}
+
+/// The coarsest grouping inside which the values of a field that is not constant are one.
+fn varies_with(samples: &[Sample<'_>], column: &[Option<u64>]) -> VariesWith {
+    fn uniform<K: std::hash::Hash + Eq>(
+        samples: &[Sample<'_>],
+        column: &[Option<u64>],
+        key: impl Fn(&Sample<'_>) -> K,
+    ) -> bool {
+        let mut first: FastMap<K, Option<u64>> = FastMap::default();
+        samples.iter().zip(column).all(|(sample, &value)| {
+            let seen: &mut Option<u64> = first.entry(key(sample)).or_insert(value);
+            *seen == value
+        })
+    }
+    if uniform(samples, column, |s| s.account) {
+        VariesWith::Account
+    } else if uniform(samples, column, |s| (s.account, s.region)) {
+        VariesWith::Region
+    } else if uniform(samples, column, |s| s.endpoint) {
+        VariesWith::Endpoint
+    } else if uniform(samples, column, |s| s.event.principal) {
+        VariesWith::Principal
+    } else {
+        VariesWith::Connection
+    }
 }
 
 /// A value's JSON text as raw JSON for the report. Texts come from the parser, so they are
@@ -114,91 +187,4 @@ fn raw(text: &str) -> Box<RawValue> {
         let quoted = serde_json::to_string(text).unwrap_or_else(|_| String::from("null"));
         RawValue::from_string(quoted).unwrap_or_else(|_| RawValue::NULL.to_owned())
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::event::{Field, Origin};
-
-    fn event(fields: &[(&str, &str)]) -> IcEvent {
-        IcEvent {
-            origin: Origin::default(),
-            name: "OpenTunnel".into(),
-            time: None,
-            account: String::new(),
-            region: String::new(),
-            principal: String::new(),
-            error_code: None,
-            endpoint: None,
-            fields: fields.iter().map(|(p, v)| Field { path: p.to_string(), value: v.to_string() }).collect(),
-        }
-    }
-
-    fn classes(samples: &[(&str, IcEvent)]) -> BTreeMap<String, FieldClass> {
-        let ids: Vec<EndpointId> = samples.iter().map(|(id, _)| EndpointId(id.to_string())).collect();
-        let refs: Vec<(&EndpointId, &IcEvent)> = ids.iter().zip(samples.iter().map(|(_, e)| e)).collect();
-        let (_, fields) = classify("OpenTunnel", &refs);
-        fields.into_iter().map(|f| (f.path, f.class)).collect()
-    }
-
-    #[test]
-    fn one_value_everywhere_is_constant() {
-        let c = classes(&[("e1", event(&[("port", "\"22\"")])), ("e2", event(&[("port", "\"22\"")]))]);
-        assert_eq!(c["port"], FieldClass::Constant);
-    }
-
-    #[test]
-    fn one_value_per_endpoint_changes_with_the_endpoint() {
-        let c = classes(&[
-            ("e1", event(&[("id", "\"e1\"")])),
-            ("e1", event(&[("id", "\"e1\"")])),
-            ("e2", event(&[("id", "\"e2\"")])),
-        ]);
-        assert_eq!(c["id"], FieldClass::Endpoint);
-    }
-
-    #[test]
-    fn several_values_inside_one_endpoint_change_with_the_connection() {
-        let c = classes(&[
-            ("e1", event(&[("eventID", "\"a\"")])),
-            ("e1", event(&[("eventID", "\"b\"")])),
-            ("e2", event(&[("eventID", "\"c\"")])),
-        ]);
-        assert_eq!(c["eventID"], FieldClass::Connection);
-    }
-
-    #[test]
-    fn missing_is_a_value_of_its_own_distinct_from_null() {
-        let c =
-            classes(&[("e1", event(&[("x", "null")])), ("e1", event(&[])), ("e2", event(&[("x", "null")]))]);
-        assert_eq!(c["x"], FieldClass::Connection, "null and missing differ inside e1");
-        let c = classes(&[("e1", event(&[("x", "1")])), ("e1", event(&[("x", "1")])), ("e2", event(&[]))]);
-        assert_eq!(c["x"], FieldClass::Endpoint, "present in e1, missing throughout e2");
-    }
-
-    #[test]
-    fn string_and_number_are_different_values() {
-        let c = classes(&[("e1", event(&[("port", "\"22\"")])), ("e2", event(&[("port", "22")]))]);
-        assert_eq!(c["port"], FieldClass::Endpoint);
-    }
-
-    #[test]
-    fn report_counts_endpoints_that_can_separate_classes() {
-        let ids = [EndpointId("e1".into()), EndpointId("e2".into())];
-        let (a, b, c) = (event(&[("k", "1")]), event(&[("k", "2")]), event(&[("k", "3")]));
-        let (summary, fields) = classify("OpenTunnel", &[(&ids[0], &a), (&ids[0], &b), (&ids[1], &c)]);
-        assert_eq!((summary.events, summary.endpoints, summary.endpoints_with_multiple_events), (3, 2, 1));
-        assert_eq!((fields[0].distinct, fields[0].endpoints_varying), (3, 1));
-    }
-
-    #[test]
-    fn endpoint_fields_carry_each_endpoints_value_and_where_missing() {
-        let ids = [EndpointId("e1".into()), EndpointId("e2".into())];
-        let (a, b) = (event(&[("k", "\"v1\"")]), event(&[]));
-        let (_, fields) = classify("OpenTunnel", &[(&ids[0], &a), (&ids[1], &b)]);
-        assert_eq!(fields[0].class, FieldClass::Endpoint);
-        assert_eq!(fields[0].values[&ids[0]].get(), "\"v1\"");
-        assert_eq!(fields[0].missing_in, [ids[1].clone()]);
-    }
 }

@@ -3,18 +3,19 @@
 
 use std::collections::BTreeMap;
 
-use crate::event::IcEvent;
+use crate::event::tables::Sym;
+use crate::event::Event;
 
 /// Where a tunnel may lie relative to its key, in milliseconds. The pushed key lives 60 s, and
 /// the console's tunnel call can land a few seconds before the key's in the log.
 #[derive(Debug, Clone, Copy)]
-pub struct Window {
-    pub before_ms: i64,
-    pub after_ms: i64,
+pub(crate) struct Window {
+    pub(crate) before_ms: i64,
+    pub(crate) after_ms: i64,
 }
 
 impl Window {
-    pub fn after_seconds(seconds: u32) -> Self {
+    pub(crate) fn after_seconds(seconds: u32) -> Self {
         Window { before_ms: 5_000, after_ms: i64::from(seconds) * 1_000 }
     }
 }
@@ -22,13 +23,13 @@ impl Window {
 /// For each key, the index of the tunnel it pairs with. Keys or tunnels without a readable
 /// `eventTime` pair with nothing. Ties in distance go to the earlier key, then the earlier tunnel
 /// (by origin), so the result does not depend on input order.
-pub fn pair(keys: &[&IcEvent], tunnels: &[&IcEvent], window: Window) -> Vec<Option<usize>> {
-    type Group<'a> = (&'a str, &'a str, &'a str);
-    fn group(e: &IcEvent) -> Group<'_> {
-        (&e.account, &e.region, &e.principal)
+pub(crate) fn pair(keys: &[&Event], tunnels: &[&Event], window: Window) -> Vec<Option<usize>> {
+    type Group = (Sym, Sym, Sym);
+    fn group(e: &Event) -> Group {
+        (e.account, e.region, e.principal)
     }
 
-    let mut groups: BTreeMap<Group<'_>, (Vec<usize>, Vec<usize>)> = BTreeMap::new();
+    let mut groups: BTreeMap<Group, (Vec<usize>, Vec<usize>)> = BTreeMap::new();
     for (i, key) in keys.iter().enumerate().filter(|(_, k)| k.time.is_some()) {
         groups.entry(group(key)).or_default().0.push(i);
     }
@@ -36,7 +37,7 @@ pub fn pair(keys: &[&IcEvent], tunnels: &[&IcEvent], window: Window) -> Vec<Opti
         groups.entry(group(tunnel)).or_default().1.push(j);
     }
 
-    let millis = |e: &IcEvent| e.time.map_or(0, |t| t.millis());
+    let millis = |e: &Event| e.time.map_or(0, |t| t.millis());
     let mut paired = vec![None; keys.len()];
     let mut taken = vec![false; tunnels.len()];
     for (group_keys, mut group_tunnels) in groups.into_values() {
@@ -72,88 +73,77 @@ pub fn pair(keys: &[&IcEvent], tunnels: &[&IcEvent], window: Window) -> Vec<Opti
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::Origin;
-    use crate::time::Timestamp;
+    use crate::analysis::tests::Builder;
 
-    fn event(name: &str, record: u32, second: i64, principal: &str) -> IcEvent {
-        IcEvent {
-            origin: Origin { object: 0, record },
-            name: name.into(),
-            time: Some(Timestamp(second * 1_000)),
-            account: "111122223333".into(),
-            region: "us-east-1".into(),
-            principal: principal.into(),
-            error_code: None,
-            endpoint: None,
-            fields: Vec::new(),
-        }
-    }
-
-    fn run(keys: &[IcEvent], tunnels: &[IcEvent], after: u32) -> Vec<Option<usize>> {
-        let keys: Vec<&IcEvent> = keys.iter().collect();
-        let tunnels: Vec<&IcEvent> = tunnels.iter().collect();
+    fn run(b: &Builder, keys: &[usize], tunnels: &[usize], after: u32) -> Vec<Option<usize>> {
+        let events = b.events_unsorted();
+        let keys: Vec<&Event> = keys.iter().map(|&i| &events[i]).collect();
+        let tunnels: Vec<&Event> = tunnels.iter().map(|&i| &events[i]).collect();
         pair(&keys, &tunnels, Window::after_seconds(after))
     }
 
     #[test]
     fn key_pairs_with_tunnel_in_the_same_second_or_just_after() {
-        let keys = [event("SendSSHPublicKey", 0, 100, "alice"), event("SendSSHPublicKey", 1, 500, "alice")];
-        let tunnels = [event("OpenTunnel", 2, 101, "alice"), event("OpenTunnel", 3, 500, "alice")];
-        assert_eq!(run(&keys, &tunnels, 60), [Some(0), Some(1)]);
+        let mut b = Builder::new();
+        let keys = [b.key(100, "alice"), b.key(500, "alice")];
+        let tunnels = [b.tunnel(101, "alice", None, None), b.tunnel(500, "alice", None, None)];
+        assert_eq!(run(&b, &keys, &tunnels, 60), [Some(0), Some(1)]);
     }
 
     #[test]
     fn window_is_five_seconds_before_to_sixty_after() {
-        let keys = [
-            event("SendSSHPublicKey", 0, 1_000, "a"),
-            event("SendSSHPublicKey", 1, 2_000, "b"),
-            event("SendSSHPublicKey", 2, 3_000, "c"),
-            event("SendSSHPublicKey", 3, 4_000, "d"),
-        ];
+        let mut b = Builder::new();
+        let keys = [b.key(1_000, "a"), b.key(2_000, "b"), b.key(3_000, "c"), b.key(4_000, "d")];
         let tunnels = [
-            event("OpenTunnel", 4, 995, "a"),   // 5 s before: in
-            event("OpenTunnel", 5, 1_994, "b"), // 6 s before: out
-            event("OpenTunnel", 6, 3_060, "c"), // 60 s after: in
-            event("OpenTunnel", 7, 4_061, "d"), // 61 s after: out
+            b.tunnel(995, "a", None, None),   // 5 s before: in
+            b.tunnel(1_994, "b", None, None), // 6 s before: out
+            b.tunnel(3_060, "c", None, None), // 60 s after: in
+            b.tunnel(4_061, "d", None, None), // 61 s after: out
         ];
-        assert_eq!(run(&keys, &tunnels, 60), [Some(0), None, Some(2), None]);
-        assert_eq!(run(&keys, &tunnels, 61)[3], Some(3), "--pair-window widens the window");
+        assert_eq!(run(&b, &keys, &tunnels, 60), [Some(0), None, Some(2), None]);
+        assert_eq!(run(&b, &keys, &tunnels, 61)[3], Some(3), "--pair-window widens the window");
     }
 
     #[test]
     fn key_of_another_principal_or_account_does_not_pair() {
-        let keys = [event("SendSSHPublicKey", 0, 100, "alice")];
-        let mut other_account = event("OpenTunnel", 2, 100, "alice");
-        other_account.account = "444455556666".into();
-        let tunnels = [event("OpenTunnel", 1, 100, "bob"), other_account];
-        assert_eq!(run(&keys, &tunnels, 60), [None]);
+        let mut b = Builder::new();
+        let keys = [b.key(100, "alice")];
+        let bob = b.tunnel(100, "bob", None, None);
+        let other_account = b.tunnel(100, "alice", None, None);
+        b.move_to_account(other_account, "444455556666");
+        assert_eq!(run(&b, &keys, &[bob, other_account], 60), [None]);
     }
 
     #[test]
     fn nearest_pair_wins_and_each_tunnel_takes_one_key() {
         // Two keys before one tunnel: the nearer key gets it, the other is left unpaired.
-        let keys = [event("SendSSHPublicKey", 0, 100, "a"), event("SendSSHPublicKey", 1, 130, "a")];
-        let tunnels = [event("OpenTunnel", 2, 131, "a")];
-        assert_eq!(run(&keys, &tunnels, 60), [None, Some(0)]);
+        let mut b = Builder::new();
+        let keys = [b.key(100, "a"), b.key(130, "a")];
+        let tunnels = [b.tunnel(131, "a", None, None)];
+        assert_eq!(run(&b, &keys, &tunnels, 60), [None, Some(0)]);
         // Greedy by distance, not by key order: key 0 would take tunnel 1 if it went first.
-        let keys = [event("SendSSHPublicKey", 0, 100, "a"), event("SendSSHPublicKey", 1, 110, "a")];
-        let tunnels = [event("OpenTunnel", 2, 109, "a"), event("OpenTunnel", 3, 150, "a")];
-        assert_eq!(run(&keys, &tunnels, 60), [Some(1), Some(0)]);
+        let mut b = Builder::new();
+        let keys = [b.key(100, "a"), b.key(110, "a")];
+        let tunnels = [b.tunnel(109, "a", None, None), b.tunnel(150, "a", None, None)];
+        assert_eq!(run(&b, &keys, &tunnels, 60), [Some(1), Some(0)]);
     }
 
     #[test]
     fn equal_distances_break_by_origin_whatever_the_input_order() {
-        let keys = [event("SendSSHPublicKey", 5, 100, "a")];
-        let tunnels = [event("OpenTunnel", 9, 101, "a"), event("OpenTunnel", 1, 99, "a")];
-        assert_eq!(run(&keys, &tunnels, 60), [Some(1)]);
-        let reversed = [tunnels[1].clone(), tunnels[0].clone()];
-        assert_eq!(run(&keys, &reversed, 60), [Some(0)]);
+        let mut b = Builder::new();
+        let key = b.key(100, "a");
+        let (late, early) = (b.tunnel(101, "a", None, None), b.tunnel(99, "a", None, None));
+        // The tunnel read first (lower origin) wins the tie.
+        assert_eq!(run(&b, &[key], &[late, early], 60), [Some(0)]);
+        assert_eq!(run(&b, &[key], &[early, late], 60), [Some(1)]);
     }
 
     #[test]
     fn events_without_a_time_pair_with_nothing() {
-        let mut key = event("SendSSHPublicKey", 0, 100, "a");
-        key.time = None;
-        assert_eq!(run(&[key], &[event("OpenTunnel", 1, 100, "a")], 60), [None]);
+        let mut b = Builder::new();
+        let key = b.key(100, "a");
+        b.untimed(key);
+        let tunnel = b.tunnel(100, "a", None, None);
+        assert_eq!(run(&b, &[key], &[tunnel], 60), [None]);
     }
 }

@@ -1,11 +1,26 @@
 //! A read-only view of one value in a simd-json tape, so records are inspected where they were
 //! parsed: no DOM, no allocation to look up a field or walk an array.
 
-use simd_json::{Node, StaticNode};
+use simd_json::{Buffers, Node, StaticNode, Tape};
+
+/// Parses `input` (modified in place) into the tape kept in `slot` and runs `f` on its nodes. The
+/// tape's allocation goes back into `slot` afterwards, whatever happened, so the next record
+/// reuses it.
+pub(crate) fn with_tape<R>(
+    slot: &mut Tape<'static>,
+    buffers: &mut Buffers,
+    input: &mut [u8],
+    f: impl FnOnce(&[Node<'_>]) -> R,
+) -> Result<R, simd_json::Error> {
+    let mut tape = std::mem::replace(slot, Tape(Vec::new())).reset();
+    let result = simd_json::fill_tape(input, buffers, &mut tape).map(|()| f(&tape.0));
+    *slot = tape.reset();
+    result
+}
 
 /// One JSON value: its first tape node and every node nested in it.
 #[derive(Clone, Copy, Debug)]
-pub struct Json<'t, 'i>(&'t [Node<'i>]);
+pub(crate) struct Json<'t, 'i>(&'t [Node<'i>]);
 
 /// How many tape nodes a value starting with `node` occupies.
 fn span(node: &Node<'_>) -> usize {
@@ -17,33 +32,33 @@ fn span(node: &Node<'_>) -> usize {
 
 impl<'t, 'i> Json<'t, 'i> {
     /// The document's root value, or `None` for an empty tape.
-    pub fn root(tape: &'t [Node<'i>]) -> Option<Self> {
+    pub(crate) fn root(tape: &'t [Node<'i>]) -> Option<Self> {
         let first = tape.first()?;
         tape.get(..span(first)).map(Json)
     }
 
-    pub fn node(self) -> Node<'i> {
+    pub(crate) fn node(self) -> Node<'i> {
         self.0[0]
     }
 
-    pub fn as_str(self) -> Option<&'i str> {
+    pub(crate) fn as_str(self) -> Option<&'i str> {
         match self.node() {
             Node::String(s) => Some(s),
             _ => None,
         }
     }
 
-    pub fn is_object(self) -> bool {
+    pub(crate) fn is_object(self) -> bool {
         matches!(self.node(), Node::Object { .. })
     }
 
     /// The member named `key`, if this is an object that has one (the first, if repeated).
-    pub fn get(self, key: &str) -> Option<Json<'t, 'i>> {
+    pub(crate) fn get(self, key: &str) -> Option<Json<'t, 'i>> {
         self.entries().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 
     /// An object's members in document order; nothing for other values.
-    pub fn entries(self) -> Entries<'t, 'i> {
+    pub(crate) fn entries(self) -> Entries<'t, 'i> {
         let len = match self.node() {
             Node::Object { len, .. } => len,
             _ => 0,
@@ -52,7 +67,7 @@ impl<'t, 'i> Json<'t, 'i> {
     }
 
     /// An array's elements in order; nothing for other values.
-    pub fn elements(self) -> Elements<'t, 'i> {
+    pub(crate) fn elements(self) -> Elements<'t, 'i> {
         let len = match self.node() {
             Node::Array { len, .. } => len,
             _ => 0,
@@ -62,7 +77,7 @@ impl<'t, 'i> Json<'t, 'i> {
 
     /// Appends the value's compact JSON text. Used for leaves, which is all the analysis compares,
     /// but correct for any value.
-    pub fn write_text(self, out: &mut String) {
+    pub(crate) fn write_text(self, out: &mut String) {
         match self.node() {
             Node::String(s) => push_json_string(s, out),
             Node::Static(StaticNode::Null) => out.push_str("null"),
@@ -100,14 +115,14 @@ impl<'t, 'i> Json<'t, 'i> {
 }
 
 /// Appends `s` as a JSON string literal.
-pub fn push_json_string(s: &str, out: &mut String) {
+pub(crate) fn push_json_string(s: &str, out: &mut String) {
     // serde_json's escaping is the reference; writing into a String cannot fail.
     if let Ok(quoted) = serde_json::to_string(s) {
         out.push_str(&quoted);
     }
 }
 
-pub struct Entries<'t, 'i> {
+pub(crate) struct Entries<'t, 'i> {
     rest: &'t [Node<'i>],
     len: usize,
 }
@@ -130,7 +145,7 @@ impl<'t, 'i> Iterator for Entries<'t, 'i> {
     }
 }
 
-pub struct Elements<'t, 'i> {
+pub(crate) struct Elements<'t, 'i> {
     rest: &'t [Node<'i>],
     len: usize,
 }

@@ -1,20 +1,28 @@
-//! How one object becomes records: read its bytes, inflate if gzip, recognise the shape
-//! (CloudTrail log, LookupEvents export, JSON Lines), parse with simd-json, and hand every record
-//! to the Instance Connect extractor. All buffers are owned by a [`Decoder`] and reused.
+//! How one object's bytes become records, as they arrive: inflate in bounded chunks (gzip is
+//! recognised by its magic bytes, not its name), split the stream into records by its structure
+//! alone, and hand on only the records whose bytes name Instance Connect. Nothing here holds more
+//! than a window of the decompressed stream, whatever the object's size.
+//!
+//! The shapes read are those real exports come in: CloudTrail log files (`{"Records":[…]}`),
+//! LookupEvents exports (`{"Events":[{"CloudTrailEvent":"…"}]}`), top-level arrays of records,
+//! JSON Lines, single records, and EventBridge envelopes in any of those places (the event stage
+//! unwraps an envelope's `detail`).
 
-pub mod inflate;
-pub mod json;
+mod inflate;
+mod input;
+pub(crate) mod json;
 mod shape;
+mod structure;
 
 use std::fmt;
-use std::fs::File;
-use std::io::{self, Read};
-use std::path::Path;
+use std::io::{self, BufReader, Read};
 
-use crate::event::{self, IcEvent};
-use crate::source::{Location, NameHint, ObjectRef};
+use memchr::memmem;
 
-pub use inflate::is_gzip;
+use crate::event::EVENT_SOURCE;
+
+#[cfg(test)]
+use input::WINDOW;
 
 /// Why an object could not be read.
 #[derive(Debug)]
@@ -55,106 +63,189 @@ impl fmt::Display for Reason {
     }
 }
 
-/// What a readable object contributed.
-#[derive(Debug, Default)]
-pub struct Decoded {
-    /// Every record in the object, Instance Connect or not.
-    pub records: u64,
-    /// The Instance Connect events, in record order, origins carrying only the record index.
-    pub events: Vec<IcEvent>,
+impl std::error::Error for Reason {}
+
+impl Reason {
+    /// The reason behind an I/O error met while reading an object: the source's own failure if
+    /// it carried one, else what the gzip decoder found.
+    fn from_io(error: io::Error) -> Reason {
+        if !error.get_ref().is_some_and(|inner| inner.is::<Reason>()) {
+            return match error.kind() {
+                io::ErrorKind::UnexpectedEof => Reason::Truncated,
+                _ => Reason::Gzip(error.to_string()),
+            };
+        }
+        match error.into_inner().map(|inner| inner.downcast::<Reason>()) {
+            Some(Ok(reason)) => *reason,
+            // Checked above to be a Reason; kept total rather than panicking.
+            other => Reason::Gzip(format!("{other:?}")),
+        }
+    }
+
+    /// An I/O error of the source (a file, a download) that must not be taken for bad gzip data.
+    pub(crate) fn into_io(self) -> io::Error {
+        io::Error::other(self)
+    }
 }
 
-/// One worker's reusable state: read buffer, inflate buffer, parser buffers and tapes.
-pub struct Decoder {
-    raw: Vec<u8>,
-    inflated: Vec<u8>,
-    parser: shape::Parser,
+/// Where the records a decoder finds go. Only records whose bytes name the Instance Connect event
+/// source are handed on: the others cannot be Instance Connect events, and are only counted.
+pub(crate) trait Sink {
+    /// A record that may be an Instance Connect event. `index` is its position among the
+    /// object's records; `record` is its JSON text (which the sink may modify).
+    fn candidate(&mut self, index: u32, record: &mut [u8]) -> Result<(), Reason>;
+}
+
+/// What a readable object held.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Decoded {
+    /// Every record, Instance Connect or not.
+    pub(crate) records: u64,
+    /// Decompressed bytes.
+    pub(crate) bytes: u64,
+}
+
+/// One worker's reusable state: the window over the decompressed stream, the structure scanner
+/// and the parser buffers for LookupEvents entries.
+pub(crate) struct Decoder {
+    window: Vec<u8>,
+    shape: shape::Walker,
     max_object_size: u64,
 }
 
+/// Compressed bytes are read in pieces of this size.
+const READ_BUFFER: usize = 128 << 10;
+
 impl Decoder {
-    pub fn new(max_object_size: u64) -> Self {
-        Decoder { raw: Vec::new(), inflated: Vec::new(), parser: shape::Parser::new(), max_object_size }
+    pub(crate) fn new(max_object_size: u64) -> Self {
+        Decoder {
+            window: Vec::new(),
+            shape: shape::Walker::new(memmem::Finder::new(EVENT_SOURCE.as_bytes()).into_owned()),
+            max_object_size,
+        }
     }
 
-    /// Reads and decodes one object.
-    pub fn read(&mut self, object: &ObjectRef) -> Result<Decoded, Reason> {
-        match &object.location {
-            Location::Local(path) => read_file(path, &mut self.raw, self.max_object_size)?,
-            // Downloads arrive as bytes through `decode_owned`; reaching here is a wiring bug,
-            // reported as an unreadable object rather than a panic.
-            Location::S3 { .. } => return Err(Reason::Fetch("S3 object read without a download".into())),
-        }
-        self.decode_raw(object.hint)
+    /// Reads one object to its end, handing every record that names Instance Connect to `sink`.
+    /// Any error means the whole object is unreadable: the sink must then forget what it was
+    /// given for this object.
+    pub(crate) fn read(&mut self, raw: &mut dyn Read, sink: &mut dyn Sink) -> Result<Decoded, Reason> {
+        let limit = self.max_object_size;
+        // Compressed bytes beyond the decompressed limit cannot make a readable object either.
+        let mut raw = BufReader::with_capacity(
+            READ_BUFFER,
+            Limited { inner: raw, left: limit.saturating_add(1), limit },
+        );
+        let mut stream = inflate::decompressed(&mut raw)?;
+        let mut input = input::Input::new(&mut stream, &mut self.window, limit);
+        let records = self.shape.walk(&mut input, sink)?;
+        Ok(Decoded { records, bytes: input.end() })
     }
 
-    /// Decodes downloaded bytes, taking them over as this worker's read buffer (no copy).
-    pub fn decode_owned(&mut self, mut bytes: Vec<u8>, hint: NameHint) -> Result<Decoded, Reason> {
-        if bytes.len() as u64 > self.max_object_size {
-            return Err(Reason::TooLarge { limit: self.max_object_size });
-        }
-        std::mem::swap(&mut self.raw, &mut bytes);
-        self.decode_raw(hint)
+    /// Decodes an object already in memory (tests, fuzzing).
+    pub(crate) fn decode(&mut self, bytes: &[u8], sink: &mut dyn Sink) -> Result<Decoded, Reason> {
+        self.read(&mut &bytes[..], sink)
     }
+}
 
-    /// Decodes an object already in memory (tests, fuzzing, other sources).
-    pub fn decode(&mut self, bytes: &[u8], hint: NameHint) -> Result<Decoded, Reason> {
-        if bytes.len() as u64 > self.max_object_size {
-            return Err(Reason::TooLarge { limit: self.max_object_size });
-        }
-        self.raw.clear();
-        self.raw.extend_from_slice(bytes);
-        self.decode_raw(hint)
-    }
+/// Refuses to read more than `limit` bytes from the source.
+struct Limited<'a> {
+    inner: &'a mut dyn Read,
+    left: u64,
+    limit: u64,
+}
 
-    fn decode_raw(&mut self, hint: NameHint) -> Result<Decoded, Reason> {
-        let Decoder { raw, inflated, parser, max_object_size } = self;
-        if raw.is_empty() {
-            return Err(Reason::Empty);
+impl Read for Limited<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            return Err(Reason::TooLarge { limit: self.limit }.into_io());
         }
-        let document = if is_gzip(raw) {
-            inflate::inflate(raw, inflated, *max_object_size)?;
-            inflated
-        } else if !looks_like_json(raw) {
-            let start: Vec<String> = raw.iter().take(8).map(|b| format!("{b:02x}")).collect();
-            return Err(Reason::Shape(format!(
-                "neither gzip nor JSON (starts with bytes {})",
-                start.join(" ")
-            )));
-        } else {
-            raw
-        };
-        let mut decoded = Decoded::default();
-        decoded.records = parser.records(document, hint, &mut |record, index, maybe_ic| {
-            if maybe_ic {
-                if let Some(event) = event::extract(record, index) {
-                    decoded.events.push(event);
-                }
+        let most = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..most]).map_err(|e| {
+            // An error of the source itself (a file, a download), not of the data.
+            if e.get_ref().is_some_and(|inner| inner.is::<Reason>()) {
+                e
+            } else {
+                Reason::Read(e).into_io()
             }
         })?;
-        Ok(decoded)
+        self.left -= n as u64;
+        Ok(n)
     }
 }
 
-/// Whether uncompressed bytes can be JSON at all: an object or array after optional whitespace
-/// and byte order mark. Anything else gets a clearer reason than a parser error.
-fn looks_like_json(bytes: &[u8]) -> bool {
-    let bytes = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
-    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'{' | b'[') => true,
-        Some(_) => false,
-        None => true, // only whitespace: the parser reports it as empty
-    }
-}
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
 
-fn read_file(path: &Path, buf: &mut Vec<u8>, limit: u64) -> Result<(), Reason> {
-    buf.clear();
-    let file = File::open(path).map_err(Reason::Read)?;
-    // Compressed bytes beyond the decompressed limit cannot be a readable object either.
-    file.take(limit.saturating_add(1)).read_to_end(buf).map_err(Reason::Read)?;
-    if buf.len() as u64 > limit {
-        buf.clear();
-        return Err(Reason::TooLarge { limit });
+    /// Collects candidates' indexes and texts.
+    #[derive(Default)]
+    pub(crate) struct Collect(pub(crate) Vec<(u32, String)>);
+
+    impl Sink for Collect {
+        fn candidate(&mut self, index: u32, record: &mut [u8]) -> Result<(), Reason> {
+            self.0.push((index, String::from_utf8_lossy(record).into_owned()));
+            Ok(())
+        }
     }
-    Ok(())
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<(u64, Vec<(u32, String)>), Reason> {
+        let mut sink = Collect::default();
+        let decoded = Decoder::new(1 << 30).decode(bytes, &mut sink)?;
+        Ok((decoded.records, sink.0))
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(data).expect("write to Vec");
+        encoder.finish().expect("finish to Vec")
+    }
+
+    const IC: &str = r#"{"eventSource":"ec2-instance-connect.amazonaws.com","eventName":"OpenTunnel"}"#;
+
+    #[test]
+    fn gzip_is_recognised_by_content_and_members_are_one_object() {
+        let log = format!("{{\"Records\":[{IC}]}}");
+        let mut bytes = gzip(&log.as_bytes()[..5]);
+        bytes.extend(gzip(&log.as_bytes()[5..]));
+        assert_eq!(decode(&bytes).expect("multi-member gzip").0, 1);
+        assert_eq!(decode(log.as_bytes()).expect("plain").0, 1);
+    }
+
+    #[test]
+    fn truncated_and_corrupt_gzip_are_unreadable() {
+        let log = format!("{{\"Records\":[{}]}}", [IC; 200].join(","));
+        let bytes = gzip(log.as_bytes());
+        assert!(matches!(decode(&bytes[..bytes.len() / 2]), Err(Reason::Truncated)));
+        let mut flipped = bytes.clone();
+        let middle = flipped.len() / 2;
+        flipped[middle..middle + 8].iter_mut().for_each(|b| *b ^= 0x5a);
+        assert!(matches!(decode(&flipped), Err(Reason::Gzip(_) | Reason::Truncated)));
+    }
+
+    #[test]
+    fn a_bomb_is_too_large_not_an_allocation() {
+        let bytes = gzip(&vec![b' '; 3 << 20]);
+        let mut decoder = Decoder::new(1 << 20);
+        let err = decoder.decode(&bytes, &mut Collect::default()).expect_err("over the limit");
+        assert!(matches!(err, Reason::TooLarge { limit } if limit == 1 << 20), "{err}");
+    }
+
+    #[test]
+    fn neither_gzip_nor_json_says_what_it_starts_with() {
+        let err = decode(b"PK\x03\x04zipfile").expect_err("not JSON");
+        assert_eq!(err.to_string(), "neither gzip nor JSON (starts with bytes 50 4b 03 04 7a 69 70 66)");
+        assert!(matches!(decode(b""), Err(Reason::Empty)));
+        assert!(matches!(decode(&gzip(b"")), Err(Reason::Empty)));
+    }
+
+    #[test]
+    fn records_larger_than_the_window_are_read_whole() {
+        let blob = "x".repeat(3 * WINDOW);
+        let big = format!(r#"{{"eventSource":"ec2-instance-connect.amazonaws.com","blob":"{blob}"}}"#);
+        let log = format!("{{\"Records\":[{IC},{big},{IC}]}}");
+        let (records, candidates) = decode(&gzip(log.as_bytes())).expect("big record");
+        assert_eq!(records, 3);
+        assert_eq!(candidates[1], (1, big));
+    }
 }

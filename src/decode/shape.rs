@@ -1,265 +1,477 @@
-//! Recognises what a decompressed object holds and walks its records on a simd-json tape:
-//! a CloudTrail log (`{"Records":[...]}`), a LookupEvents export (`{"Events":[{"CloudTrailEvent":
-//! "<record as a string>"}]}`), JSON Lines, or a single record.
+//! Walks the decompressed stream as a sequence of top-level JSON values and finds the records in
+//! each, by structure alone:
+//!
+//! - an object with a `Records` array: a CloudTrail log file, each element a record;
+//! - an object with an `Events` array: a LookupEvents export, each element's `CloudTrailEvent`
+//!   string a record;
+//! - any other object that looks like a record (`eventVersion`, `eventSource`, `eventName`,
+//!   `eventTime`) or an EventBridge envelope (`detail-type` and `detail`): one record;
+//! - an array: each element a record.
+//!
+//! One value per file, one per line (JSON Lines) or several back to back are all the same walk.
+//! The members of a `Records` or `Events` array are found one at a time as the bytes arrive, so a
+//! log file of any size is read in a window; only a record that names Instance Connect is copied
+//! out, to be parsed.
 
 use memchr::memmem;
-use simd_json::{Buffers, Node, Tape};
+use simd_json::{Buffers, Tape};
 
-use super::json::Json;
-use super::Reason;
-use crate::event::EVENT_SOURCE;
-use crate::source::NameHint;
+use super::input::Input;
+use super::json::{with_tape, Json};
+use super::structure::{Malformed, Scan, ValueScan, MAX_DEPTH};
+use super::{Reason, Sink};
 
-/// Called once per record with the record, its index in the object, and whether its bytes contain
-/// the Instance Connect event source at all (when false the record cannot be one).
-pub type Visit<'a> = dyn for<'t, 'i> FnMut(Json<'t, 'i>, u32, bool) + 'a;
+/// Keys that make an object a record (or an envelope of one) rather than an unknown document.
+const RECORD_KEYS: [&[u8]; 5] = [b"eventVersion", b"eventSource", b"eventName", b"eventTime", b"detail"];
 
-/// Parser buffers and tapes, reused from one object to the next.
-pub struct Parser {
+pub(super) struct Walker {
+    finder: memmem::Finder<'static>,
+    scan: ValueScan,
+    /// A LookupEvents entry, copied to be parsed, and the record taken out of its string.
+    entry: Vec<u8>,
+    record: Vec<u8>,
     buffers: Buffers,
     tape: Tape<'static>,
-    /// A LookupEvents record, copied out of its JSON string to be parsed on its own.
-    embedded: Vec<u8>,
-    embedded_tape: Tape<'static>,
-    finder: memmem::Finder<'static>,
 }
 
-impl Parser {
-    pub fn new() -> Self {
-        Parser {
+/// Where in the object a value is, for error messages.
+#[derive(Clone, Copy)]
+struct Place {
+    /// 1-based line of the top-level value, counted only between values: exact for JSON Lines.
+    line: u64,
+    /// Whether the object has held more than one top-level value so far.
+    several: bool,
+}
+
+impl Place {
+    fn describe(self, inner: Option<String>) -> Option<String> {
+        match (self.several || self.line > 1, inner) {
+            (true, Some(inner)) => Some(format!("line {}, {inner}", self.line)),
+            (true, None) => Some(format!("line {}", self.line)),
+            (false, inner) => inner,
+        }
+    }
+}
+
+/// A member name of a top-level object, as far as the walk cares.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Key {
+    Records,
+    Events,
+    /// One of [`RECORD_KEYS`].
+    OfRecord,
+    Other,
+}
+
+impl Key {
+    fn of(name: &[u8]) -> Key {
+        match name {
+            b"Records" => Key::Records,
+            b"Events" => Key::Events,
+            name if RECORD_KEYS.contains(&name) => Key::OfRecord,
+            _ => Key::Other,
+        }
+    }
+}
+
+/// How the elements of an array are read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Elements {
+    /// `Records` of a log file, or a top-level array: each element is a record.
+    Records,
+    /// `Events` of a LookupEvents export: each element holds a record as a string.
+    Entries,
+}
+
+impl Walker {
+    pub(super) fn new(finder: memmem::Finder<'static>) -> Self {
+        Walker {
+            finder,
+            scan: ValueScan::default(),
+            entry: Vec::new(),
+            record: Vec::new(),
             buffers: Buffers::default(),
             tape: Tape(Vec::new()),
-            embedded: Vec::new(),
-            embedded_tape: Tape(Vec::new()),
-            finder: memmem::Finder::new(EVENT_SOURCE.as_bytes()),
         }
     }
 
-    /// Parses `document` (modified in place) and visits each record; returns how many records
-    /// the object holds. Any error means the whole object is unreadable.
-    pub fn records(
-        &mut self,
-        document: &mut [u8],
-        hint: NameHint,
-        visit: &mut Visit<'_>,
-    ) -> Result<u64, Reason> {
-        let body = trim(document);
-        if body.is_empty() {
+    /// Walks every top-level value of `input`; returns how many records the object holds.
+    pub(super) fn walk(&mut self, input: &mut Input<'_>, sink: &mut dyn Sink) -> Result<u64, Reason> {
+        let mut walk = Walk { walker: self, input, sink, records: 0 };
+        let mut at = match walk.input.byte(0)? {
+            Some(0xEF) if walk.input.byte(1)? == Some(0xBB) && walk.input.byte(2)? == Some(0xBF) => 3,
+            _ => 0,
+        };
+        let mut place = Place { line: 1, several: false };
+        let mut values = 0u64;
+        loop {
+            at = walk.whitespace(at, Some(&mut place.line))?;
+            let Some(first) = walk.input.byte(at)? else { break };
+            values += 1;
+            place.several = values > 1;
+            at = match first {
+                b'{' => walk.root_object(at, place)?,
+                b'[' => walk.array(at, Elements::Records, place, "the top-level array")?,
+                other => {
+                    return Err(json(
+                        place.describe(None),
+                        format!("expected an object or an array, found {}", shown(other)),
+                    ))
+                }
+            };
+            walk.input.release(at);
+        }
+        if values == 0 {
             return Err(Reason::Empty);
         }
-        if hint == NameHint::JsonLines || looks_like_json_lines(body) {
-            return self.json_lines(body, visit);
+        Ok(walk.records)
+    }
+}
+
+struct Walk<'w, 'i, 'r> {
+    walker: &'w mut Walker,
+    input: &'i mut Input<'r>,
+    sink: &'w mut dyn Sink,
+    records: u64,
+}
+
+impl Walk<'_, '_, '_> {
+    /// A top-level object: a log file or export streamed member by member, else one record.
+    fn root_object(&mut self, start: u64, place: Place) -> Result<u64, Reason> {
+        let mut at = start + 1;
+        let mut streamed = false;
+        let mut record_like = false;
+        let mut first = true;
+        loop {
+            at = self.whitespace(at, None)?;
+            match self.need(at, place)? {
+                b'}' => {
+                    at += 1;
+                    break;
+                }
+                b',' if !first => at = self.whitespace(at + 1, None)?,
+                _ if first => {}
+                other => {
+                    return Err(json(
+                        place.describe(None),
+                        format!("expected , or }} in an object, found {}", shown(other)),
+                    ))
+                }
+            }
+            first = false;
+            if self.need(at, place)? != b'"' {
+                return Err(json(place.describe(None), "expected a member name".into()));
+            }
+            let key_end = self.string_end(at, place)?;
+            let key = Key::of(&self.input.from(at + 1)[..(key_end - at - 2) as usize]);
+            at = self.whitespace(key_end, None)?;
+            if self.need(at, place)? != b':' {
+                return Err(json(place.describe(None), "expected : after a member name".into()));
+            }
+            at = self.whitespace(at + 1, None)?;
+            let is_array = self.need(at, place)? == b'[';
+            match key {
+                Key::Records | Key::Events if streamed => {
+                    return Err(Reason::Shape(
+                        "a JSON object with both \"Records\" and \"Events\": not a CloudTrail log".into(),
+                    ))
+                }
+                Key::Records | Key::Events if !is_array => {
+                    let name = if key == Key::Records { "Records" } else { "Events" };
+                    return Err(Reason::Shape(format!("\"{name}\" is not an array")));
+                }
+                Key::Records | Key::Events => {
+                    streamed = true;
+                    self.input.release(at);
+                    at = if key == Key::Records {
+                        self.array(at, Elements::Records, place, "Records")?
+                    } else {
+                        self.array(at, Elements::Entries, place, "Events")?
+                    };
+                }
+                Key::OfRecord | Key::Other => {
+                    record_like |= key == Key::OfRecord;
+                    at = self.value_end(at, place)?;
+                }
+            }
         }
-        let Parser { buffers, tape, embedded, embedded_tape, finder } = self;
-        let maybe_ic = finder.find(body).is_some();
-        with_tape(tape, buffers, body, |nodes, buffers| {
-            let root = Json::root(nodes).ok_or_else(|| shape("an empty JSON document"))?;
-            if !root.is_object() {
-                return Err(shape("the top-level JSON value is not an object: not a CloudTrail log"));
-            }
-            if let Some(records) = root.get("Records") {
-                return cloudtrail_log(records, maybe_ic, visit);
-            }
-            if let Some(events) = root.get("Events") {
-                let mut embedded = Embedded { buffers, bytes: embedded, tape: embedded_tape, finder };
-                return lookup_export(events, maybe_ic, &mut embedded, visit);
-            }
-            if root.get("eventVersion").is_some() || root.get("eventSource").is_some() {
-                visit(root, 0, maybe_ic);
-                return Ok(1);
-            }
-            Err(shape(
-                "a JSON object with neither a \"Records\" nor an \"Events\" array: not a CloudTrail log",
-            ))
-        })
-        .map_err(|e| Reason::Json { at: None, detail: e.to_string() })?
+        if streamed {
+            return Ok(at);
+        }
+        if !record_like {
+            return Err(Reason::Shape(
+                "a JSON object with neither a \"Records\" nor an \"Events\" array: not a CloudTrail log"
+                    .into(),
+            ));
+        }
+        self.record(start, at)?;
+        Ok(at)
     }
 
-    fn json_lines(&mut self, body: &mut [u8], visit: &mut Visit<'_>) -> Result<u64, Reason> {
-        let Parser { buffers, tape, finder, .. } = self;
-        let mut records = 0u32;
-        for (number, line) in body.split_mut(|&b| b == b'\n').enumerate() {
-            let line = trim(line);
-            if line.is_empty() {
-                continue;
+    /// The array at `start`, element by element; returns the offset after its `]`.
+    fn array(&mut self, start: u64, elements: Elements, place: Place, name: &str) -> Result<u64, Reason> {
+        let mut at = start + 1;
+        let mut index = 0u64;
+        loop {
+            at = self.whitespace(at, None)?;
+            let mut next = self.need(at, place)?;
+            if next == b']' {
+                return Ok(at + 1);
             }
-            let at = || format!("line {}", number + 1);
-            let maybe_ic = finder.find(line).is_some();
-            with_tape(tape, buffers, line, |nodes, _| match Json::root(nodes) {
-                Some(record) if record.is_object() => {
-                    visit(record, records, maybe_ic);
+            if index > 0 {
+                if next != b',' {
+                    let at = place.describe(Some(format!("{name}[{index}]")));
+                    return Err(json(at, format!("expected , or ] between elements, found {}", shown(next))));
+                }
+                at = self.whitespace(at + 1, None)?;
+                next = self.need(at, place)?;
+            }
+            if next != b'{' {
+                let what = if name == "the top-level array" {
+                    format!("element {index} of the top-level array")
+                } else {
+                    format!("{name}[{index}]")
+                };
+                return Err(Reason::Shape(format!("{what} is not a JSON object")));
+            }
+            let end = self.container_end(at, place, || format!("{name}[{index}]"))?;
+            match elements {
+                Elements::Records => self.record(at, end)?,
+                Elements::Entries => self.entry(at, end, index, place)?,
+            }
+            self.input.release(end);
+            at = end;
+            index += 1;
+        }
+    }
+
+    /// One record, the bytes from `start` to `end`.
+    fn record(&mut self, start: u64, end: u64) -> Result<(), Reason> {
+        let index = u32::try_from(self.records).unwrap_or(u32::MAX);
+        self.records += 1;
+        let bytes = &mut self.input.from(start)[..(end - start) as usize];
+        if self.walker.finder.find(bytes).is_some() {
+            self.sink.candidate(index, bytes)?;
+        }
+        Ok(())
+    }
+
+    /// One LookupEvents entry: its `CloudTrailEvent` string is the record.
+    fn entry(&mut self, start: u64, end: u64, index: u64, place: Place) -> Result<(), Reason> {
+        let record_index = u32::try_from(self.records).unwrap_or(u32::MAX);
+        self.records += 1;
+        let Walker { finder, entry, record, buffers, tape, .. } = &mut *self.walker;
+        let bytes = &self.input.from(start)[..(end - start) as usize];
+        if finder.find(bytes).is_none() {
+            return Ok(());
+        }
+        let at = || place.describe(Some(format!("Events[{index}].CloudTrailEvent")));
+        entry.clear();
+        entry.extend_from_slice(bytes);
+        with_tape(tape, buffers, entry, |nodes| {
+            let text = Json::root(nodes).and_then(|e| e.get("CloudTrailEvent")).and_then(Json::as_str);
+            match text {
+                Some(text) => {
+                    record.clear();
+                    record.extend_from_slice(text.as_bytes());
                     Ok(())
                 }
-                _ => Err(shape(format!("{}: not a JSON object", at()))),
-            })
-            .map_err(|e| Reason::Json { at: Some(at()), detail: e.to_string() })??;
-            records += 1;
-        }
-        Ok(u64::from(records))
-    }
-}
-
-fn cloudtrail_log(records: Json<'_, '_>, maybe_ic: bool, visit: &mut Visit<'_>) -> Result<u64, Reason> {
-    if !matches!(records.node(), Node::Array { .. }) {
-        return Err(shape("\"Records\" is not an array"));
-    }
-    let mut count = 0u32;
-    for record in records.elements() {
-        if !record.is_object() {
-            return Err(shape(format!("Records[{count}] is not a JSON object")));
-        }
-        visit(record, count, maybe_ic);
-        count += 1;
-    }
-    Ok(u64::from(count))
-}
-
-/// What parsing an embedded record needs, borrowed from the [`Parser`].
-struct Embedded<'a> {
-    buffers: &'a mut Buffers,
-    bytes: &'a mut Vec<u8>,
-    tape: &'a mut Tape<'static>,
-    finder: &'a memmem::Finder<'static>,
-}
-
-fn lookup_export(
-    events: Json<'_, '_>,
-    maybe_ic: bool,
-    embedded: &mut Embedded<'_>,
-    visit: &mut Visit<'_>,
-) -> Result<u64, Reason> {
-    if !matches!(events.node(), Node::Array { .. }) {
-        return Err(shape("\"Events\" is not an array"));
-    }
-    let mut count = 0u32;
-    for event in events.elements() {
-        let at = || format!("Events[{count}].CloudTrailEvent");
-        let text = event
-            .get("CloudTrailEvent")
-            .and_then(Json::as_str)
-            .ok_or_else(|| shape(format!("Events[{count}] has no \"CloudTrailEvent\" string")))?;
-        let record_maybe_ic = maybe_ic && embedded.finder.find(text.as_bytes()).is_some();
-        embedded.bytes.clear();
-        embedded.bytes.extend_from_slice(text.as_bytes());
-        with_tape(embedded.tape, embedded.buffers, embedded.bytes, |nodes, _| match Json::root(nodes) {
-            Some(record) if record.is_object() => {
-                visit(record, count, record_maybe_ic);
-                Ok(())
+                None => Err(Reason::Shape(format!("Events[{index}] has no \"CloudTrailEvent\" string"))),
             }
-            _ => Err(shape(format!("{}: not a JSON object", at()))),
         })
-        .map_err(|e| Reason::Json { at: Some(at()), detail: e.to_string() })??;
-        count += 1;
+        .map_err(|e| json(at(), e.to_string()))??;
+        if record.trim_ascii_start().first() != Some(&b'{') {
+            return Err(json(at(), "not a JSON object".into()));
+        }
+        self.sink.candidate(record_index, record).map_err(|e| match e {
+            Reason::Json { at: None, detail } => json(at(), detail),
+            other => other,
+        })
     }
-    Ok(u64::from(count))
+
+    /// The offset after the value starting at `at`, whatever its kind.
+    fn value_end(&mut self, at: u64, place: Place) -> Result<u64, Reason> {
+        match self.need(at, place)? {
+            b'{' | b'[' => self.container_end(at, place, String::new),
+            b'"' => self.string_end(at, place),
+            _ => self.scalar_end(at),
+        }
+    }
+
+    /// The offset after the object or array starting at `start`, reading more as needed.
+    fn container_end(&mut self, start: u64, place: Place, name: impl Fn() -> String) -> Result<u64, Reason> {
+        let scan = &mut self.walker.scan;
+        scan.reset();
+        loop {
+            match scan.scan(self.input.from(start)) {
+                Scan::End(n) => return Ok(start + n as u64),
+                Scan::More => {
+                    if !self.input.refill()? {
+                        return Err(unexpected_end(place));
+                    }
+                }
+                Scan::Invalid(Malformed::Mismatched) => {
+                    let inner = Some(name()).filter(|n| !n.is_empty());
+                    return Err(json(place.describe(inner), "a bracket closed by the other kind".into()));
+                }
+                Scan::Invalid(Malformed::TooDeep) => {
+                    return Err(json(place.describe(None), format!("nested deeper than {MAX_DEPTH} levels")))
+                }
+            }
+        }
+    }
+
+    /// The offset after the string whose opening quote is at `start`.
+    fn string_end(&mut self, start: u64, place: Place) -> Result<u64, Reason> {
+        let mut at = start + 1;
+        loop {
+            let rest = self.input.from(at);
+            match memchr::memchr2(b'"', b'\\', rest) {
+                Some(i) if rest[i] == b'"' => return Ok(at + i as u64 + 1),
+                Some(i) => {
+                    // A backslash escapes the byte after it, which may not have arrived yet.
+                    at += i as u64 + 2;
+                    while at > self.input.end() {
+                        if !self.input.refill()? {
+                            return Err(unexpected_end(place));
+                        }
+                    }
+                }
+                None => {
+                    at += rest.len() as u64;
+                    if !self.input.refill()? {
+                        return Err(unexpected_end(place));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The offset after a number, `true`, `false` or `null` (checked only for where it ends).
+    fn scalar_end(&mut self, mut at: u64) -> Result<u64, Reason> {
+        while let Some(byte) = self.input.byte(at)? {
+            if matches!(byte, b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n') {
+                break;
+            }
+            at += 1;
+        }
+        Ok(at)
+    }
+
+    /// The offset of the first byte after JSON whitespace from `at`, counting newlines if asked.
+    fn whitespace(&mut self, mut at: u64, mut lines: Option<&mut u64>) -> Result<u64, Reason> {
+        while let Some(byte) = self.input.byte(at)? {
+            match byte {
+                b'\n' => {
+                    if let Some(lines) = lines.as_deref_mut() {
+                        *lines += 1;
+                    }
+                }
+                b' ' | b'\t' | b'\r' => {}
+                _ => break,
+            }
+            at += 1;
+        }
+        Ok(at)
+    }
+
+    /// The byte at `at`, which must exist: the data ending there is an error.
+    fn need(&mut self, at: u64, place: Place) -> Result<u8, Reason> {
+        self.input.byte(at)?.ok_or_else(|| unexpected_end(place))
+    }
 }
 
-/// Parses `input` into the tape kept in `slot` and runs `f` on its nodes. The tape's allocation
-/// goes back into `slot` afterwards, whatever happened, so the next object reuses it.
-fn with_tape<R>(
-    slot: &mut Tape<'static>,
-    buffers: &mut Buffers,
-    input: &mut [u8],
-    f: impl FnOnce(&[Node<'_>], &mut Buffers) -> R,
-) -> Result<R, simd_json::Error> {
-    let mut tape = std::mem::replace(slot, Tape(Vec::new())).reset();
-    let result = simd_json::fill_tape(input, buffers, &mut tape).map(|()| f(&tape.0, buffers));
-    *slot = tape.reset();
-    result
+fn json(at: Option<String>, detail: String) -> Reason {
+    Reason::Json { at, detail }
 }
 
-fn shape(detail: impl Into<String>) -> Reason {
-    Reason::Shape(detail.into())
+fn unexpected_end(place: Place) -> Reason {
+    json(place.describe(None), "the data ends inside a value".into())
 }
 
-/// The slice without a UTF-8 byte order mark and surrounding JSON whitespace.
-fn trim(bytes: &mut [u8]) -> &mut [u8] {
-    let bytes = match bytes {
-        [0xEF, 0xBB, 0xBF, rest @ ..] => rest,
-        all => all,
-    };
-    let is_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
-    let start = bytes.iter().position(|b| !is_space(b)).unwrap_or(bytes.len());
-    let end = bytes.iter().rposition(|b| !is_space(b)).map_or(start, |i| i + 1);
-    &mut bytes[start..end]
-}
-
-/// JSON Lines by content: a first line that is a whole object, and more lines after it. A
-/// CloudTrail log is one line; a pretty-printed document's first line is a lone `{`.
-fn looks_like_json_lines(body: &[u8]) -> bool {
-    let Some(newline) = memchr::memchr(b'\n', body) else {
-        return false;
-    };
-    let first = body[..newline].trim_ascii();
-    let rest = body[newline..].trim_ascii();
-    first.len() >= 2 && first[0] == b'{' && first[first.len() - 1] == b'}' && !rest.is_empty()
+fn shown(byte: u8) -> String {
+    if byte.is_ascii_graphic() {
+        format!("'{}'", byte as char)
+    } else {
+        format!("byte {byte:#04x}")
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    /// Runs the parser and returns (records, indexes of records visited with maybe_ic).
-    fn parse(text: &str, hint: NameHint) -> Result<(u64, Vec<u32>), Reason> {
-        let mut parser = Parser::new();
-        let mut bytes = text.as_bytes().to_vec();
-        let mut flagged = Vec::new();
-        let records = parser.records(&mut bytes, hint, &mut |_, index, maybe_ic| {
-            if maybe_ic {
-                flagged.push(index);
-            }
-        })?;
-        Ok((records, flagged))
-    }
+    use super::super::tests::decode;
 
     const IC: &str = r#"{"eventSource":"ec2-instance-connect.amazonaws.com","eventName":"OpenTunnel"}"#;
     const S3: &str = r#"{"eventSource":"s3.amazonaws.com","eventName":"GetObject"}"#;
 
-    #[test]
-    fn cloudtrail_log_counts_every_record() {
-        let log = format!("{{\"Records\":[{S3},{IC},{S3}]}}\n");
-        assert_eq!(parse(&log, NameHint::Document).expect("valid log").0, 3);
-        assert_eq!(parse("{\"Records\":[]}", NameHint::Document).expect("empty log").0, 0);
+    fn flagged(text: &str) -> (u64, Vec<u32>) {
+        let (records, candidates) = decode(text.as_bytes()).unwrap_or_else(|e| panic!("{text}: {e}"));
+        (records, candidates.into_iter().map(|(i, _)| i).collect())
+    }
+
+    fn error(text: &str) -> String {
+        decode(text.as_bytes()).map(|r| format!("read: {r:?}")).unwrap_or_else(|e| e.to_string())
     }
 
     #[test]
-    fn lookup_export_parses_each_embedded_record() {
+    fn a_log_file_counts_every_record_and_hands_on_those_naming_instance_connect() {
+        assert_eq!(flagged(&format!("{{\"Records\":[{S3},{IC},{S3}]}}\n")), (3, vec![1]));
+        assert_eq!(flagged("{\"Records\":[]}"), (0, vec![]));
+        let pretty = format!("{{\n  \"Records\": [\n    {IC} ,\n {S3}\n  ]\n}}\n");
+        assert_eq!(flagged(&pretty), (2, vec![0]));
+    }
+
+    #[test]
+    fn members_around_records_are_skipped_whatever_they_hold() {
+        let log =
+            format!(r#"{{"meta":{{"a":["]",{{}}]}},"n":-1.5e3,"s":"x\"}}","Records":[{IC}],"t":true}}"#);
+        assert_eq!(flagged(&log), (1, vec![0]));
+    }
+
+    #[test]
+    fn a_lookup_export_hands_on_each_embedded_record() {
         let export = serde_json::json!({"Events": [
             {"EventId": "1", "CloudTrailEvent": S3},
             {"EventId": "2", "CloudTrailEvent": IC},
         ]})
         .to_string();
-        let (records, flagged) = parse(&export, NameHint::Document).expect("valid export");
+        let (records, candidates) = decode(export.as_bytes()).expect("export");
         assert_eq!(records, 2);
-        assert_eq!(flagged, [1], "only the Instance Connect record is worth extracting");
+        assert_eq!(candidates, vec![(1, IC.to_owned())], "the record, unescaped from its string");
     }
 
     #[test]
-    fn lookup_export_with_a_broken_embedded_record_is_unreadable() {
-        let export = serde_json::json!({"Events": [{"CloudTrailEvent": "{\"eventSource\": "}]}).to_string();
-        let err = parse(&export, NameHint::Document).expect_err("broken record");
-        assert!(err.to_string().contains("Events[0].CloudTrailEvent"), "{err}");
+    fn a_broken_embedded_instance_connect_record_names_its_place() {
+        let export =
+            serde_json::json!({"Events": [{"CloudTrailEvent": "[\"ec2-instance-connect.amazonaws.com\"]"}]});
+        let err = error(&export.to_string());
+        assert!(err.contains("Events[0].CloudTrailEvent"), "{err}");
+        let export = serde_json::json!({"Events": [{"Other": "ec2-instance-connect.amazonaws.com"}]});
+        assert!(error(&export.to_string()).contains("has no \"CloudTrailEvent\""));
     }
 
     #[test]
-    fn json_lines_by_name_or_by_content() {
-        let lines = format!("{S3}\n\n{IC}\r\n{S3}\n");
-        assert_eq!(parse(&lines, NameHint::JsonLines).expect("jsonl").0, 3);
-        let (records, flagged) = parse(&lines, NameHint::Document).expect("sniffed jsonl");
-        assert_eq!((records, flagged), (3, vec![1]));
-        assert_eq!(parse(IC, NameHint::JsonLines).expect("one line").0, 1);
+    fn json_lines_arrays_and_single_records_are_records() {
+        assert_eq!(flagged(&format!("{S3}\n\n{IC}\r\n{S3}\n")), (3, vec![1]));
+        assert_eq!(flagged(&format!("[{S3},{IC}]")), (2, vec![1]));
+        assert_eq!(flagged(IC), (1, vec![0]));
+        assert_eq!(flagged(&format!("{{\"Records\":[{S3}]}}\n{{\"Records\":[{IC}]}}")), (2, vec![1]));
+    }
+
+    #[test]
+    fn eventbridge_envelopes_are_records() {
+        let envelope = format!(
+            r#"{{"version":"0","detail-type":"AWS API Call via CloudTrail","source":"aws.ec2-instance-connect","detail":{IC}}}"#
+        );
+        assert_eq!(flagged(&format!("{envelope}\n{envelope}\n")), (2, vec![0, 1]));
     }
 
     #[test]
     fn a_bad_line_names_its_line_number() {
-        let err = parse(&format!("{S3}\n{{\"eventSource\":\n"), NameHint::JsonLines).expect_err("bad");
-        assert!(err.to_string().contains("line 2"), "{err}");
-    }
-
-    #[test]
-    fn pretty_printed_documents_are_not_json_lines() {
-        let pretty = format!("{{\n  \"Records\": [\n    {IC}\n  ]\n}}\n");
-        assert_eq!(parse(&pretty, NameHint::Document).expect("pretty log").0, 1);
+        let err = error(&format!("{S3}\n{{\"eventSource\":\"x\"]\n"));
+        assert!(err.contains("line 2"), "{err}");
+        let err = error(&format!("{S3}\n{S3}\n{{\"eventSource\": "));
+        assert!(err.contains("line 3") && err.contains("ends inside"), "{err}");
     }
 
     #[test]
@@ -267,21 +479,32 @@ mod tests {
         for (text, expected) in [
             ("", "empty object"),
             ("  \n", "empty object"),
-            ("[1,2]", "not an object"),
-            ("{\"foo\":[1]}", "neither"),
-            ("{\"Records\":{}}", "not an array"),
-            ("{\"Records\":[1]}", "Records[0]"),
+            ("[1,2]", "element 0 of the top-level array is not a JSON object"),
+            ("{\"foo\":[1]}", "neither a \"Records\" nor an \"Events\" array"),
+            ("{\"Records\":{}}", "\"Records\" is not an array"),
+            ("{\"Records\":[1]}", "Records[0] is not a JSON object"),
             ("{\"Records\":[", "invalid JSON"),
-            ("\u{1f}\u{8b}garbage", "invalid JSON"),
+            ("{\"Records\":[{}", "invalid JSON"),
+            ("{\"Records\":[{\"a\":\"}", "ends inside a value"),
+            ("{\"Records\":[{}}", "expected , or ]"),
+            ("{\"Records\":[{]}", "closed by the other kind"),
+            ("\"text\"", "neither gzip nor JSON"),
+            ("{\"Records\":[]}\n\"text\"", "expected an object or an array"),
+            ("{\"Records\":[],\"Events\":[]}", "both"),
         ] {
-            let err = parse(text, NameHint::Document).expect_err(text);
-            assert!(err.to_string().contains(expected), "{text:?}: {err}");
+            let err = error(text);
+            assert!(err.contains(expected), "{text:?}: {err}");
         }
     }
 
     #[test]
     fn byte_order_mark_is_ignored() {
-        let log = format!("\u{feff}{{\"Records\":[{IC}]}}");
-        assert_eq!(parse(&log, NameHint::Document).expect("BOM").0, 1);
+        assert_eq!(flagged(&format!("\u{feff}{{\"Records\":[{IC}]}}")), (1, vec![0]));
+    }
+
+    #[test]
+    fn deep_nesting_is_unreadable_not_a_crash() {
+        let deep = format!("{{\"Records\":[{{\"a\":{}{}}}]}}", "[".repeat(200_000), "]".repeat(200_000));
+        assert!(error(&deep).contains("nested deeper"));
     }
 }

@@ -1,20 +1,29 @@
-//! Where objects come from: turns the SOURCE arguments (folders, files, `s3://` URLs) into a
-//! sorted list of objects to read, pruned by the key layout, counting what is skipped.
+//! Where objects come from. One trait, [`Store`], for every kind of source: it lists what a
+//! SOURCE holds, as it goes, and fetches an object's bytes. Local folders ([`local`]) and S3
+//! ([`s3`]) implement it; the reading stage (`scan`) drives any of them the same way and applies
+//! the limits (requests in flight, bytes held) once, around them.
 
-pub mod layout;
+pub(crate) mod layout;
 mod local;
-pub mod s3;
+pub(crate) mod s3;
 
-use std::path::PathBuf;
+use std::future::Future;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::str::FromStr;
 
 use serde::Serialize;
+use tokio::sync::mpsc;
 
+use crate::decode::Reason;
 use crate::error::{FatalError, ObjectError};
 
 use layout::Filter;
-pub use local::list_local;
-use s3::{S3Session, S3Url};
+pub(crate) use local::LocalStore;
+use s3::S3Url;
+
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A SOURCE argument.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,30 +43,71 @@ impl FromStr for Source {
     }
 }
 
+impl Source {
+    /// Whether everything `other` lists, this source lists too (so reading both would read the
+    /// same objects twice). Local paths are compared as the system resolves them.
+    fn contains(&self, other: &Source) -> bool {
+        match (self, other) {
+            (Source::S3(a), Source::S3(b)) => a.bucket == b.bucket && b.prefix.starts_with(&a.prefix),
+            (Source::Local(a), Source::Local(b)) => match (a.canonicalize(), b.canonicalize()) {
+                (Ok(a), Ok(b)) => b.starts_with(a),
+                _ => a == b,
+            },
+            _ => false,
+        }
+    }
+}
+
+/// The sources without those another source already covers: an object is read once even when
+/// named twice (`archive/` and `archive/2024/`), and reported under the wider source's name.
+pub(crate) fn distinct(sources: &[Source]) -> Vec<Source> {
+    let mut kept: Vec<Source> = Vec::new();
+    for (i, source) in sources.iter().enumerate() {
+        let covered = sources
+            .iter()
+            .enumerate()
+            .any(|(j, other)| j != i && other.contains(source) && (!source.contains(other) || j < i));
+        if !covered {
+            kept.push(source.clone());
+        }
+    }
+    kept
+}
+
 /// One object to read.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ObjectRef {
-    /// The name reports show: the path as reached from the SOURCE argument.
-    pub name: String,
-    pub location: Location,
-    /// What the name says about the content; the content has the last word.
-    pub hint: NameHint,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Object {
+    /// The name reports show: the path as reached from the SOURCE argument, or `s3://bucket/key`.
+    pub(crate) name: String,
+    pub(crate) location: Location,
+    /// Bytes, when the listing said (S3 does; a local walk does not need to).
+    pub(crate) size: Option<u64>,
 }
 
-/// Where an object's bytes are.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Location {
-    Local(PathBuf),
-    S3 { bucket: String, key: String, size: u64 },
+/// Where an object's bytes are, for the store that listed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Location {
+    File(PathBuf),
+    Key(String),
 }
 
-/// What an object's name says it holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum NameHint {
-    /// `*.json`, `*.json.gz`, or a file named explicitly: a JSON document (sniffed further).
-    Document,
-    /// `*.jsonl`, `*.jsonl.gz`: one record per line.
-    JsonLines,
+/// What a listing finds.
+#[derive(Debug)]
+pub(crate) enum Entry {
+    Object(Object),
+    Skipped(Skip),
+    /// Listed, then left out by `--from/--to/--account/--region`.
+    Pruned,
+    /// A folder or file that could not be listed or inspected: a failure of its own.
+    Failed(ObjectError),
+}
+
+/// Why something listed is not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Skip {
+    Digest,
+    Other,
+    DirectoryLink,
 }
 
 /// Objects that were seen and deliberately not read.
@@ -75,103 +125,100 @@ impl Skipped {
     pub fn total(&self) -> u64 {
         self.digest + self.other + self.directory_links
     }
+
+    pub(crate) fn add(&mut self, skip: Skip) {
+        match skip {
+            Skip::Digest => self.digest += 1,
+            Skip::Other => self.other += 1,
+            Skip::DirectoryLink => self.directory_links += 1,
+        }
+    }
 }
 
-/// The result of listing every SOURCE.
-#[derive(Debug, Default)]
-pub struct Listing {
-    /// Files or keys seen (read, skipped or pruned away after listing).
-    pub listed: u64,
-    /// Sorted by name, without duplicates.
-    pub objects: Vec<ObjectRef>,
-    pub skipped: Skipped,
-    /// Folders or files that could not be listed (permissions, races).
-    pub failures: Vec<ObjectError>,
+/// How an object's bytes reach the worker that reads it.
+pub(crate) enum Body {
+    /// A local file, opened by the worker itself: files are not opened ahead of reading.
+    File(PathBuf),
+    /// Bytes fetched whole (small remote objects, fetched ahead while workers are busy).
+    Bytes(Vec<u8>),
+    /// Bytes still arriving (large remote objects: never held whole).
+    Stream(Box<dyn Read + Send>),
 }
 
-/// What a file name says: read it (and how), or skip it (and why).
+/// Where listings send what they find. Bounded: a listing that runs ahead of the readers waits,
+/// so a bucket of millions of keys is never held listed in memory.
+pub(crate) type Found = mpsc::Sender<Entry>;
+
+/// A place objects come from.
+pub(crate) trait Store: Send + Sync {
+    /// Lists what the source holds that `filter` may keep, sending each entry to `found` as soon
+    /// as it is known. An error means the listing cannot be trusted to be complete (a bucket
+    /// that cannot be listed): the run stops.
+    fn list<'a>(&'a self, filter: &'a Filter, found: &'a Found) -> BoxFuture<'a, Result<(), FatalError>>;
+
+    /// Fetches an object: whole when it is at most `whole_up_to` bytes, else as a stream.
+    fn get<'a>(&'a self, object: &'a Object, whole_up_to: u64) -> BoxFuture<'a, Result<Body, Reason>>;
+}
+
+/// What a file name says: read it, or skip it (and why).
 pub(crate) enum Verdict {
-    Read(NameHint),
-    SkipDigest,
-    SkipOther,
+    Read,
+    Skip(Skip),
 }
 
 /// Decides by name alone. Digest folders are skipped whatever the extension; `CloudTrail-Insight/`
 /// files are ordinary logs.
 pub(crate) fn classify_name(path: &str) -> Verdict {
     if path.split(['/', '\\']).any(|part| part == "CloudTrail-Digest") {
-        return Verdict::SkipDigest;
+        return Verdict::Skip(Skip::Digest);
     }
     let file = path.rsplit(['/', '\\']).next().unwrap_or(path).to_ascii_lowercase();
     let stem = file.strip_suffix(".gz").unwrap_or(&file);
-    if stem.ends_with(".jsonl") {
-        Verdict::Read(NameHint::JsonLines)
-    } else if stem.ends_with(".json") {
-        Verdict::Read(NameHint::Document)
+    if stem.ends_with(".jsonl") || stem.ends_with(".json") {
+        Verdict::Read
     } else {
-        Verdict::SkipOther
+        Verdict::Skip(Skip::Other)
     }
 }
 
-/// Lists every source, keeping what `filter` admits. A local SOURCE that does not exist, or a
-/// bucket that cannot be listed, is fatal; a folder inside a local source that cannot be read is
-/// a failure of its own and the walk goes on. `s3` must be connected when any source is S3.
-pub fn list(sources: &[Source], filter: &Filter, s3: Option<&S3Session>) -> Result<Listing, FatalError> {
-    let mut listing = Listing::default();
-    for source in sources {
-        match (source, s3) {
-            (Source::Local(path), _) => list_local(path, filter, &mut listing)?,
-            (Source::S3(url), Some(session)) => {
-                for listed in session.list(url, filter)? {
-                    listing.listed += 1;
-                    add_s3_key(url, listed, &mut listing);
-                }
+/// The store for each source: local ones directly, S3 ones through `s3` (connected beforehand
+/// when any source is S3).
+pub(crate) fn stores(
+    sources: &[Source],
+    s3: Option<&s3::S3Client>,
+) -> Result<Vec<std::sync::Arc<dyn Store>>, FatalError> {
+    distinct(sources)
+        .into_iter()
+        .map(|source| -> Result<std::sync::Arc<dyn Store>, FatalError> {
+            match (source, s3) {
+                (Source::Local(path), _) => Ok(std::sync::Arc::new(LocalStore::new(&path)?)),
+                (Source::S3(url), Some(client)) => Ok(std::sync::Arc::new(client.store(url))),
+                (Source::S3(url), None) => Err(FatalError::S3(format!("{url}: no S3 client was set up"))),
             }
-            (Source::S3(url), None) => {
-                return Err(FatalError::S3(format!("{url}: no S3 client was set up")));
-            }
-        }
-    }
-    listing.objects.sort();
-    listing.objects.dedup();
-    listing.failures.sort();
-    Ok(listing)
+        })
+        .collect()
 }
 
-fn add_s3_key(url: &S3Url, listed: s3::Listed, listing: &mut Listing) {
-    // Folder placeholders some tools create are not objects.
-    if listed.key.ends_with('/') {
-        return;
-    }
-    match classify_name(&listed.key) {
-        Verdict::Read(hint) => listing.objects.push(ObjectRef {
-            name: format!("s3://{}/{}", url.bucket, listed.key),
-            location: Location::S3 { bucket: url.bucket.clone(), key: listed.key, size: listed.size },
-            hint,
-        }),
-        Verdict::SkipDigest => listing.skipped.digest += 1,
-        Verdict::SkipOther => listing.skipped.other += 1,
-    }
+/// A path as reports show it.
+pub(crate) fn display(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn hint(path: &str) -> Option<NameHint> {
-        match classify_name(path) {
-            Verdict::Read(hint) => Some(hint),
-            _ => None,
-        }
+    fn read(path: &str) -> bool {
+        matches!(classify_name(path), Verdict::Read)
     }
 
     #[test]
     fn log_names_are_read_by_extension() {
-        assert_eq!(hint("a/b/123_CloudTrail_us-east-1_20240301T0000Z_x.json.gz"), Some(NameHint::Document));
-        assert_eq!(hint("export.JSON"), Some(NameHint::Document));
-        assert_eq!(hint("events.jsonl.gz"), Some(NameHint::JsonLines));
-        assert_eq!(hint("events.jsonl"), Some(NameHint::JsonLines));
-        assert_eq!(hint("AWSLogs/1/CloudTrail-Insight/us-east-1/x.json.gz"), Some(NameHint::Document));
+        assert!(read("a/b/123_CloudTrail_us-east-1_20240301T0000Z_x.json.gz"));
+        assert!(read("export.JSON"));
+        assert!(read("events.jsonl.gz"));
+        assert!(read("events.jsonl"));
+        assert!(read("AWSLogs/1/CloudTrail-Insight/us-east-1/x.json.gz"));
     }
 
     #[test]
@@ -185,10 +232,22 @@ mod tests {
     fn digests_and_other_files_are_skipped() {
         assert!(matches!(
             classify_name("AWSLogs/1/CloudTrail-Digest/us-east-1/2024/03/01/d.json.gz"),
-            Verdict::SkipDigest
+            Verdict::Skip(Skip::Digest)
         ));
         for other in ["notes.txt", "archive.gz", ".DS_Store", "x.json.bak", "json"] {
-            assert!(matches!(classify_name(other), Verdict::SkipOther), "{other}");
+            assert!(matches!(classify_name(other), Verdict::Skip(Skip::Other)), "{other}");
         }
+    }
+
+    #[test]
+    fn sources_covered_by_another_are_read_once() {
+        let s = |text: &str| text.parse::<Source>().expect("a source");
+        let sources =
+            [s("s3://b/AWSLogs/"), s("s3://b/AWSLogs/111/"), s("s3://c/AWSLogs/111/"), s("s3://b/AWSLogs/")];
+        assert_eq!(distinct(&sources), [s("s3://b/AWSLogs/"), s("s3://c/AWSLogs/111/")]);
+        let here = env!("CARGO_MANIFEST_DIR");
+        let sources =
+            [s(&format!("{here}/testdata/seed")), s(&format!("{here}/testdata")), s(&format!("{here}/src"))];
+        assert_eq!(distinct(&sources), [s(&format!("{here}/testdata")), s(&format!("{here}/src"))]);
     }
 }

@@ -1,59 +1,43 @@
-//! Listing a bucket: the whole prefix when nothing narrows the question, otherwise a breadth-first
-//! walk of delimiter listings that descends only into folders the filter admits, so only the
-//! matching `account/region/day` prefixes are listed in full.
+//! Listing a bucket as a stream of keys: the whole prefix when nothing narrows the question,
+//! otherwise a breadth-first walk of delimiter listings that descends only into folders the
+//! filter admits, so only the matching `account/region/day` prefixes are listed in full. Keys go
+//! to the readers page by page, as they are listed: the first object is being read while the
+//! listing goes on, and a bucket's listing is never held whole.
 
 use std::future::Future;
 
 use aws_sdk_s3::Client;
 use tokio::task::JoinSet;
 
-use super::{describe, S3Session, S3Url};
-use crate::error::FatalError;
+use super::{describe, S3Store};
 use crate::source::layout::Filter;
-
-/// A key and its size, as listed.
-pub struct Listed {
-    pub key: String,
-    pub size: u64,
-}
+use crate::source::{classify_name, Entry, Found, Location, Object, Verdict};
 
 /// Folders above `AWSLogs/` (a trail's custom prefix) are descended this deep at most; deeper
 /// unknown folders are listed whole rather than walked.
 const MAX_DEPTH_OUTSIDE_LAYOUT: usize = 3;
 
-impl S3Session {
-    /// Every key under `url` that `filter` may keep.
-    pub fn list(&self, url: &S3Url, filter: &Filter) -> Result<Vec<Listed>, FatalError> {
-        self.runtime
-            .block_on(list_pruned(&self.client, url, filter, self.concurrency))
-            .map_err(FatalError::S3)
-    }
-}
-
-async fn list_pruned(
-    client: &Client,
-    url: &S3Url,
-    filter: &Filter,
-    limit: usize,
-) -> Result<Vec<Listed>, String> {
+/// Sends every key under the store's URL that `filter` may keep.
+pub(super) async fn list(store: &S3Store, filter: &Filter, found: &Found) -> Result<(), String> {
+    let url = &store.url;
+    let level = |prefix: String, delimited: bool| Level {
+        client: store.client.clone(),
+        bucket: url.bucket.clone(),
+        prefix,
+        delimited,
+        filter: filter.clone(),
+        found: found.clone(),
+    };
     if !filter.is_active() || filter.is_leaf(&url.prefix) {
-        return list_level(client.clone(), url.bucket.clone(), url.prefix.clone(), false)
-            .await
-            .map(|(keys, _)| keys);
+        return level(url.prefix.clone(), false).list().await.map(|_| ());
     }
-    let mut keys = Vec::new();
     let mut leaves = Vec::new();
     let mut frontier = vec![url.prefix.clone()];
     while !frontier.is_empty() {
-        let levels = concurrently(frontier, limit, |prefix| {
-            list_level(client.clone(), url.bucket.clone(), prefix, true)
-        })
-        .await;
+        let levels = concurrently(frontier, store.concurrency, |prefix| level(prefix, true).list()).await;
         frontier = Vec::new();
-        for level in levels {
-            let (files, folders) = level?;
-            keys.extend(files.into_iter().filter(|f| filter.admits(&f.key)));
-            for folder in folders.into_iter().filter(|f| filter.admits(f)) {
+        for folders in levels {
+            for folder in folders?.into_iter().filter(|f| filter.admits(f)) {
                 let depth = folder[url.prefix.len()..].matches('/').count();
                 let outside = !folder.split('/').any(|part| part == "AWSLogs");
                 if filter.is_leaf(&folder) || (outside && depth >= MAX_DEPTH_OUTSIDE_LAYOUT) {
@@ -64,45 +48,71 @@ async fn list_pruned(
             }
         }
     }
-    let levels =
-        concurrently(leaves, limit, |prefix| list_level(client.clone(), url.bucket.clone(), prefix, false))
-            .await;
-    for level in levels {
-        keys.extend(level?.0);
+    for listed in concurrently(leaves, store.concurrency, |prefix| level(prefix, false).list()).await {
+        listed?;
     }
-    Ok(keys)
+    Ok(())
 }
 
-/// Lists `prefix`: with `delimited`, its files and sub-folders; without, every key below it.
-async fn list_level(
+/// One listing request (with its pages).
+struct Level {
     client: Client,
     bucket: String,
     prefix: String,
+    /// With a delimiter: this folder's keys and sub-folders; without: every key below it.
     delimited: bool,
-) -> Result<(Vec<Listed>, Vec<String>), String> {
-    let mut pages = client
-        .list_objects_v2()
-        .bucket(&bucket)
-        .prefix(&prefix)
-        .set_delimiter(delimited.then(|| "/".to_owned()))
-        .into_paginator()
-        .send();
-    let (mut files, mut folders) = (Vec::new(), Vec::new());
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| format!("cannot list s3://{bucket}/{prefix}: {}", describe(&e)))?;
-        for object in page.contents() {
-            if let Some(key) = object.key() {
-                let size = object.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0);
-                files.push(Listed { key: key.to_owned(), size });
+    filter: Filter,
+    found: Found,
+}
+
+impl Level {
+    /// Sends the keys, page by page; returns the sub-folders.
+    async fn list(self) -> Result<Vec<String>, String> {
+        let Level { client, bucket, prefix, delimited, filter, found } = self;
+        let mut pages = client
+            .list_objects_v2()
+            .bucket(&bucket)
+            .prefix(&prefix)
+            .set_delimiter(delimited.then(|| "/".to_owned()))
+            .into_paginator()
+            .send();
+        let mut folders = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| format!("cannot list s3://{bucket}/{prefix}: {}", describe(&e)))?;
+            for object in page.contents() {
+                let Some(key) = object.key() else { continue };
+                if delimited && !filter.admits(key) {
+                    continue;
+                }
+                let size = object.size().and_then(|s| u64::try_from(s).ok());
+                // A closed channel means the run is over: stop listing.
+                if found.send(entry(&bucket, key, size)).await.is_err() {
+                    return Ok(Vec::new());
+                }
             }
+            folders.extend(page.common_prefixes().iter().filter_map(|p| p.prefix().map(str::to_owned)));
         }
-        folders.extend(page.common_prefixes().iter().filter_map(|p| p.prefix().map(str::to_owned)));
+        Ok(folders)
     }
-    Ok((files, folders))
+}
+
+fn entry(bucket: &str, key: &str, size: Option<u64>) -> Entry {
+    // Folder placeholders some tools create are not objects.
+    if key.ends_with('/') {
+        return Entry::Pruned;
+    }
+    match classify_name(key) {
+        Verdict::Read => Entry::Object(Object {
+            name: format!("s3://{bucket}/{key}"),
+            location: Location::Key(key.to_owned()),
+            size,
+        }),
+        Verdict::Skip(skip) => Entry::Skipped(skip),
+    }
 }
 
 /// Runs `task` on every item, at most `limit` at a time, and returns the outputs (in no order).
-pub(super) async fn concurrently<I, T, F, Fut>(items: Vec<I>, limit: usize, task: F) -> Vec<Result<T, String>>
+async fn concurrently<I, T, F, Fut>(items: Vec<I>, limit: usize, task: F) -> Vec<Result<T, String>>
 where
     F: Fn(I) -> Fut,
     Fut: Future<Output = Result<T, String>> + Send + 'static,

@@ -1,7 +1,9 @@
-//! S3 sources (`s3://bucket/prefix`): one client and one small I/O runtime per run, built only
-//! when an S3 source is named, so a local run never loads AWS configuration.
+//! S3 sources (`s3://bucket/prefix`): one client per run, built only when an S3 source is named,
+//! so a local run never loads AWS configuration. Each S3 SOURCE is a [`Store`](super::Store):
+//! listings stream keys as pages arrive ([`list`]), and objects are fetched whole or, when large,
+//! streamed ([`get`]).
 
-mod download;
+mod get;
 mod list;
 
 use std::fmt;
@@ -13,10 +15,10 @@ use aws_config::{BehaviorVersion, Region};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::Client;
 
+use super::layout::Filter;
+use super::{Body, BoxFuture, Found, Object, Store};
+use crate::decode::Reason;
 use crate::error::FatalError;
-
-pub use download::{DownloadPlan, Fetched};
-pub use list::Listed;
 
 /// `s3://bucket/prefix`, parsed.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -47,15 +49,15 @@ impl fmt::Display for S3Url {
 /// How to reach S3, from the command line. Everything else comes from the SDK's default chain
 /// (environment, profile files, SSO, container and instance metadata).
 #[derive(Debug, Clone, Default)]
-pub struct S3Options {
-    pub profile: Option<String>,
-    pub region: Option<String>,
-    pub endpoint_url: Option<String>,
-    pub no_sign_request: bool,
-    /// Requests in flight at once (listings and downloads).
-    pub concurrency: usize,
+pub(crate) struct S3Options {
+    pub(crate) profile: Option<String>,
+    pub(crate) region: Option<String>,
+    pub(crate) endpoint_url: Option<String>,
+    pub(crate) no_sign_request: bool,
+    /// Listing requests in flight at once, per source.
+    pub(crate) concurrency: usize,
     /// Time without data before a request is abandoned (and retried).
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 /// Time limits that keep a stalled or vanished server from hanging a run; the read timeout is
@@ -63,32 +65,58 @@ pub struct S3Options {
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_ATTEMPTS: u32 = 3;
 
-/// A connected S3 client and the runtime its requests run on.
-pub struct S3Session {
-    runtime: tokio::runtime::Runtime,
+/// A connected S3 client, shared by every S3 source of a run.
+pub(crate) struct S3Client {
     client: Client,
+    runtime: tokio::runtime::Handle,
     /// Region, endpoint and signing, for `--verbose`: never anything about credentials.
-    pub description: String,
+    pub(crate) description: String,
     concurrency: usize,
     timeout: Duration,
 }
 
-impl S3Session {
-    pub fn connect(options: &S3Options) -> Result<S3Session, FatalError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("trailscope-s3")
-            .enable_all()
-            .build()
-            .map_err(|e| FatalError::Pool(format!("S3 runtime: {e}")))?;
+impl S3Client {
+    /// Loads the AWS configuration (on `runtime`, which also carries every request later).
+    pub(crate) fn connect(options: &S3Options, runtime: &tokio::runtime::Runtime) -> S3Client {
         let (client, description) = runtime.block_on(client(options));
-        Ok(S3Session {
-            runtime,
+        S3Client {
             client,
+            runtime: runtime.handle().clone(),
             description,
             concurrency: options.concurrency.max(1),
             timeout: options.timeout,
-        })
+        }
+    }
+
+    /// The store of one `s3://` SOURCE.
+    pub(crate) fn store(&self, url: S3Url) -> S3Store {
+        S3Store {
+            client: self.client.clone(),
+            runtime: self.runtime.clone(),
+            url,
+            concurrency: self.concurrency,
+            stall: self.timeout,
+        }
+    }
+}
+
+/// One `s3://bucket/prefix` SOURCE.
+pub(crate) struct S3Store {
+    client: Client,
+    runtime: tokio::runtime::Handle,
+    url: S3Url,
+    concurrency: usize,
+    /// A body that sends nothing for this long is abandoned.
+    stall: Duration,
+}
+
+impl Store for S3Store {
+    fn list<'a>(&'a self, filter: &'a Filter, found: &'a Found) -> BoxFuture<'a, Result<(), FatalError>> {
+        Box::pin(async move { list::list(self, filter, found).await.map_err(FatalError::S3) })
+    }
+
+    fn get<'a>(&'a self, object: &'a Object, whole_up_to: u64) -> BoxFuture<'a, Result<Body, Reason>> {
+        Box::pin(get::get(self, object, whole_up_to))
     }
 }
 
@@ -140,7 +168,7 @@ async fn client(options: &S3Options) -> (Client, String) {
 
 /// One line saying why an S3 call failed: the service's code and message, or the transport
 /// failure's chain of causes. The SDK's errors carry no secrets.
-pub fn describe<E, R>(error: &SdkError<E, R>) -> String
+pub(crate) fn describe<E, R>(error: &SdkError<E, R>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: fmt::Debug,

@@ -1,0 +1,115 @@
+//! The Instance Connect records kept, verbatim, in temporary files (one per worker, deleted by the
+//! system when the run ends, however it ends): the compact events in memory point into them, and
+//! the few records whose text a report shows (or a connections listing, or a partial) are read
+//! back from here. Nothing else of a record is kept.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+
+/// Where a kept record is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RecordRef {
+    pub(crate) offset: u64,
+    pub(crate) len: u32,
+    pub(crate) segment: u16,
+}
+
+/// One worker's spool file while it is written.
+pub(crate) struct SpoolWriter {
+    file: BufWriter<File>,
+    written: u64,
+    segment: u16,
+}
+
+impl SpoolWriter {
+    /// A new, already unlinked, temporary file in the system's temporary folder (`TMPDIR`).
+    pub(crate) fn new(segment: u16) -> io::Result<SpoolWriter> {
+        Ok(SpoolWriter {
+            file: BufWriter::with_capacity(1 << 16, tempfile::tempfile()?),
+            written: 0,
+            segment,
+        })
+    }
+
+    pub(crate) fn append(&mut self, record: &[u8]) -> io::Result<RecordRef> {
+        let len = u32::try_from(record.len()).map_err(|_| io::Error::other("a record of 4 GiB or more"))?;
+        self.file.write_all(record)?;
+        let at = RecordRef { offset: self.written, len, segment: self.segment };
+        self.written += record.len() as u64;
+        Ok(at)
+    }
+
+    /// The offset the next record will be written at.
+    pub(crate) fn mark(&self) -> u64 {
+        self.written
+    }
+
+    /// Forgets every record written since `mark`: an object that turned out unreadable.
+    pub(crate) fn rollback(&mut self, mark: u64) -> io::Result<()> {
+        if mark == self.written {
+            return Ok(());
+        }
+        self.file.flush()?;
+        let file = self.file.get_mut();
+        file.set_len(mark)?;
+        file.seek(SeekFrom::Start(mark))?;
+        self.written = mark;
+        Ok(())
+    }
+
+    pub(crate) fn finish(self) -> io::Result<File> {
+        self.file.into_inner().map_err(|e| e.into_error())
+    }
+}
+
+/// Every worker's spool, for reading records back.
+#[derive(Debug, Default)]
+pub(crate) struct Spool {
+    segments: Vec<Option<File>>,
+}
+
+impl Spool {
+    pub(crate) fn add(&mut self, segment: u16, file: File) {
+        let i = usize::from(segment);
+        if self.segments.len() <= i {
+            self.segments.resize_with(i + 1, || None);
+        }
+        self.segments[i] = Some(file);
+    }
+
+    /// Reads the record at `at` into `out` (replacing what it held).
+    pub(crate) fn read(&self, at: RecordRef, out: &mut Vec<u8>) -> io::Result<()> {
+        let mut file = self
+            .segments
+            .get(usize::from(at.segment))
+            .and_then(Option::as_ref)
+            .ok_or_else(|| io::Error::other("a record of a spool that does not exist"))?;
+        file.seek(SeekFrom::Start(at.offset))?;
+        out.clear();
+        out.resize(at.len as usize, 0);
+        file.read_exact(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_read_back_and_rolled_back_records_are_gone() {
+        let mut writer = SpoolWriter::new(3).expect("spool");
+        let a = writer.append(b"{\"a\":1}").expect("write");
+        let mark = writer.mark();
+        writer.append(b"{\"unreadable object\":1}").expect("write");
+        writer.rollback(mark).expect("rollback");
+        let b = writer.append(b"{\"b\":2}").expect("write");
+        assert_eq!(b.offset, mark);
+        let mut spool = Spool::default();
+        spool.add(3, writer.finish().expect("finish"));
+        let mut out = Vec::new();
+        spool.read(b, &mut out).expect("read");
+        assert_eq!(out, b"{\"b\":2}");
+        spool.read(a, &mut out).expect("read");
+        assert_eq!(out, b"{\"a\":1}");
+    }
+}
