@@ -1,4 +1,7 @@
-//! CloudTrail digests: parsing them and checking their RSA signatures.
+//! CloudTrail digests: parsing them, checking their RSA signatures, and verifying an archive
+//! against them (which log files are missing, modified or listed by no digest, and where the
+//! chain of digests is broken). Everything here is pure: the reading pipeline hands in what it
+//! found (names, hashes, parsed digests, signatures) and gets back an [`Integrity`] to report.
 //!
 //! # What CloudTrail writes, and where each fact comes from
 //!
@@ -73,7 +76,8 @@
 //!   by default. All of these are accepted.
 //! - **Two deleted digests in a row** [7054, cli]: aws-cli follows `previousDigestS3Object`
 //!   from the newest digest; on a missing one it jumps to the next digest listed in the bucket
-//!   and reports only the first missing one.
+//!   and reports only the first missing one. Here every hour is accounted for instead: see
+//!   [`verify`] for the rules.
 
 // Until `--verify` wires this into the reading pipeline (issue 12): the API below is for it.
 #![allow(dead_code)]
@@ -81,6 +85,7 @@
 mod format;
 mod keys;
 mod signature;
+mod verify;
 
 #[allow(unused_imports)] // the same
 pub(crate) use format::{Digest, DigestError, LogFile, PreviousDigest};
@@ -90,6 +95,13 @@ pub(crate) use keys::{PublicKey, PublicKeys};
 pub(crate) use signature::{
     parse_signature_sidecar, sign, signing_string, verify_signature, SignatureError, SIGNATURE_ALGORITHM,
 };
+#[allow(unused_imports)]
+pub(crate) use verify::{verify, DigestObject, LogObject, Scope};
+pub use verify::{
+    ChainBreak, ChainBreakKind, Integrity, Missing, Modified, SignatureFailure, Signatures, StreamIntegrity,
+    Unlisted, UnlistedCause, UnreadableDigest,
+};
+
 use std::fmt;
 
 use aws_lc_rs::digest as sha;
