@@ -104,6 +104,11 @@ impl PublicKeys {
         self.by_fingerprint.values().any(|key| key.valid_at(time))
     }
 
+    /// Lower-case, in order.
+    pub(crate) fn fingerprints(&self) -> impl Iterator<Item = &str> {
+        self.by_fingerprint.keys().map(String::as_str)
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.by_fingerprint.len()
     }
