@@ -260,9 +260,9 @@ pub enum UnlistedCause {
     NoDigestForItsHour,
     /// Delivered before the first digest of its account and region: before validation was on.
     BeforeFirstDigest,
-    /// Delivered [`AWAITING`] or more after the last digest: the digests after it are absent.
+    /// Delivered two hours or more after the last digest: the digests after it are absent.
     AfterLastDigest,
-    /// Delivered less than [`AWAITING`] after the last digest: its digest may not be delivered
+    /// Delivered less than two hours after the last digest: its digest may not be delivered
     /// yet. Not a problem.
     AwaitingDigest,
     /// No digest of its account and region was read: validation off, or digests not copied.
