@@ -231,3 +231,45 @@ fn throttling_is_retried_with_backoff() {
     let local = without_object_prefix(local_json(&archive, &[]), &format!("{}/", archive.display()));
     assert_eq!(without_object_prefix(json(&output), "s3://trails/"), local);
 }
+
+/// What the verification tests on S3 rest on: a generated archive's digests go up with their
+/// signature in the object metadata, as CloudTrail delivers them, and the `.sig` sidecars stay
+/// behind.
+#[test]
+fn generated_digests_upload_with_their_signature_as_object_metadata() {
+    use trailscope::synth::{self, Spec};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let spec =
+        Spec { objects: 12, records: 60, connections: 4, extras: false, digests: true, ..Spec::testdata() };
+    let truth = synth::generate(&spec, dir.path()).expect("generate");
+    let digests = truth.integrity.expect("digests written").digests as usize;
+    let archive = dir.path().join("archive");
+    let garage = Garage::start();
+    garage.create_bucket("signed");
+    let uploaded = garage.upload_with_metadata("signed", &archive, common::garage::cloudtrail_metadata);
+    assert_eq!(uploaded, 12 + digests, "log objects and digests, no sidecars");
+
+    let sidecar = common::files_under(&archive)
+        .into_iter()
+        .find(|p| p.to_string_lossy().ends_with(".json.gz.sig"))
+        .expect("a sidecar");
+    let signature = std::fs::read_to_string(&sidecar).expect("read sidecar");
+    let key = sidecar.strip_prefix(&archive).expect("inside").to_string_lossy().replace('\\', "/");
+    let key = key.strip_suffix(".sig").expect("a .sig");
+    let client = garage.client();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let head = runtime
+        .block_on(client.head_object().bucket("signed").key(key).send())
+        .unwrap_or_else(|e| panic!("head {key}: {e:?}"));
+    let metadata = head.metadata().expect("user metadata");
+    assert_eq!(metadata.get("signature"), Some(&signature));
+    assert_eq!(metadata.get("signature-algorithm").map(String::as_str), Some("SHA256withRSA"));
+    let sidecars = runtime
+        .block_on(client.list_objects_v2().bucket("signed").send())
+        .expect("list")
+        .contents()
+        .iter()
+        .filter(|o| o.key().is_some_and(|k| k.ends_with(".sig")))
+        .count();
+    assert_eq!(sidecars, 0);
+}

@@ -41,6 +41,12 @@ struct Args {
     /// Successful connections per endpoint, about.
     #[arg(long)]
     connections: Option<u32>,
+
+    /// Write real digests: hourly per account and region, chained, listing every log object with
+    /// its SHA-256, signed with the test key (testdata/keys/), each with its signature beside it
+    /// in `<digest>.sig`.
+    #[arg(long)]
+    digests: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -62,11 +68,14 @@ fn main() -> ExitCode {
     spec.objects = args.objects.unwrap_or(spec.objects);
     spec.records = args.records.unwrap_or(spec.records);
     spec.connections = args.connections.unwrap_or(spec.connections);
+    spec.digests |= args.digests;
     match synth::generate(&spec, &args.dir) {
         Ok(truth) => {
             let s = &truth.summary;
+            let digests =
+                truth.integrity.as_ref().map_or(String::new(), |i| format!(", {} signed digests", i.digests));
             eprintln!(
-                "trailscope-gen: {} objects ({} unreadable, {} skipped), {} records, {} Instance Connect events, {} connections through {} endpoints -> {}",
+                "trailscope-gen: {} objects ({} unreadable, {} skipped{digests}), {} records, {} Instance Connect events, {} connections through {} endpoints -> {}",
                 s.objects_listed,
                 s.objects_failed,
                 s.objects_skipped,

@@ -3,8 +3,10 @@
 //! say is known in advance, and written beside the archive as its ground truth (`truth.json`).
 //!
 //! The truth comes from the plan, never from reading the archive back: counts from the
-//! activities scheduled, field classes from the tables beside the record templates.
+//! activities scheduled, field classes from the tables beside the record templates, and what
+//! verification against the digests must find from what was listed in them.
 
+pub mod digest;
 mod records;
 mod rng;
 
@@ -18,10 +20,12 @@ use flate2::Compression;
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::digest::Sha256;
 use crate::event::{EndpointId, OPEN_TUNNEL, SEND_SSH_PUBLIC_KEY};
 use crate::report::{DirectUse, EndpointReport, EventNameReport, FieldClass, Summary};
 use crate::source::Skipped;
 use crate::time::{Day, Timestamp};
+use digest::{Chain, Delivered};
 use records::{Account, Call, EndpointSpec, CONTRACTOR, DIRECT_USER, USERS};
 pub use rng::Rng;
 
@@ -38,8 +42,13 @@ pub struct Spec {
     /// Successful connections per endpoint, about (each endpoint gets a few more or less).
     pub connections: u32,
     /// Add what a real bucket also holds: digests, other files, an Insights object, an
-    /// uncompressed and a multi-member object, and a few unreadable objects.
+    /// uncompressed and a multi-member object, and a few unreadable objects. Without `digests`,
+    /// the digests are three fake ones, to be skipped.
     pub extras: bool,
+    /// Write real digests: per account and region, a chain of hourly digests listing every log
+    /// object with its true SHA-256, signed with the test key (`testdata/keys/`), each with its
+    /// signature beside it as `<digest>.sig`.
+    pub digests: bool,
     /// gzip level of the log objects.
     pub level: u32,
 }
@@ -55,6 +64,7 @@ impl Spec {
             records: 3_600,
             connections: 30,
             extras: true,
+            digests: false,
             level: 6,
         }
     }
@@ -137,6 +147,8 @@ struct ObjectPlan {
     events: Vec<(i64, String)>,
     /// Written as two concatenated gzip members, as some writers do.
     multi_member: bool,
+    /// When CloudTrail delivered it (its name says so, to the minute), in milliseconds.
+    delivered: i64,
 }
 
 /// The ground truth: what `trailscope report --format json` of the archive must say.
@@ -154,6 +166,41 @@ pub struct Truth {
     pub events_by_day: BTreeMap<String, u64>,
     /// Every readable object, relative to the archive, and its record count.
     pub objects: BTreeMap<String, u64>,
+    /// With `digests`: what verifying the untouched archive against them must find.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub integrity: Option<IntegrityTruth>,
+}
+
+/// What verification of the untouched archive against its digests must say: everything listed
+/// verifies, every signature checks with the test public keys, and nothing is missing, modified
+/// or broken. The only log objects no digest lists are the extras CloudTrail would not list.
+#[derive(Debug, Serialize)]
+pub struct IntegrityTruth {
+    /// Digests written, each signed and with its `.sig` sidecar: all read, verified, and with a
+    /// signature that checks.
+    pub digests: u64,
+    /// Log objects the digests list, each with its true SHA-256: all verify.
+    pub log_files: u64,
+    /// The `list-public-keys` JSON that checks the signatures, relative to the repository.
+    pub public_keys: &'static str,
+    /// Per account and region, in order.
+    pub streams: Vec<StreamTruth>,
+    /// Log objects present that no digest lists, relative to the archive: the Insights object
+    /// (whether CloudTrail's digests list Insights files is not settled) and the unreadable
+    /// objects, which CloudTrail never delivered.
+    pub unlisted: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StreamTruth {
+    pub account: String,
+    pub region: String,
+    pub trail: String,
+    pub digests: u64,
+    pub log_files: u64,
+    /// The delivery times the digests cover.
+    pub from: String,
+    pub to: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -182,18 +229,29 @@ pub fn generate(spec: &Spec, dir: &Path) -> io::Result<Truth> {
     let mut plan = Plan::new(spec);
     plan.schedule()?;
     let objects = plan.objects();
-    let written: u64 = objects
+    let written = objects
         .par_iter()
         .enumerate()
         .map(|(index, object)| plan.write_object(&archive, index as u64, object))
-        .collect::<io::Result<Vec<u64>>>()?
-        .into_iter()
-        .sum();
+        .collect::<io::Result<Vec<(u64, Option<Delivered>)>>>()?;
+    debug_assert_eq!(
+        written.iter().map(|(records, _)| records).sum::<u64>(),
+        objects.iter().map(|o| o.background + o.events.len() as u64).sum::<u64>()
+    );
+    // Per stream, the log objects the digests list.
+    let mut listed: Vec<(usize, Delivered)> = objects
+        .iter()
+        .zip(written)
+        .filter_map(|(object, (_, delivered))| Some((object.stream, delivered?)))
+        .collect();
     let mut truth = plan.truth(&objects);
+    let mut unlisted = Vec::new();
     if spec.extras {
-        plan.write_extras(&archive, &mut truth)?;
+        unlisted = plan.write_extras(&archive, &mut truth, &mut listed)?;
     }
-    debug_assert_eq!(written, objects.iter().map(|o| o.background + o.events.len() as u64).sum::<u64>());
+    if spec.digests {
+        plan.write_digests(&archive, &mut truth, listed, unlisted)?;
+    }
     let mut file = fs::File::create(dir.join("truth.json"))?;
     serde_json::to_writer_pretty(&mut file, &truth)?;
     file.write_all(b"\n")?;
@@ -397,14 +455,20 @@ impl<'s> Plan<'s> {
                     background,
                     events: in_window,
                     multi_member,
+                    delivered: delivered.millis(),
                 });
             }
         }
         objects
     }
 
-    /// Writes one object; returns its record count.
-    fn write_object(&self, archive: &Path, index: u64, object: &ObjectPlan) -> io::Result<u64> {
+    /// Writes one object; returns its record count and, with digests, what they list of it.
+    fn write_object(
+        &self,
+        archive: &Path,
+        index: u64,
+        object: &ObjectPlan,
+    ) -> io::Result<(u64, Option<Delivered>)> {
         let (account, region, _) = STREAMS[object.stream];
         let account = &ACCOUNTS[account];
         let mut rng = Rng::fork(self.spec.seed, index + 1);
@@ -412,6 +476,10 @@ impl<'s> Plan<'s> {
             .map(|_| object.window.0 + rng.below((object.window.1 - object.window.0) as u64) as i64)
             .collect();
         times.sort_unstable();
+        let oldest =
+            [times.first(), object.events.first().map(|(t, _)| t)].into_iter().flatten().min().copied();
+        let newest =
+            [times.last(), object.events.last().map(|(t, _)| t)].into_iter().flatten().max().copied();
         let mut body = String::with_capacity(object.background as usize * 1_600 + 64);
         body.push_str("{\"Records\":[");
         let mut events = object.events.iter().peekable();
@@ -444,7 +512,15 @@ impl<'s> Plan<'s> {
             gzip(body.as_bytes(), self.spec.level)?
         };
         put(&archive.join(&object.path), &bytes)?;
-        Ok(object.background + object.events.len() as u64)
+        // What CloudTrail hashes is the uncompressed content: here all of it, both members of a
+        // multi-member object included.
+        let delivered = self.spec.digests.then(|| Delivered {
+            key: object.path.clone(),
+            at: object.delivered,
+            sha256: Sha256::of(body.as_bytes()),
+            events: oldest.zip(newest),
+        });
+        Ok((object.background + object.events.len() as u64, delivered))
     }
 
     /// The truth of the log objects; [`Plan::write_extras`] adds the extras to it.
@@ -578,13 +654,23 @@ impl<'s> Plan<'s> {
             failures: Vec::new(),
             events_by_day,
             objects: objects.iter().map(|o| (o.path.clone(), o.background + o.events.len() as u64)).collect(),
+            integrity: None,
         }
     }
 
-    /// What else a real trail bucket holds, beside the log objects: digests and stray files
-    /// (skipped), an Insights object and an uncompressed `.json.gz` (read), and objects that
-    /// cannot be read, each broken in its own way.
-    fn write_extras(&mut self, archive: &Path, truth: &mut Truth) -> io::Result<()> {
+    /// What else a real trail bucket holds, beside the log objects: digests (three fake ones,
+    /// unless real ones are written) and stray files (skipped), an Insights object and an
+    /// uncompressed `.json.gz` (read), and objects that cannot be read, each broken in its own
+    /// way. With digests, the uncompressed object joins `listed` (its content is what CloudTrail
+    /// hashed); returns the log objects no digest lists.
+    fn write_extras(
+        &mut self,
+        archive: &Path,
+        truth: &mut Truth,
+        listed: &mut Vec<(usize, Delivered)>,
+    ) -> io::Result<Vec<String>> {
+        let digests = self.spec.digests;
+        let mut unlisted = Vec::new();
         let rng = &mut self.rng;
         let day = self.spec.start;
         let (y, m, d) = day.ymd();
@@ -634,6 +720,7 @@ impl<'s> Plan<'s> {
             ACCOUNTS[0].id,
             rng.alnum(16)
         );
+        unlisted.push(format!("{dir}/{name}"));
         readable(format!("{dir}/{name}"), gzip(insights.as_bytes(), 6)?, 2, truth)?;
         let dir = folder(&ACCOUNTS[0], "CloudTrail", "us-east-1");
         let plain = background_log(rng, 5);
@@ -642,10 +729,23 @@ impl<'s> Plan<'s> {
             ACCOUNTS[0].id,
             rng.alnum(16)
         );
+        if digests {
+            // Stream 0 is the first account's us-east-1; delivered at 12:01 as its name says.
+            listed.push((
+                0,
+                Delivered {
+                    key: format!("{dir}/{name}"),
+                    at: noon + 60_000,
+                    sha256: Sha256::of(plain.as_bytes()),
+                    events: Some((noon, noon + 4_000)),
+                },
+            ));
+        }
         readable(format!("{dir}/{name}"), plain.into_bytes(), 5, truth)?;
 
-        // Skipped: digests, and files that are not logs.
-        for account in &ACCOUNTS {
+        // Skipped: digests (fake ones, unless real ones are written), and files that are not logs.
+        let fake_digests: &[Account] = if digests { &[] } else { &ACCOUNTS };
+        for account in fake_digests {
             let dir = folder(account, "CloudTrail-Digest", "us-east-1");
             let name = format!(
                 "{}_CloudTrail-Digest_us-east-1_management_us-east-1_{y:04}{m:02}{d:02}T0000Z.json.gz",
@@ -698,9 +798,68 @@ impl<'s> Plan<'s> {
             put(&archive.join(&path), &bytes)?;
             truth.summary.objects_listed += 1;
             truth.summary.objects_failed += 1;
+            unlisted.push(path.clone());
             truth.failures.push(FailureTruth { object: path, reason_contains: reason });
         }
         truth.failures.sort_by(|a, b| a.object.cmp(&b.object));
+        unlisted.sort();
+        Ok(unlisted)
+    }
+
+    /// Writes each stream's chain of digests (in parallel: the chains are independent, and each
+    /// draws from its own random stream) and what verification must find into the truth. The
+    /// digests and their sidecars are skipped objects for a report without verification.
+    fn write_digests(
+        &self,
+        archive: &Path,
+        truth: &mut Truth,
+        listed: Vec<(usize, Delivered)>,
+        unlisted: Vec<String>,
+    ) -> io::Result<()> {
+        let (from, until) = self.span_ms();
+        let chains: Vec<Chain> = STREAMS
+            .iter()
+            .enumerate()
+            .map(|(stream, &(account, region, _))| Chain {
+                index: stream as u64,
+                account: ACCOUNTS[account].id,
+                org: ACCOUNTS[account].org,
+                region,
+                from,
+                until,
+                logs: listed.iter().filter(|(s, _)| *s == stream).map(|(_, d)| d.clone()).collect(),
+            })
+            .collect();
+        let written = chains
+            .par_iter()
+            .map(|chain| digest::write_chain(archive, self.spec.seed, chain))
+            .collect::<io::Result<Vec<_>>>()?;
+        let mut streams: Vec<StreamTruth> = chains
+            .iter()
+            .zip(&written)
+            .map(|(chain, written)| StreamTruth {
+                account: chain.account.to_owned(),
+                region: chain.region.to_owned(),
+                trail: digest::TRAIL.to_owned(),
+                digests: written.digests.len() as u64,
+                log_files: written.log_files,
+                from: written.from.to_string(),
+                to: written.to.to_string(),
+            })
+            .collect();
+        streams.sort_by(|a, b| (&a.account, &a.region).cmp(&(&b.account, &b.region)));
+        let digests: u64 = streams.iter().map(|s| s.digests).sum();
+        // A digest and its sidecar, both under `CloudTrail-Digest/`.
+        truth.summary.objects_listed += 2 * digests;
+        truth.summary.skipped.digest += 2 * digests;
+        truth.summary.objects_skipped = truth.summary.skipped.total();
+        truth.integrity = Some(IntegrityTruth {
+            digests,
+            log_files: streams.iter().map(|s| s.log_files).sum(),
+            public_keys: digest::TEST_PUBLIC_KEYS_PATH,
+            streams,
+            unlisted,
+        });
         Ok(())
     }
 }

@@ -134,18 +134,35 @@ impl Garage {
 
     /// Uploads every file under `local` to `bucket`, keyed by its path relative to `local`.
     pub fn upload(&self, bucket: &str, local: &Path) -> usize {
-        let files = files_under(local);
+        self.upload_with_metadata(bucket, local, |_| Some(Vec::new()))
+    }
+
+    /// Uploads the files under `local` as [`Garage::upload`] does, each with the user metadata
+    /// `metadata` gives it (`x-amz-meta-NAME: VALUE`); a file it gives `None` is not uploaded.
+    /// [`cloudtrail_metadata`] is what CloudTrail sets on a generated archive.
+    pub fn upload_with_metadata<F>(&self, bucket: &str, local: &Path, metadata: F) -> usize
+    where
+        F: Fn(&Path) -> Option<Vec<(String, String)>>,
+    {
+        let files: Vec<(PathBuf, Vec<(String, String)>)> = files_under(local)
+            .into_iter()
+            .filter_map(|file| Some((file.clone(), metadata(&file)?)))
+            .collect();
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         let client = self.client();
         // Sixteen uploads in flight: the benchmark archive has thousands of objects.
         runtime.block_on(async {
             for batch in files.chunks(16) {
                 let mut uploads = tokio::task::JoinSet::new();
-                for file in batch {
+                for (file, metadata) in batch {
                     let key =
                         file.strip_prefix(local).expect("under local").to_string_lossy().replace('\\', "/");
                     let body = std::fs::read(file).expect("read fixture");
-                    let request = client.put_object().bucket(bucket).key(&key).body(ByteStream::from(body));
+                    let mut request =
+                        client.put_object().bucket(bucket).key(&key).body(ByteStream::from(body));
+                    for (name, value) in metadata {
+                        request = request.metadata(name, value);
+                    }
                     uploads.spawn(
                         async move { request.send().await.map_err(|e| format!("upload {key}: {e:?}")) },
                     );
@@ -194,6 +211,26 @@ impl Garage {
             let _ = server.wait();
         }
     }
+}
+
+/// The metadata CloudTrail gives the objects of an archive `trailscope-gen --digests` wrote: a
+/// digest's signature, which the generator keeps beside it in `<digest>.sig`, becomes its
+/// `x-amz-meta-signature` (with `x-amz-meta-signature-algorithm`), and the sidecar itself is not
+/// uploaded. Other files get none.
+pub fn cloudtrail_metadata(file: &Path) -> Option<Vec<(String, String)>> {
+    use trailscope::synth::digest::{SIGNATURE_ALGORITHM, SIGNATURE_SUFFIX};
+    if file.to_string_lossy().ends_with(SIGNATURE_SUFFIX) {
+        return None;
+    }
+    let mut sidecar = file.as_os_str().to_owned();
+    sidecar.push(SIGNATURE_SUFFIX);
+    Some(match std::fs::read_to_string(&sidecar) {
+        Ok(signature) => vec![
+            ("signature".to_owned(), signature.trim().to_owned()),
+            ("signature-algorithm".to_owned(), SIGNATURE_ALGORITHM.to_owned()),
+        ],
+        Err(_) => Vec::new(),
+    })
 }
 
 /// Every file under `root`, recursively, sorted. Lives here so that the S3 benchmark, which

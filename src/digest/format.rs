@@ -1,0 +1,404 @@
+//! A digest file's JSON, from its uncompressed bytes, into a checked [`Digest`]: times parsed,
+//! hashes decoded, algorithms known. Anything else is a [`DigestError`] naming the field.
+
+use std::fmt;
+
+use serde::Deserialize;
+
+use super::Sha256;
+use crate::time::Timestamp;
+
+/// The only hash algorithm CloudTrail names, for log files and previous digests alike.
+const SHA_256: &str = "SHA-256";
+
+/// A digest file, checked. Text fields that enter the signing string are kept verbatim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Digest {
+    pub(crate) account: String,
+    pub(crate) start: Timestamp,
+    pub(crate) end: Timestamp,
+    /// `digestEndTime` as written, for the signing string.
+    pub(crate) end_text: String,
+    pub(crate) bucket: String,
+    /// `digestS3Object`: the key the digest was delivered to.
+    pub(crate) key: String,
+    pub(crate) fingerprint: String,
+    pub(crate) signature_algorithm: Option<String>,
+    /// Null in a starting digest.
+    pub(crate) previous: Option<PreviousDigest>,
+    /// `previousDigestSignature` as written (null in a starting digest), for the signing string.
+    pub(crate) previous_signature: Option<String>,
+    pub(crate) log_files: Vec<LogFile>,
+}
+
+/// Where the previous digest of the chain was delivered, and what it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PreviousDigest {
+    pub(crate) bucket: String,
+    pub(crate) key: String,
+    pub(crate) sha256: Option<Sha256>,
+    /// Hex, as CloudTrail writes it.
+    pub(crate) signature: Option<String>,
+}
+
+/// One log file a digest lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LogFile {
+    pub(crate) bucket: String,
+    pub(crate) key: String,
+    /// SHA-256 of the log file's uncompressed content.
+    pub(crate) sha256: Sha256,
+    pub(crate) oldest: Option<Timestamp>,
+    pub(crate) newest: Option<Timestamp>,
+}
+
+/// Why bytes are not a usable digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DigestError(pub(crate) String);
+
+impl fmt::Display for DigestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DigestError {}
+
+/// The JSON as CloudTrail writes it; [`Digest::parse`] checks it.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Raw {
+    aws_account_id: String,
+    digest_start_time: String,
+    digest_end_time: String,
+    digest_s3_bucket: String,
+    digest_s3_object: String,
+    digest_public_key_fingerprint: String,
+    #[serde(default)]
+    digest_signature_algorithm: Option<String>,
+    #[serde(default)]
+    previous_digest_s3_bucket: Option<String>,
+    #[serde(default)]
+    previous_digest_s3_object: Option<String>,
+    #[serde(default)]
+    previous_digest_hash_value: Option<String>,
+    #[serde(default)]
+    previous_digest_hash_algorithm: Option<String>,
+    #[serde(default)]
+    previous_digest_signature: Option<String>,
+    // Null in an empty digest on some writers; CloudTrail writes `[]`.
+    #[serde(default)]
+    log_files: Option<Vec<RawLogFile>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawLogFile {
+    s3_bucket: String,
+    s3_object: String,
+    hash_value: String,
+    #[serde(default)]
+    hash_algorithm: Option<String>,
+    #[serde(default)]
+    newest_event_time: Option<String>,
+    #[serde(default)]
+    oldest_event_time: Option<String>,
+}
+
+impl Digest {
+    /// Parses a digest file's uncompressed content.
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Digest, DigestError> {
+        let raw: Raw = serde_json::from_slice(bytes)
+            .map_err(|e| DigestError(format!("not a CloudTrail digest: {e}")))?;
+        let time = |field: &str, text: &str| {
+            Timestamp::parse(text).ok_or_else(|| DigestError(format!("{field} is not a UTC time: {text:?}")))
+        };
+        let start = time("digestStartTime", &raw.digest_start_time)?;
+        let end = time("digestEndTime", &raw.digest_end_time)?;
+        if end < start {
+            return Err(DigestError(format!(
+                "digestEndTime {} is before digestStartTime {}",
+                raw.digest_end_time, raw.digest_start_time
+            )));
+        }
+        let previous = match raw.previous_digest_s3_object {
+            None => None,
+            Some(key) => {
+                if let Some(algorithm) = &raw.previous_digest_hash_algorithm {
+                    if algorithm != SHA_256 {
+                        return Err(DigestError(format!(
+                            "previousDigestHashAlgorithm {algorithm:?} is not {SHA_256}"
+                        )));
+                    }
+                }
+                let sha256 = match &raw.previous_digest_hash_value {
+                    None => None,
+                    Some(text) => Some(Sha256::from_hex(text).ok_or_else(|| {
+                        DigestError(format!("previousDigestHashValue is not a hex SHA-256: {text:?}"))
+                    })?),
+                };
+                Some(PreviousDigest {
+                    bucket: raw.previous_digest_s3_bucket.unwrap_or_default(),
+                    key,
+                    sha256,
+                    signature: raw.previous_digest_signature.clone(),
+                })
+            }
+        };
+        let log_files = raw
+            .log_files
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+            .map(|(i, file)| {
+                let algorithm = file.hash_algorithm.as_deref().unwrap_or(SHA_256);
+                if algorithm != SHA_256 {
+                    return Err(DigestError(format!(
+                        "logFiles[{i}] ({}): hashAlgorithm {algorithm:?} is not {SHA_256}",
+                        file.s3_object
+                    )));
+                }
+                let sha256 = Sha256::from_hex(&file.hash_value).ok_or_else(|| {
+                    DigestError(format!(
+                        "logFiles[{i}] ({}): hashValue is not a hex SHA-256: {:?}",
+                        file.s3_object, file.hash_value
+                    ))
+                })?;
+                // Event times are informative only: an unreadable one is left out, not fatal.
+                let optional = |text: Option<String>| text.as_deref().and_then(Timestamp::parse);
+                Ok(LogFile {
+                    bucket: file.s3_bucket,
+                    key: file.s3_object,
+                    sha256,
+                    oldest: optional(file.oldest_event_time),
+                    newest: optional(file.newest_event_time),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Digest {
+            account: raw.aws_account_id,
+            start,
+            end,
+            end_text: raw.digest_end_time,
+            bucket: raw.digest_s3_bucket,
+            key: raw.digest_s3_object,
+            fingerprint: raw.digest_public_key_fingerprint,
+            signature_algorithm: raw.digest_signature_algorithm,
+            previous,
+            previous_signature: raw.previous_digest_signature,
+            log_files,
+        })
+    }
+}
+
+/// What a digest's file name says: `ACCOUNT_CloudTrail-Digest_REGION_TRAIL_HOMEREGION_
+/// YYYYMMDDTHHMMSSZ[_backfill].json.gz`. Trail names may hold underscores, regions never do, so
+/// the name is cut from both ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DigestName {
+    pub(crate) account: String,
+    pub(crate) region: String,
+    pub(crate) trail: String,
+    pub(crate) home_region: String,
+    /// The digest's end time.
+    pub(crate) end: Timestamp,
+    pub(crate) backfill: bool,
+}
+
+impl DigestName {
+    /// Parses the last path component of `path` (`/` or `\` separated).
+    pub(crate) fn parse(path: &str) -> Option<DigestName> {
+        let file = path.rsplit(['/', '\\']).next()?;
+        let stem = file.strip_suffix(".json.gz")?;
+        let (stem, backfill) = match stem.strip_suffix("_backfill") {
+            Some(stem) => (stem, true),
+            None => (stem, false),
+        };
+        let (rest, stamp) = stem.rsplit_once('_')?;
+        let end = compact_time(stamp)?;
+        let (account, rest) = rest.split_once("_CloudTrail-Digest_")?;
+        let (region, rest) = rest.split_once('_')?;
+        let (trail, home_region) = rest.rsplit_once('_')?;
+        if account.is_empty() || region.is_empty() || trail.is_empty() || home_region.is_empty() {
+            return None;
+        }
+        Some(DigestName {
+            account: account.to_owned(),
+            region: region.to_owned(),
+            trail: trail.to_owned(),
+            home_region: home_region.to_owned(),
+            end,
+            backfill,
+        })
+    }
+}
+
+/// `YYYYMMDDTHHMMSSZ` (digest names) or `YYYYMMDDTHHMMZ` (log file names).
+pub(crate) fn compact_time(stamp: &str) -> Option<Timestamp> {
+    let b = stamp.as_bytes();
+    if !stamp.is_ascii() {
+        return None;
+    }
+    let seconds = match b.len() {
+        16 => &stamp[13..15],
+        14 => "00",
+        _ => return None,
+    };
+    if b[8] != b'T' || b[b.len() - 1] != b'Z' {
+        return None;
+    }
+    let iso = format!(
+        "{}-{}-{}T{}:{}:{seconds}Z",
+        &stamp[0..4],
+        &stamp[4..6],
+        &stamp[6..8],
+        &stamp[9..11],
+        &stamp[11..13]
+    );
+    Timestamp::parse(&iso)
+}
+
+/// Formats `YYYYMMDDTHHMMSSZ`, as digest names carry their end time.
+pub(crate) fn format_compact(time: Timestamp) -> String {
+    let iso = Timestamp(time.millis() - time.millis().rem_euclid(1_000)).to_string();
+    iso.chars().filter(|c| *c != '-' && *c != ':').collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sample of the CloudTrail User Guide ("CloudTrail digest file structure").
+    pub(crate) const GUIDE_SAMPLE: &str = r#"{
+  "awsAccountId": "111122223333",
+  "digestStartTime": "2015-08-17T14:01:31Z",
+  "digestEndTime": "2015-08-17T15:01:31Z",
+  "digestS3Bucket": "S3-bucket-name",
+  "digestS3Object": "AWSLogs/111122223333/CloudTrail-Digest/us-east-2/2015/08/17/111122223333_CloudTrail-Digest_us-east-2_your-trail-name_us-east-2_20150817T150131Z.json.gz",
+  "digestPublicKeyFingerprint": "31e8b5433410dfb61a9dc45cc65b22ff",
+  "digestSignatureAlgorithm": "SHA256withRSA",
+  "newestEventTime": "2015-08-17T14:52:27Z",
+  "oldestEventTime": "2015-08-17T14:42:27Z",
+  "previousDigestS3Bucket": "S3-bucket-name",
+  "previousDigestS3Object": "AWSLogs/111122223333/CloudTrail-Digest/us-east-2/2015/08/17/111122223333_CloudTrail-Digest_us-east-2_your-trail-name_us-east-2_20150817T140131Z.json.gz",
+  "previousDigestHashValue": "97fb791cf91ffc440d274f8190dbdd9aa09c34432aba82739df18b6d3c13df2d",
+  "previousDigestHashAlgorithm": "SHA-256",
+  "previousDigestSignature": "50887ccffad4c002b97caa37cc9dc626e3c680207d41d27fa5835458e066e0d3",
+  "logFiles": [
+    {
+      "s3Bucket": "S3-bucket-name",
+      "s3Object": "AWSLogs/111122223333/CloudTrail/us-east-2/2015/08/17/111122223333_CloudTrail_us-east-2_20150817T1445Z_9nYN7gp2eWAJHIfT.json.gz",
+      "hashValue": "9bb6196fc6b84d6f075a56548feca262bd99ba3c2de41b618e5b6e22c1fc71f6",
+      "hashAlgorithm": "SHA-256",
+      "newestEventTime": "2015-08-17T14:52:27Z",
+      "oldestEventTime": "2015-08-17T14:42:27Z"
+    }
+  ]
+}"#;
+
+    #[test]
+    fn the_user_guide_sample_parses_with_every_field() {
+        let digest = Digest::parse(GUIDE_SAMPLE.as_bytes()).expect("the guide's sample");
+        assert_eq!(digest.account, "111122223333");
+        assert_eq!(digest.start.to_string(), "2015-08-17T14:01:31Z");
+        assert_eq!(digest.end_text, "2015-08-17T15:01:31Z");
+        assert_eq!(digest.bucket, "S3-bucket-name");
+        assert!(digest.key.ends_with("_us-east-2_20150817T150131Z.json.gz"));
+        assert_eq!(digest.fingerprint, "31e8b5433410dfb61a9dc45cc65b22ff");
+        assert_eq!(digest.signature_algorithm.as_deref(), Some("SHA256withRSA"));
+        let previous = digest.previous.expect("a previous digest");
+        assert!(previous.key.ends_with("_20150817T140131Z.json.gz"));
+        assert_eq!(
+            previous.sha256.map(|h| h.to_string()).as_deref(),
+            Some("97fb791cf91ffc440d274f8190dbdd9aa09c34432aba82739df18b6d3c13df2d")
+        );
+        assert_eq!(digest.log_files.len(), 1);
+        let log = &digest.log_files[0];
+        assert!(log.key.ends_with("_20150817T1445Z_9nYN7gp2eWAJHIfT.json.gz"));
+        assert_eq!(log.oldest.map(|t| t.to_string()).as_deref(), Some("2015-08-17T14:42:27Z"));
+    }
+
+    #[test]
+    fn a_starting_digest_has_no_previous_and_an_empty_one_no_logs() {
+        let text = GUIDE_SAMPLE
+            .replace(r#""S3-bucket-name",
+  "previousDigestS3Object""#, r#"null,
+  "previousDigestS3Object""#)
+            .replace(
+                "\"AWSLogs/111122223333/CloudTrail-Digest/us-east-2/2015/08/17/111122223333_CloudTrail-Digest_us-east-2_your-trail-name_us-east-2_20150817T140131Z.json.gz\"",
+                "null",
+            )
+            .replace(
+                "\"97fb791cf91ffc440d274f8190dbdd9aa09c34432aba82739df18b6d3c13df2d\"",
+                "null",
+            )
+            .replace("\"50887ccffad4c002b97caa37cc9dc626e3c680207d41d27fa5835458e066e0d3\"", "null");
+        let text = format!("{}\"logFiles\": []}}", &text[..text.find("\"logFiles\"").expect("logFiles")]);
+        let digest = Digest::parse(text.as_bytes()).expect("a starting, empty digest");
+        assert_eq!(digest.previous, None);
+        assert_eq!(digest.previous_signature, None);
+        assert!(digest.log_files.is_empty());
+    }
+
+    #[test]
+    fn errors_name_the_field_that_is_wrong() {
+        let cases = [
+            (GUIDE_SAMPLE.replace("\"digestEndTime\"", "\"digestEnd\""), "digestEndTime"),
+            (GUIDE_SAMPLE.replace("2015-08-17T15:01:31Z", "yesterday"), "digestEndTime is not a UTC time"),
+            (GUIDE_SAMPLE.replace("9bb6196fc6b8", "zzzz"), "logFiles[0]"),
+            (GUIDE_SAMPLE.replace("\"hashAlgorithm\": \"SHA-256\"", "\"hashAlgorithm\": \"MD5\""), "MD5"),
+            (GUIDE_SAMPLE.replace("97fb791cf91f", "97fb"), "previousDigestHashValue"),
+            (GUIDE_SAMPLE.replace("2015-08-17T14:01:31Z", "2015-08-17T16:01:31Z"), "before digestStartTime"),
+            ("{\"Records\":[]}".to_owned(), "not a CloudTrail digest"),
+            (GUIDE_SAMPLE[..200].to_owned(), "not a CloudTrail digest"),
+        ];
+        for (text, expected) in cases {
+            let error = Digest::parse(text.as_bytes()).expect_err(expected).to_string();
+            assert!(error.contains(expected), "{error:?} should mention {expected:?}");
+        }
+    }
+
+    #[test]
+    fn digest_names_are_cut_from_both_ends_so_trails_may_hold_underscores() {
+        let name = DigestName::parse(
+            "AWSLogs/o-a1b2c3d4e5/444455556666/CloudTrail-Digest/ap-northeast-1/2024/03/02/444455556666_CloudTrail-Digest_ap-northeast-1_org_trail_v2_us-east-1_20240302T000131Z.json.gz",
+        )
+        .expect("a digest name");
+        assert_eq!(name.account, "444455556666");
+        assert_eq!(name.region, "ap-northeast-1");
+        assert_eq!(name.trail, "org_trail_v2");
+        assert_eq!(name.home_region, "us-east-1");
+        assert_eq!(name.end.to_string(), "2024-03-02T00:01:31Z");
+        assert!(!name.backfill);
+        let backfill =
+            DigestName::parse("1_CloudTrail-Digest_us-east-1_t_us-east-1_20150816T230550Z_backfill.json.gz")
+                .expect("a backfill name");
+        assert!(backfill.backfill);
+        assert_eq!(backfill.end.to_string(), "2015-08-16T23:05:50Z");
+        for bad in [
+            "1_CloudTrail_us-east-1_20240301T0000Z_abc.json.gz",
+            "1_CloudTrail-Digest_us-east-1_t_us-east-1_2024.json.gz",
+            "1_CloudTrail-Digest_us-east-1_t_us-east-1_20240301T000000Z.json",
+            "1_CloudTrail-Digest_us-east-1_20240301T000000Z.json.gz",
+        ] {
+            assert_eq!(DigestName::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn compact_times_of_digests_and_logs_parse_and_format() {
+        assert_eq!(
+            compact_time("20150817T150131Z").map(|t| t.to_string()).as_deref(),
+            Some("2015-08-17T15:01:31Z")
+        );
+        assert_eq!(
+            compact_time("20150817T1445Z").map(|t| t.to_string()).as_deref(),
+            Some("2015-08-17T14:45:00Z")
+        );
+        assert_eq!(compact_time("20151317T1445Z"), None);
+        assert_eq!(compact_time("201508é7T145Z"), None, "not ASCII, 14 bytes");
+        assert_eq!(compact_time("20150817-1445Z"), None);
+        let t = Timestamp::parse("2024-03-02T00:01:31Z").expect("valid");
+        assert_eq!(format_compact(t), "20240302T000131Z");
+    }
+}
