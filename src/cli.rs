@@ -26,7 +26,7 @@ impl Cli {
     /// Checks clap cannot express; an error is a usage error (exit status 2).
     pub fn validate(&self) -> Result<(), String> {
         match &self.command {
-            Command::Report(args) => args.validate(),
+            Command::Report(args) => args.narrowing.validate(),
         }
     }
 }
@@ -43,12 +43,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// Files, directories or `s3://BUCKET[/PREFIX]` to read. Directories and prefixes are read
-    /// recursively (directory links are not followed); in them `*.json`, `*.json.gz`, `*.jsonl`
-    /// and `*.jsonl.gz` are read, files under `CloudTrail-Digest/` and files with other names are
-    /// skipped and counted. A file named here is always read.
-    #[arg(value_name = "SOURCE", required = true)]
-    pub sources: Vec<Source>,
+    #[command(flatten)]
+    pub input: InputArgs,
 
     /// Report format: `text` for a terminal, `json` for programs (versioned schema), `markdown`
     /// for tickets and wikis.
@@ -60,32 +56,15 @@ pub struct ReportArgs {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// Threads that read and parse objects [default: all cores].
-    #[arg(short, long, value_name = "N")]
-    pub jobs: Option<NonZeroUsize>,
-
-    /// Seconds after a SendSSHPublicKey within which its OpenTunnel may follow (the pushed key
-    /// is valid for 60 s). A tunnel up to 5 s before the key also pairs.
-    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
-    pub pair_window: u32,
+    #[command(flatten)]
+    pub pairing: PairingArgs,
 
     /// Also list the fields that never change, with their value.
     #[arg(long)]
     pub all: bool,
 
-    /// Largest object accepted, in bytes after decompression (suffixes K, M, G: KiB, MiB, GiB).
-    /// A larger one is reported unreadable instead of exhausting memory.
-    #[arg(long, value_name = "BYTES", default_value = "1G", value_parser = parse_size)]
-    pub max_object_size: u64,
-
-    /// Print no warnings (unreadable objects are still in the report and the exit status).
-    #[arg(short, long, conflicts_with = "verbose")]
-    pub quiet: bool,
-
-    /// Also say on stderr what each stage did and how long it took: the S3 client's region and
-    /// endpoint, objects listed, read and skipped, records parsed. Credentials are never printed.
-    #[arg(short, long)]
-    pub verbose: bool,
+    #[command(flatten)]
+    pub messages: MessageArgs,
 
     /// Replace access key ids, SSH public keys, IP addresses, account ids and principal names
     /// in the report (every format, and warnings) with stable pseudonyms: equal values get equal
@@ -93,10 +72,63 @@ pub struct ReportArgs {
     #[arg(long)]
     pub redact: bool,
 
-    /// All or nothing: if any object is unreadable, write no report and exit with status 1.
+    #[command(flatten)]
+    pub narrowing: NarrowingArgs,
+
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+/// What to read and how: shared by every command that reads an archive.
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// Files, directories or `s3://BUCKET[/PREFIX]` to read. Directories and prefixes are read
+    /// recursively (directory links are not followed); in them `*.json`, `*.json.gz`, `*.jsonl`
+    /// and `*.jsonl.gz` are read, files under `CloudTrail-Digest/` and files with other names are
+    /// skipped and counted. A file named here is always read.
+    #[arg(value_name = "SOURCE", required = true)]
+    pub sources: Vec<Source>,
+
+    /// Threads that read and parse objects [default: all cores].
+    #[arg(short, long, value_name = "N")]
+    pub jobs: Option<NonZeroUsize>,
+
+    /// Largest object accepted, in bytes after decompression (suffixes K, M, G: KiB, MiB, GiB).
+    /// Objects are read as a stream, so this is not what bounds memory: it stops an endless or
+    /// bomb-like object, which is reported unreadable.
+    #[arg(long, value_name = "BYTES", default_value = "1G", value_parser = parse_size)]
+    pub max_object_size: u64,
+
+    /// All or nothing: if any object is unreadable, write nothing and exit with status 1.
     #[arg(long)]
     pub strict: bool,
+}
 
+/// How keys are paired with tunnels.
+#[derive(Debug, Args)]
+pub struct PairingArgs {
+    /// Seconds after a SendSSHPublicKey within which its OpenTunnel may follow (the pushed key
+    /// is valid for 60 s). A tunnel up to 5 s before the key also pairs.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub pair_window: u32,
+}
+
+/// What goes to stderr besides the output.
+#[derive(Debug, Args)]
+pub struct MessageArgs {
+    /// Print no warnings (unreadable objects are still in the output and the exit status).
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Also say on stderr what each stage did and how long it took: the S3 client's region and
+    /// endpoint, objects listed, read and skipped, records parsed. Credentials are never printed.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+/// Which part of the archive to read.
+#[derive(Debug, Args)]
+pub struct NarrowingArgs {
     /// Only events from this UTC day on (YYYY-MM-DD). Prunes the `YYYY/MM/DD/` folders of the
     /// CloudTrail layout before listing them, then drops events outside the range.
     #[arg(long, value_name = "DATE", value_parser = parse_day, help_heading = "Narrowing")]
@@ -115,7 +147,11 @@ pub struct ReportArgs {
     /// the S3 client is --bucket-region.
     #[arg(long = "region", value_name = "NAME", help_heading = "Narrowing")]
     pub regions: Vec<String>,
+}
 
+/// How to reach S3.
+#[derive(Debug, Args)]
+pub struct S3Args {
     /// AWS profile for S3 sources (default: AWS_PROFILE, then `default`).
     #[arg(long, value_name = "NAME", help_heading = "S3")]
     pub profile: Option<String>,
@@ -145,7 +181,7 @@ pub struct ReportArgs {
     pub s3_concurrency: NonZeroUsize,
 }
 
-impl ReportArgs {
+impl NarrowingArgs {
     /// Checks that need several options at once; an error here is a usage error.
     pub fn validate(&self) -> Result<(), String> {
         if let (Some(from), Some(to)) = (self.from, self.to) {

@@ -32,23 +32,33 @@ fn report_matches_the_ground_truth() {
 }
 
 #[test]
-fn every_field_has_the_class_it_was_built_with() {
+fn every_field_has_the_class_it_was_built_with_and_follows_what_it_was_built_to_follow() {
     let (_, report, _) = report_json(&[&archive()], &[]);
-    let expected: BTreeMap<(String, String), String> = truth()["fields"]
-        .as_array()
-        .expect("fields")
-        .iter()
-        .map(|f| {
-            let key =
-                (f["event_name"].as_str().expect("name").into(), f["path"].as_str().expect("path").into());
-            (key, f["class"].as_str().expect("class").into())
-        })
-        .collect();
-    let reported = classes(&report);
+    let behaviour = |fields: &Value| -> BTreeMap<(String, String), (String, Option<String>)> {
+        fields
+            .as_array()
+            .expect("fields")
+            .iter()
+            .map(|f| {
+                let key = (
+                    f["event_name"].as_str().expect("name").into(),
+                    f["path"].as_str().expect("path").into(),
+                );
+                let varies_with = f["varies_with"].as_str().map(str::to_owned);
+                (key, (f["class"].as_str().expect("class").into(), varies_with))
+            })
+            .collect()
+    };
+    let expected = behaviour(&truth()["fields"]);
+    let reported = behaviour(&report["fields"]);
     for (key, class) in &expected {
         assert_eq!(reported.get(key), Some(class), "{key:?}");
     }
     assert_eq!(reported.len(), expected.len(), "no field beyond the templates' leaves");
+    assert_eq!(classes(&report).len(), expected.len());
+    // The example the report exists for: endpoints of one VPC told apart.
+    let vpce = &expected[&("OpenTunnel".to_owned(), "vpcEndpointId".to_owned())];
+    assert_eq!(vpce.1.as_deref(), Some("endpoint"));
 }
 
 #[test]

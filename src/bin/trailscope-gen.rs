@@ -17,7 +17,8 @@ struct Args {
     dir: PathBuf,
 
     /// Starting point: `testdata` (small, with digests, stray files and unreadable objects),
-    /// `bench` (about 3,500 objects, 500k records, 750 MB of JSON), `tiny` (20,000 objects of
+    /// `bench` (about 3,500 objects, 500k records, 750 MB of JSON), `dense` (Instance Connect
+    /// traffic and little else: 20 endpoints, 40,000 connections), `tiny` (20,000 objects of
     /// 1-5 KB). The options below override it.
     #[arg(long, value_enum, default_value_t = Preset::Testdata)]
     preset: Preset,
@@ -42,6 +43,11 @@ struct Args {
     #[arg(long)]
     connections: Option<u32>,
 
+    /// Endpoints per account and region, as a multiple of the base layout (2, 1, 1 and 1
+    /// endpoints in four of the six account-regions).
+    #[arg(long, value_name = "N")]
+    endpoint_scale: Option<usize>,
+
     /// Write real digests: hourly per account and region, chained, listing every log object with
     /// its SHA-256, signed with the test key (testdata/keys/), each with its signature beside it
     /// in `<digest>.sig`.
@@ -53,6 +59,7 @@ struct Args {
 enum Preset {
     Testdata,
     Bench,
+    Dense,
     Tiny,
 }
 
@@ -61,6 +68,7 @@ fn main() -> ExitCode {
     let mut spec = match args.preset {
         Preset::Testdata => Spec::testdata(),
         Preset::Bench => Spec::bench(),
+        Preset::Dense => Spec::dense(),
         Preset::Tiny => Spec::tiny(),
     };
     spec.seed = args.seed.unwrap_or(spec.seed);
@@ -68,6 +76,7 @@ fn main() -> ExitCode {
     spec.objects = args.objects.unwrap_or(spec.objects);
     spec.records = args.records.unwrap_or(spec.records);
     spec.connections = args.connections.unwrap_or(spec.connections);
+    spec.endpoint_scale = args.endpoint_scale.unwrap_or(spec.endpoint_scale);
     spec.digests |= args.digests;
     match synth::generate(&spec, &args.dir) {
         Ok(truth) => {

@@ -1,3 +1,5 @@
-//! Subcommands, one file each, wiring the pipeline stages together.
+//! Subcommands, one file each, wiring the pipeline stages together; [`read`] is what every
+//! command that reads an archive shares.
 
+mod read;
 pub mod report;

@@ -1,7 +1,9 @@
 //! What the human-readable report says, as a list of blocks: headings, paragraphs, notes and
 //! tables. Text and Markdown render the same blocks, each in its own way.
 
-use crate::report::{FieldClass, FieldReport, Report};
+use std::collections::BTreeMap;
+
+use crate::report::{FieldClass, FieldReport, Report, VariesWith};
 
 use super::RenderOptions;
 
@@ -87,12 +89,23 @@ pub fn build(report: &Report, options: &RenderOptions) -> Vec<Block> {
             ),
         ),
         (
+            "Duplicate events dropped",
+            format!(
+                "{} (copies of an event already counted: same eventID and recipientAccountId); {} conflicting",
+                s.duplicate_events, s.conflicting_duplicates
+            ),
+        ),
+        (
             "Key/tunnel pairing",
             format!("tunnel from 5 s before to {} s after the key", s.pair_window_seconds),
         ),
     ];
     if s.tunnels_without_endpoint > 0 {
         facts.insert(2, ("Tunnels naming no endpoint", s.tunnels_without_endpoint.to_string()));
+    }
+    if s.events_without_time > 0 {
+        let events = plural(s.events_without_time, "event", "events");
+        facts.push(("Without a readable eventTime", format!("{events}: not paired, not placed in time")));
     }
     blocks.push(Block::Table(Table {
         headers: vec!["", ""],
@@ -105,7 +118,10 @@ pub fn build(report: &Report, options: &RenderOptions) -> Vec<Block> {
     for name in &report.event_names {
         let fields: Vec<&FieldReport> =
             report.fields.iter().filter(|f| f.event_name == name.event_name).collect();
-        event_fields(name, &fields, options, &mut blocks);
+        event_fields(report, name, &fields, options, &mut blocks);
+    }
+    if !report.conflicts.is_empty() {
+        conflicts(report, &mut blocks);
     }
     if !report.failures.is_empty() {
         blocks.push(Block::Heading(format!("Unreadable objects ({})", report.failures.len())));
@@ -182,6 +198,7 @@ fn direct_and_other(report: &Report, blocks: &mut Vec<Block>) {
 }
 
 fn event_fields(
+    report: &Report,
     name: &crate::report::EventNameReport,
     fields: &[&FieldReport],
     options: &RenderOptions,
@@ -215,53 +232,121 @@ fn event_fields(
         )));
     }
 
-    let of = |class| fields.iter().copied().filter(move |f| f.class == class);
-    let endpoint_rows: Vec<Vec<Cell>> = of(FieldClass::Endpoint)
+    let with = |variation| fields.iter().copied().filter(move |f| f.varies_with == Some(variation));
+    let homes: BTreeMap<&str, (&str, &str)> =
+        report.endpoints.iter().map(|e| (e.id.0.as_str(), (e.account.as_str(), e.region.as_str()))).collect();
+
+    // What a person comparing two endpoints of one VPC wants first.
+    let rows: Vec<Vec<Cell>> = with(VariesWith::Endpoint)
         .flat_map(|f| {
-            let values = f.values.iter().map(|(id, v)| (id.0.as_str(), v.get()));
-            let missing = f.missing_in.iter().map(|id| (id.0.as_str(), "(missing)"));
-            let mut rows: Vec<(&str, &str)> = values.chain(missing).collect();
-            rows.sort();
-            rows.into_iter()
+            let mut values: Vec<((&str, &str), &str, &str)> = f
+                .values
+                .iter()
+                .map(|(id, v)| {
+                    (homes.get(id.0.as_str()).copied().unwrap_or_default(), id.0.as_str(), v.get())
+                })
+                .chain(f.missing_in.iter().map(|id| {
+                    (homes.get(id.0.as_str()).copied().unwrap_or_default(), id.0.as_str(), "(missing)")
+                }))
+                .collect();
+            values.sort();
+            values
+                .into_iter()
                 .enumerate()
-                .map(|(i, (id, value))| {
+                .map(|(i, ((account, region), id, value))| {
                     let path = if i == 0 { code(&f.path) } else { text("") };
-                    vec![path, code(id), code(value)]
+                    vec![path, text(account), text(region), code(id), code(value)]
                 })
                 .collect::<Vec<_>>()
         })
         .collect();
+    let count = with(VariesWith::Endpoint).count() as u64;
     blocks.push(Block::Subheading(format!(
-        "Changes with the endpoint ({})",
-        plural(name.fields_endpoint, "field", "fields")
+        "Differs between endpoints in the same account and region ({})",
+        plural(count, "field", "fields")
     )));
-    if endpoint_rows.is_empty() {
-        blocks.push(Block::Paragraph("None.".into()));
-    } else {
-        blocks.push(Block::Table(Table {
-            headers: vec!["Field", "Endpoint", "Value"],
-            key_value: false,
-            rows: endpoint_rows,
-        }));
+    table_or_none(blocks, vec!["Field", "Account", "Region", "Endpoint", "Value"], rows);
+    let mut per_home: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
+    for (id, home) in &homes {
+        per_home.entry(*home).or_default().push(id);
+    }
+    let alone: Vec<String> = per_home
+        .iter()
+        .filter(|(_, ids)| ids.len() == 1)
+        .map(|((account, region), ids)| format!("{account} {region} ({})", ids[0]))
+        .collect();
+    if !alone.is_empty() && per_home.len() > 1 {
+        blocks.push(Block::Note(format!(
+            "{} {} a single endpoint, so differences between endpoints of one account and region \
+             cannot be seen there: {}.",
+            plural(alone.len() as u64, "account and region holds", "accounts and regions hold"),
+            if alone.len() == 1 { "only" } else { "each only" },
+            alone.join(", ")
+        )));
     }
 
+    // Fields that differ only because the endpoints live in different accounts or regions: one
+    // row per account (or account and region), not per endpoint.
+    let rows: Vec<Vec<Cell>> = fields
+        .iter()
+        .filter(|f| matches!(f.varies_with, Some(VariesWith::Account | VariesWith::Region)))
+        .flat_map(|f| {
+            let by_region = f.varies_with == Some(VariesWith::Region);
+            let mut values: BTreeMap<(&str, &str), &str> = BTreeMap::new();
+            let missing = f.missing_in.iter().map(|id| (id, "(missing)"));
+            for (id, value) in f.values.iter().map(|(id, v)| (id, v.get())).chain(missing) {
+                let (account, region) = homes.get(id.0.as_str()).copied().unwrap_or_default();
+                values.insert((account, if by_region { region } else { "" }), value);
+            }
+            values
+                .into_iter()
+                .enumerate()
+                .map(|(i, ((account, region), value))| {
+                    let path = if i == 0 { code(&f.path) } else { text("") };
+                    let follows = if i > 0 {
+                        text("")
+                    } else if by_region {
+                        text("region")
+                    } else {
+                        text("account")
+                    };
+                    vec![
+                        path,
+                        follows,
+                        text(account),
+                        text(if by_region { region } else { "(all)" }),
+                        code(value),
+                    ]
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let count = with(VariesWith::Account).count() as u64 + with(VariesWith::Region).count() as u64;
     blocks.push(Block::Subheading(format!(
-        "Changes with each connection ({})",
-        plural(name.fields_connection, "field", "fields")
+        "Differs only because the endpoints are in different accounts or regions ({})",
+        plural(count, "field", "fields")
     )));
-    let connection_rows: Vec<Vec<Cell>> = of(FieldClass::Connection)
+    table_or_none(blocks, vec!["Field", "Follows", "Account", "Region", "Value"], rows);
+
+    let rows: Vec<Vec<Cell>> = with(VariesWith::Principal)
         .map(|f| vec![code(&f.path), Cell::Number(f.distinct), Cell::Number(f.endpoints_varying)])
         .collect();
-    if connection_rows.is_empty() {
-        blocks.push(Block::Paragraph("None.".into()));
-    } else {
-        blocks.push(Block::Table(Table {
-            headers: vec!["Field", "Distinct values", "Endpoints where it varies"],
-            key_value: false,
-            rows: connection_rows,
-        }));
-    }
+    blocks.push(Block::Subheading(format!(
+        "Follows the caller ({})",
+        plural(rows.len() as u64, "field", "fields")
+    )));
+    table_or_none(blocks, vec!["Field", "Distinct values", "Endpoints where it varies"], rows);
 
+    let rows: Vec<Vec<Cell>> = with(VariesWith::Connection)
+        .map(|f| vec![code(&f.path), Cell::Number(f.distinct), Cell::Number(f.endpoints_varying)])
+        .collect();
+    blocks.push(Block::Subheading(format!(
+        "Changes with every connection ({})",
+        plural(rows.len() as u64, "field", "fields")
+    )));
+    table_or_none(blocks, vec!["Field", "Distinct values", "Endpoints where it varies"], rows);
+
+    let of = |class| fields.iter().copied().filter(move |f| f.class == class);
     blocks
         .push(Block::Subheading(format!("Unchanged ({})", plural(name.fields_constant, "field", "fields"))));
     if options.all {
@@ -278,4 +363,45 @@ fn event_fields(
             plural(name.fields_constant, "field has", "fields have")
         )));
     }
+}
+
+/// A table, or "None." when it has no rows.
+fn table_or_none(blocks: &mut Vec<Block>, headers: Vec<&'static str>, rows: Vec<Vec<Cell>>) {
+    if rows.is_empty() {
+        blocks.push(Block::Paragraph("None.".into()));
+    } else {
+        blocks.push(Block::Table(Table { headers, key_value: false, rows }));
+    }
+}
+
+fn conflicts(report: &Report, blocks: &mut Vec<Block>) {
+    let s = &report.summary;
+    blocks.push(Block::Heading(format!("Conflicting copies ({})", s.conflicting_duplicates)));
+    blocks.push(Block::Paragraph(format!(
+        "These events were delivered more than once with the same eventID and recipientAccountId but \
+         different content: one copy was edited. The copy read first (by object name) is the one \
+         analyzed.{}",
+        if s.conflicting_duplicates > report.conflicts.len() as u64 {
+            format!(" The first {} are listed.", report.conflicts.len())
+        } else {
+            String::new()
+        }
+    )));
+    blocks.push(Block::Table(Table {
+        headers: vec!["Event ID", "Analyzed copy", "Record", "Conflicting copy", "Record"],
+        key_value: false,
+        rows: report
+            .conflicts
+            .iter()
+            .map(|c| {
+                vec![
+                    code(c.event_id.clone().unwrap_or_default()),
+                    code(&c.kept.object),
+                    Cell::Number(u64::from(c.kept.record)),
+                    code(&c.conflicting.object),
+                    Cell::Number(u64::from(c.conflicting.record)),
+                ]
+            })
+            .collect(),
+    }));
 }

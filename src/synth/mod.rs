@@ -22,11 +22,11 @@ use serde::Serialize;
 
 use crate::digest::Sha256;
 use crate::event::{EndpointId, OPEN_TUNNEL, SEND_SSH_PUBLIC_KEY};
-use crate::report::{DirectUse, EndpointReport, EventNameReport, FieldClass, Summary};
+use crate::report::{DirectUse, EndpointReport, EventNameReport, FieldClass, Summary, VariesWith};
 use crate::source::Skipped;
 use crate::time::{Day, Timestamp};
 use digest::{Chain, Delivered};
-use records::{Account, Call, EndpointSpec, CONTRACTOR, DIRECT_USER, USERS};
+use records::{Account, Call, EndpointSpec, Varies, CONTRACTOR, DIRECT_USER, USERS};
 pub use rng::Rng;
 
 /// What archive to make.
@@ -41,6 +41,8 @@ pub struct Spec {
     pub records: u64,
     /// Successful connections per endpoint, about (each endpoint gets a few more or less).
     pub connections: u32,
+    /// Endpoints in each account and region, as a multiple of the base layout's (2, 1, 1, 1).
+    pub endpoint_scale: usize,
     /// Add what a real bucket also holds: digests, other files, an Insights object, an
     /// uncompressed and a multi-member object, and a few unreadable objects. Without `digests`,
     /// the digests are three fake ones, to be skipped.
@@ -63,6 +65,7 @@ impl Spec {
             objects: 288,
             records: 3_600,
             connections: 30,
+            endpoint_scale: 1,
             extras: true,
             digests: false,
             level: 6,
@@ -72,6 +75,20 @@ impl Spec {
     /// The benchmark archive: about 3,500 objects, 500k records, 750 MB of JSON.
     pub fn bench() -> Spec {
         Spec { objects: 3_500, records: 500_000, connections: 30, extras: false, ..Spec::testdata() }
+    }
+
+    /// An archive of Instance Connect traffic and little else: 20 endpoints, about 40,000
+    /// connections over 30 days, 60,000 records of other services (about 200 MB of JSON).
+    pub fn dense() -> Spec {
+        Spec {
+            days: 30,
+            objects: 6_000,
+            records: 60_000,
+            connections: 2_000,
+            endpoint_scale: 4,
+            extras: false,
+            ..Spec::testdata()
+        }
     }
 
     /// Many tiny objects: 20,000 objects of 1 to 5 KB of JSON (one to three records).
@@ -95,8 +112,9 @@ const ACCOUNTS: [Account; 3] = [
     Account { id: "777788889999", org: Some("o-a1b2c3d4e5"), role_id: "AROAEXAMPLEADMIN00777" },
 ];
 
-/// (account index, region, endpoints there). The endpoint through a VPC interface endpoint is
-/// the one in eu-west-1 of the first account.
+/// (account index, region, endpoints there, times `Spec::endpoint_scale`). The endpoint through a
+/// VPC interface endpoint is the first one in us-east-1 of the first account, which holds another:
+/// `vpcEndpointId` differs between endpoints of one account and region.
 const STREAMS: [(usize, &str, usize); 6] = [
     (0, "us-east-1", 2),
     (0, "eu-west-1", 1),
@@ -208,6 +226,9 @@ pub struct FieldTruth {
     pub event_name: &'static str,
     pub path: &'static str,
     pub class: FieldClass,
+    /// What the field's changes follow, by how the template builds it; absent when constant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub varies_with: Option<VariesWith>,
 }
 
 #[derive(Debug, Serialize)]
@@ -272,7 +293,7 @@ impl<'s> Plan<'s> {
         let mut rng = Rng::new(spec.seed);
         let mut endpoints = Vec::new();
         for (stream, &(_, _, count)) in STREAMS.iter().enumerate() {
-            for _ in 0..count {
+            for i in 0..count * spec.endpoint_scale.max(1) {
                 let subnet = 1 + rng.below(200);
                 let instances = (0..3)
                     .map(|_| {
@@ -282,7 +303,7 @@ impl<'s> Plan<'s> {
                         )
                     })
                     .collect();
-                let vpc_endpoint = (stream == 1).then(|| format!("vpce-0{}", rng.hex(16)));
+                let vpc_endpoint = (stream == 0 && i == 0).then(|| format!("vpce-0{}", rng.hex(16)));
                 endpoints.push(Endpoint {
                     spec: EndpointSpec { id: format!("eice-0{}", rng.hex(16)), vpc_endpoint, instances },
                     stream,
@@ -597,11 +618,11 @@ impl<'s> Plan<'s> {
         let connections_per_endpoint: Vec<u64> = endpoints.iter().map(|e| e.connections).collect();
         let keyed_per_endpoint: Vec<u64> =
             endpoints.iter().map(|e| e.connections - e.connections_without_key).collect();
-        let name_truth = |name: &'static str, table: &[(&'static str, FieldClass)], per_endpoint: &[u64]| {
+        let name_truth = |name: &'static str, table: &[(&'static str, Varies)], per_endpoint: &[u64]| {
             let events = per_endpoint.iter().sum();
             let with_events = per_endpoint.iter().filter(|&&n| n >= 1).count() as u64;
             let multiple = per_endpoint.iter().filter(|&&n| n >= 2).count() as u64;
-            let count = |class| table.iter().filter(|(_, c)| *c == class).count() as u64;
+            let count = |class| table.iter().filter(|(_, v)| v.class() == class).count() as u64;
             EventNameReport {
                 event_name: name.to_owned(),
                 events,
@@ -622,7 +643,12 @@ impl<'s> Plan<'s> {
         ]
         .into_iter()
         .flat_map(|(event_name, table)| {
-            table.iter().map(move |&(path, class)| FieldTruth { event_name, path, class })
+            table.iter().map(move |&(path, varies)| FieldTruth {
+                event_name,
+                path,
+                class: varies.class(),
+                varies_with: varies.varies_with(),
+            })
         })
         .collect();
 

@@ -6,7 +6,7 @@
 use std::fmt::Write;
 
 use super::rng::Rng;
-use crate::report::FieldClass;
+use crate::report::{FieldClass, VariesWith};
 use crate::time::Timestamp;
 
 /// An account of the archive and where its trail is delivered.
@@ -58,79 +58,117 @@ pub struct EndpointSpec {
     pub instances: Vec<(String, String)>,
 }
 
-/// How each leaf of a successful `OpenTunnel` behaves across the generated connections.
-pub const OPEN_TUNNEL_FIELDS: &[(&str, FieldClass)] = &[
-    ("awsRegion", FieldClass::Endpoint),
-    ("eventCategory", FieldClass::Constant),
-    ("eventID", FieldClass::Connection),
-    ("eventName", FieldClass::Constant),
-    ("eventSource", FieldClass::Constant),
-    ("eventTime", FieldClass::Connection),
-    ("eventType", FieldClass::Constant),
-    ("eventVersion", FieldClass::Constant),
-    ("managementEvent", FieldClass::Constant),
-    ("readOnly", FieldClass::Constant),
-    ("recipientAccountId", FieldClass::Endpoint),
-    ("requestID", FieldClass::Connection),
-    ("requestParameters.instanceConnectEndpointId", FieldClass::Endpoint),
-    ("requestParameters.maxTunnelDuration", FieldClass::Constant),
-    ("requestParameters.privateIpAddress", FieldClass::Connection),
-    ("requestParameters.remotePort", FieldClass::Constant),
-    ("resources[0].ARN", FieldClass::Endpoint),
-    ("resources[0].accountId", FieldClass::Endpoint),
-    ("resources[0].type", FieldClass::Constant),
-    ("responseElements", FieldClass::Constant),
-    ("sourceIPAddress", FieldClass::Connection),
-    ("userAgent", FieldClass::Connection),
-    ("userIdentity.accessKeyId", FieldClass::Connection),
-    ("userIdentity.accountId", FieldClass::Endpoint),
-    ("userIdentity.arn", FieldClass::Connection),
-    ("userIdentity.principalId", FieldClass::Connection),
-    ("userIdentity.type", FieldClass::Constant),
-    ("userIdentity.userName", FieldClass::Constant),
-    // Present for one endpoint only: a path missing elsewhere is a value of its own.
-    ("vpcEndpointAccountId", FieldClass::Endpoint),
-    ("vpcEndpointId", FieldClass::Endpoint),
+/// What a leaf's value follows across the generated connections: nothing (constant), the
+/// endpoint's account, its account and region, the endpoint, the caller, or each connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Varies {
+    Never,
+    Account,
+    Region,
+    Endpoint,
+    Principal,
+    Connection,
+}
+
+impl Varies {
+    /// The class the report gives a field that varies this way.
+    pub fn class(self) -> FieldClass {
+        match self {
+            Varies::Never => FieldClass::Constant,
+            Varies::Account | Varies::Region | Varies::Endpoint => FieldClass::Endpoint,
+            Varies::Principal | Varies::Connection => FieldClass::Connection,
+        }
+    }
+
+    pub fn varies_with(self) -> Option<VariesWith> {
+        match self {
+            Varies::Never => None,
+            Varies::Account => Some(VariesWith::Account),
+            Varies::Region => Some(VariesWith::Region),
+            Varies::Endpoint => Some(VariesWith::Endpoint),
+            Varies::Principal => Some(VariesWith::Principal),
+            Varies::Connection => Some(VariesWith::Connection),
+        }
+    }
+}
+
+/// How each leaf of a successful `OpenTunnel` behaves across the generated connections. The
+/// accounts: one with two regions (two endpoints in us-east-1, one through a VPC interface
+/// endpoint, and one in eu-west-1), two with one endpoint each. Callers are three users of one
+/// role per account; the console users and the CLI user differ in user agent.
+pub const OPEN_TUNNEL_FIELDS: &[(&str, Varies)] = &[
+    ("awsRegion", Varies::Region),
+    ("eventCategory", Varies::Never),
+    ("eventID", Varies::Connection),
+    ("eventName", Varies::Never),
+    ("eventSource", Varies::Never),
+    ("eventTime", Varies::Connection),
+    ("eventType", Varies::Never),
+    ("eventVersion", Varies::Never),
+    ("managementEvent", Varies::Never),
+    ("readOnly", Varies::Never),
+    ("recipientAccountId", Varies::Account),
+    ("requestID", Varies::Connection),
+    ("requestParameters.instanceConnectEndpointId", Varies::Endpoint),
+    ("requestParameters.maxTunnelDuration", Varies::Never),
+    ("requestParameters.privateIpAddress", Varies::Connection),
+    ("requestParameters.remotePort", Varies::Never),
+    ("resources[0].ARN", Varies::Endpoint),
+    ("resources[0].accountId", Varies::Account),
+    ("resources[0].type", Varies::Never),
+    ("responseElements", Varies::Never),
+    ("sourceIPAddress", Varies::Connection),
+    ("userAgent", Varies::Principal),
+    ("userIdentity.accessKeyId", Varies::Connection),
+    ("userIdentity.accountId", Varies::Account),
+    ("userIdentity.arn", Varies::Principal),
+    ("userIdentity.principalId", Varies::Principal),
+    ("userIdentity.type", Varies::Never),
+    ("userIdentity.userName", Varies::Never),
+    // Present for one endpoint only (a path missing elsewhere is a value of its own), which
+    // shares its account and region with another endpoint.
+    ("vpcEndpointAccountId", Varies::Endpoint),
+    ("vpcEndpointId", Varies::Endpoint),
 ];
 
 /// How each leaf of a `SendSSHPublicKey` paired with a successful tunnel behaves.
-pub const SEND_SSH_PUBLIC_KEY_FIELDS: &[(&str, FieldClass)] = &[
-    ("awsRegion", FieldClass::Endpoint),
-    ("eventCategory", FieldClass::Constant),
-    ("eventID", FieldClass::Connection),
-    ("eventName", FieldClass::Constant),
-    ("eventSource", FieldClass::Constant),
-    ("eventTime", FieldClass::Connection),
-    ("eventType", FieldClass::Constant),
-    ("eventVersion", FieldClass::Constant),
-    ("managementEvent", FieldClass::Constant),
-    ("readOnly", FieldClass::Constant),
-    ("recipientAccountId", FieldClass::Endpoint),
-    ("requestID", FieldClass::Connection),
-    ("requestParameters.instanceId", FieldClass::Connection),
-    ("requestParameters.instanceOSUser", FieldClass::Constant),
-    ("requestParameters.sSHPublicKey", FieldClass::Connection),
-    ("responseElements.requestId", FieldClass::Connection),
-    ("responseElements.success", FieldClass::Constant),
-    ("sessionCredentialFromConsole", FieldClass::Connection),
-    ("sourceIPAddress", FieldClass::Connection),
-    ("tlsDetails.cipherSuite", FieldClass::Constant),
-    ("tlsDetails.clientProvidedHostHeader", FieldClass::Endpoint),
-    ("tlsDetails.tlsVersion", FieldClass::Constant),
-    ("userAgent", FieldClass::Connection),
-    ("userIdentity.accessKeyId", FieldClass::Connection),
-    ("userIdentity.accountId", FieldClass::Endpoint),
-    ("userIdentity.arn", FieldClass::Connection),
-    ("userIdentity.principalId", FieldClass::Endpoint),
-    ("userIdentity.sessionContext.attributes.creationDate", FieldClass::Connection),
-    ("userIdentity.sessionContext.attributes.mfaAuthenticated", FieldClass::Constant),
-    ("userIdentity.sessionContext.sessionIssuer.accountId", FieldClass::Endpoint),
-    ("userIdentity.sessionContext.sessionIssuer.arn", FieldClass::Endpoint),
-    ("userIdentity.sessionContext.sessionIssuer.principalId", FieldClass::Endpoint),
-    ("userIdentity.sessionContext.sessionIssuer.type", FieldClass::Constant),
-    ("userIdentity.sessionContext.sessionIssuer.userName", FieldClass::Constant),
-    ("userIdentity.sessionContext.webIdFederationData", FieldClass::Constant),
-    ("userIdentity.type", FieldClass::Constant),
+pub const SEND_SSH_PUBLIC_KEY_FIELDS: &[(&str, Varies)] = &[
+    ("awsRegion", Varies::Region),
+    ("eventCategory", Varies::Never),
+    ("eventID", Varies::Connection),
+    ("eventName", Varies::Never),
+    ("eventSource", Varies::Never),
+    ("eventTime", Varies::Connection),
+    ("eventType", Varies::Never),
+    ("eventVersion", Varies::Never),
+    ("managementEvent", Varies::Never),
+    ("readOnly", Varies::Never),
+    ("recipientAccountId", Varies::Account),
+    ("requestID", Varies::Connection),
+    ("requestParameters.instanceId", Varies::Connection),
+    ("requestParameters.instanceOSUser", Varies::Never),
+    ("requestParameters.sSHPublicKey", Varies::Connection),
+    ("responseElements.requestId", Varies::Connection),
+    ("responseElements.success", Varies::Never),
+    ("sessionCredentialFromConsole", Varies::Principal),
+    ("sourceIPAddress", Varies::Connection),
+    ("tlsDetails.cipherSuite", Varies::Never),
+    ("tlsDetails.clientProvidedHostHeader", Varies::Region),
+    ("tlsDetails.tlsVersion", Varies::Never),
+    ("userAgent", Varies::Principal),
+    ("userIdentity.accessKeyId", Varies::Connection),
+    ("userIdentity.accountId", Varies::Account),
+    ("userIdentity.arn", Varies::Principal),
+    ("userIdentity.principalId", Varies::Account),
+    ("userIdentity.sessionContext.attributes.creationDate", Varies::Connection),
+    ("userIdentity.sessionContext.attributes.mfaAuthenticated", Varies::Never),
+    ("userIdentity.sessionContext.sessionIssuer.accountId", Varies::Account),
+    ("userIdentity.sessionContext.sessionIssuer.arn", Varies::Account),
+    ("userIdentity.sessionContext.sessionIssuer.principalId", Varies::Account),
+    ("userIdentity.sessionContext.sessionIssuer.type", Varies::Never),
+    ("userIdentity.sessionContext.sessionIssuer.userName", Varies::Never),
+    ("userIdentity.sessionContext.webIdFederationData", Varies::Never),
+    ("userIdentity.type", Varies::Never),
 ];
 
 fn access_key(serial: u64) -> String {
@@ -360,7 +398,7 @@ mod tests {
         paths
     }
 
-    fn table(fields: &[(&'static str, FieldClass)]) -> Vec<String> {
+    fn table(fields: &[(&'static str, Varies)]) -> Vec<String> {
         let mut paths: Vec<String> = fields.iter().map(|(p, _)| p.to_string()).collect();
         paths.sort();
         paths

@@ -1,0 +1,170 @@
+//! What every command that reads an archive shares: the options turned into one typed plan, and
+//! the reading itself (S3 client, stores, the reading stage), with the checks that decide whether
+//! there is anything to report at all.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::cli::{InputArgs, MessageArgs, NarrowingArgs, S3Args};
+use crate::error::{FatalError, ObjectError};
+use crate::scan::{self, Progress, ReadOptions, Scan};
+use crate::source::layout::Filter;
+use crate::source::s3::{S3Client, S3Options};
+use crate::source::{self, Source};
+
+/// Bytes fetched whole but not yet read, at most: enough to keep every worker busy on objects of
+/// a few MB while the next ones download.
+const DOWNLOAD_BUDGET: u64 = 64 << 20;
+
+/// What to read and how, decided once from the arguments.
+pub(crate) struct ReadPlan {
+    pub(crate) sources: Vec<Source>,
+    pub(crate) options: ReadOptions,
+    pub(crate) s3: S3Options,
+    pub(crate) strict: bool,
+    pub(crate) log: Log,
+}
+
+impl ReadPlan {
+    pub(crate) fn new(
+        input: &InputArgs,
+        narrowing: &NarrowingArgs,
+        s3: &S3Args,
+        messages: &MessageArgs,
+    ) -> Self {
+        ReadPlan {
+            sources: input.sources.clone(),
+            options: ReadOptions {
+                jobs: input.jobs.map_or_else(rayon::current_num_threads, |n| n.get()),
+                max_object_size: input.max_object_size,
+                concurrency: s3.s3_concurrency.get(),
+                budget: DOWNLOAD_BUDGET,
+                filter: Filter {
+                    from: narrowing.from,
+                    to: narrowing.to,
+                    accounts: narrowing.accounts.iter().cloned().collect(),
+                    regions: narrowing.regions.iter().cloned().collect(),
+                },
+            },
+            s3: S3Options {
+                profile: s3.profile.clone(),
+                region: s3.bucket_region.clone(),
+                endpoint_url: s3.endpoint_url.clone(),
+                no_sign_request: s3.no_sign_request,
+                concurrency: s3.s3_concurrency.get(),
+                timeout: Duration::from_secs(s3.s3_timeout.get()),
+            },
+            strict: input.strict,
+            log: Log { started: Instant::now(), quiet: messages.quiet, verbose: messages.verbose },
+        }
+    }
+}
+
+/// Messages on stderr: warnings unless `--quiet`, stage lines with `--verbose`.
+pub(crate) struct Log {
+    started: Instant,
+    pub(crate) quiet: bool,
+    verbose: bool,
+}
+
+impl Log {
+    /// A `--verbose` line, with the time since the run started.
+    pub(crate) fn stage(&self, message: std::fmt::Arguments<'_>) {
+        if self.verbose {
+            eprintln!("trailscope: {message} [{:.2?}]", self.started.elapsed());
+        }
+    }
+
+    /// One line per unreadable object, sorted, after the work is done.
+    pub(crate) fn warn(&self, failures: &[ObjectError]) {
+        if self.quiet {
+            return;
+        }
+        for failure in failures {
+            eprintln!("trailscope: warning: {}: {}", failure.object, failure.error);
+        }
+    }
+}
+
+/// An archive, read.
+pub(crate) struct Read {
+    pub(crate) scan: Scan,
+}
+
+/// Reads what `plan` says. Nothing readable, or `--strict` with anything unreadable, is fatal
+/// (after the failures are warned about); `redact` redacts those warnings.
+pub(crate) fn read(plan: &ReadPlan, redact: bool) -> Result<Read, FatalError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("trailscope-io")
+        .enable_all()
+        .build()
+        .map_err(|e| FatalError::Pool(format!("I/O runtime: {e}")))?;
+    // Only a run that reads S3 loads AWS configuration.
+    let s3 = plan
+        .sources
+        .iter()
+        .any(|s| matches!(s, Source::S3(_)))
+        .then(|| S3Client::connect(&plan.s3, &runtime));
+    if let Some(client) = &s3 {
+        plan.log.stage(format_args!("S3 client: {}", client.description));
+    }
+    let stores = source::stores(&plan.sources, s3.as_ref())?;
+    let progress = Bar::new(plan.log.quiet);
+    let mut scan = scan::scan(&stores, &plan.options, &runtime, &progress)?;
+    progress.0.finish_and_clear();
+    plan.log.stage(format_args!(
+        "listed {} objects, read {} on {} threads: {} records, {} Instance Connect events, {} skipped, {} unreadable",
+        scan.objects_listed,
+        scan.objects_read,
+        plan.options.jobs,
+        scan.records,
+        scan.kept.events.len(),
+        scan.skipped.total(),
+        scan.failures.len()
+    ));
+    if redact && (scan.objects_read == 0 || plan.strict) {
+        crate::redact::redact_failures(&mut scan.failures);
+    }
+    if scan.objects_read == 0 {
+        plan.log.warn(&scan.failures);
+        return Err(FatalError::NothingReadable {
+            listed: scan.objects_found as usize,
+            failed: scan.failures.len(),
+        });
+    }
+    if plan.strict && !scan.failures.is_empty() {
+        plan.log.warn(&scan.failures);
+        return Err(FatalError::Strict { failed: scan.failures.len() });
+    }
+    Ok(Read { scan })
+}
+
+/// A bar on stderr only for a person watching: never under cron, in a pipe, or with `-q`. Its
+/// length grows as the listing finds objects.
+struct Bar(ProgressBar);
+
+impl Bar {
+    fn new(quiet: bool) -> Bar {
+        if quiet || !std::io::stderr().is_terminal() {
+            return Bar(ProgressBar::hidden());
+        }
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        if let Ok(style) = ProgressStyle::with_template(
+            "{spinner} reading {pos}/{len} objects [{bar:30}] {elapsed_precise}, eta {eta}",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.enable_steady_tick(Duration::from_millis(200));
+        Bar(bar)
+    }
+}
+
+impl Progress for Bar {
+    fn read(&self, listed: u64) {
+        self.0.set_length(listed);
+        self.0.inc(1);
+    }
+}
