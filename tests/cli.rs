@@ -130,3 +130,13 @@ fn verbose_says_what_each_stage_did_on_stderr_only() {
     assert!(!stderr.contains("S3 client"), "a local run sets up no S3 client: {stderr}");
     assert_eq!(trailscope(["report", "-v", "-q", &seed()]).status.code(), Some(2), "-v and -q conflict");
 }
+
+#[test]
+fn fatal_error_lines_escape_control_characters() {
+    let out = trailscope(["report", "/no/such/\u{1b}[31mred\u{202e}"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "trailscope: /no/such/\\u{1b}[31mred\\u{202e}: no such file or directory\n"
+    );
+}

@@ -133,13 +133,18 @@ pub fn run(args: &ReportArgs) -> Result<Outcome, FatalError> {
     Ok(if report.failures.is_empty() { Outcome::Complete } else { Outcome::Incomplete })
 }
 
-/// One line per unreadable object on stderr, sorted, after the work is done.
+/// One line per unreadable object on stderr, sorted, after the work is done. Names and reasons
+/// are escaped: an S3 key or a file name can hold any character, a terminal escape included.
 fn warn(failures: &[ObjectError], quiet: bool) {
     if quiet {
         return;
     }
     for failure in failures {
-        eprintln!("trailscope: warning: {}: {}", failure.object, failure.error);
+        eprintln!(
+            "trailscope: warning: {}: {}",
+            output::sanitize::escape(&failure.object),
+            output::sanitize::escape(&failure.error)
+        );
     }
 }
 
