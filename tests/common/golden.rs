@@ -1,0 +1,68 @@
+//! Golden files: whole outputs committed under `tests/golden/`,
+//! compared byte for byte, so a change of wording or layout shows in review. When a change is
+//! intended, `TRAILSCOPE_BLESS=1 cargo test --test golden` rewrites them; read the diff like code.
+
+use std::fs;
+use std::path::Path;
+
+/// The command that rewrites every golden file, quoted in failure messages and the README.
+pub const BLESS: &str = "TRAILSCOPE_BLESS=1 cargo test --test golden";
+
+/// Lines shown around the first difference.
+const CONTEXT: usize = 3;
+/// Lines of each side shown from the first difference on.
+const SHOWN: usize = 12;
+
+/// True when this run rewrites golden files instead of comparing with them.
+pub fn blessing() -> bool {
+    std::env::var_os("TRAILSCOPE_BLESS").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Compares `actual` with the golden file at `path` (or writes it, when blessing). A mismatch
+/// panics with the first differing lines, not two walls of text.
+pub fn assert_golden(path: &Path, actual: &[u8]) {
+    if blessing() {
+        if fs::read(path).ok().as_deref() != Some(actual) {
+            fs::create_dir_all(path.parent().expect("a parent")).expect("create golden folder");
+            fs::write(path, actual).expect("write golden file");
+        }
+        return;
+    }
+    let expected = fs::read(path)
+        .unwrap_or_else(|e| panic!("golden file {} ({e}); create it with `{BLESS}`", path.display()));
+    if expected != actual {
+        panic!(
+            "{} differs from the output:\n{}\nIf the change is intended: `{BLESS}`",
+            path.display(),
+            diff(&expected, actual)
+        );
+    }
+}
+
+/// The first difference between two outputs, as a few lines of context and then `-` expected
+/// and `+` actual lines. Lines are shown through trailscope's own escaping: a hostile string that
+/// a regression let through must not reach the developer's terminal by way of its own test.
+pub fn diff(expected: &[u8], actual: &[u8]) -> String {
+    let expected = String::from_utf8_lossy(expected);
+    let actual = String::from_utf8_lossy(actual);
+    let old: Vec<&str> = expected.split_inclusive('\n').collect();
+    let new: Vec<&str> = actual.split_inclusive('\n').collect();
+    let first = old.iter().zip(&new).take_while(|(a, b)| a == b).count();
+    let mut out =
+        format!("first difference at line {} (expected {} lines, got {})\n", first + 1, old.len(), new.len());
+    let show = |out: &mut String, mark: &str, line: &str| {
+        let visible = trailscope::output::sanitize::escape(line.strip_suffix('\n').unwrap_or(line));
+        let end = if line.ends_with('\n') { "" } else { "  (no newline at end)" };
+        out.push_str(&format!("{mark} {visible}{end}\n"));
+    };
+    for line in &old[first.saturating_sub(CONTEXT)..first] {
+        show(&mut out, " ", line);
+    }
+    for line in old.iter().skip(first).take(SHOWN) {
+        show(&mut out, "-", line);
+    }
+    for line in new.iter().skip(first).take(SHOWN) {
+        show(&mut out, "+", line);
+    }
+    out
+}
