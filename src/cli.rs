@@ -16,11 +16,24 @@ use crate::time::Day;
 /// groups connections by endpoint, and reports which record fields change with the endpoint and
 /// which change with every connection.
 #[derive(Debug, Parser)]
-#[command(name = "trailscope", version, propagate_version = true)]
+#[command(name = "trailscope", version, long_version = LONG_VERSION, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// `trailscope --version`: the version and the inflate backend this build got. The features
+/// choose it, and when both are on flate2 takes the C library, so zlib-ng wins.
+const LONG_VERSION: &str = if cfg!(feature = "zlib-ng") {
+    concat!(env!("CARGO_PKG_VERSION"), " (inflate: zlib-ng)")
+} else {
+    concat!(env!("CARGO_PKG_VERSION"), " (inflate: zlib-rs)")
+};
+
+#[cfg(not(any(feature = "zlib-ng", feature = "zlib-rs")))]
+compile_error!(
+    "no inflate backend: build with `--features zlib-rs` (pure Rust) or `--features zlib-ng` (needs cmake)"
+);
 
 impl Cli {
     /// Checks clap cannot express; an error is a usage error (exit status 2).

@@ -132,6 +132,18 @@ fn verbose_says_what_each_stage_did_on_stderr_only() {
 }
 
 #[test]
+fn version_names_the_inflate_backend() {
+    // flate2 prefers a C library, so with both features on the build inflates with zlib-ng.
+    let backend = if cfg!(feature = "zlib-ng") { "zlib-ng" } else { "zlib-rs" };
+    let out = trailscope(["--version"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("trailscope {} (inflate: {backend})\n", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
 fn fatal_error_lines_escape_control_characters() {
     let out = trailscope(["report", "/no/such/\u{1b}[31mred\u{202e}"]);
     assert_eq!(out.status.code(), Some(1));
