@@ -40,11 +40,13 @@ impl Cli {
     pub fn validate(&self) -> Result<(), String> {
         match &self.command {
             Command::Report(args) => args.validate(),
+            Command::Completions(_) => Ok(()),
         }
     }
 }
 
 #[derive(Debug, Subcommand)]
+#[expect(clippy::large_enum_variant, reason = "parsed once per run, so its size costs nothing")]
 pub enum Command {
     /// Read an archive and report endpoints, connections and how fields change between them.
     ///
@@ -52,6 +54,13 @@ pub enum Command {
     /// were unreadable (they are listed in the report and as warnings), 2 on a usage error, 1 on
     /// a fatal error (no such source, nothing readable, report not writable).
     Report(ReportArgs),
+
+    /// Print a completion script for SHELL, generated from this version's options.
+    ///
+    /// bash: `trailscope completions bash > ~/.local/share/bash-completion/completions/trailscope`;
+    /// zsh: `trailscope completions zsh > ~/.zfunc/_trailscope` (with `~/.zfunc` in `fpath`);
+    /// fish: `trailscope completions fish > ~/.config/fish/completions/trailscope.fish`.
+    Completions(CompletionsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -156,6 +165,13 @@ pub struct ReportArgs {
     /// parsers fed; downloaded bytes waiting to be parsed stay capped at 64 MiB whatever N is.
     #[arg(long, value_name = "N", default_value_t = NonZeroUsize::new(128).expect("128 is not zero"), help_heading = "S3")]
     pub s3_concurrency: NonZeroUsize,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 impl ReportArgs {

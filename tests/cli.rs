@@ -144,6 +144,33 @@ fn version_names_the_inflate_backend() {
 }
 
 #[test]
+fn completions_offer_every_subcommand_and_option() {
+    use clap::CommandFactory;
+    let cli = trailscope::cli::Cli::command();
+    let report = cli.find_subcommand("report").expect("a report subcommand");
+    let options: Vec<String> =
+        report.get_arguments().filter_map(|a| a.get_long()).map(|long| format!("--{long}")).collect();
+    assert!(options.contains(&"--max-object-size".to_owned()), "{options:?}");
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = trailscope(["completions", shell]);
+        assert_eq!(out.status.code(), Some(0), "{shell}: {}", String::from_utf8_lossy(&out.stderr));
+        let script = String::from_utf8(out.stdout).expect("UTF-8");
+        for sub in cli.get_subcommands().map(|s| s.get_name()) {
+            assert!(script.contains(sub), "{shell} completes the {sub} subcommand");
+        }
+        for option in &options {
+            // fish names options without their dashes (`-l max-object-size`).
+            assert!(script.contains(option.trim_start_matches('-')), "{shell} completes {option}");
+        }
+    }
+    assert_eq!(
+        trailscope(["completions", "tcsh"]).status.code(),
+        Some(2),
+        "an unknown shell is a usage error"
+    );
+}
+
+#[test]
 fn fatal_error_lines_escape_control_characters() {
     let out = trailscope(["report", "/no/such/\u{1b}[31mred\u{202e}"]);
     assert_eq!(out.status.code(), Some(1));

@@ -1,5 +1,5 @@
 //! Whole outputs against committed golden files: the text and Markdown reports of the test
-//! archives, and the reports and warnings of an archive of hostile strings.
+//! archives, the reports and warnings of an archive of hostile strings, and the man pages.
 //! `TRAILSCOPE_BLESS=1 cargo test --test golden` rewrites them all when a change is intended.
 
 mod common;
@@ -228,4 +228,39 @@ fn hostile_strings_stay_exact_in_json() {
     );
     let region = report["endpoints"][0]["region"].as_str().expect("region");
     assert_eq!(region, format!("us-east-1{}", hostile::LINES));
+}
+
+#[test]
+fn man_pages_match_the_cli_definition() {
+    use clap::CommandFactory;
+    let generated = tempfile::tempdir().expect("temp dir");
+    // The pages describe the source, not one build: `--version` names the build's inflate
+    // backend, which the features choose, so the pages show the plain version.
+    let cli = trailscope::cli::Cli::command().long_version(None::<&str>);
+    clap_mangen::generate_to(cli, generated.path()).expect("man pages render");
+    let docs = root().join("docs");
+    let pages = |dir: &Path| -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .map(|entries| {
+                entries.map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect()
+            })
+            .unwrap_or_default();
+        names.retain(|n| n.ends_with(".1"));
+        names.sort();
+        names
+    };
+    let names = pages(generated.path());
+    assert!(names.contains(&"trailscope-report.1".to_owned()), "{names:?}");
+    for name in &names {
+        let page = fs::read(generated.path().join(name)).expect("generated page");
+        assert_golden(&docs.join(name), &page);
+    }
+    if !common::golden::blessing() {
+        assert_eq!(
+            pages(&docs),
+            names,
+            "docs/ holds a man page the CLI no longer has: `{}`",
+            common::golden::BLESS
+        );
+    }
 }

@@ -1,4 +1,4 @@
-//! Golden files: whole outputs committed under `tests/golden/`,
+//! Golden files: whole outputs committed under `tests/golden/` (and the man pages under `docs/`),
 //! compared byte for byte, so a change of wording or layout shows in review. When a change is
 //! intended, `TRAILSCOPE_BLESS=1 cargo test --test golden` rewrites them; read the diff like code.
 
