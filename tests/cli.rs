@@ -118,6 +118,15 @@ fn readme_quotes_the_current_help() {
 }
 
 #[test]
+fn ci_runs_the_readme_test_command_verbatim() {
+    let readme = fs::read_to_string(common::root().join("README.md")).expect("README.md");
+    let line = readme.lines().find(|l| l.ends_with("# run the tests")).expect("README has a test command");
+    let command = line.trim_end_matches("# run the tests").trim_end();
+    let ci = fs::read_to_string(common::root().join(".ci/run")).expect(".ci/run");
+    assert!(ci.lines().any(|l| l == command), "put the README's test command `{command}` in .ci/run");
+}
+
+#[test]
 fn verbose_says_what_each_stage_did_on_stderr_only() {
     let quiet = trailscope(["report", "-f", "json", &seed()]);
     let out = trailscope(["report", "-v", "-f", "json", &seed()]);
