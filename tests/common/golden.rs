@@ -10,7 +10,7 @@ pub const BLESS: &str = "TRAILSCOPE_BLESS=1 cargo test --test golden";
 
 /// Lines shown around the first difference.
 const CONTEXT: usize = 3;
-/// Lines of each side shown from the first difference on.
+/// Changed lines shown of each side, at most.
 const SHOWN: usize = 12;
 
 /// True when this run rewrites golden files instead of comparing with them.
@@ -39,15 +39,18 @@ pub fn assert_golden(path: &Path, actual: &[u8]) {
     }
 }
 
-/// The first difference between two outputs, as a few lines of context and then `-` expected
-/// and `+` actual lines. Lines are shown through trailscope's own escaping: a hostile string that
-/// a regression let through must not reach the developer's terminal by way of its own test.
+/// The first difference between two outputs: a few lines of context, then the `-` expected and
+/// `+` actual lines up to where the two agree again (from the end), at most [`SHOWN`] of each.
+/// Lines are shown through trailscope's own escaping: a hostile string that a regression let
+/// through must not reach the developer's terminal by way of its own test.
 pub fn diff(expected: &[u8], actual: &[u8]) -> String {
     let expected = String::from_utf8_lossy(expected);
     let actual = String::from_utf8_lossy(actual);
     let old: Vec<&str> = expected.split_inclusive('\n').collect();
     let new: Vec<&str> = actual.split_inclusive('\n').collect();
     let first = old.iter().zip(&new).take_while(|(a, b)| a == b).count();
+    let same_end =
+        old[first..].iter().rev().zip(new[first..].iter().rev()).take_while(|(a, b)| a == b).count();
     let mut out =
         format!("first difference at line {} (expected {} lines, got {})\n", first + 1, old.len(), new.len());
     let show = |out: &mut String, mark: &str, line: &str| {
@@ -55,14 +58,21 @@ pub fn diff(expected: &[u8], actual: &[u8]) -> String {
         let end = if line.ends_with('\n') { "" } else { "  (no newline at end)" };
         out.push_str(&format!("{mark} {visible}{end}\n"));
     };
+    let changed = |out: &mut String, mark: &str, lines: &[&str]| {
+        for line in lines.iter().take(SHOWN) {
+            show(out, mark, line);
+        }
+        if lines.len() > SHOWN {
+            out.push_str(&format!("{mark} ... {} more\n", lines.len() - SHOWN));
+        }
+    };
     for line in &old[first.saturating_sub(CONTEXT)..first] {
         show(&mut out, " ", line);
     }
-    for line in old.iter().skip(first).take(SHOWN) {
-        show(&mut out, "-", line);
-    }
-    for line in new.iter().skip(first).take(SHOWN) {
-        show(&mut out, "+", line);
+    changed(&mut out, "-", &old[first..old.len() - same_end]);
+    changed(&mut out, "+", &new[first..new.len() - same_end]);
+    for line in old[old.len() - same_end..].iter().take(CONTEXT) {
+        show(&mut out, " ", line);
     }
     out
 }
