@@ -69,7 +69,8 @@ pub fn escape(s: &str) -> Cow<'_, str> {
 ///
 /// A value starting with `=`, `+`, `-`, `@`, tab or carriage return would be taken for a formula
 /// by Excel, LibreOffice or Google Sheets (`=HYPERLINK(…)` exfiltrates, `=cmd|…` runs things), so
-/// it is prefixed with `'`, which spreadsheets show as text and do not display. The field is
+/// it is prefixed with `'`, which makes a spreadsheet take it as text (Excel hides the `'`, a CSV
+/// import elsewhere may show it: a visible mark is the price of not running it). The field is
 /// quoted when it holds a comma, a double quote (doubled inside), a carriage return or a line
 /// feed, or was neutralised. Meant for strings from the archive: write numbers as numbers, or a
 /// negative one would gain the `'` too. Control characters are kept: CSV is a data format, and
