@@ -4,7 +4,7 @@
 //! trailscope and of Garage, which share this machine's cores during the S3 runs.
 //!
 //! `cargo bench --bench s3` (after `bash benches/compare.sh` has made `benches/data/bench`), or
-//! `cargo bench --bench s3 -- DIR` for another archive. Needs Garage (`bash .ci/setup`) and
+//! `cargo bench --bench s3 -- DIR` for another archive. Needs Garage (`bash .ci/setup-tests`) and
 //! `/usr/bin/time`.
 
 #[path = "../tests/common/garage.rs"]

@@ -16,22 +16,37 @@ use crate::time::Day;
 /// groups connections by endpoint, and reports which record fields change with the endpoint and
 /// which change with every connection.
 #[derive(Debug, Parser)]
-#[command(name = "trailscope", version, propagate_version = true)]
+#[command(name = "trailscope", version, long_version = LONG_VERSION, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// `trailscope --version`: the version and the inflate backend this build got. The features
+/// choose it, and when both are on flate2 takes the C library, so zlib-ng wins.
+const LONG_VERSION: &str = if cfg!(feature = "zlib-ng") {
+    concat!(env!("CARGO_PKG_VERSION"), " (inflate: zlib-ng)")
+} else {
+    concat!(env!("CARGO_PKG_VERSION"), " (inflate: zlib-rs)")
+};
+
+#[cfg(not(any(feature = "zlib-ng", feature = "zlib-rs")))]
+compile_error!(
+    "no inflate backend: build with `--features zlib-rs` (pure Rust) or `--features zlib-ng` (needs cmake)"
+);
 
 impl Cli {
     /// Checks clap cannot express; an error is a usage error (exit status 2).
     pub fn validate(&self) -> Result<(), String> {
         match &self.command {
             Command::Report(args) => args.narrowing.validate(),
+            Command::Completions(_) => Ok(()),
         }
     }
 }
 
 #[derive(Debug, Subcommand)]
+#[expect(clippy::large_enum_variant, reason = "parsed once per run, so its size costs nothing")]
 pub enum Command {
     /// Read an archive and report endpoints, connections and how fields change between them.
     ///
@@ -39,13 +54,17 @@ pub enum Command {
     /// were unreadable (they are listed in the report and as warnings), 2 on a usage error, 1 on
     /// a fatal error (no such source, nothing readable, report not writable).
     Report(ReportArgs),
+
+    /// Print a completion script for SHELL, generated from this version's options.
+    ///
+    /// bash: `trailscope completions bash > ~/.local/share/bash-completion/completions/trailscope`;
+    /// zsh: `trailscope completions zsh > ~/.zfunc/_trailscope` (with `~/.zfunc` in `fpath`);
+    /// fish: `trailscope completions fish > ~/.config/fish/completions/trailscope.fish`.
+    Completions(CompletionsArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    #[command(flatten)]
-    pub input: InputArgs,
-
     /// Report format: `text` for a terminal, `json` for programs (versioned schema), `markdown`
     /// for tickets and wikis.
     #[arg(short, long, value_enum, default_value_t = Format::Text)]
@@ -55,6 +74,9 @@ pub struct ReportArgs {
     /// failed run leaves any previous report as it was.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub input: InputArgs,
 
     #[command(flatten)]
     pub pairing: PairingArgs,
@@ -179,6 +201,13 @@ pub struct S3Args {
     /// parsers fed; downloaded bytes waiting to be parsed stay capped at 64 MiB whatever N is.
     #[arg(long, value_name = "N", default_value_t = NonZeroUsize::new(128).expect("128 is not zero"), help_heading = "S3")]
     pub s3_concurrency: NonZeroUsize,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 impl NarrowingArgs {

@@ -48,5 +48,6 @@ impl Outcome {
 pub fn run(cli: &Cli) -> Result<Outcome, FatalError> {
     match &cli.command {
         Command::Report(args) => cmd::report::run(args),
+        Command::Completions(args) => cmd::completions::run(args),
     }
 }

@@ -13,7 +13,8 @@ fn main() -> ExitCode {
     match trailscope::run(&cli) {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(error) => {
-            eprintln!("trailscope: {error}");
+            // The line can quote a SOURCE, a bucket or S3's own message: escaped like warnings.
+            eprintln!("trailscope: {}", trailscope::output::sanitize::escape(&error.to_string()));
             ExitCode::from(1)
         }
     }

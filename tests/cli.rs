@@ -118,6 +118,15 @@ fn readme_quotes_the_current_help() {
 }
 
 #[test]
+fn ci_runs_the_readme_test_command_verbatim() {
+    let readme = fs::read_to_string(common::root().join("README.md")).expect("README.md");
+    let line = readme.lines().find(|l| l.ends_with("# run the tests")).expect("README has a test command");
+    let command = line.trim_end_matches("# run the tests").trim_end();
+    let ci = fs::read_to_string(common::root().join(".ci/run")).expect(".ci/run");
+    assert!(ci.lines().any(|l| l == command), "put the README's test command `{command}` in .ci/run");
+}
+
+#[test]
 fn verbose_says_what_each_stage_did_on_stderr_only() {
     let quiet = trailscope(["report", "-f", "json", &seed()]);
     let out = trailscope(["report", "-v", "-f", "json", &seed()]);
@@ -129,4 +138,53 @@ fn verbose_says_what_each_stage_did_on_stderr_only() {
     assert!(stderr.contains("2 connections through 2 endpoints"), "{stderr}");
     assert!(!stderr.contains("S3 client"), "a local run sets up no S3 client: {stderr}");
     assert_eq!(trailscope(["report", "-v", "-q", &seed()]).status.code(), Some(2), "-v and -q conflict");
+}
+
+#[test]
+fn version_names_the_inflate_backend() {
+    // flate2 prefers a C library, so with both features on the build inflates with zlib-ng.
+    let backend = if cfg!(feature = "zlib-ng") { "zlib-ng" } else { "zlib-rs" };
+    let out = trailscope(["--version"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("trailscope {} (inflate: {backend})\n", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn completions_offer_every_subcommand_and_option() {
+    use clap::CommandFactory;
+    let cli = trailscope::cli::Cli::command();
+    let report = cli.find_subcommand("report").expect("a report subcommand");
+    let options: Vec<String> =
+        report.get_arguments().filter_map(|a| a.get_long()).map(|long| format!("--{long}")).collect();
+    assert!(options.contains(&"--max-object-size".to_owned()), "{options:?}");
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = trailscope(["completions", shell]);
+        assert_eq!(out.status.code(), Some(0), "{shell}: {}", String::from_utf8_lossy(&out.stderr));
+        let script = String::from_utf8(out.stdout).expect("UTF-8");
+        for sub in cli.get_subcommands().map(|s| s.get_name()) {
+            assert!(script.contains(sub), "{shell} completes the {sub} subcommand");
+        }
+        for option in &options {
+            // fish names options without their dashes (`-l max-object-size`).
+            assert!(script.contains(option.trim_start_matches('-')), "{shell} completes {option}");
+        }
+    }
+    assert_eq!(
+        trailscope(["completions", "tcsh"]).status.code(),
+        Some(2),
+        "an unknown shell is a usage error"
+    );
+}
+
+#[test]
+fn fatal_error_lines_escape_control_characters() {
+    let out = trailscope(["report", "/no/such/\u{1b}[31mred\u{202e}"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "trailscope: /no/such/\\u{1b}[31mred\\u{202e}: no such file or directory\n"
+    );
 }

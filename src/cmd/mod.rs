@@ -1,5 +1,6 @@
 //! Subcommands, one file each, wiring the pipeline stages together; [`read`] is what every
 //! command that reads an archive shares.
 
+pub mod completions;
 mod read;
 pub mod report;

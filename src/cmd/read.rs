@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::{InputArgs, MessageArgs, NarrowingArgs, S3Args};
 use crate::error::{FatalError, ObjectError};
+use crate::output::sanitize;
 use crate::scan::{self, Progress, ReadOptions, Scan};
 use crate::source::layout::Filter;
 use crate::source::s3::{S3Client, S3Options};
@@ -77,13 +78,18 @@ impl Log {
         }
     }
 
-    /// One line per unreadable object, sorted, after the work is done.
+    /// One line per unreadable object, sorted, after the work is done. Names and reasons are
+    /// escaped: an S3 key or a file name can hold any character, a terminal escape included.
     pub(crate) fn warn(&self, failures: &[ObjectError]) {
         if self.quiet {
             return;
         }
         for failure in failures {
-            eprintln!("trailscope: warning: {}: {}", failure.object, failure.error);
+            eprintln!(
+                "trailscope: warning: {}: {}",
+                sanitize::escape(&failure.object),
+                sanitize::escape(&failure.error)
+            );
         }
     }
 }

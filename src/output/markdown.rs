@@ -1,16 +1,23 @@
 //! Markdown for tickets and wikis: the same blocks as the text report, as headings and tables.
+//!
+//! Every string is first [`sanitize::escape`]d (no control, bidi or invisible character, and so
+//! no line break, survives from the archive), then escaped for Markdown: in a table cell nothing
+//! from the archive may end the cell, start markup or leave a code span early.
+
+use std::borrow::Cow;
 
 use super::document::{Block, Cell, Table};
+use super::sanitize;
 
 pub fn render(blocks: &[Block]) -> String {
     let mut out = String::new();
     for block in blocks {
         match block {
-            Block::Title(title) => out.push_str(&format!("# {title}\n\n")),
-            Block::Heading(heading) => out.push_str(&format!("## {heading}\n\n")),
-            Block::Subheading(heading) => out.push_str(&format!("### {heading}\n\n")),
-            Block::Paragraph(text) => out.push_str(&format!("{text}\n\n")),
-            Block::Note(text) => out.push_str(&format!("> **Note:** {text}\n\n")),
+            Block::Title(title) => out.push_str(&format!("# {}\n\n", inline(title))),
+            Block::Heading(heading) => out.push_str(&format!("## {}\n\n", inline(heading))),
+            Block::Subheading(heading) => out.push_str(&format!("### {}\n\n", inline(heading))),
+            Block::Paragraph(text) => out.push_str(&format!("{}\n\n", prose(text))),
+            Block::Note(text) => out.push_str(&format!("> **Note:** {}\n\n", prose(text))),
             Block::Table(table) => table_markdown(table, &mut out),
         }
     }
@@ -28,7 +35,7 @@ fn table_markdown(table: &Table, out: &mut String) {
     let headers: Vec<String> = if table.key_value {
         vec!["".into(); table.headers.len()]
     } else {
-        table.headers.iter().map(|h| escape(h)).collect()
+        table.headers.iter().map(|h| inline(h)).collect()
     };
     out.push_str(&format!("| {} |\n", headers.join(" | ")));
     let rule: Vec<&str> = numeric.iter().map(|&n| if n { "---:" } else { "---" }).collect();
@@ -42,25 +49,122 @@ fn table_markdown(table: &Table, out: &mut String) {
 
 fn cell_markdown(cell: &Cell) -> String {
     match cell {
-        Cell::Text(s) => escape(s),
+        Cell::Text(s) => inline(s),
         Cell::Number(n) => n.to_string(),
-        Cell::Code(s) if s.is_empty() => String::new(),
-        Cell::Code(s) => {
-            // A code span holding backticks needs a longer fence; `|` must be escaped even there.
-            let fence = if s.contains('`') { "``" } else { "`" };
-            let pad = if s.starts_with('`') || s.ends_with('`') { " " } else { "" };
-            format!("{fence}{pad}{}{pad}{fence}", s.replace('|', "\\|"))
-        }
+        Cell::Code(s) => code_span(&sanitize::escape(s)),
     }
 }
 
-fn escape(s: &str) -> String {
+/// Prose written by the document model, where backticks mark code spans (`--all`): each part
+/// is escaped as what it is. Archive data never starts a paragraph, so no block markup (`#`,
+/// `-`, `>`) can be started from it.
+fn prose(text: &str) -> String {
+    text.split('`')
+        .enumerate()
+        .map(|(i, part)| if i % 2 == 1 { code_span(&sanitize::escape(part)) } else { inline(part) })
+        .collect()
+}
+
+/// Plain text as Markdown that shows exactly that text. Backslash escapes every ASCII character
+/// that can start or end inline markup or a table cell; `&` too, or `&lt;` would show as `<`.
+/// A leading `#`, `-`, `+` or `=` needs nothing: it starts a heading, list or underline only at
+/// the start of a line, and a table cell, a heading's text or a paragraph's middle is never one
+/// (line breaks from the archive are escaped before this).
+fn inline(s: &str) -> String {
+    let s = sanitize::escape(s);
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        if matches!(c, '|' | '\\' | '*' | '_' | '`' | '<' | '>' | '[' | ']') {
+        if matches!(c, '\\' | '|' | '`' | '*' | '_' | '~' | '<' | '>' | '[' | ']' | '&') {
             out.push('\\');
         }
         out.push(c);
     }
     out
+}
+
+/// `s` (already sanitized) as a code span that shows it verbatim, even inside a table cell.
+fn code_span(s: &str) -> String {
+    if s.is_empty() {
+        return String::new();
+    }
+    // A span ends at a backtick run as long as its opening one, so the fence is one longer than
+    // any run inside. A space pads a content that starts or ends with a backtick (or with spaces
+    // on both sides), since Markdown strips one space from each end of a span.
+    let longest_run = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest_run + 1);
+    let pad = if s.starts_with('`')
+        || s.ends_with('`')
+        || (s.starts_with(' ') && s.ends_with(' ') && s.trim() != "")
+    {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{}{pad}{fence}", table_safe(s))
+}
+
+/// A table row is split at every `|` not escaped by a backslash, code spans included, and a
+/// backslash escapes whatever follows it. So `|` becomes `\|`, and a backslash right before a
+/// `|` is shown as the escape `\u{5c}` (what [`sanitize::escape`] uses for a backslash that
+/// could mislead), or it would escape our backslash instead.
+fn table_safe(s: &str) -> Cow<'_, str> {
+    if !s.contains('|') {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&'|') => out.push_str("\\u{5c}"),
+            '|' => out.push_str("\\|"),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_cells_escape_markup_and_table_breakers() {
+        assert_eq!(inline("a|b"), r"a\|b");
+        assert_eq!(inline("<img src=x onerror=alert(1)>"), r"\<img src=x onerror=alert(1)\>");
+        assert_eq!(
+            inline("[click](http://x) *b* _i_ ~~s~~ &lt;"),
+            r"\[click\](http://x) \*b\* \_i\_ \~\~s\~\~ \&lt;"
+        );
+        assert_eq!(inline(r"C:\logs"), r"C:\\logs");
+    }
+
+    #[test]
+    fn text_cells_are_sanitized_before_markdown_escaping() {
+        // The sanitizer's backslash is escaped too, so the reader sees `\u{1b}`.
+        assert_eq!(inline("a\u{1b}[31m\nb"), r"a\\u{1b}\[31m\\u{a}b");
+    }
+
+    #[test]
+    fn code_spans_outlast_backticks_from_the_archive() {
+        assert_eq!(code_span("plain"), "`plain`");
+        assert_eq!(code_span("a`b"), "``a`b``");
+        assert_eq!(code_span("a``b```c"), "````a``b```c````");
+        assert_eq!(code_span("`x`"), "`` `x` ``");
+        assert_eq!(code_span(" x "), "`  x  `");
+        assert_eq!(code_span("  "), "`  `");
+    }
+
+    #[test]
+    fn code_spans_cannot_end_a_table_cell() {
+        assert_eq!(code_span("a|b"), r"`a\|b`");
+        // `\|` would be an escaped `|` followed by nothing: the backslash is shown as an escape.
+        assert_eq!(code_span(r"a\|b"), r"`a\u{5c}\|b`");
+        assert_eq!(code_span(r"a\\|b"), r"`a\\u{5c}\|b`");
+    }
+
+    #[test]
+    fn prose_keeps_its_own_code_spans() {
+        assert_eq!(prose("list them with `--all`."), "list them with `--all`.");
+        assert_eq!(prose("a_b `c|d`"), r"a\_b `c\|d`");
+    }
 }

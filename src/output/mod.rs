@@ -1,8 +1,10 @@
 //! Output: renders a [`Report`] as text, JSON or Markdown, and writes it to stdout or, atomically,
-//! to a file. Text and Markdown share one [`document`] so they always say the same things.
+//! to a file. Text and Markdown share one [`document`] so they always say the same things, and
+//! both pass every string through [`sanitize`], as do the warnings and error lines on stderr.
 
 mod document;
 mod markdown;
+pub mod sanitize;
 mod text;
 
 use std::fs;

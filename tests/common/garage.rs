@@ -33,7 +33,7 @@ fn binary() -> PathBuf {
             return candidate;
         }
     }
-    panic!("the S3 tests need Garage: run `bash .ci/setup` (or set GARAGE_BIN)");
+    panic!("the S3 tests need Garage: run `bash .ci/setup-tests` (or set GARAGE_BIN)");
 }
 
 fn free_port() -> u16 {

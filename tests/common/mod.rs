@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub mod garage;
+pub mod golden;
 pub mod proxy;
 
 #[allow(unused_imports)] // used by some test files, not all

@@ -1,0 +1,196 @@
+//! Strings from an archive are data, never terminal control or markup. An archive is written by
+//! whoever could write to the bucket, and its object names, endpoint ids, error codes, JSON keys
+//! and values reach the reader's terminal (or a file that is `cat` later) through the text and
+//! Markdown reports and the warnings on stderr. [`escape`] is applied to all of those at the
+//! output edge, so no renderer has to remember which of its strings came from the archive.
+//!
+//! What is escaped, as `\u{1b}` (lowercase hex, no padding, like Rust's own escapes):
+//!
+//! - C0 controls (U+0000 to U+001F, newline and tab included: inside a value they would start a
+//!   line or a column the report did not write), DEL (U+007F) and C1 controls (U+0080 to U+009F:
+//!   U+009B is CSI on terminals that honour 8-bit controls);
+//! - bidirectional marks, embeddings, overrides and isolates (U+061C, U+200E, U+200F, U+202A to
+//!   U+202E, U+2066 to U+2069), which reorder what is shown (Trojan Source);
+//! - zero-width and other invisible format characters (U+00AD, U+180E, U+200B to U+200D, U+2060
+//!   to U+2065, U+206A to U+206F, U+FEFF, U+FFF9 to U+FFFB, and the tag characters U+E0000 to
+//!   U+E007F), which make two different strings look equal;
+//! - the line and paragraph separators U+2028 and U+2029, which some viewers break lines at.
+//!
+//! A literal backslash is shown as itself, except when `u{` follows it: then it is shown as
+//! `\u{5c}`. So every `\u{` in the output starts an escape trailscope wrote, and an archive
+//! cannot forge one: the 6 characters `\u{1b}` in a value are shown as `\u{5c}u{1b}`. Keeping
+//! other backslashes as they are leaves JSON values (`"a\"b"`) and Windows paths readable.
+//!
+//! [`csv_cell`] is the same idea for CSV, where the danger is a spreadsheet formula.
+
+use std::borrow::Cow;
+use std::fmt::Write;
+
+/// True for the characters [`escape`] never lets through (see the module documentation).
+fn needs_escape(c: char) -> bool {
+    // `is_control` is exactly C0, DEL and C1 (Unicode general category Cc).
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{061C}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{E0000}'..='\u{E007F}'
+        )
+}
+
+/// `s` with every character a terminal or viewer could act on shown as a `\u{…}` escape, and a
+/// backslash that would read as the start of one shown as `\u{5c}`. Borrows when nothing needs
+/// escaping, which is nearly always.
+pub fn escape(s: &str) -> Cow<'_, str> {
+    // The character `c` at byte `i`: escaped itself, or a backslash an escape could be forged from.
+    let escaped = |i: usize, c: char| needs_escape(c) || (c == '\\' && s[i + 1..].starts_with("u{"));
+    if !s.char_indices().any(|(i, c)| escaped(i, c)) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for (i, c) in s.char_indices() {
+        if escaped(i, c) {
+            // Writing to a String cannot fail.
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// One CSV field (RFC 4180) holding `s`, safe to open in a spreadsheet.
+///
+/// A value starting with `=`, `+`, `-`, `@`, tab or carriage return would be taken for a formula
+/// by Excel, LibreOffice or Google Sheets (`=HYPERLINK(…)` exfiltrates, `=cmd|…` runs things), so
+/// it is prefixed with `'`, which makes a spreadsheet take it as text (Excel hides the `'`, a CSV
+/// import elsewhere may show it: a visible mark is the price of not running it). The field is
+/// quoted when it holds a comma, a double quote (doubled inside), a carriage return or a line
+/// feed, or was neutralised. Meant for strings from the archive: write numbers as numbers, or a
+/// negative one would gain the `'` too. Control characters are kept: CSV is a data format, and
+/// quoting carries them exactly.
+pub fn csv_cell(s: &str) -> Cow<'_, str> {
+    let formula = s.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let quote = formula || s.contains([',', '"', '\r', '\n']);
+    if !quote {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 3);
+    out.push('"');
+    if formula {
+        out.push('\'');
+    }
+    out.push_str(&s.replace('"', "\"\""));
+    out.push('"');
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ordinary_text_is_borrowed_unchanged() {
+        for s in [
+            "eice-0f94a1b2c3d4e5f60",
+            "résumé 文档 🦀",
+            r#""C:\\logs\\a.json""#,
+            r"a\b \x1b \u001b \u",
+            "\u{FFFD}",
+            "heart\u{2764}\u{FE0F}",
+        ] {
+            assert!(matches!(escape(s), Cow::Borrowed(_)), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn terminal_escape_sequences_are_shown_not_sent() {
+        assert_eq!(escape("eice-1\u{1b}[31mRED\u{1b}[0m"), r"eice-1\u{1b}[31mRED\u{1b}[0m");
+        // OSC 52 writes the reader's clipboard; OSC 8 makes a link; BEL ends both.
+        assert_eq!(escape("\u{1b}]52;c;aGk=\u{7}"), r"\u{1b}]52;c;aGk=\u{7}");
+    }
+
+    #[test]
+    fn newline_tab_and_carriage_return_inside_a_value_are_escaped() {
+        assert_eq!(escape("a\nb\tc\rd"), r"a\u{a}b\u{9}c\u{d}d");
+    }
+
+    #[test]
+    fn nul_del_and_c1_controls_are_escaped() {
+        assert_eq!(escape("\0\u{7f}\u{80}\u{9b}31m\u{9f}"), r"\u{0}\u{7f}\u{80}\u{9b}31m\u{9f}");
+    }
+
+    #[test]
+    fn bidi_controls_are_escaped() {
+        let all = "\u{202A}\u{202B}\u{202C}\u{202D}\u{202E}\u{2066}\u{2067}\u{2068}\u{2069}\u{200E}\u{200F}\u{061C}";
+        assert_eq!(
+            escape(all),
+            r"\u{202a}\u{202b}\u{202c}\u{202d}\u{202e}\u{2066}\u{2067}\u{2068}\u{2069}\u{200e}\u{200f}\u{61c}"
+        );
+        assert_eq!(escape("invoice\u{202E}fdp.exe"), r"invoice\u{202e}fdp.exe");
+    }
+
+    #[test]
+    fn invisible_characters_and_line_separators_are_escaped() {
+        let all = "\u{200B}\u{200C}\u{200D}\u{2060}\u{FEFF}\u{2028}\u{2029}\u{AD}\u{E0041}";
+        assert_eq!(escape(all), r"\u{200b}\u{200c}\u{200d}\u{2060}\u{feff}\u{2028}\u{2029}\u{ad}\u{e0041}");
+    }
+
+    #[test]
+    fn an_escape_written_in_the_archive_cannot_pass_for_one_of_ours() {
+        // The six characters `\u{1b}` and a real ESC must not look the same.
+        assert_eq!(escape(r"\u{1b}"), r"\u{5c}u{1b}");
+        assert_eq!(escape("\u{1b}"), r"\u{1b}");
+        // A backslash before a real control is kept: the escape after it is unambiguous.
+        assert_eq!(escape("\\\u{1b}"), r"\\u{1b}");
+        assert_eq!(escape(r"\\u{1b}"), r"\\u{5c}u{1b}");
+    }
+
+    #[test]
+    fn every_escape_decodes_back_to_the_original() {
+        // The rule is reversible: `\u{…}` is always an escape, any other backslash is itself.
+        fn decode(s: &str) -> String {
+            let mut out = String::new();
+            let mut rest = s;
+            while let Some(i) = rest.find("\\u{") {
+                out.push_str(&rest[..i]);
+                let end = rest[i..].find('}').expect("closed") + i;
+                let code = u32::from_str_radix(&rest[i + 3..end], 16).expect("hex");
+                out.push(char::from_u32(code).expect("a char"));
+                rest = &rest[end + 1..];
+            }
+            out + rest
+        }
+        for s in ["\\u{1b}\u{1b}\\", "\\\\u{\u{202e}", "a\n\\u{5c}", "\u{9b}\\u"] {
+            assert_eq!(decode(&escape(s)), s, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn csv_cells_quote_per_rfc_4180() {
+        assert_eq!(csv_cell("plain"), "plain");
+        assert_eq!(csv_cell("a,b"), "\"a,b\"");
+        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_cell("two\nlines"), "\"two\nlines\"");
+        assert_eq!(csv_cell("cr\r"), "\"cr\r\"");
+        assert_eq!(csv_cell(""), "");
+    }
+
+    #[test]
+    fn csv_cells_that_would_start_a_formula_are_neutralised() {
+        assert_eq!(csv_cell("=HYPERLINK(\"http://x\",\"y\")"), "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"");
+        assert_eq!(csv_cell("+1"), "\"'+1\"");
+        assert_eq!(csv_cell("-2+3"), "\"'-2+3\"");
+        assert_eq!(csv_cell("@SUM(A1)"), "\"'@SUM(A1)\"");
+        assert_eq!(csv_cell("\t=1"), "\"'\t=1\"");
+        assert_eq!(csv_cell("\r=1"), "\"'\r=1\"");
+        // Only the start matters: a formula character later is text to every spreadsheet.
+        assert_eq!(csv_cell("a=b-c"), "a=b-c");
+    }
+}

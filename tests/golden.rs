@@ -1,0 +1,266 @@
+//! Whole outputs against committed golden files: the text and Markdown reports of the test
+//! archives, the reports and warnings of an archive of hostile strings, and the man pages.
+//! `TRAILSCOPE_BLESS=1 cargo test --test golden` rewrites them all when a change is intended.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::golden::assert_golden;
+use common::root;
+
+/// Runs trailscope in `dir`, so the object names it prints are the relative ones it was given
+/// and the golden files do not depend on where the repository is checked out.
+fn trailscope_in<I, S>(dir: &Path, args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    Command::new(env!("CARGO_BIN_EXE_trailscope"))
+        .current_dir(dir)
+        .args(args)
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("the trailscope binary runs")
+}
+
+fn golden(name: &str) -> std::path::PathBuf {
+    root().join("tests/golden").join(name)
+}
+
+/// The report of `source` (relative to the repository) in text and Markdown, with `extra`
+/// options, against `NAME.txt` and `NAME.md`; the warnings against `STDERR.stderr`.
+fn assert_reports(name: &str, stderr: &str, source: &str, extra: &[&str], exit_code: i32) {
+    for (format, extension) in [("text", "txt"), ("markdown", "md")] {
+        let mut args = vec!["report", "--format", format];
+        args.extend(extra);
+        args.push(source);
+        let out = trailscope_in(&root(), &args);
+        assert_eq!(out.status.code(), Some(exit_code), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_golden(&golden(&format!("{name}.{extension}")), &out.stdout);
+        assert_golden(&golden(&format!("{stderr}.stderr")), &out.stderr);
+    }
+}
+
+#[test]
+fn generated_archive_reports_match_the_golden_files() {
+    assert_reports("generated", "generated", "testdata/generated/archive", &[], 3);
+}
+
+#[test]
+fn generated_archive_reports_with_all_match_the_golden_files() {
+    assert_reports("generated-all", "generated", "testdata/generated/archive", &["--all"], 3);
+}
+
+#[test]
+fn seed_reports_match_the_golden_files() {
+    assert_reports("seed", "seed", "testdata/seed/s3", &[], 0);
+}
+
+/// One string per thing an archive could do to its reader, each in a field the report prints.
+mod hostile {
+    /// Colour (CSI), a window title (OSC 0), a link (OSC 8), the clipboard (OSC 52).
+    pub const CSI: &str = "\u{1b}[31mRED\u{1b}[0m";
+    pub const TITLE: &str = "\u{1b}]0;pwned\u{7}";
+    pub const LINK: &str = "\u{1b}]8;;http://evil.example\u{7}click\u{1b}]8;;\u{7}";
+    pub const CLIPBOARD: &str = "\u{1b}]52;c;ZXZpbA==\u{7}";
+    /// A line, a column or an overwrite of its own; NUL and backspace; DEL.
+    pub const LINES: &str = "a\nFAKE: 0 unreadable\tcol\rOVER\0\u{8}\u{7f}";
+    /// C1: CSI, OSC with its string terminator, next line.
+    pub const C1: &str = "\u{9b}2J\u{9d}0;t\u{9c}\u{85}";
+    /// Bidi overrides, embeddings, isolates and marks (Trojan Source).
+    pub const BIDI: &str =
+        "\u{202e}exe.\u{202a}\u{202b}\u{202c}\u{202d}\u{2066}\u{2067}\u{2068}\u{2069}\u{200e}\u{200f}\u{61c}";
+    /// Invisible: zero-width space, non-joiner, joiner, word joiner, BOM, soft hyphen, a tag.
+    pub const INVISIBLE: &str = "\u{200b}\u{200c}\u{200d}\u{2060}\u{feff}\u{ad}\u{e0041}";
+    /// Line and paragraph separators.
+    pub const SEPARATORS: &str = "\u{2028}\u{2029}";
+    /// Markdown: a cell break, code spans, HTML, a link, emphasis, an entity, block starters.
+    pub const MARKUP: &str = "|`` ` <b>[x](http://e)*b*_i_~~s~~&lt;";
+    pub const STARTERS: &str = "# - + = >";
+    /// An escape written out in the archive, and a backslash before a cell break.
+    pub const FORGED: &str = "\\u{1b}\\|";
+}
+
+/// A CloudTrail log of Instance Connect events whose every printed string is hostile: two
+/// endpoints (one with two connections, so fields that change with each connection are listed),
+/// a denied attempt on each, other event names, hostile JSON keys and values and principals.
+fn hostile_log() -> Vec<u8> {
+    use hostile::*;
+    use serde_json::json;
+    let endpoint_a = format!("eice-1{CSI}{MARKUP}");
+    let endpoint_b = format!("eice-2{BIDI}{FORGED}");
+    let record = |name: &str, endpoint: &str, account: &str, region: &str, arn: &str, n: u32| {
+        let mut parameters = serde_json::Map::new();
+        parameters.insert("instanceConnectEndpointId".into(), json!(endpoint));
+        // Keys are field paths in the report: every class in a key of its own, and values that
+        // differ with the endpoint and with each connection.
+        for (i, key) in [CSI, TITLE, LINES, C1, BIDI, INVISIBLE, SEPARATORS, MARKUP, STARTERS, FORGED, "a.b"]
+            .into_iter()
+            .enumerate()
+        {
+            parameters.insert(format!("k{i}{key}"), json!(format!("{endpoint}{key}")));
+        }
+        parameters.insert("perConnection".into(), json!(format!("{LINK}{CLIPBOARD}{n}")));
+        json!({
+            "eventVersion": "1.09",
+            "eventSource": "ec2-instance-connect.amazonaws.com",
+            "eventName": name,
+            "eventTime": format!("2024-03-01T00:0{n}:00Z"),
+            "recipientAccountId": account,
+            "awsRegion": region,
+            "userIdentity": {"type": "IAMUser", "arn": arn},
+            "requestParameters": parameters,
+            "eventID": format!("id-{n}{SEPARATORS}"),
+        })
+    };
+    let (account_a, region_a, arn_a) = (
+        format!("111122223333{TITLE}"),
+        format!("us-east-1{LINES}"),
+        format!("arn:aws:iam::111122223333:user/{BIDI}nimda"),
+    );
+    let (account_b, region_b, arn_b) = (
+        format!("{INVISIBLE}444455556666"),
+        format!("eu-west-1{C1}{SEPARATORS}{MARKUP}"),
+        format!("arn:aws:iam::444455556666:role/{CSI}{FORGED}"),
+    );
+    let mut records = vec![
+        record("OpenTunnel", &endpoint_a, &account_a, &region_a, &arn_a, 1),
+        record("OpenTunnel", &endpoint_a, &account_a, &region_a, &arn_a, 2),
+        record("OpenTunnel", &endpoint_b, &account_b, &region_b, &arn_b, 3),
+    ];
+    for (n, (endpoint, account, region, arn, error)) in [
+        (&endpoint_a, &account_a, &region_a, &arn_a, format!("AccessDenied{LINK}{STARTERS}")),
+        (
+            &endpoint_b,
+            &account_b,
+            &region_b,
+            &arn_b,
+            format!("{STARTERS}Throttling{INVISIBLE}{MARKUP}{FORGED}"),
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut denied = record("OpenTunnel", endpoint, account, region, arn, 4 + n as u32);
+        denied["errorCode"] = json!(error);
+        records.push(denied);
+    }
+    // Other event names are counted by name: one that looks like SendSSHPublicKey, and worse.
+    records.push(record(&format!("Send{INVISIBLE}SSHPublicKey"), "", &account_a, &region_a, &arn_a, 6));
+    records.push(record(
+        &format!("{STARTERS}{CSI}{C1}{LINES}{MARKUP}"),
+        "",
+        &account_a,
+        &region_a,
+        &arn_a,
+        7,
+    ));
+    serde_json::to_vec_pretty(&json!({ "Records": records })).expect("serializable")
+}
+
+/// Writes the hostile archive under `dir/archive`: the log, and unreadable objects whose names
+/// hold every class (a Linux file name can hold any byte but `/` and NUL).
+fn hostile_archive(dir: &Path) {
+    use hostile::*;
+    let archive = dir.join("archive");
+    fs::create_dir_all(&archive).expect("mkdir");
+    fs::write(archive.join("log.json"), hostile_log()).expect("write log");
+    for (i, name) in
+        [CSI, TITLE, LINES, C1, BIDI, INVISIBLE, SEPARATORS, MARKUP, STARTERS, FORGED].into_iter().enumerate()
+    {
+        // A file name holds any byte but NUL and `/`.
+        let name = format!("broken-{i}{}.json", name.replace(['\0', '/'], ""));
+        fs::write(archive.join(name), b"not JSON").expect("write broken object");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        fs::write(archive.join(OsStr::from_bytes(b"broken-not-utf8-\xff\x1b.json")), b"").expect("write");
+    }
+}
+
+#[test]
+fn hostile_strings_reach_text_and_markdown_escaped() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    hostile_archive(dir.path());
+    for (format, extension) in [("text", "txt"), ("markdown", "md")] {
+        let out = trailscope_in(dir.path(), ["report", "--all", "--format", format, "archive"]);
+        assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+        for (stream, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+            let text = std::str::from_utf8(bytes).expect("UTF-8");
+            // Each character alone: one the sanitizer would change is one that got through.
+            let leaked = text.lines().flat_map(str::chars).find(|c| {
+                let c = c.to_string();
+                trailscope::output::sanitize::escape(&c) != c
+            });
+            assert_eq!(leaked, None, "{format} {stream}: a character that needs escaping got through");
+        }
+        assert_golden(&golden(&format!("hostile.{extension}")), &out.stdout);
+        assert_golden(&golden("hostile.stderr"), &out.stderr);
+    }
+}
+
+#[test]
+fn hostile_strings_stay_exact_in_json() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    hostile_archive(dir.path());
+    let out = trailscope_in(dir.path(), ["report", "--format", "json", "-q", "archive"]);
+    assert_eq!(out.status.code(), Some(3));
+    // serde_json escapes C0 controls; everything else is UTF-8 inside strings, which is exact.
+    assert!(!out.stdout.iter().any(|&b| b < 0x20 && b != b'\n'), "no raw C0 control in JSON");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let ids: Vec<&str> = report["endpoints"]
+        .as_array()
+        .expect("endpoints")
+        .iter()
+        .map(|e| e["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            format!("eice-1{}{}", hostile::CSI, hostile::MARKUP),
+            format!("eice-2{}{}", hostile::BIDI, hostile::FORGED)
+        ]
+    );
+    let region = report["endpoints"][0]["region"].as_str().expect("region");
+    assert_eq!(region, format!("us-east-1{}", hostile::LINES));
+}
+
+#[test]
+fn man_pages_match_the_cli_definition() {
+    use clap::CommandFactory;
+    let generated = tempfile::tempdir().expect("temp dir");
+    // The pages describe the source, not one build: `--version` names the build's inflate
+    // backend, which the features choose, so the pages show the plain version.
+    let cli = trailscope::cli::Cli::command().long_version(None::<&str>);
+    clap_mangen::generate_to(cli, generated.path()).expect("man pages render");
+    let docs = root().join("docs");
+    let pages = |dir: &Path| -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .map(|entries| {
+                entries.map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect()
+            })
+            .unwrap_or_default();
+        names.retain(|n| n.ends_with(".1"));
+        names.sort();
+        names
+    };
+    let names = pages(generated.path());
+    assert!(names.contains(&"trailscope-report.1".to_owned()), "{names:?}");
+    for name in &names {
+        let page = fs::read(generated.path().join(name)).expect("generated page");
+        assert_golden(&docs.join(name), &page);
+    }
+    if !common::golden::blessing() {
+        assert_eq!(
+            pages(&docs),
+            names,
+            "docs/ holds a man page the CLI no longer has: `{}`",
+            common::golden::BLESS
+        );
+    }
+}
