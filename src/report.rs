@@ -28,6 +28,19 @@ pub struct Report {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub conflicts: Vec<Conflict>,
     pub failures: Vec<ObjectError>,
+    /// When each endpoint's tunnels happened, for charts; not part of the JSON schema.
+    #[serde(skip)]
+    pub timeline: Vec<EndpointTimes>,
+}
+
+/// The times (milliseconds since the epoch) of one endpoint's tunnels with a readable time.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointTimes {
+    pub id: EndpointId,
+    /// Successful tunnels, in time order.
+    pub connections: Vec<i64>,
+    /// Denied attempts and their error codes, in time order.
+    pub denied: Vec<(i64, String)>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -14,7 +14,9 @@ use crate::event::{
     EndpointId, Event, Kept, ANALYZED_EVENT_NAMES, OPEN_TUNNEL, SEND_SERIAL_CONSOLE_SSH_PUBLIC_KEY,
     SEND_SSH_PUBLIC_KEY,
 };
-use crate::report::{Conflict, DirectUse, EndpointReport, EventNameReport, FieldReport, RecordPlace};
+use crate::report::{
+    Conflict, DirectUse, EndpointReport, EndpointTimes, EventNameReport, FieldReport, RecordPlace,
+};
 use crate::time::Timestamp;
 
 pub(crate) use pairing::Window;
@@ -105,6 +107,7 @@ pub(crate) struct Analysis {
     pub(crate) event_names: Vec<EventNameReport>,
     pub(crate) fields: Vec<FieldReport>,
     pub(crate) conflicts: Vec<Conflict>,
+    pub(crate) timeline: Vec<EndpointTimes>,
 }
 
 #[derive(Default)]
@@ -117,6 +120,7 @@ struct EndpointTally<'k> {
     connections_without_key: u64,
     first_seen: Option<Timestamp>,
     last_seen: Option<Timestamp>,
+    times: EndpointTimes,
 }
 
 impl EndpointTally<'_> {
@@ -169,8 +173,10 @@ pub(crate) fn analyze(activity: &Activity<'_>) -> Result<Analysis, Reason> {
         if let Some(key) = key {
             tally.saw(key, kept);
         }
+        let at = tunnel.time.map(|t| t.millis());
         match tunnel.error {
             None => {
+                tally.times.connections.extend(at);
                 tally.connections += 1;
                 tally.connections_without_key += u64::from(key.is_none());
                 samples[0].push((endpoint, tunnel));
@@ -180,6 +186,7 @@ pub(crate) fn analyze(activity: &Activity<'_>) -> Result<Analysis, Reason> {
                 }
             }
             Some(code) => {
+                tally.times.denied.extend(at.map(|at| (at, text(code).to_owned())));
                 tally.denied += 1;
                 *tally.denied_errors.entry(text(code).to_owned()).or_default() += 1;
             }
@@ -191,6 +198,13 @@ pub(crate) fn analyze(activity: &Activity<'_>) -> Result<Analysis, Reason> {
         .values()
         .filter_map(|(sym, tally)| tally.first_tunnel.map(|t| (*sym, (t.account, t.region))))
         .collect();
+    for (id, (_, tally)) in &mut tallies {
+        let mut times = std::mem::take(&mut tally.times);
+        times.id = EndpointId((*id).to_owned());
+        times.connections.sort_unstable();
+        times.denied.sort_unstable();
+        analysis.timeline.push(times);
+    }
     analysis.endpoints = tallies
         .into_iter()
         .map(|(id, (_, tally))| EndpointReport {

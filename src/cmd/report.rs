@@ -50,6 +50,7 @@ pub fn run(args: &ReportArgs) -> Result<Outcome, FatalError> {
         fields: analysis.fields,
         conflicts: analysis.conflicts,
         failures: scan.failures,
+        timeline: analysis.timeline,
     };
     if args.redact {
         crate::redact::redact(&mut report);

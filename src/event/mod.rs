@@ -40,7 +40,7 @@ pub(crate) struct Origin {
 }
 
 /// An Instance Connect Endpoint id (`eice-…`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
 pub struct EndpointId(pub String);
 
