@@ -98,7 +98,28 @@ pub struct ReportArgs {
     pub narrowing: NarrowingArgs,
 
     #[command(flatten)]
+    pub verify: VerifyArgs,
+
+    #[command(flatten)]
     pub s3: S3Args,
+}
+
+/// Whether the archive is whole and unmodified.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Verify the archive against CloudTrail's digests (read with the logs from
+    /// `CloudTrail-Digest/`, pruned as they are): log files missing, modified or listed by no
+    /// digest, breaks in the chain of digests, digest signatures. Problems are listed and make the
+    /// exit status 3 (1 with --strict).
+    #[arg(long, help_heading = "Integrity")]
+    pub verify: bool,
+
+    /// The public keys that check digest signatures: the JSON `aws cloudtrail list-public-keys`
+    /// prints. Without it, S3 sources fetch them with the CloudTrail API (ListPublicKeys, in each
+    /// trail's home region, with the same credentials); for a local copy, signatures are then
+    /// checked as far as the digests themselves allow.
+    #[arg(long, value_name = "FILE", requires = "verify", help_heading = "Integrity")]
+    pub public_keys: Option<PathBuf>,
 }
 
 /// What to read and how: shared by every command that reads an archive.

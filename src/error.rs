@@ -30,6 +30,10 @@ pub enum FatalError {
     NothingReadable { listed: usize, failed: usize },
     /// `--strict`, and some objects were unreadable.
     Strict { failed: usize },
+    /// `--strict --verify`, and verification found problems.
+    Unverified { problems: usize },
+    /// `--public-keys` names a file that is not a list of public keys.
+    PublicKeys(String),
     /// The report could not be written.
     Output { target: String, cause: io::Error },
     /// The worker pool could not be built.
@@ -55,6 +59,10 @@ impl fmt::Display for FatalError {
             FatalError::Strict { failed } => {
                 write!(f, "{failed} unreadable objects (listed above); no report written (--strict)")
             }
+            FatalError::Unverified { problems } => {
+                write!(f, "{problems} integrity problems (listed above); no report written (--strict)")
+            }
+            FatalError::PublicKeys(message) => write!(f, "--public-keys {message}"),
             FatalError::Output { target, cause } => write!(f, "cannot write {target}: {cause}"),
             FatalError::Pool(cause) => write!(f, "cannot start worker threads: {cause}"),
             FatalError::Spool(cause) => {

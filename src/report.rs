@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use crate::digest::Integrity;
 use crate::error::ObjectError;
 use crate::event::EndpointId;
 use crate::source::Skipped;
@@ -28,6 +29,9 @@ pub struct Report {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub conflicts: Vec<Conflict>,
     pub failures: Vec<ObjectError>,
+    /// With `--verify`: whether the archive is whole and unmodified, by CloudTrail's digests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub integrity: Option<Integrity>,
     /// When each endpoint's tunnels happened, for charts; not part of the JSON schema.
     #[serde(skip)]
     pub timeline: Vec<EndpointTimes>,

@@ -8,6 +8,7 @@
 //! record position at the end, and every list is sorted.
 
 use std::fs::File;
+use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -15,12 +16,13 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::decode::{Decoded, Decoder, Reason, Sink};
+use crate::digest::{DigestObject, LogObject};
 use crate::error::{FatalError, ObjectError};
 use crate::event::spool::SpoolWriter;
 use crate::event::tables::{FastMap, Tables};
 use crate::event::{Event, Extractor, Kept, Origin};
 use crate::source::layout::Filter;
-use crate::source::{Body, Entry, Object, Skipped, Store};
+use crate::source::{Body, Entry, Fetched, Kind, Object, Skipped, Store};
 
 /// Objects up to this size are fetched whole, ahead of the workers; larger ones are streamed.
 const WHOLE_UP_TO: u64 = 8 << 20;
@@ -39,6 +41,8 @@ pub(crate) struct ReadOptions {
     pub(crate) concurrency: usize,
     /// Bytes fetched whole but not yet read, at most (one object may exceed it alone).
     pub(crate) budget: u64,
+    /// Listing prunes by it; events outside its time range are not kept; with `digests`, digests
+    /// are read and logs hashed, to verify the archive.
     pub(crate) filter: Filter,
 }
 
@@ -63,6 +67,9 @@ pub(crate) struct Scan {
     /// Objects that could not be listed or read, sorted by name.
     pub(crate) failures: Vec<ObjectError>,
     pub(crate) kept: Kept,
+    /// With `--verify`: every digest read, and every log file with its hash.
+    pub(crate) digests: Vec<DigestObject>,
+    pub(crate) logs: Vec<LogObject>,
 }
 
 /// An object on its way to a worker.
@@ -70,7 +77,7 @@ struct Item {
     /// Its place in the order of listing; replaced by its rank by name at the end.
     seq: u32,
     object: Object,
-    body: Result<Body, Reason>,
+    fetched: Result<Fetched, Reason>,
     /// Its share of the byte budget, released when the worker is done with it.
     _budget: Option<OwnedSemaphorePermit>,
 }
@@ -200,8 +207,8 @@ async fn fetch_all(
         let this = seq;
         seq = seq.saturating_add(1);
         if object.size.is_some_and(|size| size > options.max_object_size) {
-            let body = Err(Reason::TooLarge { limit: options.max_object_size });
-            let _ = items.send(Item { seq: this, object, body, _budget: None }).await;
+            let fetched = Err(Reason::TooLarge { limit: options.max_object_size });
+            let _ = items.send(Item { seq: this, object, fetched, _budget: None }).await;
             continue;
         }
         let share =
@@ -214,10 +221,10 @@ async fn fetch_all(
         };
         let (store, items) = (Arc::clone(&stores[store]), items.clone());
         gets.spawn(async move {
-            let body = store.get(&object, WHOLE_UP_TO).await;
+            let fetched = store.get(&object, WHOLE_UP_TO).await;
             drop(request);
             // A closed channel means the run is over; nothing is waiting for this object.
-            let _ = items.send(Item { seq: this, object, body, _budget: Some(held) }).await;
+            let _ = items.send(Item { seq: this, object, fetched, _budget: Some(held) }).await;
         });
         while gets.try_join_next().is_some() {}
     }
@@ -244,6 +251,8 @@ struct Output {
     records: u64,
     events_out_of_range: u64,
     failures: Vec<ObjectError>,
+    digests: Vec<DigestObject>,
+    logs: Vec<LogObject>,
 }
 
 /// One worker: reads objects until there are none left.
@@ -252,7 +261,11 @@ fn work(
     items: &Mutex<mpsc::Receiver<Item>>,
     shared: &Shared<'_>,
 ) -> Result<Output, FatalError> {
+    let verifying = shared.options.filter.digests;
     let mut decoder = Decoder::new(shared.options.max_object_size);
+    if verifying {
+        decoder = decoder.verifying();
+    }
     let mut extractor = Extractor::new(shared.tables);
     let mut spool = SpoolWriter::new(segment).map_err(FatalError::Spool)?;
     let mut output = Output {
@@ -263,13 +276,20 @@ fn work(
         records: 0,
         events_out_of_range: 0,
         failures: Vec::new(),
+        digests: Vec::new(),
+        logs: Vec::new(),
     };
     let mut pending = Vec::new();
     loop {
         // Waiting holds the lock; the others wait for it, then for the next item.
         let item = items.lock().unwrap_or_else(|e| e.into_inner()).blocking_recv();
-        let Some(Item { seq, object, body, _budget }) = item else { break };
+        let Some(Item { seq, object, fetched, _budget }) = item else { break };
         if shared.stop.load(Ordering::Relaxed) {
+            continue;
+        }
+        if object.kind == Kind::Digest {
+            output.digests.push(read_digest(object.name, fetched, shared.options.max_object_size));
+            shared.progress.read(shared.listed.load(Ordering::Relaxed));
             continue;
         }
         let mark = spool.mark();
@@ -282,13 +302,20 @@ fn work(
             seq,
             fatal: None,
         };
-        let result = body.and_then(|body| read(&mut decoder, body, &mut sink));
+        let result = fetched.and_then(|fetched| read(&mut decoder, fetched.body, &mut sink));
         let (out_of_range, fatal) = (sink.out_of_range, sink.fatal.take());
         if let Some(fatal) = fatal {
             return Err(fatal);
         }
         match result {
             Ok(decoded) => {
+                if verifying {
+                    output.logs.push(LogObject {
+                        object: object.name.clone(),
+                        sha256: decoded.sha256,
+                        events: decoded.events,
+                    });
+                }
                 output.objects_read += 1;
                 output.records += decoded.records;
                 output.events_out_of_range += out_of_range;
@@ -301,6 +328,9 @@ fn work(
                 // Read whole or not at all: nothing of an unreadable object counts.
                 pending.clear();
                 spool.rollback(mark).map_err(FatalError::Spool)?;
+                if verifying {
+                    output.logs.push(LogObject { object: object.name.clone(), sha256: None, events: None });
+                }
                 output.failures.push(ObjectError { object: object.name, error: reason.to_string() });
             }
         }
@@ -308,6 +338,40 @@ fn work(
     }
     output.spool = Some((segment, spool.finish().map_err(FatalError::Spool)?));
     Ok(output)
+}
+
+/// A digest, read whole (digests are small), inflated and parsed, or why it could not be.
+fn read_digest(object: String, fetched: Result<Fetched, Reason>, limit: u64) -> DigestObject {
+    let read = fetched.and_then(|fetched| {
+        let mut raw = Vec::new();
+        let reader: Box<dyn Read> = match fetched.body {
+            Body::File(path) => Box::new(File::open(path).map_err(Reason::Read)?),
+            Body::Bytes(bytes) => Box::new(io::Cursor::new(bytes)),
+            Body::Stream(stream) => stream,
+        };
+        reader.take(limit.saturating_add(1)).read_to_end(&mut raw).map_err(Reason::Read)?;
+        let content = if raw.starts_with(&[0x1f, 0x8b]) {
+            let mut inflated = Vec::new();
+            flate2::read::MultiGzDecoder::new(&raw[..])
+                .take(limit.saturating_add(1))
+                .read_to_end(&mut inflated)
+                .map_err(|e| match e.kind() {
+                    io::ErrorKind::UnexpectedEof => Reason::Truncated,
+                    _ => Reason::Gzip(e.to_string()),
+                })?;
+            inflated
+        } else {
+            raw
+        };
+        if content.len() as u64 > limit {
+            return Err(Reason::TooLarge { limit });
+        }
+        Ok((content, fetched.signature))
+    });
+    match read {
+        Ok((content, signature)) => DigestObject::from_content(object, &content, signature),
+        Err(reason) => DigestObject::unreadable(object, reason.to_string()),
+    }
 }
 
 fn read(decoder: &mut Decoder, body: Body, sink: &mut dyn Sink) -> Result<Decoded, Reason> {
@@ -367,6 +431,8 @@ fn gather(listing: Listing, outputs: Vec<Output>, tables: Tables) -> Scan {
         scan.records += output.records;
         scan.events_out_of_range += output.events_out_of_range;
         scan.failures.extend(output.failures);
+        scan.digests.extend(output.digests);
+        scan.logs.extend(output.logs);
         names.extend(output.names);
         events.extend(output.events);
         if let Some((segment, file)) = output.spool {

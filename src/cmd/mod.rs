@@ -4,3 +4,4 @@
 pub mod completions;
 mod read;
 pub mod report;
+mod verify;

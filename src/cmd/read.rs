@@ -47,6 +47,7 @@ impl ReadPlan {
                     to: narrowing.to,
                     accounts: narrowing.accounts.iter().cloned().collect(),
                     regions: narrowing.regions.iter().cloned().collect(),
+                    digests: false,
                 },
             },
             s3: S3Options {
@@ -94,9 +95,25 @@ impl Log {
     }
 }
 
+impl Log {
+    /// One line per problem verification found.
+    pub(crate) fn warn_integrity(&self, integrity: Option<&crate::digest::Integrity>) {
+        if self.quiet {
+            return;
+        }
+        for line in integrity.map(|i| i.problem_lines()).unwrap_or_default() {
+            eprintln!("trailscope: warning: {}", sanitize::escape(&line));
+        }
+    }
+}
+
 /// An archive, read.
 pub(crate) struct Read {
     pub(crate) scan: Scan,
+    /// The S3 client, when sources were on S3, for what a command asks of AWS afterwards. Its
+    /// requests run on `_runtime`, which lives as long as it does.
+    pub(crate) s3: Option<S3Client>,
+    _runtime: tokio::runtime::Runtime,
 }
 
 /// Reads what `plan` says. Nothing readable, or `--strict` with anything unreadable, is fatal
@@ -145,7 +162,7 @@ pub(crate) fn read(plan: &ReadPlan, redact: bool) -> Result<Read, FatalError> {
         plan.log.warn(&scan.failures);
         return Err(FatalError::Strict { failed: scan.failures.len() });
     }
-    Ok(Read { scan })
+    Ok(Read { scan, s3, _runtime: runtime })
 }
 
 /// A bar on stderr only for a person watching: never under cron, in a pipe, or with `-q`. Its

@@ -9,10 +9,19 @@ use crate::report::{Report, Summary, SCHEMA_VERSION};
 use crate::Outcome;
 
 use super::read::{self, ReadPlan};
+use super::verify;
 
 pub fn run(args: &ReportArgs) -> Result<Outcome, FatalError> {
-    let plan = ReadPlan::new(&args.input, &args.narrowing, &args.s3, &args.messages);
+    let mut plan = ReadPlan::new(&args.input, &args.narrowing, &args.s3, &args.messages);
+    plan.options.filter.digests = args.verify.verify;
     let read = read::read(&plan, args.redact)?;
+    let integrity =
+        verify::integrity(&args.verify, &read.scan, &plan.options.filter, read.s3.as_ref(), &plan.log)?;
+    let problems = integrity.as_ref().map_or(0, |i| i.problems());
+    if plan.strict && problems > 0 {
+        plan.log.warn_integrity(integrity.as_ref());
+        return Err(FatalError::Unverified { problems });
+    }
     let scan = read.scan;
     let activity = analysis::activity(&scan.kept, Window::after_seconds(args.pairing.pair_window));
     let analysis = analysis::analyze(&activity).map_err(spool_error)?;
@@ -50,6 +59,7 @@ pub fn run(args: &ReportArgs) -> Result<Outcome, FatalError> {
         fields: analysis.fields,
         conflicts: analysis.conflicts,
         failures: scan.failures,
+        integrity,
         timeline: analysis.timeline,
     };
     if args.redact {
@@ -58,7 +68,8 @@ pub fn run(args: &ReportArgs) -> Result<Outcome, FatalError> {
     let rendered = output::render(&report, args.format, &RenderOptions { all: args.all });
     output::write(args.output.as_deref(), &rendered)?;
     plan.log.warn(&report.failures);
-    Ok(if report.failures.is_empty() { Outcome::Complete } else { Outcome::Incomplete })
+    plan.log.warn_integrity(report.integrity.as_ref());
+    Ok(if report.failures.is_empty() && problems == 0 { Outcome::Complete } else { Outcome::Incomplete })
 }
 
 /// A record kept during the scan could not be read back: the temporary folder failed under us.

@@ -19,7 +19,9 @@ use std::io::{self, BufReader, Read};
 
 use memchr::memmem;
 
+use crate::digest::{Hasher, Sha256};
 use crate::event::EVENT_SOURCE;
+use crate::time::Timestamp;
 
 #[cfg(test)]
 use input::WINDOW;
@@ -103,6 +105,11 @@ pub(crate) struct Decoded {
     pub(crate) records: u64,
     /// Decompressed bytes.
     pub(crate) bytes: u64,
+    /// With [`Decoder::verifying`]: the SHA-256 of every decompressed byte, as CloudTrail's
+    /// digests record it, hashed as the bytes were inflated.
+    pub(crate) sha256: Option<Sha256>,
+    /// With [`Decoder::verifying`]: the earliest and latest `eventTime` of the records.
+    pub(crate) events: Option<(Timestamp, Timestamp)>,
 }
 
 /// One worker's reusable state: the window over the decompressed stream, the structure scanner
@@ -111,6 +118,7 @@ pub(crate) struct Decoder {
     window: Vec<u8>,
     shape: shape::Walker,
     max_object_size: u64,
+    verifying: bool,
 }
 
 /// Compressed bytes are read in pieces of this size.
@@ -122,7 +130,16 @@ impl Decoder {
             window: Vec::new(),
             shape: shape::Walker::new(memmem::Finder::new(EVENT_SOURCE.as_bytes()).into_owned()),
             max_object_size,
+            verifying: false,
         }
+    }
+
+    /// Also hashes each object's decompressed bytes and notes the span of its records' times, for
+    /// verifying it against CloudTrail's digests (`--verify`).
+    pub(crate) fn verifying(mut self) -> Self {
+        self.verifying = true;
+        self.shape.note_times(true);
+        self
     }
 
     /// Reads one object to its end, handing every record that names Instance Connect to `sink`.
@@ -135,15 +152,38 @@ impl Decoder {
             READ_BUFFER,
             Limited { inner: raw, left: limit.saturating_add(1), limit },
         );
-        let mut stream = inflate::decompressed(&mut raw)?;
+        let stream = inflate::decompressed(&mut raw)?;
+        let mut stream = Hashing { inner: stream, hasher: self.verifying.then(Hasher::new) };
         let mut input = input::Input::new(&mut stream, &mut self.window, limit);
-        let records = self.shape.walk(&mut input, sink)?;
-        Ok(Decoded { records, bytes: input.end() })
+        let walked = self.shape.walk(&mut input, sink)?;
+        let bytes = input.end();
+        Ok(Decoded {
+            records: walked.records,
+            bytes,
+            sha256: stream.hasher.map(Hasher::finish),
+            events: walked.events,
+        })
     }
 
     /// Decodes an object already in memory (tests, fuzzing).
     pub(crate) fn decode(&mut self, bytes: &[u8], sink: &mut dyn Sink) -> Result<Decoded, Reason> {
         self.read(&mut &bytes[..], sink)
+    }
+}
+
+/// Hashes what passes through, when asked to.
+struct Hashing<R> {
+    inner: R,
+    hasher: Option<Hasher>,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&buf[..n]);
+        }
+        Ok(n)
     }
 }
 

@@ -20,12 +20,15 @@ use super::input::Input;
 use super::json::{with_tape, Json};
 use super::structure::{Malformed, Scan, ValueScan, MAX_DEPTH};
 use super::{Reason, Sink};
+use crate::time::Timestamp;
 
 /// Keys that make an object a record (or an envelope of one) rather than an unknown document.
 const RECORD_KEYS: [&[u8]; 5] = [b"eventVersion", b"eventSource", b"eventName", b"eventTime", b"detail"];
 
 pub(super) struct Walker {
     finder: memmem::Finder<'static>,
+    /// Finds `"eventTime"` in a record, when the span of the records' times is wanted.
+    times: Option<memmem::Finder<'static>>,
     scan: ValueScan,
     /// A LookupEvents entry, copied to be parsed, and the record taken out of its string.
     entry: Vec<u8>,
@@ -87,6 +90,7 @@ impl Walker {
     pub(super) fn new(finder: memmem::Finder<'static>) -> Self {
         Walker {
             finder,
+            times: None,
             scan: ValueScan::default(),
             entry: Vec::new(),
             record: Vec::new(),
@@ -95,9 +99,15 @@ impl Walker {
         }
     }
 
-    /// Walks every top-level value of `input`; returns how many records the object holds.
-    pub(super) fn walk(&mut self, input: &mut Input<'_>, sink: &mut dyn Sink) -> Result<u64, Reason> {
-        let mut walk = Walk { walker: self, input, sink, records: 0 };
+    /// Whether to note the earliest and latest `eventTime` of the records.
+    pub(super) fn note_times(&mut self, times: bool) {
+        self.times = times.then(|| memmem::Finder::new(b"\"eventTime\"").into_owned());
+    }
+
+    /// Walks every top-level value of `input`: how many records the object holds, and the span of
+    /// their times if asked for.
+    pub(super) fn walk(&mut self, input: &mut Input<'_>, sink: &mut dyn Sink) -> Result<Walked, Reason> {
+        let mut walk = Walk { walker: self, input, sink, records: 0, events: None };
         let mut at = match walk.input.byte(0)? {
             Some(0xEF) if walk.input.byte(1)? == Some(0xBB) && walk.input.byte(2)? == Some(0xBF) => 3,
             _ => 0,
@@ -124,8 +134,14 @@ impl Walker {
         if values == 0 {
             return Err(Reason::Empty);
         }
-        Ok(walk.records)
+        Ok(Walked { records: walk.records, events: walk.events })
     }
+}
+
+/// What a walk found.
+pub(super) struct Walked {
+    pub(super) records: u64,
+    pub(super) events: Option<(Timestamp, Timestamp)>,
 }
 
 struct Walk<'w, 'i, 'r> {
@@ -133,6 +149,7 @@ struct Walk<'w, 'i, 'r> {
     input: &'i mut Input<'r>,
     sink: &'w mut dyn Sink,
     records: u64,
+    events: Option<(Timestamp, Timestamp)>,
 }
 
 impl Walk<'_, '_, '_> {
@@ -250,6 +267,11 @@ impl Walk<'_, '_, '_> {
         let index = u32::try_from(self.records).unwrap_or(u32::MAX);
         self.records += 1;
         let bytes = &mut self.input.from(start)[..(end - start) as usize];
+        if let Some(time) = self.walker.times.as_ref().and_then(|finder| event_time(finder, bytes)) {
+            let (first, last) = self.events.get_or_insert((time, time));
+            *first = (*first).min(time);
+            *last = (*last).max(time);
+        }
         if self.walker.finder.find(bytes).is_some() {
             self.sink.candidate(index, bytes)?;
         }
@@ -379,6 +401,15 @@ impl Walk<'_, '_, '_> {
     fn need(&mut self, at: u64, place: Place) -> Result<u8, Reason> {
         self.input.byte(at)?.ok_or_else(|| unexpected_end(place))
     }
+}
+
+/// The record's `eventTime`, found by its key without parsing the record (the first occurrence:
+/// CloudTrail writes it before any nested value that could hold another).
+fn event_time(finder: &memmem::Finder<'_>, record: &[u8]) -> Option<Timestamp> {
+    let after = &record[finder.find(record)? + "\"eventTime\"".len()..];
+    let after = after.trim_ascii_start().strip_prefix(b":")?.trim_ascii_start().strip_prefix(b"\"")?;
+    let end = memchr::memchr(b'"', after)?;
+    Timestamp::parse(std::str::from_utf8(&after[..end]).ok()?)
 }
 
 fn json(at: Option<String>, detail: String) -> Reason {

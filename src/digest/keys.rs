@@ -93,6 +93,11 @@ impl PublicKeys {
         Ok(keys)
     }
 
+    /// Adds a key (from the CloudTrail API); a key already known is kept as it is.
+    pub(crate) fn insert(&mut self, key: PublicKey) {
+        self.by_fingerprint.entry(key.fingerprint.to_ascii_lowercase()).or_insert(key);
+    }
+
     pub(crate) fn get(&self, fingerprint: &str) -> Option<&PublicKey> {
         self.by_fingerprint.get(&fingerprint.to_ascii_lowercase())
     }

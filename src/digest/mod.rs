@@ -88,7 +88,7 @@ mod signature;
 mod verify;
 
 #[allow(unused_imports)] // the same
-pub(crate) use format::{Digest, DigestError, LogFile, PreviousDigest};
+pub(crate) use format::{Digest, DigestError, DigestName, LogFile, PreviousDigest};
 #[allow(unused_imports)]
 pub(crate) use keys::{PublicKey, PublicKeys};
 #[allow(unused_imports)]

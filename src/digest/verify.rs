@@ -275,6 +275,50 @@ impl UnlistedCause {
     pub fn is_problem(self) -> bool {
         self != UnlistedCause::AwaitingDigest
     }
+
+    /// What it means, in a few words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            UnlistedCause::NotListed => "its hour's digest does not list it (not delivered by CloudTrail?)",
+            UnlistedCause::DigestUnreadable => "its hour's digest is unreadable",
+            UnlistedCause::NoDigestForItsHour => "no digest covers its hour",
+            UnlistedCause::BeforeFirstDigest => "delivered before the first digest",
+            UnlistedCause::AfterLastDigest => "delivered after the last digest",
+            UnlistedCause::AwaitingDigest => "its digest may not be delivered yet",
+            UnlistedCause::NoDigests => "no digest of its account and region was read",
+            UnlistedCause::UnknownDeliveryTime => "its name does not say when it was delivered",
+        }
+    }
+}
+
+impl Integrity {
+    /// One line per problem, for warnings: what, and which object.
+    pub fn problem_lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for m in &self.missing {
+            lines.push(format!("{}: missing (listed by {})", m.object, m.listed_by));
+        }
+        for m in &self.modified {
+            lines.push(format!(
+                "{}: modified (its SHA-256 differs from what {} lists)",
+                m.object, m.listed_by
+            ));
+        }
+        for u in self.unlisted.iter().filter(|u| u.cause.is_problem()) {
+            lines.push(format!("{}: listed by no digest: {}", u.object, u.cause.describe()));
+        }
+        for b in &self.chain_breaks {
+            let object = b.object.as_deref().or(b.next.as_deref()).unwrap_or("digest chain");
+            lines.push(format!("{object}: {}", b.detail));
+        }
+        for d in &self.unreadable_digests {
+            lines.push(format!("{}: unreadable digest: {}", d.object, d.error));
+        }
+        for s in &self.signatures.failures {
+            lines.push(format!("{}: signature: {}", s.object, s.reason));
+        }
+        lines
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

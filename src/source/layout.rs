@@ -6,13 +6,16 @@ use std::collections::BTreeSet;
 
 use crate::time::{Day, Timestamp};
 
-/// What to keep, by the key layout and by event time. The default keeps everything.
+/// What to keep, by the key layout and by event time. The default keeps everything but digests.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     pub from: Option<Day>,
     pub to: Option<Day>,
     pub accounts: BTreeSet<String>,
     pub regions: BTreeSet<String>,
+    /// Read the digests under `CloudTrail-Digest/` too (`--verify`), pruned as the logs are, one
+    /// day further: the digest of a day's last hour is delivered in the next day's folder.
+    pub digests: bool,
 }
 
 /// How far into the layout a folder or key goes; `None` where it does not reach.
@@ -39,7 +42,7 @@ fn position(path: &str) -> Option<Position<'_>> {
 }
 
 impl Filter {
-    /// True when some option narrows what is read.
+    /// True when some option narrows what is read (reading digests too does not).
     pub fn is_active(&self) -> bool {
         self.from.is_some() || self.to.is_some() || !self.accounts.is_empty() || !self.regions.is_empty()
     }
@@ -64,21 +67,22 @@ impl Filter {
                 return false;
             }
         }
-        if let Some(service) = p.service {
-            // Digests are never read; Insight files are logs like any other.
-            if service == "CloudTrail-Digest" {
-                return false;
-            }
+        // Digests are read only to verify; Insight files are logs like any other.
+        let digest = p.service == Some("CloudTrail-Digest");
+        if digest && !self.digests {
+            return false;
         }
         if let Some(region) = p.region {
             if !self.regions.is_empty() && !self.regions.contains(region) {
                 return false;
             }
         }
-        self.admits_dates(p.year, p.month, p.day)
+        self.admits_dates(p.year, p.month, p.day, u8::from(digest))
     }
 
-    fn admits_dates(&self, year: Option<&str>, month: Option<&str>, day: Option<&str>) -> bool {
+    /// Whether a folder of these dates can hold what the range keeps; `later` more days are read
+    /// after the last one logs are read from.
+    fn admits_dates(&self, year: Option<&str>, month: Option<&str>, day: Option<&str>, later: u8) -> bool {
         let number = |s: Option<&str>| {
             s.filter(|s| s.bytes().all(|b| b.is_ascii_digit())).and_then(|s| s.parse().ok())
         };
@@ -103,7 +107,8 @@ impl Filter {
                 _ => return true,
             },
         };
-        self.from.is_none_or(|from| last >= from) && self.last_folder_day().is_none_or(|to| first <= to)
+        let last_read = self.last_folder_day().map(|to| Day(to.0 + i64::from(later)));
+        self.from.is_none_or(|from| last >= from) && last_read.is_none_or(|to| first <= to)
     }
 
     /// Whether an event at `time` is inside `--from`..`--to`. Without a range every event is;
@@ -138,6 +143,7 @@ mod tests {
             to: Day::parse(to),
             accounts: accounts.iter().map(|s| s.to_string()).collect(),
             regions: regions.iter().map(|s| s.to_string()).collect(),
+            digests: false,
         }
     }
 
@@ -162,6 +168,9 @@ mod tests {
         assert!(f.admits(KEY));
         assert!(!f.admits("AWSLogs/111122223333/CloudTrail-Digest/us-east-1/"));
         assert!(f.admits("AWSLogs/111122223333/CloudTrail-Insight/us-east-1/"));
+        let verify = Filter { digests: true, ..f };
+        assert!(verify.admits("AWSLogs/111122223333/CloudTrail-Digest/us-east-1/"));
+        assert!(!verify.admits("AWSLogs/111122223333/CloudTrail-Digest/eu-west-1/"));
     }
 
     #[test]
@@ -177,6 +186,11 @@ mod tests {
         assert!(f.admits(&day("2024")));
         assert!(!f.admits(&day("2023")));
         assert!(!f.admits(&day("2024/02")), "February ends before the range starts");
+        let digests = |d: &str| format!("AWSLogs/1/CloudTrail-Digest/us-east-1/{d}/");
+        let verify = Filter { digests: true, ..f };
+        assert!(verify.admits(&digests("2024/03/04")), "the digest of the last hour read is a day later");
+        assert!(!verify.admits(&digests("2024/03/05")));
+        assert!(!verify.admits(&day("2024/03/04")), "logs are not read further");
     }
 
     #[test]

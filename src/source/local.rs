@@ -5,7 +5,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::layout::Filter;
-use super::{classify_name, display, Body, BoxFuture, Entry, Found, Location, Object, Skip, Store, Verdict};
+use super::{
+    classify_name, display, Body, BoxFuture, Entry, Fetched, Found, Kind, Location, Object, Skip, Store,
+    Verdict,
+};
 use crate::decode::Reason;
 use crate::error::{FatalError, ObjectError};
 
@@ -29,7 +32,11 @@ impl Store for LocalStore {
         Box::pin(async move {
             if !self.is_dir {
                 // A file named directly is always read, whatever its name: naming it is the request.
-                let object = object(self.root.clone());
+                let kind = match classify_name(&display(&self.root), true) {
+                    Verdict::Read(Kind::Digest) if filter.digests => Kind::Digest,
+                    _ => Kind::Log,
+                };
+                let object = object(self.root.clone(), kind);
                 let _ = found.send(Entry::Object(object)).await;
                 return Ok(());
             }
@@ -47,13 +54,32 @@ impl Store for LocalStore {
         })
     }
 
-    fn get<'a>(&'a self, object: &'a Object, _whole_up_to: u64) -> BoxFuture<'a, Result<Body, Reason>> {
+    fn get<'a>(&'a self, object: &'a Object, _whole_up_to: u64) -> BoxFuture<'a, Result<Fetched, Reason>> {
         Box::pin(async move {
-            match &object.location {
-                Location::File(path) => Ok(Body::File(path.clone())),
-                Location::Key(key) => Err(Reason::Fetch(format!("{key}: not a local file"))),
-            }
+            let Location::File(path) = &object.location else {
+                return Err(Reason::Fetch(format!("{}: not a local file", object.name)));
+            };
+            let signature = match object.kind {
+                Kind::Digest => sidecar(path)?,
+                Kind::Log => None,
+            };
+            Ok(Fetched { body: Body::File(path.clone()), signature })
         })
+    }
+}
+
+/// A local copy has no S3 metadata: a digest's signature, if kept, is in `<digest>.sig` beside it
+/// (hex, as `x-amz-meta-signature` holds it). None is not an error: the signature is then
+/// checked from the next digest's `previousDigestSignature`, or reported unchecked.
+fn sidecar(digest: &Path) -> Result<Option<String>, Reason> {
+    let mut name = digest.as_os_str().to_owned();
+    name.push(".sig");
+    match fs::read(&name) {
+        Ok(bytes) => crate::digest::parse_signature_sidecar(&bytes)
+            .map(Some)
+            .map_err(|e| Reason::Shape(format!("signature sidecar {}: {e}", Path::new(&name).display()))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Reason::Read(e)),
     }
 }
 
@@ -104,21 +130,21 @@ fn walk_dir(dir: &Path, filter: &Filter, pending: &mut Vec<PathBuf>) -> Vec<Entr
         // block the worker forever. (Named on the command line, it is read: that is a request.)
         let special = target.is_some_and(|t| !t.is_file());
         let name = display(&path);
-        match classify_name(&name) {
-            Verdict::Read if !filter.admits(&name) => out.push(Entry::Pruned),
-            Verdict::Read if special => out.push(Entry::Failed(ObjectError {
+        match classify_name(&name, filter.digests) {
+            Verdict::Read(_) if !filter.admits(&name) => out.push(Entry::Pruned),
+            Verdict::Read(_) if special => out.push(Entry::Failed(ObjectError {
                 object: name,
                 error: "not a regular file (a FIFO, socket or device): not read".into(),
             })),
-            Verdict::Read => out.push(Entry::Object(object(path))),
+            Verdict::Read(kind) => out.push(Entry::Object(object(path, kind))),
             Verdict::Skip(skip) => out.push(Entry::Skipped(skip)),
         }
     }
     out
 }
 
-fn object(path: PathBuf) -> Object {
-    Object { name: display(&path), location: Location::File(path), size: None }
+fn object(path: PathBuf, kind: Kind) -> Object {
+    Object { name: display(&path), location: Location::File(path), size: None, kind }
 }
 
 fn unreadable(path: &Path, what: &str, cause: &io::Error) -> ObjectError {

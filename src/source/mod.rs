@@ -82,6 +82,16 @@ pub(crate) struct Object {
     pub(crate) location: Location,
     /// Bytes, when the listing said (S3 does; a local walk does not need to).
     pub(crate) size: Option<u64>,
+    pub(crate) kind: Kind,
+}
+
+/// What an object is read for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Records: a CloudTrail log file, an export, JSON Lines.
+    Log,
+    /// A CloudTrail digest, read with `--verify`.
+    Digest,
 }
 
 /// Where an object's bytes are, for the store that listed it.
@@ -135,6 +145,14 @@ impl Skipped {
     }
 }
 
+/// An object fetched, and the signature stored with it (a digest's, from S3 metadata or a
+/// sidecar file).
+pub(crate) struct Fetched {
+    pub(crate) body: Body,
+    /// Hex, as `x-amz-meta-signature` holds it.
+    pub(crate) signature: Option<String>,
+}
+
 /// How an object's bytes reach the worker that reads it.
 pub(crate) enum Body {
     /// A local file, opened by the worker itself: files are not opened ahead of reading.
@@ -156,26 +174,29 @@ pub(crate) trait Store: Send + Sync {
     /// that cannot be listed): the run stops.
     fn list<'a>(&'a self, filter: &'a Filter, found: &'a Found) -> BoxFuture<'a, Result<(), FatalError>>;
 
-    /// Fetches an object: whole when it is at most `whole_up_to` bytes, else as a stream.
-    fn get<'a>(&'a self, object: &'a Object, whole_up_to: u64) -> BoxFuture<'a, Result<Body, Reason>>;
+    /// Fetches an object: whole when it is at most `whole_up_to` bytes, else as a stream; a
+    /// digest with its signature.
+    fn get<'a>(&'a self, object: &'a Object, whole_up_to: u64) -> BoxFuture<'a, Result<Fetched, Reason>>;
 }
 
 /// What a file name says: read it, or skip it (and why).
 pub(crate) enum Verdict {
-    Read,
+    Read(Kind),
     Skip(Skip),
 }
 
-/// Decides by name alone. Digest folders are skipped whatever the extension; `CloudTrail-Insight/`
-/// files are ordinary logs.
-pub(crate) fn classify_name(path: &str) -> Verdict {
-    if path.split(['/', '\\']).any(|part| part == "CloudTrail-Digest") {
-        return Verdict::Skip(Skip::Digest);
-    }
+/// Decides by name alone. `CloudTrail-Insight/` files are ordinary logs; under
+/// `CloudTrail-Digest/`, JSON files are digests, read only to verify (`digests`), and anything
+/// else (a signature sidecar) is skipped as part of the digests.
+pub(crate) fn classify_name(path: &str, digests: bool) -> Verdict {
     let file = path.rsplit(['/', '\\']).next().unwrap_or(path).to_ascii_lowercase();
     let stem = file.strip_suffix(".gz").unwrap_or(&file);
-    if stem.ends_with(".jsonl") || stem.ends_with(".json") {
-        Verdict::Read
+    let json = stem.ends_with(".jsonl") || stem.ends_with(".json");
+    if path.split(['/', '\\']).any(|part| part == "CloudTrail-Digest") {
+        return if json && digests { Verdict::Read(Kind::Digest) } else { Verdict::Skip(Skip::Digest) };
+    }
+    if json {
+        Verdict::Read(Kind::Log)
     } else {
         Verdict::Skip(Skip::Other)
     }
@@ -209,7 +230,7 @@ mod tests {
     use super::*;
 
     fn read(path: &str) -> bool {
-        matches!(classify_name(path), Verdict::Read)
+        matches!(classify_name(path, false), Verdict::Read(Kind::Log))
     }
 
     #[test]
@@ -230,12 +251,13 @@ mod tests {
 
     #[test]
     fn digests_and_other_files_are_skipped() {
-        assert!(matches!(
-            classify_name("AWSLogs/1/CloudTrail-Digest/us-east-1/2024/03/01/d.json.gz"),
-            Verdict::Skip(Skip::Digest)
-        ));
+        let digest = "AWSLogs/1/CloudTrail-Digest/us-east-1/2024/03/01/d.json.gz";
+        assert!(matches!(classify_name(digest, false), Verdict::Skip(Skip::Digest)));
+        assert!(matches!(classify_name(digest, true), Verdict::Read(Kind::Digest)), "read to verify");
+        let sidecar = "AWSLogs/1/CloudTrail-Digest/us-east-1/2024/03/01/d.json.gz.sig";
+        assert!(matches!(classify_name(sidecar, true), Verdict::Skip(Skip::Digest)));
         for other in ["notes.txt", "archive.gz", ".DS_Store", "x.json.bak", "json"] {
-            assert!(matches!(classify_name(other), Verdict::Skip(Skip::Other)), "{other}");
+            assert!(matches!(classify_name(other, false), Verdict::Skip(Skip::Other)), "{other}");
         }
     }
 

@@ -67,7 +67,7 @@ impl Spec {
             connections: 30,
             endpoint_scale: 1,
             extras: true,
-            digests: false,
+            digests: true,
             level: 6,
         }
     }

@@ -11,9 +11,9 @@ use bytes::Bytes;
 
 use super::{describe, S3Store};
 use crate::decode::Reason;
-use crate::source::{Body, Location, Object};
+use crate::source::{Body, Fetched, Kind, Location, Object};
 
-pub(super) async fn get(store: &S3Store, object: &Object, whole_up_to: u64) -> Result<Body, Reason> {
+pub(super) async fn get(store: &S3Store, object: &Object, whole_up_to: u64) -> Result<Fetched, Reason> {
     let Location::Key(key) = &object.location else {
         return Err(Reason::Fetch(format!("{}: not an S3 key", object.name)));
     };
@@ -26,14 +26,16 @@ pub(super) async fn get(store: &S3Store, object: &Object, whole_up_to: u64) -> R
         .await
         .map_err(|e| Reason::Fetch(describe(&e)))?;
     let size = response.content_length().and_then(|n| u64::try_from(n).ok()).or(object.size).unwrap_or(0);
+    // CloudTrail stores a digest's signature in the object's metadata (`x-amz-meta-signature`).
+    let signature = match object.kind {
+        Kind::Digest => response.metadata().and_then(|m| m.get("signature")).cloned(),
+        Kind::Log => None,
+    };
     let mut body = response.body;
     if size > whole_up_to {
-        return Ok(Body::Stream(Box::new(StreamReader {
-            body,
-            runtime: store.runtime.clone(),
-            stall: store.stall,
-            chunk: Bytes::new(),
-        })));
+        let stream =
+            StreamReader { body, runtime: store.runtime.clone(), stall: store.stall, chunk: Bytes::new() };
+        return Ok(Fetched { body: Body::Stream(Box::new(stream)), signature });
     }
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     while let Some(chunk) = next_chunk(&mut body, store.stall).await? {
@@ -46,10 +48,13 @@ pub(super) async fn get(store: &S3Store, object: &Object, whole_up_to: u64) -> R
                 stall: store.stall,
                 chunk: Bytes::new(),
             };
-            return Ok(Body::Stream(Box::new(io::Cursor::new(bytes).chain(rest))));
+            return Ok(Fetched {
+                body: Body::Stream(Box::new(io::Cursor::new(bytes).chain(rest))),
+                signature,
+            });
         }
     }
-    Ok(Body::Bytes(bytes))
+    Ok(Fetched { body: Body::Bytes(bytes), signature })
 }
 
 async fn next_chunk(body: &mut ByteStream, stall: Duration) -> Result<Option<Bytes>, Reason> {

@@ -86,7 +86,7 @@ impl Level {
                 }
                 let size = object.size().and_then(|s| u64::try_from(s).ok());
                 // A closed channel means the run is over: stop listing.
-                if found.send(entry(&bucket, key, size)).await.is_err() {
+                if found.send(entry(&bucket, key, size, filter.digests)).await.is_err() {
                     return Ok(Vec::new());
                 }
             }
@@ -96,16 +96,17 @@ impl Level {
     }
 }
 
-fn entry(bucket: &str, key: &str, size: Option<u64>) -> Entry {
+fn entry(bucket: &str, key: &str, size: Option<u64>, digests: bool) -> Entry {
     // Folder placeholders some tools create are not objects.
     if key.ends_with('/') {
         return Entry::Pruned;
     }
-    match classify_name(key) {
-        Verdict::Read => Entry::Object(Object {
+    match classify_name(key, digests) {
+        Verdict::Read(kind) => Entry::Object(Object {
             name: format!("s3://{bucket}/{key}"),
             location: Location::Key(key.to_owned()),
             size,
+            kind,
         }),
         Verdict::Skip(skip) => Entry::Skipped(skip),
     }

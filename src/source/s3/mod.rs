@@ -16,7 +16,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::Client;
 
 use super::layout::Filter;
-use super::{Body, BoxFuture, Found, Object, Store};
+use super::{BoxFuture, Fetched, Found, Object, Store};
 use crate::decode::Reason;
 use crate::error::FatalError;
 
@@ -68,6 +68,9 @@ const MAX_ATTEMPTS: u32 = 3;
 /// A connected S3 client, shared by every S3 source of a run.
 pub(crate) struct S3Client {
     client: Client,
+    /// The configuration it was built from: the CloudTrail client (`--verify`) uses the same
+    /// credentials and time limits.
+    shared: aws_config::SdkConfig,
     runtime: tokio::runtime::Handle,
     /// Region, endpoint and signing, for `--verbose`: never anything about credentials.
     pub(crate) description: String,
@@ -78,9 +81,10 @@ pub(crate) struct S3Client {
 impl S3Client {
     /// Loads the AWS configuration (on `runtime`, which also carries every request later).
     pub(crate) fn connect(options: &S3Options, runtime: &tokio::runtime::Runtime) -> S3Client {
-        let (client, description) = runtime.block_on(client(options));
+        let (client, shared, description) = runtime.block_on(client(options));
         S3Client {
             client,
+            shared,
             runtime: runtime.handle().clone(),
             description,
             concurrency: options.concurrency.max(1),
@@ -115,12 +119,12 @@ impl Store for S3Store {
         Box::pin(async move { list::list(self, filter, found).await.map_err(FatalError::S3) })
     }
 
-    fn get<'a>(&'a self, object: &'a Object, whole_up_to: u64) -> BoxFuture<'a, Result<Body, Reason>> {
+    fn get<'a>(&'a self, object: &'a Object, whole_up_to: u64) -> BoxFuture<'a, Result<Fetched, Reason>> {
         Box::pin(get::get(self, object, whole_up_to))
     }
 }
 
-async fn client(options: &S3Options) -> (Client, String) {
+async fn client(options: &S3Options) -> (Client, aws_config::SdkConfig, String) {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(
             TimeoutConfig::builder()
@@ -163,7 +167,54 @@ async fn client(options: &S3Options) -> (Client, String) {
             .map_or("AWS (virtual-hosted buckets)".to_owned(), |u| format!("{u} (path-style)")),
         if options.no_sign_request { "unsigned" } else { "signed" },
     );
-    (Client::from_conf(config), description)
+    (Client::from_conf(config), shared, description)
+}
+
+impl S3Client {
+    /// CloudTrail's public keys valid between `from` and `to`, from `ListPublicKeys` in `region`
+    /// (a trail's home region): what checks the signatures of digests read from S3. Asked only
+    /// with `--verify`.
+    pub(crate) fn public_keys(
+        &self,
+        region: &str,
+        from: crate::time::Timestamp,
+        to: crate::time::Timestamp,
+    ) -> Result<Vec<crate::digest::PublicKey>, String> {
+        use aws_sdk_cloudtrail::primitives::DateTime;
+        // `--endpoint-url` is S3's (an S3-compatible server has no CloudTrail API): CloudTrail is
+        // reached at AWS, or where AWS_ENDPOINT_URL_CLOUDTRAIL says.
+        let mut config =
+            aws_sdk_cloudtrail::config::Builder::from(&self.shared).region(Region::new(region.to_owned()));
+        config.set_endpoint_url(std::env::var("AWS_ENDPOINT_URL_CLOUDTRAIL").ok().filter(|u| !u.is_empty()));
+        let config = config.build();
+        let client = aws_sdk_cloudtrail::Client::from_conf(config);
+        let seconds = |t: crate::time::Timestamp| DateTime::from_millis(t.millis());
+        self.runtime.block_on(async {
+            let mut keys = Vec::new();
+            let mut pages = client
+                .list_public_keys()
+                .start_time(seconds(from))
+                .end_time(seconds(to))
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page =
+                    page.map_err(|e| format!("CloudTrail ListPublicKeys in {region}: {}", describe(&e)))?;
+                for key in page.public_key_list() {
+                    let (Some(value), Some(fingerprint)) = (key.value(), key.fingerprint()) else { continue };
+                    let time =
+                        |t: Option<&DateTime>| t.and_then(|t| t.to_millis().ok()).map(crate::time::Timestamp);
+                    keys.push(crate::digest::PublicKey {
+                        fingerprint: fingerprint.to_ascii_lowercase(),
+                        der: value.as_ref().to_vec(),
+                        valid_from: time(key.validity_start_time()),
+                        valid_until: time(key.validity_end_time()),
+                    });
+                }
+            }
+            Ok(keys)
+        })
+    }
 }
 
 /// One line saying why an S3 call failed: the service's code and message, or the transport

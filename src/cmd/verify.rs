@@ -1,0 +1,75 @@
+//! `--verify`: the digests and log hashes the reading gathered, checked against each other and
+//! against CloudTrail's public keys (from `--public-keys`, or the CloudTrail API for S3 sources).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::cli::VerifyArgs;
+use crate::digest::{self, DigestName, Integrity, PublicKeys, Scope};
+use crate::error::FatalError;
+use crate::scan::Scan;
+use crate::source::layout::Filter;
+use crate::source::s3::S3Client;
+use crate::time::{Day, Timestamp};
+
+use super::read::Log;
+
+/// Verifies what `scan` read; `None` without `--verify`.
+pub(crate) fn integrity(
+    args: &VerifyArgs,
+    scan: &Scan,
+    filter: &Filter,
+    s3: Option<&S3Client>,
+    log: &Log,
+) -> Result<Option<Integrity>, FatalError> {
+    if !args.verify {
+        return Ok(None);
+    }
+    let keys = match (&args.public_keys, s3) {
+        (Some(path), _) => Some(read_keys(path)?),
+        (None, Some(client)) => Some(fetch_keys(scan, client, log)?),
+        (None, None) => None,
+    };
+    // The day folders read: logs from --from to the day after --to (see `Filter`).
+    let scope = Scope {
+        days: match (filter.from, filter.to) {
+            (None, None) => None,
+            (from, to) => Some((from.unwrap_or(Day(i64::MIN / 4)), to.map_or(Day(i64::MAX / 4), Day::next))),
+        },
+    };
+    let integrity = digest::verify(&scan.digests, &scan.logs, keys.as_ref(), &scope);
+    log.stage(format_args!(
+        "verified {} log files against {} digests: {} problems",
+        scan.logs.len(),
+        integrity.digests_read,
+        integrity.problems()
+    ));
+    Ok(Some(integrity))
+}
+
+fn read_keys(path: &Path) -> Result<PublicKeys, FatalError> {
+    let bytes =
+        std::fs::read(path).map_err(|cause| FatalError::Source { source: path.to_path_buf(), cause })?;
+    PublicKeys::parse(&bytes).map_err(|e| FatalError::PublicKeys(format!("{}: {e}", path.display())))
+}
+
+/// The keys of every home region the digests name, valid over the span their end times cover.
+fn fetch_keys(scan: &Scan, client: &S3Client, log: &Log) -> Result<PublicKeys, FatalError> {
+    let mut spans: BTreeMap<String, (Timestamp, Timestamp)> = BTreeMap::new();
+    for name in scan.digests.iter().filter_map(|d| DigestName::parse(&d.object)) {
+        let span = spans.entry(name.home_region).or_insert((name.end, name.end));
+        *span = (span.0.min(name.end), span.1.max(name.end));
+    }
+    let mut keys = PublicKeys::default();
+    for (region, (from, to)) in spans {
+        // A key's window is inclusive; an hour on each side covers a digest signed at the edge.
+        let fetched = client
+            .public_keys(&region, Timestamp(from.millis() - 3_600_000), Timestamp(to.millis() + 3_600_000))
+            .map_err(FatalError::S3)?;
+        log.stage(format_args!("fetched {} CloudTrail public keys for {region}", fetched.len()));
+        for key in fetched {
+            keys.insert(key);
+        }
+    }
+    Ok(keys)
+}
