@@ -66,7 +66,8 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// Report format: `text` for a terminal, `json` for programs (versioned schema), `markdown`
-    /// for tickets and wikis.
+    /// for tickets and wikis, `html` for a browser or an e-mail (one file, with a timeline per
+    /// endpoint).
     #[arg(short, long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 

@@ -8,7 +8,7 @@ use common::{testdata, trailscope};
 fn every_format_is_byte_identical_for_one_and_four_jobs() {
     let archive = testdata("");
     let archive = archive.to_str().expect("utf-8 path");
-    for format in ["json", "text", "markdown"] {
+    for format in ["json", "text", "markdown", "html"] {
         let run = |jobs: &str| {
             let out = trailscope(["report", "--all", "--format", format, "--jobs", jobs, archive]);
             assert!(

@@ -1,4 +1,4 @@
-//! Whole outputs against committed golden files: the text and Markdown reports of the test
+//! Whole outputs against committed golden files: the text, Markdown and HTML reports of the test
 //! archives, the reports and warnings of an archive of hostile strings, and the man pages.
 //! `TRAILSCOPE_BLESS=1 cargo test --test golden` rewrites them all when a change is intended.
 
@@ -31,10 +31,10 @@ fn golden(name: &str) -> std::path::PathBuf {
     root().join("tests/golden").join(name)
 }
 
-/// The report of `source` (relative to the repository) in text and Markdown, with `extra`
-/// options, against `NAME.txt` and `NAME.md`; the warnings against `STDERR.stderr`.
+/// The report of `source` (relative to the repository) in text, Markdown and HTML, with `extra`
+/// options, against `NAME.txt`, `NAME.md` and `NAME.html`; the warnings against `STDERR.stderr`.
 fn assert_reports(name: &str, stderr: &str, source: &str, extra: &[&str], exit_code: i32) {
-    for (format, extension) in [("text", "txt"), ("markdown", "md")] {
+    for (format, extension) in [("text", "txt"), ("markdown", "md"), ("html", "html")] {
         let mut args = vec!["report", "--format", format];
         args.extend(extra);
         args.push(source);
@@ -202,6 +202,115 @@ fn hostile_strings_reach_text_and_markdown_escaped() {
         assert_golden(&golden(&format!("hostile.{extension}")), &out.stdout);
         assert_golden(&golden("hostile.stderr"), &out.stderr);
     }
+}
+
+/// Strings written to break out of HTML wherever a report could put them: element text, a quoted
+/// attribute, an SVG tooltip, a style sheet, a comment; and entities that must stay text.
+mod html_hostile {
+    pub const SCRIPT: &str = "<script>alert(1)</script>";
+    pub const ATTRIBUTE: &str = "\"'><img src=x onerror=alert(2)>";
+    pub const TOOLTIP: &str = "</title></g></svg><script>alert(3)</script>";
+    pub const STYLE: &str = "</style><style>*{background:url(http://evil.example/)}</style>";
+    pub const COMMENT: &str = "<!-- --><![CDATA[ ]]>";
+    pub const ENTITIES: &str = "&amp;&lt;&#x3c;&";
+}
+
+/// A log with an endpoint, an account, a region, a principal, field names and values and an
+/// error code (shown in a timeline tooltip) made of [`html_hostile`] strings.
+fn html_hostile_log() -> Vec<u8> {
+    use html_hostile::*;
+    use serde_json::json;
+    let endpoint = format!("eice-3{SCRIPT}{ATTRIBUTE}");
+    let record = |n: u32, error: Option<String>| {
+        let mut record = json!({
+            "eventVersion": "1.09",
+            "eventSource": "ec2-instance-connect.amazonaws.com",
+            "eventName": "OpenTunnel",
+            "eventTime": format!("2024-03-01T0{n}:30:00Z"),
+            "recipientAccountId": format!("{STYLE}777788889999"),
+            "awsRegion": format!("ap-south-1{COMMENT}{ENTITIES}"),
+            "userIdentity": {"type": "IAMUser", "arn": format!("arn:aws:iam::777788889999:user/{TOOLTIP}")},
+            "requestParameters": {
+                "instanceConnectEndpointId": endpoint,
+                format!("k{SCRIPT}"): format!("{ATTRIBUTE}{n}"),
+                format!("k{STYLE}"): format!("{COMMENT}{ENTITIES}"),
+            },
+            "eventID": format!("html-{n}{TOOLTIP}"),
+        });
+        if let Some(error) = error {
+            record["errorCode"] = json!(error);
+        }
+        record
+    };
+    let records = vec![
+        record(1, None),
+        record(2, None),
+        record(3, Some(format!("{TOOLTIP}{ATTRIBUTE}"))),
+        record(3, Some(format!("Denied{SCRIPT}"))),
+    ];
+    serde_json::to_vec_pretty(&json!({ "Records": records })).expect("serializable")
+}
+
+/// Tags the HTML renderer writes. Any other `<name` in a page came from the archive unescaped.
+const HTML_TAGS: &[&str] = &[
+    "!DOCTYPE", "html", "head", "meta", "title", "style", "body", "main", "nav", "ol", "li", "a", "section",
+    "h1", "h2", "h3", "p", "strong", "code", "wbr", "div", "table", "thead", "tbody", "tr", "th", "td",
+    "span", "b", "br", "svg", "g", "path", "rect", "text",
+];
+
+#[test]
+fn hostile_strings_reach_html_as_text() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    hostile_archive(dir.path());
+    fs::write(dir.path().join("archive/html.json"), html_hostile_log()).expect("write log");
+    for name in ["broken-<script>alert(4)<\\script>.json", "broken-\"'><img src=x onerror=alert(5)>.json"] {
+        fs::write(dir.path().join("archive").join(name), b"not JSON").expect("write broken object");
+    }
+    let out = trailscope_in(dir.path(), ["report", "--all", "--format", "html", "archive"]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let page = std::str::from_utf8(&out.stdout).expect("UTF-8");
+
+    // Every `<` opens a tag the renderer writes, and no tag holds anything from the archive.
+    for (at, _) in page.match_indices('<') {
+        let tag = &page[at + 1..];
+        let end = tag.find('>').unwrap_or_else(|| panic!("an unclosed `<` at byte {at}"));
+        let tag = &tag[..end];
+        let name = tag.trim_start_matches('/').split([' ', '/']).next().unwrap_or_default();
+        assert!(HTML_TAGS.contains(&name), "a tag the renderer does not write: <{tag}>");
+        for data in ["alert", "onerror", "evil.example", "eice-"] {
+            assert!(!tag.contains(data), "archive data inside a tag: <{tag}>");
+        }
+    }
+    assert!(!page.to_ascii_lowercase().contains("<script"), "no script element");
+    // Every `&` starts a reference the escaper writes: the archive's own stay text.
+    for (at, _) in page.match_indices('&') {
+        let rest = &page[at..];
+        assert!(
+            ["&amp;", "&lt;", "&gt;", "&quot;", "&#39;"].iter().any(|r| rest.starts_with(r)),
+            "a bare `&` at byte {at}: {}",
+            &rest[..rest.len().min(20)]
+        );
+    }
+    // One style sheet, the renderer's own, and a policy that forbids script and fetches.
+    assert_eq!(page.matches("<style>").count(), 1);
+    let style = page.split("<style>").nth(1).and_then(|s| s.split("</style>").next()).expect("a style sheet");
+    assert!(!style.contains("evil") && !style.contains("url("), "archive data in the style sheet");
+    assert!(page.contains("content=\"default-src 'none'; style-src 'unsafe-inline';"), "the page's CSP");
+    // The strings are there, as text: escaped for HTML after the text report's escaping.
+    assert!(page.contains(
+        "eice-3&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&gt;&lt;img src=x onerror=alert(2)&gt;"
+    ));
+    assert!(
+        page.contains("&lt;/title&gt;&lt;/g&gt;&lt;/svg&gt;&lt;script&gt;alert(3)&lt;/script&gt;"),
+        "tooltip"
+    );
+    assert!(page.contains("&amp;amp;&amp;lt;&amp;#x3c;&amp;"), "entities from the archive stay text");
+    let leaked = page.lines().flat_map(str::chars).find(|c| {
+        let c = c.to_string();
+        trailscope::output::sanitize::escape(&c) != c
+    });
+    assert_eq!(leaked, None, "a character that needs escaping got through");
+    assert_golden(&golden("hostile.html"), &out.stdout);
 }
 
 #[test]

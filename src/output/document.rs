@@ -1,11 +1,12 @@
 //! What the human-readable report says, as a list of blocks: headings, paragraphs, notes and
-//! tables. Text and Markdown render the same blocks, each in its own way.
+//! tables. Text, Markdown and HTML render the same blocks, each in its own way.
 
 use std::collections::BTreeMap;
 
 use crate::digest::Integrity;
 use crate::report::{FieldClass, FieldReport, Report, VariesWith};
 
+use super::timeline::{self, Timeline};
 use super::RenderOptions;
 
 pub enum Block {
@@ -17,6 +18,9 @@ pub enum Block {
     /// A caveat the reader must not miss.
     Note(String),
     Table(Table),
+    /// Each endpoint's tunnels over time, for formats that can draw (HTML). Text and Markdown
+    /// leave it out: the endpoints table already gives each endpoint's first and last tunnel.
+    Timeline(Timeline),
 }
 
 pub struct Table {
@@ -164,6 +168,10 @@ fn endpoints(report: &Report, blocks: &mut Vec<Block>) {
             })
             .collect(),
     }));
+    // Right below the table it draws, row for row.
+    if let Some(timeline) = timeline::build(report) {
+        blocks.push(Block::Timeline(timeline));
+    }
     let denied: Vec<Vec<Cell>> = report
         .endpoints
         .iter()

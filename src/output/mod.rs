@@ -1,11 +1,14 @@
-//! Output: renders a [`Report`] as text, JSON or Markdown, and writes it to stdout or, atomically,
-//! to a file. Text and Markdown share one [`document`] so they always say the same things, and
-//! both pass every string through [`sanitize`], as do the warnings and error lines on stderr.
+//! Output: renders a [`Report`] as text, JSON, Markdown or HTML, and writes it to stdout or,
+//! atomically, to a file. Text, Markdown and HTML share one [`document`] so they always say the
+//! same things, and all pass every string through [`sanitize`], as do the warnings and error
+//! lines on stderr.
 
 mod document;
+mod html;
 mod markdown;
 pub mod sanitize;
 mod text;
+mod timeline;
 
 use std::fs;
 use std::io::{self, Write};
@@ -21,6 +24,7 @@ pub enum Format {
     Text,
     Json,
     Markdown,
+    Html,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -41,6 +45,7 @@ pub fn render(report: &Report, format: Format, options: &RenderOptions) -> Vec<u
         }
         Format::Text => text::render(&document::build(report, options)).into_bytes(),
         Format::Markdown => markdown::render(&document::build(report, options)).into_bytes(),
+        Format::Html => html::render(&document::build(report, options)).into_bytes(),
     }
 }
 
