@@ -48,6 +48,7 @@ impl ReadPlan {
                     accounts: narrowing.accounts.iter().cloned().collect(),
                     regions: narrowing.regions.iter().cloned().collect(),
                     digests: false,
+                    shard: None,
                 },
             },
             s3: S3Options {

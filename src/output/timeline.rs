@@ -201,6 +201,7 @@ pub(crate) mod tests {
             fields: Vec::new(),
             conflicts: Vec::new(),
             failures: Vec::new(),
+            integrity: None,
             timeline,
         }
     }

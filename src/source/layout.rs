@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+pub use super::shard::Shard;
 use crate::time::{Day, Timestamp};
 
 /// What to keep, by the key layout and by event time. The default keeps everything but digests.
@@ -16,21 +17,23 @@ pub struct Filter {
     /// Read the digests under `CloudTrail-Digest/` too (`--verify`), pruned as the logs are, one
     /// day further: the digest of a day's last hour is delivered in the next day's folder.
     pub digests: bool,
+    /// Read only this shard's part of the sources (`scan --shard`).
+    pub shard: Option<Shard>,
 }
 
 /// How far into the layout a folder or key goes; `None` where it does not reach.
 #[derive(Debug, Default, PartialEq, Eq)]
-struct Position<'a> {
-    account: Option<&'a str>,
-    service: Option<&'a str>,
-    region: Option<&'a str>,
-    year: Option<&'a str>,
-    month: Option<&'a str>,
-    day: Option<&'a str>,
+pub(super) struct Position<'a> {
+    pub(super) account: Option<&'a str>,
+    pub(super) service: Option<&'a str>,
+    pub(super) region: Option<&'a str>,
+    pub(super) year: Option<&'a str>,
+    pub(super) month: Option<&'a str>,
+    pub(super) day: Option<&'a str>,
 }
 
 /// Locates `path` (a folder or key, `/`-separated) in the layout, from its last `AWSLogs`.
-fn position(path: &str) -> Option<Position<'_>> {
+pub(super) fn position(path: &str) -> Option<Position<'_>> {
     let parts: Vec<&str> = path.split(['/', '\\']).filter(|p| !p.is_empty()).collect();
     let start = parts.iter().rposition(|p| *p == "AWSLogs")?;
     let mut rest = &parts[start + 1..];
@@ -44,7 +47,17 @@ fn position(path: &str) -> Option<Position<'_>> {
 impl Filter {
     /// True when some option narrows what is read (reading digests too does not).
     pub fn is_active(&self) -> bool {
-        self.from.is_some() || self.to.is_some() || !self.accounts.is_empty() || !self.regions.is_empty()
+        self.from.is_some()
+            || self.to.is_some()
+            || !self.accounts.is_empty()
+            || !self.regions.is_empty()
+            || self.shard.is_some_and(|s| s.count > 1)
+    }
+
+    /// Whether this run reads the object at `relative` (its path under its SOURCE, or its key
+    /// under the source's prefix): always, unless sharded.
+    pub fn owns(&self, relative: &str) -> bool {
+        self.shard.is_none_or(|shard| shard.owns(relative))
     }
 
     /// The last folder day read: a log file can hold events from minutes before its folder's day,
@@ -144,6 +157,7 @@ mod tests {
             accounts: accounts.iter().map(|s| s.to_string()).collect(),
             regions: regions.iter().map(|s| s.to_string()).collect(),
             digests: false,
+            shard: None,
         }
     }
 

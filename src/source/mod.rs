@@ -6,6 +6,7 @@
 pub(crate) mod layout;
 mod local;
 pub(crate) mod s3;
+pub(crate) mod shard;
 
 use std::future::Future;
 use std::io::Read;
