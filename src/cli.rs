@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::output::Format;
+use crate::connections::Outcome;
+use crate::output::{Format, ListFormat};
 use crate::source::Source;
 use crate::time::Day;
 
@@ -40,6 +41,7 @@ impl Cli {
     pub fn validate(&self) -> Result<(), String> {
         match &self.command {
             Command::Report(args) => args.narrowing.validate(),
+            Command::Connections(args) => args.narrowing.validate(),
             Command::Completions(_) => Ok(()),
         }
     }
@@ -54,6 +56,15 @@ pub enum Command {
     /// were unreadable (they are listed in the report and as warnings), 2 on a usage error, 1 on
     /// a fatal error (no such source, nothing readable, report not writable).
     Report(ReportArgs),
+
+    /// List every connection, denied attempt and direct key push, one row each, sorted by time.
+    ///
+    /// A row per successful tunnel (`connected`), refused tunnel (`denied`, with its error code),
+    /// key pushed with no tunnel (`direct`) and serial-console key (`serial-console`): who, from
+    /// where, through which endpoint, to which instance and address, with which key. Exit status
+    /// as for `report`: 0 when every object was read, 3 when the list was written but some objects
+    /// were unreadable, 2 on a usage error, 1 on a fatal error.
+    Connections(ConnectionsArgs),
 
     /// Print a completion script for SHELL, generated from this version's options.
     ///
@@ -99,6 +110,60 @@ pub struct ReportArgs {
 
     #[command(flatten)]
     pub s3: S3Args,
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectionsArgs {
+    /// `table` for a terminal (aligned, every string escaped), `csv` for spreadsheets (RFC 4180,
+    /// cells that would start a formula neutralised), `jsonl` for programs (one JSON object per
+    /// row, exact strings).
+    #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+
+    /// Write the list to FILE instead of standard output. The file is replaced atomically: a
+    /// failed run leaves any previous list as it was.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    #[command(flatten)]
+    pub pairing: PairingArgs,
+
+    #[command(flatten)]
+    pub filters: RowFilterArgs,
+
+    #[command(flatten)]
+    pub messages: MessageArgs,
+
+    /// Replace account ids, principal names, IP addresses and key fingerprints in the rows (and
+    /// warnings) with stable pseudonyms: equal values get equal pseudonyms.
+    #[arg(long)]
+    pub redact: bool,
+
+    #[command(flatten)]
+    pub narrowing: NarrowingArgs,
+
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+/// Which rows to list: each option is repeatable; a row must match every option given, and any
+/// one value of each.
+#[derive(Debug, Args)]
+pub struct RowFilterArgs {
+    /// Only rows of this endpoint (`eice-…`); repeat for several.
+    #[arg(long = "endpoint", value_name = "ID", help_heading = "Filters")]
+    pub endpoints: Vec<String>,
+
+    /// Only rows of this caller (`userIdentity.arn`, exactly); repeat for several.
+    #[arg(long = "principal", value_name = "ARN", help_heading = "Filters")]
+    pub principals: Vec<String>,
+
+    /// Only rows with this outcome; repeat for several.
+    #[arg(long = "outcome", value_name = "OUTCOME", value_enum, help_heading = "Filters")]
+    pub outcomes: Vec<Outcome>,
 }
 
 /// What to read and how: shared by every command that reads an archive.

@@ -50,6 +50,7 @@ impl Outcome {
 pub fn run(cli: &Cli) -> Result<Outcome, FatalError> {
     match &cli.command {
         Command::Report(args) => cmd::report::run(args),
+        Command::Connections(args) => cmd::connections::run(args),
         Command::Completions(args) => cmd::completions::run(args),
     }
 }

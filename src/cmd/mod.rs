@@ -2,5 +2,6 @@
 //! command that reads an archive shares.
 
 pub mod completions;
+pub mod connections;
 mod read;
 pub mod report;
