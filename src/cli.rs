@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::output::Format;
+use crate::connections::Outcome;
+use crate::output::{Format, ListFormat};
 use crate::source::Source;
 use crate::time::Day;
 
@@ -14,7 +15,8 @@ use crate::time::Day;
 /// trailscope reads CloudTrail log files (gzipped or not), LookupEvents exports and JSON Lines,
 /// finds the EC2 Instance Connect events, pairs each pushed SSH key with the tunnel it opened,
 /// groups connections by endpoint, and reports which record fields change with the endpoint and
-/// which change with every connection.
+/// which change with every connection (`report`), or lists every connection: who connected to
+/// what, when, through which endpoint, with which key (`connections`).
 #[derive(Debug, Parser)]
 #[command(name = "trailscope", version, long_version = LONG_VERSION, propagate_version = true)]
 pub struct Cli {
@@ -40,13 +42,16 @@ impl Cli {
     pub fn validate(&self) -> Result<(), String> {
         match &self.command {
             Command::Report(args) => args.narrowing.validate(),
+            Command::Connections(args) => args.narrowing.validate(),
             Command::Completions(_) => Ok(()),
         }
     }
 }
 
 #[derive(Debug, Subcommand)]
-#[expect(clippy::large_enum_variant, reason = "parsed once per run, so its size costs nothing")]
+// `allow`, not `expect`: whether the lint fires depends on how the two largest variants compare,
+// which changes as commands gain options.
+#[allow(clippy::large_enum_variant, reason = "parsed once per run, so its size costs nothing")]
 pub enum Command {
     /// Read an archive and report endpoints, connections and how fields change between them.
     ///
@@ -54,6 +59,15 @@ pub enum Command {
     /// were unreadable (they are listed in the report and as warnings), 2 on a usage error, 1 on
     /// a fatal error (no such source, nothing readable, report not writable).
     Report(ReportArgs),
+
+    /// List every connection, denied attempt and direct key push, one row each, sorted by time.
+    ///
+    /// A row per successful tunnel (`connected`), refused tunnel (`denied`, with its error code),
+    /// key pushed with no tunnel (`direct`) and serial-console key (`serial-console`): who, from
+    /// where, through which endpoint, to which instance and address, with which key. Exit status
+    /// as for `report`: 0 when every object was read, 3 when the list was written but some objects
+    /// were unreadable, 2 on a usage error, 1 on a fatal error.
+    Connections(ConnectionsArgs),
 
     /// Print a completion script for SHELL, generated from this version's options.
     ///
@@ -123,6 +137,60 @@ pub struct VerifyArgs {
     pub public_keys: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+pub struct ConnectionsArgs {
+    /// `table` for a terminal (aligned, every string escaped), `csv` for spreadsheets (RFC 4180,
+    /// cells that would start a formula neutralised), `jsonl` for programs (one JSON object per
+    /// row, exact strings).
+    #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+
+    /// Write the list to FILE instead of standard output. The file is replaced atomically: a
+    /// failed run leaves any previous list as it was.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    #[command(flatten)]
+    pub pairing: PairingArgs,
+
+    #[command(flatten)]
+    pub filters: RowFilterArgs,
+
+    #[command(flatten)]
+    pub messages: MessageArgs,
+
+    /// Replace account ids, principal names, IP addresses and key fingerprints in the rows (and
+    /// warnings) with stable pseudonyms: equal values get equal pseudonyms.
+    #[arg(long)]
+    pub redact: bool,
+
+    #[command(flatten)]
+    pub narrowing: NarrowingArgs,
+
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+/// Which rows to list: each option is repeatable; a row must match every option given, and any
+/// one value of each.
+#[derive(Debug, Args)]
+pub struct RowFilterArgs {
+    /// Only rows of this endpoint (`eice-…`); repeat for several.
+    #[arg(long = "endpoint", value_name = "ID", help_heading = "Filters")]
+    pub endpoints: Vec<String>,
+
+    /// Only rows of this caller (`userIdentity.arn`, exactly); repeat for several.
+    #[arg(long = "principal", value_name = "ARN", help_heading = "Filters")]
+    pub principals: Vec<String>,
+
+    /// Only rows with this outcome; repeat for several.
+    #[arg(long = "outcome", value_name = "OUTCOME", value_enum, help_heading = "Filters")]
+    pub outcomes: Vec<Outcome>,
+}
+
 /// What to read and how: shared by every command that reads an archive.
 #[derive(Debug, Args)]
 pub struct InputArgs {
@@ -160,7 +228,8 @@ pub struct PairingArgs {
 /// What goes to stderr besides the output.
 #[derive(Debug, Args)]
 pub struct MessageArgs {
-    /// Print no warnings (unreadable objects are still in the output and the exit status).
+    /// Print no warnings (unreadable objects still make the exit status 3, and a report still
+    /// lists them).
     #[arg(short, long, conflicts_with = "verbose")]
     pub quiet: bool,
 

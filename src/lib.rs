@@ -3,12 +3,14 @@
 //! The modules follow the pipeline: [`source`] lists objects, [`decode`] turns one object into
 //! records, [`event`] picks out Instance Connect events, [`scan`] runs that in parallel,
 //! [`analysis`] pairs, attributes and classifies, [`report`] is the result, and [`output`]
-//! renders it. [`cmd`] wires one subcommand through them. [`digest`] verifies an archive against
+//! renders it ([`connections`] is the row of the connections listing). [`cmd`] wires one
+//! subcommand through them. [`digest`] verifies an archive against
 //! CloudTrail's signed digests.
 
 pub(crate) mod analysis;
 pub mod cli;
 pub mod cmd;
+pub mod connections;
 pub(crate) mod decode;
 pub(crate) mod digest;
 pub mod error;
@@ -48,6 +50,7 @@ impl Outcome {
 pub fn run(cli: &Cli) -> Result<Outcome, FatalError> {
     match &cli.command {
         Command::Report(args) => cmd::report::run(args),
+        Command::Connections(args) => cmd::connections::run(args),
         Command::Completions(args) => cmd::completions::run(args),
     }
 }

@@ -1,19 +1,21 @@
 //! `--redact`: replaces access key ids, SSH public keys, IP addresses, account ids and principal
 //! names in a finished report with stable pseudonyms (the same original gives the same pseudonym
 //! everywhere in the report), so every output format is redacted and the analysis still reads.
+//! The rows of `trailscope connections` are redacted by the same rules, row by row.
 
 use std::collections::HashMap;
 
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+use crate::connections::Row;
 use crate::error::ObjectError;
 use crate::report::Report;
 
 /// Assigns pseudonyms in order of first appearance; the report is traversed in a fixed order,
 /// so the same archive gives the same pseudonyms.
 #[derive(Default)]
-struct Pseudonyms {
+pub(crate) struct Pseudonyms {
     seen: HashMap<(Kind, String), String>,
     counts: HashMap<Kind, usize>,
 }
@@ -76,7 +78,24 @@ pub fn redact_failures(failures: &mut [ObjectError]) {
     redact_failures_with(&mut Pseudonyms::default(), failures);
 }
 
-fn redact_failures_with(names: &mut Pseudonyms, failures: &mut [ObjectError]) {
+/// Redacts one row of `trailscope connections`. Rows are redacted in the order they are listed,
+/// so the same archive gives the same pseudonyms. A key's fingerprint stands for the key: it
+/// gets the key's kind of pseudonym (`ssh-key-1`). Endpoint and instance ids, regions, error
+/// codes and OS user names are kept, as the report keeps them.
+pub(crate) fn redact_row(names: &mut Pseudonyms, row: &mut Row) {
+    for text in
+        [&mut row.account, &mut row.principal, &mut row.source_ip, &mut row.private_ip, &mut row.user_agent]
+            .into_iter()
+            .flatten()
+    {
+        *text = names.text(text);
+    }
+    if let Some(fingerprint) = &mut row.key_fingerprint {
+        *fingerprint = names.name(Kind::SshKey, fingerprint);
+    }
+}
+
+pub(crate) fn redact_failures_with(names: &mut Pseudonyms, failures: &mut [ObjectError]) {
     for failure in failures {
         failure.object = names.text(&failure.object);
         failure.error = names.text(&failure.error);

@@ -107,14 +107,18 @@ fn pair_window_changes_what_pairs() {
 #[test]
 fn readme_quotes_the_current_help() {
     let readme = fs::read_to_string(common::root().join("README.md")).expect("README.md");
-    let (_, after) = readme.split_once("$ trailscope report --help\n").expect("README quotes --help");
-    let (quoted, _) = after.split_once("```").expect("the quote ends");
-    let help = trailscope(["report", "--help"]);
-    assert_eq!(
-        quoted,
-        String::from_utf8_lossy(&help.stdout),
-        "paste `trailscope report --help` into README.md"
-    );
+    for command in ["report", "connections"] {
+        let (_, after) = readme
+            .split_once(&format!("$ trailscope {command} --help\n"))
+            .unwrap_or_else(|| panic!("README quotes {command} --help"));
+        let (quoted, _) = after.split_once("```").expect("the quote ends");
+        let help = trailscope([command, "--help"]);
+        assert_eq!(
+            quoted,
+            String::from_utf8_lossy(&help.stdout),
+            "paste `trailscope {command} --help` into README.md"
+        );
+    }
 }
 
 #[test]
@@ -156,10 +160,14 @@ fn version_names_the_inflate_backend() {
 fn completions_offer_every_subcommand_and_option() {
     use clap::CommandFactory;
     let cli = trailscope::cli::Cli::command();
-    let report = cli.find_subcommand("report").expect("a report subcommand");
-    let options: Vec<String> =
-        report.get_arguments().filter_map(|a| a.get_long()).map(|long| format!("--{long}")).collect();
+    let options: Vec<String> = ["report", "connections"]
+        .into_iter()
+        .flat_map(|name| cli.find_subcommand(name).expect("a subcommand").get_arguments())
+        .filter_map(|a| a.get_long())
+        .map(|long| format!("--{long}"))
+        .collect();
     assert!(options.contains(&"--max-object-size".to_owned()), "{options:?}");
+    assert!(options.contains(&"--outcome".to_owned()), "{options:?}");
     for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
         let out = trailscope(["completions", shell]);
         assert_eq!(out.status.code(), Some(0), "{shell}: {}", String::from_utf8_lossy(&out.stderr));

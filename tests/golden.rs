@@ -1,5 +1,6 @@
 //! Whole outputs against committed golden files: the text, Markdown and HTML reports of the test
-//! archives, the reports and warnings of an archive of hostile strings, and the man pages.
+//! archives, the reports and warnings of an archive of hostile strings, the connections tables of
+//! the seed and of the hostile archive, and the man pages.
 //! `TRAILSCOPE_BLESS=1 cargo test --test golden` rewrites them all when a change is intended.
 
 mod common;
@@ -58,6 +59,14 @@ fn generated_archive_reports_with_all_match_the_golden_files() {
 #[test]
 fn seed_reports_match_the_golden_files() {
     assert_reports("seed", "seed", "testdata/seed/s3", &[], 0);
+}
+
+#[test]
+fn seed_connections_table_matches_the_golden_file() {
+    let out = trailscope_in(&root(), ["connections", "testdata/seed/s3"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_golden(&golden("seed-connections.txt"), &out.stdout);
+    assert!(out.stderr.is_empty());
 }
 
 /// One string per thing an archive could do to its reader, each in a field the report prints.
@@ -311,6 +320,22 @@ fn hostile_strings_reach_html_as_text() {
     });
     assert_eq!(leaked, None, "a character that needs escaping got through");
     assert_golden(&golden("hostile.html"), &out.stdout);
+}
+
+#[test]
+fn hostile_strings_reach_the_connections_table_escaped() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    hostile_archive(dir.path());
+    let out = trailscope_in(dir.path(), ["connections", "archive"]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::str::from_utf8(&out.stdout).expect("UTF-8");
+    let leaked = text.lines().flat_map(str::chars).find(|c| {
+        let c = c.to_string();
+        trailscope::output::sanitize::escape(&c) != c
+    });
+    assert_eq!(leaked, None, "a character that needs escaping got through");
+    assert_golden(&golden("hostile-connections.txt"), &out.stdout);
+    assert_golden(&golden("hostile.stderr"), &out.stderr);
 }
 
 #[test]

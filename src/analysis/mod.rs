@@ -2,6 +2,7 @@
 //! rest, pairs keys with tunnels ([`pairing`]), attributes both to endpoints, and classifies the
 //! fields of the successful ones ([`fields`]).
 
+pub(crate) mod connections;
 mod dedup;
 mod fields;
 pub(crate) mod pairing;

@@ -2,6 +2,7 @@
 //! command that reads an archive shares.
 
 pub mod completions;
+pub mod connections;
 mod read;
 pub mod report;
 mod verify;

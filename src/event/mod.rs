@@ -121,7 +121,7 @@ impl Kept {
 }
 
 /// A record that is an EventBridge envelope stands for the record in its `detail`.
-fn unwrap_envelope<'t, 'i>(root: Json<'t, 'i>) -> Json<'t, 'i> {
+pub(crate) fn unwrap_envelope<'t, 'i>(root: Json<'t, 'i>) -> Json<'t, 'i> {
     match (root.get("detail-type"), root.get("detail")) {
         (Some(_), Some(detail)) if detail.is_object() => detail,
         _ => root,

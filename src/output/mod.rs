@@ -1,8 +1,10 @@
 //! Output: renders a [`Report`] as text, JSON, Markdown or HTML, and writes it to stdout or,
 //! atomically, to a file. Text, Markdown and HTML share one [`document`] so they always say the
 //! same things, and all pass every string through [`sanitize`], as do the warnings and error
-//! lines on stderr.
+//! lines on stderr. [`connections`] renders the rows of `trailscope connections` as they come, into
+//! a [`Sink`].
 
+pub(crate) mod connections;
 mod document;
 mod html;
 mod markdown;
@@ -11,7 +13,7 @@ mod text;
 mod timeline;
 
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
@@ -25,6 +27,14 @@ pub enum Format {
     Json,
     Markdown,
     Html,
+}
+
+/// How `trailscope connections` writes its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Csv,
+    Jsonl,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -53,30 +63,124 @@ pub fn render(report: &Report, format: Format, options: &RenderOptions) -> Vec<u
 /// target under a temporary name, synced, then renamed over it, so readers see the old report or
 /// the new one, never half of one.
 pub fn write(target: Option<&Path>, bytes: &[u8]) -> Result<(), FatalError> {
-    let Some(target) = target else {
-        let mut stdout = io::stdout().lock();
-        return match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
-            // A reader that stopped early (`| head`) is not an error of ours.
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-            result => result.map_err(|cause| FatalError::Output { target: "standard output".into(), cause }),
+    let mut sink = Sink::create(target)?;
+    sink.write_all(bytes).map_err(|cause| sink.failed(cause))?;
+    sink.finish()
+}
+
+/// Output written as it is made, for outputs too large to hold: standard output, or a temporary
+/// file beside the target that [`Sink::finish`] syncs and renames over it. A sink dropped
+/// unfinished (a failed run) removes its temporary file and leaves the target as it was.
+pub(crate) struct Sink {
+    /// What errors name: the file, or "standard output".
+    name: String,
+    out: Out,
+}
+
+enum Out {
+    /// `closed` once the reader went away (`| head`): what follows is dropped, not an error.
+    Stdout {
+        out: BufWriter<io::StdoutLock<'static>>,
+        closed: bool,
+    },
+    File {
+        out: Option<BufWriter<fs::File>>,
+        temporary: PathBuf,
+        target: PathBuf,
+    },
+}
+
+impl Sink {
+    pub(crate) fn create(target: Option<&Path>) -> Result<Sink, FatalError> {
+        let Some(target) = target else {
+            let out =
+                Out::Stdout { out: BufWriter::with_capacity(1 << 16, io::stdout().lock()), closed: false };
+            return Ok(Sink { name: "standard output".into(), out });
         };
-    };
-    let fail = |cause| FatalError::Output { target: target.display().to_string(), cause };
-    let temporary = temporary_path(target);
-    let written = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&temporary)
-        .and_then(|mut file| {
-            file.write_all(bytes)?;
-            file.sync_all()
-        })
-        .and_then(|()| fs::rename(&temporary, target));
-    if let Err(cause) = written {
-        let _ = fs::remove_file(&temporary);
-        return Err(fail(cause));
+        let name = target.display().to_string();
+        let temporary = temporary_path(target);
+        match fs::OpenOptions::new().write(true).create_new(true).open(&temporary) {
+            Ok(file) => Ok(Sink {
+                name,
+                out: Out::File {
+                    out: Some(BufWriter::with_capacity(1 << 16, file)),
+                    temporary,
+                    target: target.to_owned(),
+                },
+            }),
+            Err(cause) => Err(FatalError::Output { target: name, cause }),
+        }
     }
-    Ok(())
+
+    /// True once standard output's reader has gone: nothing more needs making.
+    pub(crate) fn closed(&self) -> bool {
+        matches!(self.out, Out::Stdout { closed: true, .. })
+    }
+
+    /// The fatal error for a write to this sink that failed.
+    pub(crate) fn failed(&self, cause: io::Error) -> FatalError {
+        FatalError::Output { target: self.name.clone(), cause }
+    }
+
+    /// Flushes, and for a file syncs it and renames it over the target.
+    pub(crate) fn finish(mut self) -> Result<(), FatalError> {
+        self.flush().map_err(|cause| self.failed(cause))?;
+        if let Out::File { out, temporary, target } = &mut self.out {
+            if let Some(out) = out.take() {
+                let renamed = out
+                    .into_inner()
+                    .map_err(|e| e.into_error())
+                    .and_then(|file| file.sync_all())
+                    .and_then(|()| fs::rename(&*temporary, &*target));
+                if let Err(cause) = renamed {
+                    let _ = fs::remove_file(&*temporary);
+                    return Err(FatalError::Output { target: self.name.clone(), cause });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        match &mut self.out {
+            Out::Stdout { closed: true, .. } => Ok(bytes.len()),
+            Out::Stdout { out, closed } => match out.write(bytes) {
+                // A reader that stopped early (`| head`) is not an error of ours.
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                    *closed = true;
+                    Ok(bytes.len())
+                }
+                result => result,
+            },
+            Out::File { out: Some(out), .. } => out.write(bytes),
+            Out::File { out: None, .. } => Err(io::Error::other("write after finish")),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.out {
+            Out::Stdout { closed: true, .. } => Ok(()),
+            Out::Stdout { out, closed } => match out.flush() {
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                    *closed = true;
+                    Ok(())
+                }
+                result => result,
+            },
+            Out::File { out: Some(out), .. } => out.flush(),
+            Out::File { out: None, .. } => Ok(()),
+        }
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        if let Out::File { out: Some(_), temporary, .. } = &self.out {
+            let _ = fs::remove_file(temporary);
+        }
+    }
 }
 
 fn temporary_path(target: &Path) -> PathBuf {
@@ -99,6 +203,25 @@ mod tests {
         let leftovers: Vec<_> = fs::read_dir(&dir).expect("list").collect();
         assert_eq!(leftovers.len(), 1, "only the report remains");
         fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn a_sink_dropped_unfinished_leaves_the_previous_file_and_no_temporary() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let target = dir.path().join("rows.csv");
+        fs::write(&target, "old").expect("old rows");
+        {
+            let mut sink = Sink::create(Some(&target)).expect("sink");
+            sink.write_all(b"half of the ").expect("written");
+            // A failed run returns here, dropping the sink.
+        }
+        assert_eq!(fs::read_to_string(&target).expect("read back"), "old");
+        assert_eq!(fs::read_dir(dir.path()).expect("list").count(), 1, "no temporary left");
+        let mut sink = Sink::create(Some(&target)).expect("sink");
+        sink.write_all(b"new rows").expect("written");
+        sink.finish().expect("renamed");
+        assert_eq!(fs::read_to_string(&target).expect("read back"), "new rows");
+        assert_eq!(fs::read_dir(dir.path()).expect("list").count(), 1);
     }
 
     #[test]

@@ -20,6 +20,10 @@ use flate2::Compression;
 use rayon::prelude::*;
 use serde::Serialize;
 
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use base64::Engine;
+
+use crate::connections::Outcome;
 use crate::digest::Sha256;
 use crate::event::{EndpointId, OPEN_TUNNEL, SEND_SSH_PUBLIC_KEY};
 use crate::report::{DirectUse, EndpointReport, EventNameReport, FieldClass, Summary, VariesWith};
@@ -148,6 +152,27 @@ enum Activity {
     SerialConsole,
 }
 
+/// The records of one activity, and what they name that the truth lists.
+#[derive(Debug, Clone, Default)]
+struct Written {
+    records: Vec<String>,
+    /// Who made the calls.
+    user: &'static str,
+    /// The key pushed, if one was.
+    key: Option<Pushed>,
+    /// The private address the tunnel asked for, if there is a tunnel.
+    address: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Pushed {
+    instance: String,
+    /// As written in `requestParameters.sSHPublicKey`.
+    public_key: String,
+    /// In milliseconds.
+    time: i64,
+}
+
 #[derive(Debug)]
 struct Endpoint {
     spec: EndpointSpec,
@@ -178,6 +203,9 @@ pub struct Truth {
     pub direct: DirectUse,
     pub event_names: Vec<EventNameReport>,
     pub fields: Vec<FieldTruth>,
+    /// Every row `trailscope connections` must list, in time order: each connection, denied
+    /// attempt, direct and serial-console key scheduled.
+    pub connections: Vec<ConnectionTruth>,
     /// Unreadable objects, relative to the archive, and a phrase their reason must contain.
     pub failures: Vec<FailureTruth>,
     /// Instance Connect events per UTC day of `eventTime`.
@@ -229,6 +257,27 @@ pub struct FieldTruth {
     /// What the field's changes follow, by how the template builds it; absent when constant.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub varies_with: Option<VariesWith>,
+}
+
+/// One scheduled connection, denied attempt or key, as written.
+#[derive(Debug, Serialize)]
+pub struct ConnectionTruth {
+    /// Of the tunnel, or of the key when there is no tunnel.
+    pub time: String,
+    pub outcome: Outcome,
+    pub error_code: Option<&'static str>,
+    pub account: &'static str,
+    pub region: &'static str,
+    pub endpoint: Option<String>,
+    pub principal: String,
+    /// The instance the key was pushed to; none when the tunnel had no key before it.
+    pub instance: Option<String>,
+    /// The address the tunnel asked for.
+    pub private_ip: Option<String>,
+    /// Of the key pushed, as `ssh-keygen -l` prints it.
+    pub key_fingerprint: Option<String>,
+    /// From the key to the tunnel, when there are both.
+    pub key_to_tunnel_seconds: Option<i64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -283,8 +332,8 @@ struct Plan<'s> {
     spec: &'s Spec,
     rng: Rng,
     endpoints: Vec<Endpoint>,
-    /// Per stream: (time in ms, activity, records written for it).
-    activities: Vec<Vec<(i64, Activity, Vec<String>)>>,
+    /// Per stream: (time in ms, activity, what was written for it).
+    activities: Vec<Vec<(i64, Activity, Written)>>,
     serial: u64,
 }
 
@@ -359,61 +408,58 @@ impl<'s> Plan<'s> {
                     + 600
                     + (i as i64 + 1) * gap
                     + self.rng.below((gap - MIN_GAP) as u64) as i64;
-                let records = self.records_of(stream, activity, second);
-                self.activities[stream].push((second * 1_000, activity, records));
+                let written = self.records_of(stream, activity, second);
+                self.activities[stream].push((second * 1_000, activity, written));
             }
         }
         Ok(())
     }
 
-    /// The records of one activity whose last call is at `second`, in the order they happen.
-    fn records_of(&mut self, stream: usize, activity: Activity, second: i64) -> Vec<String> {
+    /// The records of one activity whose last call is at `second`, in the order they happen,
+    /// and what they name.
+    fn records_of(&mut self, stream: usize, activity: Activity, second: i64) -> Written {
         let (account, region, _) = STREAMS[stream];
         let account = &ACCOUNTS[account];
         self.serial += 1;
         let serial = self.serial;
         let at = |s: i64| Timestamp(s * 1_000);
-        let mut out = Vec::new();
-        let mut push = |f: &mut dyn FnMut(&mut String)| {
-            let mut record = String::new();
-            f(&mut record);
-            out.push(record);
-        };
         let rng = &mut self.rng;
-        match activity {
-            Activity::Connect { endpoint, k, keyed } => {
+        let (user, instance, address, key_second) = match activity {
+            Activity::Connect { endpoint, k, .. } => {
                 let ep = &self.endpoints[endpoint].spec;
-                let user = USERS[k as usize % USERS.len()];
                 let (instance, address) = &ep.instances[(k as usize / 2) % ep.instances.len()];
                 // The key lands in the same second as the tunnel, or one second before it.
-                let key_second = second - i64::from(k % 2);
-                if keyed {
-                    let call = Call { time: at(key_second), account, region, user, serial, error: None };
-                    push(&mut |r| records::send_key(r, rng, &call, instance, false));
-                }
-                let call = Call { time: at(second), account, region, user, serial, error: None };
-                push(&mut |r| records::open_tunnel(r, rng, &call, ep, address));
+                (USERS[k as usize % USERS.len()], instance.clone(), Some(address), second - i64::from(k % 2))
             }
-            Activity::Denied { endpoint, keyed, code } => {
-                let ep = &self.endpoints[endpoint].spec;
-                let (instance, address) = &ep.instances[0];
-                if keyed {
-                    let call =
-                        Call { time: at(second), account, region, user: CONTRACTOR, serial, error: None };
-                    push(&mut |r| records::send_key(r, rng, &call, instance, false));
-                }
-                let call =
-                    Call { time: at(second), account, region, user: CONTRACTOR, serial, error: Some(code) };
-                push(&mut |r| records::open_tunnel(r, rng, &call, ep, address));
+            Activity::Denied { endpoint, .. } => {
+                let (instance, address) = &self.endpoints[endpoint].spec.instances[0];
+                (CONTRACTOR, instance.clone(), Some(address), second)
             }
             Activity::Direct | Activity::SerialConsole => {
-                let instance = format!("i-0{}", rng.hex(16));
-                let serial_console = matches!(activity, Activity::SerialConsole);
-                let call = Call { time: at(second), account, region, user: DIRECT_USER, serial, error: None };
-                push(&mut |r| records::send_key(r, rng, &call, &instance, serial_console));
+                (DIRECT_USER, format!("i-0{}", rng.hex(16)), None, second)
             }
+        };
+        let (keyed, error, endpoint) = match activity {
+            Activity::Connect { endpoint, keyed, .. } => (keyed, None, Some(endpoint)),
+            Activity::Denied { endpoint, keyed, code } => (keyed, Some(code), Some(endpoint)),
+            Activity::Direct | Activity::SerialConsole => (true, None, None),
+        };
+        let mut written = Written { user, address: address.cloned(), ..Written::default() };
+        if keyed {
+            let call = Call { time: at(key_second), account, region, user, serial, error: None };
+            let mut record = String::new();
+            let serial_console = matches!(activity, Activity::SerialConsole);
+            let public_key = records::send_key(&mut record, rng, &call, &instance, serial_console);
+            written.records.push(record);
+            written.key = Some(Pushed { instance, public_key, time: key_second * 1_000 });
         }
-        out
+        if let (Some(endpoint), Some(address)) = (endpoint, address) {
+            let call = Call { time: at(second), account, region, user, serial, error };
+            let mut record = String::new();
+            records::open_tunnel(&mut record, rng, &call, &self.endpoints[endpoint].spec, address);
+            written.records.push(record);
+        }
+        written
     }
 
     /// The log objects of every stream, with the Instance Connect records placed in the object
@@ -431,7 +477,7 @@ impl<'s> Plan<'s> {
             .max(1);
             let width = (end - start) / count as i64;
             let mut events: Vec<(i64, String)> = Vec::new();
-            for (time, activity, records) in &self.activities[stream] {
+            for (time, activity, Written { records, .. }) in &self.activities[stream] {
                 let offset = match activity {
                     Activity::Connect { k, keyed: true, .. } => -i64::from(k % 2) * 1_000,
                     _ => 0,
@@ -568,7 +614,7 @@ impl<'s> Plan<'s> {
         let mut seen: Vec<Option<(i64, i64)>> = vec![None; endpoints.len()];
         let mut direct = DirectUse::default();
         let mut events_by_day: BTreeMap<String, u64> = BTreeMap::new();
-        for (time, activity, records) in self.activities.iter().flatten() {
+        for (time, activity, Written { records, .. }) in self.activities.iter().flatten() {
             let day = Day(time.div_euclid(86_400_000)).to_string();
             *events_by_day.entry(day).or_default() += records.len() as u64;
             let (e, keyed) = match *activity {
@@ -654,6 +700,7 @@ impl<'s> Plan<'s> {
 
         Truth {
             seed: self.spec.seed,
+            connections: self.connections_truth(),
             summary: Summary {
                 objects_listed: objects.len() as u64,
                 objects_read: objects.len() as u64,
@@ -682,6 +729,42 @@ impl<'s> Plan<'s> {
             objects: objects.iter().map(|o| (o.path.clone(), o.background + o.events.len() as u64)).collect(),
             integrity: None,
         }
+    }
+
+    /// Every activity as a row of `trailscope connections`, in time order (activities of one
+    /// account and region never share a second; those of two are ordered by account and region).
+    fn connections_truth(&self) -> Vec<ConnectionTruth> {
+        let mut rows = Vec::new();
+        for (stream, activities) in self.activities.iter().enumerate() {
+            let (account, region, _) = STREAMS[stream];
+            let account = &ACCOUNTS[account];
+            for (time, activity, written) in activities {
+                let (outcome, error_code, endpoint) = match *activity {
+                    Activity::Connect { endpoint, .. } => (Outcome::Connected, None, Some(endpoint)),
+                    Activity::Denied { endpoint, code, .. } => (Outcome::Denied, Some(code), Some(endpoint)),
+                    Activity::Direct => (Outcome::Direct, None, None),
+                    Activity::SerialConsole => (Outcome::SerialConsole, None, None),
+                };
+                let key = written.key.as_ref();
+                rows.push(ConnectionTruth {
+                    time: Timestamp(*time).to_string(),
+                    outcome,
+                    error_code,
+                    account: account.id,
+                    region,
+                    endpoint: endpoint.map(|e| self.endpoints[e].spec.id.clone()),
+                    principal: records::principal_arn(account, written.user),
+                    instance: key.map(|k| k.instance.clone()),
+                    private_ip: written.address.clone(),
+                    key_fingerprint: key.and_then(|k| fingerprint(&k.public_key)),
+                    key_to_tunnel_seconds: key
+                        .filter(|_| endpoint.is_some())
+                        .map(|k| (time - k.time) / 1_000),
+                });
+            }
+        }
+        rows.sort_by(|a, b| (&a.time, a.account, a.region).cmp(&(&b.time, b.account, b.region)));
+        rows
     }
 
     /// What else a real trail bucket holds, beside the log objects: digests (three fake ones,
@@ -888,6 +971,15 @@ impl<'s> Plan<'s> {
         });
         Ok(())
     }
+}
+
+/// The fingerprint `ssh-keygen -l` prints for a public key the generator wrote, worked out here
+/// from the key's text alone (the base64 blob after the type, its SHA-256, in base64 without
+/// padding), apart from how `trailscope connections` reads keys from records.
+fn fingerprint(public_key: &str) -> Option<String> {
+    let (_, blob) = public_key.split_once(' ')?;
+    let blob = STANDARD.decode(blob).ok()?;
+    Some(format!("SHA256:{}", STANDARD_NO_PAD.encode(Sha256::of(&blob).0)))
 }
 
 fn gzip(bytes: &[u8], level: u32) -> io::Result<Vec<u8>> {

@@ -171,6 +171,11 @@ pub const SEND_SSH_PUBLIC_KEY_FIELDS: &[(&str, Varies)] = &[
     ("userIdentity.type", Varies::Never),
 ];
 
+/// The ARN of `user`'s session of the account's `EC2Admin` role: `userIdentity.arn` of their calls.
+pub fn principal_arn(account: &Account, user: &str) -> String {
+    format!("arn:aws:sts::{}:assumed-role/EC2Admin/{user}", account.id)
+}
+
 fn access_key(serial: u64) -> String {
     format!("ASIA{serial:016X}")
 }
@@ -182,8 +187,9 @@ pub fn open_tunnel(out: &mut String, rng: &mut Rng, call: &Call<'_>, endpoint: &
     let agent = if is_console_user(user) { CONSOLE_AGENT } else { CLI_TUNNEL_AGENT };
     let _ = write!(
         out,
-        r#"{{"eventVersion":"1.08","userIdentity":{{"type":"AssumedRole","principalId":"{role}:{user}","arn":"arn:aws:sts::{acct}:assumed-role/EC2Admin/{user}","accountId":"{acct}","accessKeyId":"{key}","userName":""}},"eventTime":"{time}","eventSource":"ec2-instance-connect.amazonaws.com","eventName":"OpenTunnel","awsRegion":"{region}","sourceIPAddress":"198.51.100.{ip}","userAgent":"{agent}","#,
+        r#"{{"eventVersion":"1.08","userIdentity":{{"type":"AssumedRole","principalId":"{role}:{user}","arn":"{arn}","accountId":"{acct}","accessKeyId":"{key}","userName":""}},"eventTime":"{time}","eventSource":"ec2-instance-connect.amazonaws.com","eventName":"OpenTunnel","awsRegion":"{region}","sourceIPAddress":"198.51.100.{ip}","userAgent":"{agent}","#,
         role = account.role_id,
+        arn = principal_arn(account, user),
         key = access_key(*serial),
         ip = 1 + serial % 250,
     );
@@ -207,8 +213,15 @@ pub fn open_tunnel(out: &mut String, rng: &mut Rng, call: &Call<'_>, endpoint: &
     out.push_str(r#""eventCategory":"Management"}"#);
 }
 
-/// `SendSSHPublicKey` (`serial_console`: `SendSerialConsoleSSHPublicKey`) for `instance`.
-pub fn send_key(out: &mut String, rng: &mut Rng, call: &Call<'_>, instance: &str, serial_console: bool) {
+/// `SendSSHPublicKey` (`serial_console`: `SendSerialConsoleSSHPublicKey`) for `instance`;
+/// returns the public key pushed, as written in `requestParameters.sSHPublicKey`.
+pub fn send_key(
+    out: &mut String,
+    rng: &mut Rng,
+    call: &Call<'_>,
+    instance: &str,
+    serial_console: bool,
+) -> String {
     let Call { time, account, region, user, serial, .. } = call;
     let acct = account.id;
     let console = is_console_user(user);
@@ -221,20 +234,25 @@ pub fn send_key(out: &mut String, rng: &mut Rng, call: &Call<'_>, instance: &str
         ("SendSSHPublicKey", format!(r#""instanceId":"{instance}","instanceOSUser":"ec2-user""#))
     };
     let rid = rng.uuid();
+    // Shaped like an ed25519 key: 68 base64 characters (51 bytes, no padding), the first 25
+    // fixed (the type, and the key's length but for its two lowest bits), the rest random. Not
+    // every draw is a key ssh-keygen would accept, but every one is a blob with a fingerprint.
+    let public_key = format!("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{}", rng.alnum(43));
     let _ = write!(
         out,
-        r#"{{"eventVersion":"1.08","userIdentity":{{"type":"AssumedRole","principalId":"{role}","arn":"arn:aws:sts::{acct}:assumed-role/EC2Admin/{user}","accountId":"{acct}","accessKeyId":"{key}","sessionContext":{{"sessionIssuer":{{"type":"Role","principalId":"{role}","arn":"arn:aws:iam::{acct}:role/EC2Admin","accountId":"{acct}","userName":"EC2Admin"}},"webIdFederationData":{{}},"attributes":{{"creationDate":"{created}","mfaAuthenticated":"true"}}}}}},"eventTime":"{time}","eventSource":"ec2-instance-connect.amazonaws.com","eventName":"{name}","awsRegion":"{region}","sourceIPAddress":"203.0.113.{ip}","userAgent":"{agent}","requestParameters":{{{request},"sSHPublicKey":"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{pk}"}},"responseElements":{{"requestId":"{rid}","success":true}},"requestID":"{rid}","eventID":"{eid}","readOnly":false,"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"{acct}","eventCategory":"Management","tlsDetails":{{"tlsVersion":"TLSv1.3","cipherSuite":"TLS_AES_128_GCM_SHA256","clientProvidedHostHeader":"ec2-instance-connect.{region}.amazonaws.com"}}"#,
+        r#"{{"eventVersion":"1.08","userIdentity":{{"type":"AssumedRole","principalId":"{role}","arn":"{arn}","accountId":"{acct}","accessKeyId":"{key}","sessionContext":{{"sessionIssuer":{{"type":"Role","principalId":"{role}","arn":"arn:aws:iam::{acct}:role/EC2Admin","accountId":"{acct}","userName":"EC2Admin"}},"webIdFederationData":{{}},"attributes":{{"creationDate":"{created}","mfaAuthenticated":"true"}}}}}},"eventTime":"{time}","eventSource":"ec2-instance-connect.amazonaws.com","eventName":"{name}","awsRegion":"{region}","sourceIPAddress":"203.0.113.{ip}","userAgent":"{agent}","requestParameters":{{{request},"sSHPublicKey":"{public_key}"}},"responseElements":{{"requestId":"{rid}","success":true}},"requestID":"{rid}","eventID":"{eid}","readOnly":false,"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"{acct}","eventCategory":"Management","tlsDetails":{{"tlsVersion":"TLSv1.3","cipherSuite":"TLS_AES_128_GCM_SHA256","clientProvidedHostHeader":"ec2-instance-connect.{region}.amazonaws.com"}}"#,
         role = account.role_id,
+        arn = principal_arn(account, user),
         key = access_key(*serial),
         ip = 1 + serial % 250,
         agent = if console { CONSOLE_AGENT } else { CLI_KEY_AGENT },
-        pk = rng.alnum(43),
         eid = rng.uuid(),
     );
     if console {
         out.push_str(r#","sessionCredentialFromConsole":"true""#);
     }
     out.push('}');
+    public_key
 }
 
 const SERVICE_AGENTS: [&str; 4] = [

@@ -1,0 +1,101 @@
+//! `trailscope connections`: read the sources, pair keys with tunnels, list the rows in time
+//! order, read each row's records back and write it, one row at a time.
+
+use std::path::PathBuf;
+
+use crate::analysis::connections::{self, Filter, Listed, RowReader};
+use crate::analysis::{self, Window};
+use crate::cli::ConnectionsArgs;
+use crate::connections::Row;
+use crate::error::FatalError;
+use crate::output::connections::Layout;
+use crate::output::{ListFormat, Sink};
+use crate::redact::{self, Pseudonyms};
+use crate::Outcome;
+
+use super::read::{self, ReadPlan};
+use super::report::spool_error;
+
+/// What to list and how, decided once from the arguments.
+struct ListPlan {
+    read: ReadPlan,
+    window: Window,
+    filter: Filter,
+    format: ListFormat,
+    output: Option<PathBuf>,
+    redact: bool,
+}
+
+impl ListPlan {
+    fn new(args: &ConnectionsArgs) -> Self {
+        ListPlan {
+            read: ReadPlan::new(&args.input, &args.narrowing, &args.s3, &args.messages),
+            window: Window::after_seconds(args.pairing.pair_window),
+            filter: Filter {
+                endpoints: args.filters.endpoints.clone(),
+                principals: args.filters.principals.clone(),
+                outcomes: args.filters.outcomes.clone(),
+            },
+            format: args.format,
+            output: args.output.clone(),
+            redact: args.redact,
+        }
+    }
+}
+
+pub fn run(args: &ConnectionsArgs) -> Result<Outcome, FatalError> {
+    let plan = ListPlan::new(args);
+    let read = read::read(&plan.read, plan.redact)?;
+    let scan = read.scan;
+    let activity = analysis::activity(&scan.kept, plan.window);
+    let listed = connections::list(&activity, &plan.filter);
+    plan.read.log.stage(format_args!(
+        "paired: {} rows listed of {} tunnels, {} direct and {} serial-console keys",
+        listed.len(),
+        activity.tunnels.len(),
+        activity.direct_keys.len(),
+        activity.serial_console_keys.len()
+    ));
+    let mut rows = Rows { reader: RowReader::new(&scan.kept), names: plan.redact.then(Pseudonyms::default) };
+    let mut layout = Layout::new(plan.format);
+    if let Layout::Table(table) = &mut layout {
+        // A first pass for the widths only: the rows are read again to be written.
+        for listed in &listed {
+            table.measure(&rows.row(listed)?);
+        }
+    }
+    let mut sink = Sink::create(plan.output.as_deref())?;
+    layout.header(&mut sink).map_err(|e| sink.failed(e))?;
+    for listed in &listed {
+        if sink.closed() {
+            break;
+        }
+        let row = rows.row(listed)?;
+        layout.row(&row, &mut sink).map_err(|e| sink.failed(e))?;
+    }
+    sink.finish()?;
+    plan.read.log.stage(format_args!("wrote {} rows", listed.len()));
+    let mut failures = scan.failures;
+    if let Some(names) = &mut rows.names {
+        redact::redact_failures_with(names, &mut failures);
+    }
+    plan.read.log.warn(&failures);
+    Ok(if failures.is_empty() { Outcome::Complete } else { Outcome::Incomplete })
+}
+
+/// Rows read back and, with `--redact`, redacted: the pseudonyms run on from row to row, so
+/// equal values get equal pseudonyms in every pass.
+struct Rows<'k> {
+    reader: RowReader<'k>,
+    names: Option<Pseudonyms>,
+}
+
+impl Rows<'_> {
+    fn row(&mut self, listed: &Listed<'_>) -> Result<Row, FatalError> {
+        let mut row = self.reader.row(listed).map_err(spool_error)?;
+        if let Some(names) = &mut self.names {
+            redact::redact_row(names, &mut row);
+        }
+        Ok(row)
+    }
+}
