@@ -7,6 +7,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::connections::Outcome;
 use crate::output::{Format, ListFormat};
+use crate::source::s3::S3Url;
+use crate::source::shard::ShardArg;
 use crate::source::Source;
 use crate::time::Day;
 
@@ -43,6 +45,10 @@ impl Cli {
         match &self.command {
             Command::Report(args) => args.narrowing.validate(),
             Command::Connections(args) => args.narrowing.validate(),
+            Command::Scan(args) => {
+                args.narrowing.validate()?;
+                args.shard.resolve(|name| std::env::var(name).ok()).map(|_| ())
+            }
             Command::Completions(_) => Ok(()),
         }
     }
@@ -68,6 +74,16 @@ pub enum Command {
     /// as for `report`: 0 when every object was read, 3 when the list was written but some objects
     /// were unreadable, 2 on a usage error, 1 on a fatal error.
     Connections(ConnectionsArgs),
+
+    /// Read one shard of the sources and write what it found to a partial, for `report` to merge.
+    ///
+    /// For an archive too large for one machine: N machines each run `scan --shard I/N` over the
+    /// same sources (every object belongs to exactly one shard, and no shard lists more than its
+    /// own part of a bucket), then `trailscope report PARTIAL...` merges the N partials into the
+    /// report one run over the sources would give, byte for byte. Exit status: 0 when every
+    /// object of the shard was read, 3 when some were unreadable (they are in the partial, and
+    /// in the merged report), 2 on a usage error, 1 on a fatal error.
+    Scan(ScanArgs),
 
     /// Print a completion script for SHELL, generated from this version's options.
     ///
@@ -135,6 +151,56 @@ pub struct VerifyArgs {
     /// checked as far as the digests themselves allow.
     #[arg(long, value_name = "FILE", requires = "verify", help_heading = "Integrity")]
     pub public_keys: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Which part of the sources to read: `I/N`, the I-th of N parts counting from 0, or `env/N`
+    /// to take I from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job) or AWS_BATCH_JOB_ARRAY_INDEX
+    /// (an AWS Batch array job).
+    #[arg(long, value_name = "I/N")]
+    pub shard: ShardArg,
+
+    /// Where to write the partial: a file (replaced atomically), or `s3://BUCKET/KEY` (one
+    /// PutObject: readers see the whole partial or none of it). The name must end in `.jsonl.gz`,
+    /// so that `report DIR` or `report s3://BUCKET/PREFIX/` finds it.
+    #[arg(short, long, value_name = "PARTIAL")]
+    pub output: PartialTarget,
+
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    #[command(flatten)]
+    pub messages: MessageArgs,
+
+    #[command(flatten)]
+    pub narrowing: NarrowingArgs,
+
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+/// Where a partial goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartialTarget {
+    File(PathBuf),
+    S3(S3Url),
+}
+
+impl std::str::FromStr for PartialTarget {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<PartialTarget, String> {
+        if !text.ends_with(".jsonl.gz") {
+            return Err(format!(
+                "{text:?}: name partials *.jsonl.gz, so that `report` finds them in a folder or prefix"
+            ));
+        }
+        match S3Url::parse(text) {
+            Some(url) => url.map(PartialTarget::S3),
+            None => Ok(PartialTarget::File(PathBuf::from(text))),
+        }
+    }
 }
 
 #[derive(Debug, Args)]

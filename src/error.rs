@@ -5,13 +5,13 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// An object (a file or an S3 key) that could not be read, and why.
 ///
 /// Everything that can fail for a single object returns this; the scan collects them and the
 /// report lists them, sorted by object name.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ObjectError {
     /// The object's display name: a local path or `s3://bucket/key`.
     pub object: String,
@@ -34,6 +34,9 @@ pub enum FatalError {
     Unverified { problems: usize },
     /// `--public-keys` names a file that is not a list of public keys.
     PublicKeys(String),
+    /// Partials that cannot be merged into a report (a shard missing, given twice, of another
+    /// run, cut short, or mixed with log files).
+    Partial(String),
     /// The report could not be written.
     Output { target: String, cause: io::Error },
     /// The worker pool could not be built.
@@ -63,6 +66,7 @@ impl fmt::Display for FatalError {
                 write!(f, "{problems} integrity problems (listed above); no report written (--strict)")
             }
             FatalError::PublicKeys(message) => write!(f, "--public-keys {message}"),
+            FatalError::Partial(message) => write!(f, "cannot merge partials: {message}"),
             FatalError::Output { target, cause } => write!(f, "cannot write {target}: {cause}"),
             FatalError::Pool(cause) => write!(f, "cannot start worker threads: {cause}"),
             FatalError::Spool(cause) => {

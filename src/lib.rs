@@ -16,6 +16,7 @@ pub(crate) mod digest;
 pub mod error;
 pub(crate) mod event;
 pub mod output;
+pub(crate) mod partial;
 pub(crate) mod redact;
 pub mod report;
 pub(crate) mod scan;
@@ -51,6 +52,7 @@ pub fn run(cli: &Cli) -> Result<Outcome, FatalError> {
     match &cli.command {
         Command::Report(args) => cmd::report::run(args),
         Command::Connections(args) => cmd::connections::run(args),
+        Command::Scan(args) => cmd::scan::run(args),
         Command::Completions(args) => cmd::completions::run(args),
     }
 }

@@ -9,9 +9,10 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
@@ -21,6 +22,7 @@ use crate::error::{FatalError, ObjectError};
 use crate::event::spool::SpoolWriter;
 use crate::event::tables::{FastMap, Tables};
 use crate::event::{Event, Extractor, Kept, Origin};
+use crate::partial;
 use crate::source::layout::Filter;
 use crate::source::{Body, Entry, Fetched, Kind, Object, Skipped, Store};
 
@@ -55,21 +57,44 @@ pub(crate) trait Progress: Sync {
 /// What reading every object gave.
 #[derive(Debug, Default)]
 pub(crate) struct Scan {
-    /// Files or keys the listings returned (read, skipped, or left out by the filter).
-    pub(crate) objects_listed: u64,
-    /// Objects listed to be read (read, or unreadable).
-    pub(crate) objects_found: u64,
-    pub(crate) objects_read: u64,
-    pub(crate) skipped: Skipped,
-    pub(crate) records: u64,
-    /// Instance Connect events outside `--from`..`--to`, not kept.
-    pub(crate) events_out_of_range: u64,
+    pub(crate) counts: Counts,
     /// Objects that could not be listed or read, sorted by name.
     pub(crate) failures: Vec<ObjectError>,
     pub(crate) kept: Kept,
     /// With `--verify`: every digest read, and every log file with its hash.
     pub(crate) digests: Vec<DigestObject>,
     pub(crate) logs: Vec<LogObject>,
+    /// Partials read (`report PARTIAL...`): their names and headers, in name order.
+    pub(crate) partials: Vec<(String, partial::Header)>,
+}
+
+/// How much was listed and read. Partials carry a shard's counts; merged, they add up to what
+/// one run over the same sources counts.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Counts {
+    /// Files or keys the listings returned (read, skipped, or left out by the filter).
+    pub(crate) objects_listed: u64,
+    /// Objects listed to be read (read, or unreadable).
+    pub(crate) objects_found: u64,
+    pub(crate) objects_read: u64,
+    pub(crate) skipped: Skipped,
+    /// Records of every object read, Instance Connect or not.
+    pub(crate) records: u64,
+    /// Instance Connect events outside `--from`..`--to`, not kept.
+    pub(crate) events_out_of_range: u64,
+}
+
+impl std::ops::AddAssign for Counts {
+    fn add_assign(&mut self, other: Counts) {
+        self.objects_listed += other.objects_listed;
+        self.objects_found += other.objects_found;
+        self.objects_read += other.objects_read;
+        self.skipped.digest += other.skipped.digest;
+        self.skipped.other += other.skipped.other;
+        self.skipped.directory_links += other.skipped.directory_links;
+        self.records += other.records;
+        self.events_out_of_range += other.events_out_of_range;
+    }
 }
 
 /// An object on its way to a worker.
@@ -122,7 +147,15 @@ pub(crate) fn scan(
     let tables = Tables::default();
     let items = Mutex::new(items_rx);
     let outputs = Mutex::new(Vec::new());
-    let shared = Shared { options, tables: &tables, stop: &stop, progress, listed: &listed_count };
+    let partial_objects = AtomicU32::new(1 << 31);
+    let shared = Shared {
+        options,
+        tables: &tables,
+        stop: &stop,
+        progress,
+        listed: &listed_count,
+        partial_objects: &partial_objects,
+    };
     pool.scope(|scope| {
         for worker in 0..options.jobs {
             let (items, outputs, shared) = (&items, &outputs, &shared);
@@ -239,6 +272,8 @@ struct Shared<'a> {
     stop: &'a AtomicBool,
     progress: &'a dyn Progress,
     listed: &'a AtomicU64,
+    /// Numbers for the objects partials name, apart from the listing's own (which count from 0).
+    partial_objects: &'a AtomicU32,
 }
 
 /// What one worker read.
@@ -253,6 +288,7 @@ struct Output {
     failures: Vec<ObjectError>,
     digests: Vec<DigestObject>,
     logs: Vec<LogObject>,
+    partials: Vec<(String, partial::Header)>,
 }
 
 /// One worker: reads objects until there are none left.
@@ -278,8 +314,10 @@ fn work(
         failures: Vec::new(),
         digests: Vec::new(),
         logs: Vec::new(),
+        partials: Vec::new(),
     };
     let mut pending = Vec::new();
+    let mut named = FastMap::default();
     loop {
         // Waiting holds the lock; the others wait for it, then for the next item.
         let item = items.lock().unwrap_or_else(|e| e.into_inner()).blocking_recv();
@@ -301,11 +339,32 @@ fn work(
             out_of_range: 0,
             seq,
             fatal: None,
+            partial: None,
+            named: &mut named,
+            partial_objects: shared.partial_objects,
         };
         let result = fetched.and_then(|fetched| read(&mut decoder, fetched.body, &mut sink));
-        let (out_of_range, fatal) = (sink.out_of_range, sink.fatal.take());
+        let (out_of_range, fatal, partial) = (sink.out_of_range, sink.fatal.take(), sink.partial.take());
         if let Some(fatal) = fatal {
             return Err(fatal);
+        }
+        // A partial is a shard of a run: read whole, or the report would silently lack it.
+        if let Some(partial) = partial {
+            let whole = result.and_then(|_| match partial.lines == partial.header.records {
+                true => Ok(()),
+                false => Err(Reason::Shape(format!(
+                    "cut short: {} of its {} records",
+                    partial.lines, partial.header.records
+                ))),
+            });
+            if let Err(reason) = whole {
+                return Err(FatalError::Partial(format!("{}: {reason}", object.name)));
+            }
+            output.partials.push((object.name, partial.header));
+            output.names.extend(partial.objects);
+            output.events.append(&mut pending);
+            shared.progress.read(shared.listed.load(Ordering::Relaxed));
+            continue;
         }
         match result {
             Ok(decoded) => {
@@ -393,18 +452,25 @@ struct Collect<'a, 't> {
     seq: u32,
     /// A failure of this run, not of the object (the spool could not be written).
     fatal: Option<FatalError>,
+    /// When the object is a partial: its header, and what it has given so far.
+    partial: Option<PartialRead>,
+    /// The numbers given to the objects partials name, by name.
+    named: &'a mut FastMap<String, u32>,
+    partial_objects: &'a AtomicU32,
 }
 
-impl Sink for Collect<'_, '_> {
-    fn candidate(&mut self, index: u32, record: &mut [u8]) -> Result<(), Reason> {
-        let Some(mut event) = self.extractor.extract(record)? else {
-            return Ok(());
-        };
-        if !self.filter.keeps_time(event.time) {
-            self.out_of_range += 1;
-            return Ok(());
-        }
-        event.origin = Origin { object: self.seq, record: index };
+/// A partial being read.
+struct PartialRead {
+    header: partial::Header,
+    lines: u64,
+    /// Objects first named in this partial: (number, name).
+    objects: Vec<(u32, String)>,
+}
+
+impl Collect<'_, '_> {
+    /// Keeps `event`, read from `record`, at `origin`.
+    fn keep(&mut self, mut event: Event, origin: Origin, record: &[u8]) -> Result<(), Reason> {
+        event.origin = origin;
         event.record = self.spool.append(record).map_err(|e| {
             let reason = Reason::Fetch(format!("cannot keep the record: {e}"));
             self.fatal = Some(FatalError::Spool(e));
@@ -415,24 +481,66 @@ impl Sink for Collect<'_, '_> {
     }
 }
 
+impl Sink for Collect<'_, '_> {
+    fn candidate(&mut self, index: u32, record: &mut [u8]) -> Result<(), Reason> {
+        let Some(event) = self.extractor.extract(record)? else {
+            return Ok(());
+        };
+        if !self.filter.keeps_time(event.time) {
+            self.out_of_range += 1;
+            return Ok(());
+        }
+        self.keep(event, Origin { object: self.seq, record: index }, record)
+    }
+
+    fn partial_header(&mut self, header: &[u8]) -> Result<(), Reason> {
+        let header = serde_json::from_slice(header)
+            .map_err(|e| Reason::Shape(format!("a trailscope partial whose header cannot be read: {e}")))?;
+        self.partial = Some(PartialRead { header, lines: 0, objects: Vec::new() });
+        Ok(())
+    }
+
+    fn partial_record(&mut self, line: &[u8]) -> Result<(), Reason> {
+        let line: partial::Line<'_> =
+            serde_json::from_slice(line).map_err(|e| Reason::Json { at: None, detail: e.to_string() })?;
+        let record = line.record.get().as_bytes();
+        let Some(event) = self.extractor.extract(record)? else {
+            return Err(Reason::Shape("a partial's record that is not an Instance Connect event".into()));
+        };
+        let Some(partial) = self.partial.as_mut() else {
+            return Err(Reason::Shape("a partial's record before its header".into()));
+        };
+        partial.lines += 1;
+        let object = match self.named.get(line.object) {
+            Some(&number) => number,
+            None => {
+                let number = self.partial_objects.fetch_add(1, Ordering::Relaxed);
+                self.named.insert(line.object.to_owned(), number);
+                partial.objects.push((number, line.object.to_owned()));
+                number
+            }
+        };
+        self.keep(event, Origin { object, record: line.index }, record)
+    }
+}
+
 /// Puts every worker's output together, in an order that depends on nothing but the objects.
 fn gather(listing: Listing, outputs: Vec<Output>, tables: Tables) -> Scan {
-    let mut scan = Scan {
-        objects_listed: listing.listed,
-        objects_found: listing.objects,
-        skipped: listing.skipped,
-        ..Scan::default()
-    };
+    let mut scan = Scan::default();
+    scan.counts.objects_listed = listing.listed;
+    scan.counts.objects_found = listing.objects;
+    scan.counts.skipped = listing.skipped;
     scan.failures = listing.failures;
     let mut names = Vec::new();
     let mut events = Vec::new();
     for output in outputs {
-        scan.objects_read += output.objects_read;
-        scan.records += output.records;
-        scan.events_out_of_range += output.events_out_of_range;
+        scan.counts.objects_read += output.objects_read;
+        scan.counts.records += output.records;
+        scan.counts.events_out_of_range += output.events_out_of_range;
         scan.failures.extend(output.failures);
         scan.digests.extend(output.digests);
         scan.logs.extend(output.logs);
+        scan.partials.extend(output.partials);
         names.extend(output.names);
         events.extend(output.events);
         if let Some((segment, file)) = output.spool {
@@ -451,5 +559,6 @@ fn gather(listing: Listing, outputs: Vec<Output>, tables: Tables) -> Scan {
     scan.kept.objects = names.into_iter().map(|(_, name)| name).collect();
     scan.kept.vocabulary = tables.freeze();
     scan.failures.sort();
+    scan.partials.sort_by(|a, b| a.0.cmp(&b.0));
     scan
 }

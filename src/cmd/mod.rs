@@ -5,4 +5,5 @@ pub mod completions;
 pub mod connections;
 mod read;
 pub mod report;
+pub mod scan;
 mod verify;

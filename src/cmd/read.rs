@@ -26,6 +26,8 @@ pub(crate) struct ReadPlan {
     pub(crate) s3: S3Options,
     pub(crate) strict: bool,
     pub(crate) log: Log,
+    /// Connect to S3 even when no source is there (a partial written to S3).
+    pub(crate) s3_needed: bool,
 }
 
 impl ReadPlan {
@@ -61,6 +63,7 @@ impl ReadPlan {
             },
             strict: input.strict,
             log: Log { started: Instant::now(), quiet: messages.quiet, verbose: messages.verbose },
+            s3_needed: false,
         }
     }
 }
@@ -127,10 +130,7 @@ pub(crate) fn read(plan: &ReadPlan, redact: bool) -> Result<Read, FatalError> {
         .build()
         .map_err(|e| FatalError::Pool(format!("I/O runtime: {e}")))?;
     // Only a run that reads S3 loads AWS configuration.
-    let s3 = plan
-        .sources
-        .iter()
-        .any(|s| matches!(s, Source::S3(_)))
+    let s3 = (plan.s3_needed || plan.sources.iter().any(|s| matches!(s, Source::S3(_))))
         .then(|| S3Client::connect(&plan.s3, &runtime));
     if let Some(client) = &s3 {
         plan.log.stage(format_args!("S3 client: {}", client.description));
@@ -141,21 +141,25 @@ pub(crate) fn read(plan: &ReadPlan, redact: bool) -> Result<Read, FatalError> {
     progress.0.finish_and_clear();
     plan.log.stage(format_args!(
         "listed {} objects, read {} on {} threads: {} records, {} Instance Connect events, {} skipped, {} unreadable",
-        scan.objects_listed,
-        scan.objects_read,
+        scan.counts.objects_listed,
+        scan.counts.objects_read,
         plan.options.jobs,
-        scan.records,
+        scan.counts.records,
         scan.kept.events.len(),
-        scan.skipped.total(),
+        scan.counts.skipped.total(),
         scan.failures.len()
     ));
-    if redact && (scan.objects_read == 0 || plan.strict) {
+    if !scan.partials.is_empty() {
+        merge(&mut scan, plan)?;
+    }
+    if redact && (scan.counts.objects_read == 0 || plan.strict) {
         crate::redact::redact_failures(&mut scan.failures);
     }
-    if scan.objects_read == 0 {
+    // A shard may own nothing of a small archive: it still writes its (empty) partial.
+    if scan.counts.objects_read == 0 && plan.options.filter.shard.is_none() {
         plan.log.warn(&scan.failures);
         return Err(FatalError::NothingReadable {
-            listed: scan.objects_found as usize,
+            listed: scan.counts.objects_found as usize,
             failed: scan.failures.len(),
         });
     }
@@ -164,6 +168,49 @@ pub(crate) fn read(plan: &ReadPlan, redact: bool) -> Result<Read, FatalError> {
         return Err(FatalError::Strict { failed: scan.failures.len() });
     }
     Ok(Read { scan, s3, _runtime: runtime })
+}
+
+/// Partials were read (`report PARTIAL...`): they must be every shard of one run and nothing
+/// else, and then their counts and failures are the run's.
+fn merge(scan: &mut Scan, plan: &ReadPlan) -> Result<(), FatalError> {
+    let refuse = |message: String| Err(FatalError::Partial(message));
+    let filter = &plan.options.filter;
+    if filter.shard.is_some() {
+        return refuse("`scan` reads an archive, not partials".into());
+    }
+    if filter.digests {
+        return refuse(
+            "--verify reads the archive itself; partials hold only its Instance Connect records".into(),
+        );
+    }
+    if filter.from.is_some()
+        || filter.to.is_some()
+        || !filter.accounts.is_empty()
+        || !filter.regions.is_empty()
+    {
+        return refuse("narrowing options belong to `scan`: the partials were read with theirs".into());
+    }
+    if let Some(failure) = scan.failures.first() {
+        return refuse(format!("{}: {} (a shard may be lost)", failure.object, failure.error));
+    }
+    if scan.counts.objects_read > 0 {
+        return refuse(format!(
+            "{} log objects were given beside {} partials: give partials only",
+            scan.counts.objects_read,
+            scan.partials.len()
+        ));
+    }
+    let (counts, failures) = crate::partial::merge(&scan.partials).map_err(FatalError::Partial)?;
+    plan.log.stage(format_args!(
+        "merged {} partials of {} shards: {} objects read, {} Instance Connect records",
+        scan.partials.len(),
+        scan.partials.first().map_or(0, |(_, h)| h.shard.count),
+        counts.objects_read,
+        scan.kept.events.len()
+    ));
+    scan.counts = counts;
+    scan.failures = failures;
+    Ok(())
 }
 
 /// A bar on stderr only for a person watching: never under cron, in a pipe, or with `-q`. Its

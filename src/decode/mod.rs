@@ -96,6 +96,20 @@ pub(crate) trait Sink {
     /// A record that may be an Instance Connect event. `index` is its position among the
     /// object's records; `record` is its JSON text (which the sink may modify).
     fn candidate(&mut self, index: u32, record: &mut [u8]) -> Result<(), Reason>;
+
+    /// The object is a partial (`trailscope scan`): this is its header line.
+    fn partial_header(&mut self, _header: &[u8]) -> Result<(), Reason> {
+        Err(Reason::Shape(
+            "a trailscope partial (written by `trailscope scan`), which is not read here".into(),
+        ))
+    }
+
+    /// One record line of a partial, after its header.
+    fn partial_record(&mut self, _line: &[u8]) -> Result<(), Reason> {
+        Err(Reason::Shape(
+            "a trailscope partial (written by `trailscope scan`), which is not read here".into(),
+        ))
+    }
 }
 
 /// What a readable object held.

@@ -20,6 +20,7 @@ use super::input::Input;
 use super::json::{with_tape, Json};
 use super::structure::{Malformed, Scan, ValueScan, MAX_DEPTH};
 use super::{Reason, Sink};
+use crate::partial::MARKER;
 use crate::time::Timestamp;
 
 /// Keys that make an object a record (or an envelope of one) rather than an unknown document.
@@ -114,12 +115,32 @@ impl Walker {
         };
         let mut place = Place { line: 1, several: false };
         let mut values = 0u64;
+        let mut partial = false;
         loop {
             at = walk.whitespace(at, Some(&mut place.line))?;
             let Some(first) = walk.input.byte(at)? else { break };
             values += 1;
             place.several = values > 1;
             at = match first {
+                // A partial's header comes first; every line after it is one of its records.
+                b'{' if values == 1 && walk.first_member_is(at, MARKER)? => {
+                    partial = true;
+                    let end = walk.container_end(at, place, String::new)?;
+                    walk.sink.partial_header(&walk.input.from(at)[..(end - at) as usize])?;
+                    end
+                }
+                b'{' if partial => {
+                    let end = walk.container_end(at, place, String::new)?;
+                    walk.sink.partial_record(&walk.input.from(at)[..(end - at) as usize]).map_err(
+                        |e| match e {
+                            Reason::Json { at: None, detail } => {
+                                json(Some(format!("line {}", place.line)), detail)
+                            }
+                            other => other,
+                        },
+                    )?;
+                    end
+                }
                 b'{' => walk.root_object(at, place)?,
                 b'[' => walk.array(at, Elements::Records, place, "the top-level array")?,
                 other => {
@@ -309,6 +330,19 @@ impl Walk<'_, '_, '_> {
             Reason::Json { at: None, detail } => json(at(), detail),
             other => other,
         })
+    }
+
+    /// Whether the object at `start` begins with the member name `name` (without its quotes):
+    /// read a byte at a time, so a large object is not read ahead to find out.
+    fn first_member_is(&mut self, start: u64, name: &[u8]) -> Result<bool, Reason> {
+        let at = self.whitespace(start + 1, None)?;
+        let quoted = [&b"\""[..], name, b"\""].concat();
+        for (i, &expected) in quoted.iter().enumerate() {
+            if self.input.byte(at + i as u64)? != Some(expected) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// The offset after the value starting at `at`, whatever its kind.

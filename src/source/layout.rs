@@ -80,17 +80,15 @@ impl Filter {
                 return false;
             }
         }
-        // Digests are read only to verify; Insight files are logs like any other.
+        // Digest folders are pruned like log folders (and their digests then skipped by name,
+        // or read to verify), so narrowed, sharded and whole runs count the same skipped files.
         let digest = p.service == Some("CloudTrail-Digest");
-        if digest && !self.digests {
-            return false;
-        }
         if let Some(region) = p.region {
             if !self.regions.is_empty() && !self.regions.contains(region) {
                 return false;
             }
         }
-        self.admits_dates(p.year, p.month, p.day, u8::from(digest))
+        self.admits_dates(p.year, p.month, p.day, u8::from(digest && self.digests))
     }
 
     /// Whether a folder of these dates can hold what the range keeps; `later` more days are read
@@ -180,7 +178,7 @@ mod tests {
         assert!(!f.admits("AWSLogs/o-abc123/444455556666/CloudTrail/"));
         assert!(!f.admits("AWSLogs/111122223333/CloudTrail/eu-west-1/"));
         assert!(f.admits(KEY));
-        assert!(!f.admits("AWSLogs/111122223333/CloudTrail-Digest/us-east-1/"));
+        assert!(f.admits("AWSLogs/111122223333/CloudTrail-Digest/us-east-1/"), "listed, skipped by name");
         assert!(f.admits("AWSLogs/111122223333/CloudTrail-Insight/us-east-1/"));
         let verify = Filter { digests: true, ..f };
         assert!(verify.admits("AWSLogs/111122223333/CloudTrail-Digest/us-east-1/"));
@@ -201,9 +199,10 @@ mod tests {
         assert!(!f.admits(&day("2023")));
         assert!(!f.admits(&day("2024/02")), "February ends before the range starts");
         let digests = |d: &str| format!("AWSLogs/1/CloudTrail-Digest/us-east-1/{d}/");
-        let verify = Filter { digests: true, ..f };
+        let verify = Filter { digests: true, ..f.clone() };
         assert!(verify.admits(&digests("2024/03/04")), "the digest of the last hour read is a day later");
         assert!(!verify.admits(&digests("2024/03/05")));
+        assert!(!f.admits(&digests("2024/03/04")), "not read: pruned as the logs are");
         assert!(!verify.admits(&day("2024/03/04")), "logs are not read further");
     }
 

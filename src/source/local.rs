@@ -31,6 +31,11 @@ impl Store for LocalStore {
     fn list<'a>(&'a self, filter: &'a Filter, found: &'a Found) -> BoxFuture<'a, Result<(), FatalError>> {
         Box::pin(async move {
             if !self.is_dir {
+                let name =
+                    self.root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                if !filter.owns(&name) {
+                    return Ok(());
+                }
                 // A file named directly is always read, whatever its name: naming it is the request.
                 let kind = match classify_name(&display(&self.root), true) {
                     Verdict::Read(Kind::Digest) if filter.digests => Kind::Digest,
@@ -43,7 +48,13 @@ impl Store for LocalStore {
             // An explicit stack, not recursion: depth is whatever the disk holds.
             let mut pending = vec![self.root.clone()];
             while let Some(dir) = pending.pop() {
-                for entry in walk_dir(&dir, filter, &mut pending) {
+                for (path, entry) in walk_dir(&dir, filter, &mut pending) {
+                    // A sharded run reads its part of the files, and counts only its part of what
+                    // it skips or cannot list, so that the shards add up to one run.
+                    let relative = path.strip_prefix(&self.root).unwrap_or(&path);
+                    if !filter.owns(&relative.to_string_lossy().replace('\\', "/")) {
+                        continue;
+                    }
                     // A closed channel means the run is over: stop listing.
                     if found.send(entry).await.is_err() {
                         return Ok(());
@@ -83,13 +94,14 @@ fn sidecar(digest: &Path) -> Result<Option<String>, Reason> {
     }
 }
 
-/// The entries of one directory; sub-directories `filter` admits go onto `pending`.
-fn walk_dir(dir: &Path, filter: &Filter, pending: &mut Vec<PathBuf>) -> Vec<Entry> {
+/// The entries of one directory, each with the path it is about; sub-directories `filter`
+/// admits go onto `pending`.
+fn walk_dir(dir: &Path, filter: &Filter, pending: &mut Vec<PathBuf>) -> Vec<(PathBuf, Entry)> {
     let mut out = Vec::new();
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(cause) => {
-            out.push(Entry::Failed(unreadable(dir, "cannot list directory", &cause)));
+            out.push((dir.to_path_buf(), Entry::Failed(unreadable(dir, "cannot list directory", &cause))));
             return out;
         }
     };
@@ -97,16 +109,20 @@ fn walk_dir(dir: &Path, filter: &Filter, pending: &mut Vec<PathBuf>) -> Vec<Entr
         let entry = match entry {
             Ok(entry) => entry,
             Err(cause) => {
-                out.push(Entry::Failed(unreadable(dir, "cannot list directory", &cause)));
+                out.push((
+                    dir.to_path_buf(),
+                    Entry::Failed(unreadable(dir, "cannot list directory", &cause)),
+                ));
                 continue;
             }
         };
         let path = entry.path();
+        let mut push = |entry: Entry| out.push((path.clone(), entry));
         // `DirEntry::file_type` does not follow links, so a link is seen as a link.
         let file_type = match entry.file_type() {
             Ok(file_type) => file_type,
             Err(cause) => {
-                out.push(Entry::Failed(unreadable(&path, "cannot inspect", &cause)));
+                push(Entry::Failed(unreadable(&path, "cannot inspect", &cause)));
                 continue;
             }
         };
@@ -123,7 +139,7 @@ fn walk_dir(dir: &Path, filter: &Filter, pending: &mut Vec<PathBuf>) -> Vec<Entr
             Some(file_type)
         };
         if target.is_some_and(|t| t.is_dir()) {
-            out.push(Entry::Skipped(Skip::DirectoryLink));
+            push(Entry::Skipped(Skip::DirectoryLink));
             continue;
         }
         // A FIFO, socket or device inside a folder is not a log, and opening a FIFO would
@@ -131,13 +147,13 @@ fn walk_dir(dir: &Path, filter: &Filter, pending: &mut Vec<PathBuf>) -> Vec<Entr
         let special = target.is_some_and(|t| !t.is_file());
         let name = display(&path);
         match classify_name(&name, filter.digests) {
-            Verdict::Read(_) if !filter.admits(&name) => out.push(Entry::Pruned),
-            Verdict::Read(_) if special => out.push(Entry::Failed(ObjectError {
+            Verdict::Read(_) if !filter.admits(&name) => push(Entry::Pruned),
+            Verdict::Read(_) if special => push(Entry::Failed(ObjectError {
                 object: name,
                 error: "not a regular file (a FIFO, socket or device): not read".into(),
             })),
-            Verdict::Read(kind) => out.push(Entry::Object(object(path, kind))),
-            Verdict::Skip(skip) => out.push(Entry::Skipped(skip)),
+            Verdict::Read(kind) => push(Entry::Object(object(path.clone(), kind))),
+            Verdict::Skip(skip) => push(Entry::Skipped(skip)),
         }
     }
     out

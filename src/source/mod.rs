@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::str::FromStr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::decode::Reason;
@@ -122,7 +122,7 @@ pub(crate) enum Skip {
 }
 
 /// Objects that were seen and deliberately not read.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Skipped {
     /// Files under a `CloudTrail-Digest/` folder: integrity digests, not events.
     pub digest: u64,

@@ -148,10 +148,8 @@ impl DayFolder {
         let (account, service, region) = (p.account?, p.service?, p.region?);
         let (year, month, day) = (p.year?, p.month?, p.day?);
         let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
-        if !(digits(year, 4) && digits(month, 2) && digits(day, 2))
-            || !folder.ends_with(day)
-            || name.is_empty()
-        {
+        let is_day_folder = digits(year, 4) && digits(month, 2) && digits(day, 2) && folder.ends_with(day);
+        if !is_day_folder || name.is_empty() {
             return None;
         }
         let from = folder.rfind("AWSLogs").unwrap_or(0);

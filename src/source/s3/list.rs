@@ -11,6 +11,7 @@ use tokio::task::JoinSet;
 
 use super::{describe, S3Store};
 use crate::source::layout::Filter;
+use crate::source::shard::KeyRange;
 use crate::source::{classify_name, Entry, Found, Location, Object, Verdict};
 
 /// Folders above `AWSLogs/` (a trail's custom prefix) are descended this deep at most; deeper
@@ -23,13 +24,25 @@ pub(super) async fn list(store: &S3Store, filter: &Filter, found: &Found) -> Res
     let level = |prefix: String, delimited: bool| Level {
         client: store.client.clone(),
         bucket: url.bucket.clone(),
+        source: url.prefix.clone(),
         prefix,
         delimited,
+        range: None,
         filter: filter.clone(),
         found: found.clone(),
     };
+    // A shard lists only its block of each day folder's keys; a day folder it owns nothing of
+    // is not listed at all.
+    let whole = |leaf: String| match filter.shard.map(|shard| shard.range(&leaf)) {
+        Some(Some(None)) => None,
+        Some(Some(Some(range))) => Some(Level { range: Some(range), ..level(leaf, false) }),
+        _ => Some(level(leaf, false)),
+    };
     if !filter.is_active() || filter.is_leaf(&url.prefix) {
-        return level(url.prefix.clone(), false).list().await.map(|_| ());
+        return match whole(url.prefix.clone()) {
+            Some(listing) => listing.list().await.map(|_| ()),
+            None => Ok(()),
+        };
     }
     let mut leaves = Vec::new();
     let mut frontier = vec![url.prefix.clone()];
@@ -48,7 +61,8 @@ pub(super) async fn list(store: &S3Store, filter: &Filter, found: &Found) -> Res
             }
         }
     }
-    for listed in concurrently(leaves, store.concurrency, |prefix| level(prefix, false).list()).await {
+    let listings = leaves.into_iter().filter_map(whole).collect();
+    for listed in concurrently(listings, store.concurrency, Level::list).await {
         listed?;
     }
     Ok(())
@@ -58,9 +72,13 @@ pub(super) async fn list(store: &S3Store, filter: &Filter, found: &Found) -> Res
 struct Level {
     client: Client,
     bucket: String,
+    /// The SOURCE's prefix: keys are owned by shards by what follows it.
+    source: String,
     prefix: String,
     /// With a delimiter: this folder's keys and sub-folders; without: every key below it.
     delimited: bool,
+    /// Only the keys in this range (a shard's block of a day folder): all of them are its own.
+    range: Option<KeyRange>,
     filter: Filter,
     found: Found,
 }
@@ -68,12 +86,14 @@ struct Level {
 impl Level {
     /// Sends the keys, page by page; returns the sub-folders.
     async fn list(self) -> Result<Vec<String>, String> {
-        let Level { client, bucket, prefix, delimited, filter, found } = self;
+        let Level { client, bucket, source, prefix, delimited, range, filter, found } = self;
+        let (start_after, last) = range.clone().map_or((None, None), |r| (r.start_after, r.last));
         let mut pages = client
             .list_objects_v2()
             .bucket(&bucket)
             .prefix(&prefix)
             .set_delimiter(delimited.then(|| "/".to_owned()))
+            .set_start_after(start_after)
             .into_paginator()
             .send();
         let mut folders = Vec::new();
@@ -81,7 +101,14 @@ impl Level {
             let page = page.map_err(|e| format!("cannot list s3://{bucket}/{prefix}: {}", describe(&e)))?;
             for object in page.contents() {
                 let Some(key) = object.key() else { continue };
+                // Keys come in order: past the range's end, the rest of the listing is not ours.
+                if last.as_deref().is_some_and(|last| key > last) {
+                    return Ok(folders);
+                }
                 if delimited && !filter.admits(key) {
+                    continue;
+                }
+                if range.is_none() && !filter.owns(key.strip_prefix(source.as_str()).unwrap_or(key)) {
                     continue;
                 }
                 let size = object.size().and_then(|s| u64::try_from(s).ok());

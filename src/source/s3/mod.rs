@@ -171,6 +171,24 @@ async fn client(options: &S3Options) -> (Client, aws_config::SdkConfig, String) 
 }
 
 impl S3Client {
+    /// Writes the file at `file` to `url` with one PutObject: readers see all of it or nothing.
+    pub(crate) fn put(&self, url: &S3Url, file: &std::path::Path) -> Result<(), String> {
+        self.runtime.block_on(async {
+            let body = aws_sdk_s3::primitives::ByteStream::from_path(file)
+                .await
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            self.client
+                .put_object()
+                .bucket(&url.bucket)
+                .key(&url.prefix)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| format!("cannot write {url}: {}", describe(&e)))?;
+            Ok(())
+        })
+    }
+
     /// CloudTrail's public keys valid between `from` and `to`, from `ListPublicKeys` in `region`
     /// (a trail's home region): what checks the signatures of digests read from S3. Asked only
     /// with `--verify`.

@@ -1,0 +1,70 @@
+//! `trailscope scan --shard I/N -o PARTIAL`: read one shard of the sources and write what it found
+//! ([`crate::partial`]) for `report` to merge.
+
+use std::io;
+
+use crate::cli::{PartialTarget, ScanArgs};
+use crate::error::FatalError;
+use crate::output;
+use crate::partial::{self, Header, Options, FORMAT};
+use crate::source::Source;
+use crate::Outcome;
+
+use super::read::{self, ReadPlan};
+
+pub fn run(args: &ScanArgs) -> Result<Outcome, FatalError> {
+    let shard = args
+        .shard
+        .resolve(|name| std::env::var(name).ok())
+        .map_err(|message| FatalError::Partial(format!("--shard {message}")))?;
+    let mut plan = ReadPlan::new(&args.input, &args.narrowing, &args.s3, &args.messages);
+    plan.options.filter.shard = Some(shard);
+    plan.s3_needed = matches!(args.output, PartialTarget::S3(_));
+    let read = read::read(&plan, false)?;
+    let scan = &read.scan;
+    let filter = &plan.options.filter;
+    let header = Header {
+        trailscope_partial: FORMAT,
+        writer: format!("trailscope {}", env!("CARGO_PKG_VERSION")),
+        shard,
+        sources: args
+            .input
+            .sources
+            .iter()
+            .map(|source| match source {
+                Source::Local(path) => path.display().to_string(),
+                Source::S3(url) => url.to_string(),
+            })
+            .collect(),
+        options: Options {
+            from: filter.from.map(|d| d.to_string()),
+            to: filter.to.map(|d| d.to_string()),
+            accounts: filter.accounts.iter().cloned().collect(),
+            regions: filter.regions.iter().cloned().collect(),
+            max_object_size: plan.options.max_object_size,
+        },
+        counts: scan.counts,
+        failures: scan.failures.clone(),
+        records: scan.kept.events.len() as u64,
+    };
+    match &args.output {
+        PartialTarget::File(path) => {
+            let mut sink = output::Sink::create(Some(path))?;
+            partial::write(&mut sink, &header, &scan.kept).map_err(|cause| sink.failed(cause))?;
+            sink.finish()?;
+        }
+        PartialTarget::S3(url) => {
+            let client = read.s3.as_ref().ok_or_else(|| FatalError::S3(format!("{url}: no S3 client")))?;
+            let staged = tempfile::NamedTempFile::new().map_err(FatalError::Spool)?;
+            partial::write(io::BufWriter::new(staged.as_file()), &header, &scan.kept)
+                .map_err(|cause| FatalError::Output { target: url.to_string(), cause })?;
+            client.put(url, staged.path()).map_err(FatalError::S3)?;
+        }
+    }
+    plan.log.stage(format_args!(
+        "shard {shard}: {} objects read, {} Instance Connect records written",
+        scan.counts.objects_read, header.records
+    ));
+    plan.log.warn(&scan.failures);
+    Ok(if scan.failures.is_empty() { Outcome::Complete } else { Outcome::Incomplete })
+}

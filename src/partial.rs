@@ -1,0 +1,198 @@
+//! Partials: what one shard of a sharded run (`trailscope scan --shard I/N`) read, for a later
+//! `trailscope report PARTIAL...` to merge into the report one run over the same sources gives.
+//!
+//! A partial is gzipped JSON Lines. The first line is the [`Header`]: format version, the shard,
+//! the sources and the options that decide what is read, the shard's counts and unreadable
+//! objects, and how many lines follow. Every other line is one kept Instance Connect record,
+//! verbatim, with where it came from: `{"o":"<object name>","i":<record index>,"r":<record>}`. The
+//! analysis (counting each event once, pairing, classification) happens only at the merge, over
+//! every shard's records together, so it is the analysis of one run.
+//!
+//! A partial is recognised by its content: its first member is named `trailscope_partial`.
+
+use std::io::{self, Write};
+
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::error::ObjectError;
+use crate::event::Kept;
+use crate::scan::Counts;
+use crate::source::shard::Shard;
+
+/// The format this trailscope writes and reads.
+pub(crate) const FORMAT: u32 = 1;
+
+/// The member name that makes a JSON object a partial's header.
+pub(crate) const MARKER: &[u8] = b"trailscope_partial";
+
+/// The first line of a partial. Shards of one run have equal headers but for `shard`, `counts`,
+/// `failures` and `records`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Header {
+    /// The format version; first, so that the header is recognised by its first bytes.
+    pub(crate) trailscope_partial: u32,
+    /// The trailscope that wrote it.
+    pub(crate) writer: String,
+    pub(crate) shard: Shard,
+    /// The SOURCE arguments, as given.
+    pub(crate) sources: Vec<String>,
+    /// The options that decide what is read: shards given other ones are not parts of one run.
+    pub(crate) options: Options,
+    pub(crate) counts: Counts,
+    pub(crate) failures: Vec<ObjectError>,
+    /// Record lines that follow: fewer means the partial was cut short.
+    pub(crate) records: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Options {
+    pub(crate) from: Option<String>,
+    pub(crate) to: Option<String>,
+    pub(crate) accounts: Vec<String>,
+    pub(crate) regions: Vec<String>,
+    pub(crate) max_object_size: u64,
+}
+
+/// One record line.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Line<'a> {
+    #[serde(rename = "o", borrow)]
+    pub(crate) object: &'a str,
+    #[serde(rename = "i")]
+    pub(crate) index: u32,
+    #[serde(rename = "r", borrow)]
+    pub(crate) record: &'a RawValue,
+}
+
+/// Writes the partial of `kept` (every kept record, in origin order) under `header` to `out`.
+pub(crate) fn write(out: impl Write, header: &Header, kept: &Kept) -> io::Result<()> {
+    let mut gz = GzEncoder::new(io::BufWriter::with_capacity(1 << 16, out), Compression::fast());
+    serde_json::to_writer(&mut gz, header)?;
+    gz.write_all(b"\n")?;
+    let mut record = Vec::new();
+    for event in &kept.events {
+        kept.spool.read(event.record, &mut record)?;
+        // JSON Lines: a record's own line breaks can only be whitespace between its tokens (inside
+        // strings they are escaped), so they become spaces and the record stays the same JSON.
+        for byte in &mut record {
+            if matches!(*byte, b'\n' | b'\r') {
+                *byte = b' ';
+            }
+        }
+        gz.write_all(b"{\"o\":")?;
+        serde_json::to_writer(&mut gz, &kept.objects[event.origin.object as usize])?;
+        write!(gz, ",\"i\":{},\"r\":", event.origin.record)?;
+        gz.write_all(&record)?;
+        gz.write_all(b"}\n")?;
+    }
+    gz.finish()?.flush()
+}
+
+/// Checks that `partials` (name, header) are the shards of one run, each exactly once; returns
+/// their counts and failures added up, as one run over the same sources would have them.
+pub(crate) fn merge(partials: &[(String, Header)]) -> Result<(Counts, Vec<ObjectError>), String> {
+    let Some((first_name, first)) = partials.first() else {
+        return Ok((Counts::default(), Vec::new()));
+    };
+    for (name, header) in partials {
+        if header.trailscope_partial != FORMAT {
+            return Err(format!(
+                "{name}: a partial of format {}, which this trailscope ({}) does not read (it reads {FORMAT})",
+                header.trailscope_partial,
+                env!("CARGO_PKG_VERSION")
+            ));
+        }
+        let differs = if header.sources != first.sources {
+            Some(format!("sources {:?} against {:?}", header.sources, first.sources))
+        } else if header.options != first.options {
+            Some(format!("options {:?} against {:?}", header.options, first.options))
+        } else if header.shard.count != first.shard.count {
+            Some(format!("{} shards against {}", header.shard.count, first.shard.count))
+        } else {
+            None
+        };
+        if let Some(differs) = differs {
+            return Err(format!("{name} and {first_name} are not shards of one run: {differs}"));
+        }
+    }
+    let count = first.shard.count;
+    let mut holders: Vec<Vec<&str>> = vec![Vec::new(); count as usize];
+    for (name, header) in partials {
+        holders[header.shard.index as usize].push(name);
+    }
+    if let Some((index, names)) = holders.iter().enumerate().find(|(_, names)| names.len() > 1) {
+        return Err(format!("shard {index}/{count} is given twice: {}", names.join(", ")));
+    }
+    let missing: Vec<String> = holders
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.is_empty())
+        .map(|(i, _)| format!("{i}/{count}"))
+        .collect();
+    if !missing.is_empty() {
+        let plural = if missing.len() == 1 { "shard" } else { "shards" };
+        return Err(format!("{plural} {} missing: no report without every shard", missing.join(", ")));
+    }
+    let mut counts = Counts::default();
+    let mut failures = Vec::new();
+    for (_, header) in partials {
+        counts += header.counts;
+        failures.extend(header.failures.iter().cloned());
+    }
+    failures.sort();
+    Ok((counts, failures))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(index: u32, count: u32) -> (String, Header) {
+        let header = Header {
+            trailscope_partial: FORMAT,
+            writer: "test".into(),
+            shard: Shard { index, count },
+            sources: vec!["s3://b/AWSLogs/".into()],
+            options: Options {
+                from: None,
+                to: None,
+                accounts: vec![],
+                regions: vec![],
+                max_object_size: 1 << 30,
+            },
+            counts: Counts { objects_listed: 10, objects_read: 9, records: 100, ..Counts::default() },
+            failures: vec![ObjectError { object: format!("s3://b/{index}"), error: "empty object".into() }],
+            records: 0,
+        };
+        (format!("shard-{index}.jsonl.gz"), header)
+    }
+
+    #[test]
+    fn every_shard_once_adds_up() {
+        let (counts, failures) = merge(&[header(1, 3), header(0, 3), header(2, 3)]).expect("a whole run");
+        assert_eq!((counts.objects_listed, counts.objects_read, counts.records), (30, 27, 300));
+        assert_eq!(
+            failures.iter().map(|f| f.object.as_str()).collect::<Vec<_>>(),
+            ["s3://b/0", "s3://b/1", "s3://b/2"]
+        );
+    }
+
+    #[test]
+    fn a_missing_or_doubled_shard_or_another_run_is_refused_with_one_line() {
+        assert_eq!(
+            merge(&[header(0, 3), header(2, 3)]).expect_err("missing"),
+            "shard 1/3 missing: no report without every shard"
+        );
+        let doubled = merge(&[header(0, 2), header(0, 2), header(1, 2)]).expect_err("twice");
+        assert_eq!(doubled, "shard 0/2 is given twice: shard-0.jsonl.gz, shard-0.jsonl.gz");
+        let mut other = header(1, 2);
+        other.1.sources = vec!["s3://other/".into()];
+        assert!(merge(&[header(0, 2), other]).expect_err("other run").contains("not shards of one run"));
+        let mut newer = header(1, 2);
+        newer.1.trailscope_partial = FORMAT + 1;
+        assert!(merge(&[header(0, 2), newer]).expect_err("format").contains("does not read"));
+    }
+}
