@@ -239,6 +239,40 @@ mod tests {
     }
 
     #[test]
+    fn shards_of_a_bench_shaped_bucket_are_balanced_within_a_factor_of_two() {
+        // As the bench preset lays out: six account-regions over two days, an object delivered
+        // about every five minutes in each, and the last one of the second day in the third
+        // day's folder.
+        let mut keys = Vec::new();
+        for (account, region) in [
+            ("111", "us-east-1"),
+            ("111", "eu-west-1"),
+            ("444", "ap-northeast-1"),
+            ("444", "us-east-1"),
+            ("777", "eu-west-1"),
+            ("777", "us-east-1"),
+        ] {
+            for day in 1..=2 {
+                for minute in (3..24 * 60).step_by(5) {
+                    let (h, m) = (minute / 60, minute % 60);
+                    let folder = format!("AWSLogs/{account}/CloudTrail/{region}/2024/03/0{day}");
+                    keys.push(format!(
+                        "{folder}/{account}_CloudTrail_{region}_2024030{day}T{h:02}{m:02}Z_x.json.gz"
+                    ));
+                }
+            }
+            keys.push(format!("AWSLogs/{account}/CloudTrail/{region}/2024/03/03/{account}_CloudTrail_{region}_20240303T0004Z_x.json.gz"));
+        }
+        for count in [2, 3, 7] {
+            let sizes: Vec<usize> = (0..count)
+                .map(|index| keys.iter().filter(|k| Shard { index, count }.owns(k)).count())
+                .collect();
+            let (least, most) = (sizes.iter().min().expect("n"), sizes.iter().max().expect("n"));
+            assert!(most * 10 <= least * 20, "{count} shards: {sizes:?}");
+        }
+    }
+
+    #[test]
     fn a_bucket_copied_elsewhere_is_split_the_same_way() {
         let shard = Shard { index: 1, count: 3 };
         for h in 0..24 {

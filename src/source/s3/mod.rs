@@ -177,11 +177,18 @@ impl S3Client {
             let body = aws_sdk_s3::primitives::ByteStream::from_path(file)
                 .await
                 .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            // A body streamed from a file is signed as it is sent; the SDK's default checksum
+            // trailer (aws-chunked) on top of that is not understood by every S3-compatible server
+            // (Garage answers "Invalid payload signature"), and S3 does not require it.
+            let when_required = aws_sdk_s3::config::Builder::default()
+                .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired);
             self.client
                 .put_object()
                 .bucket(&url.bucket)
                 .key(&url.prefix)
                 .body(body)
+                .customize()
+                .config_override(when_required)
                 .send()
                 .await
                 .map_err(|e| format!("cannot write {url}: {}", describe(&e)))?;
