@@ -43,7 +43,7 @@ impl fmt::Display for Outcome {
 /// where the record lacks the field or the row has no such record (a tunnel without a key has
 /// no instance): an empty cell, `null` in JSON Lines.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Row {
+pub(crate) struct Row {
     /// `eventTime` of the tunnel (of the key, for a row without one), as CloudTrail writes it;
     /// `None` when it could not be read as a time.
     pub time: Option<String>,
@@ -79,7 +79,7 @@ pub struct Row {
 /// A time difference kept in milliseconds, shown in seconds: whole seconds as an integer, else
 /// with the milliseconds (`1`, `-2`, `0.25`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Seconds(pub i64);
+pub(crate) struct Seconds(pub i64);
 
 impl fmt::Display for Seconds {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -77,3 +77,67 @@ impl fmt::Display for FatalError {
 }
 
 impl std::error::Error for FatalError {}
+
+/// Why an object could not be read.
+#[derive(Debug)]
+pub(crate) enum Reason {
+    Read(io::Error),
+    /// An S3 download that failed after the SDK's retries.
+    Fetch(String),
+    Empty,
+    TooLarge {
+        limit: u64,
+    },
+    Gzip(String),
+    Truncated,
+    /// The bytes are not JSON; `at` says where inside the object when that helps.
+    Json {
+        at: Option<String>,
+        detail: String,
+    },
+    /// Valid JSON, but not a shape trailscope knows.
+    Shape(String),
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Read(e) => write!(f, "cannot read: {e}"),
+            Reason::Fetch(cause) => write!(f, "cannot download: {cause}"),
+            Reason::Empty => f.write_str("empty object"),
+            Reason::TooLarge { limit } => {
+                write!(f, "larger than {limit} bytes when decompressed (see --max-object-size)")
+            }
+            Reason::Gzip(detail) => write!(f, "corrupt gzip data: {detail}"),
+            Reason::Truncated => f.write_str("truncated gzip stream (unexpected end of data)"),
+            Reason::Json { at: Some(at), detail } => write!(f, "invalid JSON in {at}: {detail}"),
+            Reason::Json { at: None, detail } => write!(f, "invalid JSON: {detail}"),
+            Reason::Shape(detail) => f.write_str(detail),
+        }
+    }
+}
+
+impl std::error::Error for Reason {}
+
+impl Reason {
+    /// The reason behind an I/O error met while reading an object: the source's own failure if
+    /// it carried one, else what the gzip decoder found.
+    pub(crate) fn from_io(error: io::Error) -> Reason {
+        if !error.get_ref().is_some_and(|inner| inner.is::<Reason>()) {
+            return match error.kind() {
+                io::ErrorKind::UnexpectedEof => Reason::Truncated,
+                _ => Reason::Gzip(error.to_string()),
+            };
+        }
+        match error.into_inner().map(|inner| inner.downcast::<Reason>()) {
+            Some(Ok(reason)) => *reason,
+            // Checked above to be a Reason; kept total rather than panicking.
+            other => Reason::Gzip(format!("{other:?}")),
+        }
+    }
+
+    /// An I/O error of the source (a file, a download) that must not be taken for bad gzip data.
+    pub(crate) fn into_io(self) -> io::Error {
+        io::Error::other(self)
+    }
+}

@@ -7,27 +7,31 @@
 //! subcommand through them. [`digest`] verifies an archive against
 //! CloudTrail's signed digests.
 
+#![warn(unreachable_pub)]
+
 pub(crate) mod analysis;
 pub mod cli;
-pub mod cmd;
-pub mod connections;
+pub(crate) mod cmd;
+pub(crate) mod connections;
 pub(crate) mod decode;
 pub(crate) mod digest;
-pub mod error;
+pub(crate) mod error;
 pub(crate) mod event;
 pub mod output;
 pub(crate) mod partial;
 pub(crate) mod redact;
-pub mod report;
+pub(crate) mod report;
 pub(crate) mod scan;
-pub mod source;
+pub(crate) mod source;
 #[doc(hidden)]
 pub mod stages;
+#[cfg(feature = "synth")]
 pub mod synth;
-pub mod time;
+pub(crate) mod time;
+
+pub use error::FatalError;
 
 use cli::{Cli, Command};
-use error::FatalError;
 
 /// How a run that produced a report ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

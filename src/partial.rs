@@ -15,21 +15,18 @@ use std::io::{self, Write};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 
 use crate::error::ObjectError;
 use crate::event::Kept;
-use crate::scan::Counts;
+use crate::scan::{Counts, PartialRead};
 use crate::source::shard::Shard;
 
 /// The format this trailscope writes and reads.
 pub(crate) const FORMAT: u32 = 1;
 
-/// The member name that makes a JSON object a partial's header.
-pub(crate) const MARKER: &[u8] = b"trailscope_partial";
-
 /// The first line of a partial. Shards of one run have equal headers but for `shard`, `counts`,
-/// `failures` and `records`.
+/// `failures` and `records`. Its first member is named as `crate::decode::partial::MARKER` says,
+/// which is how the decoder recognises a partial.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Header {
     /// The format version; first, so that the header is recognised by its first bytes.
@@ -56,17 +53,6 @@ pub(crate) struct Options {
     pub(crate) max_object_size: u64,
 }
 
-/// One record line.
-#[derive(Debug, Deserialize)]
-pub(crate) struct Line<'a> {
-    #[serde(rename = "o", borrow)]
-    pub(crate) object: &'a str,
-    #[serde(rename = "i")]
-    pub(crate) index: u32,
-    #[serde(rename = "r", borrow)]
-    pub(crate) record: &'a RawValue,
-}
-
 /// Writes the partial of `kept` (every kept record, in origin order) under `header` to `out`.
 pub(crate) fn write(out: impl Write, header: &Header, kept: &Kept) -> io::Result<()> {
     let mut gz = GzEncoder::new(io::BufWriter::with_capacity(1 << 16, out), Compression::fast());
@@ -91,9 +77,26 @@ pub(crate) fn write(out: impl Write, header: &Header, kept: &Kept) -> io::Result
     gz.finish()?.flush()
 }
 
-/// Checks that `partials` (name, header) are the shards of one run, each exactly once; returns
+/// Checks that the partials read are whole and the shards of one run, each exactly once; returns
 /// their counts and failures added up, as one run over the same sources would have them.
-pub(crate) fn merge(partials: &[(String, Header)]) -> Result<(Counts, Vec<ObjectError>), String> {
+pub(crate) fn merge(read: &[PartialRead]) -> Result<(Counts, Vec<ObjectError>), String> {
+    let mut partials = Vec::with_capacity(read.len());
+    for partial in read {
+        let header: Header = serde_json::from_slice(&partial.header)
+            .map_err(|e| format!("{}: the header cannot be read: {e}", partial.name))?;
+        if partial.lines != header.records {
+            return Err(format!(
+                "{}: cut short: {} of its {} records",
+                partial.name, partial.lines, header.records
+            ));
+        }
+        partials.push((partial.name.clone(), header));
+    }
+    headers(&partials)
+}
+
+/// [`merge`], of headers read.
+fn headers(partials: &[(String, Header)]) -> Result<(Counts, Vec<ObjectError>), String> {
     let Some((first_name, first)) = partials.first() else {
         return Ok((Counts::default(), Vec::new()));
     };
@@ -172,7 +175,7 @@ mod tests {
 
     #[test]
     fn every_shard_once_adds_up() {
-        let (counts, failures) = merge(&[header(1, 3), header(0, 3), header(2, 3)]).expect("a whole run");
+        let (counts, failures) = headers(&[header(1, 3), header(0, 3), header(2, 3)]).expect("a whole run");
         assert_eq!((counts.objects_listed, counts.objects_read, counts.records), (30, 27, 300));
         assert_eq!(
             failures.iter().map(|f| f.object.as_str()).collect::<Vec<_>>(),
@@ -183,16 +186,23 @@ mod tests {
     #[test]
     fn a_missing_or_doubled_shard_or_another_run_is_refused_with_one_line() {
         assert_eq!(
-            merge(&[header(0, 3), header(2, 3)]).expect_err("missing"),
+            headers(&[header(0, 3), header(2, 3)]).expect_err("missing"),
             "shard 1/3 missing: no report without every shard"
         );
-        let doubled = merge(&[header(0, 2), header(0, 2), header(1, 2)]).expect_err("twice");
+        let doubled = headers(&[header(0, 2), header(0, 2), header(1, 2)]).expect_err("twice");
         assert_eq!(doubled, "shard 0/2 is given twice: shard-0.jsonl.gz, shard-0.jsonl.gz");
         let mut other = header(1, 2);
         other.1.sources = vec!["s3://other/".into()];
-        assert!(merge(&[header(0, 2), other]).expect_err("other run").contains("not shards of one run"));
+        assert!(headers(&[header(0, 2), other]).expect_err("other run").contains("not shards of one run"));
         let mut newer = header(1, 2);
         newer.1.trailscope_partial = FORMAT + 1;
-        assert!(merge(&[header(0, 2), newer]).expect_err("format").contains("does not read"));
+        assert!(headers(&[header(0, 2), newer]).expect_err("format").contains("does not read"));
+    }
+
+    #[test]
+    fn a_header_starts_with_the_member_the_decoder_recognises() {
+        let json = serde_json::to_vec(&header(0, 1).1).expect("serializable");
+        let marker = [&b"{\""[..], crate::decode::partial::MARKER, b"\":"].concat();
+        assert!(json.starts_with(&marker));
     }
 }

@@ -54,7 +54,7 @@ impl Pseudonyms {
 }
 
 /// Redacts every string of `report` that can carry one of the sensitive kinds.
-pub fn redact(report: &mut Report) {
+pub(crate) fn redact(report: &mut Report) {
     let mut names = Pseudonyms::default();
     for endpoint in &mut report.endpoints {
         endpoint.account = names.text(&endpoint.account);
@@ -74,7 +74,7 @@ pub fn redact(report: &mut Report) {
 
 /// Redacts the names and reasons of unreadable objects (S3 keys and paths hold account ids),
 /// for runs that end before a report exists.
-pub fn redact_failures(failures: &mut [ObjectError]) {
+pub(crate) fn redact_failures(failures: &mut [ObjectError]) {
     redact_failures_with(&mut Pseudonyms::default(), failures);
 }
 

@@ -11,7 +11,7 @@ use crate::error::ObjectError;
 use crate::event::EndpointId;
 use crate::source::Skipped;
 
-pub const SCHEMA_VERSION: u32 = 1;
+pub(crate) const SCHEMA_VERSION: u32 = 1;
 
 #[derive(Debug, Serialize)]
 pub struct Report {

@@ -16,13 +16,13 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::decode::{Decoded, Decoder, Reason, Sink};
+use crate::decode::{Decoded, Decoder, Sink};
 use crate::digest::{DigestObject, LogObject};
+use crate::error::Reason;
 use crate::error::{FatalError, ObjectError};
 use crate::event::spool::SpoolWriter;
 use crate::event::tables::{FastMap, Tables};
-use crate::event::{Event, Extractor, Kept, Origin};
-use crate::partial;
+use crate::event::{Event, Extractor, Kept, Origin, EVENT_SOURCE};
 use crate::source::layout::Filter;
 use crate::source::{Body, Entry, Fetched, Kind, Object, Skipped, Store};
 
@@ -64,8 +64,16 @@ pub(crate) struct Scan {
     /// With `--verify`: every digest read, and every log file with its hash.
     pub(crate) digests: Vec<DigestObject>,
     pub(crate) logs: Vec<LogObject>,
-    /// Partials read (`report PARTIAL...`): their names and headers, in name order.
-    pub(crate) partials: Vec<(String, partial::Header)>,
+    /// Partials read (`report PARTIAL...`), in name order.
+    pub(crate) partials: Vec<PartialRead>,
+}
+
+/// A partial read whole: its name, its header line as it is, and how many record lines followed.
+#[derive(Debug)]
+pub(crate) struct PartialRead {
+    pub(crate) name: String,
+    pub(crate) header: Vec<u8>,
+    pub(crate) lines: u64,
 }
 
 /// How much was listed and read. Partials carry a shard's counts; merged, they add up to what
@@ -288,7 +296,7 @@ struct Output {
     failures: Vec<ObjectError>,
     digests: Vec<DigestObject>,
     logs: Vec<LogObject>,
-    partials: Vec<(String, partial::Header)>,
+    partials: Vec<PartialRead>,
 }
 
 /// One worker: reads objects until there are none left.
@@ -298,7 +306,7 @@ fn work(
     shared: &Shared<'_>,
 ) -> Result<Output, FatalError> {
     let verifying = shared.options.filter.digests;
-    let mut decoder = Decoder::new(shared.options.max_object_size);
+    let mut decoder = Decoder::new(shared.options.max_object_size, EVENT_SOURCE.as_bytes());
     if verifying {
         decoder = decoder.verifying();
     }
@@ -350,17 +358,14 @@ fn work(
         }
         // A partial is a shard of a run: read whole, or the report would silently lack it.
         if let Some(partial) = partial {
-            let whole = result.and_then(|_| match partial.lines == partial.header.records {
-                true => Ok(()),
-                false => Err(Reason::Shape(format!(
-                    "cut short: {} of its {} records",
-                    partial.lines, partial.header.records
-                ))),
-            });
-            if let Err(reason) = whole {
+            if let Err(reason) = result {
                 return Err(FatalError::Partial(format!("{}: {reason}", object.name)));
             }
-            output.partials.push((object.name, partial.header));
+            output.partials.push(PartialRead {
+                name: object.name,
+                header: partial.header,
+                lines: partial.lines,
+            });
             output.names.extend(partial.objects);
             output.events.append(&mut pending);
             shared.progress.read(shared.listed.load(Ordering::Relaxed));
@@ -453,15 +458,15 @@ struct Collect<'a, 't> {
     /// A failure of this run, not of the object (the spool could not be written).
     fatal: Option<FatalError>,
     /// When the object is a partial: its header, and what it has given so far.
-    partial: Option<PartialRead>,
+    partial: Option<Partial>,
     /// The numbers given to the objects partials name, by name.
     named: &'a mut FastMap<String, u32>,
     partial_objects: &'a AtomicU32,
 }
 
 /// A partial being read.
-struct PartialRead {
-    header: partial::Header,
+struct Partial {
+    header: Vec<u8>,
     lines: u64,
     /// Objects first named in this partial: (number, name).
     objects: Vec<(u32, String)>,
@@ -494,16 +499,11 @@ impl Sink for Collect<'_, '_> {
     }
 
     fn partial_header(&mut self, header: &[u8]) -> Result<(), Reason> {
-        let header = serde_json::from_slice(header)
-            .map_err(|e| Reason::Shape(format!("a trailscope partial whose header cannot be read: {e}")))?;
-        self.partial = Some(PartialRead { header, lines: 0, objects: Vec::new() });
+        self.partial = Some(Partial { header: header.to_vec(), lines: 0, objects: Vec::new() });
         Ok(())
     }
 
-    fn partial_record(&mut self, line: &[u8]) -> Result<(), Reason> {
-        let line: partial::Line<'_> =
-            serde_json::from_slice(line).map_err(|e| Reason::Json { at: None, detail: e.to_string() })?;
-        let record = line.record.get().as_bytes();
+    fn partial_record(&mut self, object: &str, index: u32, record: &[u8]) -> Result<(), Reason> {
         let Some(event) = self.extractor.extract(record)? else {
             return Err(Reason::Shape("a partial's record that is not an Instance Connect event".into()));
         };
@@ -511,16 +511,16 @@ impl Sink for Collect<'_, '_> {
             return Err(Reason::Shape("a partial's record before its header".into()));
         };
         partial.lines += 1;
-        let object = match self.named.get(line.object) {
+        let number = match self.named.get(object) {
             Some(&number) => number,
             None => {
                 let number = self.partial_objects.fetch_add(1, Ordering::Relaxed);
-                self.named.insert(line.object.to_owned(), number);
-                partial.objects.push((number, line.object.to_owned()));
+                self.named.insert(object.to_owned(), number);
+                partial.objects.push((number, object.to_owned()));
                 number
             }
         };
-        self.keep(event, Origin { object, record: line.index }, record)
+        self.keep(event, Origin { object: number, record: index }, record)
     }
 }
 
@@ -559,6 +559,6 @@ fn gather(listing: Listing, outputs: Vec<Output>, tables: Tables) -> Scan {
     scan.kept.objects = names.into_iter().map(|(_, name)| name).collect();
     scan.kept.vocabulary = tables.freeze();
     scan.failures.sort();
-    scan.partials.sort_by(|a, b| a.0.cmp(&b.0));
+    scan.partials.sort_by(|a, b| a.name.cmp(&b.name));
     scan
 }

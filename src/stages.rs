@@ -3,10 +3,11 @@
 //! for anything else; the command line is trailscope's interface.
 
 use crate::analysis::{self, Window};
-use crate::decode::{Decoder, Reason, Sink};
+use crate::decode::{Decoder, Sink};
+use crate::error::Reason;
 use crate::event::spool::{Spool, SpoolWriter};
 use crate::event::tables::Tables;
-use crate::event::{Event, Extractor, Kept, Origin};
+use crate::event::{Event, Extractor, Kept, Origin, EVENT_SOURCE};
 
 /// Splits objects into records, counting them, without parsing any.
 pub struct Splitter {
@@ -15,7 +16,7 @@ pub struct Splitter {
 
 impl Splitter {
     pub fn new(max_object_size: u64) -> Self {
-        Splitter { decoder: Decoder::new(max_object_size) }
+        Splitter { decoder: Decoder::new(max_object_size, EVENT_SOURCE.as_bytes()) }
     }
 
     /// Records in `object` (gzip or not), and how many name Instance Connect.
@@ -45,7 +46,9 @@ impl Events {
             spool: SpoolWriter::new(0).map_err(|e| e.to_string())?,
             events: Vec::new(),
         };
-        Decoder::new(max_object_size).decode(object, &mut collect).map_err(|e| e.to_string())?;
+        Decoder::new(max_object_size, EVENT_SOURCE.as_bytes())
+            .decode(object, &mut collect)
+            .map_err(|e| e.to_string())?;
         let Collect { spool, mut events, .. } = collect;
         events.sort_by_key(|e| e.origin);
         let mut kept_spool = Spool::default();

@@ -10,7 +10,7 @@ use simd_json::{Buffers, Node, StaticNode, Tape};
 
 use crate::connections::{Outcome, Row, Seconds};
 use crate::decode::json::{with_tape, Json};
-use crate::decode::Reason;
+use crate::error::Reason;
 use crate::event::tables::Sym;
 use crate::event::{unwrap_envelope, Event, Kept};
 

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde_json::value::RawValue;
 
-use crate::decode::Reason;
+use crate::error::Reason;
 use crate::event::tables::{FastMap, PathId, Sym};
 use crate::event::{EndpointId, Event, Kept};
 use crate::report::{EventNameReport, FieldClass, FieldReport, VariesWith};

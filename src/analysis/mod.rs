@@ -9,7 +9,7 @@ pub(crate) mod pairing;
 
 use std::collections::BTreeMap;
 
-use crate::decode::Reason;
+use crate::error::Reason;
 use crate::event::tables::Sym;
 use crate::event::{
     EndpointId, Event, Kept, ANALYZED_EVENT_NAMES, OPEN_TUNNEL, SEND_SERIAL_CONSOLE_SSH_PUBLIC_KEY,

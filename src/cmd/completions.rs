@@ -7,7 +7,7 @@ use crate::cli::{Cli, CompletionsArgs};
 use crate::error::FatalError;
 use crate::{output, Outcome};
 
-pub fn run(args: &CompletionsArgs) -> Result<Outcome, FatalError> {
+pub(crate) fn run(args: &CompletionsArgs) -> Result<Outcome, FatalError> {
     // Generated into memory first: clap_complete panics on a write error, and `output::write`
     // treats a closed pipe as the reader's choice.
     let mut script = Vec::new();

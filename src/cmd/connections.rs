@@ -43,7 +43,7 @@ impl ListPlan {
     }
 }
 
-pub fn run(args: &ConnectionsArgs) -> Result<Outcome, FatalError> {
+pub(crate) fn run(args: &ConnectionsArgs) -> Result<Outcome, FatalError> {
     let plan = ListPlan::new(args);
     let read = read::read(&plan.read, plan.redact)?;
     let scan = read.scan;

@@ -1,9 +1,9 @@
 //! Subcommands, one file each, wiring the pipeline stages together; [`read`] is what every
 //! command that reads an archive shares.
 
-pub mod completions;
-pub mod connections;
+pub(crate) mod completions;
+pub(crate) mod connections;
 mod read;
-pub mod report;
-pub mod scan;
+pub(crate) mod report;
+pub(crate) mod scan;
 mod verify;

@@ -202,9 +202,8 @@ fn merge(scan: &mut Scan, plan: &ReadPlan) -> Result<(), FatalError> {
     }
     let (counts, failures) = crate::partial::merge(&scan.partials).map_err(FatalError::Partial)?;
     plan.log.stage(format_args!(
-        "merged {} partials of {} shards: {} objects read, {} Instance Connect records",
+        "merged {} partials: {} objects read, {} Instance Connect records",
         scan.partials.len(),
-        scan.partials.first().map_or(0, |(_, h)| h.shard.count),
         counts.objects_read,
         scan.kept.events.len()
     ));

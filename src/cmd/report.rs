@@ -2,8 +2,8 @@
 
 use crate::analysis::{self, Window};
 use crate::cli::ReportArgs;
-use crate::decode::Reason;
 use crate::error::FatalError;
+use crate::error::Reason;
 use crate::output::{self, RenderOptions};
 use crate::report::{Report, Summary, SCHEMA_VERSION};
 use crate::Outcome;
@@ -11,7 +11,7 @@ use crate::Outcome;
 use super::read::{self, ReadPlan};
 use super::verify;
 
-pub fn run(args: &ReportArgs) -> Result<Outcome, FatalError> {
+pub(crate) fn run(args: &ReportArgs) -> Result<Outcome, FatalError> {
     let mut plan = ReadPlan::new(&args.input, &args.narrowing, &args.s3, &args.messages);
     plan.options.filter.digests = args.verify.verify;
     let read = read::read(&plan, args.redact)?;

@@ -12,7 +12,7 @@ use crate::Outcome;
 
 use super::read::{self, ReadPlan};
 
-pub fn run(args: &ScanArgs) -> Result<Outcome, FatalError> {
+pub(crate) fn run(args: &ScanArgs) -> Result<Outcome, FatalError> {
     let shard = args
         .shard
         .resolve(|name| std::env::var(name).ok())

@@ -11,87 +11,23 @@
 mod inflate;
 mod input;
 pub(crate) mod json;
+pub(crate) mod partial;
 mod shape;
 mod structure;
 
-use std::fmt;
 use std::io::{self, BufReader, Read};
 
 use memchr::memmem;
 
 use crate::digest::{Hasher, Sha256};
-use crate::event::EVENT_SOURCE;
+use crate::error::Reason;
 use crate::time::Timestamp;
 
 #[cfg(test)]
 use input::WINDOW;
 
-/// Why an object could not be read.
-#[derive(Debug)]
-pub enum Reason {
-    Read(io::Error),
-    /// An S3 download that failed after the SDK's retries.
-    Fetch(String),
-    Empty,
-    TooLarge {
-        limit: u64,
-    },
-    Gzip(String),
-    Truncated,
-    /// The bytes are not JSON; `at` says where inside the object when that helps.
-    Json {
-        at: Option<String>,
-        detail: String,
-    },
-    /// Valid JSON, but not a shape trailscope knows.
-    Shape(String),
-}
-
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Reason::Read(e) => write!(f, "cannot read: {e}"),
-            Reason::Fetch(cause) => write!(f, "cannot download: {cause}"),
-            Reason::Empty => f.write_str("empty object"),
-            Reason::TooLarge { limit } => {
-                write!(f, "larger than {limit} bytes when decompressed (see --max-object-size)")
-            }
-            Reason::Gzip(detail) => write!(f, "corrupt gzip data: {detail}"),
-            Reason::Truncated => f.write_str("truncated gzip stream (unexpected end of data)"),
-            Reason::Json { at: Some(at), detail } => write!(f, "invalid JSON in {at}: {detail}"),
-            Reason::Json { at: None, detail } => write!(f, "invalid JSON: {detail}"),
-            Reason::Shape(detail) => f.write_str(detail),
-        }
-    }
-}
-
-impl std::error::Error for Reason {}
-
-impl Reason {
-    /// The reason behind an I/O error met while reading an object: the source's own failure if
-    /// it carried one, else what the gzip decoder found.
-    fn from_io(error: io::Error) -> Reason {
-        if !error.get_ref().is_some_and(|inner| inner.is::<Reason>()) {
-            return match error.kind() {
-                io::ErrorKind::UnexpectedEof => Reason::Truncated,
-                _ => Reason::Gzip(error.to_string()),
-            };
-        }
-        match error.into_inner().map(|inner| inner.downcast::<Reason>()) {
-            Some(Ok(reason)) => *reason,
-            // Checked above to be a Reason; kept total rather than panicking.
-            other => Reason::Gzip(format!("{other:?}")),
-        }
-    }
-
-    /// An I/O error of the source (a file, a download) that must not be taken for bad gzip data.
-    pub(crate) fn into_io(self) -> io::Error {
-        io::Error::other(self)
-    }
-}
-
-/// Where the records a decoder finds go. Only records whose bytes name the Instance Connect event
-/// source are handed on: the others cannot be Instance Connect events, and are only counted.
+/// Where the records a decoder finds go. Only records whose bytes hold the decoder's needle are
+/// handed on: the others are only counted.
 pub(crate) trait Sink {
     /// A record that may be an Instance Connect event. `index` is its position among the
     /// object's records; `record` is its JSON text (which the sink may modify).
@@ -104,8 +40,9 @@ pub(crate) trait Sink {
         ))
     }
 
-    /// One record line of a partial, after its header.
-    fn partial_record(&mut self, _line: &[u8]) -> Result<(), Reason> {
+    /// One record of a partial, after its header: the object it was read from, its position
+    /// there, and its JSON text.
+    fn partial_record(&mut self, _object: &str, _index: u32, _record: &[u8]) -> Result<(), Reason> {
         Err(Reason::Shape(
             "a trailscope partial (written by `trailscope scan`), which is not read here".into(),
         ))
@@ -139,10 +76,13 @@ pub(crate) struct Decoder {
 const READ_BUFFER: usize = 128 << 10;
 
 impl Decoder {
-    pub(crate) fn new(max_object_size: u64) -> Self {
+    /// A decoder that hands on the records whose bytes contain `needle` (the Instance Connect
+    /// event source: a record without it cannot be one of its events), and refuses objects of
+    /// more than `max_object_size` bytes decompressed.
+    pub(crate) fn new(max_object_size: u64, needle: &[u8]) -> Self {
         Decoder {
             window: Vec::new(),
-            shape: shape::Walker::new(memmem::Finder::new(EVENT_SOURCE.as_bytes()).into_owned()),
+            shape: shape::Walker::new(memmem::Finder::new(needle).into_owned()),
             max_object_size,
             verifying: false,
         }
@@ -231,6 +171,8 @@ impl Read for Limited<'_> {
 pub(crate) mod tests {
     use super::*;
 
+    pub(crate) const NEEDLE: &[u8] = b"ec2-instance-connect.amazonaws.com";
+
     /// Collects candidates' indexes and texts.
     #[derive(Default)]
     pub(crate) struct Collect(pub(crate) Vec<(u32, String)>);
@@ -244,7 +186,7 @@ pub(crate) mod tests {
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<(u64, Vec<(u32, String)>), Reason> {
         let mut sink = Collect::default();
-        let decoded = Decoder::new(1 << 30).decode(bytes, &mut sink)?;
+        let decoded = Decoder::new(1 << 30, NEEDLE).decode(bytes, &mut sink)?;
         Ok((decoded.records, sink.0))
     }
 
@@ -280,7 +222,7 @@ pub(crate) mod tests {
     #[test]
     fn a_bomb_is_too_large_not_an_allocation() {
         let bytes = gzip(&vec![b' '; 3 << 20]);
-        let mut decoder = Decoder::new(1 << 20);
+        let mut decoder = Decoder::new(1 << 20, NEEDLE);
         let err = decoder.decode(&bytes, &mut Collect::default()).expect_err("over the limit");
         assert!(matches!(err, Reason::TooLarge { limit } if limit == 1 << 20), "{err}");
     }

@@ -18,9 +18,9 @@ use simd_json::{Buffers, Tape};
 
 use super::input::Input;
 use super::json::{with_tape, Json};
+use super::partial::{self, MARKER};
 use super::structure::{Malformed, Scan, ValueScan, MAX_DEPTH};
 use super::{Reason, Sink};
-use crate::partial::MARKER;
 use crate::time::Timestamp;
 
 /// Keys that make an object a record (or an envelope of one) rather than an unknown document.
@@ -131,14 +131,14 @@ impl Walker {
                 }
                 b'{' if partial => {
                     let end = walk.container_end(at, place, String::new)?;
-                    walk.sink.partial_record(&walk.input.from(at)[..(end - at) as usize]).map_err(
-                        |e| match e {
+                    let line = partial::Line::parse(&walk.input.from(at)[..(end - at) as usize]);
+                    line.and_then(|l| walk.sink.partial_record(l.object, l.index, l.record.get().as_bytes()))
+                        .map_err(|e| match e {
                             Reason::Json { at: None, detail } => {
                                 json(Some(format!("line {}", place.line)), detail)
                             }
                             other => other,
-                        },
-                    )?;
+                        })?;
                     end
                 }
                 b'{' => walk.root_object(at, place)?,

@@ -223,7 +223,30 @@ fn prefix_xor(mut bits: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synth::Rng;
+
+    /// A small deterministic generator (xorshift64*), so the random tests repeat exactly.
+    struct Rng(u64);
+
+    impl Rng {
+        fn new(seed: u64) -> Rng {
+            Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+        }
+
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+
+        fn between(&mut self, low: u64, high: u64) -> u64 {
+            low + self.below(high - low + 1)
+        }
+    }
 
     fn end_of(text: &[u8]) -> Scan {
         ValueScan::default().scan(text)

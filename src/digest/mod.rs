@@ -98,7 +98,7 @@ pub(crate) use signature::{
 #[allow(unused_imports)]
 pub(crate) use verify::{verify, DigestObject, LogObject, Scope};
 #[allow(unused_imports)]
-pub use verify::{
+pub(crate) use verify::{
     ChainBreak, ChainBreakKind, Integrity, Missing, Modified, SignatureFailure, Signatures, StreamIntegrity,
     Unlisted, UnlistedCause, UnreadableDigest,
 };

@@ -15,16 +15,16 @@ use serde::Serialize;
 use simd_json::{Buffers, Node, StaticNode, Tape};
 
 use crate::decode::json::{push_json_string, with_tape, Json};
-use crate::decode::Reason;
+use crate::error::Reason;
 use crate::time::Timestamp;
 use spool::RecordRef;
 use tables::{Cache, FastMap, PathId, ShapeId, Sym, Tables, Vocabulary};
 
 /// The `eventSource` of every EC2 Instance Connect event.
-pub const EVENT_SOURCE: &str = "ec2-instance-connect.amazonaws.com";
-pub const OPEN_TUNNEL: &str = "OpenTunnel";
-pub const SEND_SSH_PUBLIC_KEY: &str = "SendSSHPublicKey";
-pub const SEND_SERIAL_CONSOLE_SSH_PUBLIC_KEY: &str = "SendSerialConsoleSSHPublicKey";
+pub(crate) const EVENT_SOURCE: &str = "ec2-instance-connect.amazonaws.com";
+pub(crate) const OPEN_TUNNEL: &str = "OpenTunnel";
+pub(crate) const SEND_SSH_PUBLIC_KEY: &str = "SendSSHPublicKey";
+pub(crate) const SEND_SERIAL_CONSOLE_SSH_PUBLIC_KEY: &str = "SendSerialConsoleSSHPublicKey";
 const ENDPOINT_RESOURCE_TYPE: &str = "AWS::EC2::InstanceConnectEndpoint";
 
 /// The event names whose fields are analyzed: only their events keep leaf values.

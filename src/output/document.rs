@@ -9,7 +9,7 @@ use crate::report::{FieldClass, FieldReport, Report, VariesWith};
 use super::timeline::{self, Timeline};
 use super::RenderOptions;
 
-pub enum Block {
+pub(super) enum Block {
     Title(String),
     Heading(String),
     Subheading(String),
@@ -23,14 +23,14 @@ pub enum Block {
     Timeline(Timeline),
 }
 
-pub struct Table {
+pub(super) struct Table {
     pub headers: Vec<&'static str>,
     /// A two-column list of facts: text output shows no header line.
     pub key_value: bool,
     pub rows: Vec<Vec<Cell>>,
 }
 
-pub enum Cell {
+pub(super) enum Cell {
     Text(String),
     /// A field path, id or JSON value: shown verbatim.
     Code(String),
@@ -49,7 +49,7 @@ fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-pub fn build(report: &Report, options: &RenderOptions) -> Vec<Block> {
+pub(super) fn build(report: &Report, options: &RenderOptions) -> Vec<Block> {
     let s = &report.summary;
     let mut blocks = vec![
         Block::Title("trailscope report".into()),

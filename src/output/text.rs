@@ -6,7 +6,7 @@
 use super::document::{Block, Cell, Table};
 use super::sanitize;
 
-pub fn render(blocks: &[Block]) -> String {
+pub(super) fn render(blocks: &[Block]) -> String {
     let mut out = String::new();
     for block in blocks {
         match block {

@@ -4,12 +4,12 @@
 
 use std::collections::BTreeSet;
 
-pub use super::shard::Shard;
+pub(crate) use super::shard::Shard;
 use crate::time::{Day, Timestamp};
 
 /// What to keep, by the key layout and by event time. The default keeps everything but digests.
 #[derive(Debug, Clone, Default)]
-pub struct Filter {
+pub(crate) struct Filter {
     pub from: Option<Day>,
     pub to: Option<Day>,
     pub accounts: BTreeSet<String>,
@@ -46,7 +46,7 @@ pub(super) fn position(path: &str) -> Option<Position<'_>> {
 
 impl Filter {
     /// True when some option narrows what is read (reading digests too does not).
-    pub fn is_active(&self) -> bool {
+    pub(crate) fn is_active(&self) -> bool {
         self.from.is_some()
             || self.to.is_some()
             || !self.accounts.is_empty()
@@ -56,7 +56,7 @@ impl Filter {
 
     /// Whether this run reads the object at `relative` (its path under its SOURCE, or its key
     /// under the source's prefix): always, unless sharded.
-    pub fn owns(&self, relative: &str) -> bool {
+    pub(crate) fn owns(&self, relative: &str) -> bool {
         self.shard.is_none_or(|shard| shard.owns(relative))
     }
 
@@ -68,7 +68,7 @@ impl Filter {
 
     /// Whether the folder or key at `path` can hold something the filter keeps. Components the
     /// path does not reach, and paths outside the layout, are admitted.
-    pub fn admits(&self, path: &str) -> bool {
+    pub(crate) fn admits(&self, path: &str) -> bool {
         if !self.is_active() {
             return true;
         }
@@ -124,7 +124,7 @@ impl Filter {
 
     /// Whether an event at `time` is inside `--from`..`--to`. Without a range every event is;
     /// with one, an event of unreadable time is not.
-    pub fn keeps_time(&self, time: Option<Timestamp>) -> bool {
+    pub(crate) fn keeps_time(&self, time: Option<Timestamp>) -> bool {
         if self.from.is_none() && self.to.is_none() {
             return true;
         }
@@ -135,7 +135,7 @@ impl Filter {
     }
 
     /// A folder whose contents are fully decided: the whole subtree can be listed in one go.
-    pub fn is_leaf(&self, path: &str) -> bool {
+    pub(crate) fn is_leaf(&self, path: &str) -> bool {
         match position(path) {
             // Inside the layout, a day folder is the deepest level the filter looks at.
             Some(p) => p.day.is_some(),

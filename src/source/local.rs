@@ -9,7 +9,7 @@ use super::{
     classify_name, display, Body, BoxFuture, Entry, Fetched, Found, Kind, Location, Object, Skip, Store,
     Verdict,
 };
-use crate::decode::Reason;
+use crate::error::Reason;
 use crate::error::{FatalError, ObjectError};
 
 /// A file or folder named on the command line.

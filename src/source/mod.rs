@@ -17,7 +17,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::decode::Reason;
+use crate::error::Reason;
 use crate::error::{FatalError, ObjectError};
 
 use layout::Filter;

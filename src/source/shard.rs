@@ -33,7 +33,7 @@ impl fmt::Display for Shard {
 }
 
 /// The environment variables `--shard env/N` takes the index from, in this order.
-pub const INDEX_VARIABLES: [&str; 2] = ["JOB_COMPLETION_INDEX", "AWS_BATCH_JOB_ARRAY_INDEX"];
+pub(crate) const INDEX_VARIABLES: [&str; 2] = ["JOB_COMPLETION_INDEX", "AWS_BATCH_JOB_ARRAY_INDEX"];
 
 /// `--shard` as given: `I/N`, or `env/N` for the index an orchestrator sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

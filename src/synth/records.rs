@@ -11,7 +11,7 @@ use crate::time::Timestamp;
 
 /// An account of the archive and where its trail is delivered.
 #[derive(Debug, Clone, Copy)]
-pub struct Account {
+pub(super) struct Account {
     pub id: &'static str,
     /// The organization id of an organization trail (`AWSLogs/o-…/<account>/…`).
     pub org: Option<&'static str>,
@@ -21,23 +21,23 @@ pub struct Account {
 
 /// Users of the `EC2Admin` role. The first two use the console, the third the AWS CLI, so user
 /// agent and the console flag change from one connection to the next.
-pub const USERS: [&str; 3] = ["alice", "bob", "carol"];
+pub(super) const USERS: [&str; 3] = ["alice", "bob", "carol"];
 /// The principal whose tunnels are denied.
-pub const CONTRACTOR: &str = "contractor";
+pub(super) const CONTRACTOR: &str = "contractor";
 /// The principal that pushes keys straight to instances, with no tunnel.
-pub const DIRECT_USER: &str = "ops-direct";
+pub(super) const DIRECT_USER: &str = "ops-direct";
 
 const CONSOLE_AGENT: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36";
 const CLI_TUNNEL_AGENT: &str = "aws-cli/2.15.30 Python/3.11.8 Linux/6.1.79-99.164.amzn2023.x86_64 exe/x86_64.amzn.2023 prompt/off command/ec2-instance-connect.open-tunnel";
 const CLI_KEY_AGENT: &str = "aws-cli/2.15.30 Python/3.11.8 Linux/6.1.79-99.164.amzn2023.x86_64 exe/x86_64.amzn.2023 prompt/off command/ec2-instance-connect.send-ssh-public-key";
 
-pub fn is_console_user(user: &str) -> bool {
+pub(super) fn is_console_user(user: &str) -> bool {
     user != "carol"
 }
 
 /// What one Instance Connect call needs to be written.
 #[derive(Debug, Clone)]
-pub struct Call<'a> {
+pub(super) struct Call<'a> {
     pub time: Timestamp,
     pub account: &'a Account,
     pub region: &'a str,
@@ -49,7 +49,7 @@ pub struct Call<'a> {
 
 /// An endpoint as the records name it.
 #[derive(Debug, Clone)]
-pub struct EndpointSpec {
+pub(super) struct EndpointSpec {
     pub id: String,
     /// Set for the endpoint whose API calls arrive through a VPC interface endpoint: CloudTrail
     /// then adds `vpcEndpointId` and `vpcEndpointAccountId` to the record.
@@ -61,7 +61,7 @@ pub struct EndpointSpec {
 /// What a leaf's value follows across the generated connections: nothing (constant), the
 /// endpoint's account, its account and region, the endpoint, the caller, or each connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Varies {
+pub(super) enum Varies {
     Never,
     Account,
     Region,
@@ -72,7 +72,7 @@ pub enum Varies {
 
 impl Varies {
     /// The class the report gives a field that varies this way.
-    pub fn class(self) -> FieldClass {
+    pub(super) fn class(self) -> FieldClass {
         match self {
             Varies::Never => FieldClass::Constant,
             Varies::Account | Varies::Region | Varies::Endpoint => FieldClass::Endpoint,
@@ -80,7 +80,7 @@ impl Varies {
         }
     }
 
-    pub fn varies_with(self) -> Option<VariesWith> {
+    pub(super) fn varies_with(self) -> Option<VariesWith> {
         match self {
             Varies::Never => None,
             Varies::Account => Some(VariesWith::Account),
@@ -96,7 +96,7 @@ impl Varies {
 /// accounts: one with two regions (two endpoints in us-east-1, one through a VPC interface
 /// endpoint, and one in eu-west-1), two with one endpoint each. Callers are three users of one
 /// role per account; the console users and the CLI user differ in user agent.
-pub const OPEN_TUNNEL_FIELDS: &[(&str, Varies)] = &[
+pub(super) const OPEN_TUNNEL_FIELDS: &[(&str, Varies)] = &[
     ("awsRegion", Varies::Region),
     ("eventCategory", Varies::Never),
     ("eventID", Varies::Connection),
@@ -132,7 +132,7 @@ pub const OPEN_TUNNEL_FIELDS: &[(&str, Varies)] = &[
 ];
 
 /// How each leaf of a `SendSSHPublicKey` paired with a successful tunnel behaves.
-pub const SEND_SSH_PUBLIC_KEY_FIELDS: &[(&str, Varies)] = &[
+pub(super) const SEND_SSH_PUBLIC_KEY_FIELDS: &[(&str, Varies)] = &[
     ("awsRegion", Varies::Region),
     ("eventCategory", Varies::Never),
     ("eventID", Varies::Connection),
@@ -172,7 +172,7 @@ pub const SEND_SSH_PUBLIC_KEY_FIELDS: &[(&str, Varies)] = &[
 ];
 
 /// The ARN of `user`'s session of the account's `EC2Admin` role: `userIdentity.arn` of their calls.
-pub fn principal_arn(account: &Account, user: &str) -> String {
+pub(super) fn principal_arn(account: &Account, user: &str) -> String {
     format!("arn:aws:sts::{}:assumed-role/EC2Admin/{user}", account.id)
 }
 
@@ -181,7 +181,13 @@ fn access_key(serial: u64) -> String {
 }
 
 /// `OpenTunnel` through `endpoint` to the instance at `target`.
-pub fn open_tunnel(out: &mut String, rng: &mut Rng, call: &Call<'_>, endpoint: &EndpointSpec, target: &str) {
+pub(super) fn open_tunnel(
+    out: &mut String,
+    rng: &mut Rng,
+    call: &Call<'_>,
+    endpoint: &EndpointSpec,
+    target: &str,
+) {
     let Call { time, account, region, user, serial, error } = call;
     let acct = account.id;
     let agent = if is_console_user(user) { CONSOLE_AGENT } else { CLI_TUNNEL_AGENT };
@@ -215,7 +221,7 @@ pub fn open_tunnel(out: &mut String, rng: &mut Rng, call: &Call<'_>, endpoint: &
 
 /// `SendSSHPublicKey` (`serial_console`: `SendSerialConsoleSSHPublicKey`) for `instance`;
 /// returns the public key pushed, as written in `requestParameters.sSHPublicKey`.
-pub fn send_key(
+pub(super) fn send_key(
     out: &mut String,
     rng: &mut Rng,
     call: &Call<'_>,
@@ -265,7 +271,7 @@ const SERVICE_AGENTS: [&str; 4] = [
 /// One record of another service, as the bulk of a trail is. A few of them name Instance Connect
 /// without being Instance Connect events (a role policy, an endpoint being created), so deciding
 /// by bytes alone would be wrong.
-pub fn background(out: &mut String, rng: &mut Rng, account: &Account, region: &str, time: Timestamp) {
+pub(super) fn background(out: &mut String, rng: &mut Rng, account: &Account, region: &str, time: Timestamp) {
     let acct = account.id;
     let app = rng.below(40);
     let agent = rng.pick(&SERVICE_AGENTS);
@@ -376,7 +382,7 @@ pub fn background(out: &mut String, rng: &mut Rng, account: &Account, region: &s
 }
 
 /// A CloudTrail Insights event: read and counted like any record, never Instance Connect.
-pub fn insight(out: &mut String, rng: &mut Rng, account: &Account, region: &str, time: Timestamp) {
+pub(super) fn insight(out: &mut String, rng: &mut Rng, account: &Account, region: &str, time: Timestamp) {
     let _ = write!(
         out,
         r#"{{"eventVersion":"1.08","eventTime":"{time}","awsRegion":"{region}","eventID":"{id}","eventType":"AwsCloudTrailInsight","recipientAccountId":"{acct}","sharedEventID":"{shared}","insightDetails":{{"state":"Start","eventSource":"ec2-instance-connect.amazonaws.com","eventName":"SendSSHPublicKey","insightType":"ApiCallRateInsight","insightContext":{{"statistics":{{"baseline":{{"average":0.01}},"insight":{{"average":2.5}}}}}}}},"eventCategory":"Insight"}}"#,

@@ -10,7 +10,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 
 use super::{describe, S3Store};
-use crate::decode::Reason;
+use crate::error::Reason;
 use crate::source::{Body, Fetched, Kind, Location, Object};
 
 pub(super) async fn get(store: &S3Store, object: &Object, whole_up_to: u64) -> Result<Fetched, Reason> {

@@ -17,8 +17,8 @@ use aws_sdk_s3::Client;
 
 use super::layout::Filter;
 use super::{BoxFuture, Fetched, Found, Object, Store};
-use crate::decode::Reason;
 use crate::error::FatalError;
+use crate::error::Reason;
 
 /// `s3://bucket/prefix`, parsed.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
