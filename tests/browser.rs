@@ -8,7 +8,7 @@
 //! the screenshot and the PDF are left under the build's `tmp/browser-report/` to look at
 //! (`docs/report.png` is that screenshot, optimized).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -1,6 +1,6 @@
 //! The command line as a user meets it: exit statuses, output files, formats and streams.
 
-mod common;
+use crate::common;
 
 use std::fs;
 

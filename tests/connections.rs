@@ -3,7 +3,7 @@
 //! three formats saying the same rows; filters; determinism; copies counted once; hostile
 //! values kept out of spreadsheets and terminals.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

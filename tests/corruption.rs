@@ -2,7 +2,7 @@
 //! every way a bucket sees (cut short, bytes flipped, another format, emptied, replaced by noise).
 //! The report must count exactly the records of the intact objects and name every corrupted one.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::fs;

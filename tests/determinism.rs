@@ -1,6 +1,6 @@
 //! The same archive gives the same bytes whatever the thread count, in every format.
 
-mod common;
+use crate::common;
 
 use common::{testdata, trailscope};
 

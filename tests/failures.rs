@@ -1,7 +1,7 @@
 //! Unreadable objects: each is reported by name with its reason, every record of every other
 //! object is still counted, and the exit status says the report is incomplete.
 
-mod common;
+use crate::common;
 
 use std::fs;
 

@@ -1,7 +1,7 @@
 //! The generated archive (`testdata/generated`, made by `trailscope-gen`) against the ground truth
 //! the generator wrote from its plan: every count, every endpoint, every field class.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,9 +1,9 @@
 //! Whole outputs against committed golden files: the text, Markdown and HTML reports of the test
 //! archives, the reports and warnings of an archive of hostile strings, the connections tables of
 //! the seed and of the hostile archive, and the man pages.
-//! `TRAILSCOPE_BLESS=1 cargo test --test golden` rewrites them all when a change is intended.
+//! `TRAILSCOPE_BLESS=1 cargo test --test integration golden::` rewrites them all when a change is intended.
 
-mod common;
+use crate::common;
 
 use std::ffi::OsStr;
 use std::fs;

@@ -1,7 +1,7 @@
 //! Input built to hurt: deep nesting, huge records, link loops. Each is survived, and what can
 //! be read is read.
 
-mod common;
+use crate::common;
 
 use std::fs;
 

@@ -1,7 +1,7 @@
 //! `--redact`: no access key, SSH key, address, account id or principal name of the archive in
 //! any output format, and the same analysis as without it.
 
-mod common;
+use crate::common;
 
 use common::{classes, report_json, testdata, trailscope};
 

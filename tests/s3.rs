@@ -1,7 +1,7 @@
 //! Reading from S3, against a real S3-compatible server (Garage) on loopback: the same answers as
 //! the local run, pruning that lists less, and failures that end fast with a clear message.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -1,7 +1,7 @@
 //! The seed story (`../shared/seed`): two connections through two endpoints, as S3 delivers
 //! them, as a LookupEvents export and as JSON Lines.
 
-mod common;
+use crate::common;
 
 use common::{classes, report_json, testdata};
 use serde_json::Value;

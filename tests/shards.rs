@@ -2,7 +2,7 @@
 //! give the report of one run byte for byte, for every N and format, on disk and on S3 (Garage);
 //! a missing, doubled, foreign, cut-short or corrupt partial is refused with one line.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -3,7 +3,7 @@
 //! exactly, locally and on S3, where signatures come from object metadata and the keys from the
 //! CloudTrail API.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -1,12 +1,12 @@
 //! Golden files: whole outputs committed under `tests/golden/` (and the man pages under `docs/`),
 //! compared byte for byte, so a change of wording or layout shows in review. When a change is
-//! intended, `TRAILSCOPE_BLESS=1 cargo test --test golden` rewrites them; read the diff like code.
+//! intended, `TRAILSCOPE_BLESS=1 cargo test --test integration golden::` rewrites them; read the diff like code.
 
 use std::fs;
 use std::path::Path;
 
 /// The command that rewrites every golden file, quoted in failure messages and the README.
-pub const BLESS: &str = "TRAILSCOPE_BLESS=1 cargo test --test golden";
+pub const BLESS: &str = "TRAILSCOPE_BLESS=1 cargo test --test integration golden::";
 
 /// Lines shown around the first difference.
 const CONTEXT: usize = 3;

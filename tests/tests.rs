@@ -1,0 +1,20 @@
+//! trailscope's integration tests, one binary built once (like ripgrep's): each module drives the
+//! real `trailscope` binary (or the generator) the way a user does, and [`common`] holds what they
+//! share. Run one module with `cargo test --test integration MODULE::`.
+
+mod common;
+
+mod browser;
+mod cli;
+mod connections;
+mod corruption;
+mod determinism;
+mod failures;
+mod generated;
+mod golden;
+mod hostile;
+mod redact;
+mod s3;
+mod seed;
+mod shards;
+mod verify;
