@@ -237,6 +237,9 @@ pub struct ConnectionsArgs {
     pub narrowing: NarrowingArgs,
 
     #[command(flatten)]
+    pub verify: VerifyArgs,
+
+    #[command(flatten)]
     pub s3: S3Args,
 }
 

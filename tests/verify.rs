@@ -226,6 +226,14 @@ fn an_untouched_archive_verifies_clean_and_signatures_check_with_the_keys() {
     assert_eq!(code, 0);
     assert_eq!(report["integrity"]["signatures"]["unchecked"], 294);
     assert!(!report["integrity"]["signatures"]["unchecked_reasons"].as_object().expect("reasons").is_empty());
+    let listed = common::trailscope([
+        "connections",
+        "--verify",
+        "--public-keys",
+        &keys(),
+        archive.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(listed.status.code(), Some(0), "{}", String::from_utf8_lossy(&listed.stderr));
     // Without --verify, no digest is read.
     let (_, report, _) = report_json(&[&archive], &[]);
     assert!(report.get("integrity").is_none());
@@ -252,6 +260,21 @@ fn every_tampering_is_reported_exactly_on_a_local_copy() {
     ]);
     assert_eq!(strict.status.code(), Some(1), "--strict makes problems fatal");
     assert!(strict.stdout.is_empty(), "and writes no report");
+    // The connections listing verifies the same way: rows, then the problems as warnings.
+    let listed = common::trailscope([
+        "connections",
+        "--verify",
+        "--public-keys",
+        &keys(),
+        archive.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(listed.status.code(), Some(3));
+    assert!(!listed.stdout.is_empty(), "the rows are written");
+    let warnings = String::from_utf8_lossy(&listed.stderr);
+    assert!(
+        warnings.contains(&*tampering.deleted_log.to_string_lossy()) && warnings.contains("missing"),
+        "{warnings}"
+    );
 }
 
 /// A stand-in for CloudTrail's API on loopback: answers `ListPublicKeys` with the test keys and

@@ -15,6 +15,7 @@ use crate::Outcome;
 
 use super::read::{self, ReadPlan};
 use super::report::spool_error;
+use super::verify;
 
 /// What to list and how, decided once from the arguments.
 struct ListPlan {
@@ -44,8 +45,17 @@ impl ListPlan {
 }
 
 pub(crate) fn run(args: &ConnectionsArgs) -> Result<Outcome, FatalError> {
-    let plan = ListPlan::new(args);
+    let mut plan = ListPlan::new(args);
+    plan.read.options.filter.digests = args.verify.verify;
     let read = read::read(&plan.read, plan.redact)?;
+    let log = &plan.read.log;
+    let integrity =
+        verify::integrity(&args.verify, &read.scan, &plan.read.options.filter, read.s3.as_ref(), log)?;
+    let problems = integrity.as_ref().map_or(0, |i| i.problems());
+    if plan.read.strict && problems > 0 {
+        log.warn_integrity(integrity.as_ref());
+        return Err(FatalError::Unverified { problems });
+    }
     let scan = read.scan;
     let activity = analysis::activity(&scan.kept, plan.window);
     let listed = connections::list(&activity, &plan.filter);
@@ -80,7 +90,8 @@ pub(crate) fn run(args: &ConnectionsArgs) -> Result<Outcome, FatalError> {
         redact::redact_failures_with(names, &mut failures);
     }
     plan.read.log.warn(&failures);
-    Ok(if failures.is_empty() { Outcome::Complete } else { Outcome::Incomplete })
+    plan.read.log.warn_integrity(integrity.as_ref());
+    Ok(if failures.is_empty() && problems == 0 { Outcome::Complete } else { Outcome::Incomplete })
 }
 
 /// Rows read back and, with `--redact`, redacted: the pseudonyms run on from row to row, so
