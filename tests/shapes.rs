@@ -1,0 +1,127 @@
+//! The shapes real exports come in: the generated archive's records, re-exported as a top-level
+//! array (`jq -s`), as EventBridge envelopes one per line (as Firehose delivers them, gzipped),
+//! and as one file per record, give the analysis its ground truth says. Times written in other
+//! forms are counted as "no time".
+
+use std::io::Read;
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use crate::common::{self, gzip, put, report_json, testdata};
+
+/// Every record of every readable log object of the generated archive, in a fixed order.
+fn records() -> Vec<Value> {
+    let archive = testdata("generated/archive");
+    let truth: Value =
+        serde_json::from_str(&std::fs::read_to_string(testdata("generated/truth.json")).expect("truth"))
+            .expect("JSON");
+    let mut records = Vec::new();
+    for object in truth["objects"].as_object().expect("objects").keys() {
+        let bytes = std::fs::read(archive.join(object)).expect("object");
+        let mut text = String::new();
+        if bytes.starts_with(&[0x1f, 0x8b]) {
+            flate2::read::MultiGzDecoder::new(&bytes[..]).read_to_string(&mut text).expect("gzip");
+        } else {
+            text = String::from_utf8(bytes).expect("utf-8");
+        }
+        let log: Value = serde_json::from_str(&text).expect("a log");
+        records.extend(log["Records"].as_array().expect("Records").iter().cloned());
+    }
+    records
+}
+
+/// The parts of a report that say what was found, not how it was stored.
+fn analysis(report: &Value) -> Value {
+    json!({
+        "endpoints": report["endpoints"],
+        "direct": report["direct"],
+        "event_names": report["event_names"],
+        "fields": report["fields"],
+        "connections": report["summary"]["connections"],
+        "events": report["summary"]["instance_connect_events"],
+        "records": report["summary"]["records"],
+    })
+}
+
+fn expected() -> Value {
+    let (code, report, stderr) = report_json(&[&testdata("generated/archive")], &[]);
+    assert_eq!(code, 3, "{stderr}");
+    analysis(&report)
+}
+
+fn clean_report(dir: &Path) -> Value {
+    let (code, report, stderr) = report_json(&[dir], &[]);
+    assert_eq!(code, 0, "every object readable: {stderr}");
+    report
+}
+
+#[test]
+fn a_top_level_array_of_records_is_read_as_records() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    put(dir.path(), "export.json", &serde_json::to_vec(&records()).expect("JSON"));
+    assert_eq!(analysis(&clean_report(dir.path())), expected());
+}
+
+#[test]
+fn eventbridge_envelopes_one_per_line_are_read_as_their_detail() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let lines: String = records()
+        .into_iter()
+        .map(|record| {
+            let envelope = json!({
+                "version": "0",
+                "id": "7e4d3c2b-0000-4000-8000-000000000000",
+                "detail-type": "AWS API Call via CloudTrail",
+                "source": format!("aws.{}", record["eventSource"].as_str().unwrap_or("unknown").split('.').next().unwrap_or("")),
+                "account": record["recipientAccountId"],
+                "time": record["eventTime"],
+                "region": record["awsRegion"],
+                "resources": [],
+                "detail": record,
+            });
+            format!("{envelope}\n")
+        })
+        .collect();
+    // As Firehose writes them to S3: gzipped, and named with neither `.json` nor `.jsonl`; named
+    // on the command line, a file is read whatever its name.
+    let file = put(
+        dir.path(),
+        "firehose/2024/03/01/cloudtrail-stream-1-2024-03-01-00-00-00",
+        &gzip(lines.as_bytes()),
+    );
+    let (code, report, stderr) = report_json(&[&file], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(analysis(&report), expected());
+}
+
+#[test]
+fn single_record_files_are_records() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (i, record) in records().into_iter().enumerate() {
+        put(dir.path(), &format!("records/{i:05}.json"), &serde_json::to_vec_pretty(&record).expect("JSON"));
+    }
+    assert_eq!(analysis(&clean_report(dir.path())), expected());
+}
+
+#[test]
+fn times_in_other_forms_are_no_time_and_counted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut records = records();
+    let mut odd = 0;
+    for record in &mut records {
+        if record["eventSource"] == "ec2-instance-connect.amazonaws.com" && odd < 7 {
+            // As CloudTrail Lake and some SIEM exports write it.
+            let time =
+                record["eventTime"].as_str().expect("time").replace('T', " ").replace('Z', ".000000000");
+            record["eventTime"] = Value::from(time);
+            odd += 1;
+        }
+    }
+    put(dir.path(), "export.json", &serde_json::to_vec(&json!({"Records": records})).expect("JSON"));
+    let report = clean_report(dir.path());
+    assert_eq!(report["summary"]["events_without_time"], 7);
+    assert_eq!(report["summary"]["instance_connect_events"], expected()["events"], "still counted");
+    let text = common::trailscope(["report", dir.path().to_str().expect("utf-8")]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("Without a readable eventTime  7 events"));
+}
