@@ -48,7 +48,7 @@ impl Timestamp {
         Some(Timestamp(seconds * 1_000 + millis))
     }
 
-    /// Whole seconds, for window arithmetic.
+    /// Milliseconds since the epoch, for window arithmetic.
     pub fn millis(self) -> i64 {
         self.0
     }
