@@ -107,7 +107,7 @@ fn pair_window_changes_what_pairs() {
 #[test]
 fn readme_quotes_the_current_help() {
     let readme = fs::read_to_string(common::root().join("README.md")).expect("README.md");
-    for command in ["report", "connections"] {
+    for command in ["report", "connections", "scan"] {
         let (_, after) = readme
             .split_once(&format!("$ trailscope {command} --help\n"))
             .unwrap_or_else(|| panic!("README quotes {command} --help"));
