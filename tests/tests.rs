@@ -10,6 +10,7 @@ mod connections;
 mod corruption;
 mod deploy;
 mod determinism;
+mod duplicates;
 mod failures;
 mod generated;
 mod golden;
