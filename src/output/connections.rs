@@ -102,7 +102,8 @@ impl Layout {
             Layout::Table(table) => table_line(table, table_cells(row), out),
             Layout::Csv => csv_line(csv_cells(row), out),
             Layout::Jsonl => {
-                serde_json::to_writer(&mut *out, row)?;
+                let line = serde_json::to_string(row)?;
+                out.write_all(super::sanitize::json(&line).as_bytes())?;
                 out.write_all(b"\n")
             }
         }

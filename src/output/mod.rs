@@ -46,12 +46,13 @@ pub struct RenderOptions {
 pub fn render(report: &Report, format: Format, options: &RenderOptions) -> Vec<u8> {
     match format {
         Format::Json => {
-            let mut out = serde_json::to_vec_pretty(report).unwrap_or_else(|e| {
+            let mut out = serde_json::to_string_pretty(report).unwrap_or_else(|e| {
                 // Serializing plain structs into memory cannot fail; say so loudly if it does.
-                format!("{{\"error\": \"cannot serialize report: {e}\"}}").into_bytes()
+                format!("{{\"error\": \"cannot serialize report: {e}\"}}")
             });
-            out.push(b'\n');
-            out
+            out = sanitize::json(&out).into_owned();
+            out.push('\n');
+            out.into_bytes()
         }
         Format::Text => text::render(&document::build(report, options)).into_bytes(),
         Format::Markdown => markdown::render(&document::build(report, options)).into_bytes(),

@@ -44,6 +44,31 @@ fn needs_escape(c: char) -> bool {
         )
 }
 
+/// JSON text with every character [`escape`] would escape written as a JSON escape (`\u009b`,
+/// `\u202e`; a pair of them beyond U+FFFF): the same JSON values, exactly, but nothing a terminal
+/// or viewer acts on when the file is shown raw (`cat report.json`). serde_json already escapes C0
+/// controls; DEL, C1, bidirectional and zero-width characters it writes as they are. Outside
+/// strings JSON is ASCII, so every such character is inside a string, where an escape means it.
+pub(crate) fn json(text: &str) -> Cow<'_, str> {
+    // Raw line breaks and tabs are the layout between tokens: inside strings serde escapes them.
+    let unsafe_in_json = |c: char| needs_escape(c) && !matches!(c, '\n' | '\r' | '\t');
+    if !text.chars().any(unsafe_in_json) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if unsafe_in_json(c) {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                let _ = write!(out, "\\u{unit:04x}");
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// `s` with every character a terminal or viewer could act on shown as a `\u{…}` escape, and a
 /// backslash that would read as the start of one shown as `\u{5c}`. Borrows when nothing needs
 /// escaping, which is nearly always.
@@ -89,6 +114,27 @@ pub fn csv_cell(s: &str) -> Cow<'_, str> {
     out.push_str(&s.replace('"', "\"\""));
     out.push('"');
     Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod json_tests {
+    use super::json;
+
+    #[test]
+    fn json_escapes_what_a_terminal_acts_on_and_stays_the_same_json() {
+        let value = serde_json::json!({"k": "a\u{9b}31m\u{202e}b\u{7f}c\u{E0041}\u{2028}é\t"});
+        let text = serde_json::to_string_pretty(&value).expect("JSON");
+        let safe = json(&text);
+        assert!(safe.contains("{\n  \"k\""), "the layout is kept: {safe}");
+        assert!(safe.is_ascii() || safe.chars().all(|c| c == 'é' || c.is_ascii()), "{safe}");
+        assert!(
+            safe.contains("\\u009b") && safe.contains("\\u202e") && safe.contains("\\udb40\\udc41"),
+            "{safe}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&safe).expect("still JSON");
+        assert_eq!(back, value, "the same values");
+        assert!(matches!(json("{\"plain\":1}"), std::borrow::Cow::Borrowed(_)));
+    }
 }
 
 #[cfg(test)]
