@@ -252,6 +252,13 @@ async fn fetch_all(
             let _ = items.send(Item { seq: this, object, fetched, _budget: None }).await;
             continue;
         }
+        // An object its store hands over at once (a local file) needs no task of its own.
+        if let Some(fetched) = stores[store].get_now(&object) {
+            if items.send(Item { seq: this, object, fetched, _budget: None }).await.is_err() {
+                break;
+            }
+            continue;
+        }
         let share =
             (object.size.unwrap_or(0).min(WHOLE_UP_TO) / BUDGET_UNIT).clamp(1, u64::from(units)) as u32;
         // Both semaphores live as long as this task; acquiring only fails once closed.
@@ -263,9 +270,11 @@ async fn fetch_all(
         let (store, items) = (Arc::clone(&stores[store]), items.clone());
         gets.spawn(async move {
             let fetched = store.get(&object, WHOLE_UP_TO).await;
-            drop(request);
-            // A closed channel means the run is over; nothing is waiting for this object.
+            // A closed channel means the run is over; nothing is waiting for this object. The
+            // request's permit is held until a worker can take the object, so objects fetched
+            // and waiting are at most the requests allowed in flight, whatever their size.
             let _ = items.send(Item { seq: this, object, fetched, _budget: Some(held) }).await;
+            drop(request);
         });
         while gets.try_join_next().is_some() {}
     }

@@ -8,6 +8,8 @@
 
 use std::collections::BTreeMap;
 
+use rayon::prelude::*;
+
 use serde_json::value::RawValue;
 
 use crate::error::Reason;
@@ -49,7 +51,12 @@ pub(crate) fn classify(
     }
     let mut endpoints: Vec<Sym> = per_endpoint.keys().copied().collect();
     endpoints.sort_by(|a, b| vocabulary.text(*a).cmp(vocabulary.text(*b)));
-    let mut texts: BTreeMap<EndpointId, BTreeMap<String, String>> = BTreeMap::new();
+    // The texts of each endpoint's first sample, read back once: a value the report shows is the
+    // same in every sample of its endpoint, so it is there.
+    let mut texts: BTreeMap<Sym, BTreeMap<String, String>> = BTreeMap::new();
+    for &endpoint in &endpoints {
+        texts.insert(endpoint, kept.texts(samples[per_endpoint[&endpoint].1].event)?);
+    }
 
     let mut paths: Vec<PathId> = {
         let mut shapes: Vec<_> = samples.iter().map(|s| s.event.shape).collect();
@@ -63,77 +70,22 @@ pub(crate) fn classify(
     };
     paths.sort_by(|a, b| vocabulary.path(*a).cmp(vocabulary.path(*b)));
 
-    let mut fields = Vec::with_capacity(paths.len());
-    let mut column: Vec<Option<u64>> = Vec::with_capacity(samples.len());
-    for path in paths {
-        column.clear();
-        column.extend(samples.iter().map(|s| value_of(s.event, path, kept)));
-        let mut distinct: Vec<Option<u64>> = column.clone();
-        distinct.sort_unstable();
-        distinct.dedup();
-        let distinct = distinct.len() as u64;
-
-        let mut seen: FastMap<Sym, (u64, Seen)> = FastMap::default();
-        for (sample, &value) in samples.iter().zip(&column) {
-            let entry = seen.entry(sample.endpoint).or_insert((0, Seen::One(value)));
-            entry.0 += u64::from(value.is_some());
-            if matches!(entry.1, Seen::One(v) if v != value) {
-                entry.1 = Seen::Several;
-            }
-        }
-        let varying: Vec<Sym> =
-            endpoints.iter().copied().filter(|e| matches!(seen[e].1, Seen::Several)).collect();
-        let class = if distinct == 1 {
-            FieldClass::Constant
-        } else if varying.is_empty() {
-            FieldClass::Endpoint
-        } else {
-            FieldClass::Connection
-        };
-        let varies_with = match class {
-            FieldClass::Constant => None,
-            _ => Some(varies_with(samples, &column)),
-        };
-
-        let path_text = vocabulary.path(path);
-        let mut value = None;
-        let mut values = BTreeMap::new();
-        let mut missing_in = Vec::new();
-        if class != FieldClass::Connection {
-            for &endpoint in &endpoints {
-                let (present, _) = seen[&endpoint];
-                let id = endpoint_name(endpoint);
-                if present == 0 {
-                    missing_in.push(id);
-                    continue;
-                }
-                if !texts.contains_key(&id) {
-                    let first = samples[per_endpoint[&endpoint].1].event;
-                    texts.insert(id.clone(), kept.texts(first)?);
-                }
-                if let Some(text) = texts[&id].get(path_text) {
-                    values.insert(id, raw(text));
-                }
-            }
-        }
-        if class == FieldClass::Constant {
-            value = values.values().next().cloned();
-            values.clear();
-            missing_in.clear();
-        }
-        fields.push(FieldReport {
-            event_name: event_name.to_owned(),
-            path: path_text.to_owned(),
-            class,
-            varies_with,
-            events: samples.len() as u64,
-            distinct,
-            endpoints_varying: varying.len() as u64,
-            value,
-            values,
-            missing_in,
-        });
-    }
+    // Each path is classified on its own: in parallel, collected in path order.
+    let fields: Vec<FieldReport> = paths
+        .par_iter()
+        .map(|&path| {
+            let column: Vec<Option<u64>> = samples.iter().map(|s| value_of(s.event, path, kept)).collect();
+            classify_path(
+                event_name,
+                vocabulary.path(path),
+                samples,
+                &column,
+                &endpoints,
+                &texts,
+                &endpoint_name,
+            )
+        })
+        .collect();
 
     let count = |class| fields.iter().filter(|f| f.class == class).count() as u64;
     let summary = EventNameReport {
@@ -146,6 +98,78 @@ pub(crate) fn classify(
         fields_connection: count(FieldClass::Connection),
     };
     Ok((summary, fields))
+}
+
+/// The report of one path, whose value in each sample is `column`.
+fn classify_path(
+    event_name: &str,
+    path_text: &str,
+    samples: &[Sample<'_>],
+    column: &[Option<u64>],
+    endpoints: &[Sym],
+    texts: &BTreeMap<Sym, BTreeMap<String, String>>,
+    endpoint_name: &(dyn Fn(Sym) -> EndpointId + Sync),
+) -> FieldReport {
+    let mut distinct: Vec<Option<u64>> = column.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let distinct = distinct.len() as u64;
+
+    let mut seen: FastMap<Sym, (u64, Seen)> = FastMap::default();
+    for (sample, &value) in samples.iter().zip(column) {
+        let entry = seen.entry(sample.endpoint).or_insert((0, Seen::One(value)));
+        entry.0 += u64::from(value.is_some());
+        if matches!(entry.1, Seen::One(v) if v != value) {
+            entry.1 = Seen::Several;
+        }
+    }
+    let varying: Vec<Sym> =
+        endpoints.iter().copied().filter(|e| matches!(seen[e].1, Seen::Several)).collect();
+    let class = if distinct == 1 {
+        FieldClass::Constant
+    } else if varying.is_empty() {
+        FieldClass::Endpoint
+    } else {
+        FieldClass::Connection
+    };
+    let varies_with = match class {
+        FieldClass::Constant => None,
+        _ => Some(varies_with(samples, column)),
+    };
+
+    let mut value = None;
+    let mut values = BTreeMap::new();
+    let mut missing_in = Vec::new();
+    if class != FieldClass::Connection {
+        for &endpoint in endpoints {
+            let (present, _) = seen[&endpoint];
+            let id = endpoint_name(endpoint);
+            if present == 0 {
+                missing_in.push(id);
+                continue;
+            }
+            if let Some(text) = texts[&endpoint].get(path_text) {
+                values.insert(id, raw(text));
+            }
+        }
+    }
+    if class == FieldClass::Constant {
+        value = values.values().next().cloned();
+        values.clear();
+        missing_in.clear();
+    }
+    FieldReport {
+        event_name: event_name.to_owned(),
+        path: path_text.to_owned(),
+        class,
+        varies_with,
+        events: samples.len() as u64,
+        distinct,
+        endpoints_varying: varying.len() as u64,
+        value,
+        values,
+        missing_in,
+    }
 }
 
 /// The value of `path` in `event`, `None` where the event has no such path.

@@ -26,11 +26,15 @@ pub(crate) struct Input<'r> {
 impl<'r> Input<'r> {
     /// A window over `reader`, which may yield at most `limit` bytes: more is [`Reason::TooLarge`].
     pub(crate) fn new(reader: &'r mut dyn Read, buf: &'r mut Vec<u8>, limit: u64) -> Self {
-        buf.clear();
-        if buf.capacity() > 4 * WINDOW {
+        // What the last object left in the window is never read (only `..len` is): the window is
+        // zeroed once per worker, not once per object, and given back if a large record grew it.
+        if buf.len() > WINDOW {
+            buf.truncate(WINDOW);
             buf.shrink_to(WINDOW);
         }
-        buf.resize(WINDOW, 0);
+        if buf.len() < WINDOW {
+            buf.resize(WINDOW, 0);
+        }
         Input { reader, buf, base: 0, len: 0, keep: 0, eof: false, limit }
     }
 

@@ -66,17 +66,25 @@ impl Store for LocalStore {
     }
 
     fn get<'a>(&'a self, object: &'a Object, _whole_up_to: u64) -> BoxFuture<'a, Result<Fetched, Reason>> {
-        Box::pin(async move {
-            let Location::File(path) = &object.location else {
-                return Err(Reason::Fetch(format!("{}: not a local file", object.name)));
-            };
-            let signature = match object.kind {
-                Kind::Digest => sidecar(path)?,
-                Kind::Log => None,
-            };
-            Ok(Fetched { body: Body::File(path.clone()), signature })
-        })
+        Box::pin(async move { fetch(object) })
     }
+
+    fn get_now(&self, object: &Object) -> Option<Result<Fetched, Reason>> {
+        Some(fetch(object))
+    }
+}
+
+/// A local object: the path, for the worker to open (files are not opened ahead of reading),
+/// and for a digest its signature sidecar.
+fn fetch(object: &Object) -> Result<Fetched, Reason> {
+    let Location::File(path) = &object.location else {
+        return Err(Reason::Fetch(format!("{}: not a local file", object.name)));
+    };
+    let signature = match object.kind {
+        Kind::Digest => sidecar(path)?,
+        Kind::Log => None,
+    };
+    Ok(Fetched { body: Body::File(path.clone()), signature })
 }
 
 /// A local copy has no S3 metadata: a digest's signature, if kept, is in `<digest>.sig` beside it

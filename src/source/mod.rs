@@ -178,6 +178,13 @@ pub(crate) trait Store: Send + Sync {
     /// Fetches an object: whole when it is at most `whole_up_to` bytes, else as a stream; a
     /// digest with its signature.
     fn get<'a>(&'a self, object: &'a Object, whole_up_to: u64) -> BoxFuture<'a, Result<Fetched, Reason>>;
+
+    /// The object at once, when this store can hand it over without waiting for I/O (a local
+    /// file, which the worker opens itself): the reading stage then spares it a task. `None`
+    /// (the default) sends it through [`Store::get`].
+    fn get_now(&self, _object: &Object) -> Option<Result<Fetched, Reason>> {
+        None
+    }
 }
 
 /// What a file name says: read it, or skip it (and why).
