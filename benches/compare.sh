@@ -4,10 +4,13 @@
 # tool) so the machine's noise hits both alike. Prints two Markdown tables:
 #   1. the bench preset: trailscope, zcat and what people use today (jq, DuckDB, Python);
 #   2. one line per archive: bench, dense (Instance Connect-heavy), bench doubled, many tiny
-#      objects, one object of 1 GiB of JSON, and with MILLION=1 about 1,000,000 Instance Connect
-#      events; each with wall, CPU, peak RSS, the ratio to zcat, and the goals it is held to.
+#      objects (20,000, and 80,000), one object of 1 GiB of JSON, and with MILLION=1 about
+#      1,000,000 Instance Connect events; each with wall, CPU, peak RSS, the ratio to zcat, and
+#      the goals it is held to.
 # Before timing, each generated archive's report is checked against its truth.json (correctness
-# first). What else used the CPU meanwhile is printed too: the machine is shared.
+# first). What else used the CPU meanwhile is printed too, per line: the machine is shared, and a
+# core taken by something else costs trailscope (two cores) more than zcat (one), so a line where
+# others used a good part of a core is worth running again.
 #
 #   bash benches/compare.sh               # everything but the million-event archive
 #   MILLION=1 bash benches/compare.sh     # also about 1,000,000 events (made once: long)
@@ -40,6 +43,7 @@ make_archive() { # NAME GEN-ARGS...
 make_archive bench --preset bench
 make_archive bench2x --preset bench --objects 7000 --records 1000000 --days 4
 make_archive tiny --preset tiny
+make_archive tiny4x --preset tiny --objects 80000 --records 160000
 make_archive dense --preset dense
 if [ -n "${MILLION:-}" ]; then
   make_archive million --preset dense --days 360 --connections 26500 --objects 20000 --records 100000
@@ -79,11 +83,12 @@ others() { # what else is using the CPU now (two seconds of top), as one line
 
 # side_by_side GROUP NAME CMD [NAME CMD]...: runs every command once per round, RUNS rounds, in
 # turn; appends "GROUP<TAB>NAME<TAB>wall<TAB>cpu<TAB>rss-kb" per run to $WORK/runs, and the CPU
-# seconds other processes used meanwhile to $WORK/noise.
+# seconds other processes used meanwhile, with the seconds it all took, to $WORK/noise.
 side_by_side() {
   local group=$1; shift
-  local before own=0 after
+  local before own=0 after started
   before=$(busy_ticks)
+  started=$(date +%s.%N)
   for _ in $(seq "$RUNS"); do
     local args=("$@")
     while [ ${#args[@]} -gt 0 ]; do
@@ -96,7 +101,8 @@ side_by_side() {
     done
   done
   after=$(busy_ticks)
-  printf '%s\t%s\n' "$group" "$(echo "($after - $before) / $HZ - $own" | bc -l)" >>"$WORK/noise"
+  printf '%s\t%s\t%s\n' "$group" "$(echo "($after - $before) / $HZ - $own" | bc -l)" \
+    "$(echo "$(date +%s.%N) - $started" | bc -l)" >>"$WORK/noise"
 }
 
 # check NAME PATH: one report, untimed: its events and records for the table, and for a generated
@@ -122,7 +128,7 @@ echo "compare: before: load average $(cut -d' ' -f1-3 /proc/loadavg); busy: $(ot
 
 # Table 2's lines: name, path.
 LINES=(bench "$DATA/bench/archive" dense "$DATA/dense/archive" bench2x "$DATA/bench2x/archive"
-  tiny "$DATA/tiny/archive" 1gib "$ONE")
+  tiny "$DATA/tiny/archive" tiny4x "$DATA/tiny4x/archive" 1gib "$ONE")
 [ -n "${MILLION:-}" ] && LINES+=(million "$DATA/million/archive")
 
 # Warm the page cache, check every report, and measure what each archive holds.
@@ -170,7 +176,12 @@ rows = {}
 for line in (work / "runs").read_text().splitlines():
     group, name, wall, cpu, rss = line.split("\t")
     rows.setdefault(group, {}).setdefault(name, []).append((float(wall), float(cpu), int(rss)))
-noise = dict(l.split("\t") for l in (work / "noise").read_text().splitlines())
+noise = {g: (float(cpu), float(took)) for g, cpu, took in
+         (l.split("\t") for l in (work / "noise").read_text().splitlines())}
+
+def others(group):
+    cpu, took = noise[group]
+    return f"others used {cpu:.1f} CPU-s in its {took:.0f} s, {cpu / took:.2f} cores on average"
 sizes = dict(l.split("\t") for l in (work / "sizes").read_text().splitlines())
 
 def med(samples):
@@ -184,7 +195,7 @@ if "peers" in rows:
     tools = rows["peers"]
     zcat = med(tools["zcat"])[0]
     print()
-    print(f"Bench preset, side by side (others used {float(noise['peers']):.1f} CPU-s meanwhile):")
+    print(f"Bench preset, side by side ({others('peers')}):")
     print()
     print(f"| tool | wall (median of {runs}) | CPU | peak RSS | wall / zcat |")
     print("| --- | ---: | ---: | ---: | ---: |")
@@ -195,7 +206,8 @@ if "peers" in rows:
 
 ratio_goals = {"bench": 0.15, "dense": 0.5}
 titles = {"bench": "bench preset", "dense": "dense preset (Instance Connect-heavy)",
-          "bench2x": "bench doubled", "tiny": "many tiny objects", "1gib": "one object, 1 GiB of JSON",
+          "bench2x": "bench doubled", "tiny": "many tiny objects", "tiny4x": "many tiny objects, 4x",
+          "1gib": "one object, 1 GiB of JSON",
           "million": "about 1,000,000 Instance Connect events"}
 print()
 print("Each archive, trailscope beside zcat of the same objects:")
@@ -226,14 +238,16 @@ for group, tools in rows.items():
 print()
 for group in rows:
     if group != "peers":
-        print(f"- {group}: others used {float(noise[group]):.1f} CPU-s during its runs")
+        print(f"- {group}: {others(group)}")
 if "bench" in peak and "bench2x" in peak:
     (r1, e1, o1, _), (r2, e2, o2, _) = peak["bench"], peak["bench2x"]
     print(f"- Archive doubled ({o1:,} -> {o2:,} objects, {e1:,} -> {e2:,} events): peak RSS "
           f"{mib(r1):.0f} -> {mib(r2):.0f} MiB ({mib(r2 - r1):+.0f} MiB)")
-if "tiny" in peak:
-    rss, _, objects, cpu = peak["tiny"]
-    print(f"- Many tiny objects: {cpu / objects * 1e6:.0f} us of CPU per object ({objects:,} objects)")
+for group in ("tiny", "tiny4x"):
+    if group in peak:
+        rss, _, objects, cpu = peak[group]
+        print(f"- Many tiny objects: {cpu / objects * 1e6:.0f} us of CPU per object, peak RSS {mib(rss):.0f} MiB "
+              f"({objects:,} objects)")
 if "million" in peak:
     rss, events, _, _ = peak["million"]
     print(f"- About a million events: {rss * 1024 / events:.0f} bytes of peak RSS per event, "
