@@ -181,6 +181,7 @@ noise = {g: (float(cpu), float(took)) for g, cpu, took in
 
 def others(group):
     cpu, took = noise[group]
+    cpu = max(cpu, 0.0)  # /proc/stat ticks and rusage disagree a little: never below zero
     return f"others used {cpu:.1f} CPU-s in its {took:.0f} s, {cpu / took:.2f} cores on average"
 sizes = dict(l.split("\t") for l in (work / "sizes").read_text().splitlines())
 
