@@ -1,13 +1,14 @@
 //! Loopback TCP proxies in front of a test server, for faults that must happen at a known point
 //! instead of by timing luck: a server that goes down after a number of downloads, one that
-//! accepts connections and never answers, and one that throttles its first requests.
+//! accepts connections and never answers, and one that throttles its first requests; and, for the
+//! S3 benchmark, one that puts a fixed latency on every request, as a distant server has.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub struct Proxy {
     pub endpoint: String,
@@ -62,9 +63,9 @@ impl Proxy {
                     pipe(
                         client.try_clone().expect("clone"),
                         server.try_clone().expect("clone"),
-                        Some(shared.clone()),
+                        Forward { shared: Some(shared.clone()), ..Forward::default() },
                     );
-                    pipe(server, client, None);
+                    pipe(server, client, Forward::default());
                 }
                 Err(_) => thread::sleep(Duration::from_millis(5)),
             }
@@ -124,16 +125,92 @@ pub fn throttling(upstream: &str, throttled: usize) -> (String, Arc<AtomicUsize>
             if server.write_all(&head).is_err() {
                 continue;
             }
-            pipe(client.try_clone().expect("clone"), server.try_clone().expect("clone"), None);
-            pipe(server, client, None);
+            pipe(client.try_clone().expect("clone"), server.try_clone().expect("clone"), Forward::default());
+            pipe(server, client, Forward::default());
         }
     });
     (endpoint, sent)
 }
 
-/// Copies `from` to `to`; on the request direction, counts object GETs (not listings) and takes
-/// the proxy down once more than the allowed number have started.
-fn pipe(mut from: TcpStream, mut to: TcpStream, requests: Option<Arc<Shared>>) {
+/// The requests a [`delayed`] proxy passed on: listings and object GETs apart, and when the first
+/// and last of each went through (since the counts were last [`Requests::reset`]).
+#[derive(Default)]
+pub struct Requests {
+    inner: Mutex<RequestLog>,
+}
+
+#[derive(Default, Clone, Copy, Debug)]
+pub struct RequestLog {
+    pub listings: usize,
+    pub gets: usize,
+    pub first_listing: Option<Instant>,
+    pub last_listing: Option<Instant>,
+    pub first_get: Option<Instant>,
+    pub last_get: Option<Instant>,
+}
+
+impl Requests {
+    /// The counts so far, and zero again.
+    pub fn reset(&self) -> RequestLog {
+        std::mem::take(&mut *self.inner.lock().expect("requests lock"))
+    }
+
+    fn seen(&self, head: &[u8]) {
+        let text = String::from_utf8_lossy(head);
+        let now = Instant::now();
+        let mut log = self.inner.lock().expect("requests lock");
+        for line in text.lines().filter(|l| l.starts_with("GET /")) {
+            if line.contains("list-type=") {
+                log.listings += 1;
+                log.first_listing.get_or_insert(now);
+                log.last_listing = Some(now);
+            } else {
+                log.gets += 1;
+                log.first_get.get_or_insert(now);
+                log.last_get = Some(now);
+            }
+        }
+    }
+}
+
+/// Forwards everything to `upstream` (host:port), holding every piece of a request `delay`
+/// before passing it on: each request (a GET carries no body, so it is one piece) then takes
+/// `delay` longer, as it would from a server that far away. Each connection gets threads of its
+/// own, so requests on different connections wait at the same time, not in turn. Returns the
+/// endpoint and the log of requests passed on.
+pub fn delayed(upstream: &str, delay: Duration) -> (String, Arc<Requests>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let endpoint = format!("http://{}", listener.local_addr().expect("address"));
+    let requests = Arc::new(Requests::default());
+    let log = requests.clone();
+    let upstream = upstream.to_owned();
+    thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(&upstream) else { continue };
+            let _ = (client.set_nodelay(true), server.set_nodelay(true));
+            let forward = Forward { delay, requests: Some(log.clone()), ..Forward::default() };
+            pipe(client.try_clone().expect("clone"), server.try_clone().expect("clone"), forward);
+            pipe(server, client, Forward::default());
+        }
+    });
+    (endpoint, requests)
+}
+
+/// What [`pipe`] does besides copying.
+#[derive(Default)]
+struct Forward {
+    /// Counts object GETs and takes the proxy down past its allowance ([`Proxy::start`]).
+    shared: Option<Arc<Shared>>,
+    /// Held before each piece is passed on.
+    delay: Duration,
+    /// Logs the requests passed on.
+    requests: Option<Arc<Requests>>,
+}
+
+/// Copies `from` to `to`; on the request direction, does what `forward` says: counts object GETs
+/// (not listings) and takes the proxy down once more than the allowed number have started, or
+/// holds each piece for a delay, logging the requests.
+fn pipe(mut from: TcpStream, mut to: TcpStream, forward: Forward) {
     thread::spawn(move || {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
@@ -141,7 +218,13 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, requests: Option<Arc<Shared>>) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            if let Some(shared) = &requests {
+            if !forward.delay.is_zero() {
+                thread::sleep(forward.delay);
+            }
+            if let Some(requests) = &forward.requests {
+                requests.seen(&buf[..n]);
+            }
+            if let Some(shared) = &forward.shared {
                 let text = String::from_utf8_lossy(&buf[..n]);
                 let gets =
                     text.lines().filter(|l| l.starts_with("GET /") && !l.contains("list-type=")).count();
