@@ -13,8 +13,7 @@ use crate::output::{ListFormat, Sink};
 use crate::redact::{self, Pseudonyms};
 use crate::Outcome;
 
-use super::read::{self, ReadPlan};
-use super::report::spool_error;
+use super::read::{spool_error, ReadPlan};
 use super::verify;
 
 /// What to list and how, decided once from the arguments.
@@ -30,7 +29,7 @@ struct ListPlan {
 impl ListPlan {
     fn new(args: &ConnectionsArgs) -> Self {
         ListPlan {
-            read: ReadPlan::new(&args.input, &args.narrowing, &args.s3, &args.messages),
+            read: ReadPlan::new(&args.input, &args.narrowing, &args.s3, &args.messages, args.verify.verify),
             window: Window::after_seconds(args.pairing.pair_window),
             filter: Filter {
                 endpoints: args.filters.endpoints.clone(),
@@ -45,21 +44,14 @@ impl ListPlan {
 }
 
 pub(crate) fn run(args: &ConnectionsArgs) -> Result<Outcome, FatalError> {
-    let mut plan = ListPlan::new(args);
-    plan.read.options.filter.digests = args.verify.verify;
-    let read = read::read(&plan.read, plan.redact)?;
+    let plan = ListPlan::new(args);
+    let (read, integrity) = verify::read(&plan.read, &args.verify, plan.redact)?;
     let log = &plan.read.log;
-    let integrity =
-        verify::integrity(&args.verify, &read.scan, &plan.read.options.filter, read.s3.as_ref(), log)?;
     let problems = integrity.as_ref().map_or(0, |i| i.problems());
-    if plan.read.strict && problems > 0 {
-        log.warn_integrity(integrity.as_ref());
-        return Err(FatalError::Unverified { problems });
-    }
     let scan = read.scan;
     let activity = analysis::activity(&scan.kept, plan.window);
     let listed = connections::list(&activity, &plan.filter);
-    plan.read.log.stage(format_args!(
+    log.stage(format_args!(
         "paired: {} rows listed of {} tunnels, {} direct and {} serial-console keys",
         listed.len(),
         activity.tunnels.len(),
@@ -84,13 +76,13 @@ pub(crate) fn run(args: &ConnectionsArgs) -> Result<Outcome, FatalError> {
         layout.row(&row, &mut sink).map_err(|e| sink.failed(e))?;
     }
     sink.finish()?;
-    plan.read.log.stage(format_args!("wrote {} rows", listed.len()));
+    log.stage(format_args!("wrote {} rows", listed.len()));
     let mut failures = scan.failures;
     if let Some(names) = &mut rows.names {
         redact::redact_failures_with(names, &mut failures);
     }
-    plan.read.log.warn(&failures);
-    plan.read.log.warn_integrity(integrity.as_ref());
+    log.warn(&failures);
+    log.warn_integrity(integrity.as_ref());
     Ok(if failures.is_empty() && problems == 0 { Outcome::Complete } else { Outcome::Incomplete })
 }
 

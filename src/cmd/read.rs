@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::{InputArgs, MessageArgs, NarrowingArgs, S3Args};
-use crate::error::{FatalError, ObjectError};
+use crate::error::{FatalError, ObjectError, Reason};
 use crate::output::sanitize;
 use crate::scan::{self, Progress, ReadOptions, Scan};
 use crate::source::layout::Filter;
@@ -36,6 +36,7 @@ impl ReadPlan {
         narrowing: &NarrowingArgs,
         s3: &S3Args,
         messages: &MessageArgs,
+        digests: bool,
     ) -> Self {
         ReadPlan {
             sources: input.sources.clone(),
@@ -49,7 +50,7 @@ impl ReadPlan {
                     to: narrowing.to,
                     accounts: narrowing.accounts.iter().cloned().collect(),
                     regions: narrowing.regions.iter().cloned().collect(),
-                    digests: false,
+                    digests,
                     shard: None,
                 },
             },
@@ -97,9 +98,7 @@ impl Log {
             );
         }
     }
-}
 
-impl Log {
     /// One line per problem verification found.
     pub(crate) fn warn_integrity(&self, integrity: Option<&crate::digest::Integrity>) {
         if self.quiet {
@@ -236,5 +235,13 @@ impl Progress for Bar {
     fn read(&self, listed: u64) {
         self.0.set_length(listed);
         self.0.inc(1);
+    }
+}
+
+/// A record kept during the scan could not be read back: the temporary folder failed under us.
+pub(crate) fn spool_error(reason: Reason) -> FatalError {
+    match reason {
+        Reason::Read(e) => FatalError::Spool(e),
+        other => FatalError::Spool(std::io::Error::other(other.to_string())),
     }
 }

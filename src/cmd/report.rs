@@ -3,25 +3,17 @@
 use crate::analysis::{self, Window};
 use crate::cli::ReportArgs;
 use crate::error::FatalError;
-use crate::error::Reason;
 use crate::output::{self, RenderOptions};
 use crate::report::{Report, Summary, SCHEMA_VERSION};
 use crate::Outcome;
 
-use super::read::{self, ReadPlan};
+use super::read::{spool_error, ReadPlan};
 use super::verify;
 
 pub(crate) fn run(args: &ReportArgs) -> Result<Outcome, FatalError> {
-    let mut plan = ReadPlan::new(&args.input, &args.narrowing, &args.s3, &args.messages);
-    plan.options.filter.digests = args.verify.verify;
-    let read = read::read(&plan, args.redact)?;
-    let integrity =
-        verify::integrity(&args.verify, &read.scan, &plan.options.filter, read.s3.as_ref(), &plan.log)?;
+    let plan = ReadPlan::new(&args.input, &args.narrowing, &args.s3, &args.messages, args.verify.verify);
+    let (read, integrity) = verify::read(&plan, &args.verify, args.redact)?;
     let problems = integrity.as_ref().map_or(0, |i| i.problems());
-    if plan.strict && problems > 0 {
-        plan.log.warn_integrity(integrity.as_ref());
-        return Err(FatalError::Unverified { problems });
-    }
     let scan = read.scan;
     let activity = analysis::activity(&scan.kept, Window::after_seconds(args.pairing.pair_window));
     let analysis = analysis::analyze(&activity).map_err(spool_error)?;
@@ -70,12 +62,4 @@ pub(crate) fn run(args: &ReportArgs) -> Result<Outcome, FatalError> {
     plan.log.warn(&report.failures);
     plan.log.warn_integrity(report.integrity.as_ref());
     Ok(if report.failures.is_empty() && problems == 0 { Outcome::Complete } else { Outcome::Incomplete })
-}
-
-/// A record kept during the scan could not be read back: the temporary folder failed under us.
-pub(crate) fn spool_error(reason: Reason) -> FatalError {
-    match reason {
-        Reason::Read(e) => FatalError::Spool(e),
-        other => FatalError::Spool(std::io::Error::other(other.to_string())),
-    }
 }

@@ -17,7 +17,7 @@ pub(crate) fn run(args: &ScanArgs) -> Result<Outcome, FatalError> {
         .shard
         .resolve(|name| std::env::var(name).ok())
         .map_err(|message| FatalError::Partial(format!("--shard {message}")))?;
-    let mut plan = ReadPlan::new(&args.input, &args.narrowing, &args.s3, &args.messages);
+    let mut plan = ReadPlan::new(&args.input, &args.narrowing, &args.s3, &args.messages, false);
     plan.options.filter.shard = Some(shard);
     plan.s3_needed = matches!(args.output, PartialTarget::S3(_));
     let read = read::read(&plan, false)?;

@@ -12,10 +12,29 @@ use crate::source::layout::Filter;
 use crate::source::s3::S3Client;
 use crate::time::{Day, Timestamp};
 
-use super::read::Log;
+use super::read::{self, Log, Read, ReadPlan};
+
+/// Reads what `plan` says (the digests too, under `--verify`) and verifies it: the archive and
+/// its integrity, `None` without `--verify`. With `--strict`, a problem found is fatal (after the
+/// problems are warned about).
+pub(crate) fn read(
+    plan: &ReadPlan,
+    args: &VerifyArgs,
+    redact: bool,
+) -> Result<(Read, Option<Integrity>), FatalError> {
+    debug_assert_eq!(plan.options.filter.digests, args.verify, "the plan reads the digests");
+    let read = read::read(plan, redact)?;
+    let integrity = integrity(args, &read.scan, &plan.options.filter, read.s3.as_ref(), &plan.log)?;
+    let problems = integrity.as_ref().map_or(0, Integrity::problems);
+    if plan.strict && problems > 0 {
+        plan.log.warn_integrity(integrity.as_ref());
+        return Err(FatalError::Unverified { problems });
+    }
+    Ok((read, integrity))
+}
 
 /// Verifies what `scan` read; `None` without `--verify`.
-pub(crate) fn integrity(
+fn integrity(
     args: &VerifyArgs,
     scan: &Scan,
     filter: &Filter,
