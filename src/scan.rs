@@ -8,7 +8,6 @@
 //! record position at the end, and every list is sorted.
 
 use std::fs::File;
-use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -16,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::decode::{Decoded, Decoder, Sink};
+use crate::decode::{self, Decoded, Decoder, Sink};
 use crate::digest::{DigestObject, LogObject};
 use crate::error::Reason;
 use crate::error::{FatalError, ObjectError};
@@ -416,29 +415,11 @@ fn work(
 /// A digest, read whole (digests are small), inflated and parsed, or why it could not be.
 fn read_digest(object: String, fetched: Result<Fetched, Reason>, limit: u64) -> DigestObject {
     let read = fetched.and_then(|fetched| {
-        let mut raw = Vec::new();
-        let reader: Box<dyn Read> = match fetched.body {
-            Body::File(path) => Box::new(File::open(path).map_err(Reason::Read)?),
-            Body::Bytes(bytes) => Box::new(io::Cursor::new(bytes)),
-            Body::Stream(stream) => stream,
-        };
-        reader.take(limit.saturating_add(1)).read_to_end(&mut raw).map_err(Reason::Read)?;
-        let content = if raw.starts_with(&[0x1f, 0x8b]) {
-            let mut inflated = Vec::new();
-            flate2::read::MultiGzDecoder::new(&raw[..])
-                .take(limit.saturating_add(1))
-                .read_to_end(&mut inflated)
-                .map_err(|e| match e.kind() {
-                    io::ErrorKind::UnexpectedEof => Reason::Truncated,
-                    _ => Reason::Gzip(e.to_string()),
-                })?;
-            inflated
-        } else {
-            raw
-        };
-        if content.len() as u64 > limit {
-            return Err(Reason::TooLarge { limit });
-        }
+        let content = match fetched.body {
+            Body::File(path) => decode::read_whole(&mut File::open(path).map_err(Reason::Read)?, limit),
+            Body::Bytes(bytes) => decode::read_whole(&mut &bytes[..], limit),
+            Body::Stream(mut stream) => decode::read_whole(&mut stream, limit),
+        }?;
         Ok((content, fetched.signature))
     });
     match read {

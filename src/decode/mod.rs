@@ -125,6 +125,21 @@ impl Decoder {
     }
 }
 
+/// A small object (a digest) decompressed whole, with the same recognition of gzip and the same
+/// limit and reasons as [`Decoder::read`].
+pub(crate) fn read_whole(raw: &mut dyn Read, limit: u64) -> Result<Vec<u8>, Reason> {
+    let mut raw = BufReader::new(Limited { inner: raw, left: limit.saturating_add(1), limit });
+    let mut content = Vec::new();
+    inflate::decompressed(&mut raw)?
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut content)
+        .map_err(Reason::from_io)?;
+    if content.len() as u64 > limit {
+        return Err(Reason::TooLarge { limit });
+    }
+    Ok(content)
+}
+
 /// Hashes what passes through, when asked to.
 struct Hashing<R> {
     inner: R,
@@ -225,6 +240,17 @@ pub(crate) mod tests {
         let mut decoder = Decoder::new(1 << 20, NEEDLE);
         let err = decoder.decode(&bytes, &mut Collect::default()).expect_err("over the limit");
         assert!(matches!(err, Reason::TooLarge { limit } if limit == 1 << 20), "{err}");
+    }
+
+    #[test]
+    fn a_small_object_read_whole_has_the_same_reasons() {
+        let digest = br#"{"awsAccountId":"111122223333"}"#;
+        assert_eq!(read_whole(&mut &gzip(digest)[..], 1 << 20).expect("gzip"), digest);
+        assert_eq!(read_whole(&mut &digest[..], 1 << 20).expect("plain"), digest);
+        let bytes = gzip(&[b' '; 4096]);
+        assert!(matches!(read_whole(&mut &bytes[..bytes.len() / 2], 1 << 20), Err(Reason::Truncated)));
+        assert!(matches!(read_whole(&mut &bytes[..], 1024), Err(Reason::TooLarge { limit: 1024 })));
+        assert!(matches!(read_whole(&mut &b"PK\x03\x04"[..], 1024), Err(Reason::Shape(_))));
     }
 
     #[test]
