@@ -43,6 +43,9 @@ pub enum FatalError {
     Pool(String),
     /// The temporary files that hold the kept records could not be written or read back.
     Spool(io::Error),
+    /// Under `--redact`: a fatal error's line, redacted, or the output could not be redacted
+    /// (then nothing is written: unredacted output is never the fallback).
+    Redacted(String),
 }
 
 impl fmt::Display for FatalError {
@@ -72,6 +75,7 @@ impl fmt::Display for FatalError {
             FatalError::Spool(cause) => {
                 write!(f, "cannot keep Instance Connect records in the temporary folder (TMPDIR): {cause}")
             }
+            FatalError::Redacted(line) => f.write_str(line),
         }
     }
 }

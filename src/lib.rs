@@ -54,7 +54,12 @@ impl Outcome {
 /// Runs the command line's subcommand.
 pub fn run(cli: &Cli) -> Result<Outcome, FatalError> {
     match &cli.command {
+        // A fatal error's line can quote an object's name: under --redact it is redacted too.
+        Command::Report(args) if args.redact => cmd::report::run(args).map_err(redact::redact_fatal),
         Command::Report(args) => cmd::report::run(args),
+        Command::Connections(args) if args.redact => {
+            cmd::connections::run(args).map_err(redact::redact_fatal)
+        }
         Command::Connections(args) => cmd::connections::run(args),
         Command::Scan(args) => cmd::scan::run(args),
         Command::Completions(args) => cmd::completions::run(args),

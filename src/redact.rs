@@ -1,16 +1,26 @@
 //! `--redact`: replaces access key ids, SSH public keys, IP addresses, account ids and principal
-//! names in a finished report with stable pseudonyms (the same original gives the same pseudonym
-//! everywhere in the report), so every output format is redacted and the analysis still reads.
-//! The rows of `trailscope connections` are redacted by the same rules, row by row.
+//! names with stable pseudonyms (the same original gives the same pseudonym everywhere in the
+//! output), so every output format is redacted and the analysis still reads.
+//!
+//! The report is redacted as one value, not section by section: it is serialized, every string
+//! in it (object keys included) goes through the same pseudonyms, and it is read back. A section
+//! added to the report is therefore redacted without being named here, and a type that cannot
+//! make the round trip (no `Deserialize`) does not compile. The only part left out of the round
+//! trip is what the JSON schema skips (the timeline), redacted below field by field. The rows of
+//! `trailscope connections` are redacted by the same rules, row by row, with the pseudonyms of
+//! the warnings that follow them.
 
 use std::collections::HashMap;
 
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::connections::Row;
-use crate::error::ObjectError;
-use crate::report::Report;
+use crate::digest::Integrity;
+use crate::error::{FatalError, ObjectError};
+use crate::report::{EndpointTimes, Report};
 
 /// Assigns pseudonyms in order of first appearance; the report is traversed in a fixed order,
 /// so the same archive gives the same pseudonyms.
@@ -38,7 +48,8 @@ impl Pseudonyms {
         }
         let n = self.counts.entry(kind).or_default();
         *n += 1;
-        // Lower case and hyphens: no pseudonym can be mistaken for an original by the detectors.
+        // Lower case and hyphens: no pseudonym can be mistaken for an original by the detectors,
+        // so redacting a redacted string changes nothing.
         let name = match kind {
             Kind::Account => format!("account-{n}"),
             Kind::AccessKey => format!("{}-key-{n}", &original[..4]),
@@ -53,14 +64,16 @@ impl Pseudonyms {
     }
 }
 
-/// Redacts every string of `report` that can carry one of the sensitive kinds.
-pub(crate) fn redact(report: &mut Report) {
+/// Redacts every string of `report`, in every section. The endpoints' accounts and the values of
+/// fields come first, so that their pseudonyms are numbered as the analysis lists them; a field
+/// whose path says its value is a principal's name has the whole value replaced (a bare name has
+/// nothing around it to recognise it by). Then the whole report makes the round trip.
+pub(crate) fn redact(report: &mut Report) -> Result<(), FatalError> {
     let mut names = Pseudonyms::default();
     for endpoint in &mut report.endpoints {
         endpoint.account = names.text(&endpoint.account);
     }
     for field in &mut report.fields {
-        // A bare name has nothing around it to recognise it by; the path says what it is.
         let whole = names_a_principal(&field.path).then_some(Kind::Principal);
         if let Some(value) = &mut field.value {
             *value = names.raw(value, whole);
@@ -69,7 +82,10 @@ pub(crate) fn redact(report: &mut Report) {
             *value = names.raw(value, whole);
         }
     }
-    redact_failures_with(&mut names, &mut report.failures);
+    let timeline = std::mem::take(&mut report.timeline);
+    names.whole(report)?;
+    report.timeline = timeline.into_iter().map(|times| names.times(times)).collect();
+    Ok(())
 }
 
 /// Redacts the names and reasons of unreadable objects (S3 keys and paths hold account ids),
@@ -78,19 +94,66 @@ pub(crate) fn redact_failures(failures: &mut [ObjectError]) {
     redact_failures_with(&mut Pseudonyms::default(), failures);
 }
 
+/// Redacts an integrity section on its own, for its warnings when the run ends without a
+/// report (`--strict`) or writes rows instead of one (`connections`).
+pub(crate) fn redact_integrity(names: &mut Pseudonyms, integrity: &mut Integrity) -> Result<(), FatalError> {
+    names.whole(integrity)
+}
+
+/// A fatal error's line, redacted: it can quote an object's name (a partial's failure, a key).
+pub(crate) fn redact_fatal(error: FatalError) -> FatalError {
+    match error {
+        redacted @ FatalError::Redacted(_) => redacted,
+        other => FatalError::Redacted(Pseudonyms::default().text(&other.to_string())),
+    }
+}
+
 /// Redacts one row of `trailscope connections`. Rows are redacted in the order they are listed,
 /// so the same archive gives the same pseudonyms. A key's fingerprint stands for the key: it
 /// gets the key's kind of pseudonym (`ssh-key-1`). Endpoint and instance ids, regions, error
 /// codes and OS user names are kept, as the report keeps them.
 pub(crate) fn redact_row(names: &mut Pseudonyms, row: &mut Row) {
-    for text in
-        [&mut row.account, &mut row.principal, &mut row.source_ip, &mut row.private_ip, &mut row.user_agent]
-            .into_iter()
-            .flatten()
+    // Every field named, none with `..`: a column added to the row does not compile until it is
+    // decided here whether it is redacted.
+    let Row {
+        time,
+        outcome: _,
+        error_code,
+        account,
+        region,
+        endpoint,
+        principal,
+        source_ip,
+        instance_id,
+        os_user,
+        private_ip,
+        port,
+        key_fingerprint,
+        key_to_tunnel_seconds: _,
+        user_agent,
+    } = row;
+    // Free text through the detectors: ids, regions, ports and OS user names come out as they
+    // went in, as the report keeps them, unless they hold something sensitive.
+    for text in [
+        account,
+        principal,
+        source_ip,
+        private_ip,
+        user_agent,
+        time,
+        error_code,
+        region,
+        endpoint,
+        instance_id,
+        os_user,
+        port,
+    ]
+    .into_iter()
+    .flatten()
     {
         *text = names.text(text);
     }
-    if let Some(fingerprint) = &mut row.key_fingerprint {
+    if let Some(fingerprint) = key_fingerprint {
         *fingerprint = names.name(Kind::SshKey, fingerprint);
     }
 }
@@ -103,6 +166,26 @@ pub(crate) fn redact_failures_with(names: &mut Pseudonyms, failures: &mut [Objec
 }
 
 impl Pseudonyms {
+    /// Every string of `value`, wherever it is: serialized, redacted, read back.
+    fn whole<T: Serialize + DeserializeOwned>(&mut self, value: &mut T) -> Result<(), FatalError> {
+        let failed = |e: serde_json::Error| FatalError::Redacted(format!("cannot redact the output: {e}"));
+        let mut tree = serde_json::to_value(&*value).map_err(failed)?;
+        self.value(&mut tree);
+        *value = serde_json::from_value(tree).map_err(failed)?;
+        Ok(())
+    }
+
+    /// The timeline, which the JSON schema leaves out: endpoint ids and error codes, through the
+    /// same detectors so that they stay equal to the endpoints' own.
+    fn times(&mut self, times: EndpointTimes) -> EndpointTimes {
+        let EndpointTimes { id, connections, denied } = times;
+        EndpointTimes {
+            id: crate::event::EndpointId(self.text(&id.0)),
+            connections,
+            denied: denied.into_iter().map(|(at, code)| (at, self.text(&code))).collect(),
+        }
+    }
+
     fn raw(&mut self, value: &RawValue, whole: Option<Kind>) -> Box<RawValue> {
         let Ok(mut parsed) = serde_json::from_str::<Value>(value.get()) else {
             return value.to_owned();
@@ -118,7 +201,14 @@ impl Pseudonyms {
         match value {
             Value::String(s) => *s = self.text(s),
             Value::Array(items) => items.iter_mut().for_each(|v| self.value(v)),
-            Value::Object(map) => map.values_mut().for_each(|v| self.value(v)),
+            Value::Object(map) => {
+                // Keys too: maps are keyed by archive strings (endpoint ids, error codes).
+                let entries = std::mem::take(map);
+                for (key, mut item) in entries {
+                    self.value(&mut item);
+                    map.insert(self.text(&key), item);
+                }
+            }
             _ => {}
         }
     }
@@ -264,6 +354,67 @@ fn ipv6_len(text: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A report with a secret in every section a string can be in.
+    const REPORT: &str = r#"{
+        "schema_version": 1,
+        "summary": {"objects_listed": 1, "objects_read": 1, "objects_skipped": 0,
+            "skipped": {"digest": 0, "other": 0, "directory_links": 0}, "objects_failed": 1,
+            "records": 2, "instance_connect_events": 2, "duplicate_events": 0, "conflicting_duplicates": 1,
+            "events_without_time": 0, "events_out_of_range": 0, "connections": 1, "denied_attempts": 0,
+            "endpoints": 1, "connections_without_key": 0, "tunnels_without_endpoint": 0, "pair_window_seconds": 60},
+        "endpoints": [{"id": "eice-1", "account": "111122223333", "region": "us-east-1", "connections": 1,
+            "denied": 0, "denied_errors": {}, "events": {"OpenTunnel": 1}, "connections_without_key": 0,
+            "first_seen": null, "last_seen": null}],
+        "direct": {"SendSSHPublicKey": 0, "SendSerialConsoleSSHPublicKey": 0},
+        "other_events": {},
+        "event_names": [],
+        "fields": [
+            {"event_name": "OpenTunnel", "path": "responseElements", "class": "constant", "events": 1,
+             "distinct": 1, "endpoints_varying": 0, "value": null},
+            {"event_name": "OpenTunnel", "path": "userIdentity.userName", "class": "constant", "events": 1,
+             "distinct": 1, "endpoints_varying": 0, "value": "alice"}],
+        "conflicts": [{"event_id": "e-1",
+            "kept": {"object": "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/01/111122223333_CloudTrail_us-east-1_20240301T0000Z_a.json.gz", "record": 0},
+            "conflicting": {"object": "copy/AWSLogs/444455556666/x.json.gz", "record": 3}}],
+        "failures": [{"object": "s3://b/AWSLogs/o-abc/777788889999/y.json.gz", "error": "bad"}],
+        "integrity": {"digests_read": 1, "digests_verified": 0, "backfill_digests": 0, "log_files_verified": 0,
+            "signatures": {"verified": 0, "failed": 0, "unchecked": 1, "failures": [],
+                "unchecked_reasons": {"no key for 111122223333": 1}},
+            "streams": [{"account": "111122223333", "region": "us-east-1", "trails": ["t"], "digests": 1,
+                "log_files_verified": 0, "from": null, "to": null}],
+            "missing": [{"object": "AWSLogs/111122223333/m.json.gz", "account": "111122223333",
+                "region": "us-east-1", "listed_by": "AWSLogs/111122223333/CloudTrail-Digest/d.json.gz"}],
+            "modified": [], "unlisted": [], "chain_breaks": [], "unreadable_digests": []}
+    }"#;
+
+    #[test]
+    fn every_section_is_redacted_with_one_set_of_pseudonyms() {
+        let mut report: Report = serde_json::from_str(REPORT).expect("a report");
+        redact(&mut report).expect("redacted");
+        let out = serde_json::to_string(&report).expect("JSON");
+        for secret in ["111122223333", "444455556666", "777788889999", "alice"] {
+            assert!(!out.contains(secret), "{secret} in {out}");
+        }
+        assert_eq!(report.endpoints[0].account, "account-1", "numbered as the analysis lists them");
+        let integrity = report.integrity.as_ref().expect("integrity");
+        assert_eq!(integrity.streams[0].account, "account-1", "the same account, the same pseudonym");
+        assert_eq!(integrity.missing[0].object, "AWSLogs/account-1/m.json.gz");
+        assert_eq!(report.conflicts[0].conflicting.object, "copy/AWSLogs/account-2/x.json.gz");
+        assert_eq!(report.failures[0].object, "s3://b/AWSLogs/o-abc/account-3/y.json.gz");
+        assert!(integrity.signatures.unchecked_reasons.contains_key("no key for account-1"), "map keys too");
+    }
+
+    #[test]
+    fn the_round_trip_loses_nothing() {
+        let mut report: Report = serde_json::from_str(REPORT).expect("a report");
+        let before = serde_json::to_value(&report).expect("JSON");
+        Pseudonyms::default().whole(&mut report).expect("round trip");
+        let mut expected = before.clone();
+        Pseudonyms::default().value(&mut expected);
+        assert_eq!(serde_json::to_value(&report).expect("JSON"), expected);
+        assert_eq!(report.fields[0].value.as_ref().map(|v| v.get()), Some("null"), "a null value stays a value");
+    }
 
     fn redacted(text: &str) -> String {
         Pseudonyms::default().text(text)

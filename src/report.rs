@@ -1,9 +1,10 @@
 //! The report: one struct that every output format renders and that `--format json` serializes,
-//! so the JSON schema is this type. Version it when a field changes meaning or goes away.
+//! so the JSON schema is this type. Version it when a field changes meaning or goes away. It reads
+//! back too (`Deserialize`): `--redact` redacts it as one value, so every type in it must.
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
 use crate::digest::Integrity;
@@ -13,7 +14,7 @@ use crate::source::Skipped;
 
 pub(crate) const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Report {
     pub schema_version: u32,
     pub summary: Summary,
@@ -26,13 +27,14 @@ pub struct Report {
     pub fields: Vec<FieldReport>,
     /// A few copies of an event that differ from the copy analyzed (an edited copy); all of them
     /// are counted in `summary.conflicting_duplicates`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conflicts: Vec<Conflict>,
     pub failures: Vec<ObjectError>,
     /// With `--verify`: whether the archive is whole and unmodified, by CloudTrail's digests.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub integrity: Option<Integrity>,
-    /// When each endpoint's tunnels happened, for charts; not part of the JSON schema.
+    /// When each endpoint's tunnels happened, for charts; not part of the JSON schema (so
+    /// `redact` redacts it apart from the rest).
     #[serde(skip)]
     pub timeline: Vec<EndpointTimes>,
 }
@@ -47,7 +49,7 @@ pub struct EndpointTimes {
     pub denied: Vec<(i64, String)>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Summary {
     /// Files or keys the listing returned (after pruning by `--from/--to/--account/--region`).
     pub objects_listed: u64,
@@ -83,7 +85,7 @@ pub struct Summary {
     pub pair_window_seconds: u32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EndpointReport {
     pub id: EndpointId,
     pub account: String,
@@ -102,7 +104,7 @@ pub struct EndpointReport {
 }
 
 /// Instance Connect used without an endpoint.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DirectUse {
     /// Keys pushed with no tunnel of the same principal, account and region in the window.
     #[serde(rename = "SendSSHPublicKey")]
@@ -112,7 +114,7 @@ pub struct DirectUse {
     pub serial_console_keys: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EventNameReport {
     pub event_name: String,
     /// Successful events of this name attributed to an endpoint: what the field analysis reads.
@@ -126,7 +128,7 @@ pub struct EventNameReport {
     pub fields_connection: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FieldClass {
     /// One value across all events.
@@ -138,7 +140,7 @@ pub enum FieldClass {
 }
 
 /// The coarsest grouping inside which a field that changes has one value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VariesWith {
     /// One value per account (the endpoint's account): it differs only between accounts.
@@ -153,7 +155,7 @@ pub enum VariesWith {
     Connection,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FieldReport {
     pub event_name: String,
     pub path: String,
@@ -168,25 +170,30 @@ pub struct FieldReport {
     /// Endpoints in which the field takes more than one value.
     pub endpoints_varying: u64,
     /// The value, for a constant field.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub value: Option<Box<RawValue>>,
     /// Each endpoint's value, for a field that changes with the endpoint (endpoints where the
     /// path is missing are in `missing_in` instead).
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub values: BTreeMap<EndpointId, Box<RawValue>>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing_in: Vec<EndpointId>,
 }
 
+/// A value read back is there, `null` included: `null` is a value a constant field can have.
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Box<RawValue>>, D::Error> {
+    Box::<RawValue>::deserialize(deserializer).map(Some)
+}
+
 /// Where a record was read: the object, and the record's position in it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RecordPlace {
     pub object: String,
     pub record: u32,
 }
 
 /// An event whose copies disagree: the copy analyzed (read first) and one that differs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Conflict {
     pub event_id: Option<String>,
     pub kept: RecordPlace,

@@ -78,8 +78,12 @@ pub(crate) fn run(args: &ConnectionsArgs) -> Result<Outcome, FatalError> {
     sink.finish()?;
     log.stage(format_args!("wrote {} rows", listed.len()));
     let mut failures = scan.failures;
+    let mut integrity = integrity;
     if let Some(names) = &mut rows.names {
         redact::redact_failures_with(names, &mut failures);
+        if let Some(integrity) = &mut integrity {
+            redact::redact_integrity(names, integrity)?;
+        }
     }
     log.warn(&failures);
     log.warn_integrity(integrity.as_ref());

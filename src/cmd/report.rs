@@ -55,7 +55,7 @@ pub(crate) fn run(args: &ReportArgs) -> Result<Outcome, FatalError> {
         timeline: analysis.timeline,
     };
     if args.redact {
-        crate::redact::redact(&mut report);
+        crate::redact::redact(&mut report)?;
     }
     let rendered = output::render(&report, args.format, &RenderOptions { all: args.all });
     output::write(args.output.as_deref(), &rendered)?;

@@ -27,6 +27,10 @@ pub(crate) fn read(
     let integrity = integrity(args, &read.scan, &plan.options.filter, read.s3.as_ref(), &plan.log)?;
     let problems = integrity.as_ref().map_or(0, Integrity::problems);
     if plan.strict && problems > 0 {
+        let mut integrity = integrity;
+        if let (true, Some(integrity)) = (redact, &mut integrity) {
+            crate::redact::redact_integrity(&mut crate::redact::Pseudonyms::default(), integrity)?;
+        }
         plan.log.warn_integrity(integrity.as_ref());
         return Err(FatalError::Unverified { problems });
     }

@@ -55,7 +55,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::format::{compact_time, DigestName};
 use super::{signing_string, verify_signature, Digest, PublicKeys, Sha256, SIGNATURE_ALGORITHM};
@@ -143,7 +143,7 @@ impl Scope {
 
 /// What verification says about an archive. Lists are sorted; the same inputs give the same
 /// value whatever order they came in.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Integrity {
     /// Digests read and parsed (backfill digests included).
     pub digests_read: u64,
@@ -181,7 +181,7 @@ impl Integrity {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Signatures {
     pub verified: u64,
     pub failed: u64,
@@ -191,7 +191,7 @@ pub struct Signatures {
     pub unchecked_reasons: BTreeMap<String, u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct SignatureFailure {
     pub object: String,
     pub account: String,
@@ -199,7 +199,7 @@ pub struct SignatureFailure {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamIntegrity {
     pub account: String,
     pub region: String,
@@ -212,7 +212,7 @@ pub struct StreamIntegrity {
     pub to: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Missing {
     pub object: String,
     pub account: String,
@@ -221,7 +221,7 @@ pub struct Missing {
     pub listed_by: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Modified {
     pub object: String,
     pub account: String,
@@ -232,7 +232,7 @@ pub struct Modified {
     pub actual_sha256: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Unlisted {
     pub object: String,
     pub account: String,
@@ -248,7 +248,7 @@ pub struct Unlisted {
 }
 
 /// Why no digest lists a log file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UnlistedCause {
     /// The digest of its delivery time was read and does not list it: CloudTrail did not deliver
@@ -321,7 +321,7 @@ impl Integrity {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainBreak {
     pub kind: ChainBreakKind,
     pub account: String,
@@ -343,7 +343,7 @@ pub struct ChainBreak {
     pub detail: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChainBreakKind {
     /// The next digest's `previousDigestHashValue` is not this digest's SHA-256.
@@ -360,7 +360,7 @@ pub enum ChainBreakKind {
     Moved,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct UnreadableDigest {
     pub object: String,
     pub account: Option<String>,

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::hash::{BuildHasher, DefaultHasher, Hash, Hasher};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use simd_json::{Buffers, Node, StaticNode, Tape};
 
 use crate::decode::json::{push_json_string, with_tape, Json};
@@ -40,7 +40,7 @@ pub(crate) struct Origin {
 }
 
 /// An Instance Connect Endpoint id (`eice-…`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct EndpointId(pub String);
 
