@@ -96,6 +96,30 @@ fn eventbridge_envelopes_one_per_line_are_read_as_their_detail() {
 }
 
 #[test]
+fn lookup_events_one_per_line_are_read_as_their_cloudtrail_event() {
+    // As a script saving what boto3's `lookup_events` returns writes them (plaso's test data has
+    // such a file): one event a line, its time in Python's form, the record as a JSON string.
+    let lines: String = records()
+        .into_iter()
+        .map(|record| {
+            let event = json!({
+                "EventId": record["eventID"],
+                "EventName": record["eventName"],
+                "ReadOnly": "false",
+                "EventTime": record["eventTime"].as_str().map(|t| t.replace('T', " ").replace('Z', "+00:00")),
+                "EventSource": record["eventSource"],
+                "Resources": [],
+                "CloudTrailEvent": record.to_string(),
+            });
+            format!("{event}\n")
+        })
+        .collect();
+    let dir = tempfile::tempdir().expect("temp dir");
+    put(dir.path(), "lookup-events.jsonl", lines.as_bytes());
+    assert_eq!(analysis(&clean_report(dir.path())), expected());
+}
+
+#[test]
 fn single_record_files_are_records() {
     let dir = tempfile::tempdir().expect("temp dir");
     for (i, record) in records().into_iter().enumerate() {

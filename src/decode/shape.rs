@@ -4,6 +4,10 @@
 //! - an object with a `Records` array: a CloudTrail log file, each element a record;
 //! - an object with an `Events` array: a LookupEvents export, each element's `CloudTrailEvent`
 //!   string a record;
+//! - an object with a `CloudTrailEvent` member (and no `Records` or `Events`): one LookupEvents
+//!   event on its own, as a script saving what boto3's `lookup_events` returns writes them, one
+//!   per line (`{"EventId": …, "EventTime": "2022-02-08 09:23:37+11:00", …, "CloudTrailEvent":
+//!   "<the record as a JSON string>"}`): its string is the record, as in an `Events` array;
 //! - any other object that looks like a record (`eventVersion`, `eventSource`, `eventName`,
 //!   `eventTime`) or an EventBridge envelope (`detail-type` and `detail`): one record;
 //! - an array: each element a record.
@@ -62,6 +66,8 @@ impl Place {
 enum Key {
     Records,
     Events,
+    /// `CloudTrailEvent`: the object is one LookupEvents event.
+    Entry,
     /// One of [`RECORD_KEYS`].
     OfRecord,
     Other,
@@ -72,6 +78,7 @@ impl Key {
         match name {
             b"Records" => Key::Records,
             b"Events" => Key::Events,
+            b"CloudTrailEvent" => Key::Entry,
             name if RECORD_KEYS.contains(&name) => Key::OfRecord,
             _ => Key::Other,
         }
@@ -179,6 +186,7 @@ impl Walk<'_, '_, '_> {
         let mut at = start + 1;
         let mut streamed = false;
         let mut record_like = false;
+        let mut entry = false;
         let mut first = true;
         loop {
             at = self.whitespace(at, None)?;
@@ -227,13 +235,18 @@ impl Walk<'_, '_, '_> {
                         self.array(at, Elements::Entries, place, "Events")?
                     };
                 }
-                Key::OfRecord | Key::Other => {
+                Key::Entry | Key::OfRecord | Key::Other => {
                     record_like |= key == Key::OfRecord;
+                    entry |= key == Key::Entry;
                     at = self.value_end(at, place)?;
                 }
             }
         }
         if streamed {
+            return Ok(at);
+        }
+        if entry {
+            self.entry(start, at, place, None)?;
             return Ok(at);
         }
         if !record_like {
@@ -275,7 +288,7 @@ impl Walk<'_, '_, '_> {
             let end = self.container_end(at, place, || format!("{name}[{index}]"))?;
             match elements {
                 Elements::Records => self.record(at, end)?,
-                Elements::Entries => self.entry(at, end, index, place)?,
+                Elements::Entries => self.entry(at, end, place, Some(index))?,
             }
             self.input.release(end);
             at = end;
@@ -299,8 +312,9 @@ impl Walk<'_, '_, '_> {
         Ok(())
     }
 
-    /// One LookupEvents entry: its `CloudTrailEvent` string is the record.
-    fn entry(&mut self, start: u64, end: u64, index: u64, place: Place) -> Result<(), Reason> {
+    /// One LookupEvents event, element `index` of an `Events` array or (`None`) one on its own:
+    /// its `CloudTrailEvent` string is the record.
+    fn entry(&mut self, start: u64, end: u64, place: Place, index: Option<u64>) -> Result<(), Reason> {
         let record_index = u32::try_from(self.records).unwrap_or(u32::MAX);
         self.records += 1;
         let Walker { finder, entry, record, buffers, tape, .. } = &mut *self.walker;
@@ -308,7 +322,11 @@ impl Walk<'_, '_, '_> {
         if finder.find(bytes).is_none() {
             return Ok(());
         }
-        let at = || place.describe(Some(format!("Events[{index}].CloudTrailEvent")));
+        let member = match index {
+            Some(index) => format!("Events[{index}].CloudTrailEvent"),
+            None => "CloudTrailEvent".to_owned(),
+        };
+        let at = || place.describe(Some(member.clone()));
         entry.clear();
         entry.extend_from_slice(bytes);
         with_tape(tape, buffers, entry, |nodes| {
@@ -319,7 +337,10 @@ impl Walk<'_, '_, '_> {
                     record.extend_from_slice(text.as_bytes());
                     Ok(())
                 }
-                None => Err(Reason::Shape(format!("Events[{index}] has no \"CloudTrailEvent\" string"))),
+                None => Err(Reason::Shape(match index {
+                    Some(index) => format!("Events[{index}] has no \"CloudTrailEvent\" string"),
+                    None => "\"CloudTrailEvent\" is not a string".to_owned(),
+                })),
             }
         })
         .map_err(|e| json(at(), e.to_string()))??;
@@ -503,6 +524,24 @@ mod tests {
         let (records, candidates) = decode(export.as_bytes()).expect("export");
         assert_eq!(records, 2);
         assert_eq!(candidates, vec![(1, IC.to_owned())], "the record, unescaped from its string");
+    }
+
+    #[test]
+    fn lookup_events_one_per_line_are_read_as_their_embedded_records() {
+        let line = |id: &str, record: &str| {
+            serde_json::json!({"EventId": id, "EventName": "x", "EventTime": "2022-02-08 09:23:37+11:00",
+                               "Resources": [], "CloudTrailEvent": record})
+            .to_string()
+        };
+        let lines = format!("{}\n{}\n{}\n", line("1", S3), line("2", IC), line("3", S3));
+        let (records, candidates) = decode(lines.as_bytes()).expect("lines");
+        assert_eq!(records, 3);
+        assert_eq!(candidates, vec![(1, IC.to_owned())], "the record, unescaped from its string");
+        let broken = format!("{}\n{}\n", line("1", S3), line("2", "[\"ec2-instance-connect.amazonaws.com\"]"));
+        let err = error(&broken);
+        assert!(err.contains("line 2, CloudTrailEvent"), "{err}");
+        let parsed = r#"{"EventId":"1","CloudTrailEvent":{"eventSource":"ec2-instance-connect.amazonaws.com"}}"#;
+        assert!(error(parsed).contains("\"CloudTrailEvent\" is not a string"), "{}", error(parsed));
     }
 
     #[test]
