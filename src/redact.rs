@@ -413,7 +413,11 @@ mod tests {
         let mut expected = before.clone();
         Pseudonyms::default().value(&mut expected);
         assert_eq!(serde_json::to_value(&report).expect("JSON"), expected);
-        assert_eq!(report.fields[0].value.as_ref().map(|v| v.get()), Some("null"), "a null value stays a value");
+        assert_eq!(
+            report.fields[0].value.as_ref().map(|v| v.get()),
+            Some("null"),
+            "a null value stays a value"
+        );
     }
 
     fn redacted(text: &str) -> String {

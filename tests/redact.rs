@@ -93,7 +93,9 @@ fn archive_with_every_section() -> tempfile::TempDir {
         .into_iter()
         .filter(|p| p.to_string_lossy().contains("/CloudTrail/"))
         .filter_map(|p| Some((log_records(&p)?, p)))
-        .filter(|(records, _)| records.iter().any(|r| r["eventName"] == "OpenTunnel" && r["errorCode"].is_null()));
+        .filter(|(records, _)| {
+            records.iter().any(|r| r["eventName"] == "OpenTunnel" && r["errorCode"].is_null())
+        });
     let (_, edited) = logs.next().expect("a log file with a tunnel");
     let (_, copied) = logs.next().expect("another");
     let (_, deleted) = logs.next().expect("a third");
@@ -137,7 +139,8 @@ fn secrets_of(archive: &std::path::Path) -> std::collections::BTreeSet<String> {
         for record in log_records(&file).unwrap_or_default() {
             let text = |v: &serde_json::Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
             let identity = &record["userIdentity"];
-            secrets.extend([&record["recipientAccountId"], &identity["accountId"]].into_iter().filter_map(text));
+            secrets
+                .extend([&record["recipientAccountId"], &identity["accountId"]].into_iter().filter_map(text));
             if record["eventSource"] != "ec2-instance-connect.amazonaws.com" {
                 continue;
             }
@@ -152,7 +155,9 @@ fn secrets_of(archive: &std::path::Path) -> std::collections::BTreeSet<String> {
                 }
             }
             let request = &record["requestParameters"];
-            for address in [&record["sourceIPAddress"], &request["privateIpAddress"]].into_iter().filter_map(text) {
+            for address in
+                [&record["sourceIPAddress"], &request["privateIpAddress"]].into_iter().filter_map(text)
+            {
                 if address.parse::<std::net::IpAddr>().is_ok() {
                     secrets.insert(address);
                 }
@@ -160,7 +165,8 @@ fn secrets_of(archive: &std::path::Path) -> std::collections::BTreeSet<String> {
             if let Some(key) = request["sSHPublicKey"].as_str().and_then(|k| k.split_whitespace().nth(1)) {
                 // In pieces: a key cut short, or wrapped, must not show either.
                 let key: Vec<char> = key.chars().collect();
-                secrets.extend(key.chunks(16).filter(|c| c.len() == 16).map(|c| c.iter().collect::<String>()));
+                secrets
+                    .extend(key.chunks(16).filter(|c| c.len() == 16).map(|c| c.iter().collect::<String>()));
             }
         }
     }
@@ -210,7 +216,11 @@ fn redacted_outputs(archive: &std::path::Path) -> Vec<(String, String)> {
     }
     let merged = partials.path().to_str().expect("utf-8");
     for format in ["json", "text"] {
-        run(format!("report PARTIAL... --format {format}"), vec!["report", "--redact", "-f", format, merged], 3);
+        run(
+            format!("report PARTIAL... --format {format}"),
+            vec!["report", "--redact", "-f", format, merged],
+            3,
+        );
     }
     let account = secrets_of(archive).into_iter().find(|s| s.len() == 12).expect("an account id");
     common::put(partials.path(), &format!("{account}_broken.jsonl.gz"), b"\x1f\x8b\x08");
@@ -229,7 +239,9 @@ fn every_section_of_every_output_is_redacted() {
     // The outputs hold every section, so the test is worth something.
     let (_, json) = &outputs[0];
     let report: serde_json::Value = serde_json::from_str(json).expect("a JSON report");
-    for section in ["conflicts", "failures", "/integrity/missing", "/integrity/modified", "/integrity/unlisted"] {
+    for section in
+        ["conflicts", "failures", "/integrity/missing", "/integrity/modified", "/integrity/unlisted"]
+    {
         let section = if section.starts_with('/') { report.pointer(section) } else { report.get(section) };
         assert!(section.and_then(|s| s.as_array()).is_some_and(|s| !s.is_empty()), "{json}");
     }

@@ -537,10 +537,12 @@ mod tests {
         let (records, candidates) = decode(lines.as_bytes()).expect("lines");
         assert_eq!(records, 3);
         assert_eq!(candidates, vec![(1, IC.to_owned())], "the record, unescaped from its string");
-        let broken = format!("{}\n{}\n", line("1", S3), line("2", "[\"ec2-instance-connect.amazonaws.com\"]"));
+        let broken =
+            format!("{}\n{}\n", line("1", S3), line("2", "[\"ec2-instance-connect.amazonaws.com\"]"));
         let err = error(&broken);
         assert!(err.contains("line 2, CloudTrailEvent"), "{err}");
-        let parsed = r#"{"EventId":"1","CloudTrailEvent":{"eventSource":"ec2-instance-connect.amazonaws.com"}}"#;
+        let parsed =
+            r#"{"EventId":"1","CloudTrailEvent":{"eventSource":"ec2-instance-connect.amazonaws.com"}}"#;
         assert!(error(parsed).contains("\"CloudTrailEvent\" is not a string"), "{}", error(parsed));
     }
 
