@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::connections::Outcome;
 use crate::output::{Format, ListFormat};
+use crate::source::glob::Glob;
 use crate::source::s3::S3Url;
 use crate::source::shard::ShardArg;
 use crate::source::Source;
@@ -120,8 +121,10 @@ pub struct ReportArgs {
     pub messages: MessageArgs,
 
     /// Replace access key ids, SSH public keys, IP addresses, account ids and principal names
-    /// in the report (every format, and warnings) with stable pseudonyms: equal values get equal
-    /// pseudonyms, so the field analysis still reads.
+    /// with stable pseudonyms everywhere the report and its warnings show them: every format and
+    /// every section (fields, endpoints, conflicting copies, unreadable objects, --verify), object
+    /// names included (the account in `AWSLogs/ACCOUNT/` and in the file name). Equal values get
+    /// equal pseudonyms, so the field analysis still reads.
     #[arg(long)]
     pub redact: bool,
 
@@ -228,8 +231,9 @@ pub struct ConnectionsArgs {
     #[command(flatten)]
     pub messages: MessageArgs,
 
-    /// Replace account ids, principal names, IP addresses and key fingerprints in the rows (and
-    /// warnings) with stable pseudonyms: equal values get equal pseudonyms.
+    /// Replace account ids, principal names, IP addresses, access key ids and key fingerprints in
+    /// the rows and in the warnings (object names, --verify problems) with stable pseudonyms:
+    /// equal values get equal pseudonyms.
     #[arg(long)]
     pub redact: bool,
 
@@ -265,8 +269,8 @@ pub struct RowFilterArgs {
 pub struct InputArgs {
     /// Files, directories or `s3://BUCKET[/PREFIX]` to read. Directories and prefixes are read
     /// recursively (directory links are not followed); in them `*.json`, `*.json.gz`, `*.jsonl`
-    /// and `*.jsonl.gz` are read, files under `CloudTrail-Digest/` and files with other names are
-    /// skipped and counted. A file named here is always read.
+    /// and `*.jsonl.gz` are read (and names --include matches), files under `CloudTrail-Digest/`
+    /// and files with other names are skipped and counted. A file named here is always read.
     #[arg(value_name = "SOURCE", required = true)]
     pub sources: Vec<Source>,
 
@@ -283,6 +287,14 @@ pub struct InputArgs {
     /// All or nothing: if any object is unreadable, write nothing and exit with status 1.
     #[arg(long)]
     pub strict: bool,
+
+    /// Also read files in directories, and keys under prefixes, whose name matches GLOB, e.g.
+    /// `--include '*.log'` (quoted, so the shell leaves it alone); repeat for several. GLOB
+    /// matches the file name only, case-sensitively: `*` any characters, `?` any one, `[abc]` one
+    /// of these, `[a-z]` one in the range, `[!a-z]` one not in it, `\` quotes the next one.
+    /// What is read is still recognised by its content: gzip or not, and its JSON shape.
+    #[arg(long = "include", value_name = "GLOB")]
+    pub include: Vec<Glob>,
 }
 
 /// How keys are paired with tunnels.

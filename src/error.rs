@@ -27,7 +27,7 @@ pub enum FatalError {
     /// An S3 bucket could not be listed: a report without it would look complete and not be.
     S3(String),
     /// The sources hold no object that could be read.
-    NothingReadable { listed: usize, failed: usize },
+    NothingReadable { listed: usize, failed: usize, skipped_by_name: u64 },
     /// `--strict`, and some objects were unreadable.
     Strict { failed: usize },
     /// `--strict --verify`, and verification found problems.
@@ -55,10 +55,24 @@ impl fmt::Display for FatalError {
                 write!(f, "{}: no such file or directory", source.display())
             }
             FatalError::Source { source, cause } => write!(f, "{}: {cause}", source.display()),
-            FatalError::NothingReadable { listed: 0, .. } => {
+            FatalError::NothingReadable { listed: 0, skipped_by_name: 0, .. } => {
                 write!(f, "no CloudTrail log objects found in the given sources")
             }
-            FatalError::NothingReadable { listed, failed } => {
+            FatalError::NothingReadable { listed: 0, skipped_by_name, .. } => {
+                let (objects, were, them) = if *skipped_by_name == 1 {
+                    ("object was", "its", "it")
+                } else {
+                    ("objects were", "their", "them")
+                };
+                write!(
+                    f,
+                    "no CloudTrail log objects found in the given sources: {skipped_by_name} {objects} skipped by \
+                     {were} names (in folders and prefixes only *.json, *.json.gz, *.jsonl and *.jsonl.gz \
+                     are read); to read {them}, name {them} on the command line or add --include GLOB \
+                     (e.g. --include '*.log')"
+                )
+            }
+            FatalError::NothingReadable { listed, failed, .. } => {
                 write!(f, "none of the {listed} objects could be read ({failed} unreadable, listed above)")
             }
             FatalError::S3(message) => f.write_str(message),

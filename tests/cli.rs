@@ -95,6 +95,64 @@ fn a_file_named_directly_is_read_whatever_its_name() {
 }
 
 #[test]
+fn a_folder_of_log_files_says_how_many_were_skipped_by_name_and_how_to_read_them() {
+    let dir = common::log_named_exports();
+    let out = trailscope(["report", dir.path().to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr,
+        "trailscope: no CloudTrail log objects found in the given sources: 3 objects were skipped by \
+         their names (in folders and prefixes only *.json, *.json.gz, *.jsonl and *.jsonl.gz are \
+         read); to read them, name them on the command line or add --include GLOB (e.g. --include \
+         '*.log')\n"
+    );
+}
+
+#[test]
+fn include_reads_the_names_it_matches_in_folders_for_every_command() {
+    let dir = common::log_named_exports();
+    let (code, report, stderr) = report_json(&[dir.path()], &["--include", "*.log"]);
+    assert_eq!(code, 0, "{stderr}");
+    let (_, seed, _) = report_json(&[&testdata("seed/records/records.json")], &[]);
+    assert_eq!(report["fields"], seed["fields"]);
+    assert_eq!(report["endpoints"], seed["endpoints"]);
+    assert_eq!(report["summary"]["records"], 4);
+    assert_eq!(report["summary"]["objects_read"], 2);
+    assert_eq!(report["summary"]["skipped"]["other"], 1, "the README is still skipped");
+    // Repeated, the patterns add up; the folder is read whole either way.
+    let (_, both, _) = report_json(&[dir.path()], &["--include", "first-*", "--include", "*.md"]);
+    assert_eq!(both["summary"]["objects_read"], 1, "the README is read, and is no log");
+    assert_eq!(both["summary"]["objects_failed"], 1);
+    let source = dir.path().to_str().expect("utf-8");
+    let rows = trailscope(["connections", "--include", "*.log", "-f", "jsonl", source]);
+    assert_eq!(rows.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&rows.stdout).lines().count(), 2, "the seed's two connections");
+    let partials = tempfile::tempdir().expect("temp dir");
+    let partial = partials.path().join("part.jsonl.gz");
+    let scan = trailscope([
+        "scan",
+        "--shard",
+        "0/1",
+        "--include",
+        "*.log",
+        "-o",
+        partial.to_str().expect("utf-8"),
+        source,
+    ]);
+    assert_eq!(scan.status.code(), Some(0), "{}", String::from_utf8_lossy(&scan.stderr));
+    let (_, merged, _) = report_json(&[&partial], &[]);
+    assert_eq!(merged["fields"], seed["fields"]);
+}
+
+#[test]
+fn include_patterns_with_folders_are_usage_errors() {
+    let out = trailscope(["report", "--include", "logs/*.log", &seed()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("matches file names, not paths"));
+}
+
+#[test]
 fn pair_window_changes_what_pairs() {
     // In the seed the second tunnel comes 1 s after its key: with a 0 s window that key pairs
     // with nothing and counts as direct use, while the first (same second) still pairs.

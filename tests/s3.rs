@@ -273,3 +273,24 @@ fn generated_digests_upload_with_their_signature_as_object_metadata() {
         .count();
     assert_eq!(sidecars, 0);
 }
+
+#[test]
+fn include_widens_the_names_read_under_a_prefix() {
+    let exports = common::log_named_exports();
+    let garage = garage_with("exports", exports.path());
+    let (skipped, _) = run_against(&garage.endpoint, &garage, &["-f", "json", "s3://exports/cloudtrail/"]);
+    assert_eq!(skipped.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&skipped.stderr);
+    assert!(
+        stderr.contains("3 objects were skipped by their names") && stderr.contains("--include"),
+        "{stderr}"
+    );
+    let (read, _) = run_against(
+        &garage.endpoint,
+        &garage,
+        &["-f", "json", "--include", "*.log", "s3://exports/cloudtrail/"],
+    );
+    assert_eq!(read.status.code(), Some(0), "{}", String::from_utf8_lossy(&read.stderr));
+    let local = local_json(exports.path(), &["--include", "*.log"]);
+    assert_eq!(json(&read), local, "the same report as the local folder's");
+}

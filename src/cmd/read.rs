@@ -52,6 +52,7 @@ impl ReadPlan {
                     regions: narrowing.regions.iter().cloned().collect(),
                     digests,
                     shard: None,
+                    include: input.include.clone(),
                 },
             },
             s3: S3Options {
@@ -160,6 +161,7 @@ pub(crate) fn read(plan: &ReadPlan, redact: bool) -> Result<Read, FatalError> {
         return Err(FatalError::NothingReadable {
             listed: scan.counts.objects_found as usize,
             failed: scan.failures.len(),
+            skipped_by_name: scan.counts.skipped.other,
         });
     }
     if plan.strict && !scan.failures.is_empty() {

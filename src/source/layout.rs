@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+use super::glob::Glob;
 pub(crate) use super::shard::Shard;
 use crate::time::{Day, Timestamp};
 
@@ -19,6 +20,8 @@ pub(crate) struct Filter {
     pub digests: bool,
     /// Read only this shard's part of the sources (`scan --shard`).
     pub shard: Option<Shard>,
+    /// Names read besides the CloudTrail ones (`--include`).
+    pub include: Vec<Glob>,
 }
 
 /// How far into the layout a folder or key goes; `None` where it does not reach.
@@ -156,6 +159,7 @@ mod tests {
             regions: regions.iter().map(|s| s.to_string()).collect(),
             digests: false,
             shard: None,
+            include: Vec::new(),
         }
     }
 

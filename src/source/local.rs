@@ -37,7 +37,7 @@ impl Store for LocalStore {
                     return Ok(());
                 }
                 // A file named directly is always read, whatever its name: naming it is the request.
-                let kind = match classify_name(&display(&self.root), true) {
+                let kind = match classify_name(&display(&self.root), true, &[]) {
                     Verdict::Read(Kind::Digest) if filter.digests => Kind::Digest,
                     _ => Kind::Log,
                 };
@@ -154,7 +154,7 @@ fn walk_dir(dir: &Path, filter: &Filter, pending: &mut Vec<PathBuf>) -> Vec<(Pat
         // block the worker forever. (Named on the command line, it is read: that is a request.)
         let special = target.is_some_and(|t| !t.is_file());
         let name = display(&path);
-        match classify_name(&name, filter.digests) {
+        match classify_name(&name, filter.digests, &filter.include) {
             Verdict::Read(_) if !filter.admits(&name) => push(Entry::Pruned),
             Verdict::Read(_) if special => push(Entry::Failed(ObjectError {
                 object: name,

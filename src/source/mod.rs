@@ -3,6 +3,7 @@
 //! ([`s3`]) implement it; the reading stage (`scan`) drives any of them the same way and applies
 //! the limits (requests in flight, bytes held) once, around them.
 
+pub(crate) mod glob;
 pub(crate) mod layout;
 mod local;
 pub(crate) mod s3;
@@ -20,6 +21,7 @@ use tokio::sync::mpsc;
 use crate::error::Reason;
 use crate::error::{FatalError, ObjectError};
 
+use glob::Glob;
 use layout::Filter;
 pub(crate) use local::LocalStore;
 use s3::S3Url;
@@ -195,15 +197,16 @@ pub(crate) enum Verdict {
 
 /// Decides by name alone. `CloudTrail-Insight/` files are ordinary logs; under
 /// `CloudTrail-Digest/`, JSON files are digests, read only to verify (`digests`), and anything
-/// else (a signature sidecar) is skipped as part of the digests.
-pub(crate) fn classify_name(path: &str, digests: bool) -> Verdict {
+/// else (a signature sidecar) is skipped as part of the digests. Elsewhere a name `include`
+/// matches (`--include`) is read as a log whatever its extension.
+pub(crate) fn classify_name(path: &str, digests: bool, include: &[Glob]) -> Verdict {
     let file = path.rsplit(['/', '\\']).next().unwrap_or(path).to_ascii_lowercase();
     let stem = file.strip_suffix(".gz").unwrap_or(&file);
     let json = stem.ends_with(".jsonl") || stem.ends_with(".json");
     if path.split(['/', '\\']).any(|part| part == "CloudTrail-Digest") {
         return if json && digests { Verdict::Read(Kind::Digest) } else { Verdict::Skip(Skip::Digest) };
     }
-    if json {
+    if json || include.iter().any(|glob| glob.matches_name_of(path)) {
         Verdict::Read(Kind::Log)
     } else {
         Verdict::Skip(Skip::Other)
@@ -238,7 +241,7 @@ mod tests {
     use super::*;
 
     fn read(path: &str) -> bool {
-        matches!(classify_name(path, false), Verdict::Read(Kind::Log))
+        matches!(classify_name(path, false, &[]), Verdict::Read(Kind::Log))
     }
 
     #[test]
@@ -251,6 +254,16 @@ mod tests {
     }
 
     #[test]
+    fn included_names_are_read_as_logs_but_digest_folders_stay_digests() {
+        let include = ["*.log".parse::<Glob>().expect("glob")];
+        assert!(matches!(classify_name("elastic/cloudtrail.log", false, &include), Verdict::Read(Kind::Log)));
+        assert!(matches!(classify_name("elastic/cloudtrail.log", false, &[]), Verdict::Skip(Skip::Other)));
+        assert!(matches!(classify_name("elastic/notes.txt", false, &include), Verdict::Skip(Skip::Other)));
+        let sidecar = "AWSLogs/1/CloudTrail-Digest/us-east-1/2024/03/01/d.log";
+        assert!(matches!(classify_name(sidecar, true, &include), Verdict::Skip(Skip::Digest)));
+    }
+
+    #[test]
     fn sources_are_s3_urls_or_paths() {
         assert!(matches!("s3://bucket/AWSLogs/".parse(), Ok(Source::S3(_))));
         assert!(matches!("testdata/seed".parse(), Ok(Source::Local(_))));
@@ -260,12 +273,12 @@ mod tests {
     #[test]
     fn digests_and_other_files_are_skipped() {
         let digest = "AWSLogs/1/CloudTrail-Digest/us-east-1/2024/03/01/d.json.gz";
-        assert!(matches!(classify_name(digest, false), Verdict::Skip(Skip::Digest)));
-        assert!(matches!(classify_name(digest, true), Verdict::Read(Kind::Digest)), "read to verify");
+        assert!(matches!(classify_name(digest, false, &[]), Verdict::Skip(Skip::Digest)));
+        assert!(matches!(classify_name(digest, true, &[]), Verdict::Read(Kind::Digest)), "read to verify");
         let sidecar = "AWSLogs/1/CloudTrail-Digest/us-east-1/2024/03/01/d.json.gz.sig";
-        assert!(matches!(classify_name(sidecar, true), Verdict::Skip(Skip::Digest)));
+        assert!(matches!(classify_name(sidecar, true, &[]), Verdict::Skip(Skip::Digest)));
         for other in ["notes.txt", "archive.gz", ".DS_Store", "x.json.bak", "json"] {
-            assert!(matches!(classify_name(other, false), Verdict::Skip(Skip::Other)), "{other}");
+            assert!(matches!(classify_name(other, false, &[]), Verdict::Skip(Skip::Other)), "{other}");
         }
     }
 

@@ -91,3 +91,25 @@ pub fn failures(report: &Value) -> Vec<(&str, &str)> {
         .map(|f| (f["object"].as_str().expect("object"), f["error"].as_str().expect("error")))
         .collect()
 }
+
+/// A folder of exports named `*.log`, as Elastic's CloudTrail test files are (JSON log bodies):
+/// the seed's four records in two files, one compact and one pretty-printed, beside a README
+/// that is not a log. Returns the folder.
+pub fn log_named_exports() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let seed: Value = serde_json::from_str(
+        &std::fs::read_to_string(testdata("seed/records/records.json")).expect("the seed's records"),
+    )
+    .expect("JSON");
+    let records = seed["Records"].as_array().expect("Records");
+    let (first, second) = records.split_at(2);
+    let log = |records: &[Value]| serde_json::json!({ "Records": records });
+    put(dir.path(), "cloudtrail/first-endpoint.log", &serde_json::to_vec(&log(first)).expect("JSON"));
+    put(
+        dir.path(),
+        "cloudtrail/second-endpoint.log",
+        &serde_json::to_vec_pretty(&log(second)).expect("JSON"),
+    );
+    put(dir.path(), "cloudtrail/README.md", b"Test files for the CloudTrail module.\n");
+    dir
+}

@@ -113,7 +113,7 @@ impl Level {
                 }
                 let size = object.size().and_then(|s| u64::try_from(s).ok());
                 // A closed channel means the run is over: stop listing.
-                if found.send(entry(&bucket, key, size, filter.digests)).await.is_err() {
+                if found.send(entry(&bucket, key, size, &filter)).await.is_err() {
                     return Ok(Vec::new());
                 }
             }
@@ -123,12 +123,12 @@ impl Level {
     }
 }
 
-fn entry(bucket: &str, key: &str, size: Option<u64>, digests: bool) -> Entry {
+fn entry(bucket: &str, key: &str, size: Option<u64>, filter: &Filter) -> Entry {
     // Folder placeholders some tools create are not objects.
     if key.ends_with('/') {
         return Entry::Pruned;
     }
-    match classify_name(key, digests) {
+    match classify_name(key, filter.digests, &filter.include) {
         Verdict::Read(kind) => Entry::Object(Object {
             name: format!("s3://{bucket}/{key}"),
             location: Location::Key(key.to_owned()),
