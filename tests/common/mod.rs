@@ -92,9 +92,10 @@ pub fn failures(report: &Value) -> Vec<(&str, &str)> {
         .collect()
 }
 
-/// A folder of exports named `*.log`, as Elastic's CloudTrail test files are (JSON log bodies):
-/// the seed's four records in two files, one compact and one pretty-printed, beside a README
-/// that is not a log. Returns the folder.
+/// A folder of exports named `*.log`, as Elastic's CloudTrail test files are
+/// (`x-pack/filebeat/module/aws/cloudtrail/test/*.log` in elastic/beats: one record a line): the
+/// seed's four records in two files, one a record a line and one a log file body, beside a
+/// README that is not a log. Returns the folder.
 pub fn log_named_exports() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     let seed: Value = serde_json::from_str(
@@ -104,7 +105,8 @@ pub fn log_named_exports() -> tempfile::TempDir {
     let records = seed["Records"].as_array().expect("Records");
     let (first, second) = records.split_at(2);
     let log = |records: &[Value]| serde_json::json!({ "Records": records });
-    put(dir.path(), "cloudtrail/first-endpoint.log", &serde_json::to_vec(&log(first)).expect("JSON"));
+    let lines: String = first.iter().map(|record| format!("{record}\n")).collect();
+    put(dir.path(), "cloudtrail/first-endpoint.log", lines.as_bytes());
     put(
         dir.path(),
         "cloudtrail/second-endpoint.log",
