@@ -120,6 +120,18 @@ fn lookup_events_one_per_line_are_read_as_their_cloudtrail_event() {
 }
 
 #[test]
+fn lookup_events_with_the_cloudtrail_event_already_parsed_are_read_as_it() {
+    // As `jq '.Events[] | .CloudTrailEvent |= fromjson'` leaves them.
+    let lines: String = records()
+        .into_iter()
+        .map(|record| format!("{}\n", json!({"EventId": record["eventID"], "CloudTrailEvent": record})))
+        .collect();
+    let dir = tempfile::tempdir().expect("temp dir");
+    put(dir.path(), "parsed.jsonl", lines.as_bytes());
+    assert_eq!(analysis(&clean_report(dir.path())), expected());
+}
+
+#[test]
 fn single_record_files_are_records() {
     let dir = tempfile::tempdir().expect("temp dir");
     for (i, record) in records().into_iter().enumerate() {

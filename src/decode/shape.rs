@@ -3,7 +3,7 @@
 //!
 //! - an object with a `Records` array: a CloudTrail log file, each element a record;
 //! - an object with an `Events` array: a LookupEvents export, each element's `CloudTrailEvent`
-//!   string a record;
+//!   string a record (or object, once a tool has parsed it);
 //! - an object with a `CloudTrailEvent` member (and no `Records` or `Events`): one LookupEvents
 //!   event on its own, as a script saving what boto3's `lookup_events` returns writes them, one
 //!   per line (`{"EventId": …, "EventTime": "2022-02-08 09:23:37+11:00", …, "CloudTrailEvent":
@@ -330,16 +330,24 @@ impl Walk<'_, '_, '_> {
         entry.clear();
         entry.extend_from_slice(bytes);
         with_tape(tape, buffers, entry, |nodes| {
-            let text = Json::root(nodes).and_then(|e| e.get("CloudTrailEvent")).and_then(Json::as_str);
-            match text {
-                Some(text) => {
-                    record.clear();
+            let event = Json::root(nodes).and_then(|e| e.get("CloudTrailEvent"));
+            record.clear();
+            match event {
+                // As LookupEvents returns it: the record as a JSON string.
+                Some(event) if event.as_str().is_some() => {
+                    record.extend_from_slice(event.as_str().unwrap_or_default().as_bytes());
+                    Ok(())
+                }
+                // Already parsed, as `jq '.CloudTrailEvent |= fromjson'` writes it.
+                Some(event) if event.is_object() => {
+                    let mut text = String::new();
+                    event.write_text(&mut text);
                     record.extend_from_slice(text.as_bytes());
                     Ok(())
                 }
-                None => Err(Reason::Shape(match index {
-                    Some(index) => format!("Events[{index}] has no \"CloudTrailEvent\" string"),
-                    None => "\"CloudTrailEvent\" is not a string".to_owned(),
+                _ => Err(Reason::Shape(match index {
+                    Some(index) => format!("Events[{index}] has no \"CloudTrailEvent\" string or object"),
+                    None => "\"CloudTrailEvent\" is neither a string nor an object".to_owned(),
                 })),
             }
         })
@@ -541,9 +549,18 @@ mod tests {
             format!("{}\n{}\n", line("1", S3), line("2", "[\"ec2-instance-connect.amazonaws.com\"]"));
         let err = error(&broken);
         assert!(err.contains("line 2, CloudTrailEvent"), "{err}");
-        let parsed =
-            r#"{"EventId":"1","CloudTrailEvent":{"eventSource":"ec2-instance-connect.amazonaws.com"}}"#;
-        assert!(error(parsed).contains("\"CloudTrailEvent\" is not a string"), "{}", error(parsed));
+        let number = r#"{"EventId":"1","CloudTrailEvent":7,"x":"ec2-instance-connect.amazonaws.com"}"#;
+        assert!(error(number).contains("neither a string nor an object"), "{}", error(number));
+    }
+
+    #[test]
+    fn a_cloudtrail_event_already_parsed_is_the_record_itself() {
+        let line = format!(r#"{{"EventId":"1","CloudTrailEvent":{IC}}}"#);
+        let (records, candidates) = decode(format!("{line}\n{line}\n").as_bytes()).expect("lines");
+        assert_eq!(records, 2);
+        assert_eq!(candidates, vec![(0, IC.to_owned()), (1, IC.to_owned())]);
+        let export = format!(r#"{{"Events":[{line}]}}"#);
+        assert_eq!(decode(export.as_bytes()).expect("export").1, vec![(0, IC.to_owned())]);
     }
 
     #[test]
@@ -553,7 +570,7 @@ mod tests {
         let err = error(&export.to_string());
         assert!(err.contains("Events[0].CloudTrailEvent"), "{err}");
         let export = serde_json::json!({"Events": [{"Other": "ec2-instance-connect.amazonaws.com"}]});
-        assert!(error(&export.to_string()).contains("has no \"CloudTrailEvent\""));
+        assert!(error(&export.to_string()).contains("has no \"CloudTrailEvent\" string or object"));
     }
 
     #[test]
