@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::connections::Row;
-use crate::error::ObjectError;
+use crate::error::{ArchivedObject, ObjectError};
 use crate::report::Report;
 
 /// Assigns pseudonyms in order of first appearance; the report is traversed in a fixed order,
@@ -70,6 +70,15 @@ pub(crate) fn redact(report: &mut Report) {
         }
     }
     redact_failures_with(&mut names, &mut report.failures);
+    redact_archived_with(&mut names, &mut report.archived);
+}
+
+/// Redacts the names of archived objects (their keys hold account ids). The restore manifest is
+/// not redacted: S3 Batch Operations needs the real keys.
+pub(crate) fn redact_archived_with(names: &mut Pseudonyms, archived: &mut [ArchivedObject]) {
+    for object in archived {
+        object.object = names.text(&object.object);
+    }
 }
 
 /// Redacts the names and reasons of unreadable objects (S3 keys and paths hold account ids),

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::error::Reason;
-use crate::error::{FatalError, ObjectError};
+use crate::error::{ArchivedObject, FatalError, ObjectError};
 
 use layout::Filter;
 pub(crate) use local::LocalStore;
@@ -111,6 +111,9 @@ pub(crate) enum Entry {
     Pruned,
     /// A folder or file that could not be listed or inspected: a failure of its own.
     Failed(ObjectError),
+    /// An S3 object the listing names in an archive storage class (`GLACIER`, `DEEP_ARCHIVE`):
+    /// GetObject would only answer `InvalidObjectState`, so it is never asked.
+    Archived(ArchivedObject),
 }
 
 /// Why something listed is not read.
@@ -211,17 +214,18 @@ pub(crate) fn classify_name(path: &str, digests: bool) -> Verdict {
 }
 
 /// The store for each source: local ones directly, S3 ones through `s3` (connected beforehand
-/// when any source is S3).
+/// when any source is S3); `found` hears each bucket's region when it was looked up.
 pub(crate) fn stores(
     sources: &[Source],
     s3: Option<&s3::S3Client>,
+    found: &mut dyn FnMut(String),
 ) -> Result<Vec<std::sync::Arc<dyn Store>>, FatalError> {
     distinct(sources)
         .into_iter()
         .map(|source| -> Result<std::sync::Arc<dyn Store>, FatalError> {
             match (source, s3) {
                 (Source::Local(path), _) => Ok(std::sync::Arc::new(LocalStore::new(&path)?)),
-                (Source::S3(url), Some(client)) => Ok(std::sync::Arc::new(client.store(url))),
+                (Source::S3(url), Some(client)) => Ok(std::sync::Arc::new(client.store(url, found))),
                 (Source::S3(url), None) => Err(FatalError::S3(format!("{url}: no S3 client was set up"))),
             }
         })
