@@ -54,7 +54,7 @@ pub(crate) struct FailureGroup<'a> {
 /// A reason with more failures than this is shown as one line (its count and a few names);
 /// with up to this many, each failure is shown with its whole error, as it helps to see which
 /// record of which object is damaged.
-pub(crate) const LISTED_PER_REASON: usize = 10;
+pub(crate) const LISTED_PER_REASON: usize = 20;
 /// Names a grouped line shows before "and N more".
 pub(crate) const NAMES_PER_GROUP: usize = 3;
 
