@@ -97,7 +97,7 @@ pub(crate) fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(digit);
@@ -241,6 +241,29 @@ impl fmt::Display for Reason {
 
 impl std::error::Error for Reason {}
 
+impl Reason {
+    /// The reason behind an I/O error met while reading an object: the source's own failure if
+    /// it carried one, else what the gzip decoder found.
+    pub(crate) fn from_io(error: io::Error) -> Reason {
+        if !error.get_ref().is_some_and(|inner| inner.is::<Reason>()) {
+            return match error.kind() {
+                io::ErrorKind::UnexpectedEof => Reason::Truncated,
+                _ => Reason::Gzip(error.to_string()),
+            };
+        }
+        match error.into_inner().map(|inner| inner.downcast::<Reason>()) {
+            Some(Ok(reason)) => *reason,
+            // Checked above to be a Reason; kept total rather than panicking.
+            other => Reason::Gzip(format!("{other:?}")),
+        }
+    }
+
+    /// An I/O error of the source (a file, a download) that must not be taken for bad gzip data.
+    pub(crate) fn into_io(self) -> io::Error {
+        io::Error::other(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,28 +312,5 @@ mod tests {
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         assert_eq!(some_names(&names), "o0, o1, o2 and 12,345 more");
         assert_eq!(some_names(&names[..2]), "o0, o1");
-    }
-}
-
-impl Reason {
-    /// The reason behind an I/O error met while reading an object: the source's own failure if
-    /// it carried one, else what the gzip decoder found.
-    pub(crate) fn from_io(error: io::Error) -> Reason {
-        if !error.get_ref().is_some_and(|inner| inner.is::<Reason>()) {
-            return match error.kind() {
-                io::ErrorKind::UnexpectedEof => Reason::Truncated,
-                _ => Reason::Gzip(error.to_string()),
-            };
-        }
-        match error.into_inner().map(|inner| inner.downcast::<Reason>()) {
-            Some(Ok(reason)) => *reason,
-            // Checked above to be a Reason; kept total rather than panicking.
-            other => Reason::Gzip(format!("{other:?}")),
-        }
-    }
-
-    /// An I/O error of the source (a file, a download) that must not be taken for bad gzip data.
-    pub(crate) fn into_io(self) -> io::Error {
-        io::Error::other(self)
     }
 }

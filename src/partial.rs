@@ -178,7 +178,10 @@ mod tests {
             },
             counts: Counts { objects_listed: 10, objects_read: 9, records: 100, ..Counts::default() },
             failures: vec![ObjectError { object: format!("s3://b/{index}"), error: "empty object".into() }],
-            archived: vec![ArchivedObject { object: format!("s3://b/a{index}"), storage_class: "GLACIER".into() }],
+            archived: vec![ArchivedObject {
+                object: format!("s3://b/a{index}"),
+                storage_class: "GLACIER".into(),
+            }],
             records: 0,
         };
         (format!("shard-{index}.jsonl.gz"), header)

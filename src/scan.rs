@@ -202,7 +202,10 @@ async fn list_all(
 ) -> Result<(), FatalError> {
     for (i, store) in stores.iter().enumerate() {
         let (found, mut entries) = mpsc::channel(LISTED_AHEAD);
-        let forward = async {
+        let listed = listed.clone();
+        // Owns `entries`: once the fetcher stops taking entries (the run stopped early), the
+        // channel closes and the listing stops too, instead of waiting for room forever.
+        let forward = async move {
             while let Some(entry) = entries.recv().await {
                 if listed.send((i, entry)).await.is_err() {
                     break;
@@ -432,7 +435,9 @@ fn work(
                     Reason::Archived(storage_class) => {
                         output.archived.push(ArchivedObject { object: object.name, storage_class })
                     }
-                    reason => output.failures.push(ObjectError { object: object.name, error: reason.to_string() }),
+                    reason => {
+                        output.failures.push(ObjectError { object: object.name, error: reason.to_string() })
+                    }
                 }
             }
         }
@@ -608,10 +613,18 @@ enum Watch {
     #[default]
     Idle,
     /// `refused` GETs in a row answered `code`; the first of them.
-    Refused { code: String, refused: usize, first: ObjectError },
+    Refused {
+        code: String,
+        refused: usize,
+        first: ObjectError,
+    },
     /// Something was read, or failed otherwise: the run goes on whatever follows.
     Over,
-    Tripped { code: String, refused: usize, first: ObjectError },
+    Tripped {
+        code: String,
+        refused: usize,
+        first: ObjectError,
+    },
 }
 
 impl Sentinel {
@@ -678,7 +691,9 @@ fn access_code(cause: &str) -> Option<&'static str> {
 /// SSE-KMS object, or the S3 permission, or valid credentials.
 pub(crate) fn missing(code: &str, error: &str, object: &str) -> String {
     match code {
-        "InvalidAccessKeyId" => "the access key id is not known to AWS: check the profile or credentials".into(),
+        "InvalidAccessKeyId" => {
+            "the access key id is not known to AWS: check the profile or credentials".into()
+        }
         "ExpiredToken" => "the session's credentials have expired: refresh them (e.g. aws sso login)".into(),
         "AllAccessDisabled" => "all access to this bucket or object has been disabled by AWS".into(),
         _ => {
@@ -703,7 +718,8 @@ pub(crate) fn missing(code: &str, error: &str, object: &str) -> String {
                     "missing permission kms:Decrypt on the objects' KMS key (SSE-KMS)".into()
                 }
                 (None, None) => {
-                    let bucket = object.strip_prefix("s3://").and_then(|r| r.split('/').next()).unwrap_or(object);
+                    let bucket =
+                        object.strip_prefix("s3://").and_then(|r| r.split('/').next()).unwrap_or(object);
                     format!("missing permission s3:GetObject on arn:aws:s3:::{bucket}/*")
                 }
             }
@@ -756,8 +772,12 @@ mod tests {
             missing("AccessDenied", message, "s3://b/k"),
             "missing permission kms:Decrypt on KMS key arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
         );
-        assert!(missing("ExpiredToken", "ExpiredToken: The provided token has expired.", "s3://b/k").contains("expired"));
-        assert_eq!(access_code("InvalidAccessKeyId: The AWS Access Key Id you provided does not exist"), Some("InvalidAccessKeyId"));
+        assert!(missing("ExpiredToken", "ExpiredToken: The provided token has expired.", "s3://b/k")
+            .contains("expired"));
+        assert_eq!(
+            access_code("InvalidAccessKeyId: The AWS Access Key Id you provided does not exist"),
+            Some("InvalidAccessKeyId")
+        );
         assert_eq!(access_code("SlowDown: Please reduce your request rate."), None);
     }
 }

@@ -45,8 +45,14 @@ fn stderr(output: &Output) -> String {
 
 /// A small generated archive without anything unreadable, and its ground truth.
 fn generated(dir: &Path, objects: u64) -> (PathBuf, Truth) {
-    let spec =
-        Spec { objects, records: objects * 8, connections: 4, extras: false, digests: false, ..Spec::testdata() };
+    let spec = Spec {
+        objects,
+        records: objects * 8,
+        connections: 4,
+        extras: false,
+        digests: false,
+        ..Spec::testdata()
+    };
     let truth = synth::generate(&spec, dir).expect("generate");
     (dir.join("archive"), truth)
 }
@@ -62,7 +68,11 @@ fn keys(root: &Path) -> Vec<String> {
 }
 
 fn bucket(garage: &Garage) -> Bucket {
-    Bucket { region: garage.region.clone(), upstream: format!("127.0.0.1:{}", garage.port), ..Bucket::default() }
+    Bucket {
+        region: garage.region.clone(),
+        upstream: format!("127.0.0.1:{}", garage.port),
+        ..Bucket::default()
+    }
 }
 
 fn value<T: serde::Serialize>(t: &T) -> Value {
@@ -86,8 +96,10 @@ fn buckets_in_other_regions_are_found_once_each_and_read_there() {
     // The archive split across two buckets by account folder: one in us-east-1 (the central
     // log archive), one in ap-southeast-2; the caller's profile says eu-west-1.
     let (east_dir, south_dir) = (dir.path().join("east"), dir.path().join("south"));
-    let mut accounts: Vec<PathBuf> =
-        std::fs::read_dir(archive.join("AWSLogs")).expect("AWSLogs").map(|e| e.expect("entry").path()).collect();
+    let mut accounts: Vec<PathBuf> = std::fs::read_dir(archive.join("AWSLogs"))
+        .expect("AWSLogs")
+        .map(|e| e.expect("entry").path())
+        .collect();
     accounts.sort();
     assert!(accounts.len() >= 2, "{accounts:?}");
     for (i, account) in accounts.iter().enumerate() {
@@ -118,12 +130,21 @@ fn buckets_in_other_regions_are_found_once_each_and_read_there() {
     let said = stderr(&output);
     assert_eq!(output.status.code(), Some(0), "{said}");
     assert_matches_truth(&json(&output), &truth);
-    assert!(said.contains("s3://org-trail-archive/: region us-east-1 (from HeadBucket's x-amz-bucket-region)"), "{said}");
-    assert!(said.contains("s3://sydney-trails/: region ap-southeast-2 (from HeadBucket's x-amz-bucket-region)"), "{said}");
+    assert!(
+        said.contains("s3://org-trail-archive/: region us-east-1 (from HeadBucket's x-amz-bucket-region)"),
+        "{said}"
+    );
+    assert!(
+        said.contains("s3://sydney-trails/: region ap-southeast-2 (from HeadBucket's x-amz-bucket-region)"),
+        "{said}"
+    );
     let seen = layer.seen();
     let heads: Vec<_> = seen.iter().filter(|s| s.method == "HEAD").collect();
     assert_eq!(heads.len(), 2, "one HeadBucket per bucket: {heads:?}");
-    assert!(heads.iter().all(|h| h.region == "eu-west-1" && h.status == 301), "asked in the profile's region: {heads:?}");
+    assert!(
+        heads.iter().all(|h| h.region == "eu-west-1" && h.status == 301),
+        "asked in the profile's region: {heads:?}"
+    );
     let others: Vec<_> = seen.iter().filter(|s| s.method != "HEAD").collect();
     assert!(others.iter().all(|s| s.status == 200), "nothing else redirected or refused");
     assert!(
@@ -132,14 +153,24 @@ fn buckets_in_other_regions_are_found_once_each_and_read_there() {
     );
 
     // --bucket-region is an override: nothing is looked up, and S3's redirect is the answer.
-    let forced = run(&layer, &east, "eu-west-1", &["report", "--bucket-region", "eu-west-1", "s3://org-trail-archive/"]);
+    let forced = run(
+        &layer,
+        &east,
+        "eu-west-1",
+        &["report", "--bucket-region", "eu-west-1", "s3://org-trail-archive/"],
+    );
     assert_eq!(forced.status.code(), Some(1));
     let said = stderr(&forced);
     assert_eq!(said.lines().count(), 1, "{said}");
     assert!(said.contains("s3://org-trail-archive/") && said.contains("PermanentRedirect"), "{said}");
     let heads = layer.seen().iter().filter(|s| s.method == "HEAD").count();
     assert_eq!(heads, 2, "no HeadBucket with --bucket-region");
-    let right = run(&layer, &east, "eu-west-1", &["report", "-f", "json", "--bucket-region", "us-east-1", "s3://org-trail-archive/"]);
+    let right = run(
+        &layer,
+        &east,
+        "eu-west-1",
+        &["report", "-f", "json", "--bucket-region", "us-east-1", "s3://org-trail-archive/"],
+    );
     assert_eq!(right.status.code(), Some(0), "{}", stderr(&right));
 
     // An S3-compatible server (--endpoint-url): one place for every bucket, nothing looked up.
@@ -151,7 +182,10 @@ fn buckets_in_other_regions_are_found_once_each_and_read_there() {
     }
     let compatible = command.env_remove("AWS_ENDPOINT_URL").output().expect("runs");
     assert_eq!(compatible.status.code(), Some(0), "{}", stderr(&compatible));
-    assert!(layer.seen()[before..].iter().all(|s| s.method != "HEAD"), "no region lookup with --endpoint-url");
+    assert!(
+        layer.seen()[before..].iter().all(|s| s.method != "HEAD"),
+        "no region lookup with --endpoint-url"
+    );
 }
 
 #[test]
@@ -211,10 +245,21 @@ fn archived_objects_are_never_fetched_counted_apart_and_listed_for_restoring() {
     assert_eq!(summary["objects_failed"], 0, "archived is not unreadable");
     assert_eq!(summary["objects_archived"].as_u64(), Some(archived.len() as u64));
     let by_class = &summary["archived_by_storage_class"];
-    assert_eq!(by_class["GLACIER"].as_u64(), Some(trails.classes.values().filter(|c| *c == "GLACIER").count() as u64));
-    assert_eq!(by_class["DEEP_ARCHIVE"].as_u64(), Some(trails.classes.values().filter(|c| *c == "DEEP_ARCHIVE").count() as u64));
+    assert_eq!(
+        by_class["GLACIER"].as_u64(),
+        Some(trails.classes.values().filter(|c| *c == "GLACIER").count() as u64)
+    );
+    assert_eq!(
+        by_class["DEEP_ARCHIVE"].as_u64(),
+        Some(trails.classes.values().filter(|c| *c == "DEEP_ARCHIVE").count() as u64)
+    );
     assert_eq!(by_class["INTELLIGENT_TIERING/ARCHIVE_ACCESS"].as_u64(), Some(trails.tiers.len() as u64));
-    let names: Vec<&str> = report["archived"].as_array().expect("archived").iter().filter_map(|a| a["object"].as_str()).collect();
+    let names: Vec<&str> = report["archived"]
+        .as_array()
+        .expect("archived")
+        .iter()
+        .filter_map(|a| a["object"].as_str())
+        .collect();
     assert_eq!(names, archived.iter().map(|k| format!("s3://trails/{k}")).collect::<Vec<_>>());
 
     // Zero GETs of what the listing said is archived; one (refused) of an archive tier's.
@@ -237,14 +282,19 @@ fn archived_objects_are_never_fetched_counted_apart_and_listed_for_restoring() {
     let text = run(&layer, &garage, "us-east-1", &["report", "-q", "s3://trails/"]);
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains(&format!("{} archived:", archived.len())), "{text}");
-    assert!(text.contains("Archived (not read)") && text.contains(&format!("Archived objects ({})", archived.len())), "{text}");
+    assert!(
+        text.contains("Archived (not read)")
+            && text.contains(&format!("Archived objects ({})", archived.len())),
+        "{text}"
+    );
 }
 
 /// A bucket of `readable` copies of one small log object, then `denied` more whose GETs S3
 /// refuses for want of kms:Decrypt.
 fn kms_bucket(dir: &Path, readable: usize, denied: usize) -> (Garage, Bucket, Vec<String>) {
     let seed = common::testdata("seed/s3/AWSLogs/123456789012/CloudTrail/ap-northeast-1/2023/09/21");
-    let object = std::fs::read_dir(&seed).expect("seed").map(|e| e.expect("entry").path()).min().expect("an object");
+    let object =
+        std::fs::read_dir(&seed).expect("seed").map(|e| e.expect("entry").path()).min().expect("an object");
     let folder = "AWSLogs/123456789012/CloudTrail/ap-northeast-1/2023/09/21";
     let root = dir.join("bucket");
     std::fs::create_dir_all(root.join(folder)).expect("mkdir");
@@ -270,8 +320,12 @@ fn a_storm_of_refusals_after_objects_were_read_is_grouped_and_every_failure_kept
     let dir = tempfile::tempdir().expect("temp dir");
     let (garage, bucket, denied) = kms_bucket(dir.path(), 40, 2_000);
     let layer = Layer::start(BTreeMap::from([("encrypted".to_owned(), bucket)]));
-    let output =
-        run(&layer, &garage, "us-east-1", &["report", "-f", "json", "--s3-concurrency", "4", "s3://encrypted/"]);
+    let output = run(
+        &layer,
+        &garage,
+        "us-east-1",
+        &["report", "-f", "json", "--s3-concurrency", "4", "s3://encrypted/"],
+    );
     let said = stderr(&output);
     assert_eq!(output.status.code(), Some(3), "{said}");
     let report = json(&output);
@@ -286,9 +340,13 @@ fn a_storm_of_refusals_after_objects_were_read_is_grouped_and_every_failure_kept
             && said.trim_end().ends_with("and 1,997 more"),
         "{said}"
     );
-    let text = run(&layer, &garage, "us-east-1", &["report", "-q", "--s3-concurrency", "4", "s3://encrypted/"]);
+    let text =
+        run(&layer, &garage, "us-east-1", &["report", "-q", "--s3-concurrency", "4", "s3://encrypted/"]);
     let text = String::from_utf8_lossy(&text.stdout);
-    assert!(text.contains("Unreadable objects (2000)") && text.contains("cannot download: AccessDenied"), "{text}");
+    assert!(
+        text.contains("Unreadable objects (2000)") && text.contains("cannot download: AccessDenied"),
+        "{text}"
+    );
     assert!(text.lines().count() < 200, "the table is one row per reason, not per object");
 }
 
@@ -302,7 +360,11 @@ fn the_same_access_error_from_the_first_objects_stops_the_run_early_naming_the_k
     assert_eq!(output.status.code(), Some(1), "{said}");
     assert!(output.stdout.is_empty(), "no report of nothing");
     assert_eq!(said.lines().count(), 1, "{said}");
-    assert!(said.contains("stopped early") && said.contains(&format!("missing permission kms:Decrypt on KMS key {KMS_KEY}")), "{said}");
+    assert!(
+        said.contains("stopped early")
+            && said.contains(&format!("missing permission kms:Decrypt on KMS key {KMS_KEY}")),
+        "{said}"
+    );
     let gets = layer.gets();
     assert!(gets <= 20 + 8 + 1, "{gets} GETs of 2,000 objects");
 }
@@ -326,7 +388,10 @@ fn slow_down_is_retried_slower_and_counted_and_what_stays_refused_is_unreadable(
     let throttled = layer.seen().iter().filter(|s| s.status == 503).count();
     assert_eq!(throttled, busy.slow_once.len());
     assert_eq!(report["summary"]["requests_throttled"].as_u64(), Some(throttled as u64));
-    assert!(said.contains(&format!("{throttled} S3 requests were throttled (503 SlowDown) and retried")), "{said}");
+    assert!(
+        said.contains(&format!("{throttled} S3 requests were throttled (503 SlowDown) and retried")),
+        "{said}"
+    );
 
     // Keys S3 keeps refusing: unreadable with reason SlowDown, once all attempts are spent.
     let mut stubborn = bucket(&garage);
@@ -354,7 +419,12 @@ fn requester_pays_buckets_are_read_with_the_header_on_every_request() {
     assert_eq!(refused.status.code(), Some(1), "S3 refuses who does not say they pay");
     assert!(stderr(&refused).contains("AccessDenied"), "{}", stderr(&refused));
     let before = layer.seen().len();
-    let output = run(&layer, &garage, "eu-west-1", &["report", "-f", "json", "--request-payer", "requester", "s3://public-trails/"]);
+    let output = run(
+        &layer,
+        &garage,
+        "eu-west-1",
+        &["report", "-f", "json", "--request-payer", "requester", "s3://public-trails/"],
+    );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let (_, local, _) = common::report_json(&[&archive], &[]);
     assert_eq!(json(&output)["endpoints"], local["endpoints"]);
@@ -380,7 +450,10 @@ fn failures_of_a_local_folder_are_grouped_by_reason_too() {
     let said = stderr(&output);
     let lines: Vec<&str> = said.lines().collect();
     assert_eq!(lines.len(), 2, "{said}");
-    assert!(lines[0].contains("cut.json: invalid JSON"), "few of a reason: each with its whole error: {said}");
+    assert!(
+        lines[0].contains("cut.json: invalid JSON"),
+        "few of a reason: each with its whole error: {said}"
+    );
     let first = dir.path().join("empty-0000.json.gz");
     assert_eq!(
         lines[1],

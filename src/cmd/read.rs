@@ -155,7 +155,11 @@ pub(crate) fn archive_classes(archived: &[ArchivedObject]) -> String {
     for object in archived {
         *classes.entry(&object.storage_class).or_default() += 1;
     }
-    classes.iter().map(|(class, n)| format!("{} {class}", crate::error::thousands(*n))).collect::<Vec<_>>().join(", ")
+    classes
+        .iter()
+        .map(|(class, n)| format!("{} {class}", crate::error::thousands(*n)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// An archive, read.

@@ -68,5 +68,9 @@ pub(crate) fn run(args: &ScanArgs) -> Result<Outcome, FatalError> {
     ));
     plan.log.warn(&scan.failures);
     plan.log.warn_archived(&scan.archived, plan.restore_manifest.as_deref());
-    Ok(if scan.failures.is_empty() && scan.archived.is_empty() { Outcome::Complete } else { Outcome::Incomplete })
+    Ok(if scan.failures.is_empty() && scan.archived.is_empty() {
+        Outcome::Complete
+    } else {
+        Outcome::Incomplete
+    })
 }

@@ -51,7 +51,8 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 
 pub(super) fn build(report: &Report, options: &RenderOptions) -> Vec<Block> {
     let s = &report.summary;
-    let archived = if s.objects_archived > 0 { format!(", {} archived", s.objects_archived) } else { String::new() };
+    let archived =
+        if s.objects_archived > 0 { format!(", {} archived", s.objects_archived) } else { String::new() };
     let mut blocks = vec![
         Block::Title("trailscope report".into()),
         Block::Paragraph(format!(
@@ -118,7 +119,10 @@ pub(super) fn build(report: &Report, options: &RenderOptions) -> Vec<Block> {
         ));
     }
     if s.requests_throttled > 0 {
-        facts.push(("S3 requests throttled", format!("{} (SlowDown, retried more slowly)", s.requests_throttled)));
+        facts.push((
+            "S3 requests throttled",
+            format!("{} (SlowDown, retried more slowly)", s.requests_throttled),
+        ));
     }
     if s.events_without_time > 0 {
         let events = plural(s.events_without_time, "event", "events");

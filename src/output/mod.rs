@@ -49,7 +49,8 @@ mod manifest_tests {
 
     #[test]
     fn manifest_rows_are_bucket_and_url_encoded_key() {
-        let archived = |object: &str| ArchivedObject { object: object.into(), storage_class: "GLACIER".into() };
+        let archived =
+            |object: &str| ArchivedObject { object: object.into(), storage_class: "GLACIER".into() };
         let manifest = super::restore_manifest(&[
             archived("s3://trails/AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/01/a_b-c.json.gz"),
             archived("s3://trails/odd key,+ü\n.json"),

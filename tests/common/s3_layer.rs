@@ -186,11 +186,20 @@ fn signing_region(authorization: &str) -> String {
 }
 
 /// An S3 error answer: the XML body S3's error-response reference shows, and extra headers.
-fn error(status: &str, code: &str, message: &str, extra_xml: &str, headers: &[(&str, &str)], head_only: bool) -> Vec<u8> {
+fn error(
+    status: &str,
+    code: &str,
+    message: &str,
+    extra_xml: &str,
+    headers: &[(&str, &str)],
+    head_only: bool,
+) -> Vec<u8> {
     let body = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message>{extra_xml}<RequestId>4442587FB7D0A2F9</RequestId><HostId>trailscope-test-layer</HostId></Error>"
     );
-    let mut out = format!("HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nx-amz-request-id: 4442587FB7D0A2F9\r\n");
+    let mut out = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nx-amz-request-id: 4442587FB7D0A2F9\r\n"
+    );
     for (name, value) in headers {
         out.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -219,7 +228,14 @@ fn serve(client: TcpStream, state: &State) {
             status: 0,
         };
         let Some(bucket) = state.buckets.get(&bucket_name) else {
-            let answer = error("404 Not Found", "NoSuchBucket", "The specified bucket does not exist", &format!("<BucketName>{bucket_name}</BucketName>"), &[], request.method == "HEAD");
+            let answer = error(
+                "404 Not Found",
+                "NoSuchBucket",
+                "The specified bucket does not exist",
+                &format!("<BucketName>{bucket_name}</BucketName>"),
+                &[],
+                request.method == "HEAD",
+            );
             seen.status = 404;
             state.seen.lock().expect("log").push(seen);
             if writer.write_all(&answer).is_err() {
@@ -272,7 +288,8 @@ fn decide(
     if request.method != "GET" || listing || key.is_empty() {
         return None;
     }
-    if let Some(class) = bucket.classes.get(key).filter(|c| matches!(c.as_str(), "GLACIER" | "DEEP_ARCHIVE")) {
+    if let Some(class) = bucket.classes.get(key).filter(|c| matches!(c.as_str(), "GLACIER" | "DEEP_ARCHIVE"))
+    {
         return Some(error(
             "403 Forbidden",
             "InvalidObjectState",
@@ -320,14 +337,22 @@ fn status_of(response: &[u8]) -> u16 {
 
 /// Sends `request` to the bucket's Garage (one connection per upstream, reused) and reads the
 /// whole answer.
-fn forward(upstreams: &mut BTreeMap<String, BufReader<TcpStream>>, bucket: &Bucket, request: &Request, head_only: bool) -> Option<Vec<u8>> {
+fn forward(
+    upstreams: &mut BTreeMap<String, BufReader<TcpStream>>,
+    bucket: &Bucket,
+    request: &Request,
+    head_only: bool,
+) -> Option<Vec<u8>> {
     for _attempt in 0..2 {
         if !upstreams.contains_key(&bucket.upstream) {
             let stream = TcpStream::connect(&bucket.upstream).ok()?;
             upstreams.insert(bucket.upstream.clone(), BufReader::new(stream));
         }
         let upstream = upstreams.get_mut(&bucket.upstream)?;
-        let sent = upstream.get_mut().write_all(&request.head).and_then(|()| upstream.get_mut().write_all(&request.body));
+        let sent = upstream
+            .get_mut()
+            .write_all(&request.head)
+            .and_then(|()| upstream.get_mut().write_all(&request.body));
         if sent.is_ok() {
             if let Some(response) = read_response(upstream, head_only) {
                 return Some(response);
@@ -407,7 +432,9 @@ fn rewrite(bucket: &Bucket, key: &str, listing: bool, response: Vec<u8>) -> Vec<
     let mut xml = String::from_utf8_lossy(body).into_owned();
     let mut out = String::with_capacity(xml.len() + 1024);
     while let Some(start) = xml.find("<Contents>") {
-        let Some(end) = xml[start..].find("</Contents>").map(|e| start + e + "</Contents>".len()) else { break };
+        let Some(end) = xml[start..].find("</Contents>").map(|e| start + e + "</Contents>".len()) else {
+            break;
+        };
         out.push_str(&xml[..start]);
         let mut contents = xml[start..end].to_owned();
         let listed_key = contents
@@ -422,7 +449,9 @@ fn rewrite(bucket: &Bucket, key: &str, listing: bool, response: Vec<u8>) -> Vec<
             (None, false) => "STANDARD".to_owned(),
         };
         if let Some(at) = contents.find("<StorageClass>") {
-            let close = contents[at..].find("</StorageClass>").map_or(contents.len(), |c| at + c + "</StorageClass>".len());
+            let close = contents[at..]
+                .find("</StorageClass>")
+                .map_or(contents.len(), |c| at + c + "</StorageClass>".len());
             contents.replace_range(at..close, &format!("<StorageClass>{class}</StorageClass>"));
         } else {
             let at = contents.len() - "</Contents>".len();

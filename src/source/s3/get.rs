@@ -19,14 +19,8 @@ pub(super) async fn get(store: &S3Store, object: &Object, whole_up_to: u64) -> R
     let Location::Key(key) = &object.location else {
         return Err(Reason::Fetch(format!("{}: not an S3 key", object.name)));
     };
-    let response = store
-        .client
-        .get_object()
-        .bucket(&store.url.bucket)
-        .key(key)
-        .send()
-        .await
-        .map_err(|e| refused(&e))?;
+    let response =
+        store.client.get_object().bucket(&store.url.bucket).key(key).send().await.map_err(|e| refused(&e))?;
     let size = response.content_length().and_then(|n| u64::try_from(n).ok()).or(object.size).unwrap_or(0);
     // CloudTrail stores a digest's signature in the object's metadata (`x-amz-meta-signature`).
     let signature = match object.kind {

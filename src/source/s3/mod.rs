@@ -197,7 +197,8 @@ async fn client(options: &S3Options, throttled: &std::sync::Arc<std::sync::atomi
     if options.no_sign_request {
         loader = loader.no_credentials();
     }
-    let stand_in = std::env::var(AWS_STAND_IN).ok().filter(|u| !u.is_empty() && options.endpoint_url.is_none());
+    let stand_in =
+        std::env::var(AWS_STAND_IN).ok().filter(|u| !u.is_empty() && options.endpoint_url.is_none());
     let shared = loader.load().await;
     let mut config = aws_sdk_s3::config::Builder::from(&shared)
         .interceptor(interceptors::CountThrottled(throttled.clone()));

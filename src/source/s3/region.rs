@@ -40,10 +40,9 @@ impl S3Client {
         let answer = self.client.head_bucket().bucket(bucket).send().await;
         let region = match &answer {
             Ok(head) => head.bucket_region().map(str::to_owned),
-            Err(error) => error
-                .raw_response()
-                .and_then(|raw| raw.headers().get(BUCKET_REGION))
-                .map(str::to_owned),
+            Err(error) => {
+                error.raw_response().and_then(|raw| raw.headers().get(BUCKET_REGION)).map(str::to_owned)
+            }
         };
         region.filter(|r| is_region(r)).ok_or("not named by S3: the configured region is used")
     }
@@ -65,7 +64,9 @@ impl S3Client {
 /// A region name as S3 writes it (`eu-west-1`): nothing else is taken from a header into a
 /// host name.
 fn is_region(text: &str) -> bool {
-    !text.is_empty() && text.len() <= 32 && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    !text.is_empty()
+        && text.len() <= 32
+        && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 #[cfg(test)]
