@@ -236,6 +236,7 @@ async fn fetch_all(
     sentinel: Arc<Sentinel>,
 ) -> Listing {
     let requests = Arc::new(Semaphore::new(options.concurrency.max(1)));
+    let gate = Arc::new(Gate::new(options.concurrency.max(1)));
     let units = (options.budget / BUDGET_UNIT).clamp(1, u64::from(u32::MAX >> 3)) as u32;
     let budget = Arc::new(Semaphore::new(units as usize));
     let mut listing = Listing::default();
@@ -287,9 +288,11 @@ async fn fetch_all(
             break;
         };
         let (store, items) = (Arc::clone(&stores[store]), items.clone());
-        let (sentinel, stop) = (Arc::clone(&sentinel), Arc::clone(&stop));
+        let (sentinel, stop, gate) = (Arc::clone(&sentinel), Arc::clone(&stop), Arc::clone(&gate));
+        gate.enter().await;
         gets.spawn(async move {
             let fetched = store.get(&object, WHOLE_UP_TO).await;
+            gate.leave(store.throttled());
             if sentinel.observe(&object.name, &fetched) {
                 // Every other GET would be refused the same way: ask no more.
                 stop.store(true, Ordering::Relaxed);
@@ -591,6 +594,73 @@ fn gather(listing: Listing, outputs: Vec<Output>, tables: Tables) -> Scan {
     scan
 }
 
+/// How many GETs may be in flight, lowered when S3 says slow down: halved for every GET that met
+/// new throttling answers (down to one), raised by one after as many unthrottled GETs as are
+/// allowed (up to `--s3-concurrency`). With the SDK's backoff on each throttled request, this is
+/// what lowers the rate of the whole run, then brings it back.
+pub(crate) struct Gate {
+    state: Mutex<GateState>,
+    /// Wakes the fetcher waiting to send a request.
+    room: tokio::sync::Notify,
+}
+
+struct GateState {
+    in_flight: usize,
+    allowed: usize,
+    most: usize,
+    /// The store's throttle count last seen, and unthrottled GETs since the last change.
+    throttled: u64,
+    calm: usize,
+}
+
+impl Gate {
+    pub(crate) fn new(most: usize) -> Gate {
+        Gate {
+            state: Mutex::new(GateState { in_flight: 0, allowed: most, most, throttled: 0, calm: 0 }),
+            room: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Waits until one more request may be in flight.
+    pub(crate) async fn enter(&self) {
+        loop {
+            {
+                let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                if state.in_flight < state.allowed {
+                    state.in_flight += 1;
+                    return;
+                }
+            }
+            // `notify_one` keeps a wake-up for a waiter not yet waiting: none is lost.
+            self.room.notified().await;
+        }
+    }
+
+    /// A request is done; `throttled` is its store's throttle count now.
+    pub(crate) fn leave(&self, throttled: u64) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.in_flight -= 1;
+        if throttled > state.throttled {
+            state.throttled = throttled;
+            state.allowed = (state.allowed / 2).max(1);
+            state.calm = 0;
+        } else {
+            state.calm += 1;
+            if state.calm >= state.allowed {
+                state.calm = 0;
+                state.allowed = (state.allowed + 1).min(state.most);
+            }
+        }
+        drop(state);
+        self.room.notify_one();
+    }
+
+    #[cfg(test)]
+    fn allowed(&self) -> usize {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).allowed
+    }
+}
+
 /// Answers watched before the run gives up on an access error: this many GETs refused in a row,
 /// with the same error code and nothing read before, and the run stops (at most
 /// `--s3-concurrency` more are already in flight). Large enough that a few objects refused among
@@ -761,6 +831,25 @@ mod tests {
         for i in 0..3 * EARLY_STOP_AFTER {
             assert!(!sentinel.observe(&format!("s3://b/{i}"), &refused("AccessDenied: Access Denied")));
         }
+    }
+
+    #[test]
+    fn throttling_halves_the_requests_in_flight_and_calm_brings_them_back() {
+        let gate = Gate::new(128);
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        runtime.block_on(gate.enter());
+        gate.leave(1);
+        assert_eq!(gate.allowed(), 64);
+        for throttled in 2..20 {
+            runtime.block_on(gate.enter());
+            gate.leave(throttled);
+        }
+        assert_eq!(gate.allowed(), 1, "never below one");
+        for _ in 0..(1 + 2 + 3) {
+            runtime.block_on(gate.enter());
+            gate.leave(19);
+        }
+        assert_eq!(gate.allowed(), 4, "one more after as many calm requests as allowed");
     }
 
     #[test]

@@ -188,6 +188,12 @@ pub(crate) trait Store: Send + Sync {
     fn get_now(&self, _object: &Object) -> Option<Result<Fetched, Reason>> {
         None
     }
+
+    /// Requests this store's server has answered "slow down" (S3's 503) so far: the reading
+    /// stage lets fewer requests in flight while it grows.
+    fn throttled(&self) -> u64 {
+        0
+    }
 }
 
 /// What a file name says: read it, or skip it (and why).

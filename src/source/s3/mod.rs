@@ -74,9 +74,11 @@ pub(crate) struct S3Options {
 /// Time limits that keep a stalled or vanished server from hanging a run; the read timeout is
 /// `--s3-timeout`, and one attempt may take three times that.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Attempts per request. Retries follow the SDK's adaptive mode: exponential backoff with
-/// jitter, and after a throttling answer (503 SlowDown) a client-side rate limit that every
-/// request of the client waits for, so a throttled run asks less often instead of again at once.
+/// Attempts per request, with the SDK's standard retries: exponential backoff with jitter (up to
+/// 1 s, 2 s, 4 s, 8 s). What lowers the request rate of the whole run after a throttling answer is
+/// the reading stage's gate (`scan::Gate`), which fewer requests pass while S3 says SlowDown. (The
+/// SDK's adaptive mode would too, but it measures the rate from nothing at the start of a run, so
+/// one early SlowDown drops it to half a request per second.)
 const MAX_ATTEMPTS: u32 = 5;
 
 /// Where AWS's S3 is, for the tests only: every region's S3 is reached at this URL (path-style),
@@ -143,6 +145,7 @@ impl S3Client {
             url,
             concurrency: self.concurrency,
             stall: self.timeout,
+            throttled: self.throttled.clone(),
         }
     }
 }
@@ -155,6 +158,8 @@ pub(crate) struct S3Store {
     concurrency: usize,
     /// A body that sends nothing for this long is abandoned.
     stall: Duration,
+    /// The client's count of 503 answers.
+    throttled: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Store for S3Store {
@@ -164,6 +169,10 @@ impl Store for S3Store {
 
     fn get<'a>(&'a self, object: &'a Object, whole_up_to: u64) -> BoxFuture<'a, Result<Fetched, Reason>> {
         Box::pin(get::get(self, object, whole_up_to))
+    }
+
+    fn throttled(&self) -> u64 {
+        self.throttled.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -184,7 +193,7 @@ async fn client(options: &S3Options, throttled: &std::sync::Arc<std::sync::atomi
                 .operation_attempt_timeout(options.timeout * 3)
                 .build(),
         )
-        .retry_config(RetryConfig::adaptive().with_max_attempts(MAX_ATTEMPTS));
+        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
     if let Some(profile) = &options.profile {
         loader = loader.profile_name(profile);
     }
