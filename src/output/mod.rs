@@ -45,7 +45,42 @@ pub struct RenderOptions {
 
 #[cfg(test)]
 mod manifest_tests {
-    use crate::error::ArchivedObject;
+    use crate::error::{ArchivedObject, ObjectError};
+
+    #[test]
+    fn archived_and_grouped_sections_escape_what_they_show() {
+        let mut report = super::timeline::tests::report_with(Vec::new());
+        let hostile = "s3://b/AWSLogs/x\u{1b}[31m<script>.json.gz";
+        report.archived = (0..30)
+            .map(|i| ArchivedObject {
+                object: format!("{hostile}{i:02}"),
+                storage_class: "DEEP_ARCHIVE".into(),
+            })
+            .collect();
+        report.summary.objects_archived = 30;
+        report.summary.archived_by_storage_class.insert("DEEP_ARCHIVE".into(), 30);
+        report.failures = (0..25)
+            .map(|i| ObjectError {
+                object: format!("{hostile}f{i:02}"),
+                error: "cannot download: SlowDown: Please reduce your request rate.".into(),
+            })
+            .collect();
+        report.summary.objects_failed = 25;
+        let text = String::from_utf8(super::render(&report, super::Format::Text, &Default::default()))
+            .expect("UTF-8");
+        assert!(!text.contains('\u{1b}'), "no terminal control reaches the text report");
+        assert!(text.contains("25 unreadable, 30 archived:"), "{text}");
+        assert!(
+            text.contains("Archived (not read)")
+                && text.contains("30 (30 DEEP_ARCHIVE): restore them, then run again"),
+            "{text}"
+        );
+        assert!(text.contains("Archived objects (30)") && text.contains("and 27 more"), "{text}");
+        assert!(text.contains("cannot download: SlowDown  25") && text.contains("and 22 more"), "{text}");
+        let html = String::from_utf8(super::render(&report, super::Format::Html, &Default::default()))
+            .expect("UTF-8");
+        assert!(!html.contains("<script>.json") && html.contains("&lt;script&gt;"), "markup stays text");
+    }
 
     #[test]
     fn manifest_rows_are_bucket_and_url_encoded_key() {
