@@ -367,6 +367,18 @@ fn the_same_access_error_from_the_first_objects_stops_the_run_early_naming_the_k
     );
     let gets = layer.gets();
     assert!(gets <= 20 + 8 + 1, "{gets} GETs of 2,000 objects");
+
+    // With --redact, the line names no account or principal.
+    let redacted = run(
+        &layer,
+        &garage,
+        "us-east-1",
+        &["report", "--redact", "--s3-concurrency", "8", "s3://encrypted/"],
+    );
+    let said = stderr(&redacted);
+    assert_eq!((redacted.status.code(), said.lines().count()), (Some(1), 1), "{said}");
+    assert!(said.contains("stopped early") && said.contains("kms:Decrypt"), "{said}");
+    assert!(!said.contains("111122223333") && !said.contains("Auditor"), "{said}");
 }
 
 #[test]
