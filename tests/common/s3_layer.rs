@@ -5,7 +5,8 @@
 //! - buckets live in regions: a request signed for another region than its bucket's (the region is
 //!   the third part of the `Credential=` scope in `Authorization`) is answered `301
 //!   PermanentRedirect`, with the bucket's region in `x-amz-bucket-region` and, but for HEAD, the
-//!   PermanentRedirect XML body; HeadBucket's answers carry `x-amz-bucket-region` too. Each
+//!   PermanentRedirect XML body (or, for chosen buckets, `400 AuthorizationHeaderMalformed`
+//!   naming the expected region); HeadBucket's answers carry `x-amz-bucket-region` too. Each
 //!   bucket is kept by a Garage serving its region, which also refuses other regions' signatures.
 //! - storage classes: ListObjectsV2's `<StorageClass>` names the class given to each key;
 //!   GetObject of a `GLACIER` or `DEEP_ARCHIVE` key, or of an Intelligent-Tiering key in an
@@ -43,6 +44,10 @@ pub struct Bucket {
     /// Keys whose every GET is answered SlowDown.
     pub slow_always: BTreeSet<String>,
     pub requester_pays: bool,
+    /// Answer a request signed for another region `400 AuthorizationHeaderMalformed` (naming the
+    /// expected region) instead of `301 PermanentRedirect`, as S3 does on some endpoints; both
+    /// carry `x-amz-bucket-region`.
+    pub malformed_for_other_regions: bool,
 }
 
 /// One request the layer saw.
@@ -272,6 +277,19 @@ fn decide(
     request: &Request,
     head_only: bool,
 ) -> Option<Vec<u8>> {
+    if !region.is_empty() && region != bucket.region && bucket.malformed_for_other_regions {
+        return Some(error(
+            "400 Bad Request",
+            "AuthorizationHeaderMalformed",
+            &format!(
+                "The authorization header is malformed; the region '{region}' is wrong; expecting '{}'",
+                bucket.region
+            ),
+            &format!("<Region>{}</Region>", bucket.region),
+            &[("x-amz-bucket-region", &bucket.region)],
+            head_only,
+        ));
+    }
     if !region.is_empty() && region != bucket.region {
         return Some(error(
             "301 Moved Permanently",
