@@ -325,8 +325,8 @@ pub struct NarrowingArgs {
     #[arg(long = "account", value_name = "ID", value_parser = parse_account, help_heading = "Narrowing")]
     pub accounts: Vec<String>,
 
-    /// Only this region's folders (`.../CloudTrail/REGION/`); repeat for several. The region of
-    /// the S3 client is --bucket-region.
+    /// Only this region's folders (`.../CloudTrail/REGION/`); repeat for several. Not the
+    /// bucket's region: that is found by itself (or --bucket-region).
     #[arg(long = "region", value_name = "NAME", help_heading = "Narrowing")]
     pub regions: Vec<String>,
 }

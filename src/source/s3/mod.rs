@@ -209,6 +209,8 @@ async fn client(options: &S3Options, throttled: &std::sync::Arc<std::sync::atomi
     let stand_in =
         std::env::var(AWS_STAND_IN).ok().filter(|u| !u.is_empty() && options.endpoint_url.is_none());
     let shared = loader.load().await;
+    // An endpoint from the environment or a profile is an S3-compatible server too: it wins.
+    let stand_in = stand_in.filter(|_| shared.endpoint_url().is_none());
     let mut config = aws_sdk_s3::config::Builder::from(&shared)
         .interceptor(interceptors::CountThrottled(throttled.clone()));
     if options.request_payer {
