@@ -61,6 +61,8 @@ pub(crate) struct Scan {
     pub(crate) failures: Vec<ObjectError>,
     /// Objects in archive storage classes, not read, sorted by name.
     pub(crate) archived: Vec<ArchivedObject>,
+    /// The fewest GETs allowed in flight, when S3's throttling lowered them (for `-v`).
+    pub(crate) fewest_in_flight: Option<usize>,
     pub(crate) kept: Kept,
     /// With `--verify`: every digest read, and every log file with its hash.
     pub(crate) digests: Vec<DigestObject>,
@@ -128,6 +130,8 @@ struct Listing {
     skipped: Skipped,
     failures: Vec<ObjectError>,
     archived: Vec<ArchivedObject>,
+    /// The fewest GETs allowed in flight, when throttling lowered them.
+    fewest_in_flight: Option<usize>,
 }
 
 /// Reads every object of `stores`.
@@ -289,7 +293,7 @@ async fn fetch_all(
         };
         let (store, items) = (Arc::clone(&stores[store]), items.clone());
         let (sentinel, stop, gate) = (Arc::clone(&sentinel), Arc::clone(&stop), Arc::clone(&gate));
-        gate.enter().await;
+        gate.enter(|| store.throttled()).await;
         gets.spawn(async move {
             let fetched = store.get(&object, WHOLE_UP_TO).await;
             gate.leave(store.throttled());
@@ -306,6 +310,7 @@ async fn fetch_all(
         while gets.try_join_next().is_some() {}
     }
     while gets.join_next().await.is_some() {}
+    listing.fewest_in_flight = gate.lowest();
     listing
 }
 
@@ -560,6 +565,7 @@ fn gather(listing: Listing, outputs: Vec<Output>, tables: Tables) -> Scan {
     scan.counts.skipped = listing.skipped;
     scan.failures = listing.failures;
     scan.archived = listing.archived;
+    scan.fewest_in_flight = listing.fewest_in_flight;
     let mut names = Vec::new();
     let mut events = Vec::new();
     for output in outputs {
@@ -594,9 +600,10 @@ fn gather(listing: Listing, outputs: Vec<Output>, tables: Tables) -> Scan {
     scan
 }
 
-/// How many GETs may be in flight, lowered when S3 says slow down: halved for every GET that met
-/// new throttling answers (down to one), raised by one after as many unthrottled GETs as are
-/// allowed (up to `--s3-concurrency`). With the SDK's backoff on each throttled request, this is
+/// How many GETs may be in flight, lowered when S3 says slow down: halved whenever the store's
+/// count of throttling answers has grown since last looked at (before each GET and after each
+/// one; down to one), raised by one after as many unthrottled GETs as are allowed (up to
+/// `--s3-concurrency`). With the SDK's backoff on each throttled request, this is
 /// what lowers the rate of the whole run, then brings it back.
 pub(crate) struct Gate {
     state: Mutex<GateState>,
@@ -611,21 +618,32 @@ struct GateState {
     /// The store's throttle count last seen, and unthrottled GETs since the last change.
     throttled: u64,
     calm: usize,
+    lowest: usize,
 }
 
 impl Gate {
     pub(crate) fn new(most: usize) -> Gate {
         Gate {
-            state: Mutex::new(GateState { in_flight: 0, allowed: most, most, throttled: 0, calm: 0 }),
+            state: Mutex::new(GateState {
+                in_flight: 0,
+                allowed: most,
+                most,
+                throttled: 0,
+                calm: 0,
+                lowest: most,
+            }),
             room: tokio::sync::Notify::new(),
         }
     }
 
-    /// Waits until one more request may be in flight.
-    pub(crate) async fn enter(&self) {
+    /// Waits until one more request may be in flight; `throttled` is the store's throttle count,
+    /// read afresh at each look: a SlowDown met by a request still being retried lowers the
+    /// allowance at once, not when that request is done.
+    pub(crate) async fn enter(&self, throttled: impl Fn() -> u64) {
         loop {
             {
                 let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                state.saw(throttled());
                 if state.in_flight < state.allowed {
                     state.in_flight += 1;
                     return;
@@ -640,11 +658,7 @@ impl Gate {
     pub(crate) fn leave(&self, throttled: u64) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.in_flight -= 1;
-        if throttled > state.throttled {
-            state.throttled = throttled;
-            state.allowed = (state.allowed / 2).max(1);
-            state.calm = 0;
-        } else {
+        if !state.saw(throttled) {
             state.calm += 1;
             if state.calm >= state.allowed {
                 state.calm = 0;
@@ -658,6 +672,26 @@ impl Gate {
     #[cfg(test)]
     fn allowed(&self) -> usize {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).allowed
+    }
+
+    /// The fewest GETs it allowed in flight, when throttling lowered them.
+    pub(crate) fn lowest(&self) -> Option<usize> {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        (state.lowest < state.most).then_some(state.lowest)
+    }
+}
+
+impl GateState {
+    /// Halves the allowance if the store met new throttling answers; says whether it did.
+    fn saw(&mut self, throttled: u64) -> bool {
+        if throttled <= self.throttled {
+            return false;
+        }
+        self.throttled = throttled;
+        self.allowed = (self.allowed / 2).max(1);
+        self.lowest = self.lowest.min(self.allowed);
+        self.calm = 0;
+        true
     }
 }
 
@@ -837,19 +871,23 @@ mod tests {
     fn throttling_halves_the_requests_in_flight_and_calm_brings_them_back() {
         let gate = Gate::new(128);
         let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
-        runtime.block_on(gate.enter());
+        runtime.block_on(gate.enter(|| 0));
         gate.leave(1);
         assert_eq!(gate.allowed(), 64);
-        for throttled in 2..20 {
-            runtime.block_on(gate.enter());
-            gate.leave(throttled);
+        runtime.block_on(gate.enter(|| 2));
+        assert_eq!(gate.allowed(), 32, "a SlowDown met meanwhile lowers it before the next request");
+        gate.leave(2);
+        for throttled in (3..40).step_by(2) {
+            runtime.block_on(gate.enter(|| throttled));
+            gate.leave(throttled + 1);
         }
         assert_eq!(gate.allowed(), 1, "never below one");
         for _ in 0..(1 + 2 + 3) {
-            runtime.block_on(gate.enter());
-            gate.leave(19);
+            runtime.block_on(gate.enter(|| 40));
+            gate.leave(40);
         }
         assert_eq!(gate.allowed(), 4, "one more after as many calm requests as allowed");
+        assert_eq!(gate.lowest(), Some(1));
     }
 
     #[test]

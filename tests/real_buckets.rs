@@ -393,7 +393,12 @@ fn slow_down_is_retried_slower_and_counted_and_what_stays_refused_is_unreadable(
     let mut busy = bucket(&garage);
     busy.slow_once = all.iter().step_by(3).cloned().collect();
     let layer = Layer::start(BTreeMap::from([("busy".to_owned(), busy.clone())]));
-    let output = run(&layer, &garage, "us-east-1", &["report", "-v", "-f", "json", "s3://busy/"]);
+    let output = run(
+        &layer,
+        &garage,
+        "us-east-1",
+        &["report", "-v", "-f", "json", "--s3-concurrency", "4", "s3://busy/"],
+    );
     let said = stderr(&output);
     assert_eq!(output.status.code(), Some(0), "nothing lost: {said}");
     let report = json(&output);
@@ -402,7 +407,7 @@ fn slow_down_is_retried_slower_and_counted_and_what_stays_refused_is_unreadable(
     assert_eq!(throttled, busy.slow_once.len());
     assert_eq!(report["summary"]["requests_throttled"].as_u64(), Some(throttled as u64));
     assert!(
-        said.contains(&format!("{throttled} S3 requests were throttled (503 SlowDown) and retried")),
+        said.contains(&format!("{throttled} S3 requests were throttled (503 SlowDown) and retried, GETs in flight lowered from 4 to ")),
         "{said}"
     );
 

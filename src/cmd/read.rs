@@ -207,8 +207,15 @@ pub(crate) fn read(plan: &ReadPlan, redact: bool) -> Result<Read, FatalError> {
     if let Some(client) = &s3 {
         scan.counts.requests_throttled += client.throttled();
         if scan.counts.requests_throttled > 0 {
+            let lowered = match scan.fewest_in_flight {
+                Some(fewest) => format!(
+                    "GETs in flight lowered from {} to {fewest} at the least",
+                    plan.options.concurrency
+                ),
+                None => "the GETs in flight were not lowered".to_owned(),
+            };
             plan.log.stage(format_args!(
-                "{} S3 requests were throttled (503 SlowDown) and retried, with the request rate lowered",
+                "{} S3 requests were throttled (503 SlowDown) and retried, {lowered}",
                 scan.counts.requests_throttled
             ));
         }
