@@ -337,8 +337,8 @@ pub struct NarrowingArgs {
     #[arg(long = "account", value_name = "ID", value_parser = parse_account, help_heading = "Narrowing")]
     pub accounts: Vec<String>,
 
-    /// Only this region's folders (`.../CloudTrail/REGION/`); repeat for several. The region of
-    /// the S3 client is --bucket-region.
+    /// Only this region's folders (`.../CloudTrail/REGION/`); repeat for several. Not the
+    /// bucket's region: that is found by itself (or --bucket-region).
     #[arg(long = "region", value_name = "NAME", help_heading = "Narrowing")]
     pub regions: Vec<String>,
 }
@@ -350,7 +350,9 @@ pub struct S3Args {
     #[arg(long, value_name = "NAME", help_heading = "S3")]
     pub profile: Option<String>,
 
-    /// Region of the S3 client (default: AWS_REGION or the profile's, else us-east-1).
+    /// Region of the buckets, for every S3 source. Without it, each bucket's region is looked
+    /// up once (HeadBucket, asked in AWS_REGION or the profile's region, else us-east-1) and the
+    /// bucket is read in its own region; with --endpoint-url nothing is looked up.
     #[arg(long, value_name = "REGION", help_heading = "S3")]
     pub bucket_region: Option<String>,
 
@@ -363,8 +365,9 @@ pub struct S3Args {
     #[arg(long, help_heading = "S3")]
     pub no_sign_request: bool,
 
-    /// Seconds without data from S3 before a request is abandoned and retried (3 attempts in
-    /// all); connecting has 5 s.
+    /// Seconds without data from S3 before a request is abandoned and retried (5 attempts in
+    /// all, with backoff that slows the whole run down when S3 answers SlowDown); connecting
+    /// has 5 s.
     #[arg(long, value_name = "SECONDS", default_value_t = NonZeroU64::new(20).expect("20 is not zero"), help_heading = "S3")]
     pub s3_timeout: NonZeroU64,
 
@@ -373,6 +376,24 @@ pub struct S3Args {
     /// parsers fed; downloaded bytes waiting to be parsed stay capped at 64 MiB whatever N is.
     #[arg(long, value_name = "N", default_value_t = NonZeroUsize::new(128).expect("128 is not zero"), help_heading = "S3")]
     pub s3_concurrency: NonZeroUsize,
+
+    /// Buckets where the requester pays (`requester`): every request says so
+    /// (x-amz-request-payer), and the transfer is billed to the caller's account.
+    #[arg(long, value_name = "PAYER", value_enum, help_heading = "S3")]
+    pub request_payer: Option<RequestPayer>,
+
+    /// Write the objects left unread because they are archived (GLACIER, DEEP_ARCHIVE, an
+    /// Intelligent-Tiering archive tier) to FILE, as the CSV manifest S3 Batch Operations takes
+    /// (`bucket,key`, keys URL-encoded): restore them with it, then run again.
+    #[arg(long, value_name = "FILE", help_heading = "S3")]
+    pub restore_manifest: Option<PathBuf>,
+}
+
+/// Who pays for requests to a requester-pays bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RequestPayer {
+    /// The caller (the only value S3 takes).
+    Requester,
 }
 
 #[derive(Debug, Args)]

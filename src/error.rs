@@ -19,6 +19,114 @@ pub struct ObjectError {
     pub error: String,
 }
 
+impl ObjectError {
+    /// What the failure is, without what is particular to the object: the S3 error code of a
+    /// download (`cannot download: AccessDenied`), the kind of damage (`invalid JSON`, `corrupt
+    /// gzip data`). Failures are grouped by it on stderr, in the human reports and in JSON's
+    /// `failure_reasons`, so ten thousand objects refused for one reason make one line.
+    pub fn reason(&self) -> &str {
+        reason_of(&self.error)
+    }
+}
+
+/// The reason of an error line as [`Reason`]'s `Display` writes it: the text before the first
+/// `": "` (before the second when the first part is a `cannot …` verb, so the cause stays), cut
+/// before a parenthesised detail.
+pub(crate) fn reason_of(error: &str) -> &str {
+    if error.starts_with("invalid JSON") {
+        return "invalid JSON";
+    }
+    let mut end = error.find(": ").unwrap_or(error.len());
+    if error.starts_with("cannot ") && end < error.len() {
+        end = error[end + 2..].find(": ").map_or(error.len(), |second| end + 2 + second);
+    }
+    let reason = &error[..end];
+    reason.find(" (").map_or(reason, |paren| &reason[..paren])
+}
+
+/// Failures with one reason: how many, and the first few object names (in name order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FailureGroup<'a> {
+    pub(crate) reason: &'a str,
+    pub(crate) failures: Vec<&'a ObjectError>,
+}
+
+/// A reason with more failures than this is shown as one line (its count and a few names);
+/// with up to this many, each failure is shown with its whole error, as it helps to see which
+/// record of which object is damaged.
+pub(crate) const LISTED_PER_REASON: usize = 20;
+/// Names a grouped line shows before "and N more".
+pub(crate) const NAMES_PER_GROUP: usize = 3;
+
+/// `failures` by reason, most frequent first (then by reason), each group in name order.
+pub(crate) fn group_failures(failures: &[ObjectError]) -> Vec<FailureGroup<'_>> {
+    let mut groups: std::collections::BTreeMap<&str, Vec<&ObjectError>> = Default::default();
+    for failure in failures {
+        groups.entry(failure.reason()).or_default().push(failure);
+    }
+    let mut groups: Vec<FailureGroup<'_>> =
+        groups.into_iter().map(|(reason, failures)| FailureGroup { reason, failures }).collect();
+    for group in &mut groups {
+        group.failures.sort();
+    }
+    groups.sort_by(|a, b| b.failures.len().cmp(&a.failures.len()).then(a.reason.cmp(b.reason)));
+    groups
+}
+
+/// The failures shown one by one (those of reasons with at most [`LISTED_PER_REASON`], in name
+/// order, as `failures` is sorted), and the groups shown as one line each.
+pub(crate) fn split_failures(failures: &[ObjectError]) -> (Vec<&ObjectError>, Vec<FailureGroup<'_>>) {
+    let (few, many): (Vec<_>, Vec<_>) =
+        group_failures(failures).into_iter().partition(|g| g.failures.len() <= LISTED_PER_REASON);
+    let mut few: Vec<&ObjectError> = few.into_iter().flat_map(|g| g.failures).collect();
+    few.sort();
+    (few, many)
+}
+
+/// Failures counted by reason, for JSON's `failure_reasons`.
+pub(crate) fn failure_reasons(failures: &[ObjectError]) -> std::collections::BTreeMap<String, u64> {
+    let mut counts = std::collections::BTreeMap::new();
+    for failure in failures {
+        *counts.entry(failure.reason().to_owned()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// `n` with thousands separators: `12,345`.
+pub(crate) fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// The first names of a large group and how many more: `a, b, c and 12,345 more`.
+pub(crate) fn some_names(names: &[&str]) -> String {
+    let shown = names.len().min(NAMES_PER_GROUP);
+    let mut text = names[..shown].join(", ");
+    if names.len() > shown {
+        text.push_str(&format!(" and {} more", thousands(names.len() - shown)));
+    }
+    text
+}
+
+/// An object in an archive storage class (S3 Glacier Flexible Retrieval, Deep Archive, or an
+/// Intelligent-Tiering archive tier): not unreadable, but not readable until restored. Never
+/// fetched when the listing says so; counted apart, and written to `--restore-manifest`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ArchivedObject {
+    /// `s3://bucket/key`.
+    pub object: String,
+    /// As S3 names it: `GLACIER`, `DEEP_ARCHIVE`, or `INTELLIGENT_TIERING` (with the tier, when
+    /// GetObject named it: `INTELLIGENT_TIERING/ARCHIVE_ACCESS`).
+    pub storage_class: String,
+}
+
 /// An error that ends the run with exit code 1 and one line on stderr.
 #[derive(Debug)]
 pub enum FatalError {
@@ -26,6 +134,9 @@ pub enum FatalError {
     Source { source: PathBuf, cause: io::Error },
     /// An S3 bucket could not be listed: a report without it would look complete and not be.
     S3(String),
+    /// The first objects of the run all failed with one access error: every other GET would
+    /// fail the same way. `cause` says what is missing.
+    AccessStopped { objects: usize, example: ObjectError, cause: String },
     /// The sources hold no object that could be read.
     NothingReadable { listed: usize, failed: usize, skipped_by_name: u64 },
     /// `--strict`, and some objects were unreadable.
@@ -76,6 +187,13 @@ impl fmt::Display for FatalError {
                 write!(f, "none of the {listed} objects could be read ({failed} unreadable, listed above)")
             }
             FatalError::S3(message) => f.write_str(message),
+            FatalError::AccessStopped { objects, example, cause } => write!(
+                f,
+                "stopped early: the first {objects} objects read all failed with {reason} and none could be read ({cause}); for example {}: {}",
+                example.object,
+                example.error,
+                reason = example.reason().trim_start_matches("cannot download: "),
+            ),
             FatalError::Strict { failed } => {
                 write!(f, "{failed} unreadable objects (listed above); no report written (--strict)")
             }
@@ -102,6 +220,9 @@ pub(crate) enum Reason {
     Read(io::Error),
     /// An S3 download that failed after the SDK's retries.
     Fetch(String),
+    /// The object is in an archive tier (GetObject answered `InvalidObjectState`): the storage
+    /// class, as [`ArchivedObject::storage_class`] names it.
+    Archived(String),
     Empty,
     TooLarge {
         limit: u64,
@@ -122,6 +243,7 @@ impl fmt::Display for Reason {
         match self {
             Reason::Read(e) => write!(f, "cannot read: {e}"),
             Reason::Fetch(cause) => write!(f, "cannot download: {cause}"),
+            Reason::Archived(class) => write!(f, "archived ({class}): restore it to read it"),
             Reason::Empty => f.write_str("empty object"),
             Reason::TooLarge { limit } => {
                 write!(f, "larger than {limit} bytes when decompressed (see --max-object-size)")
@@ -157,5 +279,56 @@ impl Reason {
     /// An I/O error of the source (a file, a download) that must not be taken for bad gzip data.
     pub(crate) fn into_io(self) -> io::Error {
         io::Error::other(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(object: &str, error: &str) -> ObjectError {
+        ObjectError { object: object.into(), error: error.into() }
+    }
+
+    #[test]
+    fn reasons_leave_out_what_is_particular_to_the_object() {
+        let cases = [
+            ("cannot download: AccessDenied: User: arn:x is not authorized", "cannot download: AccessDenied"),
+            ("cannot download: timed out", "cannot download: timed out"),
+            ("cannot read: Permission denied (os error 13)", "cannot read: Permission denied"),
+            ("invalid JSON in Records[3]: the data ends inside a value", "invalid JSON"),
+            ("corrupt gzip data: corrupt gzip stream", "corrupt gzip data"),
+            ("neither gzip nor JSON (starts with bytes 6e 6f)", "neither gzip nor JSON"),
+            ("truncated gzip stream (unexpected end of data)", "truncated gzip stream"),
+            ("empty object", "empty object"),
+        ];
+        for (error, reason) in cases {
+            assert_eq!(reason_of(error), reason, "{error}");
+        }
+    }
+
+    #[test]
+    fn groups_are_by_reason_most_frequent_first_names_in_order() {
+        let failures = [
+            failure("c", "empty object"),
+            failure("b", "cannot download: SlowDown: Please reduce your request rate."),
+            failure("a", "cannot download: SlowDown: Please reduce your request rate."),
+        ];
+        let groups = group_failures(&failures);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].reason, "cannot download: SlowDown");
+        assert_eq!(groups[0].failures.iter().map(|f| f.object.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(failure_reasons(&failures).get("empty object"), Some(&1));
+    }
+
+    #[test]
+    fn large_groups_name_a_few_and_count_the_rest() {
+        assert_eq!(thousands(12345), "12,345");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000_000), "1,000,000");
+        let names: Vec<String> = (0..12348).map(|i| format!("o{i}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        assert_eq!(some_names(&names), "o0, o1, o2 and 12,345 more");
+        assert_eq!(some_names(&names[..2]), "o0, o1");
     }
 }

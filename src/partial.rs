@@ -16,7 +16,7 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde::{Deserialize, Serialize};
 
-use crate::error::ObjectError;
+use crate::error::{ArchivedObject, ObjectError};
 use crate::event::Kept;
 use crate::scan::{Counts, PartialRead};
 use crate::source::shard::Shard;
@@ -40,6 +40,9 @@ pub(crate) struct Header {
     pub(crate) options: Options,
     pub(crate) counts: Counts,
     pub(crate) failures: Vec<ObjectError>,
+    /// Objects left unread because they are archived (absent from partials of older writers).
+    #[serde(default)]
+    pub(crate) archived: Vec<ArchivedObject>,
     /// Record lines that follow: fewer means the partial was cut short.
     pub(crate) records: u64,
 }
@@ -78,8 +81,9 @@ pub(crate) fn write(out: impl Write, header: &Header, kept: &Kept) -> io::Result
 }
 
 /// Checks that the partials read are whole and the shards of one run, each exactly once; returns
-/// their counts and failures added up, as one run over the same sources would have them.
-pub(crate) fn merge(read: &[PartialRead]) -> Result<(Counts, Vec<ObjectError>), String> {
+/// their counts, failures and archived objects added up, as one run over the same sources would
+/// have them.
+pub(crate) fn merge(read: &[PartialRead]) -> Result<Merged, String> {
     let mut partials = Vec::with_capacity(read.len());
     for partial in read {
         let header: Header = serde_json::from_slice(&partial.header)
@@ -95,10 +99,13 @@ pub(crate) fn merge(read: &[PartialRead]) -> Result<(Counts, Vec<ObjectError>), 
     headers(&partials)
 }
 
+/// What the shards of a run add up to.
+pub(crate) type Merged = (Counts, Vec<ObjectError>, Vec<ArchivedObject>);
+
 /// [`merge`], of headers read.
-fn headers(partials: &[(String, Header)]) -> Result<(Counts, Vec<ObjectError>), String> {
+fn headers(partials: &[(String, Header)]) -> Result<Merged, String> {
     let Some((first_name, first)) = partials.first() else {
-        return Ok((Counts::default(), Vec::new()));
+        return Ok((Counts::default(), Vec::new(), Vec::new()));
     };
     for (name, header) in partials {
         if header.trailscope_partial != FORMAT {
@@ -141,12 +148,15 @@ fn headers(partials: &[(String, Header)]) -> Result<(Counts, Vec<ObjectError>), 
     }
     let mut counts = Counts::default();
     let mut failures = Vec::new();
+    let mut archived = Vec::new();
     for (_, header) in partials {
         counts += header.counts;
         failures.extend(header.failures.iter().cloned());
+        archived.extend(header.archived.iter().cloned());
     }
     failures.sort();
-    Ok((counts, failures))
+    archived.sort();
+    Ok((counts, failures, archived))
 }
 
 #[cfg(test)]
@@ -168,6 +178,10 @@ mod tests {
             },
             counts: Counts { objects_listed: 10, objects_read: 9, records: 100, ..Counts::default() },
             failures: vec![ObjectError { object: format!("s3://b/{index}"), error: "empty object".into() }],
+            archived: vec![ArchivedObject {
+                object: format!("s3://b/a{index}"),
+                storage_class: "GLACIER".into(),
+            }],
             records: 0,
         };
         (format!("shard-{index}.jsonl.gz"), header)
@@ -175,7 +189,9 @@ mod tests {
 
     #[test]
     fn every_shard_once_adds_up() {
-        let (counts, failures) = headers(&[header(1, 3), header(0, 3), header(2, 3)]).expect("a whole run");
+        let (counts, failures, archived) =
+            headers(&[header(1, 3), header(0, 3), header(2, 3)]).expect("a whole run");
+        assert_eq!(archived.len(), 3, "every shard's archived objects");
         assert_eq!((counts.objects_listed, counts.objects_read, counts.records), (30, 27, 300));
         assert_eq!(
             failures.iter().map(|f| f.object.as_str()).collect::<Vec<_>>(),

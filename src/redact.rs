@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use crate::connections::Row;
 use crate::digest::Integrity;
-use crate::error::{FatalError, ObjectError};
+use crate::error::{ArchivedObject, FatalError, ObjectError};
 use crate::report::{EndpointTimes, Report};
 
 /// Assigns pseudonyms in order of first appearance; the report is traversed in a fixed order,
@@ -96,6 +96,8 @@ pub(crate) fn redact(report: &mut Report) -> Result<(), FatalError> {
         fields: _,
         conflicts: _,
         failures: _,
+        failure_reasons: _,
+        archived: _,
         integrity: _,
         timeline,
     } = report;
@@ -103,6 +105,14 @@ pub(crate) fn redact(report: &mut Report) -> Result<(), FatalError> {
     names.whole(report)?;
     report.timeline = timeline.into_iter().map(|times| names.times(times)).collect();
     Ok(())
+}
+
+/// Redacts the names of archived objects (their keys hold account ids). The restore manifest is
+/// not redacted: S3 Batch Operations needs the real keys.
+pub(crate) fn redact_archived_with(names: &mut Pseudonyms, archived: &mut [ArchivedObject]) {
+    for object in archived {
+        object.object = names.text(&object.object);
+    }
 }
 
 /// Redacts the names and reasons of unreadable objects (S3 keys and paths hold account ids),

@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
 use crate::digest::Integrity;
-use crate::error::ObjectError;
+use crate::error::{ArchivedObject, ObjectError};
 use crate::event::EndpointId;
 use crate::source::Skipped;
 
@@ -30,6 +30,12 @@ pub struct Report {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conflicts: Vec<Conflict>,
     pub failures: Vec<ObjectError>,
+    /// The unreadable objects counted by reason (`cannot download: AccessDenied`, `invalid
+    /// JSON`): what the human formats group them by.
+    pub failure_reasons: BTreeMap<String, u64>,
+    /// Objects in archive storage classes, not read: restore them (`--restore-manifest`) and run
+    /// again.
+    pub archived: Vec<ArchivedObject>,
     /// With `--verify`: whether the archive is whole and unmodified, by CloudTrail's digests.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub integrity: Option<Integrity>,
@@ -57,6 +63,13 @@ pub struct Summary {
     pub objects_skipped: u64,
     pub skipped: Skipped,
     pub objects_failed: u64,
+    /// Objects in an archive storage class (`GLACIER`, `DEEP_ARCHIVE`, an Intelligent-Tiering
+    /// archive tier): listed, not read. The run is incomplete until they are restored.
+    pub objects_archived: u64,
+    /// `objects_archived` by storage class.
+    pub archived_by_storage_class: BTreeMap<String, u64>,
+    /// S3 requests answered `503 SlowDown` (or another 503) and retried, slower.
+    pub requests_throttled: u64,
     /// Every record of every readable object, Instance Connect or not.
     pub records: u64,
     /// Distinct Instance Connect events: copies delivered more than once count once.

@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 use crate::decode::{self, Decoded, Decoder, Sink};
 use crate::digest::{DigestObject, LogObject};
 use crate::error::Reason;
-use crate::error::{FatalError, ObjectError};
+use crate::error::{ArchivedObject, FatalError, ObjectError};
 use crate::event::spool::SpoolWriter;
 use crate::event::tables::{FastMap, Tables};
 use crate::event::{Event, Extractor, Kept, Origin, EVENT_SOURCE};
@@ -59,6 +59,10 @@ pub(crate) struct Scan {
     pub(crate) counts: Counts,
     /// Objects that could not be listed or read, sorted by name.
     pub(crate) failures: Vec<ObjectError>,
+    /// Objects in archive storage classes, not read, sorted by name.
+    pub(crate) archived: Vec<ArchivedObject>,
+    /// The fewest GETs allowed in flight, when S3's throttling lowered them (for `-v`).
+    pub(crate) fewest_in_flight: Option<usize>,
     pub(crate) kept: Kept,
     /// With `--verify`: every digest read, and every log file with its hash.
     pub(crate) digests: Vec<DigestObject>,
@@ -89,6 +93,9 @@ pub(crate) struct Counts {
     pub(crate) records: u64,
     /// Instance Connect events outside `--from`..`--to`, not kept.
     pub(crate) events_out_of_range: u64,
+    /// S3 requests answered 503 (SlowDown) and retried. Absent from partials of older writers.
+    #[serde(default)]
+    pub(crate) requests_throttled: u64,
 }
 
 impl std::ops::AddAssign for Counts {
@@ -101,6 +108,7 @@ impl std::ops::AddAssign for Counts {
         self.skipped.directory_links += other.skipped.directory_links;
         self.records += other.records;
         self.events_out_of_range += other.events_out_of_range;
+        self.requests_throttled += other.requests_throttled;
     }
 }
 
@@ -121,6 +129,9 @@ struct Listing {
     objects: u64,
     skipped: Skipped,
     failures: Vec<ObjectError>,
+    archived: Vec<ArchivedObject>,
+    /// The fewest GETs allowed in flight, when throttling lowered them.
+    fewest_in_flight: Option<usize>,
 }
 
 /// Reads every object of `stores`.
@@ -136,6 +147,7 @@ pub(crate) fn scan(
         .build()
         .map_err(|e| FatalError::Pool(e.to_string()))?;
     let stop = Arc::new(AtomicBool::new(false));
+    let sentinel = Arc::new(Sentinel::default());
     let (listed_tx, listed_rx) = mpsc::channel(LISTED_AHEAD);
     let (items_tx, items_rx) = mpsc::channel(options.concurrency + 2 * options.jobs);
 
@@ -149,6 +161,7 @@ pub(crate) fn scan(
         options.clone(),
         Arc::clone(&stop),
         Arc::clone(&listed_count),
+        Arc::clone(&sentinel),
     ));
 
     let tables = Tables::default();
@@ -179,6 +192,9 @@ pub(crate) fn scan(
     runtime.block_on(lister).map_err(|e| FatalError::Pool(format!("lister: {e}")))??;
     let outputs = outputs.into_inner().unwrap_or_else(|e| e.into_inner());
     let outputs = outputs.into_iter().collect::<Result<Vec<_>, _>>()?;
+    if let Some(stopped) = sentinel.tripped() {
+        return Err(stopped);
+    }
     Ok(gather(listing, outputs, tables))
 }
 
@@ -190,7 +206,10 @@ async fn list_all(
 ) -> Result<(), FatalError> {
     for (i, store) in stores.iter().enumerate() {
         let (found, mut entries) = mpsc::channel(LISTED_AHEAD);
-        let forward = async {
+        let listed = listed.clone();
+        // Owns `entries`: once the fetcher stops taking entries (the run stopped early), the
+        // channel closes and the listing stops too, instead of waiting for room forever.
+        let forward = async move {
             while let Some(entry) = entries.recv().await {
                 if listed.send((i, entry)).await.is_err() {
                     break;
@@ -218,8 +237,10 @@ async fn fetch_all(
     options: ReadOptions,
     stop: Arc<AtomicBool>,
     count: Arc<AtomicU64>,
+    sentinel: Arc<Sentinel>,
 ) -> Listing {
     let requests = Arc::new(Semaphore::new(options.concurrency.max(1)));
+    let gate = Arc::new(Gate::new(options.concurrency.max(1)));
     let units = (options.budget / BUDGET_UNIT).clamp(1, u64::from(u32::MAX >> 3)) as u32;
     let budget = Arc::new(Semaphore::new(units as usize));
     let mut listing = Listing::default();
@@ -236,6 +257,10 @@ async fn fetch_all(
             Entry::Pruned => continue,
             Entry::Failed(failure) => {
                 listing.failures.push(failure);
+                continue;
+            }
+            Entry::Archived(archived) => {
+                listing.archived.push(archived);
                 continue;
             }
         };
@@ -267,8 +292,15 @@ async fn fetch_all(
             break;
         };
         let (store, items) = (Arc::clone(&stores[store]), items.clone());
+        let (sentinel, stop, gate) = (Arc::clone(&sentinel), Arc::clone(&stop), Arc::clone(&gate));
+        gate.enter(|| store.throttled()).await;
         gets.spawn(async move {
             let fetched = store.get(&object, WHOLE_UP_TO).await;
+            gate.leave(store.throttled());
+            if sentinel.observe(&object.name, &fetched) {
+                // Every other GET would be refused the same way: ask no more.
+                stop.store(true, Ordering::Relaxed);
+            }
             // A closed channel means the run is over; nothing is waiting for this object. The
             // request's permit is held until a worker can take the object, so objects fetched
             // and waiting are at most the requests allowed in flight, whatever their size.
@@ -278,6 +310,7 @@ async fn fetch_all(
         while gets.try_join_next().is_some() {}
     }
     while gets.join_next().await.is_some() {}
+    listing.fewest_in_flight = gate.lowest();
     listing
 }
 
@@ -302,6 +335,7 @@ struct Output {
     records: u64,
     events_out_of_range: u64,
     failures: Vec<ObjectError>,
+    archived: Vec<ArchivedObject>,
     digests: Vec<DigestObject>,
     logs: Vec<LogObject>,
     partials: Vec<PartialRead>,
@@ -328,6 +362,7 @@ fn work(
         records: 0,
         events_out_of_range: 0,
         failures: Vec::new(),
+        archived: Vec::new(),
         digests: Vec::new(),
         logs: Vec::new(),
         partials: Vec::new(),
@@ -403,7 +438,15 @@ fn work(
                 if verifying {
                     output.logs.push(LogObject { object: object.name.clone(), sha256: None, events: None });
                 }
-                output.failures.push(ObjectError { object: object.name, error: reason.to_string() });
+                match reason {
+                    // An Intelligent-Tiering archive tier: known only by GetObject's answer.
+                    Reason::Archived(storage_class) => {
+                        output.archived.push(ArchivedObject { object: object.name, storage_class })
+                    }
+                    reason => {
+                        output.failures.push(ObjectError { object: object.name, error: reason.to_string() })
+                    }
+                }
             }
         }
         shared.progress.read(shared.listed.load(Ordering::Relaxed));
@@ -521,6 +564,8 @@ fn gather(listing: Listing, outputs: Vec<Output>, tables: Tables) -> Scan {
     scan.counts.objects_found = listing.objects;
     scan.counts.skipped = listing.skipped;
     scan.failures = listing.failures;
+    scan.archived = listing.archived;
+    scan.fewest_in_flight = listing.fewest_in_flight;
     let mut names = Vec::new();
     let mut events = Vec::new();
     for output in outputs {
@@ -528,6 +573,7 @@ fn gather(listing: Listing, outputs: Vec<Output>, tables: Tables) -> Scan {
         scan.counts.records += output.records;
         scan.counts.events_out_of_range += output.events_out_of_range;
         scan.failures.extend(output.failures);
+        scan.archived.extend(output.archived);
         scan.digests.extend(output.digests);
         scan.logs.extend(output.logs);
         scan.partials.extend(output.partials);
@@ -549,6 +595,316 @@ fn gather(listing: Listing, outputs: Vec<Output>, tables: Tables) -> Scan {
     scan.kept.objects = names.into_iter().map(|(_, name)| name).collect();
     scan.kept.vocabulary = tables.freeze();
     scan.failures.sort();
+    scan.archived.sort();
     scan.partials.sort_by(|a, b| a.name.cmp(&b.name));
     scan
+}
+
+/// How many GETs may be in flight, lowered when S3 says slow down: halved whenever the store's
+/// count of throttling answers has grown since last looked at (before each GET and after each
+/// one; down to one), raised by one after as many unthrottled GETs as are allowed (up to
+/// `--s3-concurrency`). With the SDK's backoff on each throttled request, this is
+/// what lowers the rate of the whole run, then brings it back.
+pub(crate) struct Gate {
+    state: Mutex<GateState>,
+    /// Wakes the fetcher waiting to send a request.
+    room: tokio::sync::Notify,
+}
+
+struct GateState {
+    in_flight: usize,
+    allowed: usize,
+    most: usize,
+    /// The store's throttle count last seen, and unthrottled GETs since the last change.
+    throttled: u64,
+    calm: usize,
+    lowest: usize,
+}
+
+impl Gate {
+    pub(crate) fn new(most: usize) -> Gate {
+        Gate {
+            state: Mutex::new(GateState {
+                in_flight: 0,
+                allowed: most,
+                most,
+                throttled: 0,
+                calm: 0,
+                lowest: most,
+            }),
+            room: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Waits until one more request may be in flight; `throttled` is the store's throttle count,
+    /// read afresh at each look: a SlowDown met by a request still being retried lowers the
+    /// allowance at once, not when that request is done.
+    pub(crate) async fn enter(&self, throttled: impl Fn() -> u64) {
+        loop {
+            {
+                let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                state.saw(throttled());
+                if state.in_flight < state.allowed {
+                    state.in_flight += 1;
+                    return;
+                }
+            }
+            // `notify_one` keeps a wake-up for a waiter not yet waiting: none is lost.
+            self.room.notified().await;
+        }
+    }
+
+    /// A request is done; `throttled` is its store's throttle count now.
+    pub(crate) fn leave(&self, throttled: u64) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.in_flight -= 1;
+        if !state.saw(throttled) {
+            state.calm += 1;
+            if state.calm >= state.allowed {
+                state.calm = 0;
+                state.allowed = (state.allowed + 1).min(state.most);
+            }
+        }
+        drop(state);
+        self.room.notify_one();
+    }
+
+    #[cfg(test)]
+    fn allowed(&self) -> usize {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).allowed
+    }
+
+    /// The fewest GETs it allowed in flight, when throttling lowered them.
+    pub(crate) fn lowest(&self) -> Option<usize> {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        (state.lowest < state.most).then_some(state.lowest)
+    }
+}
+
+impl GateState {
+    /// Halves the allowance if the store met new throttling answers; says whether it did.
+    fn saw(&mut self, throttled: u64) -> bool {
+        if throttled <= self.throttled {
+            return false;
+        }
+        self.throttled = throttled;
+        self.allowed = (self.allowed / 2).max(1);
+        self.lowest = self.lowest.min(self.allowed);
+        self.calm = 0;
+        true
+    }
+}
+
+/// Answers watched before the run gives up on an access error: this many GETs refused in a row,
+/// with the same error code and nothing read before, and the run stops (at most
+/// `--s3-concurrency` more are already in flight). Large enough that a few objects refused among
+/// readable ones never stop a run (the first readable answer ends the watch), small enough that
+/// a bucket of millions is never asked millions of times for what it will not give.
+pub(crate) const EARLY_STOP_AFTER: usize = 20;
+
+/// S3 error codes that, for one caller and one bucket, answer every GET alike.
+const ACCESS_ERRORS: [&str; 4] = ["AccessDenied", "InvalidAccessKeyId", "ExpiredToken", "AllAccessDisabled"];
+
+/// Watches the first GET answers of a run for an access error that every other GET would give
+/// too: the early stop. Any object fetched, or any other failure, ends the watch for good.
+#[derive(Default)]
+struct Sentinel {
+    state: Mutex<Watch>,
+}
+
+#[derive(Default)]
+enum Watch {
+    #[default]
+    Idle,
+    /// `refused` GETs in a row answered `code`; the first of them.
+    Refused {
+        code: String,
+        refused: usize,
+        first: ObjectError,
+    },
+    /// Something was read, or failed otherwise: the run goes on whatever follows.
+    Over,
+    Tripped {
+        code: String,
+        refused: usize,
+        first: ObjectError,
+    },
+}
+
+impl Sentinel {
+    /// Takes one GET's answer; true when the run should stop now.
+    fn observe(&self, object: &str, fetched: &Result<Fetched, Reason>) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let access = match fetched {
+            Err(Reason::Fetch(cause)) => access_code(cause),
+            // Archived objects say nothing about access.
+            Err(Reason::Archived(_)) => return false,
+            _ => None,
+        };
+        let Some(code) = access else {
+            if !matches!(*state, Watch::Tripped { .. }) {
+                *state = Watch::Over;
+            }
+            return false;
+        };
+        let error = || ObjectError {
+            object: object.to_owned(),
+            error: match fetched {
+                Err(reason) => reason.to_string(),
+                Ok(_) => String::new(),
+            },
+        };
+        let next = match std::mem::take(&mut *state) {
+            Watch::Idle => Watch::Refused { code: code.to_owned(), refused: 1, first: error() },
+            Watch::Refused { code: seen, refused, first } if seen == code => {
+                Watch::Refused { code: seen, refused: refused + 1, first }
+            }
+            Watch::Refused { .. } => Watch::Over,
+            other => other,
+        };
+        *state = match next {
+            Watch::Refused { code, refused, first } if refused >= EARLY_STOP_AFTER => {
+                Watch::Tripped { code, refused, first }
+            }
+            other => other,
+        };
+        matches!(*state, Watch::Tripped { .. })
+    }
+
+    /// The fatal error of a run stopped early, if it was.
+    fn tripped(&self) -> Option<FatalError> {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match &*state {
+            Watch::Tripped { code, refused, first } => Some(FatalError::AccessStopped {
+                objects: *refused,
+                cause: missing(code, &first.error, &first.object),
+                example: first.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The access error code a download failure starts with (`AccessDenied: …`), if any.
+fn access_code(cause: &str) -> Option<&'static str> {
+    let code = cause.split(':').next().unwrap_or_default().trim();
+    ACCESS_ERRORS.into_iter().find(|known| *known == code)
+}
+
+/// What a caller refused with `code` lacks, from S3's message: the KMS permission and key of an
+/// SSE-KMS object, or the S3 permission, or valid credentials.
+pub(crate) fn missing(code: &str, error: &str, object: &str) -> String {
+    match code {
+        "InvalidAccessKeyId" => {
+            "the access key id is not known to AWS: check the profile or credentials".into()
+        }
+        "ExpiredToken" => "the session's credentials have expired: refresh them (e.g. aws sso login)".into(),
+        "AllAccessDisabled" => "all access to this bucket or object has been disabled by AWS".into(),
+        _ => {
+            let action = error
+                .split("not authorized to perform: ")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .map(|a| a.trim_end_matches([',', '.', ';']).to_owned());
+            let key = error
+                .split_whitespace()
+                .find(|word| word.starts_with("arn:aws:kms:") || word.starts_with("arn:aws-"))
+                .filter(|word| word.contains(":kms:"))
+                .map(|word| word.trim_end_matches([',', '.', ';', ')']).to_owned());
+            match (action, key) {
+                (Some(action), Some(key)) => format!("missing permission {action} on KMS key {key}"),
+                (Some(action), None) if action.starts_with("kms:") => {
+                    format!("missing permission {action} on the objects' KMS key (SSE-KMS)")
+                }
+                (Some(action), None) => format!("missing permission {action}"),
+                (None, Some(key)) => format!("missing permission kms:Decrypt on KMS key {key}"),
+                (None, None) if error.contains("kms") || error.contains("KMS") => {
+                    "missing permission kms:Decrypt on the objects' KMS key (SSE-KMS)".into()
+                }
+                (None, None) => {
+                    let bucket =
+                        object.strip_prefix("s3://").and_then(|r| r.split('/').next()).unwrap_or(object);
+                    format!("missing permission s3:GetObject on arn:aws:s3:::{bucket}/*")
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(message: &str) -> Result<Fetched, Reason> {
+        Err(Reason::Fetch(message.to_owned()))
+    }
+
+    #[test]
+    fn the_same_access_error_from_the_first_objects_stops_the_run() {
+        let sentinel = Sentinel::default();
+        let denied = "AccessDenied: Access Denied";
+        for i in 1..EARLY_STOP_AFTER {
+            assert!(!sentinel.observe(&format!("s3://b/{i}"), &refused(denied)));
+        }
+        assert!(sentinel.observe("s3://b/last", &refused(denied)));
+        let stopped = sentinel.tripped().expect("stopped").to_string();
+        assert!(stopped.contains("s3:GetObject on arn:aws:s3:::b/*"), "{stopped}");
+    }
+
+    #[test]
+    fn a_run_that_read_something_or_failed_otherwise_goes_on() {
+        let sentinel = Sentinel::default();
+        assert!(!sentinel.observe("s3://b/0", &refused("NoSuchKey: gone")));
+        for i in 0..3 * EARLY_STOP_AFTER {
+            assert!(!sentinel.observe(&format!("s3://b/{i}"), &refused("AccessDenied: Access Denied")));
+        }
+        assert!(sentinel.tripped().is_none());
+        let sentinel = Sentinel::default();
+        let read = Ok(Fetched { body: Body::Bytes(Vec::new()), signature: None });
+        assert!(!sentinel.observe("s3://b/0", &read));
+        for i in 0..3 * EARLY_STOP_AFTER {
+            assert!(!sentinel.observe(&format!("s3://b/{i}"), &refused("AccessDenied: Access Denied")));
+        }
+    }
+
+    #[test]
+    fn throttling_halves_the_requests_in_flight_and_calm_brings_them_back() {
+        let gate = Gate::new(128);
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        runtime.block_on(gate.enter(|| 0));
+        gate.leave(1);
+        assert_eq!(gate.allowed(), 64);
+        runtime.block_on(gate.enter(|| 2));
+        assert_eq!(gate.allowed(), 32, "a SlowDown met meanwhile lowers it before the next request");
+        gate.leave(2);
+        for throttled in (3..40).step_by(2) {
+            runtime.block_on(gate.enter(|| throttled));
+            gate.leave(throttled + 1);
+        }
+        assert_eq!(gate.allowed(), 1, "never below one");
+        for _ in 0..(1 + 2 + 3) {
+            runtime.block_on(gate.enter(|| 40));
+            gate.leave(40);
+        }
+        assert_eq!(gate.allowed(), 4, "one more after as many calm requests as allowed");
+        assert_eq!(gate.lowest(), Some(1));
+    }
+
+    #[test]
+    fn the_missing_kms_permission_and_key_are_named() {
+        let message = "AccessDenied: User: arn:aws:sts::111122223333:assumed-role/Audit/me is not authorized \
+            to perform: kms:Decrypt on resource: arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab \
+            because no identity-based policy allows the kms:Decrypt action";
+        assert_eq!(
+            missing("AccessDenied", message, "s3://b/k"),
+            "missing permission kms:Decrypt on KMS key arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+        );
+        assert!(missing("ExpiredToken", "ExpiredToken: The provided token has expired.", "s3://b/k")
+            .contains("expired"));
+        assert_eq!(
+            access_code("InvalidAccessKeyId: The AWS Access Key Id you provided does not exist"),
+            Some("InvalidAccessKeyId")
+        );
+        assert_eq!(access_code("SlowDown: Please reduce your request rate."), None);
+    }
 }

@@ -15,6 +15,7 @@ mod failures;
 mod generated;
 mod golden;
 mod hostile;
+mod real_buckets;
 mod redact;
 mod s3;
 mod seed;

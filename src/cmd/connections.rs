@@ -85,9 +85,15 @@ pub(crate) fn run(args: &ConnectionsArgs) -> Result<Outcome, FatalError> {
             redact::redact_integrity(names, integrity)?;
         }
     }
+    let mut archived = scan.archived;
+    if let Some(names) = &mut rows.names {
+        redact::redact_archived_with(names, &mut archived);
+    }
     log.warn(&failures);
+    log.warn_archived(&archived, plan.read.restore_manifest.as_deref());
     log.warn_integrity(integrity.as_ref());
-    Ok(if failures.is_empty() && problems == 0 { Outcome::Complete } else { Outcome::Incomplete })
+    let whole = failures.is_empty() && archived.is_empty() && problems == 0;
+    Ok(if whole { Outcome::Complete } else { Outcome::Incomplete })
 }
 
 /// Rows read back and, with `--redact`, redacted: the pseudonyms run on from row to row, so

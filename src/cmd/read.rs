@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::{InputArgs, MessageArgs, NarrowingArgs, S3Args};
-use crate::error::{FatalError, ObjectError, Reason};
+use crate::error::{ArchivedObject, FatalError, ObjectError, Reason};
 use crate::output::sanitize;
 use crate::scan::{self, Progress, ReadOptions, Scan};
 use crate::source::layout::Filter;
@@ -25,6 +25,8 @@ pub(crate) struct ReadPlan {
     pub(crate) options: ReadOptions,
     pub(crate) s3: S3Options,
     pub(crate) strict: bool,
+    /// `--restore-manifest`: where the archived objects are listed for S3 Batch Operations.
+    pub(crate) restore_manifest: Option<std::path::PathBuf>,
     pub(crate) log: Log,
     /// Connect to S3 even when no source is there (a partial written to S3).
     pub(crate) s3_needed: bool,
@@ -60,10 +62,12 @@ impl ReadPlan {
                 region: s3.bucket_region.clone(),
                 endpoint_url: s3.endpoint_url.clone(),
                 no_sign_request: s3.no_sign_request,
+                request_payer: s3.request_payer.is_some(),
                 concurrency: s3.s3_concurrency.get(),
                 timeout: Duration::from_secs(s3.s3_timeout.get()),
             },
             strict: input.strict,
+            restore_manifest: s3.restore_manifest.clone(),
             log: Log { started: Instant::now(), quiet: messages.quiet, verbose: messages.verbose },
             s3_needed: false,
         }
@@ -85,19 +89,37 @@ impl Log {
         }
     }
 
-    /// One line per unreadable object, sorted, after the work is done. Names and reasons are
-    /// escaped: an S3 key or a file name can hold any character, a terminal escape included.
+    /// The unreadable objects, after the work is done, grouped by reason: a reason with few
+    /// objects gets a line per object (with its whole error), one with many a single line with
+    /// the count and a few names, so a storm of thousands of failures stays a few lines. Names
+    /// and reasons are escaped: an S3 key or a file name can hold any character, a terminal
+    /// escape included.
     pub(crate) fn warn(&self, failures: &[ObjectError]) {
         if self.quiet {
             return;
         }
-        for failure in failures {
-            eprintln!(
-                "trailscope: warning: {}: {}",
-                sanitize::escape(&failure.object),
-                sanitize::escape(&failure.error)
-            );
+        for line in failure_lines(failures) {
+            eprintln!("trailscope: warning: {}", sanitize::escape(&line));
         }
+    }
+
+    /// One line about the archived objects: how many, and how to get them back.
+    pub(crate) fn warn_archived(&self, archived: &[ArchivedObject], manifest: Option<&std::path::Path>) {
+        if self.quiet || archived.is_empty() {
+            return;
+        }
+        let names: Vec<&str> = archived.iter().map(|a| a.object.as_str()).collect();
+        let next = match manifest {
+            Some(path) => format!("restore them with the manifest {}", path.display()),
+            None => "--restore-manifest FILE lists them for S3 Batch Operations".to_owned(),
+        };
+        let line = format!(
+            "{} objects in archive storage classes, not read ({}): {}; {next}, then run again",
+            crate::error::thousands(archived.len()),
+            archive_classes(archived),
+            crate::error::some_names(&names),
+        );
+        eprintln!("trailscope: warning: {}", sanitize::escape(&line));
     }
 
     /// One line per problem verification found.
@@ -109,6 +131,36 @@ impl Log {
             eprintln!("trailscope: warning: {}", sanitize::escape(&line));
         }
     }
+}
+
+/// The lines that say what could not be read: per object for reasons with few objects, one per
+/// reason for the rest.
+pub(crate) fn failure_lines(failures: &[ObjectError]) -> Vec<String> {
+    let (few, many) = crate::error::split_failures(failures);
+    let mut lines: Vec<String> = few.iter().map(|f| format!("{}: {}", f.object, f.error)).collect();
+    for group in many {
+        let names: Vec<&str> = group.failures.iter().map(|f| f.object.as_str()).collect();
+        lines.push(format!(
+            "{} objects: {}: {}",
+            crate::error::thousands(names.len()),
+            group.reason,
+            crate::error::some_names(&names)
+        ));
+    }
+    lines
+}
+
+/// `2 GLACIER, 1 DEEP_ARCHIVE`: the archived objects counted by storage class.
+pub(crate) fn archive_classes(archived: &[ArchivedObject]) -> String {
+    let mut classes = std::collections::BTreeMap::<&str, usize>::new();
+    for object in archived {
+        *classes.entry(&object.storage_class).or_default() += 1;
+    }
+    classes
+        .iter()
+        .map(|(class, n)| format!("{} {class}", crate::error::thousands(*n)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// An archive, read.
@@ -135,19 +187,58 @@ pub(crate) fn read(plan: &ReadPlan, redact: bool) -> Result<Read, FatalError> {
     if let Some(client) = &s3 {
         plan.log.stage(format_args!("S3 client: {}", client.description));
     }
-    let stores = source::stores(&plan.sources, s3.as_ref())?;
+    let mut regions = Vec::new();
+    let stores = source::stores(&plan.sources, s3.as_ref(), &mut |found| regions.push(found))?;
+    for found in &regions {
+        plan.log.stage(format_args!("{found}"));
+    }
     let progress = Bar::new(plan.log.quiet);
-    let mut scan = scan::scan(&stores, &plan.options, &runtime, &progress)?;
+    let scanned = scan::scan(&stores, &plan.options, &runtime, &progress);
     progress.0.finish_and_clear();
+    let mut scan = match scanned {
+        Err(FatalError::AccessStopped { objects, mut example, mut cause }) if redact => {
+            // The line names principals, accounts and keys: as redacted as a report would be.
+            let mut both = [example, ObjectError { object: cause, error: String::new() }];
+            crate::redact::redact_failures(&mut both);
+            [example, ObjectError { object: cause, .. }] = both;
+            return Err(FatalError::AccessStopped { objects, example, cause });
+        }
+        other => other?,
+    };
+    if let Some(client) = &s3 {
+        scan.counts.requests_throttled += client.throttled();
+        if scan.counts.requests_throttled > 0 {
+            let lowered = match scan.fewest_in_flight {
+                Some(fewest) => format!(
+                    "GETs in flight lowered from {} to {fewest} at the least",
+                    plan.options.concurrency
+                ),
+                None => "the GETs in flight were not lowered".to_owned(),
+            };
+            plan.log.stage(format_args!(
+                "{} S3 requests were throttled (503 SlowDown) and retried, {lowered}",
+                scan.counts.requests_throttled
+            ));
+        }
+    }
+    if let Some(path) = &plan.restore_manifest {
+        crate::output::write(Some(path), &crate::output::restore_manifest(&scan.archived))?;
+        plan.log.stage(format_args!(
+            "wrote {} archived objects to the restore manifest {}",
+            scan.archived.len(),
+            path.display()
+        ));
+    }
     plan.log.stage(format_args!(
-        "listed {} objects, read {} on {} threads: {} records, {} Instance Connect events, {} skipped, {} unreadable",
+        "listed {} objects, read {} on {} threads: {} records, {} Instance Connect events, {} skipped, {} unreadable, {} archived",
         scan.counts.objects_listed,
         scan.counts.objects_read,
         plan.options.jobs,
         scan.counts.records,
         scan.kept.events.len(),
         scan.counts.skipped.total(),
-        scan.failures.len()
+        scan.failures.len(),
+        scan.archived.len()
     ));
     if !scan.partials.is_empty() {
         merge(&mut scan, plan)?;
@@ -156,7 +247,8 @@ pub(crate) fn read(plan: &ReadPlan, redact: bool) -> Result<Read, FatalError> {
         crate::redact::redact_failures(&mut scan.failures);
     }
     // A shard may own nothing of a small archive: it still writes its (empty) partial.
-    if scan.counts.objects_read == 0 && plan.options.filter.shard.is_none() {
+    // Archived objects are not a reason to write nothing: the report says how to restore them.
+    if scan.counts.objects_read == 0 && scan.archived.is_empty() && plan.options.filter.shard.is_none() {
         plan.log.warn(&scan.failures);
         return Err(FatalError::NothingReadable {
             listed: scan.counts.objects_found as usize,
@@ -164,9 +256,13 @@ pub(crate) fn read(plan: &ReadPlan, redact: bool) -> Result<Read, FatalError> {
             skipped_by_name: scan.counts.skipped.other,
         });
     }
-    if plan.strict && !scan.failures.is_empty() {
+    if redact && plan.strict {
+        crate::redact::redact_archived_with(&mut Default::default(), &mut scan.archived);
+    }
+    if plan.strict && !(scan.failures.is_empty() && scan.archived.is_empty()) {
         plan.log.warn(&scan.failures);
-        return Err(FatalError::Strict { failed: scan.failures.len() });
+        plan.log.warn_archived(&scan.archived, plan.restore_manifest.as_deref());
+        return Err(FatalError::Strict { failed: scan.failures.len() + scan.archived.len() });
     }
     Ok(Read { scan, s3, _runtime: runtime })
 }
@@ -201,7 +297,7 @@ fn merge(scan: &mut Scan, plan: &ReadPlan) -> Result<(), FatalError> {
             scan.partials.len()
         ));
     }
-    let (counts, failures) = crate::partial::merge(&scan.partials).map_err(FatalError::Partial)?;
+    let (counts, failures, archived) = crate::partial::merge(&scan.partials).map_err(FatalError::Partial)?;
     plan.log.stage(format_args!(
         "merged {} partials: {} objects read, {} Instance Connect records",
         scan.partials.len(),
@@ -210,6 +306,7 @@ fn merge(scan: &mut Scan, plan: &ReadPlan) -> Result<(), FatalError> {
     ));
     scan.counts = counts;
     scan.failures = failures;
+    scan.archived = archived;
     Ok(())
 }
 

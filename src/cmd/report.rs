@@ -31,6 +31,9 @@ pub(crate) fn run(args: &ReportArgs) -> Result<Outcome, FatalError> {
             objects_skipped: scan.counts.skipped.total(),
             skipped: scan.counts.skipped,
             objects_failed: scan.failures.len() as u64,
+            objects_archived: scan.archived.len() as u64,
+            archived_by_storage_class: by_storage_class(&scan.archived),
+            requests_throttled: scan.counts.requests_throttled,
             records: scan.counts.records,
             instance_connect_events: analysis.instance_connect_events,
             duplicate_events: analysis.duplicate_events,
@@ -51,15 +54,30 @@ pub(crate) fn run(args: &ReportArgs) -> Result<Outcome, FatalError> {
         fields: analysis.fields,
         conflicts: analysis.conflicts,
         failures: scan.failures,
+        // Counted once the failures are final (redacted, below).
+        failure_reasons: Default::default(),
+        archived: scan.archived,
         integrity,
         timeline: analysis.timeline,
     };
     if args.redact {
         crate::redact::redact(&mut report)?;
     }
+    report.failure_reasons = crate::error::failure_reasons(&report.failures);
     let rendered = output::render(&report, args.format, &RenderOptions { all: args.all });
     output::write(args.output.as_deref(), &rendered)?;
     plan.log.warn(&report.failures);
+    plan.log.warn_archived(&report.archived, plan.restore_manifest.as_deref());
     plan.log.warn_integrity(report.integrity.as_ref());
-    Ok(if report.failures.is_empty() && problems == 0 { Outcome::Complete } else { Outcome::Incomplete })
+    let whole = report.failures.is_empty() && report.archived.is_empty() && problems == 0;
+    Ok(if whole { Outcome::Complete } else { Outcome::Incomplete })
+}
+
+/// Archived objects counted by storage class.
+fn by_storage_class(archived: &[crate::error::ArchivedObject]) -> std::collections::BTreeMap<String, u64> {
+    let mut classes = std::collections::BTreeMap::new();
+    for object in archived {
+        *classes.entry(object.storage_class.clone()).or_insert(0) += 1;
+    }
+    classes
 }

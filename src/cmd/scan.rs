@@ -45,6 +45,7 @@ pub(crate) fn run(args: &ScanArgs) -> Result<Outcome, FatalError> {
         },
         counts: scan.counts,
         failures: scan.failures.clone(),
+        archived: scan.archived.clone(),
         records: scan.kept.events.len() as u64,
     };
     match &args.output {
@@ -66,5 +67,10 @@ pub(crate) fn run(args: &ScanArgs) -> Result<Outcome, FatalError> {
         scan.counts.objects_read, header.records
     ));
     plan.log.warn(&scan.failures);
-    Ok(if scan.failures.is_empty() { Outcome::Complete } else { Outcome::Incomplete })
+    plan.log.warn_archived(&scan.archived, plan.restore_manifest.as_deref());
+    Ok(if scan.failures.is_empty() && scan.archived.is_empty() {
+        Outcome::Complete
+    } else {
+        Outcome::Incomplete
+    })
 }

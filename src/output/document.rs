@@ -51,10 +51,12 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 
 pub(super) fn build(report: &Report, options: &RenderOptions) -> Vec<Block> {
     let s = &report.summary;
+    let archived =
+        if s.objects_archived > 0 { format!(", {} archived", s.objects_archived) } else { String::new() };
     let mut blocks = vec![
         Block::Title("trailscope report".into()),
         Block::Paragraph(format!(
-            "{} read, {} skipped, {} unreadable: {} with {}.",
+            "{} read, {} skipped, {} unreadable{archived}: {} with {}.",
             plural(s.objects_read, "object", "objects"),
             s.objects_skipped,
             s.objects_failed,
@@ -108,6 +110,20 @@ pub(super) fn build(report: &Report, options: &RenderOptions) -> Vec<Block> {
     if s.tunnels_without_endpoint > 0 {
         facts.insert(2, ("Tunnels naming no endpoint", s.tunnels_without_endpoint.to_string()));
     }
+    if s.objects_archived > 0 {
+        let classes: Vec<String> =
+            s.archived_by_storage_class.iter().map(|(class, n)| format!("{n} {class}")).collect();
+        facts.push((
+            "Archived (not read)",
+            format!("{} ({}): restore them, then run again", s.objects_archived, classes.join(", ")),
+        ));
+    }
+    if s.requests_throttled > 0 {
+        facts.push((
+            "S3 requests throttled",
+            format!("{} (SlowDown, retried more slowly)", s.requests_throttled),
+        ));
+    }
     if s.events_without_time > 0 {
         let events = plural(s.events_without_time, "event", "events");
         facts.push(("Without a readable eventTime", format!("{events}: not paired, not placed in time")));
@@ -132,14 +148,67 @@ pub(super) fn build(report: &Report, options: &RenderOptions) -> Vec<Block> {
         integrity_blocks(integrity, &mut blocks);
     }
     if !report.failures.is_empty() {
-        blocks.push(Block::Heading(format!("Unreadable objects ({})", report.failures.len())));
+        unreadable(report, &mut blocks);
+    }
+    if !report.archived.is_empty() {
+        archived_blocks(report, &mut blocks);
+    }
+    blocks
+}
+
+/// The unreadable objects: one row each for reasons with few objects, and one row per reason
+/// (count, a few names) for the others, so a storm of failures stays a short table.
+fn unreadable(report: &Report, blocks: &mut Vec<Block>) {
+    use crate::error::{some_names, split_failures, thousands};
+    blocks.push(Block::Heading(format!("Unreadable objects ({})", report.failures.len())));
+    let (few, many) = split_failures(&report.failures);
+    if !few.is_empty() {
         blocks.push(Block::Table(Table {
             headers: vec!["Object", "Reason"],
             key_value: false,
-            rows: report.failures.iter().map(|f| vec![code(&f.object), text(&f.error)]).collect(),
+            rows: few.iter().map(|f| vec![code(&f.object), text(&f.error)]).collect(),
         }));
     }
-    blocks
+    if !many.is_empty() {
+        blocks.push(Block::Paragraph(
+            "Reasons shared by many objects, each once (the JSON report lists every object):".into(),
+        ));
+        blocks.push(Block::Table(Table {
+            headers: vec!["Reason", "Objects", "For example"],
+            key_value: false,
+            rows: many
+                .iter()
+                .map(|group| {
+                    let names: Vec<&str> = group.failures.iter().map(|f| f.object.as_str()).collect();
+                    vec![text(group.reason), text(thousands(names.len())), code(some_names(&names))]
+                })
+                .collect(),
+        }));
+    }
+}
+
+/// The archived objects, by storage class, and what to do about them.
+fn archived_blocks(report: &Report, blocks: &mut Vec<Block>) {
+    use crate::error::{some_names, thousands};
+    blocks.push(Block::Heading(format!("Archived objects ({})", report.archived.len())));
+    blocks.push(Block::Paragraph(
+        "These objects are in archive storage classes: S3 serves them only once restored, so they were not \
+         read, and the report lacks their events. `--restore-manifest FILE` lists them as an S3 Batch \
+         Operations manifest (a Restore job); run again once they are restored."
+            .into(),
+    ));
+    let mut classes: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for object in &report.archived {
+        classes.entry(&object.storage_class).or_default().push(&object.object);
+    }
+    blocks.push(Block::Table(Table {
+        headers: vec!["Storage class", "Objects", "For example"],
+        key_value: false,
+        rows: classes
+            .iter()
+            .map(|(class, names)| vec![code(*class), text(thousands(names.len())), code(some_names(names))])
+            .collect(),
+    }));
 }
 
 fn endpoints(report: &Report, blocks: &mut Vec<Block>) {

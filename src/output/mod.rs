@@ -43,6 +43,61 @@ pub struct RenderOptions {
     pub all: bool,
 }
 
+#[cfg(test)]
+mod manifest_tests {
+    use crate::error::{ArchivedObject, ObjectError};
+
+    #[test]
+    fn archived_and_grouped_sections_escape_what_they_show() {
+        let mut report = super::timeline::tests::report_with(Vec::new());
+        let hostile = "s3://b/AWSLogs/x\u{1b}[31m<script>.json.gz";
+        report.archived = (0..30)
+            .map(|i| ArchivedObject {
+                object: format!("{hostile}{i:02}"),
+                storage_class: "DEEP_ARCHIVE".into(),
+            })
+            .collect();
+        report.summary.objects_archived = 30;
+        report.summary.archived_by_storage_class.insert("DEEP_ARCHIVE".into(), 30);
+        report.failures = (0..25)
+            .map(|i| ObjectError {
+                object: format!("{hostile}f{i:02}"),
+                error: "cannot download: SlowDown: Please reduce your request rate.".into(),
+            })
+            .collect();
+        report.summary.objects_failed = 25;
+        let text = String::from_utf8(super::render(&report, super::Format::Text, &Default::default()))
+            .expect("UTF-8");
+        assert!(!text.contains('\u{1b}'), "no terminal control reaches the text report");
+        assert!(text.contains("25 unreadable, 30 archived:"), "{text}");
+        assert!(
+            text.contains("Archived (not read)")
+                && text.contains("30 (30 DEEP_ARCHIVE): restore them, then run again"),
+            "{text}"
+        );
+        assert!(text.contains("Archived objects (30)") && text.contains("and 27 more"), "{text}");
+        assert!(text.contains("cannot download: SlowDown  25") && text.contains("and 22 more"), "{text}");
+        let html = String::from_utf8(super::render(&report, super::Format::Html, &Default::default()))
+            .expect("UTF-8");
+        assert!(!html.contains("<script>.json") && html.contains("&lt;script&gt;"), "markup stays text");
+    }
+
+    #[test]
+    fn manifest_rows_are_bucket_and_url_encoded_key() {
+        let archived =
+            |object: &str| ArchivedObject { object: object.into(), storage_class: "GLACIER".into() };
+        let manifest = super::restore_manifest(&[
+            archived("s3://trails/AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/01/a_b-c.json.gz"),
+            archived("s3://trails/odd key,+ü\n.json"),
+        ]);
+        assert_eq!(
+            String::from_utf8(manifest).expect("ASCII"),
+            "trails,AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/01/a_b-c.json.gz\n\
+             trails,odd%20key%2C%2B%C3%BC%0A.json\n"
+        );
+    }
+}
+
 pub fn render(report: &Report, format: Format, options: &RenderOptions) -> Vec<u8> {
     match format {
         Format::Json => {
@@ -58,6 +113,31 @@ pub fn render(report: &Report, format: Format, options: &RenderOptions) -> Vec<u
         Format::Markdown => markdown::render(&document::build(report, options)).into_bytes(),
         Format::Html => html::render(&document::build(report, options)).into_bytes(),
     }
+}
+
+/// The CSV manifest S3 Batch Operations takes (format `S3BatchOperations_CSV_20180820`, fields
+/// `Bucket,Key`) listing `archived`: one `bucket,key` line per object, the key URL-encoded as
+/// Batch Operations requires (every byte but unreserved characters and `/` as `%XX`, so a
+/// comma, a space, a `+` or a line break in a key cannot break or change the row).
+pub(crate) fn restore_manifest(archived: &[crate::error::ArchivedObject]) -> Vec<u8> {
+    let mut out = String::new();
+    for object in archived {
+        let Some((bucket, key)) = object.object.strip_prefix("s3://").and_then(|rest| rest.split_once('/'))
+        else {
+            continue;
+        };
+        out.push_str(bucket);
+        out.push(',');
+        for byte in key.bytes() {
+            if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~' | b'/') {
+                out.push(char::from(byte));
+            } else {
+                out.push_str(&format!("%{byte:02X}"));
+            }
+        }
+        out.push('\n');
+    }
+    out.into_bytes()
 }
 
 /// Writes `bytes` to `target`, or to stdout when there is none. A file is written beside the

@@ -201,6 +201,8 @@ pub(crate) mod tests {
             fields: Vec::new(),
             conflicts: Vec::new(),
             failures: Vec::new(),
+            failure_reasons: BTreeMap::new(),
+            archived: Vec::new(),
             integrity: None,
             timeline,
         }

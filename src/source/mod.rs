@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::error::Reason;
-use crate::error::{FatalError, ObjectError};
+use crate::error::{ArchivedObject, FatalError, ObjectError};
 
 use glob::Glob;
 use layout::Filter;
@@ -113,6 +113,9 @@ pub(crate) enum Entry {
     Pruned,
     /// A folder or file that could not be listed or inspected: a failure of its own.
     Failed(ObjectError),
+    /// An S3 object the listing names in an archive storage class (`GLACIER`, `DEEP_ARCHIVE`):
+    /// GetObject would only answer `InvalidObjectState`, so it is never asked.
+    Archived(ArchivedObject),
 }
 
 /// Why something listed is not read.
@@ -187,6 +190,12 @@ pub(crate) trait Store: Send + Sync {
     fn get_now(&self, _object: &Object) -> Option<Result<Fetched, Reason>> {
         None
     }
+
+    /// Requests this store's server has answered "slow down" (S3's 503) so far: the reading
+    /// stage lets fewer requests in flight while it grows.
+    fn throttled(&self) -> u64 {
+        0
+    }
 }
 
 /// What a file name says: read it, or skip it (and why).
@@ -214,17 +223,18 @@ pub(crate) fn classify_name(path: &str, digests: bool, include: &[Glob]) -> Verd
 }
 
 /// The store for each source: local ones directly, S3 ones through `s3` (connected beforehand
-/// when any source is S3).
+/// when any source is S3); `found` hears each bucket's region when it was looked up.
 pub(crate) fn stores(
     sources: &[Source],
     s3: Option<&s3::S3Client>,
+    found: &mut dyn FnMut(String),
 ) -> Result<Vec<std::sync::Arc<dyn Store>>, FatalError> {
     distinct(sources)
         .into_iter()
         .map(|source| -> Result<std::sync::Arc<dyn Store>, FatalError> {
             match (source, s3) {
                 (Source::Local(path), _) => Ok(std::sync::Arc::new(LocalStore::new(&path)?)),
-                (Source::S3(url), Some(client)) => Ok(std::sync::Arc::new(client.store(url))),
+                (Source::S3(url), Some(client)) => Ok(std::sync::Arc::new(client.store(url, found))),
                 (Source::S3(url), None) => Err(FatalError::S3(format!("{url}: no S3 client was set up"))),
             }
         })

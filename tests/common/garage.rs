@@ -21,6 +21,8 @@ pub struct Garage {
     /// `http://127.0.0.1:PORT`, the S3 API.
     pub endpoint: String,
     pub port: u16,
+    /// The region it serves (and checks in every request's signature).
+    pub region: String,
 }
 
 fn binary() -> PathBuf {
@@ -42,6 +44,12 @@ fn free_port() -> u16 {
 
 impl Garage {
     pub fn start() -> Garage {
+        Garage::start_in(REGION)
+    }
+
+    /// A Garage serving `region`: it refuses requests signed for another (the credential scope
+    /// names the region), so an S3 layer in front of it can play one of AWS's regions.
+    pub fn start_in(region: &str) -> Garage {
         let dir = tempfile::tempdir().expect("temp dir");
         let (s3_port, rpc_port) = (free_port(), free_port());
         let secret: String =
@@ -49,7 +57,7 @@ impl Garage {
         let config = format!(
             "metadata_dir = \"{meta}\"\ndata_dir = \"{data}\"\ndb_engine = \"sqlite\"\nreplication_factor = 1\n\
              rpc_bind_addr = \"127.0.0.1:{rpc_port}\"\nrpc_public_addr = \"127.0.0.1:{rpc_port}\"\n\
-             rpc_secret = \"{secret}\"\n[s3_api]\ns3_region = \"{REGION}\"\napi_bind_addr = \"127.0.0.1:{s3_port}\"\n\
+             rpc_secret = \"{secret}\"\n[s3_api]\ns3_region = \"{region}\"\napi_bind_addr = \"127.0.0.1:{s3_port}\"\n\
              root_domain = \".s3.garage.localhost\"\n",
             meta = dir.path().join("meta").display(),
             data = dir.path().join("data").display(),
@@ -72,6 +80,7 @@ impl Garage {
             binary: binary(),
             endpoint: format!("http://127.0.0.1:{s3_port}"),
             port: s3_port,
+            region: region.to_owned(),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         let node = loop {
@@ -179,7 +188,7 @@ impl Garage {
         let config = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .credentials_provider(Credentials::new(KEY_ID, SECRET, None, None, "test"))
-            .region(Region::new(REGION))
+            .region(Region::new(self.region.clone()))
             .endpoint_url(&self.endpoint)
             .force_path_style(true)
             .build();
@@ -192,7 +201,7 @@ impl Garage {
         vec![
             ("AWS_ACCESS_KEY_ID", KEY_ID.into()),
             ("AWS_SECRET_ACCESS_KEY", SECRET.into()),
-            ("AWS_REGION", REGION.into()),
+            ("AWS_REGION", self.region.clone()),
             ("AWS_ENDPOINT_URL", self.endpoint.clone()),
             ("AWS_CONFIG_FILE", "/nonexistent/aws-config".into()),
             ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials".into()),

@@ -10,6 +10,7 @@ use std::process::{Command, Output};
 pub mod garage;
 pub mod golden;
 pub mod proxy;
+pub mod s3_layer;
 
 #[allow(unused_imports)] // used by some test files, not all
 pub use garage::files_under;

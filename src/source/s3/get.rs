@@ -6,6 +6,8 @@
 use std::io::{self, Read};
 use std::time::Duration;
 
+use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 
@@ -17,14 +19,8 @@ pub(super) async fn get(store: &S3Store, object: &Object, whole_up_to: u64) -> R
     let Location::Key(key) = &object.location else {
         return Err(Reason::Fetch(format!("{}: not an S3 key", object.name)));
     };
-    let response = store
-        .client
-        .get_object()
-        .bucket(&store.url.bucket)
-        .key(key)
-        .send()
-        .await
-        .map_err(|e| Reason::Fetch(describe(&e)))?;
+    let response =
+        store.client.get_object().bucket(&store.url.bucket).key(key).send().await.map_err(|e| refused(&e))?;
     let size = response.content_length().and_then(|n| u64::try_from(n).ok()).or(object.size).unwrap_or(0);
     // CloudTrail stores a digest's signature in the object's metadata (`x-amz-meta-signature`).
     let signature = match object.kind {
@@ -55,6 +51,22 @@ pub(super) async fn get(store: &S3Store, object: &Object, whole_up_to: u64) -> R
         }
     }
     Ok(Fetched { body: Body::Bytes(bytes), signature })
+}
+
+/// Why GetObject failed: archived (S3 names the storage class and tier in the answer), or
+/// anything else as the service or transport said it.
+fn refused<R: std::fmt::Debug>(error: &SdkError<GetObjectError, R>) -> Reason {
+    if let SdkError::ServiceError(service) = error {
+        if let GetObjectError::InvalidObjectState(state) = service.err() {
+            let class = state.storage_class().map_or("INTELLIGENT_TIERING", |c| c.as_str());
+            let class = match state.access_tier() {
+                Some(tier) => format!("{class}/{}", tier.as_str()),
+                None => class.to_owned(),
+            };
+            return Reason::Archived(class);
+        }
+    }
+    Reason::Fetch(describe(error))
 }
 
 async fn next_chunk(body: &mut ByteStream, stall: Duration) -> Result<Option<Bytes>, Reason> {

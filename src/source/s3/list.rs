@@ -6,10 +6,12 @@
 
 use std::future::Future;
 
+use aws_sdk_s3::types::ObjectStorageClass;
 use aws_sdk_s3::Client;
 use tokio::task::JoinSet;
 
 use super::{describe, S3Store};
+use crate::error::ArchivedObject;
 use crate::source::layout::Filter;
 use crate::source::shard::KeyRange;
 use crate::source::{classify_name, Entry, Found, Location, Object, Verdict};
@@ -112,8 +114,16 @@ impl Level {
                     continue;
                 }
                 let size = object.size().and_then(|s| u64::try_from(s).ok());
+                // An archived object is one the listing would read, in a class GetObject refuses:
+                // a name the listing skips stays skipped, whatever its class.
+                let entry = match (entry(&bucket, key, size, &filter), object.storage_class()) {
+                    (Entry::Object(read), Some(class)) if is_archive(class) => {
+                        Entry::Archived(ArchivedObject { object: read.name, storage_class: class.as_str().to_owned() })
+                    }
+                    (entry, _) => entry,
+                };
                 // A closed channel means the run is over: stop listing.
-                if found.send(entry(&bucket, key, size, &filter)).await.is_err() {
+                if found.send(entry).await.is_err() {
                     return Ok(Vec::new());
                 }
             }
@@ -121,6 +131,13 @@ impl Level {
         }
         Ok(folders)
     }
+}
+
+/// Storage classes whose objects GetObject refuses (`InvalidObjectState`) until restored. The
+/// others, `GLACIER_IR` (Instant Retrieval) and `INTELLIGENT_TIERING` included, are read as
+/// usual; an Intelligent-Tiering object in an archive tier is only known by GetObject's answer.
+fn is_archive(class: &ObjectStorageClass) -> bool {
+    matches!(class, ObjectStorageClass::Glacier | ObjectStorageClass::DeepArchive)
 }
 
 fn entry(bucket: &str, key: &str, size: Option<u64>, filter: &Filter) -> Entry {

@@ -2,6 +2,15 @@
 //! so a local run never loads AWS configuration. Each S3 SOURCE is a [`Store`](super::Store):
 //! listings stream keys as pages arrive ([`list`]), and objects are fetched whole or, when large,
 //! streamed ([`get`]).
+//!
+//! On AWS, each bucket is asked where it lives once ([`region`]: HeadBucket, whose answer names
+//! the region even when it is a redirect or a refusal) and read through a client of that region;
+//! `--bucket-region` skips the question, and an S3-compatible server (`--endpoint-url`) is one
+//! place for every bucket, so it is never asked. Every request of every client counts the 503s
+//! (SlowDown) it met and, with `--request-payer`, says the requester pays ([`interceptors`]).
+
+mod interceptors;
+mod region;
 
 mod get;
 mod list;
@@ -54,6 +63,8 @@ pub(crate) struct S3Options {
     pub(crate) region: Option<String>,
     pub(crate) endpoint_url: Option<String>,
     pub(crate) no_sign_request: bool,
+    /// `--request-payer requester`: sent with every request.
+    pub(crate) request_payer: bool,
     /// Listing requests in flight at once, per source.
     pub(crate) concurrency: usize,
     /// Time without data before a request is abandoned (and retried).
@@ -63,11 +74,33 @@ pub(crate) struct S3Options {
 /// Time limits that keep a stalled or vanished server from hanging a run; the read timeout is
 /// `--s3-timeout`, and one attempt may take three times that.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const MAX_ATTEMPTS: u32 = 3;
+/// Attempts per request, with the SDK's standard retries: exponential backoff with jitter (up to
+/// 1 s, 2 s, 4 s, 8 s). What lowers the request rate of the whole run after a throttling answer is
+/// the reading stage's gate (`scan::Gate`), which fewer requests pass while S3 says SlowDown. (The
+/// SDK's adaptive mode would too, but it measures the rate from nothing at the start of a run, so
+/// one early SlowDown drops it to half a request per second.)
+const MAX_ATTEMPTS: u32 = 5;
 
-/// A connected S3 client, shared by every S3 source of a run.
+/// Where AWS's S3 is, for the tests only: every region's S3 is reached at this URL (path-style),
+/// and everything else (finding each bucket's region, signing for it) is done as with AWS. A
+/// test's proxy plays S3's regions there in front of Garage. Not a user option: `--endpoint-url`
+/// is, and means an S3-compatible server where regions are not looked up.
+const AWS_STAND_IN: &str = "TRAILSCOPE_TEST_AWS_S3_ENDPOINT";
+
+/// A connected S3 client, shared by every S3 source of a run: one SDK client per region met.
 pub(crate) struct S3Client {
+    /// The client of the configured region (or us-east-1): what asks buckets for their region,
+    /// and what every bucket is read through when regions are not looked up.
     client: Client,
+    /// Its configuration, from which the clients of other regions are made.
+    config: aws_sdk_s3::Config,
+    /// Buckets' regions are looked up (AWS without `--bucket-region`).
+    discover: bool,
+    /// Each bucket's client and region, found once per run; then each region's client.
+    buckets: std::sync::Mutex<std::collections::BTreeMap<String, (Client, String)>>,
+    regions: std::sync::Mutex<std::collections::BTreeMap<String, Client>>,
+    /// 503 answers met by every request of every client.
+    throttled: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// The configuration it was built from: the CloudTrail client (`--verify`) uses the same
     /// credentials and time limits.
     shared: aws_config::SdkConfig,
@@ -81,25 +114,38 @@ pub(crate) struct S3Client {
 impl S3Client {
     /// Loads the AWS configuration (on `runtime`, which also carries every request later).
     pub(crate) fn connect(options: &S3Options, runtime: &tokio::runtime::Runtime) -> S3Client {
-        let (client, shared, description) = runtime.block_on(client(options));
+        let throttled = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let built = runtime.block_on(client(options, &throttled));
         S3Client {
-            client,
-            shared,
+            client: Client::from_conf(built.config.clone()),
+            config: built.config,
+            discover: built.discover,
+            buckets: Default::default(),
+            regions: Default::default(),
+            throttled,
+            shared: built.shared,
             runtime: runtime.handle().clone(),
-            description,
+            description: built.description,
             concurrency: options.concurrency.max(1),
             timeout: options.timeout,
         }
     }
 
-    /// The store of one `s3://` SOURCE.
-    pub(crate) fn store(&self, url: S3Url) -> S3Store {
+    /// Requests answered 503 (SlowDown) so far, each retried.
+    pub(crate) fn throttled(&self) -> u64 {
+        self.throttled.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The store of one `s3://` SOURCE, through its bucket's region; `found` hears the region
+    /// when it was looked up (once per bucket).
+    pub(crate) fn store(&self, url: S3Url, found: &mut dyn FnMut(String)) -> S3Store {
         S3Store {
-            client: self.client.clone(),
+            client: self.bucket_client(&url.bucket, found),
             runtime: self.runtime.clone(),
             url,
             concurrency: self.concurrency,
             stall: self.timeout,
+            throttled: self.throttled.clone(),
         }
     }
 }
@@ -112,6 +158,8 @@ pub(crate) struct S3Store {
     concurrency: usize,
     /// A body that sends nothing for this long is abandoned.
     stall: Duration,
+    /// The client's count of 503 answers.
+    throttled: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Store for S3Store {
@@ -122,9 +170,21 @@ impl Store for S3Store {
     fn get<'a>(&'a self, object: &'a Object, whole_up_to: u64) -> BoxFuture<'a, Result<Fetched, Reason>> {
         Box::pin(get::get(self, object, whole_up_to))
     }
+
+    fn throttled(&self) -> u64 {
+        self.throttled.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
-async fn client(options: &S3Options) -> (Client, aws_config::SdkConfig, String) {
+/// What [`client`] built.
+struct Built {
+    config: aws_sdk_s3::Config,
+    shared: aws_config::SdkConfig,
+    description: String,
+    discover: bool,
+}
+
+async fn client(options: &S3Options, throttled: &std::sync::Arc<std::sync::atomic::AtomicU64>) -> Built {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(
             TimeoutConfig::builder()
@@ -146,8 +206,16 @@ async fn client(options: &S3Options) -> (Client, aws_config::SdkConfig, String) 
     if options.no_sign_request {
         loader = loader.no_credentials();
     }
+    let stand_in =
+        std::env::var(AWS_STAND_IN).ok().filter(|u| !u.is_empty() && options.endpoint_url.is_none());
     let shared = loader.load().await;
-    let mut config = aws_sdk_s3::config::Builder::from(&shared);
+    // An endpoint from the environment or a profile is an S3-compatible server too: it wins.
+    let stand_in = stand_in.filter(|_| shared.endpoint_url().is_none());
+    let mut config = aws_sdk_s3::config::Builder::from(&shared)
+        .interceptor(interceptors::CountThrottled(throttled.clone()));
+    if options.request_payer {
+        config = config.interceptor(interceptors::RequesterPays);
+    }
     if shared.region().is_none() {
         // S3 answers any region's bucket listing from us-east-1 with a redirect error that names
         // the right one; better than refusing to start.
@@ -158,21 +226,31 @@ async fn client(options: &S3Options) -> (Client, aws_config::SdkConfig, String) 
     if shared.endpoint_url().is_some() {
         config = config.force_path_style(true);
     }
+    if let Some(url) = &stand_in {
+        config = config.endpoint_url(url).force_path_style(true);
+    }
     let config = config.build();
+    // AWS (no endpoint of its own, or the tests' stand-in for it) without --bucket-region.
+    let discover = (shared.endpoint_url().is_none() || stand_in.is_some()) && options.region.is_none();
     let description = format!(
-        "region {}, endpoint {}, {} requests",
+        "region {}{}, endpoint {}, {} requests{}",
         config.region().map_or("(none)", |r| r.as_ref()),
-        shared
-            .endpoint_url()
-            .map_or("AWS (virtual-hosted buckets)".to_owned(), |u| format!("{u} (path-style)")),
+        if discover { " (each bucket's own region is looked up)" } else { "" },
+        match (&stand_in, shared.endpoint_url()) {
+            (Some(url), _) => format!("{url} standing in for AWS (path-style)"),
+            (None, Some(url)) => format!("{url} (path-style)"),
+            (None, None) => "AWS (virtual-hosted buckets)".to_owned(),
+        },
         if options.no_sign_request { "unsigned" } else { "signed" },
+        if options.request_payer { ", requester pays" } else { "" },
     );
-    (Client::from_conf(config), shared, description)
+    Built { config, shared, description, discover }
 }
 
 impl S3Client {
     /// Writes the file at `file` to `url` with one PutObject: readers see all of it or nothing.
     pub(crate) fn put(&self, url: &S3Url, file: &std::path::Path) -> Result<(), String> {
+        let client = self.bucket_client(&url.bucket, &mut |_| {});
         self.runtime.block_on(async {
             let body = aws_sdk_s3::primitives::ByteStream::from_path(file)
                 .await
@@ -182,7 +260,7 @@ impl S3Client {
             // (Garage answers "Invalid payload signature"), and S3 does not require it.
             let when_required = aws_sdk_s3::config::Builder::default()
                 .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired);
-            self.client
+            client
                 .put_object()
                 .bucket(&url.bucket)
                 .key(&url.prefix)
