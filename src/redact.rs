@@ -70,6 +70,17 @@ pub(crate) fn redact(report: &mut Report) {
         }
     }
     redact_failures_with(&mut names, &mut report.failures);
+    // Last, so that everything above gets the pseudonyms a run without --state gives it.
+    if let Some(changes) = &mut report.changes {
+        for text in changes.new_principals.iter_mut().chain(&mut changes.new_instances) {
+            *text = names.text(text);
+        }
+    }
+    if let Some(state) = &mut report.state {
+        for object in &mut state.objects_changed {
+            *object = names.text(object);
+        }
+    }
 }
 
 /// Redacts the names and reasons of unreadable objects (S3 keys and paths hold account ids),

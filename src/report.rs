@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::digest::Integrity;
@@ -35,6 +35,54 @@ pub struct Report {
     /// When each endpoint's tunnels happened, for charts; not part of the JSON schema.
     #[serde(skip)]
     pub timeline: Vec<EndpointTimes>,
+    /// With `--state`, from the second report on: what changed since the previous report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<Changes>,
+    /// With `--state`: what this run read itself and what it took from DIR. The only part of a
+    /// report with `--state` that a run without it does not have, apart from `changes`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<crate::state::Summary>,
+}
+
+/// What changed since the previous report kept in `--state DIR`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Changes {
+    /// Endpoints with a first event in this report.
+    pub new_endpoints: Vec<String>,
+    /// ARNs whose first successful connection is in this report.
+    pub new_principals: Vec<String>,
+    /// Instance ids and private IP addresses a successful connection first reached.
+    pub new_instances: Vec<String>,
+    /// Fields whose class or `varies_with` is not what it was (or that appeared or went).
+    pub fields_changed: Vec<FieldChange>,
+    /// Successful connections since the previous report.
+    pub connections: u64,
+    /// Denied attempts since the previous report.
+    pub denied_attempts: u64,
+}
+
+impl Changes {
+    /// Nothing new and nothing different: `--fail-on-change` passes.
+    pub fn is_empty(&self) -> bool {
+        *self == Changes::default()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldChange {
+    pub event_name: String,
+    pub path: String,
+    /// `None`: the field was not in the previous report (or is not in this one, for `after`).
+    pub before: Option<FieldShape>,
+    pub after: Option<FieldShape>,
+}
+
+/// A field's classification, as `changes` compares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldShape {
+    pub class: FieldClass,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub varies_with: Option<VariesWith>,
 }
 
 /// The times (milliseconds since the epoch) of one endpoint's tunnels with a readable time.
@@ -126,7 +174,7 @@ pub struct EventNameReport {
     pub fields_connection: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FieldClass {
     /// One value across all events.
@@ -138,7 +186,7 @@ pub enum FieldClass {
 }
 
 /// The coarsest grouping inside which a field that changes has one value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VariesWith {
     /// One value per account (the endpoint's account): it differs only between accounts.

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::digest::Integrity;
-use crate::report::{FieldClass, FieldReport, Report, VariesWith};
+use crate::report::{Changes, FieldClass, FieldReport, FieldShape, Report, VariesWith};
 
 use super::timeline::{self, Timeline};
 use super::RenderOptions;
@@ -51,8 +51,11 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 
 pub(super) fn build(report: &Report, options: &RenderOptions) -> Vec<Block> {
     let s = &report.summary;
-    let mut blocks = vec![
-        Block::Title("trailscope report".into()),
+    let mut blocks = vec![Block::Title("trailscope report".into())];
+    if let Some(changes) = &report.changes {
+        since_last_report(changes, &mut blocks);
+    }
+    blocks.extend([
         Block::Paragraph(format!(
             "{} read, {} skipped, {} unreadable: {} with {}.",
             plural(s.objects_read, "object", "objects"),
@@ -62,7 +65,7 @@ pub(super) fn build(report: &Report, options: &RenderOptions) -> Vec<Block> {
             plural(s.instance_connect_events, "Instance Connect event", "Instance Connect events"),
         )),
         Block::Heading("Summary".into()),
-    ];
+    ]);
     let mut facts = vec![
         (
             "Connections",
@@ -139,7 +142,56 @@ pub(super) fn build(report: &Report, options: &RenderOptions) -> Vec<Block> {
             rows: report.failures.iter().map(|f| vec![code(&f.object), text(&f.error)]).collect(),
         }));
     }
+    if let Some(state) = &report.state {
+        // What only this run did (`--state`), apart from everything above, in one line.
+        blocks.push(Block::Paragraph(format!("{}.", crate::state::line(state))));
+    }
     blocks
+}
+
+/// `--state`: what changed since the previous report, first, for the reader who reads only that.
+fn since_last_report(changes: &Changes, blocks: &mut Vec<Block>) {
+    blocks.push(Block::Heading("Since the last report".into()));
+    if changes.is_empty() {
+        blocks.push(Block::Paragraph("Nothing new, nothing changed.".into()));
+        return;
+    }
+    blocks.push(Block::Paragraph(format!(
+        "{} and {}.",
+        plural(changes.connections, "connection", "connections"),
+        plural(changes.denied_attempts, "denied attempt", "denied attempts")
+    )));
+    let mut rows = Vec::new();
+    for (what, items) in [
+        ("New endpoint", &changes.new_endpoints),
+        ("New principal", &changes.new_principals),
+        ("New instance or address", &changes.new_instances),
+    ] {
+        rows.extend(items.iter().map(|item| vec![text(what), code(item)]));
+    }
+    if !rows.is_empty() {
+        blocks.push(Block::Table(Table { headers: vec!["What", "Value"], key_value: false, rows }));
+    }
+    if !changes.fields_changed.is_empty() {
+        let shape = |s: &Option<FieldShape>| match s {
+            None => "absent".to_owned(),
+            Some(FieldShape { class, varies_with: None }) => format!("{class:?}").to_lowercase(),
+            Some(FieldShape { class, varies_with: Some(v) }) => {
+                format!("{} (with {})", format!("{class:?}").to_lowercase(), format!("{v:?}").to_lowercase())
+            }
+        };
+        blocks.push(Block::Table(Table {
+            headers: vec!["Event", "Field", "Before", "Now"],
+            key_value: false,
+            rows: changes
+                .fields_changed
+                .iter()
+                .map(|f| {
+                    vec![code(&f.event_name), code(&f.path), text(shape(&f.before)), text(shape(&f.after))]
+                })
+                .collect(),
+        }));
+    }
 }
 
 fn endpoints(report: &Report, blocks: &mut Vec<Block>) {

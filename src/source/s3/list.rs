@@ -112,8 +112,12 @@ impl Level {
                     continue;
                 }
                 let size = object.size().and_then(|s| u64::try_from(s).ok());
+                let mut entry = entry(&bucket, key, size, filter.digests);
+                if let Entry::Object(listed) = &mut entry {
+                    listed.version = object.e_tag().map(str::to_owned);
+                }
                 // A closed channel means the run is over: stop listing.
-                if found.send(entry(&bucket, key, size, filter.digests)).await.is_err() {
+                if found.send(entry).await.is_err() {
                     return Ok(Vec::new());
                 }
             }
@@ -133,6 +137,7 @@ fn entry(bucket: &str, key: &str, size: Option<u64>, digests: bool) -> Entry {
             name: format!("s3://{bucket}/{key}"),
             location: Location::Key(key.to_owned()),
             size,
+            version: None,
             kind,
         }),
         Verdict::Skip(skip) => Entry::Skipped(skip),
