@@ -72,6 +72,10 @@ pub(crate) struct KnownObject {
     pub(crate) records: u64,
     /// Its Instance Connect events outside `--from`..`--to`.
     pub(crate) out_of_range: u64,
+    /// Why it is unreadable, when its bytes are (corrupt, empty, not JSON, too large): the same
+    /// version reads the same way. A download that failed is not kept: it is tried again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) failure: Option<String>,
 }
 
 /// With `--state`: what this run read itself, what it took from the state, what changed.
@@ -81,6 +85,9 @@ pub(crate) struct StateScan {
     pub(crate) fresh: Vec<(String, KnownObject)>,
     /// Objects listed unchanged since they were read, taken from the state (sorted by name).
     pub(crate) taken: Vec<String>,
+    /// Objects listed unchanged that were unreadable when read: their failure taken from the
+    /// state, not fetched again (sorted by name).
+    pub(crate) taken_failed: Vec<String>,
     /// Objects read before whose size or version is not what it was: read again (sorted).
     pub(crate) changed: Vec<String>,
     /// The state's partial: its header as it is, and its record lines.
@@ -180,6 +187,7 @@ struct Listing {
     taken: Vec<String>,
     taken_records: u64,
     taken_out_of_range: u64,
+    taken_failed: Vec<String>,
     changed: Vec<String>,
 }
 
@@ -314,6 +322,12 @@ async fn fetch_all(
         if let (Some(known), Kind::Log) = (&options.known, object.kind) {
             if let Some((size, version)) = identity(&object) {
                 match known.objects.get(&object.name) {
+                    Some(k) if k.size == size && k.version == version && k.failure.is_some() => {
+                        let error = k.failure.clone().unwrap_or_default();
+                        listing.failures.push(ObjectError { object: object.name.clone(), error });
+                        listing.taken_failed.push(object.name);
+                        continue;
+                    }
                     Some(k) if k.size == size && k.version == version => {
                         listing.taken_records += k.records;
                         listing.taken_out_of_range += k.out_of_range;
@@ -365,6 +379,7 @@ async fn fetch_all(
     if options.known.is_some() {
         listing.taken.sort_unstable();
         listing.changed.sort_unstable();
+        listing.taken_failed.sort_unstable();
         let _ = taken.set(listing.taken.iter().cloned().collect());
     }
     if let Some(records) = options.known.as_ref().and_then(|k| k.records.clone()) {
@@ -486,6 +501,12 @@ fn work(
                 _ => None,
             },
         };
+        // Only a failure of bytes fetched whole is the object's own, kept in the state: a stream
+        // can fail on the way.
+        let whole = match &fetched {
+            Ok(fetched) => matches!(fetched.body, Body::Bytes(_) | Body::File(_)),
+            Err(reason) => matches!(reason, Reason::TooLarge { .. }),
+        };
         let result = fetched.and_then(|fetched| read(&mut decoder, fetched.body, &mut sink));
         let (out_of_range, fatal, partial) = (sink.out_of_range, sink.fatal.take(), sink.partial.take());
         if let Some(fatal) = fatal {
@@ -528,9 +549,8 @@ fn work(
                 output.events_out_of_range += out_of_range;
                 if let Role::Versioned(size, version) = role {
                     let records = decoded.records;
-                    output
-                        .fresh
-                        .push((object.name.clone(), KnownObject { size, version, records, out_of_range }));
+                    let known = KnownObject { size, version, records, out_of_range, failure: None };
+                    output.fresh.push((object.name.clone(), known));
                 }
                 if !pending.is_empty() {
                     output.names.push((seq, object.name));
@@ -544,7 +564,14 @@ fn work(
                 if verifying {
                     output.logs.push(LogObject { object: object.name.clone(), sha256: None, events: None });
                 }
-                output.failures.push(ObjectError { object: object.name, error: reason.to_string() });
+                let error = reason.to_string();
+                let transient = matches!(reason, Reason::Read(_) | Reason::Fetch(_));
+                if let (Role::Versioned(size, version), true, false) = (role, whole, transient) {
+                    let failure = Some(error.clone());
+                    let known = KnownObject { size, version, records: 0, out_of_range: 0, failure };
+                    output.fresh.push((object.name.clone(), known));
+                }
+                output.failures.push(ObjectError { object: object.name, error });
             }
         }
         shared.progress.read(shared.listed.load(Ordering::Relaxed));
@@ -673,6 +700,7 @@ fn gather(listing: Listing, outputs: Vec<Output>, tables: Tables, stateful: bool
     scan.counts.events_out_of_range += listing.taken_out_of_range;
     state.taken = listing.taken;
     state.changed = listing.changed;
+    state.taken_failed = listing.taken_failed;
     let mut names = Vec::new();
     let mut events = Vec::new();
     for output in outputs {

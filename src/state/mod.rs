@@ -181,7 +181,7 @@ impl State {
     pub(crate) fn summary(counts: &Counts, state: Option<&StateScan>) -> Summary {
         Summary {
             objects_read_now: counts.objects_read - state.map_or(0, |s| s.taken.len() as u64),
-            objects_from_state: state.map_or(0, |s| s.taken.len() as u64),
+            objects_from_state: state.map_or(0, |s| (s.taken.len() + s.taken_failed.len()) as u64),
             objects_changed: state.map(|s| s.changed.clone()).unwrap_or_default(),
         }
     }
@@ -201,7 +201,7 @@ impl State {
         let records_file = format!("{RECORDS_PREFIX}{generation}.jsonl.gz");
         let mut objects = BTreeMap::new();
         if let (Some(state), Some(previous)) = (state, &self.previous) {
-            for name in &state.taken {
+            for name in state.taken.iter().chain(&state.taken_failed) {
                 if let Some(known) = previous.objects.get(name) {
                     objects.insert(name.clone(), known.clone());
                 }
