@@ -20,4 +20,5 @@ mod s3;
 mod seed;
 mod shapes;
 mod shards;
+mod state;
 mod verify;

@@ -12,6 +12,9 @@ use super::RenderOptions;
 pub(super) enum Block {
     Title(String),
     Heading(String),
+    /// A section apart from the report's own sections (`--state`'s changes): a heading as any
+    /// other in text and Markdown; in HTML a section of its own, outside the numbered contents.
+    Aside(String),
     Subheading(String),
     /// Prose; `code` spans are marked with backticks.
     Paragraph(String),
@@ -51,11 +54,8 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 
 pub(super) fn build(report: &Report, options: &RenderOptions) -> Vec<Block> {
     let s = &report.summary;
-    let mut blocks = vec![Block::Title("trailscope report".into())];
-    if let Some(changes) = &report.changes {
-        since_last_report(changes, &mut blocks);
-    }
-    blocks.extend([
+    let mut blocks = vec![
+        Block::Title("trailscope report".into()),
         Block::Paragraph(format!(
             "{} read, {} skipped, {} unreadable: {} with {}.",
             plural(s.objects_read, "object", "objects"),
@@ -64,8 +64,12 @@ pub(super) fn build(report: &Report, options: &RenderOptions) -> Vec<Block> {
             plural(s.records, "record", "records"),
             plural(s.instance_connect_events, "Instance Connect event", "Instance Connect events"),
         )),
-        Block::Heading("Summary".into()),
-    ]);
+    ];
+    // The first section, apart from the report's own (which is the same as without --state).
+    if let Some(changes) = &report.changes {
+        since_last_report(changes, &mut blocks);
+    }
+    blocks.push(Block::Heading("Summary".into()));
     let mut facts = vec![
         (
             "Connections",
@@ -151,7 +155,7 @@ pub(super) fn build(report: &Report, options: &RenderOptions) -> Vec<Block> {
 
 /// `--state`: what changed since the previous report, first, for the reader who reads only that.
 fn since_last_report(changes: &Changes, blocks: &mut Vec<Block>) {
-    blocks.push(Block::Heading("Since the last report".into()));
+    blocks.push(Block::Aside("Since the last report".into()));
     if changes.is_empty() {
         blocks.push(Block::Paragraph("Nothing new, nothing changed.".into()));
         return;
