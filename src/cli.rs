@@ -62,8 +62,9 @@ pub enum Command {
     /// Read an archive and report endpoints, connections and how fields change between them.
     ///
     /// Exit status: 0 when every object was read, 3 when the report was written but some objects
-    /// were unreadable (they are listed in the report and as warnings), 2 on a usage error, 1 on
-    /// a fatal error (no such source, nothing readable, report not writable).
+    /// were unreadable (they are listed in the report and as warnings), 4 with --fail-on-change
+    /// when something changed since the last report, 2 on a usage error, 1 on a fatal error (no
+    /// such source, nothing readable, report not writable, --state DIR refused).
     Report(ReportArgs),
 
     /// List every connection, denied attempt and direct key push, one row each, sorted by time.

@@ -137,14 +137,17 @@ fn split(format: &str, with_state: &[u8]) -> (Vec<u8>, Option<Value>) {
     if format == "json" {
         let mut value: Value = serde_json::from_str(&text).expect("a JSON report");
         let object = value.as_object_mut().expect("an object");
-        let blocks = serde_json::json!({"state": object.remove("state"), "changes": object.remove("changes")});
+        let blocks =
+            serde_json::json!({"state": object.remove("state"), "changes": object.remove("changes")});
         let mut rest = serde_json::to_string_pretty(&value).expect("serializable");
         rest.push('\n');
         return (rest.into_bytes(), Some(blocks));
     }
     // The "Since the last report" section, and the one `state` line (last).
     let mut lines: Vec<&str> = text.split_inclusive('\n').collect();
-    let find = |lines: &[&str], from: usize, start: &str| lines.iter().skip(from).position(|l| l.starts_with(start)).map(|i| i + from);
+    let find = |lines: &[&str], from: usize, start: &str| {
+        lines.iter().skip(from).position(|l| l.starts_with(start)).map(|i| i + from)
+    };
     let (first, next) = match format {
         "html" => ("<section id=\"since-last-report\">", "</section>"),
         "markdown" => ("## Since the last report", "## Summary"),
@@ -188,22 +191,37 @@ struct Facts {
 fn facts(source: &str, env: &[(&str, String)]) -> Facts {
     let report: Value = serde_json::from_slice(&report("json", source, None, env)).expect("JSON");
     let rows = ok(run(&["connections", "-q", "-f", "jsonl", "--outcome", "connected", source], env), "rows");
-    let rows: Vec<Value> =
-        rows.stdout.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).expect("row")).collect();
+    let rows: Vec<Value> = rows
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).expect("row"))
+        .collect();
     let strings = |key: &str| -> BTreeSet<String> {
         rows.iter().filter_map(|r| r[key].as_str().map(str::to_owned)).collect()
     };
     let mut instances = strings("instance_id");
     instances.extend(strings("private_ip"));
     Facts {
-        endpoints: report["endpoints"].as_array().expect("endpoints").iter().map(|e| e["id"].as_str().expect("id").to_owned()).collect(),
+        endpoints: report["endpoints"]
+            .as_array()
+            .expect("endpoints")
+            .iter()
+            .map(|e| e["id"].as_str().expect("id").to_owned())
+            .collect(),
         principals: strings("principal"),
         instances,
         fields: report["fields"]
             .as_array()
             .expect("fields")
             .iter()
-            .map(|f| (f["event_name"].to_string(), f["path"].to_string(), format!("{}/{}", f["class"], f["varies_with"])))
+            .map(|f| {
+                (
+                    f["event_name"].to_string(),
+                    f["path"].to_string(),
+                    format!("{}/{}", f["class"], f["varies_with"]),
+                )
+            })
             .collect(),
         connections: report["summary"]["connections"].as_u64().expect("connections"),
         denied: report["summary"]["denied_attempts"].as_u64().expect("denied"),
@@ -216,7 +234,9 @@ fn strings(value: &Value) -> BTreeSet<String> {
 
 /// `changes` says exactly what went from `before` to `after`.
 fn assert_changes(changes: &Value, before: &Facts, after: &Facts) {
-    let new = |a: &BTreeSet<String>, b: &BTreeSet<String>| -> BTreeSet<String> { a.difference(b).cloned().collect() };
+    let new = |a: &BTreeSet<String>, b: &BTreeSet<String>| -> BTreeSet<String> {
+        a.difference(b).cloned().collect()
+    };
     assert_eq!(strings(&changes["new_endpoints"]), new(&after.endpoints, &before.endpoints));
     assert_eq!(strings(&changes["new_principals"]), new(&after.principals, &before.principals));
     assert_eq!(strings(&changes["new_instances"]), new(&after.instances, &before.instances));
@@ -253,10 +273,17 @@ fn step(source: &str, state: &Path, scratch: &Path, env: &[(&str, String)]) -> V
         }
         let (rest, _) = split(format, &report(format, source, Some(&copy), env));
         let full = report(format, source, None, env);
-        assert!(rest == full, "{format}: differs from a run without --state:\n{}", common::golden::diff(&full, &rest));
+        assert!(
+            rest == full,
+            "{format}: differs from a run without --state:\n{}",
+            common::golden::diff(&full, &rest)
+        );
     }
     let (rest, blocks) = split("json", &report("json", source, Some(state), env));
-    assert!(rest == normalized_json(&report("json", source, None, env)), "json differs from a run without --state");
+    assert!(
+        rest == normalized_json(&report("json", source, None, env)),
+        "json differs from a run without --state"
+    );
     blocks.expect("the JSON blocks")
 }
 
@@ -306,8 +333,7 @@ fn on_s3_a_daily_sequence_gets_exactly_the_new_objects() {
     let dir = tempfile::tempdir().expect("temp dir");
     let garage = Garage::start();
     garage.create_bucket("trail");
-    let (endpoint, requests) =
-        common::proxy::delayed(&format!("127.0.0.1:{}", garage.port), Duration::ZERO);
+    let (endpoint, requests) = common::proxy::delayed(&format!("127.0.0.1:{}", garage.port), Duration::ZERO);
     let mut env = garage.env();
     env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
     env.push(("AWS_ENDPOINT_URL", endpoint));
@@ -372,11 +398,14 @@ fn a_run_killed_part_way_leaves_the_state_whole_and_the_next_run_completes_it() 
     let from_state = blocks["state"]["objects_from_state"].as_u64().expect("a count");
     let read_now = blocks["state"]["objects_read_now"].as_u64().expect("a count");
     let full: Value = serde_json::from_slice(&report("json", &source, None, &[])).expect("JSON");
-    let found = full["summary"]["objects_read"].as_u64().expect("read") + full["failures"].as_array().expect("f").len() as u64;
+    let found = full["summary"]["objects_read"].as_u64().expect("read")
+        + full["failures"].as_array().expect("f").len() as u64;
     assert!(read_now + from_state <= found && from_state > 0, "{blocks}");
     // What a killed run left behind is gone once a run completes.
-    let names: BTreeSet<String> =
-        std::fs::read_dir(&state).expect("state").map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect();
+    let names: BTreeSet<String> = std::fs::read_dir(&state)
+        .expect("state")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(names.len(), 3, "lock, manifest, one records file: {names:?}");
 }
 
@@ -412,7 +441,8 @@ fn a_locked_foreign_or_damaged_state_is_refused_with_one_line() {
 
     // Another version.
     let manifest = std::fs::read_to_string(state.join("state.json")).expect("manifest");
-    let older = manifest.replacen(&format!("trailscope {}", env!("CARGO_PKG_VERSION")), "trailscope 0.0.1", 1);
+    let older =
+        manifest.replacen(&format!("trailscope {}", env!("CARGO_PKG_VERSION")), "trailscope 0.0.1", 1);
     std::fs::write(state.join("state.json"), &older).expect("write");
     refused(&["report", "--state", &dir_arg, &source], "made by trailscope 0.0.1");
 
@@ -479,11 +509,18 @@ fn fail_on_change_exits_4_and_unreadable_objects_exit_3_first() {
     common::put(&archive, NEW_ENDPOINT_KEY, &new_endpoint_log());
     assert_eq!(code(&args), Some(4), "a new endpoint");
     assert_eq!(code(&args), Some(0), "compared with the last report, nothing changed");
-    common::put(&archive, NEW_ENDPOINT_KEY.replace("newendpoint", "changed").as_str(), &new_endpoint_log()[..20]);
+    common::put(
+        &archive,
+        NEW_ENDPOINT_KEY.replace("newendpoint", "changed").as_str(),
+        &new_endpoint_log()[..20],
+    );
     let moved = NEW_ENDPOINT_KEY.replace("0420Z", "0425Z");
     let mut log = new_endpoint_log();
     log = common::gzip(
-        &String::from_utf8(flate2_decode(&log)).expect("utf-8").replace("0000000000f1", "0000000000f2").into_bytes(),
+        &String::from_utf8(flate2_decode(&log))
+            .expect("utf-8")
+            .replace("0000000000f1", "0000000000f2")
+            .into_bytes(),
     );
     common::put(&archive, &moved, &log);
     assert_eq!(code(&args), Some(3), "a new connection, and an unreadable object: 3 wins");
@@ -528,7 +565,8 @@ fn redact_applies_to_changes() {
     stage(&archive, 1);
     ok(run(&["report", "-q", "--redact", "--state", &dir_arg, &source], &[]), "first");
     stage(&archive, 2);
-    let out = ok(run(&["report", "-q", "-f", "json", "--redact", "--state", &dir_arg, &source], &[]), "second");
+    let out =
+        ok(run(&["report", "-q", "-f", "json", "--redact", "--state", &dir_arg, &source], &[]), "second");
     let text = String::from_utf8_lossy(&out.stdout);
     let report: Value = serde_json::from_str(&text).expect("JSON");
     let changes = &report["changes"];

@@ -381,3 +381,59 @@ pub(crate) fn line(summary: &Summary) -> String {
     }
     line
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> Options {
+        Options { from: None, to: None, accounts: vec![], regions: vec![], max_object_size: 1 << 30 }
+    }
+
+    fn known(records: u64) -> KnownObject {
+        KnownObject { size: 10, version: "etag:\"a\"".into(), records, out_of_range: 0, failure: None }
+    }
+
+    #[test]
+    fn a_committed_state_is_what_the_next_run_knows_and_leftovers_go() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("state");
+        let sources = vec!["s3://b/AWSLogs/".to_owned()];
+        let state = State::open(&path, sources.clone(), options()).expect("a new state");
+        assert!(state.known().records.is_none(), "no records file before a first commit");
+        let scan = StateScan { fresh: vec![("s3://b/x".into(), known(7))], ..StateScan::default() };
+        state.commit(Some(&scan), &Kept::default(), None).expect("commit");
+        // What a run killed while writing would leave.
+        fs::write(path.join(".tmp-abc"), b"half").expect("write");
+        fs::write(path.join("records-9.jsonl.gz"), b"orphan").expect("write");
+        let state = State::open(&path, sources.clone(), options()).expect("the state");
+        let known_now = state.known();
+        assert_eq!(known_now.objects.get("s3://b/x"), Some(&known(7)));
+        assert!(known_now.records.as_ref().is_some_and(|r| r.ends_with("records-1.jsonl.gz")));
+        let mut names: Vec<String> = fs::read_dir(&path)
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
+            .collect();
+        names.sort();
+        assert_eq!(names, ["lock", "records-1.jsonl.gz", "state.json"]);
+        // Taken again, unchanged, by a second run: kept; one not listed any more: gone.
+        let scan = StateScan { taken: vec!["s3://b/x".into()], ..StateScan::default() };
+        state.commit(Some(&scan), &Kept::default(), None).expect("commit");
+        let state = State::open(&path, sources, options()).expect("the state");
+        assert_eq!(state.known().objects.len(), 1);
+        assert!(state.known().records.as_ref().is_some_and(|r| r.ends_with("records-2.jsonl.gz")));
+    }
+
+    #[test]
+    fn other_options_are_named_in_the_refusal() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sources = vec!["archive".to_owned()];
+        let state = State::open(dir.path(), sources.clone(), options()).expect("a new state");
+        state.commit(None, &Kept::default(), None).expect("commit");
+        let narrowed = Options { from: Some("2024-03-01".into()), ..options() };
+        let Err(FatalError::State(line)) = State::open(dir.path(), sources, narrowed) else {
+            panic!("refused")
+        };
+        assert!(line.contains("--from - ") && line.contains("--from 2024-03-01"), "{line}");
+    }
+}
