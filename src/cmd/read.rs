@@ -188,6 +188,9 @@ fn merge(scan: &mut Scan, plan: &ReadPlan) -> Result<(), FatalError> {
             "--verify reads the archive itself; partials hold only its Instance Connect records".into(),
         );
     }
+    if plan.options.known.is_some() {
+        return refuse("--state keeps what an archive's objects gave: give the archive, not partials".into());
+    }
     if filter.from.is_some()
         || filter.to.is_some()
         || !filter.accounts.is_empty()
