@@ -507,7 +507,17 @@ fn work(
             Ok(fetched) => matches!(fetched.body, Body::Bytes(_) | Body::File(_)),
             Err(reason) => matches!(reason, Reason::TooLarge { .. }),
         };
-        let result = fetched.and_then(|fetched| read(&mut decoder, fetched.body, &mut sink));
+        // The state's records are the archive's Instance Connect records, not one object of it:
+        // --max-object-size does not bound them.
+        let mut unbounded;
+        let decoder = match role {
+            Role::StateRecords => {
+                unbounded = Decoder::new(u64::MAX, EVENT_SOURCE.as_bytes());
+                &mut unbounded
+            }
+            _ => &mut decoder,
+        };
+        let result = fetched.and_then(|fetched| read(decoder, fetched.body, &mut sink));
         let (out_of_range, fatal, partial) = (sink.out_of_range, sink.fatal.take(), sink.partial.take());
         if let Some(fatal) = fatal {
             return Err(fatal);

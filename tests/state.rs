@@ -575,3 +575,33 @@ fn redact_applies_to_changes() {
         assert!(!changes.to_string().contains(leaked), "{leaked} in {changes}");
     }
 }
+
+#[test]
+fn the_records_kept_are_not_bounded_by_max_object_size() {
+    // Each object is below the limit, the records of all of them together are not.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (archive, state) = (dir.path().join("archive"), dir.path().join("state"));
+    let source = archive.to_string_lossy().into_owned();
+    stage(&archive, 1);
+    let args = |state: Option<&Path>| {
+        let mut args = vec![
+            "report".to_owned(),
+            "-q".into(),
+            "-f".into(),
+            "json".into(),
+            "--max-object-size".into(),
+            "100K".into(),
+        ];
+        if let Some(state) = state {
+            args.extend(["--state".into(), state.to_string_lossy().into_owned()]);
+        }
+        args.push(source.clone());
+        args
+    };
+    let full = ok(run(&args(None).iter().map(String::as_str).collect::<Vec<_>>(), &[]), "full").stdout;
+    for _ in 0..2 {
+        let with_state =
+            ok(run(&args(Some(&state)).iter().map(String::as_str).collect::<Vec<_>>(), &[]), "state");
+        assert!(split("json", &with_state.stdout).0 == normalized_json(&full));
+    }
+}
