@@ -316,7 +316,6 @@ async fn fetch_all(
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        count.fetch_add(1, Ordering::Relaxed);
         listing.objects += 1;
         let mut role = Role::Listed;
         if let (Some(known), Kind::Log) = (&options.known, object.kind) {
@@ -340,6 +339,8 @@ async fn fetch_all(
                 role = Role::Versioned(size, version);
             }
         }
+        // Counted for the progress bar once it is to be read: objects taken from the state are not.
+        count.fetch_add(1, Ordering::Relaxed);
         let this = seq;
         seq = seq.saturating_add(1);
         if object.size.is_some_and(|size| size > options.max_object_size) {
