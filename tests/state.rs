@@ -460,6 +460,8 @@ fn a_locked_foreign_or_damaged_state_is_refused_with_one_line() {
     bytes[middle] ^= 0x5a;
     std::fs::write(&records, &bytes).expect("write");
     refused(&["report", "--state", &dir_arg, &source], "damaged");
+    // A folder with other things in it is not taken over.
+    refused(&["report", "--state", dir.path().to_str().expect("utf-8"), &source], "not a trailscope state");
     // Removing DIR rebuilds it from the archive.
     std::fs::remove_dir_all(&state).expect("remove");
     report("json", &source, Some(&state), &[]);

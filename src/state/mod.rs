@@ -117,6 +117,16 @@ impl State {
     pub(crate) fn open(dir: &Path, sources: Vec<String>, options: Options) -> Result<State, FatalError> {
         let shown = dir.display();
         let io = |what: &str, e: io::Error| FatalError::State(format!("{shown}: cannot {what}: {e}"));
+        // A folder that holds other things is not taken over: it would be made private, and files
+        // named like the state's leftovers would be removed from it.
+        if let Ok(entries) = fs::read_dir(dir) {
+            let names: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
+            if !names.is_empty() && !names.iter().any(|n| n == LOCK || n == MANIFEST) {
+                return refuse(format!(
+                    "{shown} is not empty and not a trailscope state: give a new or empty folder"
+                ));
+            }
+        }
         fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| io("create it", e))?;
         // Whatever the umask, and also for a folder made beforehand: it holds principals, source
         // addresses and keys.
@@ -140,7 +150,10 @@ impl State {
         if let Some(manifest) = &previous {
             let writer = writer();
             let differs = if manifest.trailscope_state != FORMAT {
-                Some(format!("state format {}, this trailscope reads {FORMAT}", manifest.trailscope_state))
+                Some(format!(
+                    "written in state format {}, this trailscope reads {FORMAT}",
+                    manifest.trailscope_state
+                ))
             } else if manifest.writer != writer {
                 Some(format!("made by {}, this is {writer}", manifest.writer))
             } else if manifest.sources != sources {
