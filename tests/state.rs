@@ -373,40 +373,48 @@ fn on_s3_a_daily_sequence_gets_exactly_the_new_objects() {
 #[test]
 fn a_run_killed_part_way_leaves_the_state_whole_and_the_next_run_completes_it() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (archive, state) = (dir.path().join("archive"), dir.path().join("state"));
+    let (archive, state, first) =
+        (dir.path().join("archive"), dir.path().join("state"), dir.path().join("first"));
     let source = archive.to_string_lossy().into_owned();
     stage(&archive, 1);
-    report("json", &source, Some(&state), &[]);
-    stage(&archive, 2);
-    // Killed at several points of a run: listing, reading, writing the state.
-    for delay in [5, 20, 60, 150, 300] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_trailscope"))
+    report("json", &source, Some(&first), &[]);
+    let new_logs = stage(&archive, 2) as u64;
+    let full = normalized_json(&report("json", &source, None, &[]));
+    let start = |state: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_trailscope"))
             .args(["report", "-q", "-f", "json", "-j", "1", "--state"])
-            .arg(&state)
+            .arg(state)
             .arg(&source)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .expect("spawn");
-        std::thread::sleep(Duration::from_millis(delay));
+            .expect("spawn")
+    };
+    // How long a whole run takes here, to kill runs from its start to its end (listing, reading,
+    // writing the report, writing the state).
+    copy_dir(&first, &state);
+    let began = std::time::Instant::now();
+    start(&state).wait().expect("a whole run");
+    let whole = began.elapsed();
+    for tenth in 0..=10u32 {
+        std::fs::remove_dir_all(&state).expect("remove");
+        copy_dir(&first, &state);
+        let mut child = start(&state);
+        std::thread::sleep(whole * tenth / 10);
         child.kill().expect("SIGKILL");
         let _ = child.wait();
+        let (rest, blocks) = split("json", &report("json", &source, Some(&state), &[]));
+        assert!(rest == full, "killed at {tenth}/10 of a run: the next run reports as a full run");
+        let read_now = blocks.expect("blocks")["state"]["objects_read_now"].as_u64().expect("a count");
+        // Killed before it committed, the next run reads what was new; after, nothing.
+        assert!(read_now <= new_logs, "killed at {tenth}/10: {read_now} read, {new_logs} new");
+        // What a killed run left behind is gone once a run completes.
+        let names: BTreeSet<String> = std::fs::read_dir(&state)
+            .expect("state")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 3, "lock, manifest, one records file: {names:?}");
     }
-    let (rest, blocks) = split("json", &report("json", &source, Some(&state), &[]));
-    assert!(rest == normalized_json(&report("json", &source, None, &[])), "the same report as a full run");
-    let blocks = blocks.expect("blocks");
-    let from_state = blocks["state"]["objects_from_state"].as_u64().expect("a count");
-    let read_now = blocks["state"]["objects_read_now"].as_u64().expect("a count");
-    let full: Value = serde_json::from_slice(&report("json", &source, None, &[])).expect("JSON");
-    let found = full["summary"]["objects_read"].as_u64().expect("read")
-        + full["failures"].as_array().expect("f").len() as u64;
-    assert!(read_now + from_state <= found && from_state > 0, "{blocks}");
-    // What a killed run left behind is gone once a run completes.
-    let names: BTreeSet<String> = std::fs::read_dir(&state)
-        .expect("state")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(names.len(), 3, "lock, manifest, one records file: {names:?}");
 }
 
 /// A refused run: exit 1, no report, one line on stderr, containing `expected`.
