@@ -615,3 +615,24 @@ fn the_records_kept_are_not_bounded_by_max_object_size() {
         assert!(split("json", &with_state.stdout).0 == normalized_json(&full));
     }
 }
+
+#[test]
+fn connections_with_state_lists_the_rows_of_a_full_run_and_says_what_it_read_on_stderr() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (archive, state) = (dir.path().join("archive"), dir.path().join("state"));
+    let source = archive.to_string_lossy().into_owned();
+    let dir_arg = state.to_string_lossy().into_owned();
+    for step in [1, 2, 3] {
+        let new_logs = if step < 3 { stage(&archive, step) } else { 0 };
+        let with_state = ok(run(&["connections", "-f", "csv", "--state", &dir_arg, &source], &[]), "rows");
+        let full = ok(run(&["connections", "-q", "-f", "csv", &source], &[]), "rows");
+        assert!(with_state.stdout == full.stdout, "step {step}: the same rows");
+        let stderr = String::from_utf8_lossy(&with_state.stderr);
+        let line = stderr.lines().find(|l| l.starts_with("trailscope: state: ")).expect("the state line");
+        if step == 3 {
+            assert!(line.starts_with("trailscope: state: 0 objects read now"), "{line}");
+        } else {
+            assert!(new_logs > 0 && !line.starts_with("trailscope: state: 0 objects read now"), "{line}");
+        }
+    }
+}
