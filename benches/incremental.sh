@@ -9,7 +9,10 @@
 #   DAYS=10 bash benches/incremental.sh      # fewer days
 #   TRAILSCOPE=target/debug/trailscope GEN=target/debug/trailscope-gen bash benches/incremental.sh
 #
-# Needs /usr/bin/time and jq. The archive is made once, in benches/data/incremental/.
+# Needs /usr/bin/time and jq. The archive is made once, in benches/data/incremental/. The S3 side
+# (requests counted by a proxy in front of Garage, on a year-shaped archive) is
+# `cargo bench --bench s3 -- incremental`, on benches/data/year/, which this script makes too
+# (once: about 110,000 files with its digests, which that bench leaves out).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +28,11 @@ if [ ! -d "$DATA/full/archive" ]; then
   mkdir -p "$DATA/full"
   # One object an hour per account and region (6 of them), about 70 records each.
   "$GEN" --preset testdata --days 30 --objects $((30 * 24 * 6)) --records 300000 "$DATA/full" >&2
+fi
+
+if [ ! -d benches/data/year/archive ]; then
+  # 365 day folders per account and region, two objects in each.
+  "$GEN" --preset tiny --days 365 --objects $((365 * 6 * 2)) --records 20000 benches/data/year >&2
 fi
 
 WORK=$(mktemp -d)
