@@ -69,7 +69,9 @@ pub(crate) struct State {
     _lock: File,
     sources: Vec<String>,
     options: Options,
+    /// The last committed manifest, its objects moved into `known`.
     previous: Option<Manifest>,
+    known: Arc<Known>,
 }
 
 /// What a run with `--state` did, for the report's `state` block.
@@ -146,7 +148,7 @@ impl State {
             }
             Err(fs::TryLockError::Error(e)) => return Err(io("lock it", e)),
         }
-        let previous = read_manifest(dir)?;
+        let mut previous = read_manifest(dir)?;
         if let Some(manifest) = &previous {
             let writer = writer();
             let differs = if manifest.trailscope_state != FORMAT {
@@ -171,18 +173,20 @@ impl State {
             check_records(dir, manifest)?;
         }
         remove_leftovers(dir, previous.as_ref().map(|m| m.records_file.as_str()));
-        Ok(State { dir: dir.to_path_buf(), _lock: lock, sources, options, previous })
+        // The objects are held once, for the reading and for the next commit alike.
+        let known = match &mut previous {
+            Some(manifest) => Known {
+                objects: std::mem::take(&mut manifest.objects).into_iter().collect(),
+                records: Some(dir.join(&manifest.records_file)),
+            },
+            None => Known::default(),
+        };
+        Ok(State { dir: dir.to_path_buf(), _lock: lock, sources, options, previous, known: Arc::new(known) })
     }
 
     /// What earlier runs read, for the reading stage.
     pub(crate) fn known(&self) -> Arc<Known> {
-        let Some(manifest) = &self.previous else {
-            return Arc::new(Known::default());
-        };
-        Arc::new(Known {
-            objects: manifest.objects.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            records: Some(self.dir.join(&manifest.records_file)),
-        })
+        Arc::clone(&self.known)
     }
 
     /// What the last report said, if a report ran.
@@ -213,9 +217,9 @@ impl State {
         let generation = self.previous.as_ref().map_or(0, |m| m.generation) + 1;
         let records_file = format!("{RECORDS_PREFIX}{generation}.jsonl.gz");
         let mut objects = BTreeMap::new();
-        if let (Some(state), Some(previous)) = (state, &self.previous) {
+        if let Some(state) = state {
             for name in state.taken.iter().chain(&state.taken_failed) {
-                if let Some(known) = previous.objects.get(name) {
+                if let Some(known) = self.known.objects.get(name) {
                     objects.insert(name.clone(), known.clone());
                 }
             }
