@@ -8,7 +8,8 @@
 //!
 //! `cargo bench --bench s3` (after `bash benches/compare.sh` has made `benches/data/`) runs both;
 //! `cargo bench --bench s3 -- local [DIR]` or `-- latency [DIR]` one of them, on another archive
-//! if given. `RUNS` (default 3), `LATENCY_MS` (default 30) and `CONCURRENCY` (default "128 32")
+//! if given. `cargo bench --bench s3 -- incremental [DIR]` measures `--state` on a year-shaped
+//! archive (made by `benches/incremental.sh`): the requests of each run (see [`incremental`]). `RUNS` (default 3), `LATENCY_MS` (default 30) and `CONCURRENCY` (default "128 32")
 //! change the runs. Needs Garage (`bash .ci/setup-tests`) and `/usr/bin/time`.
 
 #[path = "../tests/common/garage.rs"]
@@ -47,9 +48,14 @@ fn median(values: &mut [f64]) -> f64 {
 fn main() {
     // `cargo bench` passes `--bench`; then an optional part and an optional archive.
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
-    let part = args.first().map(String::as_str).filter(|a| ["local", "latency"].contains(a));
+    let part = args.first().map(String::as_str).filter(|a| ["local", "latency", "incremental"].contains(a));
     let dir = args.get(usize::from(part.is_some())).map(PathBuf::from);
     let runs: usize = env_or("RUNS", 3);
+    // Not part of the default runs: it needs an archive of its own (see `incremental`).
+    if part == Some("incremental") {
+        incremental(&dir.unwrap_or_else(|| data("year")));
+        return;
+    }
     if part != Some("latency") {
         local(&dir.clone().unwrap_or_else(|| data("bench")), runs);
     }
@@ -284,4 +290,85 @@ fn latency(archive: &Path, runs: usize) {
          at least 70%). The {} cores are shared by trailscope, Garage and the proxy.",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
+}
+
+/// `--state` on a year-shaped archive (365 day folders per account and region; its digests are
+/// left out): the year but its last day is in the bucket; then a first run with --state, the
+/// last day arriving, a run with --state, a run with nothing new, and a run without --state,
+/// through a proxy that counts the requests (and adds `LATENCY_MS`, default 30, to each).
+fn incremental(archive: &Path) {
+    assert!(archive.is_dir(), "{} is missing: run `bash benches/incremental.sh` first", archive.display());
+    let delay = Duration::from_millis(env_or("LATENCY_MS", 30));
+    let server = garage::Garage::start();
+    server.create_bucket("year");
+    let day = |file: &Path| -> Option<String> {
+        let text = file.to_string_lossy().into_owned();
+        let parts: Vec<&str> = text.split('/').collect();
+        let at = parts.iter().position(|p| p.len() == 4 && p.starts_with("20"))?;
+        parts.get(at..at + 3).map(|d| d.join("/"))
+    };
+    let files = garage::files_under(archive);
+    let last = files
+        .iter()
+        .filter(|f| !f.to_string_lossy().contains("CloudTrail-Digest"))
+        .filter_map(|f| day(f))
+        .max();
+    let last = last.expect("day folders");
+    let part = |later: bool| {
+        let last = last.clone();
+        move |file: &Path| {
+            let log = !file.to_string_lossy().contains("CloudTrail-Digest");
+            (log && (day(file).as_deref() == Some(last.as_str())) == later).then(Vec::new)
+        }
+    };
+    let started = Instant::now();
+    let before = server.upload_with_metadata("year", archive, part(false));
+    eprintln!("s3 bench: {before} objects uploaded to Garage in {:.1?}", started.elapsed());
+    let (endpoint, requests) = proxy::delayed(&format!("127.0.0.1:{}", server.port), delay);
+    let state = tempfile::tempdir().expect("temp dir");
+    let state_dir = state.path().join("state");
+    let times = tempfile::NamedTempFile::new().expect("temp file");
+    let run = |with_state: bool| {
+        let mut command = Command::new("/usr/bin/time");
+        command.arg("-f").arg("%M").arg("-o").arg(times.path());
+        command.arg(env!("CARGO_BIN_EXE_trailscope")).args(["report", "--format", "json", "-q"]);
+        if with_state {
+            command.arg("--state").arg(&state_dir);
+        }
+        command.arg("s3://year/");
+        for (key, value) in server.env() {
+            command.env(key, value);
+        }
+        command.env("AWS_ENDPOINT_URL", &endpoint);
+        requests.reset();
+        let started = Instant::now();
+        let output = command.output().expect("trailscope runs under /usr/bin/time");
+        let wall = started.elapsed().as_secs_f64();
+        assert!(matches!(output.status.code(), Some(0 | 3)), "{}", String::from_utf8_lossy(&output.stderr));
+        let rss = std::fs::read_to_string(times.path())
+            .unwrap_or_default()
+            .lines()
+            .last()
+            .and_then(|l| l.trim().parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+            / 1024.0;
+        (wall, rss, requests.reset())
+    };
+    println!();
+    println!(
+        "--state on a year-shaped archive from Garage, {} ms added to every request ({before} log objects, \
+         then the last day's):",
+        delay.as_millis()
+    );
+    println!();
+    println!("| run | LIST | GET | wall s | peak MiB |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    let show = |what: &str, (wall, rss, log): (f64, f64, proxy::RequestLog)| {
+        println!("| {what} | {} | {} | {wall:.2} | {rss:.0} |", log.listings, log.gets);
+    };
+    show("first run with --state (the year but its last day)", run(true));
+    let after = server.upload_with_metadata("year", archive, part(true));
+    show(&format!("with --state, the last day ({after} objects) arrived"), run(true));
+    show("with --state, nothing new", run(true));
+    show("without --state (the whole year)", run(false));
 }

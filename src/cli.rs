@@ -63,8 +63,9 @@ pub enum Command {
     /// Read an archive and report endpoints, connections and how fields change between them.
     ///
     /// Exit status: 0 when every object was read, 3 when the report was written but some objects
-    /// were unreadable (they are listed in the report and as warnings), 2 on a usage error, 1 on
-    /// a fatal error (no such source, nothing readable, report not writable).
+    /// were unreadable (they are listed in the report and as warnings), 4 with --fail-on-change
+    /// when something changed since the last report, 2 on a usage error, 1 on a fatal error (no
+    /// such source, nothing readable, report not writable, --state DIR refused).
     Report(ReportArgs),
 
     /// List every connection, denied attempt and direct key push, one row each, sorted by time.
@@ -135,7 +136,27 @@ pub struct ReportArgs {
     pub verify: VerifyArgs,
 
     #[command(flatten)]
+    pub state: StateArgs,
+
+    /// With --state: exit with status 4 when something changed since the last report (`changes`
+    /// not empty), for alerting from cron and CI. Status 3 (unreadable objects) wins.
+    #[arg(long, requires = "state", help_heading = "Incremental runs")]
+    pub fail_on_change: bool,
+
+    #[command(flatten)]
     pub s3: S3Args,
+}
+
+/// What earlier runs read, kept between runs.
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    /// Keep what this run reads in DIR (created 0700), and take from there what earlier runs
+    /// over the same SOURCEs and options read: objects listed with the size and ETag (or
+    /// modification time) they had are not fetched again. The output is the same as without
+    /// --state, plus a `state` line (and, for `report`, what changed since the last report). One
+    /// run at a time per DIR.
+    #[arg(long, value_name = "DIR", conflicts_with = "verify", help_heading = "Incremental runs")]
+    pub state: Option<PathBuf>,
 }
 
 /// Whether the archive is whole and unmodified.
@@ -242,6 +263,9 @@ pub struct ConnectionsArgs {
 
     #[command(flatten)]
     pub verify: VerifyArgs,
+
+    #[command(flatten)]
+    pub state: StateArgs,
 
     #[command(flatten)]
     pub s3: S3Args,

@@ -148,6 +148,9 @@ pub enum FatalError {
     /// Partials that cannot be merged into a report (a shard missing, given twice, of another
     /// run, cut short, or mixed with log files).
     Partial(String),
+    /// `--state DIR` cannot be used: locked by another run, made for other sources or options or
+    /// by another version, or damaged. Never mixed into a report.
+    State(String),
     /// The report could not be written.
     Output { target: String, cause: io::Error },
     /// The worker pool could not be built.
@@ -202,6 +205,7 @@ impl fmt::Display for FatalError {
             }
             FatalError::PublicKeys(message) => write!(f, "--public-keys {message}"),
             FatalError::Partial(message) => write!(f, "cannot merge partials: {message}"),
+            FatalError::State(message) => write!(f, "--state {message}"),
             FatalError::Output { target, cause } => write!(f, "cannot write {target}: {cause}"),
             FatalError::Pool(cause) => write!(f, "cannot start worker threads: {cause}"),
             FatalError::Spool(cause) => {

@@ -25,6 +25,7 @@ pub(crate) mod scan;
 pub(crate) mod source;
 #[doc(hidden)]
 pub mod stages;
+pub(crate) mod state;
 #[cfg(feature = "synth")]
 pub mod synth;
 pub(crate) mod time;
@@ -40,6 +41,8 @@ pub enum Outcome {
     Complete,
     /// The report was written, but some objects were unreadable.
     Incomplete,
+    /// `--fail-on-change`: every object was read, and something changed since the last report.
+    Changed,
 }
 
 impl Outcome {
@@ -47,6 +50,7 @@ impl Outcome {
         match self {
             Outcome::Complete => 0,
             Outcome::Incomplete => 3,
+            Outcome::Changed => 4,
         }
     }
 }

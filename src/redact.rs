@@ -100,10 +100,22 @@ pub(crate) fn redact(report: &mut Report) -> Result<(), FatalError> {
         archived: _,
         integrity: _,
         timeline,
+        changes,
+        state,
     } = report;
     let timeline = std::mem::take(timeline);
+    // What only a run with --state has comes last, so that everything else gets the pseudonyms a
+    // run without --state gives it.
+    let (mut changes, mut state) = (changes.take(), state.take());
     names.whole(report)?;
     report.timeline = timeline.into_iter().map(|times| names.times(times)).collect();
+    if let Some(changes) = &mut changes {
+        names.whole(changes)?;
+    }
+    if let Some(state) = &mut state {
+        names.whole(state)?;
+    }
+    (report.changes, report.state) = (changes, state);
     Ok(())
 }
 

@@ -43,6 +43,54 @@ pub struct Report {
     /// `redact` redacts it apart from the rest).
     #[serde(skip)]
     pub timeline: Vec<EndpointTimes>,
+    /// With `--state`, from the second report on: what changed since the previous report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<Changes>,
+    /// With `--state`: what this run read itself and what it took from DIR. The only part of a
+    /// report with `--state` that a run without it does not have, apart from `changes`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<crate::state::Summary>,
+}
+
+/// What changed since the previous report kept in `--state DIR`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Changes {
+    /// Endpoints with a first event in this report.
+    pub new_endpoints: Vec<String>,
+    /// ARNs whose first successful connection is in this report.
+    pub new_principals: Vec<String>,
+    /// Instance ids and private IP addresses a successful connection first reached.
+    pub new_instances: Vec<String>,
+    /// Fields whose class or `varies_with` is not what it was (or that appeared or went).
+    pub fields_changed: Vec<FieldChange>,
+    /// Successful connections since the previous report.
+    pub connections: u64,
+    /// Denied attempts since the previous report.
+    pub denied_attempts: u64,
+}
+
+impl Changes {
+    /// Nothing new and nothing different: `--fail-on-change` passes.
+    pub fn is_empty(&self) -> bool {
+        *self == Changes::default()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldChange {
+    pub event_name: String,
+    pub path: String,
+    /// `None`: the field was not in the previous report (or is not in this one, for `after`).
+    pub before: Option<FieldShape>,
+    pub after: Option<FieldShape>,
+}
+
+/// A field's classification, as `changes` compares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldShape {
+    pub class: FieldClass,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub varies_with: Option<VariesWith>,
 }
 
 /// The times (milliseconds since the epoch) of one endpoint's tunnels with a readable time.

@@ -8,8 +8,9 @@
 //! record position at the end, and every list is sorted.
 
 use std::fs::File;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
@@ -23,7 +24,9 @@ use crate::event::spool::SpoolWriter;
 use crate::event::tables::{FastMap, Tables};
 use crate::event::{Event, Extractor, Kept, Origin, EVENT_SOURCE};
 use crate::source::layout::Filter;
-use crate::source::{Body, Entry, Fetched, Kind, Object, Skipped, Store};
+use crate::source::{Body, Entry, Fetched, Kind, Location, Object, Skipped, Store};
+
+type FastSet<T> = std::collections::HashSet<T, foldhash::fast::FixedState>;
 
 /// Objects up to this size are fetched whole, ahead of the workers; larger ones are streamed.
 const WHOLE_UP_TO: u64 = 8 << 20;
@@ -45,6 +48,50 @@ pub(crate) struct ReadOptions {
     /// Listing prunes by it; events outside its time range are not kept; with `digests`, digests
     /// are read and logs hashed, to verify the archive.
     pub(crate) filter: Filter,
+    /// What earlier runs read (`--state`): objects listed again unchanged are not fetched; their
+    /// counts and Instance Connect records are taken from there.
+    pub(crate) known: Option<Arc<Known>>,
+}
+
+/// What earlier runs read whole, by object name, and the partial holding the Instance Connect
+/// records of every one of them (`crate::state` keeps both).
+#[derive(Debug, Default)]
+pub(crate) struct Known {
+    pub(crate) objects: FastMap<String, KnownObject>,
+    /// `None` before a first run committed.
+    pub(crate) records: Option<PathBuf>,
+}
+
+/// An object read whole: which version of it, and what reading it gave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct KnownObject {
+    pub(crate) size: u64,
+    /// The S3 ETag (`etag:...`), or a local file's modification time (`mtime:<ns>`).
+    pub(crate) version: String,
+    /// Its records, Instance Connect or not.
+    pub(crate) records: u64,
+    /// Its Instance Connect events outside `--from`..`--to`.
+    pub(crate) out_of_range: u64,
+    /// Why it is unreadable, when its bytes are (corrupt, empty, not JSON, too large): the same
+    /// version reads the same way. A download that failed is not kept: it is tried again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) failure: Option<String>,
+}
+
+/// With `--state`: what this run read itself, what it took from the state, what changed.
+#[derive(Debug, Default)]
+pub(crate) struct StateScan {
+    /// Objects fetched and read whole now, with their version (sorted by name).
+    pub(crate) fresh: Vec<(String, KnownObject)>,
+    /// Objects listed unchanged since they were read, taken from the state (sorted by name).
+    pub(crate) taken: Vec<String>,
+    /// Objects listed unchanged that were unreadable when read: their failure taken from the
+    /// state, not fetched again (sorted by name).
+    pub(crate) taken_failed: Vec<String>,
+    /// Objects read before whose size or version is not what it was: read again (sorted).
+    pub(crate) changed: Vec<String>,
+    /// The state's partial: its header as it is, and its record lines.
+    pub(crate) records: Option<PartialRead>,
 }
 
 /// What the reading stage reports as it goes (a progress bar, or nothing).
@@ -69,6 +116,8 @@ pub(crate) struct Scan {
     pub(crate) logs: Vec<LogObject>,
     /// Partials read (`report PARTIAL...`), in name order.
     pub(crate) partials: Vec<PartialRead>,
+    /// With `--state`.
+    pub(crate) state: Option<StateScan>,
 }
 
 /// A partial read whole: its name, its header line as it is, and how many record lines followed.
@@ -120,6 +169,19 @@ struct Item {
     fetched: Result<Fetched, Reason>,
     /// Its share of the byte budget, released when the worker is done with it.
     _budget: Option<OwnedSemaphorePermit>,
+    /// With `--state`: its size and version as listed, or that it is the state's own partial.
+    role: Role,
+}
+
+/// What an object is read for, with `--state`.
+#[derive(Debug, Clone, Default)]
+enum Role {
+    #[default]
+    Listed,
+    /// Listed, with its size and version, to be kept in the state once read.
+    Versioned(u64, String),
+    /// The state's partial: the records of the objects taken from it.
+    StateRecords,
 }
 
 /// What the listings found besides objects.
@@ -132,6 +194,12 @@ struct Listing {
     archived: Vec<ArchivedObject>,
     /// The fewest GETs allowed in flight, when throttling lowered them.
     fewest_in_flight: Option<usize>,
+    /// With `--state`: objects taken from it, and what they counted.
+    taken: Vec<String>,
+    taken_records: u64,
+    taken_out_of_range: u64,
+    taken_failed: Vec<String>,
+    changed: Vec<String>,
 }
 
 /// Reads every object of `stores`.
@@ -154,6 +222,9 @@ pub(crate) fn scan(
     let lister = runtime.spawn(list_all(stores.to_vec(), options.filter.clone(), listed_tx));
     // Objects listed to be read so far, for the progress report.
     let listed_count = Arc::new(AtomicU64::new(0));
+    // The fetcher sets the names taken from the state once the listing is done, before it sends
+    // the state's partial, whose records are kept only for them.
+    let taken: Arc<OnceLock<FastSet<String>>> = Arc::default();
     let fetcher = runtime.spawn(fetch_all(
         stores.to_vec(),
         listed_rx,
@@ -162,6 +233,7 @@ pub(crate) fn scan(
         Arc::clone(&stop),
         Arc::clone(&listed_count),
         Arc::clone(&sentinel),
+        Arc::clone(&taken),
     ));
 
     let tables = Tables::default();
@@ -169,6 +241,7 @@ pub(crate) fn scan(
     let outputs = Mutex::new(Vec::new());
     let partial_objects = AtomicU32::new(1 << 31);
     let shared = Shared {
+        taken: &taken,
         options,
         tables: &tables,
         stop: &stop,
@@ -195,7 +268,7 @@ pub(crate) fn scan(
     if let Some(stopped) = sentinel.tripped() {
         return Err(stopped);
     }
-    Ok(gather(listing, outputs, tables))
+    Ok(gather(listing, outputs, tables, options.known.is_some()))
 }
 
 /// Lists every store in turn, tagging what each finds with the store's position.
@@ -238,6 +311,7 @@ async fn fetch_all(
     stop: Arc<AtomicBool>,
     count: Arc<AtomicU64>,
     sentinel: Arc<Sentinel>,
+    taken: Arc<OnceLock<FastSet<String>>>,
 ) -> Listing {
     let requests = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let gate = Arc::new(Gate::new(options.concurrency.max(1)));
@@ -267,18 +341,41 @@ async fn fetch_all(
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        count.fetch_add(1, Ordering::Relaxed);
         listing.objects += 1;
+        let mut role = Role::Listed;
+        if let (Some(known), Kind::Log) = (&options.known, object.kind) {
+            if let Some((size, version)) = identity(&object) {
+                match known.objects.get(&object.name) {
+                    Some(k) if k.size == size && k.version == version && k.failure.is_some() => {
+                        let error = k.failure.clone().unwrap_or_default();
+                        listing.failures.push(ObjectError { object: object.name.clone(), error });
+                        listing.taken_failed.push(object.name);
+                        continue;
+                    }
+                    Some(k) if k.size == size && k.version == version => {
+                        listing.taken_records += k.records;
+                        listing.taken_out_of_range += k.out_of_range;
+                        listing.taken.push(object.name);
+                        continue;
+                    }
+                    Some(_) => listing.changed.push(object.name.clone()),
+                    None => {}
+                }
+                role = Role::Versioned(size, version);
+            }
+        }
+        // Counted for the progress bar once it is to be read: objects taken from the state are not.
+        count.fetch_add(1, Ordering::Relaxed);
         let this = seq;
         seq = seq.saturating_add(1);
         if object.size.is_some_and(|size| size > options.max_object_size) {
             let fetched = Err(Reason::TooLarge { limit: options.max_object_size });
-            let _ = items.send(Item { seq: this, object, fetched, _budget: None }).await;
+            let _ = items.send(Item { seq: this, object, fetched, _budget: None, role }).await;
             continue;
         }
         // An object its store hands over at once (a local file) needs no task of its own.
         if let Some(fetched) = stores[store].get_now(&object) {
-            if items.send(Item { seq: this, object, fetched, _budget: None }).await.is_err() {
+            if items.send(Item { seq: this, object, fetched, _budget: None, role }).await.is_err() {
                 break;
             }
             continue;
@@ -304,14 +401,49 @@ async fn fetch_all(
             // A closed channel means the run is over; nothing is waiting for this object. The
             // request's permit is held until a worker can take the object, so objects fetched
             // and waiting are at most the requests allowed in flight, whatever their size.
-            let _ = items.send(Item { seq: this, object, fetched, _budget: Some(held) }).await;
+            let _ = items.send(Item { seq: this, object, fetched, _budget: Some(held), role }).await;
             drop(request);
         });
         while gets.try_join_next().is_some() {}
     }
+    // The state's partial goes last, once every name taken from it is known: its records count
+    // for those objects only (one changed since, or gone from the sources, counts as a full run
+    // counts it).
+    if options.known.is_some() {
+        listing.taken.sort_unstable();
+        listing.changed.sort_unstable();
+        listing.taken_failed.sort_unstable();
+        let _ = taken.set(listing.taken.iter().cloned().collect());
+    }
+    if let Some(records) = options.known.as_ref().and_then(|k| k.records.clone()) {
+        let object = Object {
+            name: records.display().to_string(),
+            location: Location::File(records.clone()),
+            size: None,
+            version: None,
+            kind: Kind::Log,
+        };
+        let fetched = Ok(Fetched { body: Body::File(records), signature: None });
+        let item = Item { seq, object, fetched, _budget: None, role: Role::StateRecords };
+        let _ = items.send(item).await;
+    }
     while gets.join_next().await.is_some() {}
     listing.fewest_in_flight = gate.lowest();
     listing
+}
+
+/// Which version of a log object was listed: its size with its ETag (S3) or modification time
+/// (a local file, looked up here: a local walk does not stat what it lists). `None` when that
+/// cannot be known; the object is then read as without `--state`, and not kept in it.
+fn identity(object: &Object) -> Option<(u64, String)> {
+    match &object.location {
+        Location::Key(_) => Some((object.size?, format!("etag:{}", object.version.as_deref()?))),
+        Location::File(path) => {
+            let meta = std::fs::metadata(path).ok()?;
+            let mtime = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
+            Some((meta.len(), format!("mtime:{}", mtime.as_nanos())))
+        }
+    }
 }
 
 /// What every worker shares.
@@ -323,6 +455,8 @@ struct Shared<'a> {
     listed: &'a AtomicU64,
     /// Numbers for the objects partials name, apart from the listing's own (which count from 0).
     partial_objects: &'a AtomicU32,
+    /// With `--state`: the objects whose records the state's partial gives.
+    taken: &'a OnceLock<FastSet<String>>,
 }
 
 /// What one worker read.
@@ -339,6 +473,9 @@ struct Output {
     digests: Vec<DigestObject>,
     logs: Vec<LogObject>,
     partials: Vec<PartialRead>,
+    /// With `--state`: objects read whole, with their version; the state's partial as read.
+    fresh: Vec<(String, KnownObject)>,
+    state_records: Option<PartialRead>,
 }
 
 /// One worker: reads objects until there are none left.
@@ -366,13 +503,15 @@ fn work(
         digests: Vec::new(),
         logs: Vec::new(),
         partials: Vec::new(),
+        fresh: Vec::new(),
+        state_records: None,
     };
     let mut pending = Vec::new();
     let mut named = FastMap::default();
     loop {
         // Waiting holds the lock; the others wait for it, then for the next item.
         let item = items.lock().unwrap_or_else(|e| e.into_inner()).blocking_recv();
-        let Some(Item { seq, object, fetched, _budget }) = item else { break };
+        let Some(Item { seq, object, fetched, _budget, role }) = item else { break };
         if shared.stop.load(Ordering::Relaxed) {
             continue;
         }
@@ -393,22 +532,50 @@ fn work(
             partial: None,
             named: &mut named,
             partial_objects: shared.partial_objects,
+            only: match role {
+                Role::StateRecords => Some(shared.taken.get_or_init(FastSet::default)),
+                _ => None,
+            },
         };
-        let result = fetched.and_then(|fetched| read(&mut decoder, fetched.body, &mut sink));
+        // Only a failure of bytes fetched whole is the object's own, kept in the state: a stream
+        // can fail on the way.
+        let whole = match &fetched {
+            Ok(fetched) => matches!(fetched.body, Body::Bytes(_) | Body::File(_)),
+            Err(reason) => matches!(reason, Reason::TooLarge { .. }),
+        };
+        // The state's records are the archive's Instance Connect records, not one object of it:
+        // --max-object-size does not bound them.
+        let mut unbounded;
+        let decoder = match role {
+            Role::StateRecords => {
+                unbounded = Decoder::new(u64::MAX, EVENT_SOURCE.as_bytes());
+                &mut unbounded
+            }
+            _ => &mut decoder,
+        };
+        let result = fetched.and_then(|fetched| read(decoder, fetched.body, &mut sink));
         let (out_of_range, fatal, partial) = (sink.out_of_range, sink.fatal.take(), sink.partial.take());
         if let Some(fatal) = fatal {
             return Err(fatal);
         }
+        if matches!(role, Role::StateRecords) && partial.is_none() {
+            let why = result.err().map_or_else(|| "not a partial".to_owned(), |e| e.to_string());
+            return Err(FatalError::State(format!("{}: damaged: {why}", object.name)));
+        }
         // A partial is a shard of a run: read whole, or the report would silently lack it.
         if let Some(partial) = partial {
             if let Err(reason) = result {
+                if matches!(role, Role::StateRecords) {
+                    return Err(FatalError::State(format!("{}: damaged: {reason}", object.name)));
+                }
                 return Err(FatalError::Partial(format!("{}: {reason}", object.name)));
             }
-            output.partials.push(PartialRead {
-                name: object.name,
-                header: partial.header,
-                lines: partial.lines,
-            });
+            let read = PartialRead { name: object.name, header: partial.header, lines: partial.lines };
+            if matches!(role, Role::StateRecords) {
+                output.state_records = Some(read);
+            } else {
+                output.partials.push(read);
+            }
             output.names.extend(partial.objects);
             output.events.append(&mut pending);
             shared.progress.read(shared.listed.load(Ordering::Relaxed));
@@ -426,6 +593,11 @@ fn work(
                 output.objects_read += 1;
                 output.records += decoded.records;
                 output.events_out_of_range += out_of_range;
+                if let Role::Versioned(size, version) = role {
+                    let records = decoded.records;
+                    let known = KnownObject { size, version, records, out_of_range, failure: None };
+                    output.fresh.push((object.name.clone(), known));
+                }
                 if !pending.is_empty() {
                     output.names.push((seq, object.name));
                     output.events.append(&mut pending);
@@ -439,12 +611,20 @@ fn work(
                     output.logs.push(LogObject { object: object.name.clone(), sha256: None, events: None });
                 }
                 match reason {
-                    // An Intelligent-Tiering archive tier: known only by GetObject's answer.
+                    // An Intelligent-Tiering archive tier: known only by GetObject's answer, and
+                    // not remembered by --state (restored, it reads).
                     Reason::Archived(storage_class) => {
                         output.archived.push(ArchivedObject { object: object.name, storage_class })
                     }
                     reason => {
-                        output.failures.push(ObjectError { object: object.name, error: reason.to_string() })
+                        let error = reason.to_string();
+                        let transient = matches!(reason, Reason::Read(_) | Reason::Fetch(_));
+                        if let (Role::Versioned(size, version), true, false) = (role, whole, transient) {
+                            let failure = Some(error.clone());
+                            let known = KnownObject { size, version, records: 0, out_of_range: 0, failure };
+                            output.fresh.push((object.name.clone(), known));
+                        }
+                        output.failures.push(ObjectError { object: object.name, error });
                     }
                 }
             }
@@ -495,6 +675,8 @@ struct Collect<'a, 't> {
     /// The numbers given to the objects partials name, by name.
     named: &'a mut FastMap<String, u32>,
     partial_objects: &'a AtomicU32,
+    /// The state's partial: records of these objects only are kept.
+    only: Option<&'a FastSet<String>>,
 }
 
 /// A partial being read.
@@ -544,6 +726,9 @@ impl Sink for Collect<'_, '_> {
             return Err(Reason::Shape("a partial's record before its header".into()));
         };
         partial.lines += 1;
+        if self.only.is_some_and(|only| !only.contains(object)) {
+            return Ok(());
+        }
         let number = match self.named.get(object) {
             Some(&number) => number,
             None => {
@@ -558,7 +743,7 @@ impl Sink for Collect<'_, '_> {
 }
 
 /// Puts every worker's output together, in an order that depends on nothing but the objects.
-fn gather(listing: Listing, outputs: Vec<Output>, tables: Tables) -> Scan {
+fn gather(listing: Listing, outputs: Vec<Output>, tables: Tables, stateful: bool) -> Scan {
     let mut scan = Scan::default();
     scan.counts.objects_listed = listing.listed;
     scan.counts.objects_found = listing.objects;
@@ -566,6 +751,13 @@ fn gather(listing: Listing, outputs: Vec<Output>, tables: Tables) -> Scan {
     scan.failures = listing.failures;
     scan.archived = listing.archived;
     scan.fewest_in_flight = listing.fewest_in_flight;
+    let mut state = StateScan::default();
+    scan.counts.objects_read += listing.taken.len() as u64;
+    scan.counts.records += listing.taken_records;
+    scan.counts.events_out_of_range += listing.taken_out_of_range;
+    state.taken = listing.taken;
+    state.changed = listing.changed;
+    state.taken_failed = listing.taken_failed;
     let mut names = Vec::new();
     let mut events = Vec::new();
     for output in outputs {
@@ -577,6 +769,8 @@ fn gather(listing: Listing, outputs: Vec<Output>, tables: Tables) -> Scan {
         scan.digests.extend(output.digests);
         scan.logs.extend(output.logs);
         scan.partials.extend(output.partials);
+        state.fresh.extend(output.fresh);
+        state.records = state.records.or(output.state_records);
         names.extend(output.names);
         events.extend(output.events);
         if let Some((segment, file)) = output.spool {
@@ -597,6 +791,10 @@ fn gather(listing: Listing, outputs: Vec<Output>, tables: Tables) -> Scan {
     scan.failures.sort();
     scan.archived.sort();
     scan.partials.sort_by(|a, b| a.name.cmp(&b.name));
+    if stateful {
+        state.fresh.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        scan.state = Some(state);
+    }
     scan
 }
 

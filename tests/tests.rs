@@ -21,4 +21,5 @@ mod s3;
 mod seed;
 mod shapes;
 mod shards;
+mod state;
 mod verify;

@@ -13,7 +13,7 @@ use crate::output::{ListFormat, Sink};
 use crate::redact::{self, Pseudonyms};
 use crate::Outcome;
 
-use super::read::{spool_error, ReadPlan};
+use super::read::{changed_objects, open_state, spool_error, ReadPlan};
 use super::verify;
 
 /// What to list and how, decided once from the arguments.
@@ -44,7 +44,8 @@ impl ListPlan {
 }
 
 pub(crate) fn run(args: &ConnectionsArgs) -> Result<Outcome, FatalError> {
-    let plan = ListPlan::new(args);
+    let mut plan = ListPlan::new(args);
+    let state = open_state(&mut plan.read, args.state.state.as_deref())?;
     let (read, integrity) = verify::read(&plan.read, &args.verify, plan.redact)?;
     let log = &plan.read.log;
     let problems = integrity.as_ref().map_or(0, |i| i.problems());
@@ -79,7 +80,18 @@ pub(crate) fn run(args: &ConnectionsArgs) -> Result<Outcome, FatalError> {
     log.stage(format_args!("wrote {} rows", listed.len()));
     let mut failures = scan.failures;
     let mut integrity = integrity;
+    let mut changed = Vec::new();
+    if let Some(state) = state {
+        // The rows have no place for it: what this run read itself goes to standard error.
+        let summary = crate::state::State::summary(&scan.counts, scan.state.as_ref());
+        state.commit(scan.state.as_ref(), &scan.kept, None)?;
+        if !log.quiet {
+            eprintln!("trailscope: {}", crate::state::line(&summary));
+        }
+        changed = changed_objects(&summary.objects_changed);
+    }
     if let Some(names) = &mut rows.names {
+        redact::redact_failures_with(names, &mut changed);
         redact::redact_failures_with(names, &mut failures);
         if let Some(integrity) = &mut integrity {
             redact::redact_integrity(names, integrity)?;
@@ -89,6 +101,7 @@ pub(crate) fn run(args: &ConnectionsArgs) -> Result<Outcome, FatalError> {
     if let Some(names) = &mut rows.names {
         redact::redact_archived_with(names, &mut archived);
     }
+    log.warn(&changed);
     log.warn(&failures);
     log.warn_archived(&archived, plan.read.restore_manifest.as_deref());
     log.warn_integrity(integrity.as_ref());

@@ -3,6 +3,7 @@
 //! there is anything to report at all.
 
 use std::io::IsTerminal;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -14,6 +15,7 @@ use crate::scan::{self, Progress, ReadOptions, Scan};
 use crate::source::layout::Filter;
 use crate::source::s3::{S3Client, S3Options};
 use crate::source::{self, Source};
+use crate::state::{self, State};
 
 /// Bytes fetched whole but not yet read, at most: enough to keep every worker busy on objects of
 /// a few MB while the next ones download.
@@ -56,6 +58,7 @@ impl ReadPlan {
                     shard: None,
                     include: input.include.clone(),
                 },
+                known: None,
             },
             s3: S3Options {
                 profile: s3.profile.clone(),
@@ -243,6 +246,9 @@ pub(crate) fn read(plan: &ReadPlan, redact: bool) -> Result<Read, FatalError> {
     if !scan.partials.is_empty() {
         merge(&mut scan, plan)?;
     }
+    if let Some(records) = scan.state.as_ref().and_then(|s| s.records.as_ref()) {
+        state::check_read(records)?;
+    }
     if redact && (scan.counts.objects_read == 0 || plan.strict) {
         crate::redact::redact_failures(&mut scan.failures);
     }
@@ -280,6 +286,9 @@ fn merge(scan: &mut Scan, plan: &ReadPlan) -> Result<(), FatalError> {
             "--verify reads the archive itself; partials hold only its Instance Connect records".into(),
         );
     }
+    if plan.options.known.is_some() {
+        return refuse("--state keeps what an archive's objects gave: give the archive, not partials".into());
+    }
     if filter.from.is_some()
         || filter.to.is_some()
         || !filter.accounts.is_empty()
@@ -308,6 +317,29 @@ fn merge(scan: &mut Scan, plan: &ReadPlan) -> Result<(), FatalError> {
     scan.failures = failures;
     scan.archived = archived;
     Ok(())
+}
+
+/// Opens `--state DIR`, when given, for a run of `plan`, and hands what it holds to the reading.
+pub(crate) fn open_state(plan: &mut ReadPlan, dir: Option<&Path>) -> Result<Option<State>, FatalError> {
+    let Some(dir) = dir else { return Ok(None) };
+    let options = state::options(&plan.options.filter, plan.options.max_object_size);
+    let state = State::open(dir, state::source_names(&plan.sources), options)?;
+    plan.options.known = Some(state.known());
+    Ok(Some(state))
+}
+
+/// Objects read before that changed since (`--state`), as warnings: a delivered CloudTrail log
+/// file never changes.
+pub(crate) fn changed_objects(names: &[String]) -> Vec<ObjectError> {
+    names
+        .iter()
+        .map(|name| ObjectError {
+            object: name.clone(),
+            error: "changed since an earlier run read it (size or ETag or modification time): read again; \
+                    a delivered log file should never change"
+                .into(),
+        })
+        .collect()
 }
 
 /// A bar on stderr only for a person watching: never under cron, in a pipe, or with `-q`. Its

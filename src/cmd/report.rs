@@ -7,11 +7,12 @@ use crate::output::{self, RenderOptions};
 use crate::report::{Report, Summary, SCHEMA_VERSION};
 use crate::Outcome;
 
-use super::read::{spool_error, ReadPlan};
+use super::read::{changed_objects, open_state, spool_error, ReadPlan};
 use super::verify;
 
 pub(crate) fn run(args: &ReportArgs) -> Result<Outcome, FatalError> {
-    let plan = ReadPlan::new(&args.input, &args.narrowing, &args.s3, &args.messages, args.verify.verify);
+    let mut plan = ReadPlan::new(&args.input, &args.narrowing, &args.s3, &args.messages, args.verify.verify);
+    let state = open_state(&mut plan, args.state.state.as_deref())?;
     let (read, integrity) = verify::read(&plan, &args.verify, args.redact)?;
     let problems = integrity.as_ref().map_or(0, |i| i.problems());
     let scan = read.scan;
@@ -59,18 +60,42 @@ pub(crate) fn run(args: &ReportArgs) -> Result<Outcome, FatalError> {
         archived: scan.archived,
         integrity,
         timeline: analysis.timeline,
+        changes: None,
+        state: None,
     };
+    // With --state: this report's facts, compared with the last report's; kept (unredacted) once
+    // the report is written, so that a report that could not be written is compared again.
+    let baseline = match &state {
+        Some(state) => {
+            let now = crate::state::baseline(&report, &activity).map_err(spool_error)?;
+            report.changes = state.baseline().map(|before| crate::state::changes(before, &now));
+            report.state = Some(crate::state::State::summary(&scan.counts, scan.state.as_ref()));
+            Some(now)
+        }
+        None => None,
+    };
+    let changed = report.changes.as_ref().is_some_and(|c| !c.is_empty());
     if args.redact {
         crate::redact::redact(&mut report)?;
     }
     report.failure_reasons = crate::error::failure_reasons(&report.failures);
     let rendered = output::render(&report, args.format, &RenderOptions { all: args.all });
     output::write(args.output.as_deref(), &rendered)?;
+    if let Some(state) = state {
+        state.commit(scan.state.as_ref(), &scan.kept, baseline)?;
+    }
+    plan.log.warn(&changed_objects(report.state.as_ref().map_or(&[][..], |s| &s.objects_changed)));
     plan.log.warn(&report.failures);
     plan.log.warn_archived(&report.archived, plan.restore_manifest.as_deref());
     plan.log.warn_integrity(report.integrity.as_ref());
     let whole = report.failures.is_empty() && report.archived.is_empty() && problems == 0;
-    Ok(if whole { Outcome::Complete } else { Outcome::Incomplete })
+    Ok(if !whole {
+        Outcome::Incomplete
+    } else if changed && args.fail_on_change {
+        Outcome::Changed
+    } else {
+        Outcome::Complete
+    })
 }
 
 /// Archived objects counted by storage class.

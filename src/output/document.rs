@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::digest::Integrity;
-use crate::report::{FieldClass, FieldReport, Report, VariesWith};
+use crate::report::{Changes, FieldClass, FieldReport, FieldShape, Report, VariesWith};
 
 use super::timeline::{self, Timeline};
 use super::RenderOptions;
@@ -12,6 +12,9 @@ use super::RenderOptions;
 pub(super) enum Block {
     Title(String),
     Heading(String),
+    /// A section apart from the report's own sections (`--state`'s changes): a heading as any
+    /// other in text and Markdown; in HTML a section of its own, outside the numbered contents.
+    Aside(String),
     Subheading(String),
     /// Prose; `code` spans are marked with backticks.
     Paragraph(String),
@@ -63,8 +66,12 @@ pub(super) fn build(report: &Report, options: &RenderOptions) -> Vec<Block> {
             plural(s.records, "record", "records"),
             plural(s.instance_connect_events, "Instance Connect event", "Instance Connect events"),
         )),
-        Block::Heading("Summary".into()),
     ];
+    // The first section, apart from the report's own (which is the same as without --state).
+    if let Some(changes) = &report.changes {
+        since_last_report(changes, &mut blocks);
+    }
+    blocks.push(Block::Heading("Summary".into()));
     let mut facts = vec![
         (
             "Connections",
@@ -153,6 +160,10 @@ pub(super) fn build(report: &Report, options: &RenderOptions) -> Vec<Block> {
     if !report.archived.is_empty() {
         archived_blocks(report, &mut blocks);
     }
+    if let Some(state) = &report.state {
+        // What only this run did (`--state`), apart from everything above, in one line.
+        blocks.push(Block::Paragraph(format!("{}.", crate::state::line(state))));
+    }
     blocks
 }
 
@@ -209,6 +220,51 @@ fn archived_blocks(report: &Report, blocks: &mut Vec<Block>) {
             .map(|(class, names)| vec![code(*class), text(thousands(names.len())), code(some_names(names))])
             .collect(),
     }));
+}
+
+/// `--state`: what changed since the previous report, first, for the reader who reads only that.
+fn since_last_report(changes: &Changes, blocks: &mut Vec<Block>) {
+    blocks.push(Block::Aside("Since the last report".into()));
+    if changes.is_empty() {
+        blocks.push(Block::Paragraph("Nothing new, nothing changed.".into()));
+        return;
+    }
+    blocks.push(Block::Paragraph(format!(
+        "{} and {}.",
+        plural(changes.connections, "connection", "connections"),
+        plural(changes.denied_attempts, "denied attempt", "denied attempts")
+    )));
+    let mut rows = Vec::new();
+    for (what, items) in [
+        ("New endpoint", &changes.new_endpoints),
+        ("New principal", &changes.new_principals),
+        ("New instance or address", &changes.new_instances),
+    ] {
+        rows.extend(items.iter().map(|item| vec![text(what), code(item)]));
+    }
+    if !rows.is_empty() {
+        blocks.push(Block::Table(Table { headers: vec!["What", "Value"], key_value: false, rows }));
+    }
+    if !changes.fields_changed.is_empty() {
+        let shape = |s: &Option<FieldShape>| match s {
+            None => "absent".to_owned(),
+            Some(FieldShape { class, varies_with: None }) => format!("{class:?}").to_lowercase(),
+            Some(FieldShape { class, varies_with: Some(v) }) => {
+                format!("{} (with {})", format!("{class:?}").to_lowercase(), format!("{v:?}").to_lowercase())
+            }
+        };
+        blocks.push(Block::Table(Table {
+            headers: vec!["Event", "Field", "Before", "Now"],
+            key_value: false,
+            rows: changes
+                .fields_changed
+                .iter()
+                .map(|f| {
+                    vec![code(&f.event_name), code(&f.path), text(shape(&f.before)), text(shape(&f.after))]
+                })
+                .collect(),
+        }));
+    }
 }
 
 fn endpoints(report: &Report, blocks: &mut Vec<Block>) {

@@ -48,12 +48,21 @@ pub(crate) fn render(blocks: &[Block]) -> String {
         .filter_map(|b| if let Block::Heading(h) = b { Some(h.as_str()) } else { None })
         .collect();
     let mut section = 0;
+    let mut aside = false;
     for block in blocks {
         match block {
             Block::Title(title) => {
                 let _ = writeln!(out, "<h1>{}</h1>", escape(title));
             }
+            Block::Aside(heading) => {
+                // Not numbered: the report's own sections keep their ids, as without --state.
+                let _ = writeln!(out, "<section id=\"since-last-report\">\n<h2>{}</h2>", escape(heading));
+                aside = true;
+            }
             Block::Heading(heading) => {
+                if std::mem::take(&mut aside) {
+                    out.push_str("</section>\n");
+                }
                 if section == 0 {
                     contents(&headings, &mut out);
                 } else {
@@ -67,7 +76,7 @@ pub(crate) fn render(blocks: &[Block]) -> String {
                 let _ = writeln!(out, "<h3>{}</h3>", escape(heading));
             }
             Block::Paragraph(text) => {
-                let class = if section == 0 { " class=\"lead\"" } else { "" };
+                let class = if section == 0 && !aside { " class=\"lead\"" } else { "" };
                 let _ = writeln!(out, "<p{class}>{}</p>", prose(text));
             }
             Block::Note(text) => {
@@ -77,7 +86,7 @@ pub(crate) fn render(blocks: &[Block]) -> String {
             Block::Timeline(timeline) => timeline_html(timeline, &mut out),
         }
     }
-    if section > 0 {
+    if section > 0 || aside {
         out.push_str("</section>\n");
     }
     out.push_str("</main>\n</body>\n</html>\n");

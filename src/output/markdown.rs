@@ -14,7 +14,9 @@ pub(super) fn render(blocks: &[Block]) -> String {
     for block in blocks {
         match block {
             Block::Title(title) => out.push_str(&format!("# {}\n\n", inline(title))),
-            Block::Heading(heading) => out.push_str(&format!("## {}\n\n", inline(heading))),
+            Block::Heading(heading) | Block::Aside(heading) => {
+                out.push_str(&format!("## {}\n\n", inline(heading)))
+            }
             Block::Subheading(heading) => out.push_str(&format!("### {}\n\n", inline(heading))),
             Block::Paragraph(text) => out.push_str(&format!("{}\n\n", prose(text))),
             Block::Note(text) => out.push_str(&format!("> **Note:** {}\n\n", prose(text))),

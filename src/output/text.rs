@@ -17,7 +17,7 @@ pub(super) fn render(blocks: &[Block]) -> String {
                 out.push_str(&"=".repeat(title.chars().count()));
                 out.push('\n');
             }
-            Block::Heading(heading) => {
+            Block::Heading(heading) | Block::Aside(heading) => {
                 let heading = sanitize::escape(heading);
                 out.push('\n');
                 out.push_str(&heading);

@@ -198,6 +198,8 @@ pub(crate) mod tests {
             direct: DirectUse::default(),
             other_events: BTreeMap::new(),
             event_names: Vec::new(),
+            changes: None,
+            state: None,
             fields: Vec::new(),
             conflicts: Vec::new(),
             failures: Vec::new(),

@@ -168,7 +168,7 @@ fn walk_dir(dir: &Path, filter: &Filter, pending: &mut Vec<PathBuf>) -> Vec<(Pat
 }
 
 fn object(path: PathBuf, kind: Kind) -> Object {
-    Object { name: display(&path), location: Location::File(path), size: None, kind }
+    Object { name: display(&path), location: Location::File(path), size: None, version: None, kind }
 }
 
 fn unreadable(path: &Path, what: &str, cause: &io::Error) -> ObjectError {

@@ -85,6 +85,8 @@ pub(crate) struct Object {
     pub(crate) location: Location,
     /// Bytes, when the listing said (S3 does; a local walk does not need to).
     pub(crate) size: Option<u64>,
+    /// The S3 ETag the listing gave, which `--state` tells versions of an object apart by.
+    pub(crate) version: Option<String>,
     pub(crate) kind: Kind,
 }
 

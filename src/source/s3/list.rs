@@ -120,6 +120,10 @@ impl Level {
                     (Entry::Object(read), Some(class)) if is_archive(class) => {
                         Entry::Archived(ArchivedObject { object: read.name, storage_class: class.as_str().to_owned() })
                     }
+                    (Entry::Object(mut read), _) => {
+                        read.version = object.e_tag().map(str::to_owned);
+                        Entry::Object(read)
+                    }
                     (entry, _) => entry,
                 };
                 // A closed channel means the run is over: stop listing.
@@ -150,6 +154,7 @@ fn entry(bucket: &str, key: &str, size: Option<u64>, filter: &Filter) -> Entry {
             name: format!("s3://{bucket}/{key}"),
             location: Location::Key(key.to_owned()),
             size,
+            version: None,
             kind,
         }),
         Verdict::Skip(skip) => Entry::Skipped(skip),

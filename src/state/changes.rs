@@ -1,0 +1,144 @@
+//! What changed since the last report (`changes`): a report's facts kept in the state
+//! ([`Baseline`]), and this report's compared with them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::connections::{self, Filter, RowReader};
+use crate::analysis::Activity;
+use crate::connections::Outcome;
+use crate::error::Reason;
+use crate::report::{Changes, FieldChange, FieldShape, Report};
+
+/// What a report said that the next one is compared with. Unredacted: DIR is 0700, and
+/// `--redact` applies to what is shown.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Baseline {
+    endpoints: BTreeSet<String>,
+    /// ARNs with a successful connection.
+    principals: BTreeSet<String>,
+    /// Instance ids and private IP addresses reached by a successful connection.
+    instances: BTreeSet<String>,
+    /// `(event name, field path)` → its class and what it varies with.
+    fields: Vec<((String, String), FieldShape)>,
+    connections: u64,
+    denied_attempts: u64,
+}
+
+/// The facts of `report` and of the connections in `activity`.
+pub(crate) fn baseline(report: &Report, activity: &Activity<'_>) -> Result<Baseline, Reason> {
+    let mut baseline = Baseline {
+        endpoints: report.endpoints.iter().map(|e| e.id.0.clone()).collect(),
+        fields: report
+            .fields
+            .iter()
+            .map(|f| {
+                (
+                    (f.event_name.clone(), f.path.clone()),
+                    FieldShape { class: f.class, varies_with: f.varies_with },
+                )
+            })
+            .collect(),
+        connections: report.summary.connections,
+        denied_attempts: report.summary.denied_attempts,
+        ..Baseline::default()
+    };
+    let filter = Filter { outcomes: vec![Outcome::Connected], ..Filter::default() };
+    let mut reader = RowReader::new(activity.kept);
+    for listed in connections::list(activity, &filter) {
+        let row = reader.row(&listed)?;
+        baseline.principals.extend(row.principal);
+        baseline.instances.extend(row.instance_id);
+        baseline.instances.extend(row.private_ip);
+    }
+    Ok(baseline)
+}
+
+/// What `now` has that `before` had not; fields whose class or `varies_with` differ (or that
+/// appeared or went), with both.
+pub(crate) fn changes(before: &Baseline, now: &Baseline) -> Changes {
+    let new = |now: &BTreeSet<String>, before: &BTreeSet<String>| now.difference(before).cloned().collect();
+    let before_fields: BTreeMap<_, _> = before.fields.iter().cloned().collect();
+    let now_fields: BTreeMap<_, _> = now.fields.iter().cloned().collect();
+    let paths: BTreeSet<&(String, String)> = before_fields.keys().chain(now_fields.keys()).collect();
+    let fields_changed = paths
+        .into_iter()
+        .filter_map(|key| {
+            let (was, is) = (before_fields.get(key).copied(), now_fields.get(key).copied());
+            (was != is).then(|| FieldChange {
+                event_name: key.0.clone(),
+                path: key.1.clone(),
+                before: was,
+                after: is,
+            })
+        })
+        .collect();
+    Changes {
+        new_endpoints: new(&now.endpoints, &before.endpoints),
+        new_principals: new(&now.principals, &before.principals),
+        new_instances: new(&now.instances, &before.instances),
+        fields_changed,
+        connections: now.connections.saturating_sub(before.connections),
+        denied_attempts: now.denied_attempts.saturating_sub(before.denied_attempts),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{FieldClass, VariesWith};
+
+    fn set(items: &[&str]) -> BTreeSet<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn only_what_is_new_or_different_is_a_change() {
+        let shape = |class, varies_with| FieldShape { class, varies_with };
+        let key = |p: &str| ("OpenTunnel".to_owned(), p.to_owned());
+        let before = Baseline {
+            endpoints: set(&["eice-1"]),
+            principals: set(&["arn:a"]),
+            instances: set(&["i-1", "10.0.0.1"]),
+            fields: vec![
+                (key("a"), shape(FieldClass::Constant, None)),
+                (key("b"), shape(FieldClass::Endpoint, Some(VariesWith::Endpoint))),
+            ],
+            connections: 5,
+            denied_attempts: 1,
+        };
+        assert_eq!(changes(&before, &before), Changes::default(), "nothing new, nothing changed");
+        let now = Baseline {
+            endpoints: set(&["eice-1", "eice-2"]),
+            principals: set(&["arn:a", "arn:b"]),
+            instances: set(&["i-1", "10.0.0.1", "i-2"]),
+            fields: vec![
+                (key("a"), shape(FieldClass::Endpoint, Some(VariesWith::Account))),
+                (key("b"), shape(FieldClass::Endpoint, Some(VariesWith::Endpoint))),
+                (key("c"), shape(FieldClass::Constant, None)),
+            ],
+            connections: 8,
+            denied_attempts: 1,
+        };
+        let changed = changes(&before, &now);
+        assert_eq!(changed.new_endpoints, ["eice-2"]);
+        assert_eq!(changed.new_principals, ["arn:b"]);
+        assert_eq!(changed.new_instances, ["i-2"]);
+        assert_eq!((changed.connections, changed.denied_attempts), (3, 0));
+        let paths: Vec<_> =
+            changed.fields_changed.iter().map(|f| (f.path.as_str(), f.before, f.after)).collect();
+        assert_eq!(
+            paths,
+            [
+                (
+                    "a",
+                    Some(shape(FieldClass::Constant, None)),
+                    Some(shape(FieldClass::Endpoint, Some(VariesWith::Account)))
+                ),
+                ("c", None, Some(shape(FieldClass::Constant, None))),
+            ]
+        );
+        assert!(!changed.is_empty());
+    }
+}

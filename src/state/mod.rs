@@ -1,0 +1,457 @@
+//! `--state DIR`: what earlier runs over the same sources and options read, so that a run reads
+//! only what is new and still reports on the whole archive.
+//!
+//! DIR holds three files:
+//! - `state.json`, the [`Manifest`]: the sources and options it is for, the trailscope that
+//!   wrote it, every object read whole (name, size, ETag or modification time, its record
+//!   counts), the name and SHA-256 of the records file, and what the last report said
+//!   ([`Baseline`], for `changes`);
+//! - `records-<generation>.jsonl.gz`: the Instance Connect records of those objects, in the
+//!   partial format of `scan --shard` ([`crate::partial`]), read back by the reading stage like
+//!   any partial;
+//! - `lock`, held (an OS lock, released by the kernel when the process dies) while a run uses DIR.
+//!
+//! A run lists as usual; an object listed with the size and version the manifest has is not
+//! fetched: its counts and records come from DIR. A new generation is written whole (temporary
+//! file, sync, rename) before the manifest that names it is renamed over the old one, so a run
+//! killed at any moment leaves the old state or the new one, never a mix: the next run reads
+//! again whatever the last committed state lacks.
+
+mod changes;
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+pub(crate) use changes::{baseline, changes, Baseline};
+
+use crate::error::FatalError;
+use crate::event::Kept;
+use crate::partial::{self, Header, Options};
+use crate::scan::{Counts, Known, KnownObject, StateScan};
+use crate::source::layout::{Filter, Shard};
+use crate::source::Source;
+
+/// The format of `state.json` this trailscope writes and reads.
+const FORMAT: u32 = 1;
+const MANIFEST: &str = "state.json";
+const LOCK: &str = "lock";
+const RECORDS_PREFIX: &str = "records-";
+
+/// What `state.json` says.
+#[derive(Debug, Serialize, Deserialize)]
+struct Manifest {
+    /// First, so that the file says what it is.
+    trailscope_state: u32,
+    /// The trailscope that wrote it: records kept by another version are not mixed in.
+    writer: String,
+    sources: Vec<String>,
+    options: Options,
+    /// Incremented by each run that commits.
+    generation: u64,
+    /// The records file (in DIR) and its SHA-256, checked before it is read.
+    records_file: String,
+    records_sha256: String,
+    objects: BTreeMap<String, KnownObject>,
+    /// What the last `report` said; `None` until one ran.
+    baseline: Option<Baseline>,
+}
+
+/// DIR, opened and locked for this run.
+pub(crate) struct State {
+    dir: PathBuf,
+    /// Held until the run ends; the lock goes with it.
+    _lock: File,
+    sources: Vec<String>,
+    options: Options,
+    /// The last committed manifest, its objects moved into `known`.
+    previous: Option<Manifest>,
+    known: Arc<Known>,
+}
+
+/// What a run with `--state` did, for the report's `state` block.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Summary {
+    /// Objects fetched and read by this run.
+    pub objects_read_now: u64,
+    /// Objects listed unchanged since an earlier run read them: taken from DIR, not fetched.
+    pub objects_from_state: u64,
+    /// Objects read before whose size or ETag (or modification time) changed: read again. A
+    /// CloudTrail log file never changes after delivery: each is warned about.
+    pub objects_changed: Vec<String>,
+}
+
+/// The SOURCE arguments as partials and the state name them.
+pub(crate) fn source_names(sources: &[Source]) -> Vec<String> {
+    sources
+        .iter()
+        .map(|source| match source {
+            Source::Local(path) => path.display().to_string(),
+            Source::S3(url) => url.to_string(),
+        })
+        .collect()
+}
+
+/// The options that decide what is read, as partials and the state record them.
+pub(crate) fn options(filter: &Filter, max_object_size: u64) -> Options {
+    Options {
+        from: filter.from.map(|d| d.to_string()),
+        to: filter.to.map(|d| d.to_string()),
+        accounts: filter.accounts.iter().cloned().collect(),
+        regions: filter.regions.iter().cloned().collect(),
+        max_object_size,
+    }
+}
+
+fn refuse<T>(message: String) -> Result<T, FatalError> {
+    Err(FatalError::State(message))
+}
+
+impl State {
+    /// Opens DIR (created 0700 if missing), locks it, and reads what it holds: refused when
+    /// another run holds it, when it was made for other sources or options or by another
+    /// trailscope, or when it is damaged.
+    pub(crate) fn open(dir: &Path, sources: Vec<String>, options: Options) -> Result<State, FatalError> {
+        let shown = dir.display();
+        let io = |what: &str, e: io::Error| FatalError::State(format!("{shown}: cannot {what}: {e}"));
+        // A folder that holds other things is not taken over: it would be made private, and files
+        // named like the state's leftovers would be removed from it.
+        if let Ok(entries) = fs::read_dir(dir) {
+            let names: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
+            if !names.is_empty() && !names.iter().any(|n| n == LOCK || n == MANIFEST) {
+                return refuse(format!(
+                    "{shown} is not empty and not a trailscope state: give a new or empty folder"
+                ));
+            }
+        }
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| io("create it", e))?;
+        // Whatever the umask, and also for a folder made beforehand: it holds principals, source
+        // addresses and keys.
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|e| io("set its mode", e))?;
+        let lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(dir.join(LOCK))
+            .map_err(|e| io("open its lock", e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return refuse(format!("{shown} is in use by another trailscope run: try again when it ends"))
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io("lock it", e)),
+        }
+        let mut previous = read_manifest(dir)?;
+        if let Some(manifest) = &previous {
+            let writer = writer();
+            let differs = if manifest.trailscope_state != FORMAT {
+                Some(format!(
+                    "written in state format {}, this trailscope reads {FORMAT}",
+                    manifest.trailscope_state
+                ))
+            } else if manifest.writer != writer {
+                Some(format!("made by {}, this is {writer}", manifest.writer))
+            } else if manifest.sources != sources {
+                Some(format!("made for sources {:?}, not {:?}", manifest.sources, sources))
+            } else if manifest.options != options {
+                Some(format!("made with options {}, not {}", describe(&manifest.options), describe(&options)))
+            } else {
+                None
+            };
+            if let Some(differs) = differs {
+                return refuse(format!(
+                    "{shown} was {differs}: give another DIR, or remove this one to rebuild it from the archive"
+                ));
+            }
+            check_records(dir, manifest)?;
+        }
+        remove_leftovers(dir, previous.as_ref().map(|m| m.records_file.as_str()));
+        // The objects are held once, for the reading and for the next commit alike.
+        let known = match &mut previous {
+            Some(manifest) => Known {
+                objects: std::mem::take(&mut manifest.objects).into_iter().collect(),
+                records: Some(dir.join(&manifest.records_file)),
+            },
+            None => Known::default(),
+        };
+        Ok(State { dir: dir.to_path_buf(), _lock: lock, sources, options, previous, known: Arc::new(known) })
+    }
+
+    /// What earlier runs read, for the reading stage.
+    pub(crate) fn known(&self) -> Arc<Known> {
+        Arc::clone(&self.known)
+    }
+
+    /// What the last report said, if a report ran.
+    pub(crate) fn baseline(&self) -> Option<&Baseline> {
+        self.previous.as_ref().and_then(|m| m.baseline.as_ref())
+    }
+
+    /// This run's part of the report (`state` block), from what the reading did.
+    pub(crate) fn summary(counts: &Counts, state: Option<&StateScan>) -> Summary {
+        Summary {
+            objects_read_now: counts.objects_read - state.map_or(0, |s| s.taken.len() as u64),
+            objects_from_state: state.map_or(0, |s| (s.taken.len() + s.taken_failed.len()) as u64),
+            objects_changed: state.map(|s| s.changed.clone()).unwrap_or_default(),
+        }
+    }
+
+    /// Writes what this run read as the new state: the records file of the next generation,
+    /// then the manifest naming it, each atomically; then removes the old records file.
+    /// `baseline` replaces the last report's when given (a `report` run), else is kept.
+    pub(crate) fn commit(
+        self,
+        state: Option<&StateScan>,
+        kept: &Kept,
+        baseline: Option<Baseline>,
+    ) -> Result<(), FatalError> {
+        let shown = self.dir.display().to_string();
+        let io = |what: &str, e: io::Error| FatalError::State(format!("{shown}: cannot {what}: {e}"));
+        let generation = self.previous.as_ref().map_or(0, |m| m.generation) + 1;
+        let records_file = format!("{RECORDS_PREFIX}{generation}.jsonl.gz");
+        let mut objects = BTreeMap::new();
+        if let Some(state) = state {
+            for name in state.taken.iter().chain(&state.taken_failed) {
+                if let Some(known) = self.known.objects.get(name) {
+                    objects.insert(name.clone(), known.clone());
+                }
+            }
+        }
+        if let Some(state) = state {
+            for (name, known) in &state.fresh {
+                objects.insert(name.clone(), known.clone());
+            }
+        }
+        let header = Header {
+            trailscope_partial: partial::FORMAT,
+            writer: writer(),
+            shard: Shard { index: 0, count: 1 },
+            sources: self.sources.clone(),
+            options: self.options.clone(),
+            counts: Counts::default(),
+            failures: Vec::new(),
+            archived: Vec::new(),
+            records: kept.events.len() as u64,
+        };
+        let sha256 = write_atomically(&self.dir, &records_file, |out| partial::write(out, &header, kept))
+            .map_err(|e| io("write its records", e))?;
+        let baseline = baseline.or_else(|| self.previous.as_ref().and_then(|m| m.baseline.clone()));
+        let manifest = Manifest {
+            trailscope_state: FORMAT,
+            writer: writer(),
+            sources: self.sources.clone(),
+            options: self.options.clone(),
+            generation,
+            records_file: records_file.clone(),
+            records_sha256: sha256,
+            objects,
+            baseline,
+        };
+        write_atomically(&self.dir, MANIFEST, |mut out| {
+            serde_json::to_writer(&mut out, &manifest)?;
+            out.write_all(b"\n")
+        })
+        .map_err(|e| io("write its manifest", e))?;
+        remove_leftovers(&self.dir, Some(&records_file));
+        Ok(())
+    }
+}
+
+fn writer() -> String {
+    format!("trailscope {}", env!("CARGO_PKG_VERSION"))
+}
+
+fn describe(options: &Options) -> String {
+    let list = |v: &[String]| if v.is_empty() { "all".to_owned() } else { v.join(",") };
+    format!(
+        "--from {} --to {} --account {} --region {} --max-object-size {}",
+        options.from.as_deref().unwrap_or("-"),
+        options.to.as_deref().unwrap_or("-"),
+        list(&options.accounts),
+        list(&options.regions),
+        options.max_object_size
+    )
+}
+
+fn damaged(dir: &Path, what: String) -> FatalError {
+    FatalError::State(format!(
+        "{}: damaged ({what}): remove it to rebuild the state from the archive",
+        dir.display()
+    ))
+}
+
+fn read_manifest(dir: &Path) -> Result<Option<Manifest>, FatalError> {
+    let path = dir.join(MANIFEST);
+    let bytes = match fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return refuse(format!("{}: cannot read: {e}", path.display())),
+    };
+    // The version first: a manifest of another format is refused as such, not as damaged.
+    #[derive(Deserialize)]
+    struct Version {
+        trailscope_state: u32,
+        writer: String,
+    }
+    if let Ok(version) = serde_json::from_slice::<Version>(&bytes) {
+        if version.trailscope_state != FORMAT {
+            return refuse(format!(
+                "{} was made by {} (state format {}); this {} reads format {FORMAT}: remove it to rebuild it",
+                dir.display(),
+                version.writer,
+                version.trailscope_state,
+                writer()
+            ));
+        }
+    }
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| damaged(dir, format!("{MANIFEST}: {e}")))
+}
+
+/// The records file must be the one the manifest names, byte for byte.
+fn check_records(dir: &Path, manifest: &Manifest) -> Result<(), FatalError> {
+    let path = dir.join(&manifest.records_file);
+    let sha = File::open(&path)
+        .and_then(sha256)
+        .map_err(|e| damaged(dir, format!("{}: {e}", manifest.records_file)))?;
+    if sha != manifest.records_sha256 {
+        return Err(damaged(dir, format!("{} is not the file {MANIFEST} names", manifest.records_file)));
+    }
+    Ok(())
+}
+
+fn sha256(mut file: File) -> io::Result<String> {
+    let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    let mut buffer = vec![0; 1 << 16];
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        context.update(&buffer[..n]);
+    }
+    Ok(crate::digest::hex(context.finish().as_ref()))
+}
+
+/// Writes `name` in `dir` through a temporary file (0600) that is synced and renamed over it,
+/// then syncs `dir`; returns the SHA-256 of what was written.
+fn write_atomically(
+    dir: &Path,
+    name: &str,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<String> {
+    // tempfile creates its files 0600, whatever the umask.
+    let mut staged = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    {
+        let mut out = io::BufWriter::new(staged.as_file_mut());
+        write(&mut out)?;
+        out.flush()?;
+    }
+    staged.as_file().sync_all()?;
+    staged.as_file().set_permissions(fs::Permissions::from_mode(0o600))?;
+    let sha = sha256(staged.reopen()?)?;
+    staged.persist(dir.join(name)).map_err(|e| e.error)?;
+    File::open(dir)?.sync_all()?;
+    Ok(sha)
+}
+
+/// Removes what a run killed part-way left (temporary files, a records file no manifest names).
+/// Only ever called with DIR locked.
+fn remove_leftovers(dir: &Path, keep: Option<&str>) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let ours = name.starts_with(".tmp-") || name.starts_with(RECORDS_PREFIX);
+        if ours && Some(name) != keep {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// The state's records file was read to its end: as many record lines as its header says.
+pub(crate) fn check_read(read: &crate::scan::PartialRead) -> Result<(), FatalError> {
+    let header: Header = serde_json::from_slice(&read.header)
+        .map_err(|e| FatalError::State(format!("{}: damaged: the header cannot be read: {e}", read.name)))?;
+    if header.records != read.lines {
+        return refuse(format!(
+            "{}: damaged: {} of its {} records: remove the folder to rebuild the state from the archive",
+            read.name, read.lines, header.records
+        ));
+    }
+    Ok(())
+}
+
+/// The `state` block as one line, as text output and `connections` show it.
+pub(crate) fn line(summary: &Summary) -> String {
+    let mut line = format!(
+        "state: {} objects read now, {} taken from the state",
+        summary.objects_read_now, summary.objects_from_state
+    );
+    if !summary.objects_changed.is_empty() {
+        line.push_str(&format!(", {} changed since read (read again)", summary.objects_changed.len()));
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> Options {
+        Options { from: None, to: None, accounts: vec![], regions: vec![], max_object_size: 1 << 30 }
+    }
+
+    fn known(records: u64) -> KnownObject {
+        KnownObject { size: 10, version: "etag:\"a\"".into(), records, out_of_range: 0, failure: None }
+    }
+
+    #[test]
+    fn a_committed_state_is_what_the_next_run_knows_and_leftovers_go() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("state");
+        let sources = vec!["s3://b/AWSLogs/".to_owned()];
+        let state = State::open(&path, sources.clone(), options()).expect("a new state");
+        assert!(state.known().records.is_none(), "no records file before a first commit");
+        let scan = StateScan { fresh: vec![("s3://b/x".into(), known(7))], ..StateScan::default() };
+        state.commit(Some(&scan), &Kept::default(), None).expect("commit");
+        // What a run killed while writing would leave.
+        fs::write(path.join(".tmp-abc"), b"half").expect("write");
+        fs::write(path.join("records-9.jsonl.gz"), b"orphan").expect("write");
+        let state = State::open(&path, sources.clone(), options()).expect("the state");
+        let known_now = state.known();
+        assert_eq!(known_now.objects.get("s3://b/x"), Some(&known(7)));
+        assert!(known_now.records.as_ref().is_some_and(|r| r.ends_with("records-1.jsonl.gz")));
+        let mut names: Vec<String> = fs::read_dir(&path)
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
+            .collect();
+        names.sort();
+        assert_eq!(names, ["lock", "records-1.jsonl.gz", "state.json"]);
+        // Taken again, unchanged, by a second run: kept; one not listed any more: gone.
+        let scan = StateScan { taken: vec!["s3://b/x".into()], ..StateScan::default() };
+        state.commit(Some(&scan), &Kept::default(), None).expect("commit");
+        let state = State::open(&path, sources, options()).expect("the state");
+        assert_eq!(state.known().objects.len(), 1);
+        assert!(state.known().records.as_ref().is_some_and(|r| r.ends_with("records-2.jsonl.gz")));
+    }
+
+    #[test]
+    fn other_options_are_named_in_the_refusal() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sources = vec!["archive".to_owned()];
+        let state = State::open(dir.path(), sources.clone(), options()).expect("a new state");
+        state.commit(None, &Kept::default(), None).expect("commit");
+        let narrowed = Options { from: Some("2024-03-01".into()), ..options() };
+        let Err(FatalError::State(line)) = State::open(dir.path(), sources, narrowed) else {
+            panic!("refused")
+        };
+        assert!(line.contains("--from - ") && line.contains("--from 2024-03-01"), "{line}");
+    }
+}
