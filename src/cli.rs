@@ -177,6 +177,9 @@ pub struct ScanArgs {
     pub narrowing: NarrowingArgs,
 
     #[command(flatten)]
+    pub verify: VerifyArgs,
+
+    #[command(flatten)]
     pub s3: S3Args,
 }
 

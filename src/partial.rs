@@ -8,6 +8,12 @@
 //! analysis (counting each event once, pairing, classification) happens only at the merge, over
 //! every shard's records together, so it is the analysis of one run.
 //!
+//! A partial made with `--verify` has a **residue** after its records: one line per fact of its
+//! verification, `{"v":<fact>}` (`crate::digest::residue`: the public keys it had, every digest it
+//! read, every log file with its SHA-256), counted in the header's `residue`. The merge verifies
+//! every shard's facts together, which is the verification of one run. Partials made with and
+//! without `--verify` are not shards of one run.
+//!
 //! A partial is recognised by its content: its first member is named `trailscope_partial`.
 
 use std::io::{self, Write};
@@ -16,6 +22,7 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde::{Deserialize, Serialize};
 
+use crate::digest::residue::Fact;
 use crate::error::ObjectError;
 use crate::event::Kept;
 use crate::scan::{Counts, PartialRead};
@@ -42,6 +49,10 @@ pub(crate) struct Header {
     pub(crate) failures: Vec<ObjectError>,
     /// Record lines that follow: fewer means the partial was cut short.
     pub(crate) records: u64,
+    /// Made with `--verify`: the residue lines that follow the records (fewer means cut short).
+    /// Absent without `--verify`, so such partials are what they were before residues existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) residue: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,8 +64,14 @@ pub(crate) struct Options {
     pub(crate) max_object_size: u64,
 }
 
-/// Writes the partial of `kept` (every kept record, in origin order) under `header` to `out`.
-pub(crate) fn write(out: impl Write, header: &Header, kept: &Kept) -> io::Result<()> {
+/// Writes the partial of `kept` (every kept record, in origin order) under `header` to `out`, then
+/// the residue (`header.residue` facts, with `--verify`).
+pub(crate) fn write(
+    out: impl Write,
+    header: &Header,
+    kept: &Kept,
+    residue: impl Iterator<Item = Fact>,
+) -> io::Result<()> {
     let mut gz = GzEncoder::new(io::BufWriter::with_capacity(1 << 16, out), Compression::fast());
     serde_json::to_writer(&mut gz, header)?;
     gz.write_all(b"\n")?;
@@ -74,12 +91,26 @@ pub(crate) fn write(out: impl Write, header: &Header, kept: &Kept) -> io::Result
         gz.write_all(&record)?;
         gz.write_all(b"}\n")?;
     }
+    for fact in residue {
+        gz.write_all(b"{\"v\":")?;
+        serde_json::to_writer(&mut gz, &fact)?;
+        gz.write_all(b"}\n")?;
+    }
     gz.finish()?.flush()
+}
+
+/// What the partials of one run add up to.
+#[derive(Debug, Default)]
+pub(crate) struct Merged {
+    pub(crate) counts: Counts,
+    pub(crate) failures: Vec<ObjectError>,
+    /// Made with `--verify`: the options they were read with, for the range verification judges.
+    pub(crate) verify: Option<Options>,
 }
 
 /// Checks that the partials read are whole and the shards of one run, each exactly once; returns
 /// their counts and failures added up, as one run over the same sources would have them.
-pub(crate) fn merge(read: &[PartialRead]) -> Result<(Counts, Vec<ObjectError>), String> {
+pub(crate) fn merge(read: &[PartialRead]) -> Result<Merged, String> {
     let mut partials = Vec::with_capacity(read.len());
     for partial in read {
         let header: Header = serde_json::from_slice(&partial.header)
@@ -90,15 +121,23 @@ pub(crate) fn merge(read: &[PartialRead]) -> Result<(Counts, Vec<ObjectError>), 
                 partial.name, partial.lines, header.records
             ));
         }
+        if partial.residue != header.residue.unwrap_or(0) {
+            return Err(format!(
+                "{}: cut short: {} of its {} residue lines",
+                partial.name,
+                partial.residue,
+                header.residue.unwrap_or(0)
+            ));
+        }
         partials.push((partial.name.clone(), header));
     }
     headers(&partials)
 }
 
 /// [`merge`], of headers read.
-fn headers(partials: &[(String, Header)]) -> Result<(Counts, Vec<ObjectError>), String> {
+fn headers(partials: &[(String, Header)]) -> Result<Merged, String> {
     let Some((first_name, first)) = partials.first() else {
-        return Ok((Counts::default(), Vec::new()));
+        return Ok(Merged::default());
     };
     for (name, header) in partials {
         if header.trailscope_partial != FORMAT {
@@ -108,7 +147,11 @@ fn headers(partials: &[(String, Header)]) -> Result<(Counts, Vec<ObjectError>), 
                 env!("CARGO_PKG_VERSION")
             ));
         }
-        let differs = if header.sources != first.sources {
+        let differs = if header.residue.is_some() != first.residue.is_some() {
+            let (with, without) =
+                if header.residue.is_some() { (name, first_name) } else { (first_name, name) };
+            Some(format!("{with} was made with --verify, {without} without"))
+        } else if header.sources != first.sources {
             Some(format!("sources {:?} against {:?}", header.sources, first.sources))
         } else if header.options != first.options {
             Some(format!("options {:?} against {:?}", header.options, first.options))
@@ -146,7 +189,7 @@ fn headers(partials: &[(String, Header)]) -> Result<(Counts, Vec<ObjectError>), 
         failures.extend(header.failures.iter().cloned());
     }
     failures.sort();
-    Ok((counts, failures))
+    Ok(Merged { counts, failures, verify: first.residue.is_some().then(|| first.options.clone()) })
 }
 
 #[cfg(test)]
@@ -169,13 +212,16 @@ mod tests {
             counts: Counts { objects_listed: 10, objects_read: 9, records: 100, ..Counts::default() },
             failures: vec![ObjectError { object: format!("s3://b/{index}"), error: "empty object".into() }],
             records: 0,
+            residue: None,
         };
         (format!("shard-{index}.jsonl.gz"), header)
     }
 
     #[test]
     fn every_shard_once_adds_up() {
-        let (counts, failures) = headers(&[header(1, 3), header(0, 3), header(2, 3)]).expect("a whole run");
+        let Merged { counts, failures, verify } =
+            headers(&[header(1, 3), header(0, 3), header(2, 3)]).expect("a whole run");
+        assert!(verify.is_none(), "made without --verify");
         assert_eq!((counts.objects_listed, counts.objects_read, counts.records), (30, 27, 300));
         assert_eq!(
             failures.iter().map(|f| f.object.as_str()).collect::<Vec<_>>(),
@@ -194,6 +240,13 @@ mod tests {
         let mut other = header(1, 2);
         other.1.sources = vec!["s3://other/".into()];
         assert!(headers(&[header(0, 2), other]).expect_err("other run").contains("not shards of one run"));
+        let mut verified = header(1, 2);
+        verified.1.residue = Some(7);
+        assert_eq!(
+            headers(&[header(0, 2), verified]).expect_err("mixed"),
+            "shard-1.jsonl.gz and shard-0.jsonl.gz are not shards of one run: \
+             shard-1.jsonl.gz was made with --verify, shard-0.jsonl.gz without"
+        );
         let mut newer = header(1, 2);
         newer.1.trailscope_partial = FORMAT + 1;
         assert!(headers(&[header(0, 2), newer]).expect_err("format").contains("does not read"));
