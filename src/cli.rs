@@ -141,7 +141,8 @@ pub struct VerifyArgs {
     /// Verify the archive against CloudTrail's digests (read with the logs from
     /// `CloudTrail-Digest/`, pruned as they are): log files missing, modified or listed by no
     /// digest, breaks in the chain of digests, digest signatures. Problems are listed and make the
-    /// exit status 3 (1 with --strict).
+    /// exit status 3 (1 with --strict). `scan --verify` writes what its shard found into the
+    /// partial, and `report` of the partials verifies them together.
     #[arg(long, help_heading = "Integrity")]
     pub verify: bool,
 
