@@ -253,6 +253,25 @@ mod tests {
     }
 
     #[test]
+    fn a_verify_partial_short_of_residue_lines_is_cut_short_and_whole_ones_merge_with_their_options() {
+        let (name, mut header) = header(0, 1);
+        header.residue = Some(5);
+        let read = |residue: u64| PartialRead {
+            name: name.clone(),
+            header: serde_json::to_vec(&header).expect("JSON"),
+            lines: 0,
+            residue,
+            keys: None,
+        };
+        assert_eq!(
+            merge(&[read(4)]).expect_err("cut short"),
+            "shard-0.jsonl.gz: cut short: 4 of its 5 residue lines"
+        );
+        let merged = merge(&[read(5)]).expect("whole");
+        assert_eq!(merged.verify, Some(header.options.clone()));
+    }
+
+    #[test]
     fn a_header_starts_with_the_member_the_decoder_recognises() {
         let json = serde_json::to_vec(&header(0, 1).1).expect("serializable");
         let marker = [&b"{\""[..], crate::decode::partial::MARKER, b"\":"].concat();

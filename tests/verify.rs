@@ -459,6 +459,13 @@ fn sharded_runs_report_every_tampering_as_one_run_does_byte_for_byte() {
     let out = format!("{}/", parts.path().display());
     scan_verified(&source, 2, &out, &[], &[]);
     assert_same_reports(&single, &every_format(&[&out], &[], &[]), "2 shards without keys");
+    // A range: the shards judge only what was read, as one run does.
+    let range = ["--from", "2024-03-02", "--to", "2024-03-02"];
+    let single = every_format(&[&source], &[&["--verify"][..], &with_keys, &range].concat(), &[]);
+    let parts = tempfile::tempdir().expect("temp dir");
+    let out = format!("{}/", parts.path().display());
+    scan_verified(&source, 3, &out, &[&with_keys[..], &range].concat(), &[]);
+    assert_same_reports(&single, &every_format(&[&out], &[], &[]), "3 shards of a range");
 }
 
 #[test]
