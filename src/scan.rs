@@ -515,7 +515,7 @@ impl Sink for Collect<'_, '_> {
         let fact: Fact = serde_json::from_slice(fact)
             .map_err(|e| Reason::Shape(format!("a residue line that is not a fact of --verify: {e}")))?;
         match fact.read().map_err(|e| Reason::Shape(format!("a residue line: {e}")))? {
-            residue::Read::Digest(d) => partial.digests.push(d),
+            residue::Read::Digest(d) => partial.digests.push(*d),
             residue::Read::Log(l) => partial.logs.push(l),
             residue::Read::Keys(keys) => partial.keys.get_or_insert_with(Vec::new).extend(keys),
         }

@@ -22,7 +22,7 @@ use crate::time::Timestamp;
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Fact {
     /// A digest object, as the shard read it.
-    Digest(DigestFact),
+    Digest(Box<DigestFact>),
     /// A log file, with its hash.
     Log(LogFact),
     /// The public keys the shard checked signatures with (`--public-keys` or the CloudTrail
@@ -107,7 +107,7 @@ pub(crate) struct KeyFact {
 
 /// What a fact read back is, for the merge.
 pub(crate) enum Read {
-    Digest(DigestObject),
+    Digest(Box<DigestObject>),
     Log(LogObject),
     Keys(Vec<PublicKey>),
 }
@@ -131,7 +131,7 @@ pub(crate) fn facts<'a>(
         )
     });
     keys.into_iter()
-        .chain(digests.iter().map(|d| Fact::Digest(DigestFact::of(d))))
+        .chain(digests.iter().map(|d| Fact::Digest(Box::new(DigestFact::of(d)))))
         .chain(logs.iter().map(|l| Fact::Log(LogFact::of(l))))
 }
 
@@ -244,13 +244,13 @@ impl Fact {
                     (None, Some(error)) => Err(error),
                     _ => return Err(format!("{}: a digest either read or not", d.object)),
                 };
-                Read::Digest(DigestObject {
+                Read::Digest(Box::new(DigestObject {
                     object: d.object,
                     digest,
                     sha256: d.sha256.as_deref().map(sha256).transpose()?,
                     signature: d.signature,
                     signature_algorithm: d.signature_algorithm,
-                })
+                }))
             }
             Fact::Log(l) => Read::Log(LogObject {
                 object: l.object,
@@ -310,7 +310,7 @@ mod tests {
             let line = serde_json::to_string(&fact).expect("JSON");
             let fact: Fact = serde_json::from_str(&line).expect("read back");
             match fact.read().expect("a fact") {
-                Read::Digest(d) => back.0.push(d),
+                Read::Digest(d) => back.0.push(*d),
                 Read::Log(l) => back.1.push(l),
                 Read::Keys(keys) => keys.into_iter().for_each(|k| back.2.insert(k)),
             }
