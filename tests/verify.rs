@@ -447,6 +447,16 @@ fn sharded_runs_report_every_tampering_as_one_run_does_byte_for_byte() {
         let report: Value = serde_json::from_slice(&merged[0].1).expect("JSON");
         assert_reported_exactly(&report["integrity"], &tampering, &|p| p.to_string_lossy().into_owned());
         if n == 3 {
+            // The same warnings, and the same connections listing with the same exit status.
+            let one = run_with(&["report", "-f", "json", "--verify", "--public-keys", &keys, &source], &[]);
+            let many = run_with(&["report", "-f", "json", &out], &[]);
+            assert_eq!(one.2, many.2, "warnings");
+            let one = run_with(
+                &["connections", "-q", "-f", "jsonl", "--verify", "--public-keys", &keys, &source],
+                &[],
+            );
+            let many = run_with(&["connections", "-q", "-f", "jsonl", &out], &[]);
+            assert_eq!((one.0, &one.1), (many.0, &many.1), "connections");
             // `report --verify` of the partials is the same report; --strict makes problems fatal.
             assert_same_reports(&single, &every_format(&[&out], &["--verify"], &[]), "report --verify");
             let (code, stdout, _) = run_with(&["report", "-q", "--strict", &out], &[]);
