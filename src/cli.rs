@@ -165,7 +165,8 @@ pub struct VerifyArgs {
     /// Verify the archive against CloudTrail's digests (read with the logs from
     /// `CloudTrail-Digest/`, pruned as they are): log files missing, modified or listed by no
     /// digest, breaks in the chain of digests, digest signatures. Problems are listed and make the
-    /// exit status 3 (1 with --strict).
+    /// exit status 3 (1 with --strict). `scan --verify` writes what its shard found into the
+    /// partial, and `report` of the partials verifies them together.
     #[arg(long, help_heading = "Integrity")]
     pub verify: bool,
 
@@ -199,6 +200,9 @@ pub struct ScanArgs {
 
     #[command(flatten)]
     pub narrowing: NarrowingArgs,
+
+    #[command(flatten)]
+    pub verify: VerifyArgs,
 
     #[command(flatten)]
     pub s3: S3Args,

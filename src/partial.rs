@@ -8,6 +8,12 @@
 //! analysis (counting each event once, pairing, classification) happens only at the merge, over
 //! every shard's records together, so it is the analysis of one run.
 //!
+//! A partial made with `--verify` has a **residue** after its records: one line per fact of its
+//! verification, `{"v":<fact>}` (`crate::digest::residue`: the public keys it had, every digest it
+//! read, every log file with its SHA-256), counted in the header's `residue`. The merge verifies
+//! every shard's facts together, which is the verification of one run. Partials made with and
+//! without `--verify` are not shards of one run.
+//!
 //! A partial is recognised by its content: its first member is named `trailscope_partial`.
 
 use std::io::{self, Write};
@@ -16,6 +22,7 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde::{Deserialize, Serialize};
 
+use crate::digest::residue::Fact;
 use crate::error::{ArchivedObject, ObjectError};
 use crate::event::Kept;
 use crate::scan::{Counts, PartialRead};
@@ -45,6 +52,10 @@ pub(crate) struct Header {
     pub(crate) archived: Vec<ArchivedObject>,
     /// Record lines that follow: fewer means the partial was cut short.
     pub(crate) records: u64,
+    /// Made with `--verify`: the residue lines that follow the records (fewer means cut short).
+    /// Absent without `--verify`, so such partials are what they were before residues existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) residue: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,8 +67,14 @@ pub(crate) struct Options {
     pub(crate) max_object_size: u64,
 }
 
-/// Writes the partial of `kept` (every kept record, in origin order) under `header` to `out`.
-pub(crate) fn write(out: impl Write, header: &Header, kept: &Kept) -> io::Result<()> {
+/// Writes the partial of `kept` (every kept record, in origin order) under `header` to `out`, then
+/// the residue (`header.residue` facts, with `--verify`).
+pub(crate) fn write(
+    out: impl Write,
+    header: &Header,
+    kept: &Kept,
+    residue: impl Iterator<Item = Fact>,
+) -> io::Result<()> {
     let mut gz = GzEncoder::new(io::BufWriter::with_capacity(1 << 16, out), Compression::fast());
     serde_json::to_writer(&mut gz, header)?;
     gz.write_all(b"\n")?;
@@ -77,7 +94,22 @@ pub(crate) fn write(out: impl Write, header: &Header, kept: &Kept) -> io::Result
         gz.write_all(&record)?;
         gz.write_all(b"}\n")?;
     }
+    for fact in residue {
+        gz.write_all(b"{\"v\":")?;
+        serde_json::to_writer(&mut gz, &fact)?;
+        gz.write_all(b"}\n")?;
+    }
     gz.finish()?.flush()
+}
+
+/// What the partials of one run add up to.
+#[derive(Debug, Default)]
+pub(crate) struct Merged {
+    pub(crate) counts: Counts,
+    pub(crate) failures: Vec<ObjectError>,
+    pub(crate) archived: Vec<ArchivedObject>,
+    /// Made with `--verify`: the options they were read with, for the range verification judges.
+    pub(crate) verify: Option<Options>,
 }
 
 /// Checks that the partials read are whole and the shards of one run, each exactly once; returns
@@ -94,18 +126,23 @@ pub(crate) fn merge(read: &[PartialRead]) -> Result<Merged, String> {
                 partial.name, partial.lines, header.records
             ));
         }
+        if partial.residue != header.residue.unwrap_or(0) {
+            return Err(format!(
+                "{}: cut short: {} of its {} residue lines",
+                partial.name,
+                partial.residue,
+                header.residue.unwrap_or(0)
+            ));
+        }
         partials.push((partial.name.clone(), header));
     }
     headers(&partials)
 }
 
-/// What the shards of a run add up to.
-pub(crate) type Merged = (Counts, Vec<ObjectError>, Vec<ArchivedObject>);
-
 /// [`merge`], of headers read.
 fn headers(partials: &[(String, Header)]) -> Result<Merged, String> {
     let Some((first_name, first)) = partials.first() else {
-        return Ok((Counts::default(), Vec::new(), Vec::new()));
+        return Ok(Merged::default());
     };
     for (name, header) in partials {
         if header.trailscope_partial != FORMAT {
@@ -115,7 +152,11 @@ fn headers(partials: &[(String, Header)]) -> Result<Merged, String> {
                 env!("CARGO_PKG_VERSION")
             ));
         }
-        let differs = if header.sources != first.sources {
+        let differs = if header.residue.is_some() != first.residue.is_some() {
+            let (with, without) =
+                if header.residue.is_some() { (name, first_name) } else { (first_name, name) };
+            Some(format!("{with} was made with --verify, {without} without"))
+        } else if header.sources != first.sources {
             Some(format!("sources {:?} against {:?}", header.sources, first.sources))
         } else if header.options != first.options {
             Some(format!("options {:?} against {:?}", header.options, first.options))
@@ -156,7 +197,7 @@ fn headers(partials: &[(String, Header)]) -> Result<Merged, String> {
     }
     failures.sort();
     archived.sort();
-    Ok((counts, failures, archived))
+    Ok(Merged { counts, failures, archived, verify: first.residue.is_some().then(|| first.options.clone()) })
 }
 
 #[cfg(test)]
@@ -183,15 +224,17 @@ mod tests {
                 storage_class: "GLACIER".into(),
             }],
             records: 0,
+            residue: None,
         };
         (format!("shard-{index}.jsonl.gz"), header)
     }
 
     #[test]
     fn every_shard_once_adds_up() {
-        let (counts, failures, archived) =
+        let Merged { counts, failures, archived, verify } =
             headers(&[header(1, 3), header(0, 3), header(2, 3)]).expect("a whole run");
         assert_eq!(archived.len(), 3, "every shard's archived objects");
+        assert!(verify.is_none(), "made without --verify");
         assert_eq!((counts.objects_listed, counts.objects_read, counts.records), (30, 27, 300));
         assert_eq!(
             failures.iter().map(|f| f.object.as_str()).collect::<Vec<_>>(),
@@ -210,9 +253,35 @@ mod tests {
         let mut other = header(1, 2);
         other.1.sources = vec!["s3://other/".into()];
         assert!(headers(&[header(0, 2), other]).expect_err("other run").contains("not shards of one run"));
+        let mut verified = header(1, 2);
+        verified.1.residue = Some(7);
+        assert_eq!(
+            headers(&[header(0, 2), verified]).expect_err("mixed"),
+            "shard-1.jsonl.gz and shard-0.jsonl.gz are not shards of one run: \
+             shard-1.jsonl.gz was made with --verify, shard-0.jsonl.gz without"
+        );
         let mut newer = header(1, 2);
         newer.1.trailscope_partial = FORMAT + 1;
         assert!(headers(&[header(0, 2), newer]).expect_err("format").contains("does not read"));
+    }
+
+    #[test]
+    fn a_verify_partial_short_of_residue_lines_is_cut_short_and_whole_ones_merge_with_their_options() {
+        let (name, mut header) = header(0, 1);
+        header.residue = Some(5);
+        let read = |residue: u64| PartialRead {
+            name: name.clone(),
+            header: serde_json::to_vec(&header).expect("JSON"),
+            lines: 0,
+            residue,
+            keys: None,
+        };
+        assert_eq!(
+            merge(&[read(4)]).expect_err("cut short"),
+            "shard-0.jsonl.gz: cut short: 4 of its 5 residue lines"
+        );
+        let merged = merge(&[read(5)]).expect("whole");
+        assert_eq!(merged.verify, Some(header.options.clone()));
     }
 
     #[test]

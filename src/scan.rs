@@ -17,7 +17,8 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::decode::{self, Decoded, Decoder, Sink};
-use crate::digest::{DigestObject, LogObject};
+use crate::digest::residue::{self, Fact};
+use crate::digest::{DigestObject, LogObject, PublicKey};
 use crate::error::Reason;
 use crate::error::{ArchivedObject, FatalError, ObjectError};
 use crate::event::spool::SpoolWriter;
@@ -120,12 +121,16 @@ pub(crate) struct Scan {
     pub(crate) state: Option<StateScan>,
 }
 
-/// A partial read whole: its name, its header line as it is, and how many record lines followed.
+/// A partial read whole: its name, its header line as it is, how many record lines followed,
+/// and, of a `--verify` partial, how many residue lines and the public keys among them (its
+/// digests and log files are in [`Scan::digests`] and [`Scan::logs`]).
 #[derive(Debug)]
 pub(crate) struct PartialRead {
     pub(crate) name: String,
     pub(crate) header: Vec<u8>,
     pub(crate) lines: u64,
+    pub(crate) residue: u64,
+    pub(crate) keys: Option<Vec<PublicKey>>,
 }
 
 /// How much was listed and read. Partials carry a shard's counts; merged, they add up to what
@@ -570,7 +575,15 @@ fn work(
                 }
                 return Err(FatalError::Partial(format!("{}: {reason}", object.name)));
             }
-            let read = PartialRead { name: object.name, header: partial.header, lines: partial.lines };
+            output.digests.extend(partial.digests);
+            output.logs.extend(partial.logs);
+            let read = PartialRead {
+                name: object.name,
+                header: partial.header,
+                lines: partial.lines,
+                residue: partial.residue,
+                keys: partial.keys,
+            };
             if matches!(role, Role::StateRecords) {
                 output.state_records = Some(read);
             } else {
@@ -680,11 +693,17 @@ struct Collect<'a, 't> {
 }
 
 /// A partial being read.
+#[derive(Default)]
 struct Partial {
     header: Vec<u8>,
     lines: u64,
     /// Objects first named in this partial: (number, name).
     objects: Vec<(u32, String)>,
+    /// Residue lines, and what they held.
+    residue: u64,
+    digests: Vec<DigestObject>,
+    logs: Vec<LogObject>,
+    keys: Option<Vec<PublicKey>>,
 }
 
 impl Collect<'_, '_> {
@@ -714,7 +733,22 @@ impl Sink for Collect<'_, '_> {
     }
 
     fn partial_header(&mut self, header: &[u8]) -> Result<(), Reason> {
-        self.partial = Some(Partial { header: header.to_vec(), lines: 0, objects: Vec::new() });
+        self.partial = Some(Partial { header: header.to_vec(), ..Partial::default() });
+        Ok(())
+    }
+
+    fn partial_residue(&mut self, fact: &[u8]) -> Result<(), Reason> {
+        let Some(partial) = self.partial.as_mut() else {
+            return Err(Reason::Shape("a partial's residue before its header".into()));
+        };
+        let fact: Fact = serde_json::from_slice(fact)
+            .map_err(|e| Reason::Shape(format!("a residue line that is not a fact of --verify: {e}")))?;
+        match fact.read().map_err(|e| Reason::Shape(format!("a residue line: {e}")))? {
+            residue::Read::Digest(d) => partial.digests.push(*d),
+            residue::Read::Log(l) => partial.logs.push(l),
+            residue::Read::Keys(keys) => partial.keys.get_or_insert_with(Vec::new).extend(keys),
+        }
+        partial.residue += 1;
         Ok(())
     }
 

@@ -379,3 +379,163 @@ fn on_s3_signatures_come_from_metadata_keys_from_the_api_and_tampering_is_report
         |p: &Path| format!("s3://tampered/{}", p.strip_prefix(&tampered).expect("under").to_string_lossy());
     assert_reported_exactly(&report["integrity"], &tampering, &key);
 }
+
+const FORMATS: [&str; 4] = ["json", "text", "markdown", "html"];
+
+/// `trailscope ARGS` with `env`, without any AWS profile of the machine: exit status and stdout.
+fn run_with(args: &[&str], env: &[(&str, String)]) -> (i32, Vec<u8>, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_trailscope"));
+    command.args(args).env_remove("AWS_PROFILE");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let out = command.output().expect("trailscope runs");
+    (out.status.code().unwrap_or(-1), out.stdout, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// The report of `sources` in every format, with `extra` options: (exit status, bytes) each.
+fn every_format(sources: &[&str], extra: &[&str], env: &[(&str, String)]) -> Vec<(i32, Vec<u8>)> {
+    FORMATS
+        .iter()
+        .map(|format| {
+            let mut args = vec!["report", "-q", "-f", format];
+            args.extend(extra);
+            args.extend(sources);
+            let (code, stdout, stderr) = run_with(&args, env);
+            assert!(!stdout.is_empty(), "report -f {format}: {stderr}");
+            (code, stdout)
+        })
+        .collect()
+}
+
+/// `scan --verify --shard I/N` of `source` for every I, each partial written under `out` (a folder
+/// or an `s3://` prefix, ending in `/`), with `extra` options.
+fn scan_verified(source: &str, n: u32, out: &str, extra: &[&str], env: &[(&str, String)]) {
+    for i in 0..n {
+        let (shard, target) = (format!("{i}/{n}"), format!("{out}shard-{i}.jsonl.gz"));
+        let mut args = vec!["scan", "-q", "--verify", "--shard", &shard, "-o", &target];
+        args.extend(extra);
+        args.push(source);
+        let (code, _, stderr) = run_with(&args, env);
+        assert!(matches!(code, 0 | 3), "shard {shard}: {code}: {stderr}");
+    }
+}
+
+fn assert_same_reports(single: &[(i32, Vec<u8>)], merged: &[(i32, Vec<u8>)], what: &str) {
+    for ((format, one), many) in FORMATS.iter().zip(single).zip(merged) {
+        assert_eq!(one.0, many.0, "{what}: exit status of -f {format}");
+        assert!(one.1 == many.1, "{what}: report -f {format} differs from one run");
+    }
+}
+
+#[test]
+fn sharded_runs_report_every_tampering_as_one_run_does_byte_for_byte() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let archive = generate(dir.path());
+    let tampering = tamper(&archive);
+    let source = archive.to_string_lossy().into_owned();
+    let keys = keys();
+    let with_keys = ["--public-keys", keys.as_str()];
+    let single = every_format(&[&source], &[&["--verify"][..], &with_keys].concat(), &[]);
+    assert_eq!(single[0].0, 3, "problems are exit status 3");
+    for n in [1, 2, 3, 7] {
+        let parts = tempfile::tempdir().expect("temp dir");
+        let out = format!("{}/", parts.path().display());
+        scan_verified(&source, n, &out, &with_keys, &[]);
+        let merged = every_format(&[&out], &[], &[]);
+        assert_same_reports(&single, &merged, &format!("{n} shards"));
+        let report: Value = serde_json::from_slice(&merged[0].1).expect("JSON");
+        assert_reported_exactly(&report["integrity"], &tampering, &|p| p.to_string_lossy().into_owned());
+        if n == 3 {
+            // The same warnings, and the same connections listing with the same exit status.
+            let one = run_with(&["report", "-f", "json", "--verify", "--public-keys", &keys, &source], &[]);
+            let many = run_with(&["report", "-f", "json", &out], &[]);
+            assert_eq!(one.2, many.2, "warnings");
+            let one = run_with(
+                &["connections", "-q", "-f", "jsonl", "--verify", "--public-keys", &keys, &source],
+                &[],
+            );
+            let many = run_with(&["connections", "-q", "-f", "jsonl", &out], &[]);
+            assert_eq!((one.0, &one.1), (many.0, &many.1), "connections");
+            // `report --verify` of the partials is the same report; --strict makes problems fatal.
+            assert_same_reports(&single, &every_format(&[&out], &["--verify"], &[]), "report --verify");
+            let (code, stdout, _) = run_with(&["report", "-q", "--strict", &out], &[]);
+            assert_eq!((code, stdout.is_empty()), (1, true), "--strict at the merge");
+        }
+    }
+    // Without keys, on both sides: signatures unchecked the same way.
+    let single = every_format(&[&source], &["--verify"], &[]);
+    let parts = tempfile::tempdir().expect("temp dir");
+    let out = format!("{}/", parts.path().display());
+    scan_verified(&source, 2, &out, &[], &[]);
+    assert_same_reports(&single, &every_format(&[&out], &[], &[]), "2 shards without keys");
+    // A range: the shards judge only what was read, as one run does.
+    let range = ["--from", "2024-03-02", "--to", "2024-03-02"];
+    let single = every_format(&[&source], &[&["--verify"][..], &with_keys, &range].concat(), &[]);
+    let parts = tempfile::tempdir().expect("temp dir");
+    let out = format!("{}/", parts.path().display());
+    scan_verified(&source, 3, &out, &[&with_keys[..], &range].concat(), &[]);
+    assert_same_reports(&single, &every_format(&[&out], &[], &[]), "3 shards of a range");
+}
+
+#[test]
+fn partials_made_with_and_without_verify_are_not_merged() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let archive = generate(dir.path());
+    let source = archive.to_string_lossy().into_owned();
+    let parts = dir.path().join("parts");
+    std::fs::create_dir(&parts).expect("mkdir");
+    let out = format!("{}/", parts.display());
+    scan_verified(&source, 2, &out, &[], &[]);
+    // Shard 1 again, without --verify.
+    let plain = parts.join("shard-1.jsonl.gz");
+    let (code, _, stderr) =
+        run_with(&["scan", "-q", "--shard", "1/2", "-o", plain.to_str().expect("utf-8"), &source], &[]);
+    assert!(matches!(code, 0 | 3), "{stderr}");
+    let (code, stdout, stderr) = run_with(&["report", &out], &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stdout.is_empty());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("made with --verify") && stderr.contains("without"), "{stderr}");
+    // Partials without --verify, merged with --verify: refused, not a report without integrity.
+    let plain_parts = dir.path().join("plain");
+    std::fs::create_dir(&plain_parts).expect("mkdir");
+    for i in 0..2 {
+        let target = plain_parts.join(format!("shard-{i}.jsonl.gz"));
+        let shard = format!("{i}/2");
+        let (code, _, _) =
+            run_with(&["scan", "-q", "--shard", &shard, "-o", target.to_str().expect("utf-8"), &source], &[]);
+        assert!(matches!(code, 0 | 3));
+    }
+    let (code, stdout, stderr) = run_with(&["report", "--verify", plain_parts.to_str().expect("utf-8")], &[]);
+    assert_eq!((code, stdout.is_empty()), (1, true), "{stderr}");
+    assert!(stderr.contains("made without it"), "{stderr}");
+}
+
+#[test]
+fn on_s3_sharded_runs_report_every_tampering_as_one_run_does() {
+    let garage = Garage::start();
+    let cloudtrail = FakeCloudTrail::start();
+    let dir = tempfile::tempdir().expect("temp");
+    let tampered = generate(dir.path());
+    let tampering = tamper(&tampered);
+    garage.create_bucket("tampered");
+    garage.create_bucket("partials");
+    garage.upload_with_metadata("tampered", &tampered, cloudtrail_metadata);
+    let mut env = garage.env();
+    env.push(("AWS_ENDPOINT_URL_CLOUDTRAIL", cloudtrail.endpoint.clone()));
+    let single = every_format(&["s3://tampered/"], &["--verify"], &env);
+    assert_eq!(single[0].0, 3);
+    for n in [1, 2, 3, 7] {
+        let prefix = format!("s3://partials/run-{n}/");
+        scan_verified("s3://tampered/", n, &prefix, &[], &env);
+        let merged = every_format(&[&prefix], &[], &env);
+        assert_same_reports(&single, &merged, &format!("{n} shards on S3"));
+        let report: Value = serde_json::from_slice(&merged[0].1).expect("JSON");
+        let key = |p: &Path| {
+            format!("s3://tampered/{}", p.strip_prefix(&tampered).expect("under").to_string_lossy())
+        };
+        assert_reported_exactly(&report["integrity"], &tampering, &key);
+        assert_eq!(report["integrity"]["signatures"]["unchecked"], 0, "keys from the API, in every shard");
+    }
+}

@@ -172,6 +172,9 @@ pub(crate) struct Read {
     /// The S3 client, when sources were on S3, for what a command asks of AWS afterwards. Its
     /// requests run on `_runtime`, which lives as long as it does.
     pub(crate) s3: Option<S3Client>,
+    /// Partials made with `--verify` were merged: the options their shards read with, and the
+    /// public keys the shards had. Their digests and log files are in `scan`.
+    pub(crate) residue: Option<(crate::partial::Options, Option<crate::digest::PublicKeys>)>,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -243,9 +246,7 @@ pub(crate) fn read(plan: &ReadPlan, redact: bool) -> Result<Read, FatalError> {
         scan.failures.len(),
         scan.archived.len()
     ));
-    if !scan.partials.is_empty() {
-        merge(&mut scan, plan)?;
-    }
+    let residue = if scan.partials.is_empty() { None } else { merge(&mut scan, plan)? };
     if let Some(records) = scan.state.as_ref().and_then(|s| s.records.as_ref()) {
         state::check_read(records)?;
     }
@@ -270,21 +271,20 @@ pub(crate) fn read(plan: &ReadPlan, redact: bool) -> Result<Read, FatalError> {
         plan.log.warn_archived(&scan.archived, plan.restore_manifest.as_deref());
         return Err(FatalError::Strict { failed: scan.failures.len() + scan.archived.len() });
     }
-    Ok(Read { scan, s3, _runtime: runtime })
+    Ok(Read { scan, s3, residue, _runtime: runtime })
 }
 
 /// Partials were read (`report PARTIAL...`): they must be every shard of one run and nothing
-/// else, and then their counts and failures are the run's.
-fn merge(scan: &mut Scan, plan: &ReadPlan) -> Result<(), FatalError> {
+/// else, and then their counts and failures are the run's; of partials made with `--verify`, the
+/// options and keys their residues are verified with.
+fn merge(
+    scan: &mut Scan,
+    plan: &ReadPlan,
+) -> Result<Option<(crate::partial::Options, Option<crate::digest::PublicKeys>)>, FatalError> {
     let refuse = |message: String| Err(FatalError::Partial(message));
     let filter = &plan.options.filter;
     if filter.shard.is_some() {
         return refuse("`scan` reads an archive, not partials".into());
-    }
-    if filter.digests {
-        return refuse(
-            "--verify reads the archive itself; partials hold only its Instance Connect records".into(),
-        );
     }
     if plan.options.known.is_some() {
         return refuse("--state keeps what an archive's objects gave: give the archive, not partials".into());
@@ -306,17 +306,32 @@ fn merge(scan: &mut Scan, plan: &ReadPlan) -> Result<(), FatalError> {
             scan.partials.len()
         ));
     }
-    let (counts, failures, archived) = crate::partial::merge(&scan.partials).map_err(FatalError::Partial)?;
+    let merged = crate::partial::merge(&scan.partials).map_err(FatalError::Partial)?;
+    if filter.digests && merged.verify.is_none() {
+        return refuse(
+            "--verify: these partials were made without it (`scan --verify` makes partials that verify)"
+                .into(),
+        );
+    }
     plan.log.stage(format_args!(
-        "merged {} partials: {} objects read, {} Instance Connect records",
+        "merged {} partials: {} objects read, {} Instance Connect records, {} digests and {} log files to verify",
         scan.partials.len(),
-        counts.objects_read,
-        scan.kept.events.len()
+        merged.counts.objects_read,
+        scan.kept.events.len(),
+        scan.digests.len(),
+        scan.logs.len()
     ));
-    scan.counts = counts;
-    scan.failures = failures;
-    scan.archived = archived;
-    Ok(())
+    scan.counts = merged.counts;
+    scan.failures = merged.failures;
+    scan.archived = merged.archived;
+    // The keys every shard had, together; none when no shard had any (signatures are then
+    // unchecked for that reason, as in one run without keys).
+    let mut keys: Option<crate::digest::PublicKeys> = None;
+    for key in scan.partials.iter_mut().filter_map(|p| p.keys.take()) {
+        let known = keys.get_or_insert_with(Default::default);
+        key.into_iter().for_each(|k| known.insert(k));
+    }
+    Ok(merged.verify.map(|options| (options, keys)))
 }
 
 /// Opens `--state DIR`, when given, for a run of `plan`, and hands what it holds to the reading.

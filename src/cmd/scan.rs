@@ -1,9 +1,12 @@
 //! `trailscope scan --shard I/N -o PARTIAL`: read one shard of the sources and write what it found
-//! ([`crate::partial`]) for `report` to merge.
+//! ([`crate::partial`]) for `report` to merge. With `--verify`, the shard also reads the digests it
+//! owns and hashes its log files; what verification needs of them goes into the partial's residue,
+//! verified at the merge with every other shard's (problems are only known there).
 
 use std::io;
 
 use crate::cli::{PartialTarget, ScanArgs};
+use crate::digest::residue;
 use crate::error::FatalError;
 use crate::output;
 use crate::partial::{self, Header, Options, FORMAT};
@@ -11,17 +14,28 @@ use crate::source::Source;
 use crate::Outcome;
 
 use super::read::{self, ReadPlan};
+use super::verify;
 
 pub(crate) fn run(args: &ScanArgs) -> Result<Outcome, FatalError> {
     let shard = args
         .shard
         .resolve(|name| std::env::var(name).ok())
         .map_err(|message| FatalError::Partial(format!("--shard {message}")))?;
-    let mut plan = ReadPlan::new(&args.input, &args.narrowing, &args.s3, &args.messages, false);
+    let mut plan = ReadPlan::new(&args.input, &args.narrowing, &args.s3, &args.messages, args.verify.verify);
     plan.options.filter.shard = Some(shard);
     plan.s3_needed = matches!(args.output, PartialTarget::S3(_));
     let read = read::read(&plan, false)?;
     let scan = &read.scan;
+    let keys = if args.verify.verify {
+        verify::keys(&args.verify, scan, read.s3.as_ref(), &plan.log)?
+    } else {
+        None
+    };
+    // Keys (one line, when there are any), then every digest, then every log file.
+    let residue = args.verify.verify.then(|| {
+        let facts = || residue::facts(keys.as_ref(), &scan.digests, &scan.logs);
+        (facts, u64::from(keys.is_some()) + scan.digests.len() as u64 + scan.logs.len() as u64)
+    });
     let filter = &plan.options.filter;
     let header = Header {
         trailscope_partial: FORMAT,
@@ -47,24 +61,28 @@ pub(crate) fn run(args: &ScanArgs) -> Result<Outcome, FatalError> {
         failures: scan.failures.clone(),
         archived: scan.archived.clone(),
         records: scan.kept.events.len() as u64,
+        residue: residue.as_ref().map(|(_, lines)| *lines),
     };
+    let facts = || residue.iter().flat_map(|(facts, _)| facts());
     match &args.output {
         PartialTarget::File(path) => {
             let mut sink = output::Sink::create(Some(path))?;
-            partial::write(&mut sink, &header, &scan.kept).map_err(|cause| sink.failed(cause))?;
+            partial::write(&mut sink, &header, &scan.kept, facts()).map_err(|cause| sink.failed(cause))?;
             sink.finish()?;
         }
         PartialTarget::S3(url) => {
             let client = read.s3.as_ref().ok_or_else(|| FatalError::S3(format!("{url}: no S3 client")))?;
             let staged = tempfile::NamedTempFile::new().map_err(FatalError::Spool)?;
-            partial::write(io::BufWriter::new(staged.as_file()), &header, &scan.kept)
+            partial::write(io::BufWriter::new(staged.as_file()), &header, &scan.kept, facts())
                 .map_err(|cause| FatalError::Output { target: url.to_string(), cause })?;
             client.put(url, staged.path()).map_err(FatalError::S3)?;
         }
     }
     plan.log.stage(format_args!(
-        "shard {shard}: {} objects read, {} Instance Connect records written",
-        scan.counts.objects_read, header.records
+        "shard {shard}: {} objects read, {} Instance Connect records and {} residue lines written",
+        scan.counts.objects_read,
+        header.records,
+        header.residue.unwrap_or(0)
     ));
     plan.log.warn(&scan.failures);
     plan.log.warn_archived(&scan.archived, plan.restore_manifest.as_deref());

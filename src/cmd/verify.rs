@@ -1,5 +1,7 @@
 //! `--verify`: the digests and log hashes the reading gathered, checked against each other and
 //! against CloudTrail's public keys (from `--public-keys`, or the CloudTrail API for S3 sources).
+//! Of partials made with `scan --verify`, the digests, hashes and keys of every shard's residue,
+//! verified together as one run verifies them.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -24,7 +26,10 @@ pub(crate) fn read(
 ) -> Result<(Read, Option<Integrity>), FatalError> {
     debug_assert_eq!(plan.options.filter.digests, args.verify, "the plan reads the digests");
     let read = read::read(plan, redact)?;
-    let integrity = integrity(args, &read.scan, &plan.options.filter, read.s3.as_ref(), &plan.log)?;
+    let integrity = match &read.residue {
+        Some((options, keys)) => Some(merged(args, &read.scan, options, keys.clone(), &plan.log)?),
+        None => integrity(args, &read.scan, &plan.options.filter, read.s3.as_ref(), &plan.log)?,
+    };
     let problems = integrity.as_ref().map_or(0, Integrity::problems);
     if plan.strict && problems > 0 {
         let mut integrity = integrity;
@@ -48,26 +53,68 @@ fn integrity(
     if !args.verify {
         return Ok(None);
     }
-    let keys = match (&args.public_keys, s3) {
+    let keys = keys(args, scan, s3, log)?;
+    Ok(Some(verify(scan, keys.as_ref(), scope(filter.from, filter.to), log)))
+}
+
+/// Verifies the residues of partials made with `--verify`, read with `options`, with the keys
+/// their shards had (and those of `--public-keys`, when given to the merge).
+fn merged(
+    args: &VerifyArgs,
+    scan: &Scan,
+    options: &crate::partial::Options,
+    mut keys: Option<PublicKeys>,
+    log: &Log,
+) -> Result<Integrity, FatalError> {
+    if let Some(path) = &args.public_keys {
+        let known = keys.get_or_insert_with(PublicKeys::default);
+        for key in read_keys(path)?.iter() {
+            known.insert(key.clone());
+        }
+    }
+    let day = |text: &Option<String>| match text {
+        None => Ok(None),
+        Some(text) => Day::parse(text)
+            .map(Some)
+            .ok_or_else(|| FatalError::Partial(format!("a partial's range holds {text:?}, not a day"))),
+    };
+    Ok(verify(scan, keys.as_ref(), scope(day(&options.from)?, day(&options.to)?), log))
+}
+
+/// The public keys of `--public-keys`, or of the CloudTrail API for S3 sources; `None` for a local
+/// copy without `--public-keys`.
+pub(crate) fn keys(
+    args: &VerifyArgs,
+    scan: &Scan,
+    s3: Option<&S3Client>,
+    log: &Log,
+) -> Result<Option<PublicKeys>, FatalError> {
+    Ok(match (&args.public_keys, s3) {
         (Some(path), _) => Some(read_keys(path)?),
         (None, Some(client)) => Some(fetch_keys(scan, client, log)?),
         (None, None) => None,
-    };
-    // The day folders read: logs from --from to the day after --to (see `Filter`).
-    let scope = Scope {
-        days: match (filter.from, filter.to) {
+    })
+}
+
+/// The day folders read: logs from --from to the day after --to (see `Filter`).
+fn scope(from: Option<Day>, to: Option<Day>) -> Scope {
+    Scope {
+        days: match (from, to) {
             (None, None) => None,
             (from, to) => Some((from.unwrap_or(Day(i64::MIN / 4)), to.map_or(Day(i64::MAX / 4), Day::next))),
         },
-    };
-    let integrity = digest::verify(&scan.digests, &scan.logs, keys.as_ref(), &scope);
+    }
+}
+
+fn verify(scan: &Scan, keys: Option<&PublicKeys>, scope: Scope, log: &Log) -> Integrity {
+    let integrity = digest::verify(&scan.digests, &scan.logs, keys, &scope);
     log.stage(format_args!(
         "verified {} log files against {} digests: {} problems",
         scan.logs.len(),
         integrity.digests_read,
         integrity.problems()
     ));
-    Ok(Some(integrity))
+    integrity
 }
 
 fn read_keys(path: &Path) -> Result<PublicKeys, FatalError> {

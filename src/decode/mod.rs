@@ -47,6 +47,13 @@ pub(crate) trait Sink {
             "a trailscope partial (written by `trailscope scan`), which is not read here".into(),
         ))
     }
+
+    /// One line of a `--verify` partial's residue (a fact of its verification), after its header.
+    fn partial_residue(&mut self, _fact: &[u8]) -> Result<(), Reason> {
+        Err(Reason::Shape(
+            "a trailscope partial (written by `trailscope scan`), which is not read here".into(),
+        ))
+    }
 }
 
 /// What a readable object held.

@@ -9,6 +9,9 @@ use super::Reason;
 /// The first member name of a partial's header line.
 pub(crate) const MARKER: &[u8] = b"trailscope_partial";
 
+/// The only member of a residue line (`scan --verify`): `{"v":<fact>}`.
+pub(crate) const RESIDUE: &[u8] = b"v";
+
 /// One record line of a partial: `{"o":"<object name>","i":<record index>,"r":<record>}`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct Line<'a> {
@@ -22,6 +25,20 @@ pub(crate) struct Line<'a> {
 
 impl<'a> Line<'a> {
     pub(crate) fn parse(bytes: &'a [u8]) -> Result<Line<'a>, Reason> {
+        serde_json::from_slice(bytes).map_err(|e| Reason::Json { at: None, detail: e.to_string() })
+    }
+}
+
+/// One line of a `--verify` partial's residue: `{"v":<fact>}`, the fact being
+/// `crate::digest::residue`'s business.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Residue<'a> {
+    #[serde(rename = "v", borrow)]
+    pub(crate) fact: &'a RawValue,
+}
+
+impl<'a> Residue<'a> {
+    pub(crate) fn parse(bytes: &'a [u8]) -> Result<Residue<'a>, Reason> {
         serde_json::from_slice(bytes).map_err(|e| Reason::Json { at: None, detail: e.to_string() })
     }
 }

@@ -136,6 +136,20 @@ impl Walker {
                     walk.sink.partial_header(&walk.input.from(at)[..(end - at) as usize])?;
                     end
                 }
+                // A line of a `--verify` partial's residue: handed on as it is.
+                b'{' if partial && walk.first_member_is(at, partial::RESIDUE)? => {
+                    let end = walk.container_end(at, place, String::new)?;
+                    let line = partial::Residue::parse(&walk.input.from(at)[..(end - at) as usize]);
+                    line.and_then(|l| walk.sink.partial_residue(l.fact.get().as_bytes())).map_err(
+                        |e| match e {
+                            Reason::Json { at: None, detail } => {
+                                json(Some(format!("line {}", place.line)), detail)
+                            }
+                            other => other,
+                        },
+                    )?;
+                    end
+                }
                 b'{' if partial => {
                     let end = walk.container_end(at, place, String::new)?;
                     let line = partial::Line::parse(&walk.input.from(at)[..(end - at) as usize]);

@@ -114,6 +114,11 @@ impl PublicKeys {
         self.by_fingerprint.keys().map(String::as_str)
     }
 
+    /// Every key, by fingerprint.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &PublicKey> {
+        self.by_fingerprint.values()
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.by_fingerprint.len()
     }

@@ -84,6 +84,7 @@
 
 mod format;
 mod keys;
+pub(crate) mod residue;
 mod signature;
 mod verify;
 

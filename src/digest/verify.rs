@@ -544,17 +544,66 @@ impl Found<'_> {
 /// trail, home region).
 type ChainKey = (String, String, String, String);
 
-/// Verifies the archive: see the module documentation for the rules.
+/// Verifies the archive: see the module documentation for the rules. Five steps, each a function
+/// of what the steps before it found: read the digests, match the log files they list, check the
+/// chains, check the signatures, summarise.
 pub(crate) fn verify(
     digests: &[DigestObject],
     logs: &[LogObject],
     keys: Option<&PublicKeys>,
     scope: &Scope,
 ) -> Integrity {
-    let mut out = Integrity::default();
+    let digests = read_digests(digests);
+    let mut findings = Findings::new(digests.found.len());
+    check_delivery(&digests, &mut findings);
+    let matched = match_logs(&digests, logs, scope);
+    check_chains(&digests, scope, &mut findings);
+    let signatures = check_signatures(&digests, keys, &mut findings);
+    summarise(&digests, logs, matched, findings, signatures, scope)
+}
 
-    // Digests, in name order, each layout path once: a second copy of the same object (the same
-    // archive given twice) adds nothing.
+/// The digests read, each layout path once, in name order, with an index to find them by the keys
+/// other digests write.
+struct Digests<'a> {
+    found: Vec<Found<'a>>,
+    index: Index,
+}
+
+impl Digests<'_> {
+    /// The digest a key (`previousDigestS3Object`) names, when it was read.
+    fn find(&self, key: &str) -> Option<usize> {
+        self.index.find(key).into_iter().next()
+    }
+}
+
+/// What the checks hold against digests: which ones something contradicts (they do not count as
+/// verified), and the chain breaks found.
+struct Findings {
+    contradicted: Vec<bool>,
+    breaks: Vec<(BreakOrder, ChainBreak)>,
+}
+
+impl Findings {
+    fn new(digests: usize) -> Findings {
+        Findings { contradicted: vec![false; digests], breaks: Vec::new() }
+    }
+
+    fn add_break(&mut self, moment: Timestamp, brk: ChainBreak) {
+        let order = (
+            brk.account.clone(),
+            brk.region.clone(),
+            brk.trail.clone(),
+            moment,
+            brk.kind,
+            brk.object.clone().unwrap_or_default(),
+        );
+        self.breaks.push((order, brk));
+    }
+}
+
+/// Step 1, read the digests: in name order, each layout path once (a second copy of the same
+/// object, the same archive given twice, adds nothing), with what their names and content say.
+fn read_digests(digests: &[DigestObject]) -> Digests<'_> {
     let mut order: Vec<&DigestObject> = digests.iter().collect();
     order.sort_by(|a, b| a.object.cmp(&b.object));
     let mut seen = BTreeSet::new();
@@ -571,76 +620,106 @@ pub(crate) fn verify(
             Some(Found { input, place, name, digest })
         })
         .collect();
-    let digest_index = Index::new(found.iter().map(|f| &f.place));
-    let find_digest = |key: &str| digest_index.find(key).into_iter().next();
+    let index = Index::new(found.iter().map(|f| &f.place));
+    Digests { found, index }
+}
 
-    let log_places: Vec<Place> = logs.iter().map(|l| Place::of(&l.object)).collect();
-    let log_index = Index::new(log_places.iter());
-
-    // The digest after each one: it carries the previous digest's signature.
-    let mut next_of: Vec<Option<usize>> = vec![None; found.len()];
-    for (b, f) in found.iter().enumerate() {
-        if let Some(previous) = f.digest.and_then(|d| d.previous.as_ref()) {
-            if let Some(p) = find_digest(&previous.key) {
-                next_of[p].get_or_insert(b);
-            }
-        }
-    }
-
-    let mut contradicted = vec![false; found.len()];
-    let mut breaks: Vec<(BreakOrder, ChainBreak)> = Vec::new();
-    let mut add_break = |moment: Timestamp, brk: ChainBreak| {
-        let order = (
-            brk.account.clone(),
-            brk.region.clone(),
-            brk.trail.clone(),
-            moment,
-            brk.kind,
-            brk.object.clone().unwrap_or_default(),
-        );
-        breaks.push((order, brk));
-    };
-
-    // Unreadable digests, and where each readable one says it was delivered.
-    for (i, f) in found.iter().enumerate() {
-        let Some(digest) = f.digest else {
-            let error = f.input.digest.as_ref().err().cloned().unwrap_or_default();
-            out.unreadable_digests.push(UnreadableDigest {
-                object: f.input.object.clone(),
-                account: f.name.as_ref().map(|n| n.account.clone()).or(f.place.account.clone()),
-                region: f.name.as_ref().map(|n| n.region.clone()).or(f.place.region.clone()),
-                error,
-            });
-            continue;
-        };
-        out.digests_read += 1;
-        out.backfill_digests += u64::from(f.backfill());
+/// Part of step 1: a digest found elsewhere than it says it was delivered is `moved`.
+fn check_delivery(digests: &Digests, findings: &mut Findings) {
+    for (i, f) in digests.found.iter().enumerate() {
+        let Some(digest) = f.digest else { continue };
         let claimed = Place::of(&digest.key);
         let same = match (&f.place.tail, &claimed.tail) {
             (Some(here), Some(there)) => here == there,
             _ => f.place.file == claimed.file,
         };
         if !same {
-            contradicted[i] = true;
+            findings.contradicted[i] = true;
             let mut brk = f.chain_break(
                 ChainBreakKind::Moved,
                 format!("{} says it was delivered to {}/{}", f.input.object, digest.bucket, digest.key),
             );
             brk.object = Some(f.input.object.clone());
-            add_break(digest.end, brk);
+            findings.add_break(digest.end, brk);
         }
     }
+}
 
-    // Links to the previous digest.
-    for f in &found {
+/// What matching the listed log files found, per log file (by its position among the inputs).
+struct Matched {
+    /// Listed by some digest read.
+    listed: Vec<bool>,
+    /// Listed with another SHA-256 than its own (the first digest by name that does).
+    mismatch: Vec<Option<Modified>>,
+    /// Listed, and not in the archive, by name.
+    missing: Vec<Missing>,
+}
+
+/// Step 2, match the log files: each one a digest lists is present with the same SHA-256,
+/// modified, or missing (when its day folder was read).
+fn match_logs(digests: &Digests, logs: &[LogObject], scope: &Scope) -> Matched {
+    let places: Vec<Place> = logs.iter().map(|l| Place::of(&l.object)).collect();
+    let index = Index::new(places.iter());
+    let mut listed = vec![false; logs.len()];
+    let mut mismatch: Vec<Option<Modified>> = vec![None; logs.len()];
+    let mut missing: BTreeMap<String, Missing> = BTreeMap::new();
+    for f in &digests.found {
+        let Some(digest) = f.digest else { continue };
+        for file in &digest.log_files {
+            let hits = index.find(&file.key);
+            if hits.is_empty() {
+                let place = Place::of(&file.key);
+                if scope.holds(place.day) {
+                    let (account, region, _) = log_identity(&place);
+                    let object = sibling_name(&f.place, &file.bucket, &file.key);
+                    missing.entry(object.clone()).or_insert(Missing {
+                        object,
+                        account,
+                        region,
+                        listed_by: f.input.object.clone(),
+                    });
+                }
+                continue;
+            }
+            for h in hits {
+                listed[h] = true;
+                if logs[h].sha256 != Some(file.sha256) && mismatch[h].is_none() {
+                    let (account, region, _) = log_identity(&places[h]);
+                    mismatch[h] = Some(Modified {
+                        object: logs[h].object.clone(),
+                        account,
+                        region,
+                        listed_by: f.input.object.clone(),
+                        expected_sha256: file.sha256.to_string(),
+                        actual_sha256: logs[h].sha256.map(|s| s.to_string()),
+                    });
+                }
+            }
+        }
+    }
+    Matched { listed, mismatch, missing: missing.into_values().collect() }
+}
+
+/// Step 3, check the chains: each digest's link to its previous one (hash, signature, presence),
+/// then the hours between consecutive digests of each hourly chain.
+fn check_chains(digests: &Digests, scope: &Scope, findings: &mut Findings) {
+    check_links(digests, scope, findings);
+    check_hours(digests, scope, findings);
+}
+
+/// Links to the previous digest: its hash and signature as the next one records them, or its
+/// absence.
+fn check_links(digests: &Digests, scope: &Scope, findings: &mut Findings) {
+    let found = &digests.found;
+    for f in found {
         let Some(digest) = f.digest else { continue };
         let Some(previous) = &digest.previous else { continue };
-        match find_digest(&previous.key) {
+        match digests.find(&previous.key) {
             Some(p) => {
                 let prior = &found[p];
                 if let (Some(recorded), Some(actual)) = (previous.sha256, prior.input.sha256) {
                     if recorded != actual {
-                        contradicted[p] = true;
+                        findings.contradicted[p] = true;
                         let mut brk = f.chain_break(
                             ChainBreakKind::PreviousHashMismatch,
                             format!(
@@ -650,7 +729,7 @@ pub(crate) fn verify(
                         );
                         brk.object = Some(prior.input.object.clone());
                         brk.next = Some(f.input.object.clone());
-                        add_break(prior.end().unwrap_or(digest.start), brk);
+                        findings.add_break(prior.end().unwrap_or(digest.start), brk);
                     }
                 }
                 if let (Some(recorded), Some(actual)) = (&previous.signature, &prior.input.signature) {
@@ -664,7 +743,7 @@ pub(crate) fn verify(
                         );
                         brk.object = Some(prior.input.object.clone());
                         brk.next = Some(f.input.object.clone());
-                        add_break(prior.end().unwrap_or(digest.start), brk);
+                        findings.add_break(prior.end().unwrap_or(digest.start), brk);
                     }
                 }
             }
@@ -681,13 +760,16 @@ pub(crate) fn verify(
                 brk.object = Some(absent);
                 brk.next = Some(f.input.object.clone());
                 brk.to = Some(ended.to_string());
-                add_break(ended, brk);
+                findings.add_break(ended, brk);
             }
             None => {}
         }
     }
+}
 
-    // Hours without digest, between consecutive digests of each hourly chain.
+/// Hours without digest, between consecutive digests of each hourly chain.
+fn check_hours(digests: &Digests, scope: &Scope, findings: &mut Findings) {
+    let found = &digests.found;
     let mut chains: BTreeMap<ChainKey, Vec<usize>> = BTreeMap::new();
     for (i, f) in found.iter().enumerate() {
         if let (Some(name), Some(_)) = (&f.name, f.end()) {
@@ -713,7 +795,7 @@ pub(crate) fn verify(
                     ),
                 ),
                 Some(previous) => {
-                    if find_digest(&previous.key).is_some() || !scope.holds(Place::of(&previous.key).day) {
+                    if digests.find(&previous.key).is_some() || !scope.holds(Place::of(&previous.key).day) {
                         continue;
                     }
                     // The absent previous digest ends where this one starts and lasts as long.
@@ -738,11 +820,25 @@ pub(crate) fn verify(
             brk.after = Some(a.input.object.clone());
             brk.from = Some(a_end.to_string());
             brk.to = Some(until.to_string());
-            add_break(a_end, brk);
+            findings.add_break(a_end, brk);
         }
     }
+}
 
-    // Signatures.
+/// Step 4, check the signatures: each readable digest's, read with it or recorded by the digest
+/// after it, with the key its fingerprint names.
+fn check_signatures(digests: &Digests, keys: Option<&PublicKeys>, findings: &mut Findings) -> Signatures {
+    let found = &digests.found;
+    // The digest after each one: it carries the previous digest's signature.
+    let mut next_of: Vec<Option<usize>> = vec![None; found.len()];
+    for (b, f) in found.iter().enumerate() {
+        if let Some(previous) = f.digest.and_then(|d| d.previous.as_ref()) {
+            if let Some(p) = digests.find(&previous.key) {
+                next_of[p].get_or_insert(b);
+            }
+        }
+    }
+    let mut out = Signatures::default();
     for (i, f) in found.iter().enumerate() {
         let Some(digest) = f.digest else { continue };
         let next_signature = next_of[i]
@@ -755,16 +851,16 @@ pub(crate) fn verify(
         };
         let algorithm = f.input.signature_algorithm.as_deref().or(digest.signature_algorithm.as_deref());
         match check_signature(digest, f.input.sha256, algorithm, signature, keys) {
-            Check::Verified => out.signatures.verified += 1,
+            Check::Verified => out.verified += 1,
             Check::Failed(reason) => {
-                contradicted[i] = true;
-                out.signatures.failed += 1;
+                findings.contradicted[i] = true;
+                out.failed += 1;
                 let reason = if from_next {
                     format!("{reason} (the signature the next digest records)")
                 } else {
                     reason
                 };
-                out.signatures.failures.push(SignatureFailure {
+                out.failures.push(SignatureFailure {
                     object: f.input.object.clone(),
                     account: f.account(),
                     region: f.region(),
@@ -772,53 +868,44 @@ pub(crate) fn verify(
                 });
             }
             Check::Unchecked(reason) => {
-                out.signatures.unchecked += 1;
-                *out.signatures.unchecked_reasons.entry(reason).or_default() += 1;
+                out.unchecked += 1;
+                *out.unchecked_reasons.entry(reason).or_default() += 1;
             }
         }
+    }
+    out.failures.sort();
+    out
+}
+
+/// Step 5, summarise: counts, per account and region what the digests cover, the log files no
+/// digest lists with why, and every list sorted.
+fn summarise(
+    digests: &Digests,
+    logs: &[LogObject],
+    mut matched: Matched,
+    findings: Findings,
+    signatures: Signatures,
+    scope: &Scope,
+) -> Integrity {
+    let found = &digests.found;
+    let mut out = Integrity { signatures, missing: matched.missing, ..Integrity::default() };
+    for f in found {
+        if f.digest.is_none() {
+            let error = f.input.digest.as_ref().err().cloned().unwrap_or_default();
+            out.unreadable_digests.push(UnreadableDigest {
+                object: f.input.object.clone(),
+                account: f.name.as_ref().map(|n| n.account.clone()).or(f.place.account.clone()),
+                region: f.name.as_ref().map(|n| n.region.clone()).or(f.place.region.clone()),
+                error,
+            });
+            continue;
+        }
+        out.digests_read += 1;
+        out.backfill_digests += u64::from(f.backfill());
     }
     out.digests_verified =
-        found.iter().enumerate().filter(|(i, f)| f.digest.is_some() && !contradicted[*i]).count() as u64;
-
-    // Listed log files: present and equal, modified, or missing.
-    let mut listed = vec![false; logs.len()];
-    let mut mismatch: Vec<Option<Modified>> = vec![None; logs.len()];
-    let mut missing: BTreeMap<String, Missing> = BTreeMap::new();
-    for f in &found {
-        let Some(digest) = f.digest else { continue };
-        for file in &digest.log_files {
-            let hits = log_index.find(&file.key);
-            if hits.is_empty() {
-                let place = Place::of(&file.key);
-                if scope.holds(place.day) {
-                    let (account, region, _) = log_identity(&place);
-                    let object = sibling_name(&f.place, &file.bucket, &file.key);
-                    missing.entry(object.clone()).or_insert(Missing {
-                        object,
-                        account,
-                        region,
-                        listed_by: f.input.object.clone(),
-                    });
-                }
-                continue;
-            }
-            for h in hits {
-                listed[h] = true;
-                if logs[h].sha256 != Some(file.sha256) && mismatch[h].is_none() {
-                    let (account, region, _) = log_identity(&log_places[h]);
-                    mismatch[h] = Some(Modified {
-                        object: logs[h].object.clone(),
-                        account,
-                        region,
-                        listed_by: f.input.object.clone(),
-                        expected_sha256: file.sha256.to_string(),
-                        actual_sha256: logs[h].sha256.map(|s| s.to_string()),
-                    });
-                }
-            }
-        }
-    }
-    out.missing = missing.into_values().collect();
+        found.iter().enumerate().filter(|(i, f)| f.digest.is_some() && !findings.contradicted[*i]).count()
+            as u64;
 
     // Per account and region: the spans the hourly digests cover, for unlisted files and the
     // summary.
@@ -850,11 +937,12 @@ pub(crate) fn verify(
     }
 
     for (h, log) in logs.iter().enumerate() {
-        let (account, region, delivered) = log_identity(&log_places[h]);
+        let place = Place::of(&log.object);
+        let (account, region, delivered) = log_identity(&place);
         let key = (account.clone(), region.clone());
-        if let Some(modified) = mismatch[h].take() {
+        if let Some(modified) = matched.mismatch[h].take() {
             out.modified.push(modified);
-        } else if listed[h] {
+        } else if matched.listed[h] {
             out.log_files_verified += 1;
             streams
                 .entry(key)
@@ -862,13 +950,13 @@ pub(crate) fn verify(
                 .log_files_verified += 1;
             continue;
         }
-        if listed[h] {
+        if matched.listed[h] {
             continue;
         }
         let spans = coverage.get(&key).map(Vec::as_slice).unwrap_or_default();
-        let (cause, digest) = unlisted_cause(delivered, spans, &found);
+        let (cause, digest) = unlisted_cause(delivered, spans, found);
         let after_last = matches!(cause, UnlistedCause::AfterLastDigest | UnlistedCause::AwaitingDigest);
-        if after_last && scope.last_day().is_some() && log_places[h].day == scope.last_day() {
+        if after_last && scope.last_day().is_some() && place.day == scope.last_day() {
             continue;
         }
         streams.entry(key).or_insert_with(|| StreamIntegrity::new(&(account.clone(), region.clone())));
@@ -888,12 +976,12 @@ pub(crate) fn verify(
     for stream in &mut out.streams {
         stream.trails.sort();
     }
+    let mut breaks = findings.breaks;
     breaks.sort_by(|a, b| a.0.cmp(&b.0));
     out.chain_breaks = breaks.into_iter().map(|(_, brk)| brk).collect();
     out.modified.sort();
     out.unlisted.sort();
     out.unreadable_digests.sort();
-    out.signatures.failures.sort();
     out
 }
 
@@ -1673,6 +1761,88 @@ mod tests {
         logs.reverse();
         digests.push(digests[0].clone());
         assert_eq!(verify(&digests, &logs, Some(&keys()), &Scope::default()), expected);
+    }
+
+    // Each step alone.
+
+    #[test]
+    fn reading_digests_keeps_each_layout_path_once_in_name_order() {
+        let (mut digests, _) = Fixture::new(3).inputs();
+        digests.reverse();
+        digests
+            .push(DigestObject { object: digests[0].object.replace(ROOT, "/copy/"), ..digests[0].clone() });
+        let read = read_digests(&digests);
+        let names: Vec<&str> = read.found.iter().map(|f| f.input.object.as_str()).collect();
+        assert_eq!(names.len(), 3, "the copy is the same digest: {names:?}");
+        assert!(names.windows(2).all(|w| w[0] < w[1]), "{names:?}");
+        let fixture = Fixture::new(3);
+        let at = read.find(&fixture.digests[1].key).expect("found by the key a digest writes");
+        assert_eq!(read.found[at].input.object, fixture.digest_named(1));
+        assert!(names[0].starts_with("/copy/"), "the first copy by name is kept: {names:?}");
+    }
+
+    #[test]
+    fn matching_logs_alone_finds_missing_modified_and_listed_files() {
+        let mut fixture = Fixture::new(4);
+        fixture.logs[1].content = b"edited".to_vec();
+        let gone = fixture.log_named(0);
+        fixture.logs.remove(0);
+        let (digests, logs) = fixture.inputs();
+        let matched = match_logs(&read_digests(&digests), &logs, &Scope::default());
+        assert_eq!(matched.missing.iter().map(|m| m.object.as_str()).collect::<Vec<_>>(), [gone.as_str()]);
+        assert_eq!(matched.mismatch.iter().flatten().count(), 1);
+        assert_eq!(
+            matched.mismatch[0].as_ref().map(|m| m.object.as_str()),
+            Some(fixture.log_named(0).as_str())
+        );
+        assert!(matched.listed.iter().all(|&l| l), "every file present is listed");
+    }
+
+    #[test]
+    fn checking_chains_alone_reports_both_of_two_deleted_digests() {
+        let mut fixture = Fixture::new(8);
+        fixture.digests.drain(4..6);
+        let (digests, _) = fixture.inputs();
+        let digests = read_digests(&digests);
+        let mut findings = Findings::new(digests.found.len());
+        check_chains(&digests, &Scope::default(), &mut findings);
+        let kinds: BTreeSet<ChainBreakKind> = findings.breaks.iter().map(|(_, b)| b.kind).collect();
+        assert_eq!(kinds, BTreeSet::from([ChainBreakKind::NoDigest, ChainBreakKind::PreviousDigestAbsent]));
+        assert!(findings.contradicted.iter().all(|&c| !c), "an absent digest contradicts none read");
+    }
+
+    #[test]
+    fn checking_signatures_alone_fails_a_re_signed_digest_and_contradicts_it() {
+        let mut fixture = Fixture::new(4);
+        fixture.digests[1].signature = sign_digest(&fixture.digests[1].json, OTHER_KEY);
+        let (digests, _) = fixture.inputs();
+        let digests = read_digests(&digests);
+        let mut findings = Findings::new(digests.found.len());
+        let signatures = check_signatures(&digests, Some(&keys()), &mut findings);
+        assert_eq!((signatures.verified, signatures.failed), (3, 1));
+        assert_eq!(findings.contradicted.iter().filter(|&&c| c).count(), 1);
+        let unchecked = check_signatures(&digests, None, &mut Findings::new(digests.found.len()));
+        assert_eq!(unchecked.unchecked_reasons.get("no public keys were given"), Some(&4));
+    }
+
+    #[test]
+    fn summarising_alone_counts_verified_files_and_explains_unlisted_ones() {
+        let mut fixture = Fixture::new(4);
+        let added = fixture.log(at(1, 50), "forged");
+        fixture.logs.push(added);
+        let (digests, logs) = fixture.inputs();
+        let digests = read_digests(&digests);
+        let matched = match_logs(&digests, &logs, &Scope::default());
+        let findings = Findings::new(digests.found.len());
+        let integrity =
+            summarise(&digests, &logs, matched, findings, Signatures::default(), &Scope::default());
+        assert_eq!(
+            (integrity.digests_read, integrity.digests_verified, integrity.log_files_verified),
+            (4, 4, 6)
+        );
+        assert_eq!(integrity.unlisted.len(), 1);
+        assert_eq!(integrity.unlisted[0].cause, UnlistedCause::NotListed);
+        assert_eq!(integrity.streams[0].log_files_verified, 6);
     }
 
     #[test]

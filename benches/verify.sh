@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# What `--verify` costs, side by side (runs interleaved, so the machine's noise hits both alike):
+#   1. the bench archive (with its digests): `report -f json` without and with `--verify
+#      --public-keys`, wall and CPU time and peak RSS, medians of RUNS runs each;
+#   2. peak RSS with `--verify` on archives of the same shape (objects per hour) over 2 and 8 days;
+#   3. partial sizes: `scan --shard I/N` with and without `--verify`, summed over the shards, for
+#      the 2- and 8-day archives and N = 1 and 3.
+#
+#   bash benches/verify.sh           # RUNS=5
+#   RUNS=3 bash benches/verify.sh
+#
+# Archives are generated once into benches/data/ (git-ignored). Binaries come from
+# $CARGO_TARGET_DIR (default target/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-5}
+DATA=benches/data
+TARGET=${CARGO_TARGET_DIR:-target}
+BIN=$TARGET/release/trailscope
+GEN=$TARGET/release/trailscope-gen
+KEYS=testdata/keys/test-public-keys.json
+
+cargo build --release --locked --features synth --bins >&2
+
+make_archive() { # NAME GEN-ARGS...
+  local name=$1; shift
+  if [ ! -f "$DATA/$name/truth.json" ]; then
+    rm -rf "${DATA:?}/$name"
+    echo "verify: generating $DATA/$name (trailscope-gen $*)" >&2
+    "$GEN" "$DATA/$name" "$@" >&2
+  fi
+}
+make_archive bench --preset bench
+# The bench shape (about 7 objects an hour per account-region), over 2 and over 8 days.
+make_archive days2 --preset bench --objects 875 --records 125000 --days 2
+make_archive days8 --preset bench --objects 3500 --records 500000 --days 8
+
+# Prints "wall cpu rss_kb" of one run of trailscope ARGS (output to /dev/null).
+measure() {
+  /usr/bin/time -f "%e %U %S %M" -o /tmp/verify-bench.time "$BIN" "$@" >/dev/null 2>/dev/null || true
+  awk '{ printf "%.3f %.3f %d\n", $1, $2 + $3, $4 }' /tmp/verify-bench.time
+}
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+echo "| archive | run | wall s | CPU s | peak RSS MB |"
+echo "| --- | --- | --- | --- | --- |"
+for archive in bench days2 days8; do
+  : >/tmp/verify-bench.plain
+  : >/tmp/verify-bench.verify
+  for _ in $(seq "$RUNS"); do
+    measure report -q -f json "$DATA/$archive/archive" >>/tmp/verify-bench.plain
+    measure report -q -f json --verify --public-keys "$KEYS" "$DATA/$archive/archive" >>/tmp/verify-bench.verify
+  done
+  for run in plain verify; do
+    file=/tmp/verify-bench.$run
+    wall=$(cut -d' ' -f1 "$file" | median)
+    cpu=$(cut -d' ' -f2 "$file" | median)
+    rss=$(cut -d' ' -f3 "$file" | median)
+    echo "| $archive | $run | $wall | $cpu | $((rss / 1024)) |"
+  done
+done
+
+echo
+echo "| archive | log objects | N | partials without --verify, bytes | with --verify, bytes | residue bytes per log object |"
+echo "| --- | --- | --- | --- | --- | --- |"
+for archive in days2 days8; do
+  logs=$(find "$DATA/$archive/archive" -path '*/CloudTrail/*' -name '*.json*' | wc -l)
+  for n in 1 3; do
+    out=$(mktemp -d)
+    for i in $(seq 0 $((n - 1))); do
+      "$BIN" scan -q --shard "$i/$n" -o "$out/plain-$i.jsonl.gz" "$DATA/$archive/archive" || true
+      "$BIN" scan -q --verify --public-keys "$KEYS" --shard "$i/$n" -o "$out/verify-$i.jsonl.gz" \
+        "$DATA/$archive/archive" || true
+    done
+    plain=$(cat "$out"/plain-*.jsonl.gz | wc -c)
+    verify=$(cat "$out"/verify-*.jsonl.gz | wc -c)
+    echo "| $archive | $logs | $n | $plain | $verify | $(((verify - plain) / logs)) |"
+    rm -rf "$out"
+  done
+done

@@ -1,0 +1,322 @@
+//! What a shard of a sharded `--verify` run (`scan --verify --shard I/N`) hands on of its
+//! verification, for the merge (`report PARTIAL...`) to verify the whole archive: every fact
+//! [`verify`](super::verify) reads, of every digest and log file the shard read, and the public
+//! keys it had. The merge puts every shard's facts together and verifies them in one call, so its
+//! `integrity` is the one a single run over the same sources gives, by construction.
+//!
+//! A fact survives the partial exactly: hashes as hex, times as milliseconds, every text field of
+//! a digest verbatim (the signing string is made from them).
+//!
+//! These facts are one per object read, so a partial of a `--verify` shard grows with the objects
+//! its shard read (about 200 bytes per log file and 1 KB per digest, gzipped: see the README,
+//! "Scaling out"), not only with the edges of its hour blocks.
+
+use serde::{Deserialize, Serialize};
+
+use super::format::{Digest, LogFile, PreviousDigest};
+use super::{hex, unhex, DigestObject, LogObject, PublicKey, PublicKeys, Sha256};
+use crate::time::Timestamp;
+
+/// One line of a partial's residue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Fact {
+    /// A digest object, as the shard read it.
+    Digest(Box<DigestFact>),
+    /// A log file, with its hash.
+    Log(LogFact),
+    /// The public keys the shard checked signatures with (`--public-keys` or the CloudTrail
+    /// API); absent when it had none, which is not the same as an empty list (see `verify`).
+    Keys(Vec<KeyFact>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct DigestFact {
+    object: String,
+    /// Its content, parsed; `None` when unreadable, with `error` saying why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    digest: Option<DigestFields>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signature: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signature_algorithm: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct DigestFields {
+    account: String,
+    start: i64,
+    end: i64,
+    end_text: String,
+    bucket: String,
+    key: String,
+    fingerprint: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signature_algorithm: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    previous: Option<PreviousFields>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    previous_signature: Option<String>,
+    log_files: Vec<LogFileFields>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct PreviousFields {
+    bucket: String,
+    key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signature: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct LogFileFields {
+    bucket: String,
+    key: String,
+    sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    oldest: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    newest: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct LogFact {
+    object: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    events: Option<(i64, i64)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct KeyFact {
+    fingerprint: String,
+    /// The DER key, hex.
+    der: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    valid_from: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    valid_until: Option<i64>,
+}
+
+/// What a fact read back is, for the merge.
+pub(crate) enum Read {
+    Digest(Box<DigestObject>),
+    Log(LogObject),
+    Keys(Vec<PublicKey>),
+}
+
+/// The facts of what a shard read: its keys first, then digests, then log files.
+pub(crate) fn facts<'a>(
+    keys: Option<&'a PublicKeys>,
+    digests: &'a [DigestObject],
+    logs: &'a [LogObject],
+) -> impl Iterator<Item = Fact> + 'a {
+    let keys = keys.map(|keys| {
+        Fact::Keys(
+            keys.iter()
+                .map(|key| KeyFact {
+                    fingerprint: key.fingerprint.clone(),
+                    der: hex(&key.der),
+                    valid_from: key.valid_from.map(Timestamp::millis),
+                    valid_until: key.valid_until.map(Timestamp::millis),
+                })
+                .collect(),
+        )
+    });
+    keys.into_iter()
+        .chain(digests.iter().map(|d| Fact::Digest(Box::new(DigestFact::of(d)))))
+        .chain(logs.iter().map(|l| Fact::Log(LogFact::of(l))))
+}
+
+impl DigestFact {
+    fn of(d: &DigestObject) -> DigestFact {
+        DigestFact {
+            object: d.object.clone(),
+            digest: d.digest.as_ref().ok().map(DigestFields::of),
+            error: d.digest.as_ref().err().cloned(),
+            sha256: d.sha256.map(|s| s.to_string()),
+            signature: d.signature.clone(),
+            signature_algorithm: d.signature_algorithm.clone(),
+        }
+    }
+}
+
+impl DigestFields {
+    fn of(d: &Digest) -> DigestFields {
+        DigestFields {
+            account: d.account.clone(),
+            start: d.start.millis(),
+            end: d.end.millis(),
+            end_text: d.end_text.clone(),
+            bucket: d.bucket.clone(),
+            key: d.key.clone(),
+            fingerprint: d.fingerprint.clone(),
+            signature_algorithm: d.signature_algorithm.clone(),
+            previous: d.previous.as_ref().map(|p| PreviousFields {
+                bucket: p.bucket.clone(),
+                key: p.key.clone(),
+                sha256: p.sha256.map(|s| s.to_string()),
+                signature: p.signature.clone(),
+            }),
+            previous_signature: d.previous_signature.clone(),
+            log_files: d
+                .log_files
+                .iter()
+                .map(|f| LogFileFields {
+                    bucket: f.bucket.clone(),
+                    key: f.key.clone(),
+                    sha256: f.sha256.to_string(),
+                    oldest: f.oldest.map(Timestamp::millis),
+                    newest: f.newest.map(Timestamp::millis),
+                })
+                .collect(),
+        }
+    }
+
+    fn read(self) -> Result<Digest, String> {
+        let previous = match self.previous {
+            None => None,
+            Some(p) => Some(PreviousDigest {
+                bucket: p.bucket,
+                key: p.key,
+                sha256: p.sha256.as_deref().map(sha256).transpose()?,
+                signature: p.signature,
+            }),
+        };
+        let log_files = self
+            .log_files
+            .into_iter()
+            .map(|f| {
+                Ok(LogFile {
+                    bucket: f.bucket,
+                    key: f.key,
+                    sha256: sha256(&f.sha256)?,
+                    oldest: f.oldest.map(Timestamp),
+                    newest: f.newest.map(Timestamp),
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(Digest {
+            account: self.account,
+            start: Timestamp(self.start),
+            end: Timestamp(self.end),
+            end_text: self.end_text,
+            bucket: self.bucket,
+            key: self.key,
+            fingerprint: self.fingerprint,
+            signature_algorithm: self.signature_algorithm,
+            previous,
+            previous_signature: self.previous_signature,
+            log_files,
+        })
+    }
+}
+
+impl LogFact {
+    fn of(l: &LogObject) -> LogFact {
+        LogFact {
+            object: l.object.clone(),
+            sha256: l.sha256.map(|s| s.to_string()),
+            events: l.events.map(|(first, last)| (first.millis(), last.millis())),
+        }
+    }
+}
+
+fn sha256(text: &str) -> Result<Sha256, String> {
+    Sha256::from_hex(text).ok_or_else(|| format!("not a hex SHA-256: {text:?}"))
+}
+
+impl Fact {
+    /// The fact as the merge uses it; an error names what is wrong with it (a partial edited or
+    /// written by something else).
+    pub(crate) fn read(self) -> Result<Read, String> {
+        Ok(match self {
+            Fact::Digest(d) => {
+                let digest = match (d.digest, d.error) {
+                    (Some(fields), None) => Ok(fields.read()?),
+                    (None, Some(error)) => Err(error),
+                    _ => return Err(format!("{}: a digest either read or not", d.object)),
+                };
+                Read::Digest(Box::new(DigestObject {
+                    object: d.object,
+                    digest,
+                    sha256: d.sha256.as_deref().map(sha256).transpose()?,
+                    signature: d.signature,
+                    signature_algorithm: d.signature_algorithm,
+                }))
+            }
+            Fact::Log(l) => Read::Log(LogObject {
+                object: l.object,
+                sha256: l.sha256.as_deref().map(sha256).transpose()?,
+                events: l.events.map(|(first, last)| (Timestamp(first), Timestamp(last))),
+            }),
+            Fact::Keys(keys) => Read::Keys(
+                keys.into_iter()
+                    .map(|k| {
+                        Ok(PublicKey {
+                            der: unhex(&k.der)
+                                .ok_or_else(|| format!("a public key that is not hex: {:?}", k.der))?,
+                            fingerprint: k.fingerprint,
+                            valid_from: k.valid_from.map(Timestamp),
+                            valid_until: k.valid_until.map(Timestamp),
+                        })
+                    })
+                    .collect::<Result<_, String>>()?,
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEYS: &[u8] = include_bytes!("../../testdata/keys/test-public-keys.json");
+
+    #[test]
+    fn every_fact_survives_a_line_of_json_exactly() {
+        let digest = br#"{"awsAccountId":"111122223333","digestStartTime":"2024-03-01T00:01:31Z",
+            "digestEndTime":"2024-03-01T01:01:31Z","digestS3Bucket":"b",
+            "digestS3Object":"AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2024/03/01/111122223333_CloudTrail-Digest_us-east-1_t_us-east-1_20240301T010131Z.json.gz",
+            "digestPublicKeyFingerprint":"3f98e10986cf601d7afccd3b736b75c0","digestSignatureAlgorithm":"SHA256withRSA",
+            "previousDigestS3Bucket":"b","previousDigestS3Object":"AWSLogs/x.json.gz",
+            "previousDigestHashValue":"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            "previousDigestHashAlgorithm":"SHA-256","previousDigestSignature":"abcd",
+            "logFiles":[{"s3Bucket":"b","s3Object":"AWSLogs/l.json.gz","hashAlgorithm":"SHA-256",
+            "hashValue":"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            "newestEventTime":"2024-03-01T00:59:59.123Z","oldestEventTime":null}]}"#;
+        let digests = vec![
+            DigestObject::from_content("s3://b/d.json.gz".into(), digest, Some("00ff".into())),
+            DigestObject::unreadable("s3://b/e.json.gz".into(), "truncated gzip stream".into()),
+        ];
+        let logs = vec![
+            LogObject {
+                object: "/copy/l.json.gz".into(),
+                sha256: Some(Sha256::of(b"x")),
+                events: Some((Timestamp(1), Timestamp(2))),
+            },
+            LogObject { object: "/copy/m.json.gz".into(), sha256: None, events: None },
+        ];
+        let keys = PublicKeys::parse(KEYS).expect("keys");
+        let mut back = (Vec::new(), Vec::new(), PublicKeys::default());
+        for fact in facts(Some(&keys), &digests, &logs) {
+            let line = serde_json::to_string(&fact).expect("JSON");
+            let fact: Fact = serde_json::from_str(&line).expect("read back");
+            match fact.read().expect("a fact") {
+                Read::Digest(d) => back.0.push(*d),
+                Read::Log(l) => back.1.push(l),
+                Read::Keys(keys) => keys.into_iter().for_each(|k| back.2.insert(k)),
+            }
+        }
+        assert_eq!(format!("{:?}", back.0), format!("{digests:?}"));
+        assert_eq!(format!("{:?}", back.1), format!("{logs:?}"));
+        assert_eq!(back.2, keys);
+    }
+}
