@@ -235,10 +235,12 @@ pub(crate) fn scan(
         listed_rx,
         items_tx,
         options.clone(),
-        Arc::clone(&stop),
-        Arc::clone(&listed_count),
-        Arc::clone(&sentinel),
-        Arc::clone(&taken),
+        FetchShared {
+            stop: Arc::clone(&stop),
+            count: Arc::clone(&listed_count),
+            sentinel: Arc::clone(&sentinel),
+            taken: Arc::clone(&taken),
+        },
     ));
 
     let tables = Tables::default();
@@ -307,17 +309,27 @@ async fn list_all(
     Ok(())
 }
 
+/// What the fetcher shares with the rest of the run.
+struct FetchShared {
+    /// Set when the run stops early (a worker failed, or the sentinel saw every GET refused).
+    stop: Arc<AtomicBool>,
+    /// Objects listed to be read so far, for the progress report.
+    count: Arc<AtomicU64>,
+    /// Watches the first answers for one access error that refuses them all.
+    sentinel: Arc<Sentinel>,
+    /// With `--state`: the names taken from it, set once the listing is done.
+    taken: Arc<OnceLock<FastSet<String>>>,
+}
+
 /// Gets each listed object from its store, within the limits, and hands it on to the workers.
 async fn fetch_all(
     stores: Vec<Arc<dyn Store>>,
     mut listed: mpsc::Receiver<(usize, Entry)>,
     items: mpsc::Sender<Item>,
     options: ReadOptions,
-    stop: Arc<AtomicBool>,
-    count: Arc<AtomicU64>,
-    sentinel: Arc<Sentinel>,
-    taken: Arc<OnceLock<FastSet<String>>>,
+    shared: FetchShared,
 ) -> Listing {
+    let FetchShared { stop, count, sentinel, taken } = shared;
     let requests = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let gate = Arc::new(Gate::new(options.concurrency.max(1)));
     let units = (options.budget / BUDGET_UNIT).clamp(1, u64::from(u32::MAX >> 3)) as u32;
