@@ -239,9 +239,13 @@ impl State {
             failures: Vec::new(),
             archived: Vec::new(),
             records: kept.events.len() as u64,
+            // The state is refused with --verify: its records file has no residue.
+            residue: None,
         };
-        let sha256 = write_atomically(&self.dir, &records_file, |out| partial::write(out, &header, kept))
-            .map_err(|e| io("write its records", e))?;
+        let sha256 = write_atomically(&self.dir, &records_file, |out| {
+            partial::write(out, &header, kept, std::iter::empty())
+        })
+        .map_err(|e| io("write its records", e))?;
         let baseline = baseline.or_else(|| self.previous.as_ref().and_then(|m| m.baseline.clone()));
         let manifest = Manifest {
             trailscope_state: FORMAT,
