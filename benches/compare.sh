@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Whole-archive figures: trailscope beside `zcat` of the same objects (decompression alone, one
-# core) and beside the inflate floor (benches/floor.rs: every object inflated on every core, the
+# core) and beside the inflate floor (benches/floor/: every object inflated on every core, the
 # output thrown away, with zlib-ng and with libdeflate), on every archive the goals of issues 8 and
 # 20 name, run side by side (runs interleaved, tool by tool) so the machine's noise hits all alike.
 # Prints two Markdown tables:
@@ -33,13 +33,19 @@ BIN=$TARGET/release/trailscope
 GEN=$TARGET/release/trailscope-gen
 HZ=$(getconf CLK_TCK)
 
-FLOOR=$TARGET/release/examples/floor
+FLOOR=$TARGET/floor/release/trailscope-floor
+cargo build --release --locked --features synth --bins >&2
+# The floor is a crate of its own (benches/floor/): either backend builds in a minute.
+cargo build --release --locked --manifest-path benches/floor/Cargo.toml --target-dir "$TARGET/floor" >&2
 if [ -n "${ZLIB_RS:-}" ]; then
-  # The pure-Rust backend, built first and put aside (the default build below replaces it).
-  cargo build --release --locked --no-default-features --features zlib-rs --bin trailscope --example floor >&2
-  cp "$BIN" "$BIN-zlib-rs" && cp "$FLOOR" "$FLOOR-zlib-rs"
+  # The pure-Rust backend: trailscope built with it, put aside (the default build is put back).
+  cargo build --release --locked --no-default-features --features zlib-rs --bin trailscope >&2
+  cp "$BIN" "$BIN-zlib-rs"
+  cargo build --release --locked --features synth --bins >&2
+  cargo build --release --locked --manifest-path benches/floor/Cargo.toml --target-dir "$TARGET/floor-zlib-rs" \
+    --no-default-features --features zlib-rs >&2
+  cp "$TARGET/floor-zlib-rs/release/trailscope-floor" "$FLOOR-zlib-rs"
 fi
-cargo build --release --locked --features synth --bins --example floor >&2
 
 make_archive() { # NAME GEN-ARGS...
   local name=$1; shift
@@ -225,7 +231,7 @@ titles = {"bench": "bench preset", "dense": "dense preset (Instance Connect-heav
           "million": "about 1,000,000 Instance Connect events"}
 print()
 print("Each archive, trailscope beside zcat of the same objects and the inflate floor (every object")
-print("inflated on both cores, output discarded: benches/floor.rs), all from the same runs:")
+print("inflated on both cores, output discarded: benches/floor/), all from the same runs:")
 print()
 print(f"| archive | objects | JSON | IC events | zcat | floor zlib-ng | floor libdeflate | trailscope "
       f"| / zlib-ng floor | / libdeflate floor | wall / zcat | CPU | peak RSS | RSS bound | goals |")
