@@ -68,7 +68,8 @@ impl Events {
         let (filter, mut events, mut named, numbers) =
             (Filter::default(), Vec::new(), FastMap::default(), AtomicU32::new(1 << 31));
         let mut decoder = Decoder::new(max_object_size, EVENT_SOURCE.as_bytes());
-        let mut sink = Collect::new(&mut extractor, &mut spool, &filter, &mut events, 0, &mut named, &numbers);
+        let mut sink =
+            Collect::new(&mut extractor, &mut spool, &filter, &mut events, 0, &mut named, &numbers);
         scan::read(&mut decoder, Body::Bytes(object.to_vec()), &mut sink).map_err(|e| e.to_string())?;
         if sink.was_partial() {
             return Err("a partial, which runs read apart from logs".into());

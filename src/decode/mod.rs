@@ -141,7 +141,11 @@ impl Decoder {
 
     /// Reads the object in the file at `path`: read whole, then [`Decoder::decode`], when it is
     /// small enough for the whole-object path; else streamed.
-    pub(crate) fn read_file(&mut self, path: &std::path::Path, sink: &mut dyn Sink) -> Result<Decoded, Reason> {
+    pub(crate) fn read_file(
+        &mut self,
+        path: &std::path::Path,
+        sink: &mut dyn Sink,
+    ) -> Result<Decoded, Reason> {
         let mut file = File::open(path).map_err(Reason::Read)?;
         let small = file.metadata().is_ok_and(|m| m.len() <= whole::UP_TO as u64);
         if !small {

@@ -47,7 +47,11 @@ fn flate2(compressed: &[u8], out: &mut Vec<u8>) -> Option<u64> {
 
 /// One libdeflate call per object into a buffer of the size the gzip trailer gives (one member,
 /// as CloudTrail writes them), never more than deflate's largest ratio (1032:1) allows.
-fn libdeflate(decompressor: &mut libdeflater::Decompressor, compressed: &[u8], out: &mut Vec<u8>) -> Option<u64> {
+fn libdeflate(
+    decompressor: &mut libdeflater::Decompressor,
+    compressed: &[u8],
+    out: &mut Vec<u8>,
+) -> Option<u64> {
     let trailer = compressed.len().checked_sub(4)?;
     let isize = u32::from_le_bytes(compressed[trailer..].try_into().ok()?) as usize;
     let isize = isize.min(compressed.len().saturating_mul(1032));
