@@ -1,6 +1,7 @@
 //! Per-stage micro-benchmarks, so a regression shows where it is: inflate alone (MB/s of output),
-//! the record splitter on plain JSON and behind inflate (whole-object and streamed), the byte prefilter, extracting Instance
-//! Connect events from a log full of them, and pairing plus classification (events/s).
+//! the record splitter on plain JSON and behind inflate (whole-object and streamed), the byte
+//! prefilter, extracting Instance Connect events from a log full of them, and pairing plus
+//! classification (events/s).
 //!
 //! `cargo bench --bench stages`. Inputs are synthetic and deterministic (the generator's record
 //! templates); the whole-archive comparison against zcat and other tools is `benches/compare.sh`.
