@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Whole-archive figures: trailscope beside `zcat` of the same objects (decompression alone, one
-# core), on every archive the goals of issue 8 name, run side by side (runs interleaved, tool by
-# tool) so the machine's noise hits both alike. Prints two Markdown tables:
+# core) and beside the inflate floor (benches/floor/: every object inflated on every core, the
+# output thrown away, with zlib-ng and with libdeflate), on every archive the goals of issues 8 and
+# 20 name, run side by side (runs interleaved, tool by tool) so the machine's noise hits all alike.
+# Prints two Markdown tables:
 #   1. the bench preset: trailscope, zcat and what people use today (jq, DuckDB, Python);
 #   2. one line per archive: bench, dense (Instance Connect-heavy), bench doubled, many tiny
 #      objects (20,000, and 80,000), one object of 1 GiB of JSON, and with MILLION=1 about
@@ -17,6 +19,7 @@
 #   RUNS=3 bash benches/compare.sh        # runs per tool (default 5)
 #   SKIP_PEERS=1 bash benches/compare.sh  # no jq, DuckDB, Python
 #   ONLY="dense 1gib" bash benches/compare.sh   # only these lines of table 2 (names as printed)
+#   ZLIB_RS=1 bash benches/compare.sh     # also trailscope and the floor built with zlib-rs
 #
 # Archives are generated once into benches/data/ (git-ignored). Binaries come from
 # $CARGO_TARGET_DIR (default target/). The S3 figures are `cargo bench --bench s3`.
@@ -30,7 +33,19 @@ BIN=$TARGET/release/trailscope
 GEN=$TARGET/release/trailscope-gen
 HZ=$(getconf CLK_TCK)
 
+FLOOR=$TARGET/floor/release/trailscope-floor
 cargo build --release --locked --features synth --bins >&2
+# The floor is a crate of its own (benches/floor/): either backend builds in a minute.
+cargo build --release --locked --manifest-path benches/floor/Cargo.toml --target-dir "$TARGET/floor" >&2
+if [ -n "${ZLIB_RS:-}" ]; then
+  # The pure-Rust backend: trailscope built with it, put aside (the default build is put back).
+  cargo build --release --locked --no-default-features --features zlib-rs --bin trailscope >&2
+  cp "$BIN" "$BIN-zlib-rs"
+  cargo build --release --locked --features synth --bins >&2
+  cargo build --release --locked --manifest-path benches/floor/Cargo.toml --target-dir "$TARGET/floor-zlib-rs" \
+    --no-default-features --features zlib-rs >&2
+  cp "$TARGET/floor-zlib-rs/release/trailscope-floor" "$FLOOR-zlib-rs"
+fi
 
 make_archive() { # NAME GEN-ARGS...
   local name=$1; shift
@@ -162,7 +177,11 @@ for ((i = 0; i < ${#LINES[@]}; i += 2)); do
   name=${LINES[i]} path=${LINES[i + 1]}
   [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]] && continue
   echo "compare: $name" >&2
-  side_by_side "$name" zcat "$(zcat_of "$path")" trailscope "$BIN report --format json -q $path"
+  tools=(zcat "$(zcat_of "$path")" "floor zlib-ng" "$FLOOR flate2 $path" "floor libdeflate" "$FLOOR libdeflate $path"
+    trailscope "$BIN report --format json -q $path")
+  [ -n "${ZLIB_RS:-}" ] && tools+=("floor zlib-rs" "$FLOOR-zlib-rs flate2 $path"
+    "trailscope zlib-rs" "$BIN-zlib-rs report --format json -q $path")
+  side_by_side "$name" "${tools[@]}"
 done
 echo "compare: after: load average $(cut -d' ' -f1-3 /proc/loadavg); busy: $(others)" >&2
 
@@ -211,11 +230,15 @@ titles = {"bench": "bench preset", "dense": "dense preset (Instance Connect-heav
           "1gib": "one object, 1 GiB of JSON",
           "million": "about 1,000,000 Instance Connect events"}
 print()
-print("Each archive, trailscope beside zcat of the same objects:")
+print("Each archive, trailscope beside zcat of the same objects and the inflate floor (every object")
+print("inflated on both cores, output discarded: benches/floor/), all from the same runs:")
 print()
-print(f"| archive | objects | JSON | IC events | zcat | trailscope | wall / zcat | CPU | peak RSS | RSS bound | goals |")
-print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+print(f"| archive | objects | JSON | IC events | zcat | floor zlib-ng | floor libdeflate | trailscope "
+      f"| / zlib-ng floor | / libdeflate floor | wall / zcat | CPU | peak RSS | RSS bound | goals |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+floor_goals = {"bench": 1.0, "tiny": 1.2, "tiny4x": 1.2, "dense": 1.5}
 peak = {}
+zlib_rs = []
 for group, tools in rows.items():
     if group == "peers":
         continue
@@ -233,9 +256,25 @@ for group, tools in rows.items():
         goals.append(f"<= {goal}x zcat: {'met' if wall / zwall <= goal else 'MISSED'}")
     if group == "1gib":
         goals.append(f"RSS < 128 MiB: {'met' if mib(rss) < 128 else 'MISSED'}")
+    ng, ld = med(tools["floor zlib-ng"])[0], med(tools["floor libdeflate"])[0]
+    if group in floor_goals:
+        goal = floor_goals[group]
+        goals.append(f"<= {goal}x zlib-ng floor: {'met' if wall / ng <= goal else 'MISSED'}")
     print(f"| {titles.get(group, group)} | {s['objects_read']:,} | {int(sizes[group]) / 1e6:,.0f} MB | {events:,} "
-          f"| {zwall:.2f} s | {wall:.2f} s | {wall / zwall:.2f}x | {cpu:.2f} s | {mib(rss):.0f} MiB "
-          f"| {bound:.0f} MiB | {'; '.join(goals)} |")
+          f"| {zwall:.2f} s | {ng:.2f} s | {ld:.2f} s | {wall:.2f} s | {wall / ng:.2f}x | {wall / ld:.2f}x "
+          f"| {wall / zwall:.2f}x | {cpu:.2f} s | {mib(rss):.0f} MiB | {bound:.0f} MiB | {'; '.join(goals)} |")
+    if "trailscope zlib-rs" in tools:
+        rs_wall, rs_cpu, rs_rss = med(tools["trailscope zlib-rs"])
+        zlib_rs.append(f"| {titles.get(group, group)} | {med(tools['floor zlib-rs'])[0]:.2f} s | {ng:.2f} s "
+                       f"| {rs_wall:.2f} s | {wall:.2f} s | {rs_wall / wall:.2f}x | {mib(rs_rss):.0f} MiB |")
+if zlib_rs:
+    print()
+    print("The same archives with trailscope and the floor built with zlib-rs (pure Rust, no cmake):")
+    print()
+    print("| archive | floor zlib-rs | floor zlib-ng | trailscope zlib-rs | trailscope zlib-ng "
+          "| zlib-rs / zlib-ng | peak RSS (zlib-rs) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("\n".join(zlib_rs))
 print()
 for group in rows:
     if group != "peers":

@@ -1,6 +1,7 @@
 //! Per-stage micro-benchmarks, so a regression shows where it is: inflate alone (MB/s of output),
-//! the record splitter on plain JSON and behind inflate, the byte prefilter, extracting Instance
-//! Connect events from a log full of them, and pairing plus classification (events/s).
+//! the record splitter on plain JSON and behind inflate (whole-object and streamed), the byte
+//! prefilter, extracting Instance Connect events from a log full of them, and pairing plus
+//! classification (events/s).
 //!
 //! `cargo bench --bench stages`. Inputs are synthetic and deterministic (the generator's record
 //! templates); the whole-archive comparison against zcat and other tools is `benches/compare.sh`.
@@ -53,7 +54,12 @@ fn stages(c: &mut Criterion) {
     group.bench_function("prefilter", |b| b.iter(|| finder.find(black_box(unmentioned.as_bytes()))));
     let mut splitter = Splitter::new(1 << 30);
     group.bench_function("split", |b| b.iter(|| splitter.split(black_box(&plain))));
+    // As a worker reads a small gzip object (inflated whole by libdeflate), and as it streams a
+    // large one (zlib-ng through the window).
     group.bench_function("inflate_and_split", |b| b.iter(|| splitter.split(black_box(&compressed))));
+    group.bench_function("inflate_and_split_streamed", |b| {
+        b.iter(|| splitter.split_streamed(black_box(&compressed)))
+    });
     group.throughput(Throughput::Bytes(instance_connect.len() as u64));
     group.bench_function("extract_instance_connect", |b| {
         b.iter(|| Events::read(black_box(&instance_connect), 1 << 30).map(|e| e.len()))

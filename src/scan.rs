@@ -538,22 +538,18 @@ fn work(
             continue;
         }
         let mark = spool.mark();
-        let mut sink = Collect {
-            extractor: &mut extractor,
-            spool: &mut spool,
-            filter: &shared.options.filter,
-            pending: &mut pending,
-            out_of_range: 0,
+        let mut sink = Collect::new(
+            &mut extractor,
+            &mut spool,
+            &shared.options.filter,
+            &mut pending,
             seq,
-            fatal: None,
-            partial: None,
-            named: &mut named,
-            partial_objects: shared.partial_objects,
-            only: match role {
-                Role::StateRecords => Some(shared.taken.get_or_init(FastSet::default)),
-                _ => None,
-            },
-        };
+            &mut named,
+            shared.partial_objects,
+        );
+        if let Role::StateRecords = role {
+            sink.only = Some(shared.taken.get_or_init(FastSet::default));
+        }
         // Only a failure of bytes fetched whole is the object's own, kept in the state: a stream
         // can fail on the way.
         let whole = match &fetched {
@@ -676,17 +672,19 @@ fn read_digest(object: String, fetched: Result<Fetched, Reason>, limit: u64) -> 
     }
 }
 
-fn read(decoder: &mut Decoder, body: Body, sink: &mut dyn Sink) -> Result<Decoded, Reason> {
+/// One log object through the decoder, by the path its body allows (also `stages`, so that the
+/// benchmarks and the fuzz target read as a worker does).
+pub(crate) fn read(decoder: &mut Decoder, body: Body, sink: &mut dyn Sink) -> Result<Decoded, Reason> {
     match body {
-        Body::File(path) => decoder.read(&mut File::open(path).map_err(Reason::Read)?, sink),
-        Body::Bytes(bytes) => decoder.read(&mut &bytes[..], sink),
+        Body::File(path) => decoder.read_file(&path, sink),
+        Body::Bytes(bytes) => decoder.decode(&bytes, sink),
         Body::Stream(mut stream) => decoder.read(&mut stream, sink),
     }
 }
 
 /// Keeps the Instance Connect events of the object being read, tentatively: they count only if
 /// the whole object reads.
-struct Collect<'a, 't> {
+pub(crate) struct Collect<'a, 't> {
     extractor: &'a mut Extractor<'t>,
     spool: &'a mut SpoolWriter,
     filter: &'a Filter,
@@ -718,7 +716,38 @@ struct Partial {
     keys: Option<Vec<PublicKey>>,
 }
 
-impl Collect<'_, '_> {
+impl<'a, 't> Collect<'a, 't> {
+    /// Collects the events of object `seq` into `pending` and their records into `spool`.
+    pub(crate) fn new(
+        extractor: &'a mut Extractor<'t>,
+        spool: &'a mut SpoolWriter,
+        filter: &'a Filter,
+        pending: &'a mut Vec<Event>,
+        seq: u32,
+        named: &'a mut FastMap<String, u32>,
+        partial_objects: &'a AtomicU32,
+    ) -> Self {
+        Collect {
+            extractor,
+            spool,
+            filter,
+            pending,
+            out_of_range: 0,
+            seq,
+            fatal: None,
+            partial: None,
+            named,
+            partial_objects,
+            only: None,
+        }
+    }
+
+    /// Whether the object was a partial (`trailscope scan`'s output), which the worker keeps
+    /// apart from logs.
+    pub(crate) fn was_partial(&self) -> bool {
+        self.partial.is_some()
+    }
+
     /// Keeps `event`, read from `record`, at `origin`.
     fn keep(&mut self, mut event: Event, origin: Origin, record: &[u8]) -> Result<(), Reason> {
         event.origin = origin;

@@ -11,7 +11,8 @@ use super::Reason;
 pub(crate) const WINDOW: usize = 1 << 20;
 
 pub(crate) struct Input<'r> {
-    reader: &'r mut dyn Read,
+    /// None for an object read whole ([`Input::whole`]).
+    reader: Option<&'r mut dyn Read>,
     buf: &'r mut Vec<u8>,
     /// Offset in the stream of `buf[0]`.
     base: u64,
@@ -35,7 +36,13 @@ impl<'r> Input<'r> {
         if buf.len() < WINDOW {
             buf.resize(WINDOW, 0);
         }
-        Input { reader, buf, base: 0, len: 0, keep: 0, eof: false, limit }
+        Input { reader: Some(reader), buf, base: 0, len: 0, keep: 0, eof: false, limit }
+    }
+
+    /// The first `len` bytes of `buf`, an object already read whole: nothing more is read, and
+    /// `buf` is left as it is (no window is kept for later objects).
+    pub(crate) fn whole(buf: &'r mut Vec<u8>, len: usize) -> Self {
+        Input { reader: None, buf, base: 0, len, keep: 0, eof: true, limit: len as u64 }
     }
 
     /// The bytes from stream offset `from` to the end of what has been read.
@@ -67,10 +74,10 @@ impl<'r> Input<'r> {
     /// Reads more: drops released bytes, grows the window if it is full of bytes still needed,
     /// and fills it. False at the end of the stream.
     pub(crate) fn refill(&mut self) -> Result<bool, Reason> {
-        if self.eof {
+        let (false, Some(reader)) = (self.eof, self.reader.as_mut()) else {
             return Ok(false);
-        }
-        let dropped = (self.keep.min(self.end()) - self.base) as usize;
+        };
+        let dropped = (self.keep.min(self.base + self.len as u64) - self.base) as usize;
         if dropped > 0 {
             self.buf.copy_within(dropped..self.len, 0);
             self.len -= dropped;
@@ -87,7 +94,7 @@ impl<'r> Input<'r> {
         }
         let before = self.len;
         while self.len < self.buf.len() {
-            match self.reader.read(&mut self.buf[self.len..]) {
+            match reader.read(&mut self.buf[self.len..]) {
                 Ok(0) => {
                     self.eof = true;
                     break;
@@ -96,7 +103,7 @@ impl<'r> Input<'r> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(Reason::from_io(e)),
             }
-            if self.end() > self.limit {
+            if self.base + self.len as u64 > self.limit {
                 return Err(Reason::TooLarge { limit: self.limit });
             }
         }

@@ -14,7 +14,9 @@ pub(crate) mod json;
 pub(crate) mod partial;
 mod shape;
 mod structure;
+mod whole;
 
+use std::fs::File;
 use std::io::{self, BufReader, Read};
 
 use memchr::memmem;
@@ -70,10 +72,15 @@ pub(crate) struct Decoded {
     pub(crate) events: Option<(Timestamp, Timestamp)>,
 }
 
-/// One worker's reusable state: the window over the decompressed stream, the structure scanner
-/// and the parser buffers for LookupEvents entries.
+/// One worker's reusable state: the window over the decompressed stream, the buffers of the
+/// whole-object path, the structure scanner and the parser buffers for LookupEvents entries.
 pub(crate) struct Decoder {
     window: Vec<u8>,
+    /// A small object's compressed bytes, read whole from its file.
+    compressed: Vec<u8>,
+    /// A small object inflated whole (see [`whole`]).
+    inflated: Vec<u8>,
+    inflater: whole::Inflater,
     shape: shape::Walker,
     max_object_size: u64,
     verifying: bool,
@@ -89,6 +96,9 @@ impl Decoder {
     pub(crate) fn new(max_object_size: u64, needle: &[u8]) -> Self {
         Decoder {
             window: Vec::new(),
+            compressed: Vec::new(),
+            inflated: Vec::new(),
+            inflater: whole::Inflater::new(),
             shape: shape::Walker::new(memmem::Finder::new(needle).into_owned()),
             max_object_size,
             verifying: false,
@@ -126,9 +136,53 @@ impl Decoder {
         })
     }
 
-    /// Decodes an object already in memory (tests, fuzzing).
+    /// Decodes an object already in memory: a small single-member gzip object is inflated whole
+    /// (see [`whole`]), anything else is streamed as [`Decoder::read`] streams it. The result is
+    /// the same either way, reasons included.
     pub(crate) fn decode(&mut self, bytes: &[u8], sink: &mut dyn Sink) -> Result<Decoded, Reason> {
-        self.read(&mut &bytes[..], sink)
+        match self.inflater.inflate(bytes, &mut self.inflated, self.max_object_size) {
+            Some(size) => self.walk_inflated(size, sink),
+            None => self.read(&mut &bytes[..], sink),
+        }
+    }
+
+    /// Reads the object in the file at `path`: read whole, then [`Decoder::decode`], when it is
+    /// small enough for the whole-object path; else streamed.
+    pub(crate) fn read_file(
+        &mut self,
+        path: &std::path::Path,
+        sink: &mut dyn Sink,
+    ) -> Result<Decoded, Reason> {
+        let mut file = File::open(path).map_err(Reason::Read)?;
+        let small = file.metadata().is_ok_and(|m| m.len() <= whole::UP_TO as u64);
+        if !small {
+            return self.read(&mut file, sink);
+        }
+        let mut compressed = std::mem::take(&mut self.compressed);
+        compressed.clear();
+        // The file may grow after its size was taken: never read more than the whole path takes.
+        let read = (&mut file).take(whole::UP_TO as u64 + 1).read_to_end(&mut compressed);
+        let result = match read {
+            Ok(n) if n <= whole::UP_TO => self.decode(&compressed, sink),
+            // What was read is still the start of the object: stream it and the rest.
+            Ok(_) => self.read(&mut (&compressed[..]).chain(&mut file), sink),
+            Err(e) => Err(Reason::Read(e)),
+        };
+        self.compressed = compressed;
+        result
+    }
+
+    /// Walks the first `size` bytes of `self.inflated`, an object inflated whole.
+    fn walk_inflated(&mut self, size: usize, sink: &mut dyn Sink) -> Result<Decoded, Reason> {
+        // Hashed before the walk: the sink may modify the records it is given in place.
+        let sha256 = self.verifying.then(|| {
+            let mut hasher = Hasher::new();
+            hasher.update(&self.inflated[..size]);
+            hasher.finish()
+        });
+        let mut input = input::Input::whole(&mut self.inflated, size);
+        let walked = self.shape.walk(&mut input, sink)?;
+        Ok(Decoded { records: walked.records, bytes: input.end(), sha256, events: walked.events })
     }
 }
 
@@ -266,6 +320,115 @@ pub(crate) mod tests {
         assert_eq!(err.to_string(), "neither gzip nor JSON (starts with bytes 50 4b 03 04 7a 69 70 66)");
         assert!(matches!(decode(b""), Err(Reason::Empty)));
         assert!(matches!(decode(&gzip(b"")), Err(Reason::Empty)));
+    }
+
+    /// Decodes `bytes` through the whole-object path where it applies and through the stream
+    /// alone, with hashing; both must give the same records, candidates, hash and reason.
+    fn both_paths(bytes: &[u8], limit: u64) -> Result<(Decoded, Vec<(u32, String)>), String> {
+        let mut decoder = Decoder::new(limit, NEEDLE).verifying();
+        let (mut whole, mut streamed) = (Collect::default(), Collect::default());
+        let fast = decoder.decode(bytes, &mut whole).map(|d| (d, whole.0)).map_err(|e| e.to_string());
+        let slow = decoder.read(&mut &bytes[..], &mut streamed).map(|d| (d, streamed.0));
+        assert_eq!(fast, slow.map_err(|e| e.to_string()), "whole-object path and stream differ");
+        fast
+    }
+
+    fn log_of(records: usize) -> String {
+        format!("{{\"Records\":[{}]}}", vec![IC; records].join(","))
+    }
+
+    #[test]
+    fn a_small_gzip_object_read_whole_reads_as_streamed_with_its_hash() {
+        let log = log_of(50);
+        let (decoded, candidates) = both_paths(&gzip(log.as_bytes()), 1 << 30).expect("readable");
+        assert_eq!((decoded.records, candidates.len(), decoded.bytes), (50, 50, log.len() as u64));
+        let mut hasher = Hasher::new();
+        hasher.update(log.as_bytes());
+        assert_eq!(decoded.sha256, Some(hasher.finish()), "the hash of exactly the inflated bytes");
+    }
+
+    #[test]
+    fn the_hash_is_of_the_inflated_bytes_even_when_the_sink_rewrites_records() {
+        struct Scribble;
+        impl Sink for Scribble {
+            fn candidate(&mut self, _: u32, record: &mut [u8]) -> Result<(), Reason> {
+                record.fill(b' ');
+                Ok(())
+            }
+        }
+        let log = log_of(3);
+        let decoded = Decoder::new(1 << 30, NEEDLE)
+            .verifying()
+            .decode(&gzip(log.as_bytes()), &mut Scribble)
+            .expect("readable");
+        let mut hasher = Hasher::new();
+        hasher.update(log.as_bytes());
+        assert_eq!(decoded.sha256, Some(hasher.finish()));
+    }
+
+    #[test]
+    fn two_identical_members_are_two_members_not_the_first_alone() {
+        // The last trailer's CRC and size match the first member's output: only the count of
+        // compressed bytes consumed tells that a second member follows.
+        let half = gzip(b"{\"Records\":[]}\n");
+        let mut twice = half.clone();
+        twice.extend(&half);
+        let body = format!("{IC}\n");
+        let mut lines = gzip(body.as_bytes());
+        lines.extend(gzip(body.as_bytes()));
+        let (decoded, candidates) = both_paths(&lines, 1 << 30).expect("JSON Lines in two members");
+        assert_eq!((decoded.records, candidates.len()), (2, 2));
+        assert_eq!(decoded.bytes, 2 * body.len() as u64);
+        // Whatever two documents in a row read as, both paths read them alike.
+        let _ = both_paths(&twice, 1 << 30);
+    }
+
+    #[test]
+    fn truncated_corrupt_and_lying_objects_give_the_streaming_reasons() {
+        let bytes = gzip(log_of(200).as_bytes());
+        for cut in [bytes.len() - 1, bytes.len() - 4, bytes.len() - 8, bytes.len() / 2, 19] {
+            let err = both_paths(&bytes[..cut], 1 << 30).expect_err("truncated");
+            assert!(err.contains("truncated") || err.contains("gzip"), "{cut}: {err}");
+        }
+        let mut crc = bytes.clone();
+        let at = crc.len() - 8;
+        crc[at] ^= 1;
+        both_paths(&crc, 1 << 30).expect_err("a CRC that does not match");
+        // A trailer claiming fewer bytes than the member holds: a bomb that lies about its size.
+        let mut lying = gzip(&vec![b' '; 3 << 20]);
+        let at = lying.len() - 4;
+        lying[at..].copy_from_slice(&1000u32.to_le_bytes());
+        let err = both_paths(&lying, 1 << 20).expect_err("over the limit");
+        assert!(err.contains("1048576") || err.contains("1 MiB"), "{err}");
+        both_paths(&lying, 1 << 30).expect_err("ISIZE does not match");
+    }
+
+    #[test]
+    fn objects_over_the_whole_object_cap_or_the_limit_are_streamed_alike() {
+        let log = log_of(whole::UP_TO / IC.len() + 10);
+        let (decoded, _) = both_paths(&gzip(log.as_bytes()), 1 << 30).expect("over the cap");
+        assert_eq!(decoded.bytes, log.len() as u64);
+        let small = gzip(log_of(100).as_bytes());
+        let err = both_paths(&small, 1000).expect_err("over --max-object-size");
+        assert!(err.contains("1000") || err.contains("KiB"), "{err}");
+    }
+
+    #[test]
+    fn a_file_is_read_as_its_bytes_are_decoded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, bytes) in [
+            ("whole.json.gz", gzip(log_of(20).as_bytes())),
+            ("plain.json", log_of(5).into_bytes()),
+            ("big.json.gz", gzip(log_of(whole::UP_TO / IC.len() + 10).as_bytes())),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, &bytes).expect("write");
+            let mut decoder = Decoder::new(1 << 30, NEEDLE).verifying();
+            let (mut from_file, mut from_bytes) = (Collect::default(), Collect::default());
+            let file = decoder.read_file(&path, &mut from_file).expect("file");
+            assert_eq!(file, decoder.decode(&bytes, &mut from_bytes).expect("bytes"), "{name}");
+            assert_eq!(from_file.0, from_bytes.0, "{name}");
+        }
     }
 
     #[test]
