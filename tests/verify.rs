@@ -25,7 +25,7 @@ fn keys() -> String {
 
 /// A small archive with digests and nothing broken: 48 log objects over six account-regions and
 /// two days, 49 hourly digests each.
-fn generate(dir: &Path) -> PathBuf {
+pub(crate) fn generate(dir: &Path) -> PathBuf {
     let spec =
         Spec { objects: 48, records: 600, connections: 5, extras: false, digests: true, ..Spec::testdata() };
     synth::generate(&spec, dir).expect("generate");
@@ -75,7 +75,7 @@ fn logs(archive: &Path) -> Vec<PathBuf> {
 }
 
 /// What was done to the archive, and what verification must therefore say.
-struct Tampering {
+pub(crate) struct Tampering {
     deleted_log: PathBuf,
     edited_log: PathBuf,
     deleted_digest: PathBuf,
@@ -89,7 +89,7 @@ struct Tampering {
 
 /// Tampers with `archive` in one account-region per case, choosing digests that list no log file
 /// so that no case spills into another's list.
-fn tamper(archive: &Path) -> Tampering {
+pub(crate) fn tamper(archive: &Path) -> Tampering {
     let logs = logs(archive);
     let chains = digest_chains(archive);
     assert_eq!(chains.len(), 6, "six account-regions");
