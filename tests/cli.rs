@@ -41,6 +41,23 @@ fn usage_errors_exit_two() {
     assert_eq!(trailscope(["report"]).status.code(), Some(2), "SOURCE is required");
     assert_eq!(trailscope(["report", "--format", "xml", &seed()]).status.code(), Some(2));
     assert_eq!(trailscope(["report", "--jobs", "0", &seed()]).status.code(), Some(2));
+    // Checks across options, after clap's own: the same status and clap's layout.
+    let reversed = trailscope(["report", "--from", "2024-02-02", "--to", "2024-02-01", &seed()]);
+    assert_eq!(reversed.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&reversed.stderr)
+            .starts_with("error: --from 2024-02-02 is after --to 2024-02-01\n\nUsage: trailscope "),
+        "{}",
+        String::from_utf8_lossy(&reversed.stderr)
+    );
+    let unset = std::process::Command::new(env!("CARGO_BIN_EXE_trailscope"))
+        .args(["scan", "--shard", "env/2", "-o", "unused.jsonl.gz", &seed()])
+        .env_remove("JOB_COMPLETION_INDEX")
+        .env_remove("AWS_BATCH_JOB_ARRAY_INDEX")
+        .output()
+        .expect("runs");
+    assert_eq!(unset.status.code(), Some(2), "{}", String::from_utf8_lossy(&unset.stderr));
+    assert!(String::from_utf8_lossy(&unset.stderr).starts_with("error: --shard env/2: neither "));
 }
 
 #[test]
@@ -181,6 +198,27 @@ fn readme_quotes_the_current_help() {
             "paste `trailscope {command} --help` into README.md"
         );
     }
+}
+
+#[test]
+fn readme_exit_status_table_is_the_exit_status_enum() {
+    let readme = fs::read_to_string(common::root().join("README.md")).expect("README.md");
+    let (_, section) = readme.split_once("\n## Exit status\n").expect("README has an Exit status section");
+    let rows: Vec<(String, String)> = section
+        .lines()
+        .take_while(|line| !line.starts_with("## "))
+        .filter_map(|line| line.strip_prefix("| ")?.strip_suffix(" |")?.split_once(" | "))
+        .filter(|(status, _)| status.bytes().all(|b| b.is_ascii_digit()))
+        .map(|(status, meaning)| (status.to_owned(), meaning.to_owned()))
+        .collect();
+    let statuses: Vec<(String, String)> = trailscope::ExitStatus::ALL
+        .iter()
+        .map(|status| (status.code().to_string(), status.meaning().to_owned()))
+        .collect();
+    assert_eq!(
+        rows, statuses,
+        "README's Exit status table lists every ExitStatus, in order, with its meaning"
+    );
 }
 
 #[test]

@@ -108,8 +108,10 @@ fn verify_sections_of_a_tampered_archive_match_the_golden_files() {
     let keys = root().join(trailscope::synth::digest::TEST_PUBLIC_KEYS_PATH);
     let keys = keys.to_str().expect("utf-8");
     for (format, extension) in [("json", "json"), ("text", "txt")] {
-        let out =
-            trailscope_in(dir.path(), ["report", "--format", format, "--verify", "--public-keys", keys, "archive"]);
+        let out = trailscope_in(
+            dir.path(),
+            ["report", "--format", format, "--verify", "--public-keys", keys, "archive"],
+        );
         assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
         assert_golden(&golden(&format!("verify-tampered.{extension}")), &out.stdout);
         assert_golden(&golden("verify-tampered.stderr"), &out.stderr);

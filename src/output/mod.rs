@@ -320,10 +320,7 @@ mod tests {
         // A folder where the temporary file would go: the write fails before the rename.
         fs::create_dir(temporary_path(&target)).expect("a folder in the way");
         let error = write(Some(&target), b"new").expect_err("the write fails");
-        assert!(
-            error.to_string().starts_with(&format!("cannot write {}: ", target.display())),
-            "{error}"
-        );
+        assert!(error.to_string().starts_with(&format!("cannot write {}: ", target.display())), "{error}");
         assert_eq!(fs::read_to_string(&target).expect("still there"), "previous");
     }
 }

@@ -118,7 +118,10 @@ impl Level {
                 // a name the listing skips stays skipped, whatever its class.
                 let entry = match (entry(&bucket, key, size, &filter), object.storage_class()) {
                     (Entry::Object(read), Some(class)) if is_archive(class) => {
-                        Entry::Archived(ArchivedObject { object: read.name, storage_class: class.as_str().to_owned() })
+                        Entry::Archived(ArchivedObject {
+                            object: read.name,
+                            storage_class: class.as_str().to_owned(),
+                        })
                     }
                     (entry, _) => entry,
                 };
