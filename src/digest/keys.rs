@@ -114,12 +114,9 @@ impl PublicKeys {
         self.by_fingerprint.keys().map(String::as_str)
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.by_fingerprint.len()
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.by_fingerprint.is_empty()
     }
 }
 

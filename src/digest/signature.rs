@@ -79,6 +79,7 @@ pub(crate) fn sign(private_key_pkcs8: &[u8], signing_string: &[u8]) -> Result<St
 }
 
 /// The DER `RSAPublicKey` of a PKCS#8 RSA private key, as `ListPublicKeys` lists it.
+#[cfg(test)]
 pub(crate) fn public_key_of(private_key_pkcs8: &[u8]) -> Result<Vec<u8>, String> {
     use aws_lc_rs::signature::KeyPair;
     let key = RsaKeyPair::from_pkcs8(private_key_pkcs8).map_err(|e| format!("not an RSA PKCS#8 key: {e}"))?;
