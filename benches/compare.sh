@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Whole-archive figures: trailscope beside `zcat` of the same objects (decompression alone, one
-# core), on every archive the goals of issue 8 name, run side by side (runs interleaved, tool by
-# tool) so the machine's noise hits both alike. Prints two Markdown tables:
+# core), on every archive the README's performance goals are set for, run side by side (runs
+# interleaved, tool by tool) so the machine's noise hits both alike. Prints two Markdown tables:
 #   1. the bench preset: trailscope, zcat and what people use today (jq, DuckDB, Python);
 #   2. one line per archive: bench, dense (Instance Connect-heavy), bench doubled, many tiny
 #      objects (20,000, and 80,000), one object of 1 GiB of JSON, and with MILLION=1 about

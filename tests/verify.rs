@@ -1,5 +1,6 @@
-//! `--verify`: an archive generated with real, signed digests verifies clean; tampered with in the
-//! six ways the issue names (and a digest signed with another key), every change is reported
+//! `--verify`: an archive generated with real, signed digests verifies clean; tampered with in
+//! six ways (a log file deleted, one edited, one added; a digest deleted, two in a row deleted,
+//! one truncated) and a digest signed with another key, every change is reported
 //! exactly, locally and on S3, where signatures come from object metadata and the keys from the
 //! CloudTrail API.
 
