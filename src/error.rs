@@ -138,10 +138,9 @@ pub enum FatalError {
     /// A SOURCE named on the command line (or a `--public-keys` file) does not exist or cannot
     /// be inspected.
     Source { path: PathBuf, cause: io::Error },
-    /// An S3 bucket could not be listed: a report without it would look complete and not be.
-    /// The message names the bucket and prefix; the SDK's error is already flattened into it by
-    /// the listing (its retries and concurrency pass messages), so there is no source to keep.
-    S3(String),
+    /// An S3 bucket could not be listed (a report without it would look complete and not be),
+    /// a partial could not be uploaded, or CloudTrail's public keys could not be fetched.
+    S3(S3Error),
     /// The first objects of the run all failed with one access error: every other GET would
     /// fail the same way. `cause` says what is missing.
     AccessStopped { objects: usize, example: ObjectError, cause: String },
@@ -165,6 +164,44 @@ pub enum FatalError {
     /// Under `--redact`: a fatal error's line, redacted, or the output could not be redacted
     /// (then nothing is written: unredacted output is never the fallback).
     Redacted(String),
+}
+
+/// A request to S3 (or CloudTrail) that failed: one line naming the bucket, key or region and
+/// what S3 answered, and the SDK's error it came from, when there was one.
+#[derive(Debug)]
+pub struct S3Error {
+    message: String,
+    cause: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl S3Error {
+    /// `message` says what failed and why, `cause` is the error it was made from.
+    pub(crate) fn caused_by(
+        message: String,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> S3Error {
+        S3Error { message, cause: Some(Box::new(cause)) }
+    }
+}
+
+/// A failure found by trailscope itself (no S3 client, a listing that went wrong), with no error
+/// of the SDK behind it.
+impl From<String> for S3Error {
+    fn from(message: String) -> S3Error {
+        S3Error { message, cause: None }
+    }
+}
+
+impl fmt::Display for S3Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for S3Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause.as_deref().map(|cause| cause as &(dyn std::error::Error + 'static))
+    }
 }
 
 impl fmt::Display for FatalError {
@@ -194,7 +231,7 @@ impl fmt::Display for FatalError {
             FatalError::NothingReadable { listed, failed, .. } => {
                 write!(f, "none of the {listed} objects could be read ({failed} unreadable, listed above)")
             }
-            FatalError::S3(message) => f.write_str(message),
+            FatalError::S3(error) => error.fmt(f),
             FatalError::AccessStopped { objects, example, cause } => write!(
                 f,
                 "stopped early: the first {objects} objects read all failed with {reason} and none could be read ({cause}); for example {}: {}",
@@ -226,8 +263,11 @@ impl std::error::Error for FatalError {
             FatalError::Source { cause, .. }
             | FatalError::Output { cause, .. }
             | FatalError::Spool(cause) => Some(cause),
+            // The SDK's error itself: the S3 error's message already says what it was doing.
+            FatalError::S3(error) => {
+                error.cause.as_deref().map(|cause| cause as &(dyn std::error::Error + 'static))
+            }
             FatalError::AccessStopped { .. }
-            | FatalError::S3(_)
             | FatalError::NothingReadable { .. }
             | FatalError::Strict { .. }
             | FatalError::Unverified { .. }
@@ -332,6 +372,11 @@ mod tests {
         let keys = FatalError::PublicKeys { path: "keys.json".into(), problem: "not JSON".into() };
         assert_eq!(keys.to_string(), "--public-keys keys.json: not JSON");
         assert!(keys.source().is_none(), "the problem is ours to describe, not an error of its own");
+        let cause = io::Error::new(io::ErrorKind::TimedOut, "dispatch failure");
+        let listing = FatalError::S3(S3Error::caused_by("cannot list s3://b/p: timed out".into(), cause));
+        assert_eq!(listing.to_string(), "cannot list s3://b/p: timed out");
+        assert_eq!(listing.source().expect("the SDK's error").to_string(), "dispatch failure");
+        assert!(FatalError::S3("s3://b: no S3 client".to_owned().into()).source().is_none());
     }
 
     #[test]

@@ -110,6 +110,7 @@ impl PublicKeys {
     }
 
     /// Lower-case, in order.
+    #[cfg(feature = "synth")]
     pub(crate) fn fingerprints(&self) -> impl Iterator<Item = &str> {
         self.by_fingerprint.keys().map(String::as_str)
     }

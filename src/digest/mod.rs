@@ -86,9 +86,10 @@ mod verify;
 
 pub(crate) use format::{Digest, DigestName};
 pub(crate) use keys::{PublicKey, PublicKeys};
-pub(crate) use signature::{
-    parse_signature_sidecar, sign, signing_string, verify_signature, SIGNATURE_ALGORITHM,
-};
+pub(crate) use signature::{parse_signature_sidecar, signing_string, verify_signature, SIGNATURE_ALGORITHM};
+// Signing is for the generator and the tests: trailscope itself only verifies.
+#[cfg(any(test, feature = "synth"))]
+pub(crate) use signature::sign;
 pub(crate) use verify::{verify, DigestObject, Integrity, LogObject, Scope};
 // What only tests name from outside their module.
 #[cfg(test)]
