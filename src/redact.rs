@@ -387,6 +387,7 @@ mod tests {
         "schema_version": 1,
         "summary": {"objects_listed": 1, "objects_read": 1, "objects_skipped": 0,
             "skipped": {"digest": 0, "other": 0, "directory_links": 0}, "objects_failed": 1,
+            "objects_archived": 1, "archived_by_storage_class": {"GLACIER": 1}, "requests_throttled": 0,
             "records": 2, "instance_connect_events": 2, "duplicate_events": 0, "conflicting_duplicates": 1,
             "events_without_time": 0, "events_out_of_range": 0, "connections": 1, "denied_attempts": 0,
             "endpoints": 1, "connections_without_key": 0, "tunnels_without_endpoint": 0, "pair_window_seconds": 60},
@@ -405,6 +406,8 @@ mod tests {
             "kept": {"object": "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/01/111122223333_CloudTrail_us-east-1_20240301T0000Z_a.json.gz", "record": 0},
             "conflicting": {"object": "copy/AWSLogs/444455556666/x.json.gz", "record": 3}}],
         "failures": [{"object": "s3://b/AWSLogs/o-abc/777788889999/y.json.gz", "error": "bad"}],
+        "failure_reasons": {"bad": 1},
+        "archived": [{"object": "s3://b/AWSLogs/444455556666/z.json.gz", "storage_class": "GLACIER"}],
         "integrity": {"digests_read": 1, "digests_verified": 0, "backfill_digests": 0, "log_files_verified": 0,
             "signatures": {"verified": 0, "failed": 0, "unchecked": 1, "failures": [],
                 "unchecked_reasons": {"no key for 111122223333": 1}},
@@ -429,6 +432,7 @@ mod tests {
         assert_eq!(integrity.missing[0].object, "AWSLogs/account-1/m.json.gz");
         assert_eq!(report.conflicts[0].conflicting.object, "copy/AWSLogs/account-2/x.json.gz");
         assert_eq!(report.failures[0].object, "s3://b/AWSLogs/o-abc/account-3/y.json.gz");
+        assert_eq!(report.archived[0].object, "s3://b/AWSLogs/account-2/z.json.gz");
         assert!(integrity.signatures.unchecked_reasons.contains_key("no key for account-1"), "map keys too");
     }
 
