@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Whole-archive figures: trailscope beside `zcat` of the same objects (decompression alone, one
 # core) and beside the inflate floor (benches/floor/: every object inflated on every core, the
-# output thrown away, with zlib-ng and with libdeflate), on every archive the goals of issues 8 and
-# 20 name, run side by side (runs interleaved, tool by tool) so the machine's noise hits all alike.
-# Prints two Markdown tables:
+# output thrown away, with zlib-ng and with libdeflate), on every archive the README's performance
+# goals are set for, run side by side (runs interleaved, tool by tool) so the machine's noise hits
+# all alike. Prints two Markdown tables:
 #   1. the bench preset: trailscope, zcat and what people use today (jq, DuckDB, Python);
 #   2. one line per archive: bench, dense (Instance Connect-heavy), bench doubled, many tiny
 #      objects (20,000, and 80,000), one object of 1 GiB of JSON, and with MILLION=1 about

@@ -3,6 +3,7 @@
 use std::num::{NonZeroU64, NonZeroUsize};
 use std::path::PathBuf;
 
+use clap::error::ErrorKind;
 use clap::{Args, Parser, Subcommand};
 
 use crate::connections::Outcome;
@@ -42,13 +43,25 @@ compile_error!(
 
 impl Cli {
     /// Checks clap cannot express; an error is a usage error (exit status 2).
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), clap::Error> {
+        let usage = |kind: ErrorKind| {
+            move |message: String| {
+                use clap::CommandFactory;
+                Cli::command().error(kind, message)
+            }
+        };
+        let narrowing =
+            |narrowing: &NarrowingArgs| narrowing.validate().map_err(usage(ErrorKind::ArgumentConflict));
         match &self.command {
-            Command::Report(args) => args.narrowing.validate(),
-            Command::Connections(args) => args.narrowing.validate(),
+            Command::Report(args) => narrowing(&args.narrowing),
+            Command::Connections(args) => narrowing(&args.narrowing),
             Command::Scan(args) => {
-                args.narrowing.validate()?;
-                args.shard.resolve(|name| std::env::var(name).ok()).map(|_| ())
+                narrowing(&args.narrowing)?;
+                // `--shard env/N` with an index the environment does not give.
+                args.shard
+                    .resolve(|name| std::env::var(name).ok())
+                    .map(|_| ())
+                    .map_err(usage(ErrorKind::ValueValidation))
             }
             Command::Completions(_) => Ok(()),
         }
@@ -432,7 +445,8 @@ pub struct CompletionsArgs {
 }
 
 impl NarrowingArgs {
-    /// Checks that need several options at once; an error here is a usage error.
+    /// Checks that need several options at once; an error here is a usage error (two options
+    /// that contradict each other).
     pub fn validate(&self) -> Result<(), String> {
         if let (Some(from), Some(to)) = (self.from, self.to) {
             if from > to {
@@ -473,6 +487,18 @@ fn parse_size(text: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checks_across_options_are_usage_errors_of_their_kind() {
+        let kind = |args: &[&str]| {
+            let cli = Cli::try_parse_from(args).expect("parses");
+            cli.validate().expect_err("a usage error").kind()
+        };
+        assert_eq!(
+            kind(&["trailscope", "report", "--from", "2024-02-02", "--to", "2024-02-01", "a"]),
+            ErrorKind::ArgumentConflict
+        );
+    }
 
     #[test]
     fn sizes_take_binary_suffixes() {

@@ -127,13 +127,20 @@ pub struct ArchivedObject {
     pub storage_class: String,
 }
 
-/// An error that ends the run with exit code 1 and one line on stderr.
+/// An error that ends the run with exit status 1 and one line on stderr.
+///
+/// Each names what it is about (a path, an output, an object) in its message. Where the cause is
+/// an error of its own (an I/O error), [`std::error::Error::source`] returns it, so a caller can
+/// ask for its kind; the one-line message already includes the cause's text, so a printer that
+/// walks the chain would say it twice.
 #[derive(Debug)]
 pub enum FatalError {
-    /// A SOURCE named on the command line does not exist or cannot be inspected.
-    Source { source: PathBuf, cause: io::Error },
-    /// An S3 bucket could not be listed: a report without it would look complete and not be.
-    S3(String),
+    /// A SOURCE named on the command line (or a `--public-keys` file) does not exist or cannot
+    /// be inspected.
+    Source { path: PathBuf, cause: io::Error },
+    /// An S3 bucket could not be listed (a report without it would look complete and not be),
+    /// a partial could not be uploaded, or CloudTrail's public keys could not be fetched.
+    S3(S3Error),
     /// The first objects of the run all failed with one access error: every other GET would
     /// fail the same way. `cause` says what is missing.
     AccessStopped { objects: usize, example: ObjectError, cause: String },
@@ -143,8 +150,8 @@ pub enum FatalError {
     Strict { failed: usize },
     /// `--strict --verify`, and verification found problems.
     Unverified { problems: usize },
-    /// `--public-keys` names a file that is not a list of public keys.
-    PublicKeys(String),
+    /// `--public-keys` names a file that is not a list of public keys: which entry, or why not.
+    PublicKeys { path: PathBuf, problem: String },
     /// Partials that cannot be merged into a report (a shard missing, given twice, of another
     /// run, cut short, or mixed with log files).
     Partial(String),
@@ -162,13 +169,51 @@ pub enum FatalError {
     Redacted(String),
 }
 
+/// A request to S3 (or CloudTrail) that failed: one line naming the bucket, key or region and
+/// what S3 answered, and the SDK's error it came from, when there was one.
+#[derive(Debug)]
+pub struct S3Error {
+    message: String,
+    cause: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl S3Error {
+    /// `message` says what failed and why, `cause` is the error it was made from.
+    pub(crate) fn caused_by(
+        message: String,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> S3Error {
+        S3Error { message, cause: Some(Box::new(cause)) }
+    }
+}
+
+/// A failure found by trailscope itself (no S3 client, a listing that went wrong), with no error
+/// of the SDK behind it.
+impl From<String> for S3Error {
+    fn from(message: String) -> S3Error {
+        S3Error { message, cause: None }
+    }
+}
+
+impl fmt::Display for S3Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for S3Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause.as_deref().map(|cause| cause as &(dyn std::error::Error + 'static))
+    }
+}
+
 impl fmt::Display for FatalError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FatalError::Source { source, cause } if cause.kind() == io::ErrorKind::NotFound => {
-                write!(f, "{}: no such file or directory", source.display())
+            FatalError::Source { path, cause } if cause.kind() == io::ErrorKind::NotFound => {
+                write!(f, "{}: no such file or directory", path.display())
             }
-            FatalError::Source { source, cause } => write!(f, "{}: {cause}", source.display()),
+            FatalError::Source { path, cause } => write!(f, "{}: {cause}", path.display()),
             FatalError::NothingReadable { listed: 0, skipped_by_name: 0, .. } => {
                 write!(f, "no CloudTrail log objects found in the given sources")
             }
@@ -189,7 +234,7 @@ impl fmt::Display for FatalError {
             FatalError::NothingReadable { listed, failed, .. } => {
                 write!(f, "none of the {listed} objects could be read ({failed} unreadable, listed above)")
             }
-            FatalError::S3(message) => f.write_str(message),
+            FatalError::S3(error) => error.fmt(f),
             FatalError::AccessStopped { objects, example, cause } => write!(
                 f,
                 "stopped early: the first {objects} objects read all failed with {reason} and none could be read ({cause}); for example {}: {}",
@@ -203,7 +248,7 @@ impl fmt::Display for FatalError {
             FatalError::Unverified { problems } => {
                 write!(f, "{problems} integrity problems (listed above); no report written (--strict)")
             }
-            FatalError::PublicKeys(message) => write!(f, "--public-keys {message}"),
+            FatalError::PublicKeys { path, problem } => write!(f, "--public-keys {}: {problem}", path.display()),
             FatalError::Partial(message) => write!(f, "cannot merge partials: {message}"),
             FatalError::State(message) => write!(f, "--state {message}"),
             FatalError::Output { target, cause } => write!(f, "cannot write {target}: {cause}"),
@@ -216,7 +261,28 @@ impl fmt::Display for FatalError {
     }
 }
 
-impl std::error::Error for FatalError {}
+impl std::error::Error for FatalError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FatalError::Source { cause, .. }
+            | FatalError::Output { cause, .. }
+            | FatalError::Spool(cause) => Some(cause),
+            // The SDK's error itself: the S3 error's message already says what it was doing.
+            FatalError::S3(error) => {
+                error.cause.as_deref().map(|cause| cause as &(dyn std::error::Error + 'static))
+            }
+            FatalError::AccessStopped { .. }
+            | FatalError::NothingReadable { .. }
+            | FatalError::Strict { .. }
+            | FatalError::Unverified { .. }
+            | FatalError::PublicKeys { .. }
+            | FatalError::Partial(_)
+            | FatalError::Pool(_)
+            | FatalError::State(_)
+            | FatalError::Redacted(_) => None,
+        }
+    }
+}
 
 /// Why an object could not be read.
 #[derive(Debug)]
@@ -292,6 +358,30 @@ mod tests {
 
     fn failure(object: &str, error: &str) -> ObjectError {
         ObjectError { object: object.into(), error: error.into() }
+    }
+
+    #[test]
+    fn fatal_errors_keep_their_io_cause_as_source_and_print_one_line() {
+        use std::error::Error as _;
+        let missing =
+            FatalError::Source { path: "/no/such".into(), cause: io::Error::from(io::ErrorKind::NotFound) };
+        assert_eq!(missing.to_string(), "/no/such: no such file or directory");
+        let cause = missing.source().and_then(|e| e.downcast_ref::<io::Error>()).expect("an io::Error");
+        assert_eq!(cause.kind(), io::ErrorKind::NotFound);
+        let output = FatalError::Output {
+            target: "report.json".into(),
+            cause: io::Error::new(io::ErrorKind::StorageFull, "no space left on device"),
+        };
+        assert_eq!(output.to_string(), "cannot write report.json: no space left on device");
+        assert!(output.source().is_some());
+        let keys = FatalError::PublicKeys { path: "keys.json".into(), problem: "not JSON".into() };
+        assert_eq!(keys.to_string(), "--public-keys keys.json: not JSON");
+        assert!(keys.source().is_none(), "the problem is ours to describe, not an error of its own");
+        let cause = io::Error::new(io::ErrorKind::TimedOut, "dispatch failure");
+        let listing = FatalError::S3(S3Error::caused_by("cannot list s3://b/p: timed out".into(), cause));
+        assert_eq!(listing.to_string(), "cannot list s3://b/p: timed out");
+        assert_eq!(listing.source().expect("the SDK's error").to_string(), "dispatch failure");
+        assert!(FatalError::S3("s3://b: no S3 client".to_owned().into()).source().is_none());
     }
 
     #[test]

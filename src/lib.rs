@@ -5,7 +5,7 @@
 //! [`analysis`] pairs, attributes and classifies, [`report`] is the result, and [`output`]
 //! renders it ([`connections`] is the row of the connections listing). [`cmd`] wires one
 //! subcommand through them. [`digest`] verifies an archive against
-//! CloudTrail's signed digests.
+//! CloudTrail's signed digests. [`exit`] lists the statuses a run ends with.
 
 #![warn(unreachable_pub)]
 
@@ -17,6 +17,7 @@ pub(crate) mod decode;
 pub(crate) mod digest;
 pub(crate) mod error;
 pub(crate) mod event;
+pub mod exit;
 pub mod output;
 pub(crate) mod partial;
 pub(crate) mod redact;
@@ -31,6 +32,7 @@ pub mod synth;
 pub(crate) mod time;
 
 pub use error::FatalError;
+pub use exit::ExitStatus;
 
 use cli::{Cli, Command};
 
@@ -45,12 +47,12 @@ pub enum Outcome {
     Changed,
 }
 
-impl Outcome {
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Outcome::Complete => 0,
-            Outcome::Incomplete => 3,
-            Outcome::Changed => 4,
+impl From<Outcome> for ExitStatus {
+    fn from(outcome: Outcome) -> ExitStatus {
+        match outcome {
+            Outcome::Complete => ExitStatus::Success,
+            Outcome::Incomplete => ExitStatus::Incomplete,
+            Outcome::Changed => ExitStatus::Changed,
         }
     }
 }

@@ -4,10 +4,16 @@ use crate::common;
 
 use std::fs;
 
+use common::golden::assert_golden;
 use common::{report_json, testdata, trailscope};
 
 fn seed() -> String {
     testdata("seed/s3").to_string_lossy().into_owned()
+}
+
+/// A golden file of `tests/golden.rs`, for tests that check the same output for another reason.
+fn golden(name: &str) -> std::path::PathBuf {
+    common::root().join("tests/golden").join(name)
 }
 
 #[test]
@@ -15,9 +21,8 @@ fn clean_run_exits_zero_and_keeps_stderr_empty() {
     let out = trailscope(["report", &seed()]);
     assert_eq!(out.status.code(), Some(0));
     assert!(out.stderr.is_empty(), "no progress bar or chatter when stderr is not a terminal");
-    let text = String::from_utf8(out.stdout).expect("utf-8");
-    assert!(text.starts_with("trailscope report\n"), "{text}");
-    assert!(text.contains("eice-0f94a1b2c3d4e5f60"));
+    // The text report, whole: its heading and both endpoints.
+    assert_golden(&golden("seed.txt"), &out.stdout);
 }
 
 #[test]
@@ -36,6 +41,23 @@ fn usage_errors_exit_two() {
     assert_eq!(trailscope(["report"]).status.code(), Some(2), "SOURCE is required");
     assert_eq!(trailscope(["report", "--format", "xml", &seed()]).status.code(), Some(2));
     assert_eq!(trailscope(["report", "--jobs", "0", &seed()]).status.code(), Some(2));
+    // Checks across options, after clap's own: the same status and clap's layout.
+    let reversed = trailscope(["report", "--from", "2024-02-02", "--to", "2024-02-01", &seed()]);
+    assert_eq!(reversed.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&reversed.stderr)
+            .starts_with("error: --from 2024-02-02 is after --to 2024-02-01\n\nUsage: trailscope "),
+        "{}",
+        String::from_utf8_lossy(&reversed.stderr)
+    );
+    let unset = std::process::Command::new(env!("CARGO_BIN_EXE_trailscope"))
+        .args(["scan", "--shard", "env/2", "-o", "unused.jsonl.gz", &seed()])
+        .env_remove("JOB_COMPLETION_INDEX")
+        .env_remove("AWS_BATCH_JOB_ARRAY_INDEX")
+        .output()
+        .expect("runs");
+    assert_eq!(unset.status.code(), Some(2), "{}", String::from_utf8_lossy(&unset.stderr));
+    assert!(String::from_utf8_lossy(&unset.stderr).starts_with("error: --shard env/2: neither "));
 }
 
 #[test]
@@ -46,9 +68,7 @@ fn output_file_is_written_whole_and_stdout_stays_empty() {
     let out = trailscope(["report", "-f", "json", "-o", target.to_str().expect("utf-8"), &seed()]);
     assert_eq!(out.status.code(), Some(0));
     assert!(out.stdout.is_empty());
-    let written: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(&target).expect("report file")).expect("JSON");
-    assert_eq!(written["schema_version"], 1);
+    assert_golden(&golden("seed.json"), &fs::read(&target).expect("report file"));
     assert_eq!(fs::read_dir(dir.path()).expect("list").count(), 1, "no temporary file left");
 }
 
@@ -65,13 +85,14 @@ fn failed_run_leaves_the_previous_output_file() {
 #[test]
 fn markdown_report_has_tables() {
     let out = trailscope(["report", "--format", "markdown", &seed()]);
+    assert_eq!(out.status.code(), Some(0));
+    // The heading, the endpoint table and the note, whole.
+    assert_golden(&golden("seed.md"), &out.stdout);
     let markdown = String::from_utf8(out.stdout).expect("utf-8");
-    assert!(markdown.starts_with("# trailscope report\n"));
     assert!(
-        markdown.contains("| Endpoint | Account | Region | Connections | Denied | First seen | Last seen |")
+        markdown.contains("| Endpoint | Account | Region | Connections | Denied | First seen | Last seen |"),
+        "the golden file is a Markdown table"
     );
-    assert!(markdown.contains("| `eice-0f94a1b2c3d4e5f60` | 123456789012 | ap-northeast-1 | 1 | 0 |"));
-    assert!(markdown.contains("> **Note:**"));
 }
 
 #[test]
@@ -180,6 +201,27 @@ fn readme_quotes_the_current_help() {
 }
 
 #[test]
+fn readme_exit_status_table_is_the_exit_status_enum() {
+    let readme = fs::read_to_string(common::root().join("README.md")).expect("README.md");
+    let (_, section) = readme.split_once("\n## Exit status\n").expect("README has an Exit status section");
+    let rows: Vec<(String, String)> = section
+        .lines()
+        .take_while(|line| !line.starts_with("## "))
+        .filter_map(|line| line.strip_prefix("| ")?.strip_suffix(" |")?.split_once(" | "))
+        .filter(|(status, _)| status.bytes().all(|b| b.is_ascii_digit()))
+        .map(|(status, meaning)| (status.to_owned(), meaning.to_owned()))
+        .collect();
+    let statuses: Vec<(String, String)> = trailscope::ExitStatus::ALL
+        .iter()
+        .map(|status| (status.code().to_string(), status.meaning().to_owned()))
+        .collect();
+    assert_eq!(
+        rows, statuses,
+        "README's Exit status table lists every ExitStatus, in order, with its meaning"
+    );
+}
+
+#[test]
 fn ci_runs_the_readme_test_command_verbatim() {
     let readme = fs::read_to_string(common::root().join("README.md")).expect("README.md");
     let line = readme.lines().find(|l| l.ends_with("# run the tests")).expect("README has a test command");
@@ -194,6 +236,7 @@ fn verbose_says_what_each_stage_did_on_stderr_only() {
     let out = trailscope(["report", "-v", "-f", "json", &seed()]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(out.stdout, quiet.stdout, "the report is the same");
+    assert_golden(&golden("seed.json"), &out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("listed 2 objects, read 2 on"), "{stderr}");
     assert!(stderr.contains("4 records, 4 Instance Connect events"), "{stderr}");

@@ -1,6 +1,7 @@
-//! Whole outputs against committed golden files: the text, Markdown and HTML reports of the test
-//! archives, the reports and warnings of an archive of hostile strings, the connections tables of
-//! the seed and of the hostile archive, and the man pages.
+//! Whole outputs against committed golden files: the text, Markdown, HTML and JSON reports of the
+//! test archives, the reports and warnings of an archive of hostile strings, the connections
+//! tables, CSV and JSON Lines of the seed and of the archives, the integrity section of a tampered
+//! archive, and the man pages.
 //! `TRAILSCOPE_BLESS=1 cargo test --test integration golden::` rewrites them all when a change is intended.
 
 use crate::common;
@@ -67,6 +68,54 @@ fn seed_connections_table_matches_the_golden_file() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert_golden(&golden("seed-connections.txt"), &out.stdout);
     assert!(out.stderr.is_empty());
+}
+
+/// The JSON report: the schema programs read, so every field and its order is pinned.
+#[test]
+fn json_reports_match_the_golden_files() {
+    for (name, source, exit_code) in
+        [("seed", "testdata/seed/s3", 0), ("generated", "testdata/generated/archive", 3)]
+    {
+        let out = trailscope_in(&root(), ["report", "--format", "json", source]);
+        assert_eq!(out.status.code(), Some(exit_code), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_golden(&golden(&format!("{name}.json")), &out.stdout);
+        assert_golden(&golden(&format!("{name}.stderr")), &out.stderr);
+    }
+}
+
+#[test]
+fn connections_csv_and_json_lines_match_the_golden_files() {
+    for (name, source, exit_code) in
+        [("seed", "testdata/seed/s3", 0), ("generated", "testdata/generated/archive", 3)]
+    {
+        for format in ["csv", "jsonl"] {
+            let out = trailscope_in(&root(), ["connections", "--format", format, source]);
+            assert_eq!(out.status.code(), Some(exit_code), "{}", String::from_utf8_lossy(&out.stderr));
+            assert_golden(&golden(&format!("{name}-connections.{format}")), &out.stdout);
+            assert_golden(&golden(&format!("{name}.stderr")), &out.stderr);
+        }
+    }
+}
+
+/// The integrity section of an archive tampered with in every way `--verify` reports (the one
+/// `verify::tamper` builds), in JSON and text, with the warnings. The archive is generated from a
+/// fixed seed and signed with the test keys, so the bytes are the same on every run.
+#[test]
+fn verify_sections_of_a_tampered_archive_match_the_golden_files() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let archive = crate::verify::generate(dir.path());
+    crate::verify::tamper(&archive);
+    let keys = root().join(trailscope::synth::digest::TEST_PUBLIC_KEYS_PATH);
+    let keys = keys.to_str().expect("utf-8");
+    for (format, extension) in [("json", "json"), ("text", "txt")] {
+        let out = trailscope_in(
+            dir.path(),
+            ["report", "--format", format, "--verify", "--public-keys", keys, "archive"],
+        );
+        assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_golden(&golden(&format!("verify-tampered.{extension}")), &out.stdout);
+        assert_golden(&golden("verify-tampered.stderr"), &out.stderr);
+    }
 }
 
 /// One string per thing an archive could do to its reader, each in a field the report prints.

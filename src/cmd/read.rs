@@ -388,6 +388,7 @@ impl Progress for Bar {
 pub(crate) fn spool_error(reason: Reason) -> FatalError {
     match reason {
         Reason::Read(e) => FatalError::Spool(e),
-        other => FatalError::Spool(std::io::Error::other(other.to_string())),
+        // The reason itself, as the I/O error's inner error: its message is the same.
+        other => FatalError::Spool(other.into_io()),
     }
 }

@@ -71,7 +71,8 @@ pub(crate) fn run(args: &ScanArgs) -> Result<Outcome, FatalError> {
             sink.finish()?;
         }
         PartialTarget::S3(url) => {
-            let client = read.s3.as_ref().ok_or_else(|| FatalError::S3(format!("{url}: no S3 client")))?;
+            let client =
+                read.s3.as_ref().ok_or_else(|| FatalError::S3(format!("{url}: no S3 client").into()))?;
             let staged = tempfile::NamedTempFile::new().map_err(FatalError::Spool)?;
             partial::write(io::BufWriter::new(staged.as_file()), &header, &scan.kept, facts())
                 .map_err(|cause| FatalError::Output { target: url.to_string(), cause })?;

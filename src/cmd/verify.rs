@@ -119,8 +119,8 @@ fn verify(scan: &Scan, keys: Option<&PublicKeys>, scope: Scope, log: &Log) -> In
 
 fn read_keys(path: &Path) -> Result<PublicKeys, FatalError> {
     let bytes =
-        std::fs::read(path).map_err(|cause| FatalError::Source { source: path.to_path_buf(), cause })?;
-    PublicKeys::parse(&bytes).map_err(|e| FatalError::PublicKeys(format!("{}: {e}", path.display())))
+        std::fs::read(path).map_err(|cause| FatalError::Source { path: path.to_path_buf(), cause })?;
+    PublicKeys::parse(&bytes).map_err(|problem| FatalError::PublicKeys { path: path.to_path_buf(), problem })
 }
 
 /// The keys of every home region the digests name, valid over the span their end times cover.

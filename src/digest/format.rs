@@ -48,8 +48,6 @@ pub(crate) struct LogFile {
     pub(crate) key: String,
     /// SHA-256 of the log file's uncompressed content.
     pub(crate) sha256: Sha256,
-    pub(crate) oldest: Option<Timestamp>,
-    pub(crate) newest: Option<Timestamp>,
 }
 
 /// Why bytes are not a usable digest.
@@ -99,10 +97,8 @@ struct RawLogFile {
     hash_value: String,
     #[serde(default)]
     hash_algorithm: Option<String>,
-    #[serde(default)]
-    newest_event_time: Option<String>,
-    #[serde(default)]
-    oldest_event_time: Option<String>,
+    // `oldestEventTime` and `newestEventTime` are informative only: nothing is checked against
+    // them, so they are not read (an unreadable one cannot refuse a digest).
 }
 
 impl Digest {
@@ -164,15 +160,7 @@ impl Digest {
                         file.s3_object, file.hash_value
                     ))
                 })?;
-                // Event times are informative only: an unreadable one is left out, not fatal.
-                let optional = |text: Option<String>| text.as_deref().and_then(Timestamp::parse);
-                Ok(LogFile {
-                    bucket: file.s3_bucket,
-                    key: file.s3_object,
-                    sha256,
-                    oldest: optional(file.oldest_event_time),
-                    newest: optional(file.newest_event_time),
-                })
+                Ok(LogFile { bucket: file.s3_bucket, key: file.s3_object, sha256 })
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Digest {
@@ -259,6 +247,7 @@ pub(crate) fn compact_time(stamp: &str) -> Option<Timestamp> {
 }
 
 /// Formats `YYYYMMDDTHHMMSSZ`, as digest names carry their end time.
+#[cfg(test)]
 pub(crate) fn format_compact(time: Timestamp) -> String {
     let iso = Timestamp(time.millis() - time.millis().rem_euclid(1_000)).to_string();
     iso.chars().filter(|c| *c != '-' && *c != ':').collect()
@@ -315,7 +304,10 @@ mod tests {
         assert_eq!(digest.log_files.len(), 1);
         let log = &digest.log_files[0];
         assert!(log.key.ends_with("_20150817T1445Z_9nYN7gp2eWAJHIfT.json.gz"));
-        assert_eq!(log.oldest.map(|t| t.to_string()).as_deref(), Some("2015-08-17T14:42:27Z"));
+        assert_eq!(
+            log.sha256.to_string(),
+            "9bb6196fc6b84d6f075a56548feca262bd99ba3c2de41b618e5b6e22c1fc71f6"
+        );
     }
 
     #[test]

@@ -110,6 +110,7 @@ impl PublicKeys {
     }
 
     /// Lower-case, in order.
+    #[cfg(feature = "synth")]
     pub(crate) fn fingerprints(&self) -> impl Iterator<Item = &str> {
         self.by_fingerprint.keys().map(String::as_str)
     }
@@ -119,12 +120,9 @@ impl PublicKeys {
         self.by_fingerprint.values()
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.by_fingerprint.len()
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.by_fingerprint.is_empty()
     }
 }
 

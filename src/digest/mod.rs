@@ -79,30 +79,22 @@
 //!   and reports only the first missing one. Here every hour is accounted for instead: see
 //!   `verify` (in `verify.rs`) for the rules.
 
-// Until `--verify` wires this into the reading pipeline (issue 12): the API below is for it.
-#![allow(dead_code)]
-
 mod format;
 mod keys;
 pub(crate) mod residue;
 mod signature;
 mod verify;
 
-#[allow(unused_imports)] // the same
-pub(crate) use format::{Digest, DigestError, DigestName, LogFile, PreviousDigest};
-#[allow(unused_imports)]
+pub(crate) use format::{Digest, DigestName};
 pub(crate) use keys::{PublicKey, PublicKeys};
-#[allow(unused_imports)]
-pub(crate) use signature::{
-    parse_signature_sidecar, sign, signing_string, verify_signature, SignatureError, SIGNATURE_ALGORITHM,
-};
-#[allow(unused_imports)]
-pub(crate) use verify::{verify, DigestObject, LogObject, Scope};
-#[allow(unused_imports)]
-pub(crate) use verify::{
-    ChainBreak, ChainBreakKind, Integrity, Missing, Modified, SignatureFailure, Signatures, StreamIntegrity,
-    Unlisted, UnlistedCause, UnreadableDigest,
-};
+pub(crate) use signature::{parse_signature_sidecar, signing_string, verify_signature, SIGNATURE_ALGORITHM};
+// Signing is for the generator and the tests: trailscope itself only verifies.
+#[cfg(any(test, feature = "synth"))]
+pub(crate) use signature::sign;
+pub(crate) use verify::{verify, DigestObject, Integrity, LogObject, Scope};
+// What only tests name from outside their module.
+#[cfg(test)]
+pub(crate) use verify::UnlistedCause;
 
 use std::fmt;
 

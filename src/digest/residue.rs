@@ -79,10 +79,6 @@ struct LogFileFields {
     bucket: String,
     key: String,
     sha256: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    oldest: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    newest: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -173,8 +169,6 @@ impl DigestFields {
                     bucket: f.bucket.clone(),
                     key: f.key.clone(),
                     sha256: f.sha256.to_string(),
-                    oldest: f.oldest.map(Timestamp::millis),
-                    newest: f.newest.map(Timestamp::millis),
                 })
                 .collect(),
         }
@@ -193,15 +187,7 @@ impl DigestFields {
         let log_files = self
             .log_files
             .into_iter()
-            .map(|f| {
-                Ok(LogFile {
-                    bucket: f.bucket,
-                    key: f.key,
-                    sha256: sha256(&f.sha256)?,
-                    oldest: f.oldest.map(Timestamp),
-                    newest: f.newest.map(Timestamp),
-                })
-            })
+            .map(|f| Ok(LogFile { bucket: f.bucket, key: f.key, sha256: sha256(&f.sha256)? }))
             .collect::<Result<Vec<_>, String>>()?;
         Ok(Digest {
             account: self.account,

@@ -3,10 +3,9 @@
 
 use std::fmt;
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{self as rsa, RsaKeyPair, UnparsedPublicKey};
+use aws_lc_rs::signature::{self as rsa, UnparsedPublicKey};
 
-use super::{hex, unhex, Sha256};
+use super::{unhex, Sha256};
 
 /// The algorithm CloudTrail names in `digestSignatureAlgorithm` and in the S3 metadata
 /// `x-amz-meta-signature-algorithm`; the only one there is.
@@ -70,7 +69,11 @@ pub(crate) fn verify_signature(
 
 /// Signs `signing_string` as CloudTrail does, with a PKCS#8 RSA private key; hex. PKCS#1 v1.5
 /// signatures are deterministic, so the synthetic archives come out the same for a seed.
+#[cfg(any(test, feature = "synth"))]
 pub(crate) fn sign(private_key_pkcs8: &[u8], signing_string: &[u8]) -> Result<String, String> {
+    use super::hex;
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::RsaKeyPair;
     let key = RsaKeyPair::from_pkcs8(private_key_pkcs8).map_err(|e| format!("not an RSA PKCS#8 key: {e}"))?;
     let mut signature = vec![0u8; key.public_modulus_len()];
     key.sign(&rsa::RSA_PKCS1_SHA256, &SystemRandom::new(), signing_string, &mut signature)
@@ -79,8 +82,9 @@ pub(crate) fn sign(private_key_pkcs8: &[u8], signing_string: &[u8]) -> Result<St
 }
 
 /// The DER `RSAPublicKey` of a PKCS#8 RSA private key, as `ListPublicKeys` lists it.
+#[cfg(test)]
 pub(crate) fn public_key_of(private_key_pkcs8: &[u8]) -> Result<Vec<u8>, String> {
-    use aws_lc_rs::signature::KeyPair;
+    use aws_lc_rs::signature::{KeyPair, RsaKeyPair};
     let key = RsaKeyPair::from_pkcs8(private_key_pkcs8).map_err(|e| format!("not an RSA PKCS#8 key: {e}"))?;
     Ok(key.public_key().as_ref().to_vec())
 }

@@ -306,9 +306,21 @@ mod tests {
     }
 
     #[test]
+    fn a_write_into_a_missing_folder_fails() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let missing_parent = dir.path().join("no-such-dir").join("report.json");
+        assert!(matches!(write(Some(&missing_parent), b"new"), Err(FatalError::Output { .. })));
+    }
+
+    #[test]
     fn failed_write_leaves_the_previous_report() {
-        let dir = std::env::temp_dir().join(format!("trailscope-nowrite-{}", std::process::id()));
-        let missing_parent = dir.join("no-such-dir").join("report.json");
-        assert!(write(Some(&missing_parent), b"new").is_err());
+        let dir = tempfile::tempdir().expect("temp dir");
+        let target = dir.path().join("report.json");
+        fs::write(&target, "previous").expect("previous report");
+        // A folder where the temporary file would go: the write fails before the rename.
+        fs::create_dir(temporary_path(&target)).expect("a folder in the way");
+        let error = write(Some(&target), b"new").expect_err("the write fails");
+        assert!(error.to_string().starts_with(&format!("cannot write {}: ", target.display())), "{error}");
+        assert_eq!(fs::read_to_string(&target).expect("still there"), "previous");
     }
 }

@@ -22,7 +22,7 @@ impl LocalStore {
     /// A SOURCE that does not exist, or cannot be inspected, is fatal.
     pub(crate) fn new(root: &Path) -> Result<LocalStore, FatalError> {
         let meta =
-            fs::metadata(root).map_err(|cause| FatalError::Source { source: root.to_path_buf(), cause })?;
+            fs::metadata(root).map_err(|cause| FatalError::Source { path: root.to_path_buf(), cause })?;
         Ok(LocalStore { root: root.to_path_buf(), is_dir: meta.is_dir() })
     }
 }

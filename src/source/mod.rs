@@ -237,7 +237,9 @@ pub(crate) fn stores(
             match (source, s3) {
                 (Source::Local(path), _) => Ok(std::sync::Arc::new(LocalStore::new(&path)?)),
                 (Source::S3(url), Some(client)) => Ok(std::sync::Arc::new(client.store(url, found))),
-                (Source::S3(url), None) => Err(FatalError::S3(format!("{url}: no S3 client was set up"))),
+                (Source::S3(url), None) => {
+                    Err(FatalError::S3(format!("{url}: no S3 client was set up").into()))
+                }
             }
         })
         .collect()

@@ -11,7 +11,7 @@ use aws_sdk_s3::Client;
 use tokio::task::JoinSet;
 
 use super::{describe, S3Store};
-use crate::error::ArchivedObject;
+use crate::error::{ArchivedObject, S3Error};
 use crate::source::layout::Filter;
 use crate::source::shard::KeyRange;
 use crate::source::{classify_name, Entry, Found, Location, Object, Verdict};
@@ -21,7 +21,7 @@ use crate::source::{classify_name, Entry, Found, Location, Object, Verdict};
 const MAX_DEPTH_OUTSIDE_LAYOUT: usize = 3;
 
 /// Sends every key under the store's URL that `filter` may keep.
-pub(super) async fn list(store: &S3Store, filter: &Filter, found: &Found) -> Result<(), String> {
+pub(super) async fn list(store: &S3Store, filter: &Filter, found: &Found) -> Result<(), S3Error> {
     let url = &store.url;
     let level = |prefix: String, delimited: bool| Level {
         client: store.client.clone(),
@@ -87,7 +87,7 @@ struct Level {
 
 impl Level {
     /// Sends the keys, page by page; returns the sub-folders.
-    async fn list(self) -> Result<Vec<String>, String> {
+    async fn list(self) -> Result<Vec<String>, S3Error> {
         let Level { client, bucket, source, prefix, delimited, range, filter, found } = self;
         let (start_after, last) = range.clone().map_or((None, None), |r| (r.start_after, r.last));
         let mut pages = client
@@ -100,7 +100,9 @@ impl Level {
             .send();
         let mut folders = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| format!("cannot list s3://{bucket}/{prefix}: {}", describe(&e)))?;
+            let page = page.map_err(|e| {
+                S3Error::caused_by(format!("cannot list s3://{bucket}/{prefix}: {}", describe(&e)), e)
+            })?;
             for object in page.contents() {
                 let Some(key) = object.key() else { continue };
                 // Keys come in order: past the range's end, the rest of the listing is not ours.
@@ -165,10 +167,10 @@ fn entry(bucket: &str, key: &str, size: Option<u64>, filter: &Filter) -> Entry {
 }
 
 /// Runs `task` on every item, at most `limit` at a time, and returns the outputs (in no order).
-async fn concurrently<I, T, F, Fut>(items: Vec<I>, limit: usize, task: F) -> Vec<Result<T, String>>
+async fn concurrently<I, T, F, Fut>(items: Vec<I>, limit: usize, task: F) -> Vec<Result<T, S3Error>>
 where
     F: Fn(I) -> Fut,
-    Fut: Future<Output = Result<T, String>> + Send + 'static,
+    Fut: Future<Output = Result<T, S3Error>> + Send + 'static,
     T: Send + 'static,
 {
     let mut items = items.into_iter();
@@ -184,7 +186,9 @@ where
             }
         }
         match running.join_next().await {
-            Some(joined) => outputs.push(joined.unwrap_or_else(|e| Err(format!("listing task failed: {e}")))),
+            Some(joined) => outputs.push(
+                joined.unwrap_or_else(|e| Err(S3Error::caused_by(format!("listing task failed: {e}"), e))),
+            ),
             None => return outputs,
         }
     }

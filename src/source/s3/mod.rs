@@ -26,8 +26,8 @@ use aws_sdk_s3::Client;
 
 use super::layout::Filter;
 use super::{BoxFuture, Fetched, Found, Object, Store};
-use crate::error::FatalError;
 use crate::error::Reason;
+use crate::error::{FatalError, S3Error};
 
 /// `s3://bucket/prefix`, parsed.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -249,12 +249,12 @@ async fn client(options: &S3Options, throttled: &std::sync::Arc<std::sync::atomi
 
 impl S3Client {
     /// Writes the file at `file` to `url` with one PutObject: readers see all of it or nothing.
-    pub(crate) fn put(&self, url: &S3Url, file: &std::path::Path) -> Result<(), String> {
+    pub(crate) fn put(&self, url: &S3Url, file: &std::path::Path) -> Result<(), S3Error> {
         let client = self.bucket_client(&url.bucket, &mut |_| {});
         self.runtime.block_on(async {
             let body = aws_sdk_s3::primitives::ByteStream::from_path(file)
                 .await
-                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+                .map_err(|e| S3Error::caused_by(format!("cannot read {}: {e}", file.display()), e))?;
             // A body streamed from a file is signed as it is sent; the SDK's default checksum
             // trailer (aws-chunked) on top of that is not understood by every S3-compatible server
             // (Garage answers "Invalid payload signature"), and S3 does not require it.
@@ -269,7 +269,7 @@ impl S3Client {
                 .config_override(when_required)
                 .send()
                 .await
-                .map_err(|e| format!("cannot write {url}: {}", describe(&e)))?;
+                .map_err(|e| S3Error::caused_by(format!("cannot write {url}: {}", describe(&e)), e))?;
             Ok(())
         })
     }
@@ -282,7 +282,7 @@ impl S3Client {
         region: &str,
         from: crate::time::Timestamp,
         to: crate::time::Timestamp,
-    ) -> Result<Vec<crate::digest::PublicKey>, String> {
+    ) -> Result<Vec<crate::digest::PublicKey>, S3Error> {
         use aws_sdk_cloudtrail::primitives::DateTime;
         // `--endpoint-url` is S3's (an S3-compatible server has no CloudTrail API): CloudTrail is
         // reached at AWS, or where AWS_ENDPOINT_URL_CLOUDTRAIL says.
@@ -301,8 +301,9 @@ impl S3Client {
                 .into_paginator()
                 .send();
             while let Some(page) = pages.next().await {
-                let page =
-                    page.map_err(|e| format!("CloudTrail ListPublicKeys in {region}: {}", describe(&e)))?;
+                let page = page.map_err(|e| {
+                    S3Error::caused_by(format!("CloudTrail ListPublicKeys in {region}: {}", describe(&e)), e)
+                })?;
                 for key in page.public_key_list() {
                     let (Some(value), Some(fingerprint)) = (key.value(), key.fingerprint()) else { continue };
                     let time =
