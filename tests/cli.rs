@@ -184,18 +184,18 @@ fn pair_window_changes_what_pairs() {
 }
 
 #[test]
-fn readme_quotes_the_current_help() {
-    let readme = fs::read_to_string(common::root().join("README.md")).expect("README.md");
+fn usage_page_quotes_the_current_help() {
+    let usage = fs::read_to_string(common::root().join("docs/usage.md")).expect("docs/usage.md");
     for command in ["report", "connections", "scan"] {
-        let (_, after) = readme
+        let (_, after) = usage
             .split_once(&format!("$ trailscope {command} --help\n"))
-            .unwrap_or_else(|| panic!("README quotes {command} --help"));
+            .unwrap_or_else(|| panic!("docs/usage.md quotes {command} --help"));
         let (quoted, _) = after.split_once("```").expect("the quote ends");
         let help = trailscope([command, "--help"]);
         assert_eq!(
             quoted,
             String::from_utf8_lossy(&help.stdout),
-            "paste `trailscope {command} --help` into README.md"
+            "paste `trailscope {command} --help` into docs/usage.md"
         );
     }
 }
