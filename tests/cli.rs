@@ -221,6 +221,133 @@ fn readme_exit_status_table_is_the_exit_status_enum() {
     );
 }
 
+/// The Markdown files a reader follows links between: the README and the reference under docs/.
+fn markdown_files() -> Vec<std::path::PathBuf> {
+    let mut files = vec![common::root().join("README.md")];
+    let mut docs: Vec<_> = fs::read_dir(common::root().join("docs"))
+        .expect("docs/")
+        .map(|entry| entry.expect("docs/ entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "md"))
+        .collect();
+    docs.sort();
+    files.extend(docs);
+    files
+}
+
+/// The lines of a Markdown file outside fenced code blocks, where links are links.
+fn prose_lines(text: &str) -> Vec<&str> {
+    let mut fenced = false;
+    text.lines()
+        .filter(|line| {
+            if line.trim_start().starts_with("```") {
+                fenced = !fenced;
+                return false;
+            }
+            !fenced
+        })
+        .collect()
+}
+
+/// The anchors GitHub gives a file's headings: lower case, punctuation and backticks dropped,
+/// spaces as hyphens, and `-1`, `-2`, ... after a repeated one.
+fn anchors(text: &str) -> Vec<String> {
+    let mut anchors = Vec::new();
+    let mut repeats: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for line in prose_lines(text) {
+        if !line.starts_with('#') {
+            continue;
+        }
+        let Some(heading) = line.trim_start_matches('#').strip_prefix(' ') else {
+            continue;
+        };
+        let base: String = heading
+            .trim()
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
+            .map(|c| if c == ' ' { '-' } else { c })
+            .collect();
+        let seen = repeats.entry(base.clone()).or_insert(0);
+        anchors.push(if *seen == 0 { base } else { format!("{base}-{seen}") });
+        *seen += 1;
+    }
+    anchors
+}
+
+/// Every link target of a file: inline links `[text](target)` and definitions `[text]: target`,
+/// outside code blocks and code spans.
+fn link_targets(text: &str) -> Vec<String> {
+    let mut targets = Vec::new();
+    for line in prose_lines(text) {
+        // Code spans hold examples, not links: keep what is between them.
+        let prose: String = line.split('`').step_by(2).collect::<Vec<_>>().join(" ");
+        let mut rest = prose.as_str();
+        while let Some(at) = rest.find("](") {
+            let after = &rest[at + 2..];
+            let end = after.find(')').unwrap_or(after.len());
+            targets.push(after[..end].to_owned());
+            rest = &after[end..];
+        }
+        if let Some((_, target)) = prose.strip_prefix('[').and_then(|definition| definition.split_once("]: "))
+        {
+            targets.push(target.trim().to_owned());
+        }
+    }
+    targets
+}
+
+#[test]
+fn every_relative_link_and_anchor_in_the_readme_and_docs_resolves() {
+    let mut broken = Vec::new();
+    let mut checked = 0;
+    for file in markdown_files() {
+        let text = fs::read_to_string(&file).expect("a Markdown file");
+        for target in link_targets(&text) {
+            if target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            checked += 1;
+            let (path, anchor) = target.split_once('#').unwrap_or((&target, ""));
+            let linked =
+                if path.is_empty() { file.clone() } else { file.parent().expect("a folder").join(path) };
+            if !linked.exists() {
+                broken.push(format!("{}: {target}: no such file", file.display()));
+                continue;
+            }
+            if !anchor.is_empty() {
+                let linked_text = fs::read_to_string(&linked).expect("a linked Markdown file");
+                if !anchors(&linked_text).iter().any(|a| a == anchor) {
+                    broken.push(format!("{}: {target}: no such heading", file.display()));
+                }
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+    assert!(checked > 40, "the check found the links ({checked})");
+}
+
+#[test]
+fn readme_links_every_page_under_docs() {
+    let readme = fs::read_to_string(common::root().join("README.md")).expect("README.md");
+    let targets = link_targets(&readme);
+    for page in markdown_files().iter().skip(1) {
+        let name = format!("docs/{}", page.file_name().expect("a name").to_string_lossy());
+        assert!(
+            targets.iter().any(|t| t == &name || t.starts_with(&format!("{name}#"))),
+            "README.md links {name}"
+        );
+    }
+}
+
+#[test]
+fn anchors_are_githubs() {
+    let text = "# Incremental runs (`--state`)\n```\n# not a heading\n```\n## Is the archive complete?\n## Is the archive complete?\n";
+    assert_eq!(
+        anchors(text),
+        ["incremental-runs---state", "is-the-archive-complete", "is-the-archive-complete-1"]
+    );
+}
+
 #[test]
 fn ci_runs_the_readme_test_command_verbatim() {
     let readme = fs::read_to_string(common::root().join("README.md")).expect("README.md");
