@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Whole-archive figures: trailscope beside `zcat` of the same objects (decompression alone, one
 # core) and beside the inflate floor (benches/floor/: every object inflated on every core, the
-# output thrown away, with zlib-ng and with libdeflate), on every archive the README's performance
+# output thrown away, with zlib-ng and with libdeflate), on every archive docs/performance.md's
 # goals are set for, run side by side (runs interleaved, tool by tool) so the machine's noise hits
 # all alike. Prints two Markdown tables:
 #   1. the bench preset: trailscope, zcat and what people use today (jq, DuckDB, Python);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Incremental runs (`--state`, README "Incremental runs"): a 30-day archive reported once a day
+# Incremental runs (`--state`, docs/incremental.md): a 30-day archive reported once a day
 # for 30 days, the way cron does, with --state against a full run each day, side by side on the
 # same growing archive. Prints, per day and in all: objects fetched (GETs on S3), objects listed
 # (LIST requests on S3: one per 1,000 keys, the same for both), wall time and peak memory; checks
