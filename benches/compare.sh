@@ -47,14 +47,9 @@ if [ -n "${ZLIB_RS:-}" ]; then
   cp "$TARGET/floor-zlib-rs/release/trailscope-floor" "$FLOOR-zlib-rs"
 fi
 
-make_archive() { # NAME GEN-ARGS...
-  local name=$1; shift
-  if [ ! -f "$DATA/$name/truth.json" ]; then
-    rm -rf "${DATA:?}/$name"
-    echo "compare: generating $DATA/$name (trailscope-gen $*)" >&2
-    "$GEN" "$DATA/$name" "$@" >&2
-  fi
-}
+BENCH=compare
+# shellcheck source=benches/archives.sh
+. benches/archives.sh
 make_archive bench --preset bench
 make_archive bench2x --preset bench --objects 7000 --records 1000000 --days 4
 make_archive tiny --preset tiny

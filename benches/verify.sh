@@ -23,14 +23,9 @@ KEYS=testdata/keys/test-public-keys.json
 
 cargo build --release --locked --features synth --bins >&2
 
-make_archive() { # NAME GEN-ARGS...
-  local name=$1; shift
-  if [ ! -f "$DATA/$name/truth.json" ]; then
-    rm -rf "${DATA:?}/$name"
-    echo "verify: generating $DATA/$name (trailscope-gen $*)" >&2
-    "$GEN" "$DATA/$name" "$@" >&2
-  fi
-}
+BENCH=verify
+# shellcheck source=benches/archives.sh
+. benches/archives.sh
 make_archive bench --preset bench
 # The bench shape (about 7 objects an hour per account-region), over 2 and over 8 days.
 make_archive days2 --preset bench --objects 875 --records 125000 --days 2
