@@ -636,3 +636,151 @@ fn connections_with_state_lists_the_rows_of_a_full_run_and_says_what_it_read_on_
         }
     }
 }
+
+/// The old day folders of [`spread`]: copies of the generated archive's first day.
+const OLD_DAYS: [&str; 3] = ["/2024/02/01/", "/2024/02/10/", "/2024/02/20/"];
+
+/// The generated archive (March 1 to 3) with its March 1 log folders copied into three February
+/// days, so that with the default window (7 days before the newest, March 3) the February
+/// folders are old; returns the names (relative) of the old CloudTrail day folders.
+fn spread(dir: &Path) -> BTreeSet<String> {
+    let root = testdata("generated/archive");
+    let mut old = BTreeSet::new();
+    for file in files_under(&root) {
+        let relative = file.strip_prefix(&root).expect("under root").to_string_lossy().into_owned();
+        let bytes = std::fs::read(&file).expect("read fixture");
+        common::put(dir, &relative, &bytes);
+        if relative.contains("/CloudTrail/") && relative.contains("/2024/03/01/") {
+            for day in OLD_DAYS {
+                let moved = relative.replace("/2024/03/01/", day);
+                old.insert(moved[..moved.find(day).expect("the day") + day.len() - 1].to_owned());
+                common::put(dir, &moved, &bytes);
+            }
+        }
+    }
+    old
+}
+
+/// The `-v` line saying how many day folders were listed and how many taken without listing.
+fn folders_listed(stderr: &[u8]) -> (u64, u64) {
+    let text = String::from_utf8_lossy(stderr);
+    let line = text.lines().find(|l| l.contains("day folders listed")).expect("the -v state line");
+    let line = line.split(" [").next().expect("the line");
+    let numbers: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|n| !n.is_empty())
+        .map(|n| n.parse().expect("a number"))
+        .collect();
+    // Listed, then not listed (the elapsed time after ` [` is left out).
+    (numbers[0], numbers[1])
+}
+
+fn endpoints(report: &[u8]) -> BTreeSet<String> {
+    let value: Value = serde_json::from_slice(report).expect("JSON");
+    value["endpoints"].as_array().expect("endpoints").iter().map(|e| e["id"].to_string()).collect()
+}
+
+#[test]
+fn old_day_folders_are_not_listed_again_and_the_report_is_a_full_runs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (archive, state) = (dir.path().join("archive"), dir.path().join("state"));
+    let source = archive.to_string_lossy().into_owned();
+    let old = spread(&archive);
+    let state_arg = state.to_string_lossy().into_owned();
+    let verbose = |extra: &[&str]| {
+        let mut args = vec!["report", "-v", "-f", "json", "--state", &state_arg];
+        args.extend(extra);
+        args.push(&source);
+        ok(run(&args, &[]), "report -v --state")
+    };
+    let first = verbose(&[]);
+    let (listed, not_listed) = folders_listed(&first.stderr);
+    assert_eq!(not_listed, 0, "a first run lists everything");
+    // Every format, against copies of this state, is a full run's report.
+    step(&source, &state, dir.path(), &[]);
+    let second = verbose(&[]);
+    assert_eq!(folders_listed(&second.stderr), (listed - old.len() as u64, old.len() as u64));
+    let (rest, _) = split("json", &second.stdout);
+    assert!(rest == normalized_json(&report("json", &source, None, &[])), "the same report as a full run");
+
+    // A late file into an old folder is not seen within the window; --relist sees it.
+    let late = NEW_ENDPOINT_KEY.replace("/2024/03/02/", "/2024/02/10/");
+    assert!(old.iter().any(|f| late.starts_with(f.as_str())), "{late} is in an old folder");
+    common::put(&archive, &late, &new_endpoint_log());
+    let (missed, _) = split("json", &verbose(&[]).stdout);
+    assert!(!endpoints(&missed).iter().any(|e| e.contains(NEW_ENDPOINT)), "not listed: not seen");
+    let relisted = verbose(&["--relist"]);
+    assert_eq!(folders_listed(&relisted.stderr).1, 0, "--relist lists every folder");
+    let (rest, _) = split("json", &relisted.stdout);
+    assert!(endpoints(&rest).iter().any(|e| e.contains(NEW_ENDPOINT)));
+    assert!(rest == normalized_json(&report("json", &source, None, &[])), "--relist: a full run's report");
+    let all = verbose(&["--relist-days", "all"]);
+    assert_eq!(folders_listed(&all.stderr).1, 0, "--relist-days all lists every folder");
+
+    // A new day is seen; the window moves with it.
+    let new_day = NEW_ENDPOINT_KEY.replace("/2024/03/02/", "/2024/03/04/").replace("newendpoint", "nextday");
+    common::put(&archive, &new_day, &new_endpoint_log());
+    let next = verbose(&[]);
+    let (rest, _) = split("json", &next.stdout);
+    assert!(rest == normalized_json(&report("json", &source, None, &[])), "a new day: a full run's report");
+    let (_, not_listed) = folders_listed(&next.stderr);
+    assert_eq!(not_listed, old.len() as u64, "the February folders only: March is within 7 days");
+    // With a window of 0 days, only the newest day folder is listed (and folders outside it).
+    let narrow = verbose(&["--relist-days", "0"]);
+    let (rest, _) = split("json", &narrow.stdout);
+    assert!(rest == normalized_json(&report("json", &source, None, &[])), "--relist-days 0: the same report");
+    assert_eq!(folders_listed(&narrow.stderr).0, 1, "only March 4's folder");
+}
+
+#[test]
+fn on_s3_old_day_folders_are_not_listed_again() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let garage = Garage::start();
+    garage.create_bucket("trail");
+    let (endpoint, requests) = common::proxy::delayed(&format!("127.0.0.1:{}", garage.port), Duration::ZERO);
+    let mut env = garage.env();
+    env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
+    env.push(("AWS_ENDPOINT_URL", endpoint));
+    let staged = dir.path().join("archive");
+    let old = spread(&staged);
+    garage.upload("trail", &staged);
+    let state = dir.path().join("state");
+    let source = "s3://trail/";
+    // The day-folder prefixes listed in full (without a delimiter).
+    let listed_in_full = |prefixes: Vec<(String, bool)>| -> BTreeSet<String> {
+        prefixes.into_iter().filter(|(_, d)| !d).map(|(p, _)| p.trim_end_matches('/').to_owned()).collect()
+    };
+    let _ = report("json", source, Some(&state), &env);
+    requests.take_prefixes();
+    requests.reset();
+    let second = report("json", source, Some(&state), &env);
+    let counted = requests.reset();
+    let prefixes = listed_in_full(requests.take_prefixes());
+    assert_eq!(counted.gets, 0, "nothing new: no GET");
+    assert!(prefixes.is_disjoint(&old), "an old day folder listed: {:?}", prefixes.intersection(&old));
+    assert!(prefixes.iter().any(|p| p.ends_with("/CloudTrail/us-east-1/2024/03/01")), "{prefixes:?}");
+    let (rest, _) = split("json", &second);
+    let full = normalized_json(&report("json", source, None, &env));
+    assert!(rest == full, "the same report as a full run:\n{}", common::golden::diff(&full, &rest));
+
+    // A late file into an old folder: not seen, then seen with --relist (which lists the old
+    // folders again, and GETs only that file).
+    let late = NEW_ENDPOINT_KEY.replace("/2024/03/02/", "/2024/02/10/");
+    let late_dir = dir.path().join("late");
+    common::put(&late_dir, &late, &new_endpoint_log());
+    garage.upload("trail", &late_dir);
+    requests.reset();
+    let (missed, _) = split("json", &report("json", source, Some(&state), &env));
+    assert_eq!(requests.reset().gets, 0);
+    assert!(!endpoints(&missed).iter().any(|e| e.contains(NEW_ENDPOINT)));
+    requests.take_prefixes();
+    let state_arg = state.to_string_lossy().into_owned();
+    let relisted =
+        ok(run(&["report", "-q", "-f", "json", "--state", &state_arg, "--relist", source], &env), "--relist");
+    assert_eq!(requests.reset().gets, 1, "--relist GETs the late file only");
+    let whole: BTreeSet<String> = [String::new()].into();
+    assert_eq!(listed_in_full(requests.take_prefixes()), whole, "--relist lists the whole prefix at once");
+    let (rest, _) = split("json", &relisted.stdout);
+    assert!(endpoints(&rest).iter().any(|e| e.contains(NEW_ENDPOINT)));
+    assert!(rest == normalized_json(&report("json", source, None, &env)), "--relist: a full run's report");
+}

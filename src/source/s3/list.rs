@@ -40,7 +40,10 @@ pub(super) async fn list(store: &S3Store, filter: &Filter, found: &Found) -> Res
         Some(Some(Some(range))) => Some(Level { range: Some(range), ..level(leaf, false) }),
         _ => Some(level(leaf, false)),
     };
-    if !filter.is_active() || filter.is_leaf(&url.prefix) {
+    // Day folders not to be listed again are only skipped by walking down to them: with none,
+    // one listing of the whole prefix asks least.
+    let settles_some = filter.settled.as_ref().is_some_and(|s| !s.is_empty());
+    if (!filter.is_active() && !settles_some) || filter.is_leaf(&url.prefix) {
         return match whole(url.prefix.clone()) {
             Some(listing) => listing.list().await.map(|_| ()),
             None => Ok(()),
@@ -53,6 +56,14 @@ pub(super) async fn list(store: &S3Store, filter: &Filter, found: &Found) -> Res
         frontier = Vec::new();
         for folders in levels {
             for folder in folders?.into_iter().filter(|f| filter.admits(f)) {
+                // Named as the state names day folders: without the trailing separator.
+                let name = format!("s3://{}/{}", url.bucket, folder.trim_end_matches('/'));
+                if filter.settles(&name) {
+                    if found.send(Entry::Settled(name)).await.is_err() {
+                        return Ok(());
+                    }
+                    continue;
+                }
                 let depth = folder[url.prefix.len()..].matches('/').count();
                 let outside = !folder.split('/').any(|part| part == "AWSLogs");
                 if filter.is_leaf(&folder) || (outside && depth >= MAX_DEPTH_OUTSIDE_LAYOUT) {
@@ -152,7 +163,7 @@ fn is_archive(class: &ObjectStorageClass) -> bool {
 fn entry(bucket: &str, key: &str, size: Option<u64>, filter: &Filter) -> Entry {
     // Folder placeholders some tools create are not objects.
     if key.ends_with('/') {
-        return Entry::Pruned;
+        return Entry::Pruned(format!("s3://{bucket}/{key}"));
     }
     match classify_name(key, filter.digests, &filter.include) {
         Verdict::Read(kind) => Entry::Object(Object {
@@ -162,7 +173,7 @@ fn entry(bucket: &str, key: &str, size: Option<u64>, filter: &Filter) -> Entry {
             version: None,
             kind,
         }),
-        Verdict::Skip(skip) => Entry::Skipped(skip),
+        Verdict::Skip(skip) => Entry::Skipped(skip, format!("s3://{bucket}/{key}")),
     }
 }
 
