@@ -75,6 +75,9 @@ pub(crate) struct ListedFolder {
     pub(crate) skipped: Skipped,
     /// Log objects listed in it.
     pub(crate) objects: u64,
+    /// Every entry listed cleanly (no failure, no archived object, every version known) and
+    /// every object kept in the state: only a complete folder can go unlisted.
+    pub(crate) complete: bool,
 }
 
 /// An object read whole: which version of it, and what reading it gave.

@@ -58,8 +58,8 @@ struct Manifest {
     records_file: String,
     records_sha256: String,
     objects: BTreeMap<String, KnownObject>,
-    /// The CloudTrail day folders (by name, as [`day_folder`] gives it) whose every entry a run
-    /// listed and kept here: what their listing counted. Only these may go unlisted.
+    /// The CloudTrail day folders (by name, as [`day_folder`] gives it) the last run listed or
+    /// took from here: what their listing counted, and whether all of it is kept here.
     folders: BTreeMap<String, ListedFolder>,
     /// What the last `report` said; `None` until one ran.
     baseline: Option<Baseline>,
@@ -270,9 +270,8 @@ impl State {
         }
         let mut folders = BTreeMap::new();
         for (name, (listed, clean)) in state.iter().flat_map(|s| &s.folders) {
-            if *clean && kept_in.get(name.as_str()).copied().unwrap_or(0) == listed.objects {
-                folders.insert(name.clone(), listed.clone());
-            }
+            let complete = *clean && kept_in.get(name.as_str()).copied().unwrap_or(0) == listed.objects;
+            folders.insert(name.clone(), ListedFolder { complete, ..listed.clone() });
         }
         let header = Header {
             trailscope_partial: partial::FORMAT,
@@ -389,9 +388,11 @@ fn sha256(mut file: File) -> io::Result<String> {
     Ok(crate::digest::hex(context.finish().as_ref()))
 }
 
-/// The day folders of `manifest` a run need not list: fully listed by an earlier run, more than
-/// `relist_days` older than the newest day folder it listed, and with every object it counted
-/// still in the manifest; with the names of their objects.
+/// The day folders of `manifest` a run need not list, with the names of their objects: of each
+/// region folder, its day folders in order up to the first that is not complete (every entry
+/// listed and kept), or not more than `relist_days` older than the newest day folder of the
+/// manifest. A region's settled folders are thus the region's first ones, with no folder it
+/// knows between them: an S3 listing skips them all with one `StartAfter`.
 fn settled_folders(
     manifest: &Manifest,
     relist_days: Option<u32>,
@@ -401,9 +402,18 @@ fn settled_folders(
     let Some(newest) = manifest.folders.keys().filter_map(|f| day_folder(f)).map(|(_, day)| day).max() else {
         return settled;
     };
+    let region = |folder: &str| folder.rsplitn(4, '/').nth(3).map(str::to_owned);
+    let mut stopped: Option<String> = None;
     for (folder, listed) in &manifest.folders {
-        if day_folder(folder).is_some_and(|(_, day)| day.0 < newest.0 - i64::from(days)) {
+        let Some(at) = region(folder) else { continue };
+        if stopped.as_deref() == Some(at.as_str()) {
+            continue;
+        }
+        let old = day_folder(folder).is_some_and(|(_, day)| day.0 < newest.0 - i64::from(days));
+        if old && listed.complete {
             settled.insert(folder.clone(), (listed.clone(), Vec::new()));
+        } else {
+            stopped = Some(at);
         }
     }
     for name in manifest.objects.keys() {
@@ -411,7 +421,6 @@ fn settled_folders(
             names.push(name.clone());
         }
     }
-    settled.retain(|_, (listed, names)| names.len() as u64 == listed.objects);
     settled
 }
 

@@ -137,8 +137,16 @@ pub fn throttling(upstream: &str, throttled: usize) -> (String, Arc<AtomicUsize>
 #[derive(Default)]
 pub struct Requests {
     inner: Mutex<RequestLog>,
-    /// Each listing's `prefix` (decoded), with whether it had a delimiter, in the order seen.
-    prefixes: Mutex<Vec<(String, bool)>>,
+    /// Each listing request, in the order seen.
+    prefixes: Mutex<Vec<Listed>>,
+}
+
+/// One listing request: its `prefix`, whether it had a delimiter, its `start-after` (decoded).
+#[derive(Clone, Debug)]
+pub struct Listed {
+    pub prefix: String,
+    pub delimited: bool,
+    pub start_after: Option<String>,
 }
 
 #[derive(Default, Clone, Copy, Debug)]
@@ -157,8 +165,8 @@ impl Requests {
         std::mem::take(&mut *self.inner.lock().expect("requests lock"))
     }
 
-    /// The listings' prefixes so far (with whether each was delimited), and none again.
-    pub fn take_prefixes(&self) -> Vec<(String, bool)> {
+    /// The listing requests so far, and none again.
+    pub fn take_prefixes(&self) -> Vec<Listed> {
         std::mem::take(&mut *self.prefixes.lock().expect("prefixes lock"))
     }
 
@@ -170,9 +178,14 @@ impl Requests {
             if line.contains("list-type=") {
                 let target = line.split(' ').nth(1).unwrap_or("");
                 let query = target.split_once('?').map_or("", |(_, q)| q);
-                let prefix = query.split('&').find_map(|p| p.strip_prefix("prefix=")).unwrap_or("");
-                let delimited = query.split('&').any(|p| p.starts_with("delimiter="));
-                self.prefixes.lock().expect("prefixes lock").push((percent_decoded(prefix), delimited));
+                let param =
+                    |name: &str| query.split('&').find_map(|p| p.strip_prefix(name)).map(percent_decoded);
+                let listed = Listed {
+                    prefix: param("prefix=").unwrap_or_default(),
+                    delimited: param("delimiter=").is_some(),
+                    start_after: param("start-after="),
+                };
+                self.prefixes.lock().expect("prefixes lock").push(listed);
                 log.listings += 1;
                 log.first_listing.get_or_insert(now);
                 log.last_listing = Some(now);
