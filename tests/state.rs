@@ -733,7 +733,7 @@ fn old_day_folders_are_not_listed_again_and_the_report_is_a_full_runs() {
 }
 
 #[test]
-fn on_s3_old_day_folders_are_not_listed_again() {
+fn on_s3_old_day_folders_are_not_listed_again_when_that_asks_fewer_lists() {
     let dir = tempfile::tempdir().expect("temp dir");
     let garage = Garage::start();
     garage.create_bucket("trail");
@@ -743,9 +743,13 @@ fn on_s3_old_day_folders_are_not_listed_again() {
     env.push(("AWS_ENDPOINT_URL", endpoint));
     let staged = dir.path().join("archive");
     let old = spread(&staged);
+    // One account's old folder with 8,000 more names (skipped: not logs), so that for that
+    // account one flat listing takes 9 pages, more than walking to its region folders asks.
+    let account = "AWSLogs/111122223333/";
+    for n in 0..8000 {
+        common::put(&staged, &format!("{account}CloudTrail/us-east-1/2024/02/01/filler-{n:05}.txt"), b"");
+    }
     garage.upload("trail", &staged);
-    let state = dir.path().join("state");
-    let source = "s3://trail/";
     // Whether a listing request can return keys of the day folder `old` (relative).
     let covers = |listed: &common::proxy::Listed, old: &str| {
         let under = format!("{old}/");
@@ -757,40 +761,68 @@ fn on_s3_old_day_folders_are_not_listed_again() {
         };
         reaches && listed.start_after.as_deref().is_none_or(|s| s < under.as_str())
     };
+    let full_report = |source: &str| normalized_json(&report("json", source, None, &env));
+
+    // The whole bucket: its day folders are small, so one flat listing asks least, and is kept.
+    let (source, state) = ("s3://trail/", dir.path().join("state"));
     let _ = report("json", source, Some(&state), &env);
-    requests.take_prefixes();
     requests.reset();
     let second = report("json", source, Some(&state), &env);
-    let counted = requests.reset();
+    let with_state = requests.reset();
+    let (rest, _) = split("json", &second);
+    assert!(rest == full_report(source), "the same report as a full run");
+    let full = requests.reset();
+    assert_eq!(with_state.gets, 0, "nothing new: no GET");
+    assert_eq!(with_state.listings, full.listings, "small day folders: the flat listing");
+    requests.take_prefixes();
+
+    // One account, whose old folder is large: its old day folders are not listed again.
+    let source = format!("s3://trail/{account}");
+    let state = dir.path().join("state-account");
+    let old: BTreeSet<String> = old.into_iter().filter(|f| f.starts_with(account)).collect();
+    let _ = report("json", &source, Some(&state), &env);
+    requests.reset();
+    requests.take_prefixes();
+    let second = report("json", &source, Some(&state), &env);
+    let with_state = requests.reset();
     let listings = requests.take_prefixes();
-    assert_eq!(counted.gets, 0, "nothing new: no GET");
+    assert_eq!(with_state.gets, 0, "nothing new: no GET");
     for old in &old {
         assert!(!listings.iter().any(|l| covers(l, old)), "{old} listed again: {listings:?}");
     }
-    let recent = "AWSLogs/o-a1b2c3d4e5/444455556666/CloudTrail/us-east-1/2024/03/01";
-    assert!(listings.iter().any(|l| covers(l, recent)), "{recent} is listed: {listings:?}");
+    let recent = format!("{account}CloudTrail/us-east-1/2024/03/01");
+    assert!(listings.iter().any(|l| covers(l, &recent)), "{recent} is listed: {listings:?}");
     let (rest, _) = split("json", &second);
-    let full = normalized_json(&report("json", source, None, &env));
+    let full = full_report(&source);
     assert!(rest == full, "the same report as a full run:\n{}", common::golden::diff(&full, &rest));
+    let flat = requests.reset();
+    assert!(
+        with_state.listings < flat.listings,
+        "{} LISTs, {} without --state",
+        with_state.listings,
+        flat.listings
+    );
 
-    // A late file into an old folder: not seen, then seen with --relist (which lists the old
-    // folders again, and GETs only that file).
-    let late = NEW_ENDPOINT_KEY.replace("/2024/03/02/", "/2024/02/10/");
+    // A late file into an old folder: not seen, then seen with --relist (which lists the whole
+    // prefix again, and GETs only that file).
+    let late = format!("{account}CloudTrail/us-east-1/2024/02/10/111122223333_CloudTrail_us-east-1_20240210T0420Z_late.json.gz");
     let late_dir = dir.path().join("late");
     common::put(&late_dir, &late, &new_endpoint_log());
     garage.upload("trail", &late_dir);
     requests.reset();
-    let (missed, _) = split("json", &report("json", source, Some(&state), &env));
+    let (missed, _) = split("json", &report("json", &source, Some(&state), &env));
     assert_eq!(requests.reset().gets, 0);
     assert!(!endpoints(&missed).iter().any(|e| e.contains(NEW_ENDPOINT)));
     requests.take_prefixes();
     let state_arg = state.to_string_lossy().into_owned();
-    let relisted =
-        ok(run(&["report", "-q", "-f", "json", "--state", &state_arg, "--relist", source], &env), "--relist");
+    let relisted = ok(
+        run(&["report", "-q", "-f", "json", "--state", &state_arg, "--relist", &source], &env),
+        "--relist",
+    );
     assert_eq!(requests.reset().gets, 1, "--relist GETs the late file only");
     let listings = requests.take_prefixes();
-    assert!(listings.iter().all(|l| l.prefix.is_empty() && !l.delimited), "--relist: one listing of it all");
+    assert!(listings.iter().all(|l| l.prefix == account && !l.delimited), "--relist: one flat listing");
     let (rest, _) = split("json", &relisted.stdout);
     assert!(endpoints(&rest).iter().any(|e| e.contains(NEW_ENDPOINT)));
-    assert!(rest == normalized_json(&report("json", source, None, &env)), "--relist: a full run's report");
+    assert!(rest == full_report(&source), "--relist: a full run's report");
 }

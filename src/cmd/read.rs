@@ -57,6 +57,7 @@ impl ReadPlan {
                     shard: None,
                     include: input.include.clone(),
                     settled: None,
+                    settled_on_s3: false,
                 },
                 known: None,
             },
@@ -348,6 +349,7 @@ pub(crate) fn open_state(plan: &mut ReadPlan, args: &StateArgs) -> Result<Option
     let state = State::open(dir, state::source_names(&plan.sources), options, args.relist_days())?;
     plan.options.known = Some(state.known());
     plan.options.filter.settled = Some(state.settled());
+    plan.options.filter.settled_on_s3 = state.walk_pays();
     Ok(Some(state))
 }
 

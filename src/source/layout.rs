@@ -26,6 +26,9 @@ pub(crate) struct Filter {
     /// With `--state`: CloudTrail day folders (as [`day_folder`] names them) an earlier run
     /// listed in full and old enough not to be listed again; their objects come from the state.
     pub settled: Option<Arc<BTreeSet<String>>>,
+    /// Whether S3 listings skip the settled folders too: walking down to each region folder
+    /// asks more than one flat listing when day folders are small (see `state::walk_pays`).
+    pub settled_on_s3: bool,
 }
 
 /// The CloudTrail day folder `name` (an object's name, or a folder's) is in or is, as
@@ -191,6 +194,7 @@ mod tests {
             shard: None,
             include: Vec::new(),
             settled: None,
+            settled_on_s3: false,
         }
     }
 

@@ -77,6 +77,8 @@ pub(crate) struct State {
     known: Arc<Known>,
     /// The day folders this run does not list (`--relist-days`).
     settled: Arc<BTreeSet<String>>,
+    /// Whether skipping them on S3 asks fewer LISTs than one flat listing.
+    walk_pays: bool,
 }
 
 /// What a run with `--state` did, for the report's `state` block.
@@ -186,9 +188,11 @@ impl State {
         }
         remove_leftovers(dir, previous.as_ref().map(|m| m.records_file.as_str()));
         // The objects are held once, for the reading and for the next commit alike.
+        let mut walk_pays = false;
         let (known, settled) = match &mut previous {
             Some(manifest) => {
                 let folders = settled_folders(manifest, relist_days);
+                walk_pays = walk_pays_on_s3(manifest, &folders);
                 let settled = folders.keys().cloned().collect();
                 let known = Known {
                     objects: std::mem::take(&mut manifest.objects).into_iter().collect(),
@@ -207,6 +211,7 @@ impl State {
             previous,
             known: Arc::new(known),
             settled: Arc::new(settled),
+            walk_pays,
         })
     }
 
@@ -218,6 +223,11 @@ impl State {
     /// The day folders this run does not list: their objects are taken from the state.
     pub(crate) fn settled(&self) -> Arc<BTreeSet<String>> {
         Arc::clone(&self.settled)
+    }
+
+    /// Whether S3 listings skip the settled folders (see [`walk_pays_on_s3`]).
+    pub(crate) fn walk_pays(&self) -> bool {
+        self.walk_pays
     }
 
     /// What the last report said, if a report ran.
@@ -422,6 +432,40 @@ fn settled_folders(
         }
     }
     settled
+}
+
+/// Whether an S3 listing that skips `settled` asks fewer LISTs than one flat listing, as the
+/// last run's folders count them. A flat listing takes a page per 1,000 keys of the CloudTrail
+/// day folders; skipping takes, for each region folder, one listing from its first folder not
+/// skipped (a page per 1,000 of its keys listed), plus the listings that find the region folders
+/// (about three per account). Folders of other services are listed whole either way. With small
+/// day folders (a few hundred keys per region and year) the flat listing asks less, and is kept.
+fn walk_pays_on_s3(
+    manifest: &Manifest,
+    settled: &crate::event::tables::FastMap<String, (ListedFolder, Vec<String>)>,
+) -> bool {
+    if settled.is_empty() {
+        return false;
+    }
+    let region = |folder: &str| folder.rsplitn(4, '/').nth(3).map(str::to_owned);
+    let mut regions: BTreeMap<String, u64> = BTreeMap::new();
+    let mut accounts = BTreeSet::new();
+    let mut all = 0u64;
+    for (folder, listed) in &manifest.folders {
+        all += listed.listed;
+        let Some(at) = region(folder) else { continue };
+        if let Some(account) = at.rsplitn(3, '/').nth(2) {
+            accounts.insert(account.to_owned());
+        }
+        let rest = regions.entry(at).or_default();
+        if !settled.contains_key(folder) {
+            *rest += listed.listed;
+        }
+    }
+    let flat = all.div_ceil(1000);
+    let walk =
+        3 * accounts.len() as u64 + regions.values().map(|rest| rest.div_ceil(1000).max(1)).sum::<u64>();
+    walk < flat
 }
 
 /// Writes `name` in `dir` through a temporary file (0600) that is synced and renamed over it,

@@ -22,6 +22,13 @@ const MAX_DEPTH_OUTSIDE_LAYOUT: usize = 3;
 
 /// Sends every key under the store's URL that `filter` may keep.
 pub(super) async fn list(store: &S3Store, filter: &Filter, found: &Found) -> Result<(), S3Error> {
+    let unsettled;
+    let filter = if filter.settled_on_s3 {
+        filter
+    } else {
+        unsettled = Filter { settled: None, ..filter.clone() };
+        &unsettled
+    };
     let url = &store.url;
     let level = |prefix: String, delimited: bool| Level {
         client: store.client.clone(),
