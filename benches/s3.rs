@@ -328,12 +328,15 @@ fn incremental(archive: &Path) {
     let state = tempfile::tempdir().expect("temp dir");
     let state_dir = state.path().join("state");
     let times = tempfile::NamedTempFile::new().expect("temp file");
-    let run = |with_state: bool| {
+    let run = |with_state: bool, relist: bool| {
         let mut command = Command::new("/usr/bin/time");
         command.arg("-f").arg("%M").arg("-o").arg(times.path());
         command.arg(env!("CARGO_BIN_EXE_trailscope")).args(["report", "--format", "json", "-q"]);
         if with_state {
             command.arg("--state").arg(&state_dir);
+        }
+        if relist {
+            command.arg("--relist");
         }
         command.arg("s3://year/");
         for (key, value) in server.env() {
@@ -366,9 +369,10 @@ fn incremental(archive: &Path) {
     let show = |what: &str, (wall, rss, log): (f64, f64, proxy::RequestLog)| {
         println!("| {what} | {} | {} | {wall:.2} | {rss:.0} |", log.listings, log.gets);
     };
-    show("first run with --state (the year but its last day)", run(true));
+    show("first run with --state (the year but its last day)", run(true, false));
     let after = server.upload_with_metadata("year", archive, part(true));
-    show(&format!("with --state, the last day ({after} objects) arrived"), run(true));
-    show("with --state, nothing new", run(true));
-    show("without --state (the whole year)", run(false));
+    show(&format!("with --state, the last day ({after} objects) arrived"), run(true, false));
+    show("with --state, nothing new", run(true, false));
+    show("with --state --relist, nothing new", run(true, true));
+    show("without --state (the whole year)", run(false, false));
 }

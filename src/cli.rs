@@ -170,6 +170,50 @@ pub struct StateArgs {
     /// run at a time per DIR.
     #[arg(long, value_name = "DIR", conflicts_with = "verify", help_heading = "Incremental runs")]
     pub state: Option<PathBuf>,
+
+    /// With --state: a CloudTrail day folder more than N days older than the newest day folder
+    /// the state has seen, and fully listed by an earlier run, is not listed again: its objects
+    /// are taken from DIR as they were. A log file delivered late into such a folder is not
+    /// seen until a run with --relist. `all`: list every folder.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value = "7",
+        value_parser = relist_days,
+        requires = "state",
+        help_heading = "Incremental runs"
+    )]
+    pub relist_days: RelistDays,
+
+    /// With --state: list every folder again (as --relist-days all), to see late deliveries
+    /// into old day folders.
+    #[arg(long, requires = "state", conflicts_with = "relist_days", help_heading = "Incremental runs")]
+    pub relist: bool,
+}
+
+/// `--relist-days`: a number of days, or `None` for `all`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelistDays(pub Option<u32>);
+
+fn relist_days(value: &str) -> Result<RelistDays, String> {
+    if value == "all" {
+        return Ok(RelistDays(None));
+    }
+    value
+        .parse()
+        .map(|days| RelistDays(Some(days)))
+        .map_err(|_| format!("`{value}` is not a number of days or `all`"))
+}
+
+impl StateArgs {
+    /// The days re-listed before the newest (`None`: everything is listed).
+    pub(crate) fn relist_days(&self) -> Option<u32> {
+        if self.relist {
+            None
+        } else {
+            self.relist_days.0
+        }
+    }
 }
 
 /// Whether the archive is whole and unmodified.

@@ -24,7 +24,7 @@ use crate::error::{ArchivedObject, FatalError, ObjectError};
 use crate::event::spool::SpoolWriter;
 use crate::event::tables::{FastMap, Tables};
 use crate::event::{Event, Extractor, Kept, Origin, EVENT_SOURCE};
-use crate::source::layout::Filter;
+use crate::source::layout::{day_folder, Filter};
 use crate::source::{Body, Entry, Fetched, Kind, Location, Object, Skipped, Store};
 
 type FastSet<T> = std::collections::HashSet<T, foldhash::fast::FixedState>;
@@ -61,6 +61,23 @@ pub(crate) struct Known {
     pub(crate) objects: FastMap<String, KnownObject>,
     /// `None` before a first run committed.
     pub(crate) records: Option<PathBuf>,
+    /// Day folders not listed again, as an earlier run listed them, with their objects' names:
+    /// a listing that meets one replays it from here.
+    pub(crate) folders: FastMap<String, (ListedFolder, Vec<String>)>,
+}
+
+/// A CloudTrail day folder as a run listed it (`--state`): what its listing counted, so that a
+/// run that does not list it again counts it the same.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ListedFolder {
+    /// Entries listed in it: log objects, names skipped, folder placeholders.
+    pub(crate) listed: u64,
+    pub(crate) skipped: Skipped,
+    /// Log objects listed in it.
+    pub(crate) objects: u64,
+    /// Every entry listed cleanly (no failure, no archived object, every version known) and
+    /// every object kept in the state: only a complete folder can go unlisted.
+    pub(crate) complete: bool,
 }
 
 /// An object read whole: which version of it, and what reading it gave.
@@ -93,6 +110,11 @@ pub(crate) struct StateScan {
     pub(crate) changed: Vec<String>,
     /// The state's partial: its header as it is, and its record lines.
     pub(crate) records: Option<PartialRead>,
+    /// Every day folder of the listing, listed now or replayed from the state, with whether
+    /// all it held was listed cleanly (no failure, no archived object, every version known).
+    pub(crate) folders: FastMap<String, (ListedFolder, bool)>,
+    /// Day folders replayed from the state, not listed.
+    pub(crate) folders_not_listed: u64,
 }
 
 /// What the reading stage reports as it goes (a progress bar, or nothing).
@@ -205,6 +227,46 @@ struct Listing {
     taken_out_of_range: u64,
     taken_failed: Vec<String>,
     changed: Vec<String>,
+    folders: FastMap<String, (ListedFolder, bool)>,
+    folders_not_listed: u64,
+}
+
+impl Listing {
+    /// The day folder `name` is in, to count its listing in (`--state` only).
+    fn folder(&mut self, stateful: bool, name: &str) -> Option<&mut (ListedFolder, bool)> {
+        let (folder, _) = day_folder(name).filter(|_| stateful)?;
+        if !self.folders.contains_key(folder) {
+            self.folders.insert(folder.to_owned(), (ListedFolder::default(), true));
+        }
+        self.folders.get_mut(folder)
+    }
+
+    /// A day folder not listed again: what its listing counted, and its objects, as the state
+    /// has them (each counted as if listed unchanged).
+    fn replay(&mut self, known: &Known, folder: String) {
+        let Some((listed, names)) = known.folders.get(&folder) else { return };
+        self.folders_not_listed += 1;
+        self.listed += listed.listed;
+        self.skipped.digest += listed.skipped.digest;
+        self.skipped.other += listed.skipped.other;
+        self.skipped.directory_links += listed.skipped.directory_links;
+        for name in names {
+            let Some(k) = known.objects.get(name) else { continue };
+            self.objects += 1;
+            match &k.failure {
+                Some(error) => {
+                    self.failures.push(ObjectError { object: name.clone(), error: error.clone() });
+                    self.taken_failed.push(name.clone());
+                }
+                None => {
+                    self.taken_records += k.records;
+                    self.taken_out_of_range += k.out_of_range;
+                    self.taken.push(name.clone());
+                }
+            }
+        }
+        self.folders.insert(folder, (listed.clone(), true));
+    }
 }
 
 /// Reads every object of `stores`.
@@ -337,31 +399,62 @@ async fn fetch_all(
     let mut listing = Listing::default();
     let mut gets = JoinSet::new();
     let mut seq = 0u32;
+    let stateful = options.known.is_some();
     while let Some((store, entry)) = listed.recv().await {
+        if let Entry::Settled(folder) = entry {
+            if let Some(known) = &options.known {
+                listing.replay(known, folder);
+            }
+            continue;
+        }
         listing.listed += 1;
         let object = match entry {
             Entry::Object(object) => object,
-            Entry::Skipped(skip) => {
+            Entry::Skipped(skip, name) => {
                 listing.skipped.add(skip);
+                if let Some((folder, _)) = listing.folder(stateful, &name) {
+                    folder.listed += 1;
+                    folder.skipped.add(skip);
+                }
                 continue;
             }
-            Entry::Pruned => continue,
+            Entry::Pruned(name) => {
+                if let Some((folder, _)) = listing.folder(stateful, &name) {
+                    folder.listed += 1;
+                }
+                continue;
+            }
             Entry::Failed(failure) => {
+                if let Some((_, clean)) = listing.folder(stateful, &failure.object) {
+                    *clean = false;
+                }
                 listing.failures.push(failure);
                 continue;
             }
             Entry::Archived(archived) => {
+                // Never remembered by the state: a folder holding one is listed again.
+                if let Some((_, clean)) = listing.folder(stateful, &archived.object) {
+                    *clean = false;
+                }
                 listing.archived.push(archived);
                 continue;
             }
+            Entry::Settled(_) => continue,
         };
+        // Which version was listed, looked up once (a local file's is a stat).
+        let id = if stateful && object.kind == Kind::Log { identity(&object) } else { None };
+        if let Some((folder, clean)) = listing.folder(stateful, &object.name) {
+            folder.listed += 1;
+            folder.objects += 1;
+            *clean &= id.is_some();
+        }
         if stop.load(Ordering::Relaxed) {
             break;
         }
         listing.objects += 1;
         let mut role = Role::Listed;
-        if let (Some(known), Kind::Log) = (&options.known, object.kind) {
-            if let Some((size, version)) = identity(&object) {
+        if let Some(known) = &options.known {
+            if let Some((size, version)) = id {
                 match known.objects.get(&object.name) {
                     Some(k) if k.size == size && k.version == version && k.failure.is_some() => {
                         let error = k.failure.clone().unwrap_or_default();
@@ -833,6 +926,8 @@ fn gather(listing: Listing, outputs: Vec<Output>, tables: Tables, stateful: bool
     state.taken = listing.taken;
     state.changed = listing.changed;
     state.taken_failed = listing.taken_failed;
+    state.folders = listing.folders;
+    state.folders_not_listed = listing.folders_not_listed;
     let mut names = Vec::new();
     let mut events = Vec::new();
     for output in outputs {

@@ -636,3 +636,193 @@ fn connections_with_state_lists_the_rows_of_a_full_run_and_says_what_it_read_on_
         }
     }
 }
+
+/// The old day folders of [`spread`]: copies of the generated archive's first day.
+const OLD_DAYS: [&str; 3] = ["/2024/02/01/", "/2024/02/10/", "/2024/02/20/"];
+
+/// The generated archive (March 1 to 3) with its March 1 log folders copied into three February
+/// days, so that with the default window (7 days before the newest, March 3) the February
+/// folders are old; returns the names (relative) of the old CloudTrail day folders.
+fn spread(dir: &Path) -> BTreeSet<String> {
+    let root = testdata("generated/archive");
+    let mut old = BTreeSet::new();
+    for file in files_under(&root) {
+        let relative = file.strip_prefix(&root).expect("under root").to_string_lossy().into_owned();
+        let bytes = std::fs::read(&file).expect("read fixture");
+        common::put(dir, &relative, &bytes);
+        if relative.contains("/CloudTrail/") && relative.contains("/2024/03/01/") {
+            for day in OLD_DAYS {
+                let moved = relative.replace("/2024/03/01/", day);
+                old.insert(moved[..moved.find(day).expect("the day") + day.len() - 1].to_owned());
+                common::put(dir, &moved, &bytes);
+            }
+        }
+    }
+    old
+}
+
+/// The `-v` line saying how many day folders were listed and how many taken without listing.
+fn folders_listed(stderr: &[u8]) -> (u64, u64) {
+    let text = String::from_utf8_lossy(stderr);
+    let line = text.lines().find(|l| l.contains("day folders listed")).expect("the -v state line");
+    let line = line.split(" [").next().expect("the line");
+    let numbers: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|n| !n.is_empty())
+        .map(|n| n.parse().expect("a number"))
+        .collect();
+    // Listed, then not listed (the elapsed time after ` [` is left out).
+    (numbers[0], numbers[1])
+}
+
+fn endpoints(report: &[u8]) -> BTreeSet<String> {
+    let value: Value = serde_json::from_slice(report).expect("JSON");
+    value["endpoints"].as_array().expect("endpoints").iter().map(|e| e["id"].to_string()).collect()
+}
+
+#[test]
+fn old_day_folders_are_not_listed_again_and_the_report_is_a_full_runs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (archive, state) = (dir.path().join("archive"), dir.path().join("state"));
+    let source = archive.to_string_lossy().into_owned();
+    let old = spread(&archive);
+    let state_arg = state.to_string_lossy().into_owned();
+    let verbose = |extra: &[&str]| {
+        let mut args = vec!["report", "-v", "-f", "json", "--state", &state_arg];
+        args.extend(extra);
+        args.push(&source);
+        ok(run(&args, &[]), "report -v --state")
+    };
+    let first = verbose(&[]);
+    let (listed, not_listed) = folders_listed(&first.stderr);
+    assert_eq!(not_listed, 0, "a first run lists everything");
+    // Every format, against copies of this state, is a full run's report.
+    step(&source, &state, dir.path(), &[]);
+    let second = verbose(&[]);
+    assert_eq!(folders_listed(&second.stderr), (listed - old.len() as u64, old.len() as u64));
+    let (rest, _) = split("json", &second.stdout);
+    assert!(rest == normalized_json(&report("json", &source, None, &[])), "the same report as a full run");
+
+    // A late file into an old folder is not seen within the window; --relist sees it.
+    let late = NEW_ENDPOINT_KEY.replace("/2024/03/02/", "/2024/02/10/");
+    assert!(old.iter().any(|f| late.starts_with(f.as_str())), "{late} is in an old folder");
+    common::put(&archive, &late, &new_endpoint_log());
+    let (missed, _) = split("json", &verbose(&[]).stdout);
+    assert!(!endpoints(&missed).iter().any(|e| e.contains(NEW_ENDPOINT)), "not listed: not seen");
+    let relisted = verbose(&["--relist"]);
+    assert_eq!(folders_listed(&relisted.stderr).1, 0, "--relist lists every folder");
+    let (rest, _) = split("json", &relisted.stdout);
+    assert!(endpoints(&rest).iter().any(|e| e.contains(NEW_ENDPOINT)));
+    assert!(rest == normalized_json(&report("json", &source, None, &[])), "--relist: a full run's report");
+    let all = verbose(&["--relist-days", "all"]);
+    assert_eq!(folders_listed(&all.stderr).1, 0, "--relist-days all lists every folder");
+
+    // A new day is seen; the window moves with it.
+    let new_day = NEW_ENDPOINT_KEY.replace("/2024/03/02/", "/2024/03/04/").replace("newendpoint", "nextday");
+    common::put(&archive, &new_day, &new_endpoint_log());
+    let next = verbose(&[]);
+    let (rest, _) = split("json", &next.stdout);
+    assert!(rest == normalized_json(&report("json", &source, None, &[])), "a new day: a full run's report");
+    let (_, not_listed) = folders_listed(&next.stderr);
+    assert_eq!(not_listed, old.len() as u64, "the February folders only: March is within 7 days");
+    // With a window of 0 days, only the newest day folder is listed (and folders outside it).
+    let narrow = verbose(&["--relist-days", "0"]);
+    let (rest, _) = split("json", &narrow.stdout);
+    assert!(rest == normalized_json(&report("json", &source, None, &[])), "--relist-days 0: the same report");
+    assert_eq!(folders_listed(&narrow.stderr).0, 1, "only March 4's folder");
+}
+
+#[test]
+fn on_s3_old_day_folders_are_not_listed_again_when_that_asks_fewer_lists() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let garage = Garage::start();
+    garage.create_bucket("trail");
+    let (endpoint, requests) = common::proxy::delayed(&format!("127.0.0.1:{}", garage.port), Duration::ZERO);
+    let mut env = garage.env();
+    env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
+    env.push(("AWS_ENDPOINT_URL", endpoint));
+    let staged = dir.path().join("archive");
+    let old = spread(&staged);
+    // One account's old folder with 8,000 more names (skipped: not logs), so that for that
+    // account one flat listing takes 9 pages, more than walking to its region folders asks.
+    let account = "AWSLogs/111122223333/";
+    for n in 0..8000 {
+        common::put(&staged, &format!("{account}CloudTrail/us-east-1/2024/02/01/filler-{n:05}.txt"), b"");
+    }
+    garage.upload("trail", &staged);
+    // Whether a listing request can return keys of the day folder `old` (relative).
+    let covers = |listed: &common::proxy::Listed, old: &str| {
+        let under = format!("{old}/");
+        // A delimited listing returns the keys right under its prefix only.
+        let reaches = if listed.delimited {
+            listed.prefix == under
+        } else {
+            under.starts_with(&listed.prefix) || listed.prefix.starts_with(&under)
+        };
+        reaches && listed.start_after.as_deref().is_none_or(|s| s < under.as_str())
+    };
+    let full_report = |source: &str| normalized_json(&report("json", source, None, &env));
+
+    // The whole bucket: its day folders are small, so one flat listing asks least, and is kept.
+    let (source, state) = ("s3://trail/", dir.path().join("state"));
+    let _ = report("json", source, Some(&state), &env);
+    requests.reset();
+    let second = report("json", source, Some(&state), &env);
+    let with_state = requests.reset();
+    let (rest, _) = split("json", &second);
+    assert!(rest == full_report(source), "the same report as a full run");
+    let full = requests.reset();
+    assert_eq!(with_state.gets, 0, "nothing new: no GET");
+    assert_eq!(with_state.listings, full.listings, "small day folders: the flat listing");
+    requests.take_prefixes();
+
+    // One account, whose old folder is large: its old day folders are not listed again.
+    let source = format!("s3://trail/{account}");
+    let state = dir.path().join("state-account");
+    let old: BTreeSet<String> = old.into_iter().filter(|f| f.starts_with(account)).collect();
+    let _ = report("json", &source, Some(&state), &env);
+    requests.reset();
+    requests.take_prefixes();
+    let second = report("json", &source, Some(&state), &env);
+    let with_state = requests.reset();
+    let listings = requests.take_prefixes();
+    assert_eq!(with_state.gets, 0, "nothing new: no GET");
+    for old in &old {
+        assert!(!listings.iter().any(|l| covers(l, old)), "{old} listed again: {listings:?}");
+    }
+    let recent = format!("{account}CloudTrail/us-east-1/2024/03/01");
+    assert!(listings.iter().any(|l| covers(l, &recent)), "{recent} is listed: {listings:?}");
+    let (rest, _) = split("json", &second);
+    let full = full_report(&source);
+    assert!(rest == full, "the same report as a full run:\n{}", common::golden::diff(&full, &rest));
+    let flat = requests.reset();
+    assert!(
+        with_state.listings < flat.listings,
+        "{} LISTs, {} without --state",
+        with_state.listings,
+        flat.listings
+    );
+
+    // A late file into an old folder: not seen, then seen with --relist (which lists the whole
+    // prefix again, and GETs only that file).
+    let late = format!("{account}CloudTrail/us-east-1/2024/02/10/111122223333_CloudTrail_us-east-1_20240210T0420Z_late.json.gz");
+    let late_dir = dir.path().join("late");
+    common::put(&late_dir, &late, &new_endpoint_log());
+    garage.upload("trail", &late_dir);
+    requests.reset();
+    let (missed, _) = split("json", &report("json", &source, Some(&state), &env));
+    assert_eq!(requests.reset().gets, 0);
+    assert!(!endpoints(&missed).iter().any(|e| e.contains(NEW_ENDPOINT)));
+    requests.take_prefixes();
+    let state_arg = state.to_string_lossy().into_owned();
+    let relisted = ok(
+        run(&["report", "-q", "-f", "json", "--state", &state_arg, "--relist", &source], &env),
+        "--relist",
+    );
+    assert_eq!(requests.reset().gets, 1, "--relist GETs the late file only");
+    let listings = requests.take_prefixes();
+    assert!(listings.iter().all(|l| l.prefix == account && !l.delimited), "--relist: one flat listing");
+    let (rest, _) = split("json", &relisted.stdout);
+    assert!(endpoints(&rest).iter().any(|e| e.contains(NEW_ENDPOINT)));
+    assert!(rest == full_report(&source), "--relist: a full run's report");
+}

@@ -45,7 +45,7 @@ impl ListPlan {
 
 pub(crate) fn run(args: &ConnectionsArgs) -> Result<Outcome, FatalError> {
     let mut plan = ListPlan::new(args);
-    let state = open_state(&mut plan.read, args.state.state.as_deref())?;
+    let state = open_state(&mut plan.read, &args.state)?;
     let (read, integrity) = verify::read(&plan.read, &args.verify, plan.redact)?;
     let log = &plan.read.log;
     let problems = integrity.as_ref().map_or(0, |i| i.problems());

@@ -3,12 +3,11 @@
 //! there is anything to report at all.
 
 use std::io::IsTerminal;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::{InputArgs, MessageArgs, NarrowingArgs, S3Args};
+use crate::cli::{InputArgs, MessageArgs, NarrowingArgs, S3Args, StateArgs};
 use crate::error::{ArchivedObject, FatalError, ObjectError, Reason};
 use crate::output::sanitize;
 use crate::scan::{self, Progress, ReadOptions, Scan};
@@ -57,6 +56,8 @@ impl ReadPlan {
                     digests,
                     shard: None,
                     include: input.include.clone(),
+                    settled: None,
+                    settled_on_s3: false,
                 },
                 known: None,
             },
@@ -246,6 +247,13 @@ pub(crate) fn read(plan: &ReadPlan, redact: bool) -> Result<Read, FatalError> {
         scan.failures.len(),
         scan.archived.len()
     ));
+    if let Some(state) = &scan.state {
+        plan.log.stage(format_args!(
+            "state: {} day folders listed, {} taken from the state without listing",
+            state.folders.len() as u64 - state.folders_not_listed,
+            state.folders_not_listed
+        ));
+    }
     let residue = if scan.partials.is_empty() { None } else { merge(&mut scan, plan)? };
     if let Some(records) = scan.state.as_ref().and_then(|s| s.records.as_ref()) {
         state::check_read(records)?;
@@ -335,11 +343,13 @@ fn merge(
 }
 
 /// Opens `--state DIR`, when given, for a run of `plan`, and hands what it holds to the reading.
-pub(crate) fn open_state(plan: &mut ReadPlan, dir: Option<&Path>) -> Result<Option<State>, FatalError> {
-    let Some(dir) = dir else { return Ok(None) };
+pub(crate) fn open_state(plan: &mut ReadPlan, args: &StateArgs) -> Result<Option<State>, FatalError> {
+    let Some(dir) = args.state.as_deref() else { return Ok(None) };
     let options = state::options(&plan.options.filter, plan.options.max_object_size);
-    let state = State::open(dir, state::source_names(&plan.sources), options)?;
+    let state = State::open(dir, state::source_names(&plan.sources), options, args.relist_days())?;
     plan.options.known = Some(state.known());
+    plan.options.filter.settled = Some(state.settled());
+    plan.options.filter.settled_on_s3 = state.walk_pays();
     Ok(Some(state))
 }
 

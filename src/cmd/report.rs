@@ -12,7 +12,7 @@ use super::verify;
 
 pub(crate) fn run(args: &ReportArgs) -> Result<Outcome, FatalError> {
     let mut plan = ReadPlan::new(&args.input, &args.narrowing, &args.s3, &args.messages, args.verify.verify);
-    let state = open_state(&mut plan, args.state.state.as_deref())?;
+    let state = open_state(&mut plan, &args.state)?;
     let (read, integrity) = verify::read(&plan, &args.verify, args.redact)?;
     let problems = integrity.as_ref().map_or(0, |i| i.problems());
     let scan = read.scan;

@@ -3,6 +3,7 @@
 //! S3 listings alike. Paths outside the layout are never pruned: they may hold anything.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use super::glob::Glob;
 pub(crate) use super::shard::Shard;
@@ -22,6 +23,30 @@ pub(crate) struct Filter {
     pub shard: Option<Shard>,
     /// Names read besides the CloudTrail ones (`--include`).
     pub include: Vec<Glob>,
+    /// With `--state`: CloudTrail day folders (as [`day_folder`] names them) an earlier run
+    /// listed in full and old enough not to be listed again; their objects come from the state.
+    pub settled: Option<Arc<BTreeSet<String>>>,
+    /// Whether S3 listings skip the settled folders too: walking down to each region folder
+    /// asks more than one flat listing when day folders are small (see `state::walk_pays`).
+    pub settled_on_s3: bool,
+}
+
+/// The CloudTrail day folder `name` (an object's name, or a folder's) is in or is, as
+/// `…/AWSLogs/[o-id/]<account>/CloudTrail/<region>/YYYY/MM/DD` (a prefix of `name`, without
+/// the separator that follows), with its day. `None` outside a log day folder of the layout.
+pub(crate) fn day_folder(name: &str) -> Option<(&str, Day)> {
+    let p = position(name)?;
+    if p.service != Some("CloudTrail") {
+        return None;
+    }
+    let number = |s: Option<&str>| -> Option<i64> {
+        s.filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))?.parse().ok()
+    };
+    let day = Day::from_ymd(number(p.year)?, number(p.month)?, number(p.day)?)?;
+    // `position` hands out slices of `name`: the folder ends where its day component does.
+    let component = p.day?;
+    let end = component.as_ptr() as usize - name.as_ptr() as usize + component.len();
+    Some((&name[..end], day))
 }
 
 /// How far into the layout a folder or key goes; `None` where it does not reach.
@@ -137,6 +162,14 @@ impl Filter {
         self.from.is_none_or(|from| time >= from.start()) && self.to.is_none_or(|to| time < to.next().start())
     }
 
+    /// Whether the folder at `path` is a day folder not to be listed again (`--state`).
+    pub(crate) fn settles(&self, path: &str) -> bool {
+        let Some(settled) = &self.settled else { return false };
+        let trimmed = path.trim_end_matches(['/', '\\']);
+        day_folder(trimmed)
+            .is_some_and(|(folder, _)| folder.len() == trimmed.len() && settled.contains(folder))
+    }
+
     /// A folder whose contents are fully decided: the whole subtree can be listed in one go.
     pub(crate) fn is_leaf(&self, path: &str) -> bool {
         match position(path) {
@@ -160,7 +193,34 @@ mod tests {
             digests: false,
             shard: None,
             include: Vec::new(),
+            settled: None,
+            settled_on_s3: false,
         }
+    }
+
+    #[test]
+    fn a_day_folder_is_named_by_the_prefix_up_to_its_day() {
+        let (folder, day) = day_folder(KEY).expect("a log day folder");
+        assert_eq!(folder, "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/02");
+        assert_eq!(day, Day::from_ymd(2024, 3, 2).expect("a day"));
+        let org = "s3://b/p/AWSLogs/o-abc/1/CloudTrail/eu-west-1/2024/12/31/sub/x.json.gz";
+        assert_eq!(
+            day_folder(org).map(|f| f.0),
+            Some("s3://b/p/AWSLogs/o-abc/1/CloudTrail/eu-west-1/2024/12/31")
+        );
+        assert_eq!(day_folder("AWSLogs/1/CloudTrail/us-east-1/2024/03/"), None, "a month folder");
+        assert_eq!(day_folder("AWSLogs/1/CloudTrail-Digest/us-east-1/2024/03/02/d.json.gz"), None);
+        assert_eq!(day_folder("AWSLogs/1/CloudTrail/us-east-1/2024/02/30/x.json.gz"), None, "no such day");
+        assert_eq!(day_folder("exports/2024/03/02/x.json.gz"), None, "a flat folder");
+        let settled = Filter {
+            settled: Some(Arc::new(["AWSLogs/1/CloudTrail/us-east-1/2024/03/02".to_owned()].into())),
+            ..Filter::default()
+        };
+        assert!(settled.settles("AWSLogs/1/CloudTrail/us-east-1/2024/03/02/"));
+        assert!(settled.settles("AWSLogs/1/CloudTrail/us-east-1/2024/03/02"));
+        assert!(!settled.settles("AWSLogs/1/CloudTrail/us-east-1/2024/03/"));
+        assert!(!settled.settles("AWSLogs/1/CloudTrail/us-east-1/2024/03/02/sub/"));
+        assert!(!settled.settles("AWSLogs/1/CloudTrail/us-east-1/2024/03/03/"));
     }
 
     const KEY: &str = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/02/111122223333_CloudTrail_us-east-1_20240302T0000Z_a.json.gz";

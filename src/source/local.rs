@@ -135,7 +135,10 @@ fn walk_dir(dir: &Path, filter: &Filter, pending: &mut Vec<PathBuf>) -> Vec<(Pat
             }
         };
         if file_type.is_dir() {
-            if filter.admits(&path.to_string_lossy()) {
+            let name = display(&path);
+            if filter.settles(&name) {
+                push(Entry::Settled(name));
+            } else if filter.admits(&name) {
                 pending.push(path);
             }
             continue;
@@ -147,7 +150,7 @@ fn walk_dir(dir: &Path, filter: &Filter, pending: &mut Vec<PathBuf>) -> Vec<(Pat
             Some(file_type)
         };
         if target.is_some_and(|t| t.is_dir()) {
-            push(Entry::Skipped(Skip::DirectoryLink));
+            push(Entry::Skipped(Skip::DirectoryLink, display(&path)));
             continue;
         }
         // A FIFO, socket or device inside a folder is not a log, and opening a FIFO would
@@ -155,13 +158,13 @@ fn walk_dir(dir: &Path, filter: &Filter, pending: &mut Vec<PathBuf>) -> Vec<(Pat
         let special = target.is_some_and(|t| !t.is_file());
         let name = display(&path);
         match classify_name(&name, filter.digests, &filter.include) {
-            Verdict::Read(_) if !filter.admits(&name) => push(Entry::Pruned),
+            Verdict::Read(_) if !filter.admits(&name) => push(Entry::Pruned(name)),
             Verdict::Read(_) if special => push(Entry::Failed(ObjectError {
                 object: name,
                 error: "not a regular file (a FIFO, socket or device): not read".into(),
             })),
             Verdict::Read(kind) => push(Entry::Object(object(path.clone(), kind))),
-            Verdict::Skip(skip) => push(Entry::Skipped(skip)),
+            Verdict::Skip(skip) => push(Entry::Skipped(skip, name)),
         }
     }
     out

@@ -110,9 +110,13 @@ pub(crate) enum Location {
 #[derive(Debug)]
 pub(crate) enum Entry {
     Object(Object),
-    Skipped(Skip),
-    /// Listed, then left out by `--from/--to/--account/--region`.
-    Pruned,
+    /// With the name it was listed by.
+    Skipped(Skip, String),
+    /// Listed, then left out by `--from/--to/--account/--region` (or a folder placeholder).
+    Pruned(String),
+    /// A day folder not listed again (`--state`): its objects are the state's (its name as
+    /// [`layout::day_folder`] gives it).
+    Settled(String),
     /// A folder or file that could not be listed or inspected: a failure of its own.
     Failed(ObjectError),
     /// An S3 object the listing names in an archive storage class (`GLACIER`, `DEEP_ARCHIVE`):

@@ -19,7 +19,7 @@
 
 mod changes;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -33,12 +33,12 @@ pub(crate) use changes::{baseline, changes, Baseline};
 use crate::error::FatalError;
 use crate::event::Kept;
 use crate::partial::{self, Header, Options};
-use crate::scan::{Counts, Known, KnownObject, StateScan};
-use crate::source::layout::{Filter, Shard};
+use crate::scan::{Counts, Known, KnownObject, ListedFolder, StateScan};
+use crate::source::layout::{day_folder, Filter, Shard};
 use crate::source::Source;
 
 /// The format of `state.json` this trailscope writes and reads.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 const MANIFEST: &str = "state.json";
 const LOCK: &str = "lock";
 const RECORDS_PREFIX: &str = "records-";
@@ -58,6 +58,9 @@ struct Manifest {
     records_file: String,
     records_sha256: String,
     objects: BTreeMap<String, KnownObject>,
+    /// The CloudTrail day folders (by name, as [`day_folder`] gives it) the last run listed or
+    /// took from here: what their listing counted, and whether all of it is kept here.
+    folders: BTreeMap<String, ListedFolder>,
     /// What the last `report` said; `None` until one ran.
     baseline: Option<Baseline>,
 }
@@ -72,6 +75,10 @@ pub(crate) struct State {
     /// The last committed manifest, its objects moved into `known`.
     previous: Option<Manifest>,
     known: Arc<Known>,
+    /// The day folders this run does not list (`--relist-days`).
+    settled: Arc<BTreeSet<String>>,
+    /// Whether skipping them on S3 asks fewer LISTs than one flat listing.
+    walk_pays: bool,
 }
 
 /// What a run with `--state` did, for the report's `state` block.
@@ -116,7 +123,14 @@ impl State {
     /// Opens DIR (created 0700 if missing), locks it, and reads what it holds: refused when
     /// another run holds it, when it was made for other sources or options or by another
     /// trailscope, or when it is damaged.
-    pub(crate) fn open(dir: &Path, sources: Vec<String>, options: Options) -> Result<State, FatalError> {
+    /// `relist_days`: day folders more than this many days older than the newest one the state
+    /// has seen, fully listed before, are not listed again (`None`: every folder is listed).
+    pub(crate) fn open(
+        dir: &Path,
+        sources: Vec<String>,
+        options: Options,
+        relist_days: Option<u32>,
+    ) -> Result<State, FatalError> {
         let shown = dir.display();
         let io = |what: &str, e: io::Error| FatalError::State(format!("{shown}: cannot {what}: {e}"));
         // A folder that holds other things is not taken over: it would be made private, and files
@@ -174,19 +188,46 @@ impl State {
         }
         remove_leftovers(dir, previous.as_ref().map(|m| m.records_file.as_str()));
         // The objects are held once, for the reading and for the next commit alike.
-        let known = match &mut previous {
-            Some(manifest) => Known {
-                objects: std::mem::take(&mut manifest.objects).into_iter().collect(),
-                records: Some(dir.join(&manifest.records_file)),
-            },
-            None => Known::default(),
+        let mut walk_pays = false;
+        let (known, settled) = match &mut previous {
+            Some(manifest) => {
+                let folders = settled_folders(manifest, relist_days);
+                walk_pays = walk_pays_on_s3(manifest, &folders);
+                let settled = folders.keys().cloned().collect();
+                let known = Known {
+                    objects: std::mem::take(&mut manifest.objects).into_iter().collect(),
+                    records: Some(dir.join(&manifest.records_file)),
+                    folders,
+                };
+                (known, settled)
+            }
+            None => (Known::default(), BTreeSet::new()),
         };
-        Ok(State { dir: dir.to_path_buf(), _lock: lock, sources, options, previous, known: Arc::new(known) })
+        Ok(State {
+            dir: dir.to_path_buf(),
+            _lock: lock,
+            sources,
+            options,
+            previous,
+            known: Arc::new(known),
+            settled: Arc::new(settled),
+            walk_pays,
+        })
     }
 
     /// What earlier runs read, for the reading stage.
     pub(crate) fn known(&self) -> Arc<Known> {
         Arc::clone(&self.known)
+    }
+
+    /// The day folders this run does not list: their objects are taken from the state.
+    pub(crate) fn settled(&self) -> Arc<BTreeSet<String>> {
+        Arc::clone(&self.settled)
+    }
+
+    /// Whether S3 listings skip the settled folders (see [`walk_pays_on_s3`]).
+    pub(crate) fn walk_pays(&self) -> bool {
+        self.walk_pays
     }
 
     /// What the last report said, if a report ran.
@@ -229,6 +270,19 @@ impl State {
                 objects.insert(name.clone(), known.clone());
             }
         }
+        // A day folder is kept as fully listed when every log object listed in it is kept too
+        // (one whose download failed is not: the folder is listed again, and it fetched again).
+        let mut kept_in: BTreeMap<&str, u64> = BTreeMap::new();
+        for name in objects.keys() {
+            if let Some((folder, _)) = day_folder(name) {
+                *kept_in.entry(folder).or_default() += 1;
+            }
+        }
+        let mut folders = BTreeMap::new();
+        for (name, (listed, clean)) in state.iter().flat_map(|s| &s.folders) {
+            let complete = *clean && kept_in.get(name.as_str()).copied().unwrap_or(0) == listed.objects;
+            folders.insert(name.clone(), ListedFolder { complete, ..listed.clone() });
+        }
         let header = Header {
             trailscope_partial: partial::FORMAT,
             writer: writer(),
@@ -256,6 +310,7 @@ impl State {
             records_file: records_file.clone(),
             records_sha256: sha256,
             objects,
+            folders,
             baseline,
         };
         write_atomically(&self.dir, MANIFEST, |mut out| {
@@ -343,6 +398,76 @@ fn sha256(mut file: File) -> io::Result<String> {
     Ok(crate::digest::hex(context.finish().as_ref()))
 }
 
+/// The day folders of `manifest` a run need not list, with the names of their objects: of each
+/// region folder, its day folders in order up to the first that is not complete (every entry
+/// listed and kept), or not more than `relist_days` older than the newest day folder of the
+/// manifest. A region's settled folders are thus the region's first ones, with no folder it
+/// knows between them: an S3 listing skips them all with one `StartAfter`.
+fn settled_folders(
+    manifest: &Manifest,
+    relist_days: Option<u32>,
+) -> crate::event::tables::FastMap<String, (ListedFolder, Vec<String>)> {
+    let mut settled = crate::event::tables::FastMap::default();
+    let Some(days) = relist_days else { return settled };
+    let Some(newest) = manifest.folders.keys().filter_map(|f| day_folder(f)).map(|(_, day)| day).max() else {
+        return settled;
+    };
+    let region = |folder: &str| folder.rsplitn(4, '/').nth(3).map(str::to_owned);
+    let mut stopped: Option<String> = None;
+    for (folder, listed) in &manifest.folders {
+        let Some(at) = region(folder) else { continue };
+        if stopped.as_deref() == Some(at.as_str()) {
+            continue;
+        }
+        let old = day_folder(folder).is_some_and(|(_, day)| day.0 < newest.0 - i64::from(days));
+        if old && listed.complete {
+            settled.insert(folder.clone(), (listed.clone(), Vec::new()));
+        } else {
+            stopped = Some(at);
+        }
+    }
+    for name in manifest.objects.keys() {
+        if let Some((_, names)) = day_folder(name).and_then(|(folder, _)| settled.get_mut(folder)) {
+            names.push(name.clone());
+        }
+    }
+    settled
+}
+
+/// Whether an S3 listing that skips `settled` asks fewer LISTs than one flat listing, as the
+/// last run's folders count them. A flat listing takes a page per 1,000 keys of the CloudTrail
+/// day folders; skipping takes, for each region folder, one listing from its first folder not
+/// skipped (a page per 1,000 of its keys listed), plus the listings that find the region folders
+/// (about three per account). Folders of other services are listed whole either way. With small
+/// day folders (a few hundred keys per region and year) the flat listing asks less, and is kept.
+fn walk_pays_on_s3(
+    manifest: &Manifest,
+    settled: &crate::event::tables::FastMap<String, (ListedFolder, Vec<String>)>,
+) -> bool {
+    if settled.is_empty() {
+        return false;
+    }
+    let region = |folder: &str| folder.rsplitn(4, '/').nth(3).map(str::to_owned);
+    let mut regions: BTreeMap<String, u64> = BTreeMap::new();
+    let mut accounts = BTreeSet::new();
+    let mut all = 0u64;
+    for (folder, listed) in &manifest.folders {
+        all += listed.listed;
+        let Some(at) = region(folder) else { continue };
+        if let Some(account) = at.rsplitn(3, '/').nth(2) {
+            accounts.insert(account.to_owned());
+        }
+        let rest = regions.entry(at).or_default();
+        if !settled.contains_key(folder) {
+            *rest += listed.listed;
+        }
+    }
+    let flat = all.div_ceil(1000);
+    let walk =
+        3 * accounts.len() as u64 + regions.values().map(|rest| rest.div_ceil(1000).max(1)).sum::<u64>();
+    walk < flat
+}
+
 /// Writes `name` in `dir` through a temporary file (0600) that is synced and renamed over it,
 /// then syncs `dir`; returns the SHA-256 of what was written.
 fn write_atomically(
@@ -421,14 +546,14 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("state");
         let sources = vec!["s3://b/AWSLogs/".to_owned()];
-        let state = State::open(&path, sources.clone(), options()).expect("a new state");
+        let state = State::open(&path, sources.clone(), options(), Some(7)).expect("a new state");
         assert!(state.known().records.is_none(), "no records file before a first commit");
         let scan = StateScan { fresh: vec![("s3://b/x".into(), known(7))], ..StateScan::default() };
         state.commit(Some(&scan), &Kept::default(), None).expect("commit");
         // What a run killed while writing would leave.
         fs::write(path.join(".tmp-abc"), b"half").expect("write");
         fs::write(path.join("records-9.jsonl.gz"), b"orphan").expect("write");
-        let state = State::open(&path, sources.clone(), options()).expect("the state");
+        let state = State::open(&path, sources.clone(), options(), Some(7)).expect("the state");
         let known_now = state.known();
         assert_eq!(known_now.objects.get("s3://b/x"), Some(&known(7)));
         assert!(known_now.records.as_ref().is_some_and(|r| r.ends_with("records-1.jsonl.gz")));
@@ -441,7 +566,7 @@ mod tests {
         // Taken again, unchanged, by a second run: kept; one not listed any more: gone.
         let scan = StateScan { taken: vec!["s3://b/x".into()], ..StateScan::default() };
         state.commit(Some(&scan), &Kept::default(), None).expect("commit");
-        let state = State::open(&path, sources, options()).expect("the state");
+        let state = State::open(&path, sources, options(), Some(7)).expect("the state");
         assert_eq!(state.known().objects.len(), 1);
         assert!(state.known().records.as_ref().is_some_and(|r| r.ends_with("records-2.jsonl.gz")));
     }
@@ -450,10 +575,10 @@ mod tests {
     fn other_options_are_named_in_the_refusal() {
         let dir = tempfile::tempdir().expect("temp dir");
         let sources = vec!["archive".to_owned()];
-        let state = State::open(dir.path(), sources.clone(), options()).expect("a new state");
+        let state = State::open(dir.path(), sources.clone(), options(), Some(7)).expect("a new state");
         state.commit(None, &Kept::default(), None).expect("commit");
         let narrowed = Options { from: Some("2024-03-01".into()), ..options() };
-        let Err(FatalError::State(line)) = State::open(dir.path(), sources, narrowed) else {
+        let Err(FatalError::State(line)) = State::open(dir.path(), sources, narrowed, Some(7)) else {
             panic!("refused")
         };
         assert!(line.contains("--from - ") && line.contains("--from 2024-03-01"), "{line}");

@@ -137,6 +137,16 @@ pub fn throttling(upstream: &str, throttled: usize) -> (String, Arc<AtomicUsize>
 #[derive(Default)]
 pub struct Requests {
     inner: Mutex<RequestLog>,
+    /// Each listing request, in the order seen.
+    prefixes: Mutex<Vec<Listed>>,
+}
+
+/// One listing request: its `prefix`, whether it had a delimiter, its `start-after` (decoded).
+#[derive(Clone, Debug)]
+pub struct Listed {
+    pub prefix: String,
+    pub delimited: bool,
+    pub start_after: Option<String>,
 }
 
 #[derive(Default, Clone, Copy, Debug)]
@@ -155,12 +165,27 @@ impl Requests {
         std::mem::take(&mut *self.inner.lock().expect("requests lock"))
     }
 
+    /// The listing requests so far, and none again.
+    pub fn take_prefixes(&self) -> Vec<Listed> {
+        std::mem::take(&mut *self.prefixes.lock().expect("prefixes lock"))
+    }
+
     fn seen(&self, head: &[u8]) {
         let text = String::from_utf8_lossy(head);
         let now = Instant::now();
         let mut log = self.inner.lock().expect("requests lock");
         for line in text.lines().filter(|l| l.starts_with("GET /")) {
             if line.contains("list-type=") {
+                let target = line.split(' ').nth(1).unwrap_or("");
+                let query = target.split_once('?').map_or("", |(_, q)| q);
+                let param =
+                    |name: &str| query.split('&').find_map(|p| p.strip_prefix(name)).map(percent_decoded);
+                let listed = Listed {
+                    prefix: param("prefix=").unwrap_or_default(),
+                    delimited: param("delimiter=").is_some(),
+                    start_after: param("start-after="),
+                };
+                self.prefixes.lock().expect("prefixes lock").push(listed);
                 log.listings += 1;
                 log.first_listing.get_or_insert(now);
                 log.last_listing = Some(now);
@@ -171,6 +196,27 @@ impl Requests {
             }
         }
     }
+}
+
+/// A query value as sent, `%XX` escapes decoded.
+fn percent_decoded(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Forwards everything to `upstream` (host:port), holding every piece of a request `delay`

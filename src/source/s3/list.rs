@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 
 use super::{describe, S3Store};
 use crate::error::{ArchivedObject, S3Error};
-use crate::source::layout::Filter;
+use crate::source::layout::{position, Filter};
 use crate::source::shard::KeyRange;
 use crate::source::{classify_name, Entry, Found, Location, Object, Verdict};
 
@@ -22,6 +22,13 @@ const MAX_DEPTH_OUTSIDE_LAYOUT: usize = 3;
 
 /// Sends every key under the store's URL that `filter` may keep.
 pub(super) async fn list(store: &S3Store, filter: &Filter, found: &Found) -> Result<(), S3Error> {
+    let unsettled;
+    let filter = if filter.settled_on_s3 {
+        filter
+    } else {
+        unsettled = Filter { settled: None, ..filter.clone() };
+        &unsettled
+    };
     let url = &store.url;
     let level = |prefix: String, delimited: bool| Level {
         client: store.client.clone(),
@@ -29,6 +36,7 @@ pub(super) async fn list(store: &S3Store, filter: &Filter, found: &Found) -> Res
         source: url.prefix.clone(),
         prefix,
         delimited,
+        admit: delimited,
         range: None,
         filter: filter.clone(),
         found: found.clone(),
@@ -40,19 +48,62 @@ pub(super) async fn list(store: &S3Store, filter: &Filter, found: &Found) -> Res
         Some(Some(Some(range))) => Some(Level { range: Some(range), ..level(leaf, false) }),
         _ => Some(level(leaf, false)),
     };
-    if !filter.is_active() || filter.is_leaf(&url.prefix) {
+    // Day folders not to be listed again (`--state`) are skipped by walking down to each region
+    // folder, listed from its first day folder to be listed on (one `StartAfter`): with none,
+    // one listing of the whole prefix asks least.
+    let settled = filter.settled.as_deref().filter(|s| !s.is_empty());
+    if (!filter.is_active() && settled.is_none()) || filter.is_leaf(&url.prefix) {
         return match whole(url.prefix.clone()) {
             Some(listing) => listing.list().await.map(|_| ()),
             None => Ok(()),
         };
     }
     let mut leaves = Vec::new();
+    let mut tails = Vec::new();
     let mut frontier = vec![url.prefix.clone()];
     while !frontier.is_empty() {
         let levels = concurrently(frontier, store.concurrency, |prefix| level(prefix, true).list()).await;
         frontier = Vec::new();
         for folders in levels {
             for folder in folders?.into_iter().filter(|f| filter.admits(f)) {
+                // Named as the state names day folders: without the trailing separator.
+                let name = format!("s3://{}/{}", url.bucket, folder.trim_end_matches('/'));
+                if let Some(settled) = settled {
+                    let at = position(&name).unwrap_or_default();
+                    let region = at.service == Some("CloudTrail") && at.region.is_some() && at.year.is_none();
+                    let under = format!("{name}/");
+                    let skipped: Vec<&String> =
+                        settled.range(under.clone()..).take_while(|f| f.starts_with(&under)).collect();
+                    if let (true, Some(last)) = (region, skipped.last()) {
+                        // Past the last settled day folder: every key of it sorts before
+                        // `<last>0` ('/' is below '0'), every later day folder after it.
+                        let start_after = format!("{}0", &last[name.len() - folder.len() + 1..]);
+                        for day in skipped {
+                            if found.send(Entry::Settled(day.clone())).await.is_err() {
+                                return Ok(());
+                            }
+                        }
+                        tails.push(Level {
+                            range: Some(KeyRange { start_after: Some(start_after), last: None }),
+                            admit: true,
+                            ..level(folder, false)
+                        });
+                        continue;
+                    }
+                    // Other services' folders (digests, Insights) are not walked day by day:
+                    // one listing each, as without --state, unless narrowing prunes them.
+                    let other = at.service.is_some_and(|s| s != "CloudTrail") && at.region.is_none();
+                    if other && !filter.is_active() {
+                        leaves.push(folder);
+                        continue;
+                    }
+                }
+                if filter.settles(&name) {
+                    if found.send(Entry::Settled(name)).await.is_err() {
+                        return Ok(());
+                    }
+                    continue;
+                }
                 let depth = folder[url.prefix.len()..].matches('/').count();
                 let outside = !folder.split('/').any(|part| part == "AWSLogs");
                 if filter.is_leaf(&folder) || (outside && depth >= MAX_DEPTH_OUTSIDE_LAYOUT) {
@@ -63,7 +114,7 @@ pub(super) async fn list(store: &S3Store, filter: &Filter, found: &Found) -> Res
             }
         }
     }
-    let listings = leaves.into_iter().filter_map(whole).collect();
+    let listings = leaves.into_iter().filter_map(whole).chain(tails).collect();
     for listed in concurrently(listings, store.concurrency, Level::list).await {
         listed?;
     }
@@ -79,6 +130,8 @@ struct Level {
     prefix: String,
     /// With a delimiter: this folder's keys and sub-folders; without: every key below it.
     delimited: bool,
+    /// Keys are sent only if the filter admits them (listings that do not stop at a day folder).
+    admit: bool,
     /// Only the keys in this range (a shard's block of a day folder): all of them are its own.
     range: Option<KeyRange>,
     filter: Filter,
@@ -88,7 +141,7 @@ struct Level {
 impl Level {
     /// Sends the keys, page by page; returns the sub-folders.
     async fn list(self) -> Result<Vec<String>, S3Error> {
-        let Level { client, bucket, source, prefix, delimited, range, filter, found } = self;
+        let Level { client, bucket, source, prefix, delimited, admit, range, filter, found } = self;
         let (start_after, last) = range.clone().map_or((None, None), |r| (r.start_after, r.last));
         let mut pages = client
             .list_objects_v2()
@@ -109,7 +162,7 @@ impl Level {
                 if last.as_deref().is_some_and(|last| key > last) {
                     return Ok(folders);
                 }
-                if delimited && !filter.admits(key) {
+                if admit && !filter.admits(key) {
                     continue;
                 }
                 if range.is_none() && !filter.owns(key.strip_prefix(source.as_str()).unwrap_or(key)) {
@@ -152,7 +205,7 @@ fn is_archive(class: &ObjectStorageClass) -> bool {
 fn entry(bucket: &str, key: &str, size: Option<u64>, filter: &Filter) -> Entry {
     // Folder placeholders some tools create are not objects.
     if key.ends_with('/') {
-        return Entry::Pruned;
+        return Entry::Pruned(format!("s3://{bucket}/{key}"));
     }
     match classify_name(key, filter.digests, &filter.include) {
         Verdict::Read(kind) => Entry::Object(Object {
@@ -162,7 +215,7 @@ fn entry(bucket: &str, key: &str, size: Option<u64>, filter: &Filter) -> Entry {
             version: None,
             kind,
         }),
-        Verdict::Skip(skip) => Entry::Skipped(skip),
+        Verdict::Skip(skip) => Entry::Skipped(skip, format!("s3://{bucket}/{key}")),
     }
 }
 
