@@ -10,6 +10,7 @@ use crate::common;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::garage::Garage;
@@ -328,15 +329,22 @@ fn failures(source: &str) -> usize {
     report["failures"].as_array().expect("failures").len()
 }
 
-#[test]
-fn on_s3_a_daily_sequence_gets_exactly_the_new_objects() {
-    let dir = tempfile::tempdir().expect("temp dir");
+/// Garage with a bucket `trail`, behind the proxy that counts every request, and the environment
+/// that sends trailscope through the proxy.
+fn counted_garage() -> (Garage, Arc<common::proxy::Requests>, Vec<(&'static str, String)>) {
     let garage = Garage::start();
     garage.create_bucket("trail");
     let (endpoint, requests) = common::proxy::delayed(&format!("127.0.0.1:{}", garage.port), Duration::ZERO);
     let mut env = garage.env();
     env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
     env.push(("AWS_ENDPOINT_URL", endpoint));
+    (garage, requests, env)
+}
+
+#[test]
+fn on_s3_a_daily_sequence_gets_exactly_the_new_objects() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (garage, requests, env) = counted_garage();
     let state = dir.path().join("state");
     let mut logs_so_far = 0;
     let mut facts_before = None;
@@ -735,12 +743,7 @@ fn old_day_folders_are_not_listed_again_and_the_report_is_a_full_runs() {
 #[test]
 fn on_s3_old_day_folders_are_not_listed_again_when_that_asks_fewer_lists() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let garage = Garage::start();
-    garage.create_bucket("trail");
-    let (endpoint, requests) = common::proxy::delayed(&format!("127.0.0.1:{}", garage.port), Duration::ZERO);
-    let mut env = garage.env();
-    env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
-    env.push(("AWS_ENDPOINT_URL", endpoint));
+    let (garage, requests, env) = counted_garage();
     let staged = dir.path().join("archive");
     let old = spread(&staged);
     // One account's old folder with 8,000 more names (skipped: not logs), so that for that
