@@ -5,10 +5,10 @@
 use std::fmt;
 
 use clap::ValueEnum;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// What a row records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     /// A successful `OpenTunnel`, with the key paired with it if any.
@@ -42,8 +42,8 @@ impl fmt::Display for Outcome {
 /// One row. Strings are the archive's own, unchanged (only `--redact` replaces some); `None`
 /// where the record lacks the field or the row has no such record (a tunnel without a key has
 /// no instance): an empty cell, `null` in JSON Lines.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub(crate) struct Row {
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Row {
     /// `eventTime` of the tunnel (of the key, for a row without one), as CloudTrail writes it;
     /// `None` when it could not be read as a time.
     pub time: Option<String>,
@@ -79,7 +79,7 @@ pub(crate) struct Row {
 /// A time difference kept in milliseconds, shown in seconds: whole seconds as an integer, else
 /// with the milliseconds (`1`, `-2`, `0.25`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Seconds(pub i64);
+pub struct Seconds(pub i64);
 
 impl fmt::Display for Seconds {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -101,6 +101,14 @@ impl Serialize for Seconds {
     }
 }
 
+/// Read back as it is written (a report's `changes` goes through `--redact` as JSON).
+impl<'de> Deserialize<'de> for Seconds {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let seconds = f64::deserialize(deserializer)?;
+        Ok(Seconds((seconds * 1_000.0).round() as i64))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +119,10 @@ mod tests {
         assert_eq!(shown, ["0", "1", "-2", "0.25", "-1.5"]);
         assert_eq!(serde_json::to_string(&Seconds(60_000)).expect("json"), "60");
         assert_eq!(serde_json::to_string(&Seconds(1_250)).expect("json"), "1.25");
+        for ms in [0, 60_000, -2_000, 1_250, -1_500, 1] {
+            let text = serde_json::to_string(&Seconds(ms)).expect("json");
+            assert_eq!(serde_json::from_str::<Seconds>(&text).expect("read back"), Seconds(ms), "{text}");
+        }
     }
 
     #[test]

@@ -63,10 +63,11 @@ pub struct Changes {
     pub new_instances: Vec<String>,
     /// Fields whose class or `varies_with` is not what it was (or that appeared or went).
     pub fields_changed: Vec<FieldChange>,
-    /// Successful connections since the previous report.
-    pub connections: u64,
-    /// Denied attempts since the previous report.
-    pub denied_attempts: u64,
+    /// Successful connections the previous report did not count, as `trailscope connections`
+    /// lists them (the same row, the same order).
+    pub connections: Vec<crate::connections::Row>,
+    /// Denied attempts the previous report did not count, likewise.
+    pub denied_attempts: Vec<crate::connections::Row>,
 }
 
 impl Changes {

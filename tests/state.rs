@@ -187,17 +187,20 @@ struct Facts {
     fields: BTreeSet<(String, String, String)>,
     connections: u64,
     denied: u64,
+    /// The rows of its connections and denied attempts, as `trailscope connections` lists them.
+    tunnels: Vec<Value>,
 }
 
 fn facts(source: &str, env: &[(&str, String)]) -> Facts {
     let report: Value = serde_json::from_slice(&report("json", source, None, env)).expect("JSON");
-    let rows = ok(run(&["connections", "-q", "-f", "jsonl", "--outcome", "connected", source], env), "rows");
-    let rows: Vec<Value> = rows
+    let args = ["connections", "-q", "-f", "jsonl", "--outcome", "connected", "--outcome", "denied", source];
+    let tunnels: Vec<Value> = ok(run(&args, env), "rows")
         .stdout
         .split(|b| *b == b'\n')
         .filter(|l| !l.is_empty())
         .map(|l| serde_json::from_slice(l).expect("row"))
         .collect();
+    let rows: Vec<&Value> = tunnels.iter().filter(|r| r["outcome"] == "connected").collect();
     let strings = |key: &str| -> BTreeSet<String> {
         rows.iter().filter_map(|r| r[key].as_str().map(str::to_owned)).collect()
     };
@@ -226,6 +229,7 @@ fn facts(source: &str, env: &[(&str, String)]) -> Facts {
             .collect(),
         connections: report["summary"]["connections"].as_u64().expect("connections"),
         denied: report["summary"]["denied_attempts"].as_u64().expect("denied"),
+        tunnels,
     }
 }
 
@@ -241,8 +245,20 @@ fn assert_changes(changes: &Value, before: &Facts, after: &Facts) {
     assert_eq!(strings(&changes["new_endpoints"]), new(&after.endpoints, &before.endpoints));
     assert_eq!(strings(&changes["new_principals"]), new(&after.principals, &before.principals));
     assert_eq!(strings(&changes["new_instances"]), new(&after.instances, &before.instances));
-    assert_eq!(changes["connections"].as_u64(), Some(after.connections - before.connections));
-    assert_eq!(changes["denied_attempts"].as_u64(), Some(after.denied - before.denied));
+    // The rows of the tunnels `before` had not, each as `trailscope connections` prints it.
+    let new_rows = |outcome: &str| -> Vec<Value> {
+        after
+            .tunnels
+            .iter()
+            .filter(|r| r["outcome"] == outcome && !before.tunnels.contains(r))
+            .cloned()
+            .collect()
+    };
+    let listed = |key: &str| changes[key].as_array().cloned().unwrap_or_else(|| panic!("{key}: {changes}"));
+    assert_eq!(listed("connections"), new_rows("connected"), "connections since the last report");
+    assert_eq!(listed("denied_attempts"), new_rows("denied"), "denied attempts since the last report");
+    assert_eq!(listed("connections").len() as u64, after.connections - before.connections);
+    assert_eq!(listed("denied_attempts").len() as u64, after.denied - before.denied);
     let changed: BTreeSet<(String, String)> =
         before.fields.symmetric_difference(&after.fields).map(|(e, p, _)| (e.clone(), p.clone())).collect();
     let reported: BTreeSet<(String, String)> = changes["fields_changed"]
@@ -571,7 +587,8 @@ fn an_object_that_changed_after_it_was_read_is_read_again_and_warned_about() {
     let blocks = blocks.expect("blocks");
     assert_eq!(blocks["state"]["objects_read_now"], 1);
     assert_eq!(blocks["state"]["objects_changed"].as_array().map(Vec::len), Some(1));
-    assert_eq!(blocks["changes"]["connections"], 1);
+    let since = blocks["changes"]["connections"].as_array().expect("connections since");
+    assert_eq!(since.len(), 1, "only the record added to the changed file is new: {since:?}");
 }
 
 #[test]
@@ -828,4 +845,46 @@ fn on_s3_old_day_folders_are_not_listed_again_when_that_asks_fewer_lists() {
     let (rest, _) = split("json", &relisted.stdout);
     assert!(endpoints(&rest).iter().any(|e| e.contains(NEW_ENDPOINT)));
     assert!(rest == full_report(&source), "--relist: a full run's report");
+}
+
+/// The "Since the last report" section of a report in `format` (text, Markdown or HTML).
+fn since_section(format: &str, report: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8(report.to_vec()).expect("UTF-8");
+    let (first, next) = match format {
+        "html" => ("<section id=\"since-last-report\">", "</section>"),
+        "markdown" => ("## Since the last report", "## Summary"),
+        _ => ("Since the last report", "Summary"),
+    };
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let a = lines.iter().position(|l| l.starts_with(first)).expect("the section");
+    let b = a + lines[a..].iter().position(|l| l.starts_with(next)).expect("its end");
+    lines[a..if format == "html" { b + 1 } else { b }].concat().into_bytes()
+}
+
+#[test]
+fn the_since_last_report_section_matches_the_golden_files() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (archive, state) = (dir.path().join("archive"), dir.path().join("state"));
+    let source = archive.to_string_lossy().into_owned();
+    stage(&archive, 1);
+    report("json", &source, Some(&state), &[]);
+    stage(&archive, 2);
+    for (format, extension) in [("text", "txt"), ("markdown", "md"), ("html", "html")] {
+        let copy = dir.path().join(format!("state-{format}"));
+        copy_dir(&state, &copy);
+        let section = since_section(format, &report(format, &source, Some(&copy), &[]));
+        let golden = common::root().join(format!("tests/golden/since-last-report.{extension}"));
+        common::golden::assert_golden(&golden, &section);
+    }
+    // With --all, every row: one line per tunnel since the last report, and no "And N more".
+    let mut args = vec!["report", "-q", "--all", "--state"];
+    let copy = dir.path().join("state-all");
+    copy_dir(&state, &copy);
+    let copy_arg = copy.to_string_lossy().into_owned();
+    args.extend([copy_arg.as_str(), source.as_str()]);
+    let section =
+        String::from_utf8(since_section("text", &ok(run(&args, &[]), "--all").stdout)).expect("UTF-8");
+    let rows = section.lines().filter(|l| l.contains(" connected ") || l.contains(" denied (")).count();
+    assert_eq!(rows, 91 + 7, "{section}");
+    assert!(!section.contains("more (all of them"), "{section}");
 }

@@ -68,7 +68,11 @@ pub(crate) fn run(args: &ReportArgs) -> Result<Outcome, FatalError> {
     let baseline = match &state {
         Some(state) => {
             let now = crate::state::baseline(&report, &activity).map_err(spool_error)?;
-            report.changes = state.baseline().map(|before| crate::state::changes(before, &now));
+            report.changes = state
+                .baseline()
+                .map(|before| crate::state::changes(before, &now, &activity))
+                .transpose()
+                .map_err(spool_error)?;
             report.state = Some(crate::state::State::summary(&scan.counts, scan.state.as_ref()));
             Some(now)
         }

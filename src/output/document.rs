@@ -3,8 +3,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::connections::Row;
 use crate::digest::Integrity;
 use crate::report::{Changes, FieldClass, FieldReport, FieldShape, Report, VariesWith};
+use crate::time::Timestamp;
 
 use super::timeline::{self, Timeline};
 use super::RenderOptions;
@@ -69,7 +71,7 @@ pub(super) fn build(report: &Report, options: &RenderOptions) -> Vec<Block> {
     ];
     // The first section, apart from the report's own (which is the same as without --state).
     if let Some(changes) = &report.changes {
-        since_last_report(changes, &mut blocks);
+        since_last_report(changes, options, &mut blocks);
     }
     blocks.push(Block::Heading("Summary".into()));
     let mut facts = vec![
@@ -222,8 +224,12 @@ fn archived_blocks(report: &Report, blocks: &mut Vec<Block>) {
     }));
 }
 
+/// Tunnels since the last report listed in text, Markdown and HTML without `--all`: a night's
+/// handful whole, a burst cut short (JSON lists them all).
+const TUNNELS_SHOWN: usize = 20;
+
 /// `--state`: what changed since the previous report, first, for the reader who reads only that.
-fn since_last_report(changes: &Changes, blocks: &mut Vec<Block>) {
+fn since_last_report(changes: &Changes, options: &RenderOptions, blocks: &mut Vec<Block>) {
     blocks.push(Block::Aside("Since the last report".into()));
     if changes.is_empty() {
         blocks.push(Block::Paragraph("Nothing new, nothing changed.".into()));
@@ -231,8 +237,8 @@ fn since_last_report(changes: &Changes, blocks: &mut Vec<Block>) {
     }
     blocks.push(Block::Paragraph(format!(
         "{} and {}.",
-        plural(changes.connections, "connection", "connections"),
-        plural(changes.denied_attempts, "denied attempt", "denied attempts")
+        plural(changes.connections.len() as u64, "connection", "connections"),
+        plural(changes.denied_attempts.len() as u64, "denied attempt", "denied attempts")
     )));
     let mut rows = Vec::new();
     for (what, items) in [
@@ -264,6 +270,52 @@ fn since_last_report(changes: &Changes, blocks: &mut Vec<Block>) {
                 })
                 .collect(),
         }));
+    }
+    new_tunnels(changes, options, blocks);
+}
+
+/// The connections and denied attempts since the last report, in time order, as
+/// `trailscope connections` lists them.
+fn new_tunnels(changes: &Changes, options: &RenderOptions, blocks: &mut Vec<Block>) {
+    let mut tunnels: Vec<&Row> = changes.connections.iter().chain(&changes.denied_attempts).collect();
+    if tunnels.is_empty() {
+        return;
+    }
+    // Both lists are in the listing's order (time, then where the record was read; rows without
+    // a readable time last); merged by time, a stable sort keeps that order among equal times.
+    let time = |row: &Row| row.time.as_deref().and_then(Timestamp::parse);
+    tunnels.sort_by_key(|row| (time(row).is_none(), time(row)));
+    let total = tunnels.len();
+    let shown = if options.all { total } else { total.min(TUNNELS_SHOWN) };
+    let cell = |value: &Option<String>| code(value.as_deref().unwrap_or(""));
+    let rows = tunnels[..shown]
+        .iter()
+        .map(|row| {
+            let outcome = match &row.error_code {
+                Some(error) => format!("denied ({error})"),
+                None => row.outcome.as_str().to_owned(),
+            };
+            let instance = row.instance_id.as_ref().or(row.private_ip.as_ref()).cloned();
+            vec![
+                cell(&row.time),
+                text(outcome),
+                cell(&row.endpoint),
+                cell(&row.principal),
+                cell(&instance),
+                cell(&row.source_ip),
+            ]
+        })
+        .collect();
+    blocks.push(Block::Table(Table {
+        headers: vec!["Time", "Outcome", "Endpoint", "Principal", "Instance or address", "Source IP"],
+        key_value: false,
+        rows,
+    }));
+    if shown < total {
+        blocks.push(Block::Paragraph(format!(
+            "And {} more (all of them with `--all`, or in `--format json`).",
+            crate::error::thousands(total - shown)
+        )));
     }
 }
 

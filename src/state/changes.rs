@@ -1,13 +1,15 @@
 //! What changed since the last report (`changes`): a report's facts kept in the state
-//! ([`Baseline`]), and this report's compared with them.
+//! ([`Baseline`]), and this report's compared with them. Tunnels are told apart by what tells
+//! copies of an event apart (recipient account and `eventID`), so a late delivery into an old
+//! day folder is new, and a log file read again is not.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::connections::{self, Filter, RowReader};
+use crate::analysis::connections::{self, Filter, Listed, RowReader};
 use crate::analysis::Activity;
-use crate::connections::Outcome;
+use crate::connections::{Outcome, Row};
 use crate::error::Reason;
 use crate::report::{Changes, FieldChange, FieldShape, Report};
 
@@ -22,8 +24,20 @@ pub(crate) struct Baseline {
     instances: BTreeSet<String>,
     /// `(event name, field path)` → its class and what it varies with.
     fields: Vec<((String, String), FieldShape)>,
-    connections: u64,
-    denied_attempts: u64,
+    /// Every tunnel the report counted, successful or denied, as [`tunnel_id`] names it.
+    tunnels: BTreeSet<String>,
+}
+
+/// The tunnels `changes` lists: successful connections and denied attempts.
+fn tunnels() -> Filter {
+    Filter { outcomes: vec![Outcome::Connected, Outcome::Denied], ..Filter::default() }
+}
+
+/// A tunnel's identity across runs: its recipient account and its event id (the `eventID`, or
+/// the hash of the record that stands for it), as dedup compares them.
+fn tunnel_id(activity: &Activity<'_>, listed: &Listed<'_>) -> String {
+    let event = listed.event;
+    format!("{}/{:032x}", activity.kept.vocabulary.text(event.account), event.id)
 }
 
 /// The facts of `report` and of the connections in `activity`.
@@ -40,24 +54,43 @@ pub(crate) fn baseline(report: &Report, activity: &Activity<'_>) -> Result<Basel
                 )
             })
             .collect(),
-        connections: report.summary.connections,
-        denied_attempts: report.summary.denied_attempts,
         ..Baseline::default()
     };
-    let filter = Filter { outcomes: vec![Outcome::Connected], ..Filter::default() };
     let mut reader = RowReader::new(activity.kept);
-    for listed in connections::list(activity, &filter) {
-        let row = reader.row(&listed)?;
-        baseline.principals.extend(row.principal);
-        baseline.instances.extend(row.instance_id);
-        baseline.instances.extend(row.private_ip);
+    for listed in connections::list(activity, &tunnels()) {
+        baseline.tunnels.insert(tunnel_id(activity, &listed));
+        if listed.outcome == Outcome::Connected {
+            let row = reader.row(&listed)?;
+            baseline.principals.extend(row.principal);
+            baseline.instances.extend(row.instance_id);
+            baseline.instances.extend(row.private_ip);
+        }
     }
     Ok(baseline)
 }
 
+/// What `now` has that `before` had not: its sets compared with [`compare`], and the rows of
+/// the tunnels in `activity` (whose facts `now` is) that `before` had not counted, in the order
+/// of `trailscope connections`.
+pub(crate) fn changes(before: &Baseline, now: &Baseline, activity: &Activity<'_>) -> Result<Changes, Reason> {
+    let mut changes = compare(before, now);
+    let mut reader = RowReader::new(activity.kept);
+    for listed in connections::list(activity, &tunnels()) {
+        if before.tunnels.contains(&tunnel_id(activity, &listed)) {
+            continue;
+        }
+        let row: Row = reader.row(&listed)?;
+        match listed.outcome {
+            Outcome::Connected => changes.connections.push(row),
+            _ => changes.denied_attempts.push(row),
+        }
+    }
+    Ok(changes)
+}
+
 /// What `now` has that `before` had not; fields whose class or `varies_with` differ (or that
-/// appeared or went), with both.
-pub(crate) fn changes(before: &Baseline, now: &Baseline) -> Changes {
+/// appeared or went), with both. No rows: [`changes`] adds them.
+fn compare(before: &Baseline, now: &Baseline) -> Changes {
     let new = |now: &BTreeSet<String>, before: &BTreeSet<String>| now.difference(before).cloned().collect();
     let before_fields: BTreeMap<_, _> = before.fields.iter().cloned().collect();
     let now_fields: BTreeMap<_, _> = now.fields.iter().cloned().collect();
@@ -79,8 +112,8 @@ pub(crate) fn changes(before: &Baseline, now: &Baseline) -> Changes {
         new_principals: new(&now.principals, &before.principals),
         new_instances: new(&now.instances, &before.instances),
         fields_changed,
-        connections: now.connections.saturating_sub(before.connections),
-        denied_attempts: now.denied_attempts.saturating_sub(before.denied_attempts),
+        connections: Vec::new(),
+        denied_attempts: Vec::new(),
     }
 }
 
@@ -105,10 +138,9 @@ mod tests {
                 (key("a"), shape(FieldClass::Constant, None)),
                 (key("b"), shape(FieldClass::Endpoint, Some(VariesWith::Endpoint))),
             ],
-            connections: 5,
-            denied_attempts: 1,
+            tunnels: set(&["111122223333/01"]),
         };
-        assert_eq!(changes(&before, &before), Changes::default(), "nothing new, nothing changed");
+        assert_eq!(compare(&before, &before), Changes::default(), "nothing new, nothing changed");
         let now = Baseline {
             endpoints: set(&["eice-1", "eice-2"]),
             principals: set(&["arn:a", "arn:b"]),
@@ -118,14 +150,12 @@ mod tests {
                 (key("b"), shape(FieldClass::Endpoint, Some(VariesWith::Endpoint))),
                 (key("c"), shape(FieldClass::Constant, None)),
             ],
-            connections: 8,
-            denied_attempts: 1,
+            tunnels: set(&["111122223333/01", "111122223333/02"]),
         };
-        let changed = changes(&before, &now);
+        let changed = compare(&before, &now);
         assert_eq!(changed.new_endpoints, ["eice-2"]);
         assert_eq!(changed.new_principals, ["arn:b"]);
         assert_eq!(changed.new_instances, ["i-2"]);
-        assert_eq!((changed.connections, changed.denied_attempts), (3, 0));
         let paths: Vec<_> =
             changed.fields_changed.iter().map(|f| (f.path.as_str(), f.before, f.after)).collect();
         assert_eq!(

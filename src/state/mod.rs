@@ -38,7 +38,7 @@ use crate::source::layout::{day_folder, Filter, Shard};
 use crate::source::Source;
 
 /// The format of `state.json` this trailscope writes and reads.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 const MANIFEST: &str = "state.json";
 const LOCK: &str = "lock";
 const RECORDS_PREFIX: &str = "records-";
