@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::cli::{InputArgs, MessageArgs, NarrowingArgs, S3Args, StateArgs};
 use crate::error::{ArchivedObject, FatalError, ObjectError, Reason};
 use crate::output::sanitize;
+use crate::partial;
 use crate::scan::{self, Progress, ReadOptions, Scan};
 use crate::source::layout::Filter;
 use crate::source::s3::{S3Client, S3Options};
@@ -332,21 +333,14 @@ fn merge(
     scan.counts = merged.counts;
     scan.failures = merged.failures;
     scan.archived = merged.archived;
-    // The keys every shard had, together; none when no shard had any (signatures are then
-    // unchecked for that reason, as in one run without keys).
-    let mut keys: Option<crate::digest::PublicKeys> = None;
-    for key in scan.partials.iter_mut().filter_map(|p| p.keys.take()) {
-        let known = keys.get_or_insert_with(Default::default);
-        key.into_iter().for_each(|k| known.insert(k));
-    }
-    Ok(merged.verify.map(|options| (options, keys)))
+    Ok(merged.verify.map(|options| (options, merged.keys)))
 }
 
 /// Opens `--state DIR`, when given, for a run of `plan`, and hands what it holds to the reading.
 pub(crate) fn open_state(plan: &mut ReadPlan, args: &StateArgs) -> Result<Option<State>, FatalError> {
     let Some(dir) = args.state.as_deref() else { return Ok(None) };
-    let options = state::options(&plan.options.filter, plan.options.max_object_size);
-    let state = State::open(dir, state::source_names(&plan.sources), options, args.relist_days())?;
+    let options = partial::Options::of(&plan.options.filter, plan.options.max_object_size);
+    let state = State::open(dir, partial::source_names(&plan.sources), options, args.relist_days())?;
     plan.options.known = Some(state.known());
     plan.options.filter.settled = Some(state.settled());
     plan.options.filter.settled_on_s3 = state.walk_pays();

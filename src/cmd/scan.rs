@@ -10,7 +10,6 @@ use crate::digest::residue;
 use crate::error::FatalError;
 use crate::output;
 use crate::partial::{self, Header, Options, FORMAT};
-use crate::source::Source;
 use crate::Outcome;
 
 use super::read::{self, ReadPlan};
@@ -36,27 +35,12 @@ pub(crate) fn run(args: &ScanArgs) -> Result<Outcome, FatalError> {
         let facts = || residue::facts(keys.as_ref(), &scan.digests, &scan.logs);
         (facts, u64::from(keys.is_some()) + scan.digests.len() as u64 + scan.logs.len() as u64)
     });
-    let filter = &plan.options.filter;
     let header = Header {
         trailscope_partial: FORMAT,
         writer: format!("trailscope {}", env!("CARGO_PKG_VERSION")),
         shard,
-        sources: args
-            .input
-            .sources
-            .iter()
-            .map(|source| match source {
-                Source::Local(path) => path.display().to_string(),
-                Source::S3(url) => url.to_string(),
-            })
-            .collect(),
-        options: Options {
-            from: filter.from.map(|d| d.to_string()),
-            to: filter.to.map(|d| d.to_string()),
-            accounts: filter.accounts.iter().cloned().collect(),
-            regions: filter.regions.iter().cloned().collect(),
-            max_object_size: plan.options.max_object_size,
-        },
+        sources: partial::source_names(&plan.sources),
+        options: Options::of(&plan.options.filter, plan.options.max_object_size),
         counts: scan.counts,
         failures: scan.failures.clone(),
         archived: scan.archived.clone(),

@@ -14,20 +14,20 @@ mod limits;
 mod work;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::digest::{DigestObject, LogObject, PublicKey};
+use crate::digest::{DigestObject, LogObject};
 use crate::error::{ArchivedObject, FatalError, ObjectError};
 use crate::event::tables::{FastMap, Tables};
 use crate::event::Kept;
+use crate::partial::read::Numbering;
+use crate::partial::PartialRead;
 use crate::source::layout::Filter;
-use crate::source::{Skipped, Store};
-
-pub(crate) use work::{read, Collect};
+use crate::source::{Body, Fetched, Kind, Location, Object, Skipped, Store};
 
 type FastSet<T> = std::collections::HashSet<T, foldhash::fast::FixedState>;
 
@@ -141,18 +141,6 @@ pub(crate) struct Scan {
     pub(crate) state: Option<StateScan>,
 }
 
-/// A partial read whole: its name, its header line as it is, how many record lines followed,
-/// and, of a `--verify` partial, how many residue lines and the public keys among them (its
-/// digests and log files are in [`Scan::digests`] and [`Scan::logs`]).
-#[derive(Debug)]
-pub(crate) struct PartialRead {
-    pub(crate) name: String,
-    pub(crate) header: Vec<u8>,
-    pub(crate) lines: u64,
-    pub(crate) residue: u64,
-    pub(crate) keys: Option<Vec<PublicKey>>,
-}
-
 /// How much was listed and read. Partials carry a shard's counts; merged, they add up to what
 /// one run over the same sources counts.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -225,7 +213,7 @@ pub(crate) fn scan(
     let tables = Tables::default();
     let items = Mutex::new(items_rx);
     let outputs = Mutex::new(Vec::new());
-    let partial_objects = AtomicU32::new(1 << 31);
+    let numbering = Numbering::default();
     let shared = work::Shared {
         taken: &taken,
         options,
@@ -233,7 +221,7 @@ pub(crate) fn scan(
         stop: &stop,
         progress,
         listed: &listed_count,
-        partial_objects: &partial_objects,
+        numbering: &numbering,
     };
     pool.scope(|scope| {
         for worker in 0..options.jobs {
@@ -255,4 +243,39 @@ pub(crate) fn scan(
         return Err(stopped);
     }
     Ok(gather::gather(listing, outputs, tables, options.known.is_some()))
+}
+
+/// Reads one object in memory as a run's worker reads it (the same worker, sink and rollback),
+/// on this thread: for `stages`, so that the benchmarks and the fuzz target run the real code.
+pub(crate) fn read_one(name: &str, bytes: Vec<u8>, options: &ReadOptions) -> Result<Scan, FatalError> {
+    struct Quiet;
+    impl Progress for Quiet {
+        fn read(&self, _: u64) {}
+    }
+    let (tables, numbering, taken) = (Tables::default(), Numbering::default(), OnceLock::new());
+    let (stop, listed) = (AtomicBool::new(false), AtomicU64::new(1));
+    let shared = work::Shared {
+        taken: &taken,
+        options,
+        tables: &tables,
+        stop: &stop,
+        progress: &Quiet,
+        listed: &listed,
+        numbering: &numbering,
+    };
+    let (send, receive) = mpsc::channel(1);
+    let object = Object {
+        name: name.to_owned(),
+        location: Location::Key(name.to_owned()),
+        size: Some(bytes.len() as u64),
+        version: None,
+        kind: Kind::Log,
+    };
+    let fetched = Ok(Fetched { body: Body::Bytes(bytes), signature: None });
+    let item = fetch::Item { seq: 0, object, fetched, _budget: None, role: fetch::Role::Listed };
+    send.try_send(item).map_err(|e| FatalError::Pool(e.to_string()))?;
+    drop(send);
+    let output = work::work(0, &Mutex::new(receive), &shared)?;
+    let listing = feed::Listing { listed: 1, objects: 1, ..Default::default() };
+    Ok(gather::gather(listing, vec![output], tables, false))
 }

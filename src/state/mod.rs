@@ -34,8 +34,7 @@ use crate::error::FatalError;
 use crate::event::Kept;
 use crate::partial::{self, Header, Options};
 use crate::scan::{Counts, Known, KnownObject, ListedFolder, StateScan};
-use crate::source::layout::{day_folder, Filter, Shard};
-use crate::source::Source;
+use crate::source::layout::{day_folder, Shard};
 
 /// The format of `state.json` this trailscope writes and reads.
 const FORMAT: u32 = 2;
@@ -91,28 +90,6 @@ pub struct Summary {
     /// Objects read before whose size or ETag (or modification time) changed: read again. A
     /// CloudTrail log file never changes after delivery: each is warned about.
     pub objects_changed: Vec<String>,
-}
-
-/// The SOURCE arguments as partials and the state name them.
-pub(crate) fn source_names(sources: &[Source]) -> Vec<String> {
-    sources
-        .iter()
-        .map(|source| match source {
-            Source::Local(path) => path.display().to_string(),
-            Source::S3(url) => url.to_string(),
-        })
-        .collect()
-}
-
-/// The options that decide what is read, as partials and the state record them.
-pub(crate) fn options(filter: &Filter, max_object_size: u64) -> Options {
-    Options {
-        from: filter.from.map(|d| d.to_string()),
-        to: filter.to.map(|d| d.to_string()),
-        accounts: filter.accounts.iter().cloned().collect(),
-        regions: filter.regions.iter().cloned().collect(),
-        max_object_size,
-    }
 }
 
 fn refuse<T>(message: String) -> Result<T, FatalError> {
@@ -505,7 +482,7 @@ fn remove_leftovers(dir: &Path, keep: Option<&str>) {
 }
 
 /// The state's records file was read to its end: as many record lines as its header says.
-pub(crate) fn check_read(read: &crate::scan::PartialRead) -> Result<(), FatalError> {
+pub(crate) fn check_read(read: &crate::partial::PartialRead) -> Result<(), FatalError> {
     let header: Header = serde_json::from_slice(&read.header)
         .map_err(|e| FatalError::State(format!("{}: damaged: the header cannot be read: {e}", read.name)))?;
     if header.records != read.lines {
