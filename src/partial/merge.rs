@@ -131,6 +131,7 @@ mod tests {
                 accounts: vec![],
                 regions: vec![],
                 max_object_size: 1 << 30,
+                include: vec![],
             },
             counts: Counts { objects_listed: 10, objects_read: 9, records: 100, ..Counts::default() },
             failures: vec![ObjectError { object: format!("s3://b/{index}"), error: "empty object".into() }],
@@ -175,6 +176,13 @@ mod tests {
             "shard-1.jsonl.gz and shard-0.jsonl.gz are not shards of one run: \
              shard-1.jsonl.gz was made with --verify, shard-0.jsonl.gz without"
         );
+        let mut included = header(1, 2);
+        included.1.options.include = vec!["*.log".into()];
+        let refused = headers(&[header(0, 2), included]).expect_err("another --include");
+        assert!(
+            refused.starts_with("shard-1.jsonl.gz and shard-0.jsonl.gz are not shards of one run: options")
+        );
+        assert!(refused.contains(r#"include: ["*.log"]"#), "{refused}");
         let mut newer = header(1, 2);
         newer.1.trailscope_partial = FORMAT + 1;
         assert!(headers(&[header(0, 2), newer]).expect_err("format").contains("does not read"));

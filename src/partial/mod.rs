@@ -76,6 +76,10 @@ pub(crate) struct Options {
     pub(crate) accounts: Vec<String>,
     pub(crate) regions: Vec<String>,
     pub(crate) max_object_size: u64,
+    /// The `--include` globs, as given: they decide which names are read. Absent when none was
+    /// given, so such partials and states are what they were before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) include: Vec<String>,
 }
 
 impl Options {
@@ -87,6 +91,7 @@ impl Options {
             accounts: filter.accounts.iter().cloned().collect(),
             regions: filter.regions.iter().cloned().collect(),
             max_object_size,
+            include: filter.include.iter().map(|glob| glob.to_string()).collect(),
         }
     }
 }

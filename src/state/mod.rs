@@ -306,14 +306,18 @@ fn writer() -> String {
 
 fn describe(options: &Options) -> String {
     let list = |v: &[String]| if v.is_empty() { "all".to_owned() } else { v.join(",") };
-    format!(
+    let mut described = format!(
         "--from {} --to {} --account {} --region {} --max-object-size {}",
         options.from.as_deref().unwrap_or("-"),
         options.to.as_deref().unwrap_or("-"),
         list(&options.accounts),
         list(&options.regions),
         options.max_object_size
-    )
+    );
+    if !options.include.is_empty() {
+        described.push_str(&format!(" --include {}", options.include.join(",")));
+    }
+    described
 }
 
 fn damaged(dir: &Path, what: String) -> FatalError {
@@ -511,7 +515,14 @@ mod tests {
     use super::*;
 
     fn options() -> Options {
-        Options { from: None, to: None, accounts: vec![], regions: vec![], max_object_size: 1 << 30 }
+        Options {
+            from: None,
+            to: None,
+            accounts: vec![],
+            regions: vec![],
+            max_object_size: 1 << 30,
+            include: vec![],
+        }
     }
 
     fn known(records: u64) -> KnownObject {
