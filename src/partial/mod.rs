@@ -30,11 +30,14 @@ pub(crate) use merge::merge;
 pub(crate) use read::{PartialRead, MARKER};
 pub(crate) use write::write;
 
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ArchivedObject, ObjectError};
 use crate::scan::Counts;
 use crate::source::layout::Filter;
+use crate::source::s3::S3Url;
 use crate::source::shard::Shard;
 use crate::source::Source;
 
@@ -105,4 +108,27 @@ pub(crate) fn source_names(sources: &[Source]) -> Vec<String> {
             Source::S3(url) => url.to_string(),
         })
         .collect()
+}
+
+/// Where a partial goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    File(PathBuf),
+    S3(S3Url),
+}
+
+impl std::str::FromStr for Target {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Target, String> {
+        if !text.ends_with(".jsonl.gz") {
+            return Err(format!(
+                "{text:?}: name partials *.jsonl.gz, so that `report` finds them in a folder or prefix"
+            ));
+        }
+        match S3Url::parse(text) {
+            Some(url) => url.map(Target::S3),
+            None => Ok(Target::File(PathBuf::from(text))),
+        }
+    }
 }
