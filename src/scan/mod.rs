@@ -6,6 +6,11 @@
 //!
 //! Results do not depend on threads or listing order: events are put in order of object name and
 //! record position at the end, and every list is sorted.
+//!
+//! The parts, in the order objects pass them: [`feed`] lists every store into one stream and
+//! counts what is not an object; [`fetch`] gets each object within the [`limits`] (requests in
+//! flight, lowered while S3 says slow down; the early stop when every GET is refused alike);
+//! [`work`] is one worker of the pool; [`gather`] puts the workers' outputs in order.
 
 mod feed;
 mod fetch;
