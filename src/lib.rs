@@ -22,7 +22,7 @@ pub mod exit;
 pub(crate) mod messages;
 pub mod output;
 pub(crate) mod partial;
-pub mod plan;
+pub(crate) mod plan;
 pub(crate) mod redact;
 pub(crate) mod report;
 pub(crate) mod scan;

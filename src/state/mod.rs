@@ -571,4 +571,19 @@ mod tests {
         };
         assert!(line.contains("--from - ") && line.contains("--from 2024-03-01"), "{line}");
     }
+
+    #[test]
+    fn a_state_made_with_other_include_globs_is_refused_and_names_them() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sources = vec!["archive".to_owned()];
+        let state = State::open(dir.path(), sources.clone(), options(), Some(7)).expect("a new state");
+        state.commit(None, &Kept::default(), None).expect("commit");
+        let manifest = fs::read_to_string(dir.path().join(MANIFEST)).expect("manifest");
+        assert!(!manifest.contains("include"), "no --include, the manifest as before: {manifest}");
+        let included = Options { include: vec!["*.log".into()], ..options() };
+        let Err(FatalError::State(line)) = State::open(dir.path(), sources, included, Some(7)) else {
+            panic!("refused")
+        };
+        assert!(line.ends_with("--max-object-size 1073741824 --include *.log: give another DIR, or remove this one to rebuild it from the archive"), "{line}");
+    }
 }
