@@ -69,18 +69,35 @@ pub(crate) fn read(plan: &ReadPlan, state: Option<&State>, redact: bool) -> Resu
     };
     if let Some(client) = &s3 {
         scan.counts.requests_throttled += client.throttled();
-        if scan.counts.requests_throttled > 0 {
-            let lowered = match scan.fewest_in_flight {
-                Some(fewest) => {
-                    format!("GETs in flight lowered from {} to {fewest} at the least", options.concurrency)
-                }
-                None => "the GETs in flight were not lowered".to_owned(),
-            };
-            plan.log.stage(format_args!(
-                "{} S3 requests were throttled (503 SlowDown) and retried, {lowered}",
-                scan.counts.requests_throttled
-            ));
-        }
+    }
+    say_what_was_read(&scan, &options, plan, s3.is_some())?;
+    let residue = if scan.partials.is_empty() { None } else { merge(&mut scan, &options, plan)? };
+    if let Some(records) = scan.state.as_ref().and_then(|s| s.records.as_ref()) {
+        state::check_read(records)?;
+    }
+    judge(&mut scan, &options, plan, redact)?;
+    Ok(Read { scan, s3, residue, _runtime: runtime })
+}
+
+/// The `--verbose` lines of what the reading did (throttling on S3, the counts, the state's
+/// folders), and the restore manifest, when asked for.
+fn say_what_was_read(
+    scan: &Scan,
+    options: &ReadOptions,
+    plan: &ReadPlan,
+    on_s3: bool,
+) -> Result<(), FatalError> {
+    if on_s3 && scan.counts.requests_throttled > 0 {
+        let lowered = match scan.fewest_in_flight {
+            Some(fewest) => {
+                format!("GETs in flight lowered from {} to {fewest} at the least", options.concurrency)
+            }
+            None => "the GETs in flight were not lowered".to_owned(),
+        };
+        plan.log.stage(format_args!(
+            "{} S3 requests were throttled (503 SlowDown) and retried, {lowered}",
+            scan.counts.requests_throttled
+        ));
     }
     if let Some(path) = &plan.restore_manifest {
         crate::output::write(Some(path), &crate::output::restore_manifest(&scan.archived))?;
@@ -108,10 +125,12 @@ pub(crate) fn read(plan: &ReadPlan, state: Option<&State>, redact: bool) -> Resu
             state.folders_not_listed
         ));
     }
-    let residue = if scan.partials.is_empty() { None } else { merge(&mut scan, &options, plan)? };
-    if let Some(records) = scan.state.as_ref().and_then(|s| s.records.as_ref()) {
-        state::check_read(records)?;
-    }
+    Ok(())
+}
+
+/// Whether there is anything to report: nothing readable, or `--strict` with anything
+/// unreadable, is fatal once the failures are warned about (redacted under `redact`).
+fn judge(scan: &mut Scan, options: &ReadOptions, plan: &ReadPlan, redact: bool) -> Result<(), FatalError> {
     if redact && (scan.counts.objects_read == 0 || plan.strict) {
         crate::redact::redact_failures(&mut scan.failures);
     }
@@ -133,7 +152,7 @@ pub(crate) fn read(plan: &ReadPlan, state: Option<&State>, redact: bool) -> Resu
         plan.log.warn_archived(&scan.archived, plan.restore_manifest.as_deref());
         return Err(FatalError::Strict { failed: scan.failures.len() + scan.archived.len() });
     }
-    Ok(Read { scan, s3, residue, _runtime: runtime })
+    Ok(())
 }
 
 /// Partials were read (`report PARTIAL...`): they must be every shard of one run and nothing
