@@ -3,13 +3,12 @@
 use std::num::{NonZeroU64, NonZeroUsize};
 use std::path::PathBuf;
 
-use clap::error::ErrorKind;
 use clap::{Args, Parser, Subcommand};
 
 use crate::connections::Outcome;
 use crate::output::{Format, ListFormat};
+use crate::partial::Target as PartialTarget;
 use crate::source::glob::Glob;
-use crate::source::s3::S3Url;
 use crate::source::shard::ShardArg;
 use crate::source::Source;
 use crate::time::Day;
@@ -40,33 +39,6 @@ const LONG_VERSION: &str = if cfg!(feature = "zlib-ng") {
 compile_error!(
     "no inflate backend: build with `--features zlib-rs` (pure Rust) or `--features zlib-ng` (needs cmake)"
 );
-
-impl Cli {
-    /// Checks clap cannot express; an error is a usage error (exit status 2).
-    pub fn validate(&self) -> Result<(), clap::Error> {
-        let usage = |kind: ErrorKind| {
-            move |message: String| {
-                use clap::CommandFactory;
-                Cli::command().error(kind, message)
-            }
-        };
-        let narrowing =
-            |narrowing: &NarrowingArgs| narrowing.validate().map_err(usage(ErrorKind::ArgumentConflict));
-        match &self.command {
-            Command::Report(args) => narrowing(&args.narrowing),
-            Command::Connections(args) => narrowing(&args.narrowing),
-            Command::Scan(args) => {
-                narrowing(&args.narrowing)?;
-                // `--shard env/N` with an index the environment does not give.
-                args.shard
-                    .resolve(|name| std::env::var(name).ok())
-                    .map(|_| ())
-                    .map_err(usage(ErrorKind::ValueValidation))
-            }
-            Command::Completions(_) => Ok(()),
-        }
-    }
-}
 
 #[derive(Debug, Subcommand)]
 // `allow`, not `expect`: whether the lint fires depends on how the two largest variants compare,
@@ -205,17 +177,6 @@ fn relist_days(value: &str) -> Result<RelistDays, String> {
         .map_err(|_| format!("`{value}` is not a number of days or `all`"))
 }
 
-impl StateArgs {
-    /// The days re-listed before the newest (`None`: everything is listed).
-    pub(crate) fn relist_days(&self) -> Option<u32> {
-        if self.relist {
-            None
-        } else {
-            self.relist_days.0
-        }
-    }
-}
-
 /// Whether the archive is whole and unmodified.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -263,29 +224,6 @@ pub struct ScanArgs {
 
     #[command(flatten)]
     pub s3: S3Args,
-}
-
-/// Where a partial goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PartialTarget {
-    File(PathBuf),
-    S3(S3Url),
-}
-
-impl std::str::FromStr for PartialTarget {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<PartialTarget, String> {
-        if !text.ends_with(".jsonl.gz") {
-            return Err(format!(
-                "{text:?}: name partials *.jsonl.gz, so that `report` finds them in a folder or prefix"
-            ));
-        }
-        match S3Url::parse(text) {
-            Some(url) => url.map(PartialTarget::S3),
-            None => Ok(PartialTarget::File(PathBuf::from(text))),
-        }
-    }
 }
 
 #[derive(Debug, Args)]
@@ -488,19 +426,6 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
-impl NarrowingArgs {
-    /// Checks that need several options at once; an error here is a usage error (two options
-    /// that contradict each other).
-    pub fn validate(&self) -> Result<(), String> {
-        if let (Some(from), Some(to)) = (self.from, self.to) {
-            if from > to {
-                return Err(format!("--from {from} is after --to {to}"));
-            }
-        }
-        Ok(())
-    }
-}
-
 fn parse_day(text: &str) -> Result<Day, String> {
     Day::parse(text).ok_or_else(|| format!("not a date: {text:?} (expected YYYY-MM-DD)"))
 }
@@ -531,18 +456,6 @@ fn parse_size(text: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn checks_across_options_are_usage_errors_of_their_kind() {
-        let kind = |args: &[&str]| {
-            let cli = Cli::try_parse_from(args).expect("parses");
-            cli.validate().expect_err("a usage error").kind()
-        };
-        assert_eq!(
-            kind(&["trailscope", "report", "--from", "2024-02-02", "--to", "2024-02-01", "a"]),
-            ErrorKind::ArgumentConflict
-        );
-    }
 
     #[test]
     fn sizes_take_binary_suffixes() {

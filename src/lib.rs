@@ -3,8 +3,9 @@
 //! The modules follow the pipeline: [`source`] lists objects, [`decode`] turns one object into
 //! records, [`event`] picks out Instance Connect events, [`scan`] runs that in parallel,
 //! [`analysis`] pairs, attributes and classifies, [`report`] is the result, and [`output`]
-//! renders it ([`connections`] is the row of the connections listing). [`cmd`] wires one
-//! subcommand through them. [`digest`] verifies an archive against
+//! renders it ([`connections`] is the row of the connections listing). [`cli`] is the command
+//! line, [`plan`] what it asks for, decided once; [`cmd`] wires one planned subcommand through the
+//! stages. [`digest`] verifies an archive against
 //! CloudTrail's signed digests. [`exit`] lists the statuses a run ends with.
 
 #![warn(unreachable_pub)]
@@ -18,8 +19,10 @@ pub(crate) mod digest;
 pub(crate) mod error;
 pub(crate) mod event;
 pub mod exit;
+pub(crate) mod messages;
 pub mod output;
 pub(crate) mod partial;
+pub(crate) mod plan;
 pub(crate) mod redact;
 pub(crate) mod report;
 pub(crate) mod scan;
@@ -33,8 +36,9 @@ pub(crate) mod time;
 
 pub use error::FatalError;
 pub use exit::ExitStatus;
+pub use plan::Plan;
 
-use cli::{Cli, Command};
+use plan::Run;
 
 /// How a run that produced a report ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,17 +61,15 @@ impl From<Outcome> for ExitStatus {
     }
 }
 
-/// Runs the command line's subcommand.
-pub fn run(cli: &Cli) -> Result<Outcome, FatalError> {
-    match &cli.command {
+/// Runs the planned subcommand.
+pub fn run(plan: &Plan) -> Result<Outcome, FatalError> {
+    match &plan.0 {
         // A fatal error's line can quote an object's name: under --redact it is redacted too.
-        Command::Report(args) if args.redact => cmd::report::run(args).map_err(redact::redact_fatal),
-        Command::Report(args) => cmd::report::run(args),
-        Command::Connections(args) if args.redact => {
-            cmd::connections::run(args).map_err(redact::redact_fatal)
-        }
-        Command::Connections(args) => cmd::connections::run(args),
-        Command::Scan(args) => cmd::scan::run(args),
-        Command::Completions(args) => cmd::completions::run(args),
+        Run::Report(plan) if plan.redact => cmd::report::run(plan).map_err(redact::redact_fatal),
+        Run::Report(plan) => cmd::report::run(plan),
+        Run::Connections(plan) if plan.redact => cmd::connections::run(plan).map_err(redact::redact_fatal),
+        Run::Connections(plan) => cmd::connections::run(plan),
+        Run::Scan(plan) => cmd::scan::run(plan),
+        Run::Completions(shell) => cmd::completions::run(*shell),
     }
 }

@@ -6,15 +6,15 @@ use clap::Parser;
 use trailscope::ExitStatus;
 
 fn main() -> ExitCode {
-    let cli = match trailscope::cli::Cli::try_parse().and_then(|cli| cli.validate().map(|()| cli)) {
-        Ok(cli) => cli,
+    let plan = match trailscope::cli::Cli::try_parse().and_then(trailscope::Plan::new) {
+        Ok(plan) => plan,
         Err(error) => {
             // `--help` and `--version` are "errors" too, written to stdout, and a success.
             let _ = error.print();
             return ExitStatus::from_clap(&error).into();
         }
     };
-    match trailscope::run(&cli) {
+    match trailscope::run(&plan) {
         Ok(outcome) => ExitStatus::from(outcome).into(),
         Err(error) => {
             // The line can quote a SOURCE, a bucket or S3's own message: escaped like warnings.

@@ -2,17 +2,12 @@
 //! target (`tests/fuzz`): each runs the real code of one stage on an object in memory. Not an API
 //! for anything else; the command line is trailscope's interface.
 
-use std::sync::atomic::AtomicU32;
-
 use crate::analysis::{self, Window};
 use crate::decode::{Decoder, Sink};
 use crate::error::Reason;
-use crate::event::spool::{Spool, SpoolWriter};
-use crate::event::tables::{FastMap, Tables};
-use crate::event::{Extractor, Kept, EVENT_SOURCE};
-use crate::scan::{self, Collect};
+use crate::event::{Kept, EVENT_SOURCE};
+use crate::scan::{self, ReadOptions};
 use crate::source::layout::Filter;
-use crate::source::Body;
 
 /// Splits objects into records, counting them, without parsing any.
 pub struct Splitter {
@@ -59,30 +54,25 @@ impl Splitter {
 pub struct Events(Kept);
 
 impl Events {
-    /// Reads `object` as a worker does (the worker's own dispatch and sink: split, extract,
-    /// filter, spool). An unreadable object is an error.
+    /// Reads `object` as a run's worker does (the worker itself: split, extract, filter, spool,
+    /// rollback of an unreadable object). An unreadable object is an error.
     pub fn read(object: &[u8], max_object_size: u64) -> Result<Events, String> {
-        let tables = Tables::default();
-        let mut extractor = Extractor::new(&tables);
-        let mut spool = SpoolWriter::new(0).map_err(|e| e.to_string())?;
-        let (filter, mut events, mut named, numbers) =
-            (Filter::default(), Vec::new(), FastMap::default(), AtomicU32::new(1 << 31));
-        let mut decoder = Decoder::new(max_object_size, EVENT_SOURCE.as_bytes());
-        let mut sink =
-            Collect::new(&mut extractor, &mut spool, &filter, &mut events, 0, &mut named, &numbers);
-        scan::read(&mut decoder, Body::Bytes(object.to_vec()), &mut sink).map_err(|e| e.to_string())?;
-        if sink.was_partial() {
+        let options = ReadOptions {
+            jobs: 1,
+            max_object_size,
+            concurrency: 1,
+            budget: max_object_size,
+            filter: Filter::default(),
+            known: None,
+        };
+        let scan = scan::read_one("object", object.to_vec(), &options).map_err(|e| e.to_string())?;
+        if let Some(failure) = scan.failures.first() {
+            return Err(failure.error.clone());
+        }
+        if !scan.partials.is_empty() {
             return Err("a partial, which runs read apart from logs".into());
         }
-        events.sort_by_key(|e| e.origin);
-        let mut kept_spool = Spool::default();
-        kept_spool.add(0, spool.finish().map_err(|e| e.to_string())?);
-        Ok(Events(Kept {
-            events,
-            objects: vec!["object".into()],
-            vocabulary: tables.freeze(),
-            spool: kept_spool,
-        }))
+        Ok(Events(scan.kept))
     }
 
     pub fn len(&self) -> usize {

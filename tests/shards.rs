@@ -177,6 +177,41 @@ fn a_missing_doubled_or_foreign_shard_writes_no_report() {
 }
 
 #[test]
+fn shards_read_with_other_include_globs_are_not_shards_of_one_run() {
+    let (dir, [a, _, c]) = three_partials();
+    let other = dir.path().join("included.jsonl.gz");
+    let archive = archive();
+    let scan = |include: &[&str], target: &Path| {
+        let mut args = vec!["scan", "-q", "--shard", "1/3", "-o", target.to_str().expect("utf-8")];
+        args.extend(include);
+        args.push(archive.to_str().expect("utf-8"));
+        let done = run(&args, &[]);
+        assert!(matches!(done.status.code(), Some(0 | 3)), "{}", String::from_utf8_lossy(&done.stderr));
+    };
+    scan(&["--include", "*.log"], &other);
+    assert_eq!(
+        first_line(&std::fs::read(&other).expect("partial"))["options"]["include"],
+        serde_json::json!(["*.log"])
+    );
+    let stderr = refused(&[&a, &other, &c]);
+    assert!(stderr.contains("not shards of one run: options"), "{stderr}");
+    assert!(stderr.contains(r#"include: ["*.log"] }"#), "{stderr}");
+    // Without --include the header has no `include` member: partials are as they were.
+    assert!(first_line(&std::fs::read(&a).expect("partial"))["options"].get("include").is_none());
+    // The same globs on every shard merge.
+    let same = tempfile::tempdir().expect("temp dir");
+    let parts = [0, 1, 2].map(|i| same.path().join(format!("shard-{i}.jsonl.gz")));
+    for (i, part) in parts.iter().enumerate() {
+        let shard = format!("{i}/3");
+        let mut args = vec!["scan", "-q", "--shard", &shard, "--include", "*.log", "-o"];
+        args.extend([part.to_str().expect("utf-8"), archive.to_str().expect("utf-8")]);
+        assert!(matches!(run(&args, &[]).status.code(), Some(0 | 3)));
+    }
+    let merged = run(&["report", "-q", "-f", "json", same.path().to_str().expect("utf-8")], &[]);
+    assert!(matches!(merged.status.code(), Some(0 | 3)), "{}", String::from_utf8_lossy(&merged.stderr));
+}
+
+#[test]
 fn a_cut_short_or_corrupt_partial_is_an_error_never_a_smaller_report() {
     let (_dir, [a, b, c]) = three_partials();
     let whole = std::fs::read(&b).expect("partial");

@@ -3,15 +3,15 @@
 
 use clap::CommandFactory;
 
-use crate::cli::{Cli, CompletionsArgs};
+use crate::cli::Cli;
 use crate::error::FatalError;
 use crate::{output, Outcome};
 
-pub(crate) fn run(args: &CompletionsArgs) -> Result<Outcome, FatalError> {
+pub(crate) fn run(shell: clap_complete::Shell) -> Result<Outcome, FatalError> {
     // Generated into memory first: clap_complete panics on a write error, and `output::write`
     // treats a closed pipe as the reader's choice.
     let mut script = Vec::new();
-    clap_complete::generate(args.shell, &mut Cli::command(), "trailscope", &mut script);
+    clap_complete::generate(shell, &mut Cli::command(), "trailscope", &mut script);
     output::write(None, &script)?;
     Ok(Outcome::Complete)
 }

@@ -1,52 +1,22 @@
 //! `trailscope connections`: read the sources, pair keys with tunnels, list the rows in time
 //! order, read each row's records back and write it, one row at a time.
 
-use std::path::PathBuf;
-
-use crate::analysis::connections::{self, Filter, Listed, RowReader};
-use crate::analysis::{self, Window};
-use crate::cli::ConnectionsArgs;
+use crate::analysis;
+use crate::analysis::connections::{self, Listed, RowReader};
 use crate::connections::Row;
 use crate::error::FatalError;
 use crate::output::connections::Layout;
-use crate::output::{ListFormat, Sink};
+use crate::output::Sink;
+use crate::plan::ConnectionsPlan;
 use crate::redact::{self, Pseudonyms};
 use crate::Outcome;
 
-use super::read::{changed_objects, open_state, spool_error, ReadPlan};
+use super::read::{changed_objects, open_state, spool_error};
 use super::verify;
 
-/// What to list and how, decided once from the arguments.
-struct ListPlan {
-    read: ReadPlan,
-    window: Window,
-    filter: Filter,
-    format: ListFormat,
-    output: Option<PathBuf>,
-    redact: bool,
-}
-
-impl ListPlan {
-    fn new(args: &ConnectionsArgs) -> Self {
-        ListPlan {
-            read: ReadPlan::new(&args.input, &args.narrowing, &args.s3, &args.messages, args.verify.verify),
-            window: Window::after_seconds(args.pairing.pair_window),
-            filter: Filter {
-                endpoints: args.filters.endpoints.clone(),
-                principals: args.filters.principals.clone(),
-                outcomes: args.filters.outcomes.clone(),
-            },
-            format: args.format,
-            output: args.output.clone(),
-            redact: args.redact,
-        }
-    }
-}
-
-pub(crate) fn run(args: &ConnectionsArgs) -> Result<Outcome, FatalError> {
-    let mut plan = ListPlan::new(args);
-    let state = open_state(&mut plan.read, &args.state)?;
-    let (read, integrity) = verify::read(&plan.read, &args.verify, plan.redact)?;
+pub(crate) fn run(plan: &ConnectionsPlan) -> Result<Outcome, FatalError> {
+    let state = open_state(&plan.read)?;
+    let (read, integrity) = verify::read(&plan.read, state.as_ref(), plan.redact)?;
     let log = &plan.read.log;
     let problems = integrity.as_ref().map_or(0, |i| i.problems());
     let scan = read.scan;

@@ -1,171 +1,19 @@
-//! What every command that reads an archive shares: the options turned into one typed plan, and
-//! the reading itself (S3 client, stores, the reading stage), with the checks that decide whether
-//! there is anything to report at all.
+//! What every command that reads an archive shares: the reading a [`ReadPlan`] says (S3 client,
+//! stores, `--state`, the reading stage), with the checks that decide whether there is anything to
+//! report at all.
 
 use std::io::IsTerminal;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::{InputArgs, MessageArgs, NarrowingArgs, S3Args, StateArgs};
-use crate::error::{ArchivedObject, FatalError, ObjectError, Reason};
-use crate::output::sanitize;
+use crate::error::{FatalError, ObjectError, Reason};
+use crate::partial;
+use crate::plan::ReadPlan;
 use crate::scan::{self, Progress, ReadOptions, Scan};
-use crate::source::layout::Filter;
-use crate::source::s3::{S3Client, S3Options};
+use crate::source::s3::S3Client;
 use crate::source::{self, Source};
 use crate::state::{self, State};
-
-/// Bytes fetched whole but not yet read, at most: enough to keep every worker busy on objects of
-/// a few MB while the next ones download.
-const DOWNLOAD_BUDGET: u64 = 64 << 20;
-
-/// What to read and how, decided once from the arguments.
-pub(crate) struct ReadPlan {
-    pub(crate) sources: Vec<Source>,
-    pub(crate) options: ReadOptions,
-    pub(crate) s3: S3Options,
-    pub(crate) strict: bool,
-    /// `--restore-manifest`: where the archived objects are listed for S3 Batch Operations.
-    pub(crate) restore_manifest: Option<std::path::PathBuf>,
-    pub(crate) log: Log,
-    /// Connect to S3 even when no source is there (a partial written to S3).
-    pub(crate) s3_needed: bool,
-}
-
-impl ReadPlan {
-    pub(crate) fn new(
-        input: &InputArgs,
-        narrowing: &NarrowingArgs,
-        s3: &S3Args,
-        messages: &MessageArgs,
-        digests: bool,
-    ) -> Self {
-        ReadPlan {
-            sources: input.sources.clone(),
-            options: ReadOptions {
-                jobs: input.jobs.map_or_else(rayon::current_num_threads, |n| n.get()),
-                max_object_size: input.max_object_size,
-                concurrency: s3.s3_concurrency.get(),
-                budget: DOWNLOAD_BUDGET,
-                filter: Filter {
-                    from: narrowing.from,
-                    to: narrowing.to,
-                    accounts: narrowing.accounts.iter().cloned().collect(),
-                    regions: narrowing.regions.iter().cloned().collect(),
-                    digests,
-                    shard: None,
-                    include: input.include.clone(),
-                    settled: None,
-                    settled_on_s3: false,
-                },
-                known: None,
-            },
-            s3: S3Options {
-                profile: s3.profile.clone(),
-                region: s3.bucket_region.clone(),
-                endpoint_url: s3.endpoint_url.clone(),
-                no_sign_request: s3.no_sign_request,
-                request_payer: s3.request_payer.is_some(),
-                concurrency: s3.s3_concurrency.get(),
-                timeout: Duration::from_secs(s3.s3_timeout.get()),
-            },
-            strict: input.strict,
-            restore_manifest: s3.restore_manifest.clone(),
-            log: Log { started: Instant::now(), quiet: messages.quiet, verbose: messages.verbose },
-            s3_needed: false,
-        }
-    }
-}
-
-/// Messages on stderr: warnings unless `--quiet`, stage lines with `--verbose`.
-pub(crate) struct Log {
-    started: Instant,
-    pub(crate) quiet: bool,
-    verbose: bool,
-}
-
-impl Log {
-    /// A `--verbose` line, with the time since the run started.
-    pub(crate) fn stage(&self, message: std::fmt::Arguments<'_>) {
-        if self.verbose {
-            eprintln!("trailscope: {message} [{:.2?}]", self.started.elapsed());
-        }
-    }
-
-    /// The unreadable objects, after the work is done, grouped by reason: a reason with few
-    /// objects gets a line per object (with its whole error), one with many a single line with
-    /// the count and a few names, so a storm of thousands of failures stays a few lines. Names
-    /// and reasons are escaped: an S3 key or a file name can hold any character, a terminal
-    /// escape included.
-    pub(crate) fn warn(&self, failures: &[ObjectError]) {
-        if self.quiet {
-            return;
-        }
-        for line in failure_lines(failures) {
-            eprintln!("trailscope: warning: {}", sanitize::escape(&line));
-        }
-    }
-
-    /// One line about the archived objects: how many, and how to get them back.
-    pub(crate) fn warn_archived(&self, archived: &[ArchivedObject], manifest: Option<&std::path::Path>) {
-        if self.quiet || archived.is_empty() {
-            return;
-        }
-        let names: Vec<&str> = archived.iter().map(|a| a.object.as_str()).collect();
-        let next = match manifest {
-            Some(path) => format!("restore them with the manifest {}", path.display()),
-            None => "--restore-manifest FILE lists them for S3 Batch Operations".to_owned(),
-        };
-        let line = format!(
-            "{} objects in archive storage classes, not read ({}): {}; {next}, then run again",
-            crate::error::thousands(archived.len()),
-            archive_classes(archived),
-            crate::error::some_names(&names),
-        );
-        eprintln!("trailscope: warning: {}", sanitize::escape(&line));
-    }
-
-    /// One line per problem verification found.
-    pub(crate) fn warn_integrity(&self, integrity: Option<&crate::digest::Integrity>) {
-        if self.quiet {
-            return;
-        }
-        for line in integrity.map(|i| i.problem_lines()).unwrap_or_default() {
-            eprintln!("trailscope: warning: {}", sanitize::escape(&line));
-        }
-    }
-}
-
-/// The lines that say what could not be read: per object for reasons with few objects, one per
-/// reason for the rest.
-pub(crate) fn failure_lines(failures: &[ObjectError]) -> Vec<String> {
-    let (few, many) = crate::error::split_failures(failures);
-    let mut lines: Vec<String> = few.iter().map(|f| format!("{}: {}", f.object, f.error)).collect();
-    for group in many {
-        let names: Vec<&str> = group.failures.iter().map(|f| f.object.as_str()).collect();
-        lines.push(format!(
-            "{} objects: {}: {}",
-            crate::error::thousands(names.len()),
-            group.reason,
-            crate::error::some_names(&names)
-        ));
-    }
-    lines
-}
-
-/// `2 GLACIER, 1 DEEP_ARCHIVE`: the archived objects counted by storage class.
-pub(crate) fn archive_classes(archived: &[ArchivedObject]) -> String {
-    let mut classes = std::collections::BTreeMap::<&str, usize>::new();
-    for object in archived {
-        *classes.entry(&object.storage_class).or_default() += 1;
-    }
-    classes
-        .iter()
-        .map(|(class, n)| format!("{} {class}", crate::error::thousands(*n)))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 /// An archive, read.
 pub(crate) struct Read {
@@ -179,9 +27,16 @@ pub(crate) struct Read {
     _runtime: tokio::runtime::Runtime,
 }
 
-/// Reads what `plan` says. Nothing readable, or `--strict` with anything unreadable, is fatal
-/// (after the failures are warned about); `redact` redacts those warnings.
-pub(crate) fn read(plan: &ReadPlan, redact: bool) -> Result<Read, FatalError> {
+/// Reads what `plan` says, taking from `state` (`--state`, opened) what earlier runs read. Nothing
+/// readable, or `--strict` with anything unreadable, is fatal (after the failures are warned
+/// about); `redact` redacts those warnings.
+pub(crate) fn read(plan: &ReadPlan, state: Option<&State>, redact: bool) -> Result<Read, FatalError> {
+    let mut options = plan.options.clone();
+    if let Some(state) = state {
+        options.known = Some(state.known());
+        options.filter.settled = Some(state.settled());
+        options.filter.settled_on_s3 = state.walk_pays();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("trailscope-io")
@@ -200,7 +55,7 @@ pub(crate) fn read(plan: &ReadPlan, redact: bool) -> Result<Read, FatalError> {
         plan.log.stage(format_args!("{found}"));
     }
     let progress = Bar::new(plan.log.quiet);
-    let scanned = scan::scan(&stores, &plan.options, &runtime, &progress);
+    let scanned = scan::scan(&stores, &options, &runtime, &progress);
     progress.0.finish_and_clear();
     let mut scan = match scanned {
         Err(FatalError::AccessStopped { objects, mut example, mut cause }) if redact => {
@@ -214,19 +69,35 @@ pub(crate) fn read(plan: &ReadPlan, redact: bool) -> Result<Read, FatalError> {
     };
     if let Some(client) = &s3 {
         scan.counts.requests_throttled += client.throttled();
-        if scan.counts.requests_throttled > 0 {
-            let lowered = match scan.fewest_in_flight {
-                Some(fewest) => format!(
-                    "GETs in flight lowered from {} to {fewest} at the least",
-                    plan.options.concurrency
-                ),
-                None => "the GETs in flight were not lowered".to_owned(),
-            };
-            plan.log.stage(format_args!(
-                "{} S3 requests were throttled (503 SlowDown) and retried, {lowered}",
-                scan.counts.requests_throttled
-            ));
-        }
+    }
+    say_what_was_read(&scan, &options, plan, s3.is_some())?;
+    let residue = if scan.partials.is_empty() { None } else { merge(&mut scan, &options, plan)? };
+    if let Some(records) = scan.state.as_ref().and_then(|s| s.records.as_ref()) {
+        state::check_read(records)?;
+    }
+    judge(&mut scan, &options, plan, redact)?;
+    Ok(Read { scan, s3, residue, _runtime: runtime })
+}
+
+/// The `--verbose` lines of what the reading did (throttling on S3, the counts, the state's
+/// folders), and the restore manifest, when asked for.
+fn say_what_was_read(
+    scan: &Scan,
+    options: &ReadOptions,
+    plan: &ReadPlan,
+    on_s3: bool,
+) -> Result<(), FatalError> {
+    if on_s3 && scan.counts.requests_throttled > 0 {
+        let lowered = match scan.fewest_in_flight {
+            Some(fewest) => {
+                format!("GETs in flight lowered from {} to {fewest} at the least", options.concurrency)
+            }
+            None => "the GETs in flight were not lowered".to_owned(),
+        };
+        plan.log.stage(format_args!(
+            "{} S3 requests were throttled (503 SlowDown) and retried, {lowered}",
+            scan.counts.requests_throttled
+        ));
     }
     if let Some(path) = &plan.restore_manifest {
         crate::output::write(Some(path), &crate::output::restore_manifest(&scan.archived))?;
@@ -240,7 +111,7 @@ pub(crate) fn read(plan: &ReadPlan, redact: bool) -> Result<Read, FatalError> {
         "listed {} objects, read {} on {} threads: {} records, {} Instance Connect events, {} skipped, {} unreadable, {} archived",
         scan.counts.objects_listed,
         scan.counts.objects_read,
-        plan.options.jobs,
+        options.jobs,
         scan.counts.records,
         scan.kept.events.len(),
         scan.counts.skipped.total(),
@@ -254,16 +125,18 @@ pub(crate) fn read(plan: &ReadPlan, redact: bool) -> Result<Read, FatalError> {
             state.folders_not_listed
         ));
     }
-    let residue = if scan.partials.is_empty() { None } else { merge(&mut scan, plan)? };
-    if let Some(records) = scan.state.as_ref().and_then(|s| s.records.as_ref()) {
-        state::check_read(records)?;
-    }
+    Ok(())
+}
+
+/// Whether there is anything to report: nothing readable, or `--strict` with anything
+/// unreadable, is fatal once the failures are warned about (redacted under `redact`).
+fn judge(scan: &mut Scan, options: &ReadOptions, plan: &ReadPlan, redact: bool) -> Result<(), FatalError> {
     if redact && (scan.counts.objects_read == 0 || plan.strict) {
         crate::redact::redact_failures(&mut scan.failures);
     }
     // A shard may own nothing of a small archive: it still writes its (empty) partial.
     // Archived objects are not a reason to write nothing: the report says how to restore them.
-    if scan.counts.objects_read == 0 && scan.archived.is_empty() && plan.options.filter.shard.is_none() {
+    if scan.counts.objects_read == 0 && scan.archived.is_empty() && options.filter.shard.is_none() {
         plan.log.warn(&scan.failures);
         return Err(FatalError::NothingReadable {
             listed: scan.counts.objects_found as usize,
@@ -279,7 +152,7 @@ pub(crate) fn read(plan: &ReadPlan, redact: bool) -> Result<Read, FatalError> {
         plan.log.warn_archived(&scan.archived, plan.restore_manifest.as_deref());
         return Err(FatalError::Strict { failed: scan.failures.len() + scan.archived.len() });
     }
-    Ok(Read { scan, s3, residue, _runtime: runtime })
+    Ok(())
 }
 
 /// Partials were read (`report PARTIAL...`): they must be every shard of one run and nothing
@@ -287,14 +160,15 @@ pub(crate) fn read(plan: &ReadPlan, redact: bool) -> Result<Read, FatalError> {
 /// options and keys their residues are verified with.
 fn merge(
     scan: &mut Scan,
+    options: &ReadOptions,
     plan: &ReadPlan,
 ) -> Result<Option<(crate::partial::Options, Option<crate::digest::PublicKeys>)>, FatalError> {
     let refuse = |message: String| Err(FatalError::Partial(message));
-    let filter = &plan.options.filter;
+    let filter = &options.filter;
     if filter.shard.is_some() {
         return refuse("`scan` reads an archive, not partials".into());
     }
-    if plan.options.known.is_some() {
+    if options.known.is_some() {
         return refuse("--state keeps what an archive's objects gave: give the archive, not partials".into());
     }
     if filter.from.is_some()
@@ -332,25 +206,14 @@ fn merge(
     scan.counts = merged.counts;
     scan.failures = merged.failures;
     scan.archived = merged.archived;
-    // The keys every shard had, together; none when no shard had any (signatures are then
-    // unchecked for that reason, as in one run without keys).
-    let mut keys: Option<crate::digest::PublicKeys> = None;
-    for key in scan.partials.iter_mut().filter_map(|p| p.keys.take()) {
-        let known = keys.get_or_insert_with(Default::default);
-        key.into_iter().for_each(|k| known.insert(k));
-    }
-    Ok(merged.verify.map(|options| (options, keys)))
+    Ok(merged.verify.map(|options| (options, merged.keys)))
 }
 
-/// Opens `--state DIR`, when given, for a run of `plan`, and hands what it holds to the reading.
-pub(crate) fn open_state(plan: &mut ReadPlan, args: &StateArgs) -> Result<Option<State>, FatalError> {
-    let Some(dir) = args.state.as_deref() else { return Ok(None) };
-    let options = state::options(&plan.options.filter, plan.options.max_object_size);
-    let state = State::open(dir, state::source_names(&plan.sources), options, args.relist_days())?;
-    plan.options.known = Some(state.known());
-    plan.options.filter.settled = Some(state.settled());
-    plan.options.filter.settled_on_s3 = state.walk_pays();
-    Ok(Some(state))
+/// Opens `--state DIR`, when the plan has one, for its reading.
+pub(crate) fn open_state(plan: &ReadPlan) -> Result<Option<State>, FatalError> {
+    let Some(state) = &plan.state else { return Ok(None) };
+    let options = partial::Options::of(&plan.options.filter, plan.options.max_object_size);
+    State::open(&state.dir, partial::source_names(&plan.sources), options, state.relist_days).map(Some)
 }
 
 /// Objects read before that changed since (`--state`), as warnings: a delivered CloudTrail log

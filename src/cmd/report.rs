@@ -1,22 +1,22 @@
 //! `trailscope report`: read the sources, analyze, render, write.
 
-use crate::analysis::{self, Window};
-use crate::cli::ReportArgs;
+use crate::analysis;
 use crate::error::FatalError;
 use crate::output::{self, RenderOptions};
+use crate::plan::ReportPlan;
 use crate::report::{Report, Summary, SCHEMA_VERSION};
 use crate::Outcome;
 
-use super::read::{changed_objects, open_state, spool_error, ReadPlan};
+use super::read::{changed_objects, open_state, spool_error};
 use super::verify;
 
-pub(crate) fn run(args: &ReportArgs) -> Result<Outcome, FatalError> {
-    let mut plan = ReadPlan::new(&args.input, &args.narrowing, &args.s3, &args.messages, args.verify.verify);
-    let state = open_state(&mut plan, &args.state)?;
-    let (read, integrity) = verify::read(&plan, &args.verify, args.redact)?;
+pub(crate) fn run(args: &ReportPlan) -> Result<Outcome, FatalError> {
+    let plan = &args.read;
+    let state = open_state(plan)?;
+    let (read, integrity) = verify::read(plan, state.as_ref(), args.redact)?;
     let problems = integrity.as_ref().map_or(0, |i| i.problems());
     let scan = read.scan;
-    let activity = analysis::activity(&scan.kept, Window::after_seconds(args.pairing.pair_window));
+    let activity = analysis::activity(&scan.kept, args.window);
     let analysis = analysis::analyze(&activity).map_err(spool_error)?;
     plan.log.stage(format_args!(
         "paired and classified: {} connections through {} endpoints, {} duplicate events dropped",
@@ -46,7 +46,7 @@ pub(crate) fn run(args: &ReportArgs) -> Result<Outcome, FatalError> {
             endpoints: analysis.endpoints.len() as u64,
             connections_without_key: analysis.connections_without_key,
             tunnels_without_endpoint: analysis.tunnels_without_endpoint,
-            pair_window_seconds: args.pairing.pair_window,
+            pair_window_seconds: args.pair_window,
         },
         endpoints: analysis.endpoints,
         direct: analysis.direct,

@@ -5,58 +5,35 @@
 
 use std::io;
 
-use crate::cli::{PartialTarget, ScanArgs};
 use crate::digest::residue;
 use crate::error::FatalError;
 use crate::output;
-use crate::partial::{self, Header, Options, FORMAT};
-use crate::source::Source;
+use crate::partial::{self, Header, Options, Target, FORMAT};
+use crate::plan::ScanPlan;
 use crate::Outcome;
 
-use super::read::{self, ReadPlan};
+use super::read;
 use super::verify;
 
-pub(crate) fn run(args: &ScanArgs) -> Result<Outcome, FatalError> {
-    let shard = args
-        .shard
-        .resolve(|name| std::env::var(name).ok())
-        .map_err(|message| FatalError::Partial(format!("--shard {message}")))?;
-    let mut plan = ReadPlan::new(&args.input, &args.narrowing, &args.s3, &args.messages, args.verify.verify);
-    plan.options.filter.shard = Some(shard);
-    plan.s3_needed = matches!(args.output, PartialTarget::S3(_));
-    let read = read::read(&plan, false)?;
+pub(crate) fn run(scan_plan: &ScanPlan) -> Result<Outcome, FatalError> {
+    let (plan, shard) = (&scan_plan.read, scan_plan.shard);
+    let read = read::read(plan, None, false)?;
     let scan = &read.scan;
-    let keys = if args.verify.verify {
-        verify::keys(&args.verify, scan, read.s3.as_ref(), &plan.log)?
-    } else {
-        None
+    let keys = match &plan.verify {
+        Some(verify) => verify::keys(verify, scan, read.s3.as_ref(), &plan.log)?,
+        None => None,
     };
     // Keys (one line, when there are any), then every digest, then every log file.
-    let residue = args.verify.verify.then(|| {
+    let residue = plan.verify.is_some().then(|| {
         let facts = || residue::facts(keys.as_ref(), &scan.digests, &scan.logs);
         (facts, u64::from(keys.is_some()) + scan.digests.len() as u64 + scan.logs.len() as u64)
     });
-    let filter = &plan.options.filter;
     let header = Header {
         trailscope_partial: FORMAT,
         writer: format!("trailscope {}", env!("CARGO_PKG_VERSION")),
         shard,
-        sources: args
-            .input
-            .sources
-            .iter()
-            .map(|source| match source {
-                Source::Local(path) => path.display().to_string(),
-                Source::S3(url) => url.to_string(),
-            })
-            .collect(),
-        options: Options {
-            from: filter.from.map(|d| d.to_string()),
-            to: filter.to.map(|d| d.to_string()),
-            accounts: filter.accounts.iter().cloned().collect(),
-            regions: filter.regions.iter().cloned().collect(),
-            max_object_size: plan.options.max_object_size,
-        },
+        sources: partial::source_names(&plan.sources),
+        options: Options::of(&plan.options.filter, plan.options.max_object_size),
         counts: scan.counts,
         failures: scan.failures.clone(),
         archived: scan.archived.clone(),
@@ -64,13 +41,13 @@ pub(crate) fn run(args: &ScanArgs) -> Result<Outcome, FatalError> {
         residue: residue.as_ref().map(|(_, lines)| *lines),
     };
     let facts = || residue.iter().flat_map(|(facts, _)| facts());
-    match &args.output {
-        PartialTarget::File(path) => {
+    match &scan_plan.output {
+        Target::File(path) => {
             let mut sink = output::Sink::create(Some(path))?;
             partial::write(&mut sink, &header, &scan.kept, facts()).map_err(|cause| sink.failed(cause))?;
             sink.finish()?;
         }
-        PartialTarget::S3(url) => {
+        Target::S3(url) => {
             let client =
                 read.s3.as_ref().ok_or_else(|| FatalError::S3(format!("{url}: no S3 client").into()))?;
             let staged = tempfile::NamedTempFile::new().map_err(FatalError::Spool)?;

@@ -6,29 +6,37 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::cli::VerifyArgs;
 use crate::digest::{self, DigestName, Integrity, PublicKeys, Scope};
 use crate::error::FatalError;
+use crate::messages::Log;
+use crate::plan::{ReadPlan, VerifyPlan};
 use crate::scan::Scan;
 use crate::source::layout::Filter;
 use crate::source::s3::S3Client;
+use crate::state::State;
 use crate::time::{Day, Timestamp};
 
-use super::read::{self, Log, Read, ReadPlan};
+use super::read::{self, Read};
 
-/// Reads what `plan` says (the digests too, under `--verify`) and verifies it: the archive and
-/// its integrity, `None` without `--verify`. With `--strict`, a problem found is fatal (after the
-/// problems are warned about).
+/// Reads what `plan` says (the digests too, under `--verify`), with `state` (`--state`), and
+/// verifies it: the archive and its integrity, `None` without `--verify`. With `--strict`, a
+/// problem found is fatal (after the problems are warned about).
 pub(crate) fn read(
     plan: &ReadPlan,
-    args: &VerifyArgs,
+    state: Option<&State>,
     redact: bool,
 ) -> Result<(Read, Option<Integrity>), FatalError> {
-    debug_assert_eq!(plan.options.filter.digests, args.verify, "the plan reads the digests");
-    let read = read::read(plan, redact)?;
-    let integrity = match &read.residue {
-        Some((options, keys)) => Some(merged(args, &read.scan, options, keys.clone(), &plan.log)?),
-        None => integrity(args, &read.scan, &plan.options.filter, read.s3.as_ref(), &plan.log)?,
+    let read = read::read(plan, state, redact)?;
+    // Partials made with `--verify` are verified at their merge, with or without it.
+    let integrity = match (&read.residue, &plan.verify) {
+        (Some((options, keys)), verify) => {
+            let public_keys = verify.as_ref().and_then(|v| v.public_keys.as_deref());
+            Some(merged(public_keys, &read.scan, options, keys.clone(), &plan.log)?)
+        }
+        (None, Some(verify)) => {
+            Some(integrity(verify, &read.scan, &plan.options.filter, read.s3.as_ref(), &plan.log)?)
+        }
+        (None, None) => None,
     };
     let problems = integrity.as_ref().map_or(0, Integrity::problems);
     if plan.strict && problems > 0 {
@@ -42,31 +50,28 @@ pub(crate) fn read(
     Ok((read, integrity))
 }
 
-/// Verifies what `scan` read; `None` without `--verify`.
+/// Verifies what `scan` read.
 fn integrity(
-    args: &VerifyArgs,
+    plan: &VerifyPlan,
     scan: &Scan,
     filter: &Filter,
     s3: Option<&S3Client>,
     log: &Log,
-) -> Result<Option<Integrity>, FatalError> {
-    if !args.verify {
-        return Ok(None);
-    }
-    let keys = keys(args, scan, s3, log)?;
-    Ok(Some(verify(scan, keys.as_ref(), scope(filter.from, filter.to), log)))
+) -> Result<Integrity, FatalError> {
+    let keys = keys(plan, scan, s3, log)?;
+    Ok(verify(scan, keys.as_ref(), scope(filter.from, filter.to), log))
 }
 
 /// Verifies the residues of partials made with `--verify`, read with `options`, with the keys
 /// their shards had (and those of `--public-keys`, when given to the merge).
 fn merged(
-    args: &VerifyArgs,
+    public_keys: Option<&Path>,
     scan: &Scan,
     options: &crate::partial::Options,
     mut keys: Option<PublicKeys>,
     log: &Log,
 ) -> Result<Integrity, FatalError> {
-    if let Some(path) = &args.public_keys {
+    if let Some(path) = public_keys {
         let known = keys.get_or_insert_with(PublicKeys::default);
         for key in read_keys(path)?.iter() {
             known.insert(key.clone());
@@ -84,12 +89,12 @@ fn merged(
 /// The public keys of `--public-keys`, or of the CloudTrail API for S3 sources; `None` for a local
 /// copy without `--public-keys`.
 pub(crate) fn keys(
-    args: &VerifyArgs,
+    plan: &VerifyPlan,
     scan: &Scan,
     s3: Option<&S3Client>,
     log: &Log,
 ) -> Result<Option<PublicKeys>, FatalError> {
-    Ok(match (&args.public_keys, s3) {
+    Ok(match (&plan.public_keys, s3) {
         (Some(path), _) => Some(read_keys(path)?),
         (None, Some(client)) => Some(fetch_keys(scan, client, log)?),
         (None, None) => None,

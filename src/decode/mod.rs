@@ -11,7 +11,6 @@
 mod inflate;
 mod input;
 pub(crate) mod json;
-pub(crate) mod partial;
 mod shape;
 mod structure;
 mod whole;
@@ -35,26 +34,17 @@ pub(crate) trait Sink {
     /// object's records; `record` is its JSON text (which the sink may modify).
     fn candidate(&mut self, index: u32, record: &mut [u8]) -> Result<(), Reason>;
 
-    /// The object is a partial (`trailscope scan`): this is its header line.
-    fn partial_header(&mut self, _header: &[u8]) -> Result<(), Reason> {
-        Err(Reason::Shape(
-            "a trailscope partial (written by `trailscope scan`), which is not read here".into(),
-        ))
+    /// The first member name of a document this sink reads itself, in a format of its own: an
+    /// object whose first top-level value is an object starting with this member is not walked
+    /// for records; each of its top-level objects is handed to [`Sink::claimed`] whole.
+    fn claims(&self) -> Option<&'static [u8]> {
+        None
     }
 
-    /// One record of a partial, after its header: the object it was read from, its position
-    /// there, and its JSON text.
-    fn partial_record(&mut self, _object: &str, _index: u32, _record: &[u8]) -> Result<(), Reason> {
-        Err(Reason::Shape(
-            "a trailscope partial (written by `trailscope scan`), which is not read here".into(),
-        ))
-    }
-
-    /// One line of a `--verify` partial's residue (a fact of its verification), after its header.
-    fn partial_residue(&mut self, _fact: &[u8]) -> Result<(), Reason> {
-        Err(Reason::Shape(
-            "a trailscope partial (written by `trailscope scan`), which is not read here".into(),
-        ))
+    /// One top-level object of a document this sink claims, whole, in order: the first is the
+    /// one that starts with the member [`Sink::claims`] names.
+    fn claimed(&mut self, _value: &[u8]) -> Result<(), Reason> {
+        Err(Reason::Shape("a document of a format this reader does not read".into()))
     }
 }
 
@@ -63,8 +53,6 @@ pub(crate) trait Sink {
 pub(crate) struct Decoded {
     /// Every record, Instance Connect or not.
     pub(crate) records: u64,
-    /// Decompressed bytes.
-    pub(crate) bytes: u64,
     /// With [`Decoder::verifying`]: the SHA-256 of every decompressed byte, as CloudTrail's
     /// digests record it, hashed as the bytes were inflated.
     pub(crate) sha256: Option<Sha256>,
@@ -127,10 +115,8 @@ impl Decoder {
         let mut stream = Hashing { inner: stream, hasher: self.verifying.then(Hasher::new) };
         let mut input = input::Input::new(&mut stream, &mut self.window, limit);
         let walked = self.shape.walk(&mut input, sink)?;
-        let bytes = input.end();
         Ok(Decoded {
             records: walked.records,
-            bytes,
             sha256: stream.hasher.map(Hasher::finish),
             events: walked.events,
         })
@@ -182,7 +168,7 @@ impl Decoder {
         });
         let mut input = input::Input::whole(&mut self.inflated, size);
         let walked = self.shape.walk(&mut input, sink)?;
-        Ok(Decoded { records: walked.records, bytes: input.end(), sha256, events: walked.events })
+        Ok(Decoded { records: walked.records, sha256, events: walked.events })
     }
 }
 
@@ -341,7 +327,7 @@ pub(crate) mod tests {
     fn a_small_gzip_object_read_whole_reads_as_streamed_with_its_hash() {
         let log = log_of(50);
         let (decoded, candidates) = both_paths(&gzip(log.as_bytes()), 1 << 30).expect("readable");
-        assert_eq!((decoded.records, candidates.len(), decoded.bytes), (50, 50, log.len() as u64));
+        assert_eq!((decoded.records, candidates.len()), (50, 50));
         let mut hasher = Hasher::new();
         hasher.update(log.as_bytes());
         assert_eq!(decoded.sha256, Some(hasher.finish()), "the hash of exactly the inflated bytes");
@@ -378,7 +364,6 @@ pub(crate) mod tests {
         lines.extend(gzip(body.as_bytes()));
         let (decoded, candidates) = both_paths(&lines, 1 << 30).expect("JSON Lines in two members");
         assert_eq!((decoded.records, candidates.len()), (2, 2));
-        assert_eq!(decoded.bytes, 2 * body.len() as u64);
         // Whatever two documents in a row read as, both paths read them alike.
         let _ = both_paths(&twice, 1 << 30);
     }
@@ -405,9 +390,9 @@ pub(crate) mod tests {
 
     #[test]
     fn objects_over_the_whole_object_cap_or_the_limit_are_streamed_alike() {
-        let log = log_of(whole::UP_TO / IC.len() + 10);
-        let (decoded, _) = both_paths(&gzip(log.as_bytes()), 1 << 30).expect("over the cap");
-        assert_eq!(decoded.bytes, log.len() as u64);
+        let records = whole::UP_TO / IC.len() + 10;
+        let (decoded, _) = both_paths(&gzip(log_of(records).as_bytes()), 1 << 30).expect("over the cap");
+        assert_eq!(decoded.records, records as u64);
         let small = gzip(log_of(100).as_bytes());
         let err = both_paths(&small, 1000).expect_err("over --max-object-size");
         assert!(err.contains("1000") || err.contains("KiB"), "{err}");

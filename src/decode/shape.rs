@@ -22,7 +22,6 @@ use simd_json::{Buffers, Tape};
 
 use super::input::Input;
 use super::json::{with_tape, Json};
-use super::partial::{self, MARKER};
 use super::structure::{Malformed, Scan, ValueScan, MAX_DEPTH};
 use super::{Reason, Sink};
 use crate::time::Timestamp;
@@ -122,46 +121,20 @@ impl Walker {
         };
         let mut place = Place { line: 1, several: false };
         let mut values = 0u64;
-        let mut partial = false;
+        let mut claimed = false;
         loop {
             at = walk.whitespace(at, Some(&mut place.line))?;
             let Some(first) = walk.input.byte(at)? else { break };
             values += 1;
             place.several = values > 1;
             at = match first {
-                // A partial's header comes first; every line after it is one of its records.
-                b'{' if values == 1 && walk.first_member_is(at, MARKER)? => {
-                    partial = true;
-                    let end = walk.container_end(at, place, String::new)?;
-                    walk.sink.partial_header(&walk.input.from(at)[..(end - at) as usize])?;
-                    end
+                // A document the sink reads itself is known by its first value's first member;
+                // every object after that one is the sink's too.
+                b'{' if values == 1 && walk.claims(at)? => {
+                    claimed = true;
+                    walk.claimed(at, place)?
                 }
-                // A line of a `--verify` partial's residue: handed on as it is.
-                b'{' if partial && walk.first_member_is(at, partial::RESIDUE)? => {
-                    let end = walk.container_end(at, place, String::new)?;
-                    let line = partial::Residue::parse(&walk.input.from(at)[..(end - at) as usize]);
-                    line.and_then(|l| walk.sink.partial_residue(l.fact.get().as_bytes())).map_err(
-                        |e| match e {
-                            Reason::Json { at: None, detail } => {
-                                json(Some(format!("line {}", place.line)), detail)
-                            }
-                            other => other,
-                        },
-                    )?;
-                    end
-                }
-                b'{' if partial => {
-                    let end = walk.container_end(at, place, String::new)?;
-                    let line = partial::Line::parse(&walk.input.from(at)[..(end - at) as usize]);
-                    line.and_then(|l| walk.sink.partial_record(l.object, l.index, l.record.get().as_bytes()))
-                        .map_err(|e| match e {
-                            Reason::Json { at: None, detail } => {
-                                json(Some(format!("line {}", place.line)), detail)
-                            }
-                            other => other,
-                        })?;
-                    end
-                }
+                b'{' if claimed => walk.claimed(at, place)?,
                 b'{' => walk.root_object(at, place)?,
                 b'[' => walk.array(at, Elements::Records, place, "the top-level array")?,
                 other => {
@@ -373,6 +346,25 @@ impl Walk<'_, '_, '_> {
             Reason::Json { at: None, detail } => json(at(), detail),
             other => other,
         })
+    }
+
+    /// Whether the sink claims the document whose first value, an object, starts at `start`.
+    fn claims(&mut self, start: u64) -> Result<bool, Reason> {
+        match self.sink.claims() {
+            Some(name) => self.first_member_is(start, name),
+            None => Ok(false),
+        }
+    }
+
+    /// Hands the object starting at `start` to the sink whole; the offset after it.
+    fn claimed(&mut self, start: u64, place: Place) -> Result<u64, Reason> {
+        let end = self.container_end(start, place, String::new)?;
+        let value = &self.input.from(start)[..(end - start) as usize];
+        self.sink.claimed(value).map_err(|e| match e {
+            Reason::Json { at: None, detail } => json(Some(format!("line {}", place.line)), detail),
+            other => other,
+        })?;
+        Ok(end)
     }
 
     /// Whether the object at `start` begins with the member name `name` (without its quotes):

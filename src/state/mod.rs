@@ -34,8 +34,7 @@ use crate::error::FatalError;
 use crate::event::Kept;
 use crate::partial::{self, Header, Options};
 use crate::scan::{Counts, Known, KnownObject, ListedFolder, StateScan};
-use crate::source::layout::{day_folder, Filter, Shard};
-use crate::source::Source;
+use crate::source::layout::{day_folder, Shard};
 
 /// The format of `state.json` this trailscope writes and reads.
 const FORMAT: u32 = 3;
@@ -91,28 +90,6 @@ pub struct Summary {
     /// Objects read before whose size or ETag (or modification time) changed: read again. A
     /// CloudTrail log file never changes after delivery: each is warned about.
     pub objects_changed: Vec<String>,
-}
-
-/// The SOURCE arguments as partials and the state name them.
-pub(crate) fn source_names(sources: &[Source]) -> Vec<String> {
-    sources
-        .iter()
-        .map(|source| match source {
-            Source::Local(path) => path.display().to_string(),
-            Source::S3(url) => url.to_string(),
-        })
-        .collect()
-}
-
-/// The options that decide what is read, as partials and the state record them.
-pub(crate) fn options(filter: &Filter, max_object_size: u64) -> Options {
-    Options {
-        from: filter.from.map(|d| d.to_string()),
-        to: filter.to.map(|d| d.to_string()),
-        accounts: filter.accounts.iter().cloned().collect(),
-        regions: filter.regions.iter().cloned().collect(),
-        max_object_size,
-    }
 }
 
 fn refuse<T>(message: String) -> Result<T, FatalError> {
@@ -329,14 +306,18 @@ fn writer() -> String {
 
 fn describe(options: &Options) -> String {
     let list = |v: &[String]| if v.is_empty() { "all".to_owned() } else { v.join(",") };
-    format!(
+    let mut described = format!(
         "--from {} --to {} --account {} --region {} --max-object-size {}",
         options.from.as_deref().unwrap_or("-"),
         options.to.as_deref().unwrap_or("-"),
         list(&options.accounts),
         list(&options.regions),
         options.max_object_size
-    )
+    );
+    if !options.include.is_empty() {
+        described.push_str(&format!(" --include {}", options.include.join(",")));
+    }
+    described
 }
 
 fn damaged(dir: &Path, what: String) -> FatalError {
@@ -505,7 +486,7 @@ fn remove_leftovers(dir: &Path, keep: Option<&str>) {
 }
 
 /// The state's records file was read to its end: as many record lines as its header says.
-pub(crate) fn check_read(read: &crate::scan::PartialRead) -> Result<(), FatalError> {
+pub(crate) fn check_read(read: &crate::partial::PartialRead) -> Result<(), FatalError> {
     let header: Header = serde_json::from_slice(&read.header)
         .map_err(|e| FatalError::State(format!("{}: damaged: the header cannot be read: {e}", read.name)))?;
     if header.records != read.lines {
@@ -534,7 +515,14 @@ mod tests {
     use super::*;
 
     fn options() -> Options {
-        Options { from: None, to: None, accounts: vec![], regions: vec![], max_object_size: 1 << 30 }
+        Options {
+            from: None,
+            to: None,
+            accounts: vec![],
+            regions: vec![],
+            max_object_size: 1 << 30,
+            include: vec![],
+        }
     }
 
     fn known(records: u64) -> KnownObject {
@@ -582,5 +570,20 @@ mod tests {
             panic!("refused")
         };
         assert!(line.contains("--from - ") && line.contains("--from 2024-03-01"), "{line}");
+    }
+
+    #[test]
+    fn a_state_made_with_other_include_globs_is_refused_and_names_them() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sources = vec!["archive".to_owned()];
+        let state = State::open(dir.path(), sources.clone(), options(), Some(7)).expect("a new state");
+        state.commit(None, &Kept::default(), None).expect("commit");
+        let manifest = fs::read_to_string(dir.path().join(MANIFEST)).expect("manifest");
+        assert!(!manifest.contains("include"), "no --include, the manifest as before: {manifest}");
+        let included = Options { include: vec!["*.log".into()], ..options() };
+        let Err(FatalError::State(line)) = State::open(dir.path(), sources, included, Some(7)) else {
+            panic!("refused")
+        };
+        assert!(line.ends_with("--max-object-size 1073741824 --include *.log: give another DIR, or remove this one to rebuild it from the archive"), "{line}");
     }
 }

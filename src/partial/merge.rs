@@ -1,106 +1,10 @@
-//! Partials: what one shard of a sharded run (`trailscope scan --shard I/N`) read, for a later
-//! `trailscope report PARTIAL...` to merge into the report one run over the same sources gives.
-//!
-//! A partial is gzipped JSON Lines. The first line is the [`Header`]: format version, the shard,
-//! the sources and the options that decide what is read, the shard's counts and unreadable
-//! objects, and how many lines follow. Every other line is one kept Instance Connect record,
-//! verbatim, with where it came from: `{"o":"<object name>","i":<record index>,"r":<record>}`. The
-//! analysis (counting each event once, pairing, classification) happens only at the merge, over
-//! every shard's records together, so it is the analysis of one run.
-//!
-//! A partial made with `--verify` has a **residue** after its records: one line per fact of its
-//! verification, `{"v":<fact>}` (`crate::digest::residue`: the public keys it had, every digest it
-//! read, every log file with its SHA-256), counted in the header's `residue`. The merge verifies
-//! every shard's facts together, which is the verification of one run. Partials made with and
-//! without `--verify` are not shards of one run.
-//!
-//! A partial is recognised by its content: its first member is named `trailscope_partial`.
+//! The merge of partials: whole, and every shard of one run exactly once; their counts,
+//! failures and archived objects added up.
 
-use std::io::{self, Write};
-
-use flate2::write::GzEncoder;
-use flate2::Compression;
-use serde::{Deserialize, Serialize};
-
-use crate::digest::residue::Fact;
+use super::{Header, Options, PartialRead, FORMAT};
+use crate::digest::PublicKeys;
 use crate::error::{ArchivedObject, ObjectError};
-use crate::event::Kept;
-use crate::scan::{Counts, PartialRead};
-use crate::source::shard::Shard;
-
-/// The format this trailscope writes and reads.
-pub(crate) const FORMAT: u32 = 1;
-
-/// The first line of a partial. Shards of one run have equal headers but for `shard`, `counts`,
-/// `failures` and `records`. Its first member is named as `crate::decode::partial::MARKER` says,
-/// which is how the decoder recognises a partial.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Header {
-    /// The format version; first, so that the header is recognised by its first bytes.
-    pub(crate) trailscope_partial: u32,
-    /// The trailscope that wrote it.
-    pub(crate) writer: String,
-    pub(crate) shard: Shard,
-    /// The SOURCE arguments, as given.
-    pub(crate) sources: Vec<String>,
-    /// The options that decide what is read: shards given other ones are not parts of one run.
-    pub(crate) options: Options,
-    pub(crate) counts: Counts,
-    pub(crate) failures: Vec<ObjectError>,
-    /// Objects left unread because they are archived (absent from partials of older writers).
-    #[serde(default)]
-    pub(crate) archived: Vec<ArchivedObject>,
-    /// Record lines that follow: fewer means the partial was cut short.
-    pub(crate) records: u64,
-    /// Made with `--verify`: the residue lines that follow the records (fewer means cut short).
-    /// Absent without `--verify`, so such partials are what they were before residues existed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) residue: Option<u64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Options {
-    pub(crate) from: Option<String>,
-    pub(crate) to: Option<String>,
-    pub(crate) accounts: Vec<String>,
-    pub(crate) regions: Vec<String>,
-    pub(crate) max_object_size: u64,
-}
-
-/// Writes the partial of `kept` (every kept record, in origin order) under `header` to `out`, then
-/// the residue (`header.residue` facts, with `--verify`).
-pub(crate) fn write(
-    out: impl Write,
-    header: &Header,
-    kept: &Kept,
-    residue: impl Iterator<Item = Fact>,
-) -> io::Result<()> {
-    let mut gz = GzEncoder::new(io::BufWriter::with_capacity(1 << 16, out), Compression::fast());
-    serde_json::to_writer(&mut gz, header)?;
-    gz.write_all(b"\n")?;
-    let mut record = Vec::new();
-    for event in &kept.events {
-        kept.spool.read(event.record, &mut record)?;
-        // JSON Lines: a record's own line breaks can only be whitespace between its tokens (inside
-        // strings they are escaped), so they become spaces and the record stays the same JSON.
-        for byte in &mut record {
-            if matches!(*byte, b'\n' | b'\r') {
-                *byte = b' ';
-            }
-        }
-        gz.write_all(b"{\"o\":")?;
-        serde_json::to_writer(&mut gz, &kept.objects[event.origin.object as usize])?;
-        write!(gz, ",\"i\":{},\"r\":", event.origin.record)?;
-        gz.write_all(&record)?;
-        gz.write_all(b"}\n")?;
-    }
-    for fact in residue {
-        gz.write_all(b"{\"v\":")?;
-        serde_json::to_writer(&mut gz, &fact)?;
-        gz.write_all(b"}\n")?;
-    }
-    gz.finish()?.flush()
-}
+use crate::scan::Counts;
 
 /// What the partials of one run add up to.
 #[derive(Debug, Default)]
@@ -110,6 +14,9 @@ pub(crate) struct Merged {
     pub(crate) archived: Vec<ArchivedObject>,
     /// Made with `--verify`: the options they were read with, for the range verification judges.
     pub(crate) verify: Option<Options>,
+    /// The public keys every shard had, together; none when no shard had any (signatures are
+    /// then unchecked for that reason, as in one run without keys).
+    pub(crate) keys: Option<PublicKeys>,
 }
 
 /// Checks that the partials read are whole and the shards of one run, each exactly once; returns
@@ -136,7 +43,12 @@ pub(crate) fn merge(read: &[PartialRead]) -> Result<Merged, String> {
         }
         partials.push((partial.name.clone(), header));
     }
-    headers(&partials)
+    let mut merged = headers(&partials)?;
+    for key in read.iter().filter_map(|p| p.keys.as_ref()) {
+        let known = merged.keys.get_or_insert_with(Default::default);
+        key.iter().for_each(|k| known.insert(k.clone()));
+    }
+    Ok(merged)
 }
 
 /// [`merge`], of headers read.
@@ -197,12 +109,15 @@ fn headers(partials: &[(String, Header)]) -> Result<Merged, String> {
     }
     failures.sort();
     archived.sort();
-    Ok(Merged { counts, failures, archived, verify: first.residue.is_some().then(|| first.options.clone()) })
+    let verify = first.residue.is_some().then(|| first.options.clone());
+    Ok(Merged { counts, failures, archived, verify, keys: None })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::partial::MARKER;
+    use crate::source::shard::Shard;
 
     fn header(index: u32, count: u32) -> (String, Header) {
         let header = Header {
@@ -216,6 +131,7 @@ mod tests {
                 accounts: vec![],
                 regions: vec![],
                 max_object_size: 1 << 30,
+                include: vec![],
             },
             counts: Counts { objects_listed: 10, objects_read: 9, records: 100, ..Counts::default() },
             failures: vec![ObjectError { object: format!("s3://b/{index}"), error: "empty object".into() }],
@@ -231,7 +147,7 @@ mod tests {
 
     #[test]
     fn every_shard_once_adds_up() {
-        let Merged { counts, failures, archived, verify } =
+        let Merged { counts, failures, archived, verify, .. } =
             headers(&[header(1, 3), header(0, 3), header(2, 3)]).expect("a whole run");
         assert_eq!(archived.len(), 3, "every shard's archived objects");
         assert!(verify.is_none(), "made without --verify");
@@ -260,6 +176,13 @@ mod tests {
             "shard-1.jsonl.gz and shard-0.jsonl.gz are not shards of one run: \
              shard-1.jsonl.gz was made with --verify, shard-0.jsonl.gz without"
         );
+        let mut included = header(1, 2);
+        included.1.options.include = vec!["*.log".into()];
+        let refused = headers(&[header(0, 2), included]).expect_err("another --include");
+        assert!(
+            refused.starts_with("shard-1.jsonl.gz and shard-0.jsonl.gz are not shards of one run: options")
+        );
+        assert!(refused.contains(r#"include: ["*.log"]"#), "{refused}");
         let mut newer = header(1, 2);
         newer.1.trailscope_partial = FORMAT + 1;
         assert!(headers(&[header(0, 2), newer]).expect_err("format").contains("does not read"));
@@ -285,9 +208,9 @@ mod tests {
     }
 
     #[test]
-    fn a_header_starts_with_the_member_the_decoder_recognises() {
+    fn a_header_starts_with_the_member_a_partial_is_recognised_by() {
         let json = serde_json::to_vec(&header(0, 1).1).expect("serializable");
-        let marker = [&b"{\""[..], crate::decode::partial::MARKER, b"\":"].concat();
+        let marker = [&b"{\""[..], MARKER, b"\":"].concat();
         assert!(json.starts_with(&marker));
     }
 }

@@ -1,0 +1,307 @@
+//! The command line turned into what a run does, once (as ripgrep's `HiArgs` and fd's `Config`):
+//! each subcommand's options become its plan here, with the checks clap cannot express, and
+//! nothing below sees a flag. [`ReadPlan`] is what every command that reads an archive shares:
+//! what to read and how, and whether to verify it (`--verify`) or keep what it read (`--state`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::error::ErrorKind;
+
+use crate::analysis::connections::Filter as RowFilter;
+use crate::analysis::Window;
+use crate::cli::{
+    Cli, Command, ConnectionsArgs, InputArgs, MessageArgs, NarrowingArgs, ReportArgs, S3Args, ScanArgs,
+    StateArgs, VerifyArgs,
+};
+use crate::messages::Log;
+use crate::output::{Format, ListFormat};
+use crate::partial;
+use crate::scan::ReadOptions;
+use crate::source::layout::Filter;
+use crate::source::s3::S3Options;
+use crate::source::shard::Shard;
+use crate::source::Source;
+
+/// Bytes fetched whole but not yet read, at most: enough to keep every worker busy on objects of
+/// a few MB while the next ones download.
+const DOWNLOAD_BUDGET: u64 = 64 << 20;
+
+/// What a run does: the command line's subcommand with every option decided.
+pub struct Plan(pub(crate) Run);
+
+/// The subcommands, planned.
+pub(crate) enum Run {
+    Report(ReportPlan),
+    Connections(ConnectionsPlan),
+    Scan(ScanPlan),
+    Completions(clap_complete::Shell),
+}
+
+impl Plan {
+    /// The plan of `cli`. An error is a usage error (exit status 2): options that contradict
+    /// each other, or a `--shard env/N` whose index the environment does not give.
+    pub fn new(cli: Cli) -> Result<Plan, clap::Error> {
+        Ok(Plan(match cli.command {
+            Command::Report(args) => Run::Report(ReportPlan::new(args)?),
+            Command::Connections(args) => Run::Connections(ConnectionsPlan::new(args)?),
+            Command::Scan(args) => Run::Scan(ScanPlan::new(args)?),
+            Command::Completions(args) => Run::Completions(args.shell),
+        }))
+    }
+}
+
+/// A usage error of `kind` saying `message`, as clap words its own.
+fn usage(kind: ErrorKind) -> impl Fn(String) -> clap::Error {
+    move |message: String| {
+        use clap::CommandFactory;
+        Cli::command().error(kind, message)
+    }
+}
+
+/// What to read and how.
+pub(crate) struct ReadPlan {
+    pub(crate) sources: Vec<Source>,
+    /// How the reading stage reads; what `--state` holds is added once it is open.
+    pub(crate) options: ReadOptions,
+    pub(crate) s3: S3Options,
+    pub(crate) strict: bool,
+    /// `--restore-manifest`: where the archived objects are listed for S3 Batch Operations.
+    pub(crate) restore_manifest: Option<PathBuf>,
+    pub(crate) log: Log,
+    /// Connect to S3 even when no source is there (a partial written to S3).
+    pub(crate) s3_needed: bool,
+    /// `--verify`: the digests are read too (`options.filter.digests`), and checked.
+    pub(crate) verify: Option<VerifyPlan>,
+    /// `--state DIR`.
+    pub(crate) state: Option<StatePlan>,
+}
+
+/// How to verify the archive.
+pub(crate) struct VerifyPlan {
+    /// `--public-keys`: the keys that check digest signatures, instead of the CloudTrail API.
+    pub(crate) public_keys: Option<PathBuf>,
+}
+
+/// Where earlier runs' reading is kept, and which of its day folders are listed again.
+pub(crate) struct StatePlan {
+    pub(crate) dir: PathBuf,
+    /// The days re-listed before the newest (`None`: everything is listed).
+    pub(crate) relist_days: Option<u32>,
+}
+
+/// The option groups a reading is planned from.
+struct ReadArgs<'a> {
+    input: InputArgs,
+    narrowing: NarrowingArgs,
+    s3: S3Args,
+    messages: &'a MessageArgs,
+    verify: VerifyArgs,
+    state: Option<StateArgs>,
+}
+
+impl ReadPlan {
+    fn new(args: ReadArgs<'_>) -> Result<ReadPlan, clap::Error> {
+        let ReadArgs { input, narrowing, s3, messages, verify, state } = args;
+        if let (Some(from), Some(to)) = (narrowing.from, narrowing.to) {
+            if from > to {
+                return Err(usage(ErrorKind::ArgumentConflict)(format!("--from {from} is after --to {to}")));
+            }
+        }
+        let filter = Filter {
+            from: narrowing.from,
+            to: narrowing.to,
+            accounts: narrowing.accounts.into_iter().collect(),
+            regions: narrowing.regions.into_iter().collect(),
+            digests: verify.verify,
+            shard: None,
+            include: input.include,
+            settled: None,
+            settled_on_s3: false,
+        };
+        Ok(ReadPlan {
+            sources: input.sources,
+            options: ReadOptions {
+                jobs: input.jobs.map_or_else(rayon::current_num_threads, |n| n.get()),
+                max_object_size: input.max_object_size,
+                concurrency: s3.s3_concurrency.get(),
+                budget: DOWNLOAD_BUDGET,
+                filter,
+                known: None,
+            },
+            s3: S3Options {
+                profile: s3.profile,
+                region: s3.bucket_region,
+                endpoint_url: s3.endpoint_url,
+                no_sign_request: s3.no_sign_request,
+                request_payer: s3.request_payer.is_some(),
+                concurrency: s3.s3_concurrency.get(),
+                timeout: Duration::from_secs(s3.s3_timeout.get()),
+            },
+            strict: input.strict,
+            restore_manifest: s3.restore_manifest,
+            log: Log::new(messages.quiet, messages.verbose),
+            s3_needed: false,
+            verify: verify.verify.then_some(VerifyPlan { public_keys: verify.public_keys }),
+            state: state.and_then(|state| {
+                let relist_days = if state.relist { None } else { state.relist_days.0 };
+                state.state.map(|dir| StatePlan { dir, relist_days })
+            }),
+        })
+    }
+}
+
+/// `trailscope report`.
+pub(crate) struct ReportPlan {
+    pub(crate) read: ReadPlan,
+    pub(crate) format: Format,
+    pub(crate) output: Option<PathBuf>,
+    /// `--pair-window`, in seconds (the report says it), and as the pairing takes it.
+    pub(crate) pair_window: u32,
+    pub(crate) window: Window,
+    pub(crate) all: bool,
+    pub(crate) redact: bool,
+    pub(crate) fail_on_change: bool,
+}
+
+impl ReportPlan {
+    fn new(args: ReportArgs) -> Result<ReportPlan, clap::Error> {
+        let read = ReadPlan::new(ReadArgs {
+            input: args.input,
+            narrowing: args.narrowing,
+            s3: args.s3,
+            messages: &args.messages,
+            verify: args.verify,
+            state: Some(args.state),
+        })?;
+        Ok(ReportPlan {
+            read,
+            format: args.format,
+            output: args.output,
+            pair_window: args.pairing.pair_window,
+            window: Window::after_seconds(args.pairing.pair_window),
+            all: args.all,
+            redact: args.redact,
+            fail_on_change: args.fail_on_change,
+        })
+    }
+}
+
+/// `trailscope connections`: what to list and how.
+pub(crate) struct ConnectionsPlan {
+    pub(crate) read: ReadPlan,
+    pub(crate) window: Window,
+    pub(crate) filter: RowFilter,
+    pub(crate) format: ListFormat,
+    pub(crate) output: Option<PathBuf>,
+    pub(crate) redact: bool,
+}
+
+impl ConnectionsPlan {
+    fn new(args: ConnectionsArgs) -> Result<ConnectionsPlan, clap::Error> {
+        let read = ReadPlan::new(ReadArgs {
+            input: args.input,
+            narrowing: args.narrowing,
+            s3: args.s3,
+            messages: &args.messages,
+            verify: args.verify,
+            state: Some(args.state),
+        })?;
+        Ok(ConnectionsPlan {
+            read,
+            window: Window::after_seconds(args.pairing.pair_window),
+            filter: RowFilter {
+                endpoints: args.filters.endpoints,
+                principals: args.filters.principals,
+                outcomes: args.filters.outcomes,
+            },
+            format: args.format,
+            output: args.output,
+            redact: args.redact,
+        })
+    }
+}
+
+/// `trailscope scan`: one shard of the sources, read into a partial.
+pub(crate) struct ScanPlan {
+    /// The reading, of this shard only.
+    pub(crate) read: ReadPlan,
+    pub(crate) shard: Shard,
+    pub(crate) output: partial::Target,
+}
+
+impl ScanPlan {
+    fn new(args: ScanArgs) -> Result<ScanPlan, clap::Error> {
+        let mut read = ReadPlan::new(ReadArgs {
+            input: args.input,
+            narrowing: args.narrowing,
+            s3: args.s3,
+            messages: &args.messages,
+            verify: args.verify,
+            state: None,
+        })?;
+        // `--shard env/N` with an index the environment does not give.
+        let shard =
+            args.shard.resolve(|name| std::env::var(name).ok()).map_err(usage(ErrorKind::ValueValidation))?;
+        read.options.filter.shard = Some(shard);
+        read.s3_needed = matches!(args.output, partial::Target::S3(_));
+        Ok(ScanPlan { read, shard, output: args.output })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn checks_across_options_are_usage_errors_of_their_kind() {
+        let kind = |args: &[&str]| {
+            let cli = Cli::try_parse_from(args).expect("parses");
+            Plan::new(cli).err().expect("a usage error").kind()
+        };
+        assert_eq!(
+            kind(&["trailscope", "report", "--from", "2024-02-02", "--to", "2024-02-01", "a"]),
+            ErrorKind::ArgumentConflict
+        );
+        assert_eq!(
+            kind(&["trailscope", "scan", "--shard", "env/2", "-o", "p.jsonl.gz", "a"]),
+            ErrorKind::ValueValidation
+        );
+    }
+
+    #[test]
+    fn a_shard_reads_its_part_and_the_options_decide_the_reading() {
+        let cli = Cli::try_parse_from([
+            "trailscope",
+            "scan",
+            "--shard",
+            "1/3",
+            "--verify",
+            "--include",
+            "*.log",
+            "-o",
+            "s3://b/p.jsonl.gz",
+            "a",
+        ])
+        .expect("parses");
+        let Ok(Plan(Run::Scan(plan))) = Plan::new(cli) else { panic!("a scan") };
+        assert_eq!(plan.read.options.filter.shard, Some(Shard { index: 1, count: 3 }));
+        assert!(plan.read.s3_needed, "the partial goes to S3");
+        assert!(plan.read.options.filter.digests && plan.read.verify.is_some());
+        assert_eq!(plan.read.options.filter.include.len(), 1);
+    }
+
+    #[test]
+    fn relist_says_every_folder_is_listed() {
+        let plan = |args: &[&str]| {
+            let cli = Cli::try_parse_from(args).expect("parses");
+            let Ok(Plan(Run::Report(plan))) = Plan::new(cli) else { panic!("a report") };
+            plan.read.state.map(|s| s.relist_days)
+        };
+        assert_eq!(plan(&["trailscope", "report", "a"]), None);
+        assert_eq!(plan(&["trailscope", "report", "--state", "d", "a"]), Some(Some(7)));
+        assert_eq!(plan(&["trailscope", "report", "--state", "d", "--relist", "a"]), Some(None));
+        assert_eq!(plan(&["trailscope", "report", "--state", "d", "--relist-days", "all", "a"]), Some(None));
+    }
+}

@@ -1,0 +1,286 @@
+//! The reading stage: one pipeline for every source. Listings stream objects as they find them;
+//! a fetcher gets each object from its store under two limits, applied here once for all stores
+//! (requests in flight, and bytes fetched but not yet read); a fixed pool of rayon workers reads
+//! each object as a stream ([`decode`](crate::decode)) and keeps its Instance Connect events
+//! ([`event`](crate::event)), or none of them if the object turns out unreadable.
+//!
+//! Results do not depend on threads or listing order: events are put in order of object name and
+//! record position at the end, and every list is sorted.
+//!
+//! The parts, in the order objects pass them: [`feed`] lists every store into one stream and
+//! counts what is not an object; [`fetch`] gets each object within the [`limits`] (requests in
+//! flight, lowered while S3 says slow down; the early stop when every GET is refused alike);
+//! [`work`] is one worker of the pool; [`gather`] puts the workers' outputs in order.
+
+mod feed;
+mod fetch;
+mod gather;
+mod limits;
+mod work;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::digest::{DigestObject, LogObject};
+use crate::error::{ArchivedObject, FatalError, ObjectError};
+use crate::event::tables::{FastMap, Tables};
+use crate::event::Kept;
+use crate::partial::read::Numbering;
+use crate::partial::PartialRead;
+use crate::source::layout::Filter;
+use crate::source::{Body, Fetched, Kind, Location, Object, Skipped, Store};
+
+type FastSet<T> = std::collections::HashSet<T, foldhash::fast::FixedState>;
+
+/// Objects listed but not yet fetched, at most: the listing waits beyond this.
+const LISTED_AHEAD: usize = 4096;
+
+/// How to read.
+#[derive(Debug, Clone)]
+pub(crate) struct ReadOptions {
+    /// Worker threads.
+    pub(crate) jobs: usize,
+    pub(crate) max_object_size: u64,
+    /// Requests in flight at once (gets of remote objects).
+    pub(crate) concurrency: usize,
+    /// Bytes fetched whole but not yet read, at most (one object may exceed it alone).
+    pub(crate) budget: u64,
+    /// Listing prunes by it; events outside its time range are not kept; with `digests`, digests
+    /// are read and logs hashed, to verify the archive.
+    pub(crate) filter: Filter,
+    /// What earlier runs read (`--state`): objects listed again unchanged are not fetched; their
+    /// counts and Instance Connect records are taken from there.
+    pub(crate) known: Option<Arc<Known>>,
+}
+
+/// What earlier runs read whole, by object name, and the partial holding the Instance Connect
+/// records of every one of them (`crate::state` keeps both).
+#[derive(Debug, Default)]
+pub(crate) struct Known {
+    pub(crate) objects: FastMap<String, KnownObject>,
+    /// `None` before a first run committed.
+    pub(crate) records: Option<PathBuf>,
+    /// Day folders not listed again, as an earlier run listed them, with their objects' names:
+    /// a listing that meets one replays it from here.
+    pub(crate) folders: FastMap<String, (ListedFolder, Vec<String>)>,
+}
+
+/// A CloudTrail day folder as a run listed it (`--state`): what its listing counted, so that a
+/// run that does not list it again counts it the same.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ListedFolder {
+    /// Entries listed in it: log objects, names skipped, folder placeholders.
+    pub(crate) listed: u64,
+    pub(crate) skipped: Skipped,
+    /// Log objects listed in it.
+    pub(crate) objects: u64,
+    /// Every entry listed cleanly (no failure, no archived object, every version known) and
+    /// every object kept in the state: only a complete folder can go unlisted.
+    pub(crate) complete: bool,
+}
+
+/// An object read whole: which version of it, and what reading it gave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct KnownObject {
+    pub(crate) size: u64,
+    /// The S3 ETag (`etag:...`), or a local file's modification time (`mtime:<ns>`).
+    pub(crate) version: String,
+    /// Its records, Instance Connect or not.
+    pub(crate) records: u64,
+    /// Its Instance Connect events outside `--from`..`--to`.
+    pub(crate) out_of_range: u64,
+    /// Why it is unreadable, when its bytes are (corrupt, empty, not JSON, too large): the same
+    /// version reads the same way. A download that failed is not kept: it is tried again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) failure: Option<String>,
+}
+
+/// With `--state`: what this run read itself, what it took from the state, what changed.
+#[derive(Debug, Default)]
+pub(crate) struct StateScan {
+    /// Objects fetched and read whole now, with their version (sorted by name).
+    pub(crate) fresh: Vec<(String, KnownObject)>,
+    /// Objects listed unchanged since they were read, taken from the state (sorted by name).
+    pub(crate) taken: Vec<String>,
+    /// Objects listed unchanged that were unreadable when read: their failure taken from the
+    /// state, not fetched again (sorted by name).
+    pub(crate) taken_failed: Vec<String>,
+    /// Objects read before whose size or version is not what it was: read again (sorted).
+    pub(crate) changed: Vec<String>,
+    /// The state's partial: its header as it is, and its record lines.
+    pub(crate) records: Option<PartialRead>,
+    /// Every day folder of the listing, listed now or replayed from the state, with whether
+    /// all it held was listed cleanly (no failure, no archived object, every version known).
+    pub(crate) folders: FastMap<String, (ListedFolder, bool)>,
+    /// Day folders replayed from the state, not listed.
+    pub(crate) folders_not_listed: u64,
+}
+
+/// What the reading stage reports as it goes (a progress bar, or nothing).
+pub(crate) trait Progress: Sync {
+    /// One more object was read (or found unreadable); `listed` have been listed so far.
+    fn read(&self, listed: u64);
+}
+
+/// What reading every object gave.
+#[derive(Debug, Default)]
+pub(crate) struct Scan {
+    pub(crate) counts: Counts,
+    /// Objects that could not be listed or read, sorted by name.
+    pub(crate) failures: Vec<ObjectError>,
+    /// Objects in archive storage classes, not read, sorted by name.
+    pub(crate) archived: Vec<ArchivedObject>,
+    /// The fewest GETs allowed in flight, when S3's throttling lowered them (for `-v`).
+    pub(crate) fewest_in_flight: Option<usize>,
+    pub(crate) kept: Kept,
+    /// With `--verify`: every digest read, and every log file with its hash.
+    pub(crate) digests: Vec<DigestObject>,
+    pub(crate) logs: Vec<LogObject>,
+    /// Partials read (`report PARTIAL...`), in name order.
+    pub(crate) partials: Vec<PartialRead>,
+    /// With `--state`.
+    pub(crate) state: Option<StateScan>,
+}
+
+/// How much was listed and read. Partials carry a shard's counts; merged, they add up to what
+/// one run over the same sources counts.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Counts {
+    /// Files or keys the listings returned (read, skipped, or left out by the filter).
+    pub(crate) objects_listed: u64,
+    /// Objects listed to be read (read, or unreadable).
+    pub(crate) objects_found: u64,
+    pub(crate) objects_read: u64,
+    pub(crate) skipped: Skipped,
+    /// Records of every object read, Instance Connect or not.
+    pub(crate) records: u64,
+    /// Instance Connect events outside `--from`..`--to`, not kept.
+    pub(crate) events_out_of_range: u64,
+    /// S3 requests answered 503 (SlowDown) and retried. Absent from partials of older writers.
+    #[serde(default)]
+    pub(crate) requests_throttled: u64,
+}
+
+impl std::ops::AddAssign for Counts {
+    fn add_assign(&mut self, other: Counts) {
+        self.objects_listed += other.objects_listed;
+        self.objects_found += other.objects_found;
+        self.objects_read += other.objects_read;
+        self.skipped.digest += other.skipped.digest;
+        self.skipped.other += other.skipped.other;
+        self.skipped.directory_links += other.skipped.directory_links;
+        self.records += other.records;
+        self.events_out_of_range += other.events_out_of_range;
+        self.requests_throttled += other.requests_throttled;
+    }
+}
+
+/// Reads every object of `stores`.
+pub(crate) fn scan(
+    stores: &[Arc<dyn Store>],
+    options: &ReadOptions,
+    runtime: &tokio::runtime::Runtime,
+    progress: &dyn Progress,
+) -> Result<Scan, FatalError> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(options.jobs)
+        .thread_name(|i| format!("trailscope-worker-{i}"))
+        .build()
+        .map_err(|e| FatalError::Pool(e.to_string()))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let sentinel = Arc::new(limits::Sentinel::default());
+    let (listed_tx, listed_rx) = mpsc::channel(LISTED_AHEAD);
+    let (items_tx, items_rx) = mpsc::channel(options.concurrency + 2 * options.jobs);
+
+    let lister = runtime.spawn(feed::list_all(stores.to_vec(), options.filter.clone(), listed_tx));
+    // Objects listed to be read so far, for the progress report.
+    let listed_count = Arc::new(AtomicU64::new(0));
+    // The fetcher sets the names taken from the state once the listing is done, before it sends
+    // the state's partial, whose records are kept only for them.
+    let taken: Arc<OnceLock<FastSet<String>>> = Arc::default();
+    let fetcher = runtime.spawn(fetch::fetch_all(
+        stores.to_vec(),
+        listed_rx,
+        items_tx,
+        options.clone(),
+        fetch::FetchShared {
+            stop: Arc::clone(&stop),
+            count: Arc::clone(&listed_count),
+            sentinel: Arc::clone(&sentinel),
+            taken: Arc::clone(&taken),
+        },
+    ));
+
+    let tables = Tables::default();
+    let items = Mutex::new(items_rx);
+    let outputs = Mutex::new(Vec::new());
+    let numbering = Numbering::default();
+    let shared = work::Shared {
+        taken: &taken,
+        options,
+        tables: &tables,
+        stop: &stop,
+        progress,
+        listed: &listed_count,
+        numbering: &numbering,
+    };
+    pool.scope(|scope| {
+        for worker in 0..options.jobs {
+            let (items, outputs, shared) = (&items, &outputs, &shared);
+            scope.spawn(move |_| {
+                let output = work::work(worker as u16, items, shared);
+                if output.is_err() {
+                    shared.stop.store(true, Ordering::Relaxed);
+                }
+                outputs.lock().unwrap_or_else(|e| e.into_inner()).push(output);
+            });
+        }
+    });
+    let listing = runtime.block_on(fetcher).map_err(|e| FatalError::Pool(format!("fetcher: {e}")))?;
+    runtime.block_on(lister).map_err(|e| FatalError::Pool(format!("lister: {e}")))??;
+    let outputs = outputs.into_inner().unwrap_or_else(|e| e.into_inner());
+    let outputs = outputs.into_iter().collect::<Result<Vec<_>, _>>()?;
+    if let Some(stopped) = sentinel.tripped() {
+        return Err(stopped);
+    }
+    Ok(gather::gather(listing, outputs, tables, options.known.is_some()))
+}
+
+/// Reads one object in memory as a run's worker reads it (the same worker, sink and rollback),
+/// on this thread: for `stages`, so that the benchmarks and the fuzz target run the real code.
+pub(crate) fn read_one(name: &str, bytes: Vec<u8>, options: &ReadOptions) -> Result<Scan, FatalError> {
+    struct Quiet;
+    impl Progress for Quiet {
+        fn read(&self, _: u64) {}
+    }
+    let (tables, numbering, taken) = (Tables::default(), Numbering::default(), OnceLock::new());
+    let (stop, listed) = (AtomicBool::new(false), AtomicU64::new(1));
+    let shared = work::Shared {
+        taken: &taken,
+        options,
+        tables: &tables,
+        stop: &stop,
+        progress: &Quiet,
+        listed: &listed,
+        numbering: &numbering,
+    };
+    let (send, receive) = mpsc::channel(1);
+    let object = Object {
+        name: name.to_owned(),
+        location: Location::Key(name.to_owned()),
+        size: Some(bytes.len() as u64),
+        version: None,
+        kind: Kind::Log,
+    };
+    let fetched = Ok(Fetched { body: Body::Bytes(bytes), signature: None });
+    let item = fetch::Item { seq: 0, object, fetched, _budget: None, role: fetch::Role::Listed };
+    send.try_send(item).map_err(|e| FatalError::Pool(e.to_string()))?;
+    drop(send);
+    let output = work::work(0, &Mutex::new(receive), &shared)?;
+    let listing = feed::Listing { listed: 1, objects: 1, ..Default::default() };
+    Ok(gather::gather(listing, vec![output], tables, false))
+}

@@ -1,0 +1,365 @@
+//! The worker pool's worker: reads each object it is handed, keeping its Instance Connect events
+//! tentatively (none of an object that turns out unreadable), and reads digests and partials.
+
+use std::fs::File;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use tokio::sync::mpsc;
+
+use super::fetch::{Item, Role};
+use super::{FastSet, KnownObject, Progress, ReadOptions};
+use crate::decode::{self, Decoded, Decoder, Sink};
+use crate::digest::{DigestObject, LogObject};
+use crate::error::{ArchivedObject, FatalError, ObjectError, Reason};
+use crate::event::spool::SpoolWriter;
+use crate::event::tables::Tables;
+use crate::event::{Event, Extractor, Origin, EVENT_SOURCE};
+use crate::partial::read::{Finished, Line, Numbering, Numbers, Reading};
+use crate::partial::{PartialRead, MARKER};
+use crate::source::layout::Filter;
+use crate::source::{Body, Fetched, Kind};
+
+/// What every worker shares.
+pub(super) struct Shared<'a> {
+    pub(super) options: &'a ReadOptions,
+    pub(super) tables: &'a Tables,
+    pub(super) stop: &'a AtomicBool,
+    pub(super) progress: &'a dyn Progress,
+    pub(super) listed: &'a AtomicU64,
+    /// Numbers for the objects partials name, apart from the listing's own.
+    pub(super) numbering: &'a Numbering,
+    /// With `--state`: the objects whose records the state's partial gives.
+    pub(super) taken: &'a OnceLock<FastSet<String>>,
+}
+
+/// What one worker read.
+#[derive(Default)]
+pub(super) struct Output {
+    pub(super) events: Vec<Event>,
+    /// Objects the events came from: (seq, name).
+    pub(super) names: Vec<(u32, String)>,
+    pub(super) spool: Option<(u16, File)>,
+    pub(super) objects_read: u64,
+    pub(super) records: u64,
+    pub(super) events_out_of_range: u64,
+    pub(super) failures: Vec<ObjectError>,
+    pub(super) archived: Vec<ArchivedObject>,
+    pub(super) digests: Vec<DigestObject>,
+    pub(super) logs: Vec<LogObject>,
+    pub(super) partials: Vec<PartialRead>,
+    /// With `--state`: objects read whole, with their version; the state's partial as read.
+    pub(super) fresh: Vec<(String, KnownObject)>,
+    pub(super) state_records: Option<PartialRead>,
+}
+
+/// One worker: reads objects until there are none left.
+pub(super) fn work(
+    segment: u16,
+    items: &Mutex<mpsc::Receiver<Item>>,
+    shared: &Shared<'_>,
+) -> Result<Output, FatalError> {
+    let mut worker = Worker::new(segment, shared)?;
+    loop {
+        // Waiting holds the lock; the others wait for it, then for the next item.
+        let item = items.lock().unwrap_or_else(|e| e.into_inner()).blocking_recv();
+        let Some(item) = item else { break };
+        if shared.stop.load(Ordering::Relaxed) {
+            continue;
+        }
+        worker.object(item)?;
+        shared.progress.read(shared.listed.load(Ordering::Relaxed));
+    }
+    let mut output = worker.output;
+    output.spool = Some((segment, worker.spool.finish().map_err(FatalError::Spool)?));
+    Ok(output)
+}
+
+/// One worker's state: its decoder, extractor and spool segment, and what it has read so far.
+struct Worker<'s, 't> {
+    shared: &'s Shared<'t>,
+    decoder: Decoder,
+    extractor: Extractor<'t>,
+    spool: SpoolWriter,
+    /// The events of the object being read, until it has read whole.
+    pending: Vec<Event>,
+    numbers: Numbers<'t>,
+    output: Output,
+}
+
+/// What reading one object's bytes gave, before it is judged.
+struct Read {
+    result: Result<Decoded, Reason>,
+    out_of_range: u64,
+    partial: Option<Reading>,
+}
+
+impl<'s, 't> Worker<'s, 't> {
+    fn new(segment: u16, shared: &'s Shared<'t>) -> Result<Self, FatalError> {
+        let mut decoder = Decoder::new(shared.options.max_object_size, EVENT_SOURCE.as_bytes());
+        if shared.options.filter.digests {
+            decoder = decoder.verifying();
+        }
+        Ok(Worker {
+            shared,
+            decoder,
+            extractor: Extractor::new(shared.tables),
+            spool: SpoolWriter::new(segment).map_err(FatalError::Spool)?,
+            pending: Vec::new(),
+            numbers: Numbers::new(shared.numbering),
+            output: Output::default(),
+        })
+    }
+
+    /// Reads one object, and keeps what it gave: a digest, a partial, or a log object's events
+    /// (or its failure).
+    fn object(&mut self, item: Item) -> Result<(), FatalError> {
+        let Item { seq, object, fetched, _budget, role } = item;
+        if object.kind == Kind::Digest {
+            let limit = self.shared.options.max_object_size;
+            self.output.digests.push(read_digest(object.name, fetched, limit));
+            return Ok(());
+        }
+        let mark = self.spool.mark();
+        // Only a failure of bytes fetched whole is the object's own, kept in the state: a stream
+        // can fail on the way.
+        let whole = match &fetched {
+            Ok(fetched) => matches!(fetched.body, Body::Bytes(_) | Body::File(_)),
+            Err(reason) => matches!(reason, Reason::TooLarge { .. }),
+        };
+        let read = self.read(seq, fetched, &role)?;
+        let state_records = matches!(role, Role::StateRecords);
+        match read.partial {
+            Some(partial) => self.kept_partial(object.name, partial, read.result, state_records),
+            None if state_records => {
+                let why = read.result.err().map_or_else(|| "not a partial".to_owned(), |e| e.to_string());
+                Err(FatalError::State(format!("{}: damaged: {why}", object.name)))
+            }
+            None => match read.result {
+                Ok(decoded) => {
+                    self.kept_log(seq, object.name, decoded, read.out_of_range, role);
+                    Ok(())
+                }
+                Err(reason) => self.failed(object.name, reason, mark, role, whole),
+            },
+        }
+    }
+
+    /// Reads the object's bytes through the decoder into a [`Collect`].
+    fn read(&mut self, seq: u32, fetched: Result<Fetched, Reason>, role: &Role) -> Result<Read, FatalError> {
+        let shared = self.shared;
+        let mut sink = Collect {
+            extractor: &mut self.extractor,
+            spool: &mut self.spool,
+            filter: &shared.options.filter,
+            pending: &mut self.pending,
+            out_of_range: 0,
+            seq,
+            fatal: None,
+            partial: None,
+            numbers: &mut self.numbers,
+            only: None,
+        };
+        if let Role::StateRecords = role {
+            sink.only = Some(shared.taken.get_or_init(FastSet::default));
+        }
+        // The state's records are the archive's Instance Connect records, not one object of it:
+        // --max-object-size does not bound them.
+        let mut unbounded;
+        let decoder = match role {
+            Role::StateRecords => {
+                unbounded = Decoder::new(u64::MAX, EVENT_SOURCE.as_bytes());
+                &mut unbounded
+            }
+            _ => &mut self.decoder,
+        };
+        let result = fetched.and_then(|fetched| read(decoder, fetched.body, &mut sink));
+        if let Some(fatal) = sink.fatal.take() {
+            return Err(fatal);
+        }
+        Ok(Read { result, out_of_range: sink.out_of_range, partial: sink.partial.take() })
+    }
+
+    /// A partial read: a shard of a run (or the state's records), read whole, or the report would
+    /// silently lack it.
+    fn kept_partial(
+        &mut self,
+        name: String,
+        partial: Reading,
+        result: Result<Decoded, Reason>,
+        state_records: bool,
+    ) -> Result<(), FatalError> {
+        if let Err(reason) = result {
+            if state_records {
+                return Err(FatalError::State(format!("{name}: damaged: {reason}")));
+            }
+            return Err(FatalError::Partial(format!("{name}: {reason}")));
+        }
+        let Finished { read, objects, digests, logs } = partial.finish(name);
+        let output = &mut self.output;
+        output.digests.extend(digests);
+        output.logs.extend(logs);
+        if state_records {
+            output.state_records = Some(read);
+        } else {
+            output.partials.push(read);
+        }
+        output.names.extend(objects);
+        output.events.append(&mut self.pending);
+        Ok(())
+    }
+
+    /// A log object read whole: its events count.
+    fn kept_log(&mut self, seq: u32, name: String, decoded: Decoded, out_of_range: u64, role: Role) {
+        let output = &mut self.output;
+        if self.shared.options.filter.digests {
+            output.logs.push(LogObject {
+                object: name.clone(),
+                sha256: decoded.sha256,
+                events: decoded.events,
+            });
+        }
+        output.objects_read += 1;
+        output.records += decoded.records;
+        output.events_out_of_range += out_of_range;
+        if let Role::Versioned(size, version) = role {
+            let records = decoded.records;
+            let known = KnownObject { size, version, records, out_of_range, failure: None };
+            output.fresh.push((name.clone(), known));
+        }
+        if !self.pending.is_empty() {
+            output.names.push((seq, name));
+            output.events.append(&mut self.pending);
+        }
+    }
+
+    /// A log object that did not read: read whole or not at all, so nothing of it counts.
+    fn failed(
+        &mut self,
+        name: String,
+        reason: Reason,
+        mark: u64,
+        role: Role,
+        whole: bool,
+    ) -> Result<(), FatalError> {
+        self.pending.clear();
+        self.spool.rollback(mark).map_err(FatalError::Spool)?;
+        let output = &mut self.output;
+        if self.shared.options.filter.digests {
+            output.logs.push(LogObject { object: name.clone(), sha256: None, events: None });
+        }
+        match reason {
+            // An Intelligent-Tiering archive tier: known only by GetObject's answer, and not
+            // remembered by --state (restored, it reads).
+            Reason::Archived(storage_class) => {
+                output.archived.push(ArchivedObject { object: name, storage_class })
+            }
+            reason => {
+                let error = reason.to_string();
+                let transient = matches!(reason, Reason::Read(_) | Reason::Fetch(_));
+                if let (Role::Versioned(size, version), true, false) = (role, whole, transient) {
+                    let failure = Some(error.clone());
+                    let known = KnownObject { size, version, records: 0, out_of_range: 0, failure };
+                    output.fresh.push((name.clone(), known));
+                }
+                output.failures.push(ObjectError { object: name, error });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A digest, read whole (digests are small), inflated and parsed, or why it could not be.
+fn read_digest(object: String, fetched: Result<Fetched, Reason>, limit: u64) -> DigestObject {
+    let read = fetched.and_then(|fetched| {
+        let content = match fetched.body {
+            Body::File(path) => decode::read_whole(&mut File::open(path).map_err(Reason::Read)?, limit),
+            Body::Bytes(bytes) => decode::read_whole(&mut &bytes[..], limit),
+            Body::Stream(mut stream) => decode::read_whole(&mut stream, limit),
+        }?;
+        Ok((content, fetched.signature))
+    });
+    match read {
+        Ok((content, signature)) => DigestObject::from_content(object, &content, signature),
+        Err(reason) => DigestObject::unreadable(object, reason.to_string()),
+    }
+}
+
+/// One log object through the decoder, by the path its body allows (also `stages`, so that the
+/// benchmarks and the fuzz target read as a worker does).
+pub(crate) fn read(decoder: &mut Decoder, body: Body, sink: &mut dyn Sink) -> Result<Decoded, Reason> {
+    match body {
+        Body::File(path) => decoder.read_file(&path, sink),
+        Body::Bytes(bytes) => decoder.decode(&bytes, sink),
+        Body::Stream(mut stream) => decoder.read(&mut stream, sink),
+    }
+}
+
+/// Keeps the Instance Connect events of the object being read, tentatively: they count only if
+/// the whole object reads. A partial's lines are read as [`crate::partial::read`] says.
+struct Collect<'a, 't> {
+    extractor: &'a mut Extractor<'t>,
+    spool: &'a mut SpoolWriter,
+    filter: &'a Filter,
+    pending: &'a mut Vec<Event>,
+    out_of_range: u64,
+    seq: u32,
+    /// A failure of this run, not of the object (the spool could not be written).
+    fatal: Option<FatalError>,
+    /// When the object is a partial: its header, and what it has given so far.
+    partial: Option<Reading>,
+    numbers: &'a mut Numbers<'t>,
+    /// The state's partial: records of these objects only are kept.
+    only: Option<&'a FastSet<String>>,
+}
+
+impl Collect<'_, '_> {
+    /// Keeps `event`, read from `record`, at `origin`.
+    fn keep(&mut self, mut event: Event, origin: Origin, record: &[u8]) -> Result<(), Reason> {
+        event.origin = origin;
+        event.record = self.spool.append(record).map_err(|e| {
+            let reason = Reason::Fetch(format!("cannot keep the record: {e}"));
+            self.fatal = Some(FatalError::Spool(e));
+            reason
+        })?;
+        self.pending.push(event);
+        Ok(())
+    }
+}
+
+impl Sink for Collect<'_, '_> {
+    fn candidate(&mut self, index: u32, record: &mut [u8]) -> Result<(), Reason> {
+        let Some(event) = self.extractor.extract(record)? else {
+            return Ok(());
+        };
+        if !self.filter.keeps_time(event.time) {
+            self.out_of_range += 1;
+            return Ok(());
+        }
+        self.keep(event, Origin { object: self.seq, record: index }, record)
+    }
+
+    fn claims(&self) -> Option<&'static [u8]> {
+        Some(MARKER)
+    }
+
+    fn claimed(&mut self, value: &[u8]) -> Result<(), Reason> {
+        let Some(partial) = self.partial.as_mut() else {
+            self.partial = Some(Reading::new(value));
+            return Ok(());
+        };
+        let line = match Line::parse(value)? {
+            Line::Residue(fact) => return partial.residue(fact),
+            Line::Record(line) => line,
+        };
+        let Some(event) = self.extractor.extract(line.record())? else {
+            return Err(Reason::Shape("a partial's record that is not an Instance Connect event".into()));
+        };
+        partial.lines += 1;
+        if self.only.is_some_and(|only| !only.contains(line.object)) {
+            return Ok(());
+        }
+        let number = partial.number(line.object, self.numbers);
+        self.keep(event, Origin { object: number, record: line.index }, line.record())
+    }
+}
