@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use clap::error::ErrorKind;
 use clap::{Args, Parser, Subcommand};
 
-use crate::connections::Outcome;
 use crate::output::{Format, ListFormat};
+use crate::row::Outcome;
 use crate::source::glob::Glob;
 use crate::source::s3::S3Url;
 use crate::source::shard::ShardArg;

@@ -2,9 +2,9 @@
 //!
 //! The modules follow the pipeline: [`source`] lists objects, [`decode`] turns one object into
 //! records, [`event`] picks out Instance Connect events, [`scan`] runs that in parallel,
-//! [`analysis`] pairs, attributes and classifies, [`report`] is the result, and [`output`]
-//! renders it ([`connections`] is the row of the connections listing). [`cmd`] wires one
-//! subcommand through them. [`digest`] verifies an archive against
+//! [`analysis`] pairs, attributes, classifies and builds the [`report`] (the report's schema) or
+//! the rows of the connections listing (a [`row`] is their schema), and [`output`] renders
+//! either. [`cmd`] wires one subcommand through them. [`digest`] verifies an archive against
 //! CloudTrail's signed digests. [`exit`] lists the statuses a run ends with.
 
 #![warn(unreachable_pub)]
@@ -12,7 +12,6 @@
 pub(crate) mod analysis;
 pub mod cli;
 pub(crate) mod cmd;
-pub(crate) mod connections;
 pub(crate) mod decode;
 pub(crate) mod digest;
 pub(crate) mod error;
@@ -22,6 +21,7 @@ pub mod output;
 pub(crate) mod partial;
 pub(crate) mod redact;
 pub(crate) mod report;
+pub(crate) mod row;
 pub(crate) mod scan;
 pub(crate) mod source;
 #[doc(hidden)]

@@ -1,11 +1,12 @@
 //! The analysis: counts each event once ([`dedup`]), splits events into tunnels, keys and the
 //! rest, pairs keys with tunnels ([`pairing`]), attributes both to endpoints, and classifies the
-//! fields of the successful ones ([`fields`]).
+//! fields of the successful ones ([`fields`]); [`rows`] picks the rows of `trailscope
+//! connections` from the same paired events and reads them back.
 
-pub(crate) mod connections;
 mod dedup;
 mod fields;
 pub(crate) mod pairing;
+pub(crate) mod rows;
 
 use std::collections::BTreeMap;
 

@@ -3,14 +3,14 @@
 
 use std::path::PathBuf;
 
-use crate::analysis::connections::{self, Filter, Listed, RowReader};
+use crate::analysis::rows::{self, Filter, Listed, RowReader};
 use crate::analysis::{self, Window};
 use crate::cli::ConnectionsArgs;
-use crate::connections::Row;
 use crate::error::FatalError;
-use crate::output::connections::Layout;
+use crate::output::rows::Layout;
 use crate::output::{ListFormat, Sink};
 use crate::redact::{self, Pseudonyms};
+use crate::row::Row;
 use crate::Outcome;
 
 use super::read::{changed_objects, open_state, spool_error, ReadPlan};
@@ -51,7 +51,7 @@ pub(crate) fn run(args: &ConnectionsArgs) -> Result<Outcome, FatalError> {
     let problems = integrity.as_ref().map_or(0, |i| i.problems());
     let scan = read.scan;
     let activity = analysis::activity(&scan.kept, plan.window);
-    let listed = connections::list(&activity, &plan.filter);
+    let listed = rows::list(&activity, &plan.filter);
     log.stage(format_args!(
         "paired: {} rows listed of {} tunnels, {} direct and {} serial-console keys",
         listed.len(),

@@ -5,11 +5,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::connections::{self, Filter, RowReader};
+use crate::analysis::rows::{self, Filter, RowReader};
 use crate::analysis::Activity;
-use crate::connections::Outcome;
 use crate::error::Reason;
 use crate::report::{Changes, FieldChange, FieldShape, Report};
+use crate::row::Outcome;
 
 /// What a report said that the next one is compared with. Unredacted: DIR is 0700, and
 /// `--redact` applies to what is shown.
@@ -46,7 +46,7 @@ pub(crate) fn baseline(report: &Report, activity: &Activity<'_>) -> Result<Basel
     };
     let filter = Filter { outcomes: vec![Outcome::Connected], ..Filter::default() };
     let mut reader = RowReader::new(activity.kept);
-    for listed in connections::list(activity, &filter) {
+    for listed in rows::list(activity, &filter) {
         let row = reader.row(&listed)?;
         baseline.principals.extend(row.principal);
         baseline.instances.extend(row.instance_id);
