@@ -42,14 +42,10 @@ compile_error!(
 );
 
 impl Cli {
-    /// Checks clap cannot express; an error is a usage error (exit status 2).
+    /// Checks clap cannot express; an error is a usage error (exit status 2), shown with the
+    /// subcommand's usage as clap shows its own.
     pub fn validate(&self) -> Result<(), clap::Error> {
-        let usage = |kind: ErrorKind| {
-            move |message: String| {
-                use clap::CommandFactory;
-                Cli::command().error(kind, message)
-            }
-        };
+        let usage = |kind: ErrorKind| move |message: String| self.command.usage_error(kind, message);
         let narrowing =
             |narrowing: &NarrowingArgs| narrowing.validate().map_err(usage(ErrorKind::ArgumentConflict));
         match &self.command {
@@ -64,6 +60,26 @@ impl Cli {
                     .map_err(usage(ErrorKind::ValueValidation))
             }
             Command::Completions(_) => Ok(()),
+        }
+    }
+}
+
+impl Command {
+    /// A usage error of this subcommand: `message`, then the subcommand's usage line.
+    fn usage_error(&self, kind: ErrorKind, message: String) -> clap::Error {
+        use clap::CommandFactory;
+        let name = match self {
+            Command::Report(_) => "report",
+            Command::Connections(_) => "connections",
+            Command::Scan(_) => "scan",
+            Command::Completions(_) => "completions",
+        };
+        let mut cli = Cli::command();
+        // Built, the subcommands know their full name (`trailscope report`) for the usage line.
+        cli.build();
+        match cli.find_subcommand_mut(name) {
+            Some(subcommand) => subcommand.error(kind, message),
+            None => cli.error(kind, message),
         }
     }
 }

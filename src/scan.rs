@@ -280,7 +280,7 @@ pub(crate) fn scan(
         .num_threads(options.jobs)
         .thread_name(|i| format!("trailscope-worker-{i}"))
         .build()
-        .map_err(|e| FatalError::Pool(e.to_string()))?;
+        .map_err(|e| FatalError::pool(None, e))?;
     let stop = Arc::new(AtomicBool::new(false));
     let sentinel = Arc::new(Sentinel::default());
     let (listed_tx, listed_rx) = mpsc::channel(LISTED_AHEAD);
@@ -330,8 +330,8 @@ pub(crate) fn scan(
             });
         }
     });
-    let listing = runtime.block_on(fetcher).map_err(|e| FatalError::Pool(format!("fetcher: {e}")))?;
-    runtime.block_on(lister).map_err(|e| FatalError::Pool(format!("lister: {e}")))??;
+    let listing = runtime.block_on(fetcher).map_err(|e| FatalError::pool(Some("fetcher"), e))?;
+    runtime.block_on(lister).map_err(|e| FatalError::pool(Some("lister"), e))??;
     let outputs = outputs.into_inner().unwrap_or_else(|e| e.into_inner());
     let outputs = outputs.into_iter().collect::<Result<Vec<_>, _>>()?;
     if let Some(stopped) = sentinel.tripped() {
@@ -674,7 +674,7 @@ fn work(
                 if matches!(role, Role::StateRecords) {
                     return Err(FatalError::State(format!("{}: damaged: {reason}", object.name)));
                 }
-                return Err(FatalError::Partial(format!("{}: {reason}", object.name)));
+                return Err(FatalError::partial_unreadable(&object.name, reason));
             }
             output.digests.extend(partial.digests);
             output.logs.extend(partial.logs);
@@ -732,7 +732,10 @@ fn work(
                     }
                     reason => {
                         let error = reason.to_string();
-                        let transient = matches!(reason, Reason::Read(_) | Reason::Fetch(_));
+                        let transient = matches!(
+                            reason,
+                            Reason::Read(_) | Reason::Fetch(_) | Reason::Misrouted { .. } | Reason::Spool
+                        );
                         if let (Role::Versioned(size, version), true, false) = (role, whole, transient) {
                             let failure = Some(error.clone());
                             let known = KnownObject { size, version, records: 0, out_of_range: 0, failure };
@@ -845,7 +848,7 @@ impl<'a, 't> Collect<'a, 't> {
     fn keep(&mut self, mut event: Event, origin: Origin, record: &[u8]) -> Result<(), Reason> {
         event.origin = origin;
         event.record = self.spool.append(record).map_err(|e| {
-            let reason = Reason::Fetch(format!("cannot keep the record: {e}"));
+            let reason = Reason::Spool;
             self.fatal = Some(FatalError::Spool(e));
             reason
         })?;
