@@ -64,6 +64,15 @@ fn checks_across_options_show_the_usage_of_the_subcommand_given() {
             format!("error: --from 2024-02-02 is after --to 2024-02-01\n\nUsage: {usage}\n\n{after}")
         );
     }
+    // A value clap's parser refuses names the option and shows no usage at all: none misleads.
+    let out = trailscope(["scan", "--shard", "3/2", "-o", "unused.jsonl.gz", &seed]);
+    assert_eq!(
+        usage_error(out),
+        format!(
+            "error: invalid value '3/2' for '--shard <I/N>': \"3/2\": I counts from 0, so it must be less \
+             than N\n\n{after}"
+        )
+    );
     let unset = std::process::Command::new(env!("CARGO_BIN_EXE_trailscope"))
         .args(["scan", "--shard", "env/2", "-o", "unused.jsonl.gz", &seed])
         .env_remove("JOB_COMPLETION_INDEX")
