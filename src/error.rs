@@ -389,6 +389,13 @@ impl Reason {
         }
     }
 
+    /// Whether the failure was of the way to the object (opening or reading a file, a download,
+    /// the spool, trailscope itself) rather than of its bytes: the next run may read it, so
+    /// `--state` does not remember it as the object's own.
+    pub(crate) fn is_transient(&self) -> bool {
+        matches!(self, Reason::Read(_) | Reason::Fetch(_) | Reason::Misrouted { .. } | Reason::Spool)
+    }
+
     /// An I/O error of the source (a file, a download) that must not be taken for bad gzip data.
     pub(crate) fn into_io(self) -> io::Error {
         io::Error::other(self)

@@ -732,10 +732,7 @@ fn work(
                     }
                     reason => {
                         let error = reason.to_string();
-                        let transient = matches!(
-                            reason,
-                            Reason::Read(_) | Reason::Fetch(_) | Reason::Misrouted { .. } | Reason::Spool
-                        );
+                        let transient = reason.is_transient();
                         if let (Role::Versioned(size, version), true, false) = (role, whole, transient) {
                             let failure = Some(error.clone());
                             let known = KnownObject { size, version, records: 0, out_of_range: 0, failure };

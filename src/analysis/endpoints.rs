@@ -103,6 +103,11 @@ impl<'k> Attributed<'k> {
         attributed
     }
 
+    /// How many endpoints the tunnels named.
+    pub(super) fn endpoint_count(&self) -> u64 {
+        self.endpoints.len() as u64
+    }
+
     /// The samples of each analyzed event name (tunnels, then keys), each with its endpoint's
     /// account and region, in origin order.
     pub(super) fn samples(&self) -> [Vec<fields::Sample<'k>>; 2] {

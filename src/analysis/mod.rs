@@ -124,7 +124,7 @@ pub(crate) fn report(activity: &Activity<'_>, objects: Objects) -> Result<Report
     }
     Ok(Report {
         schema_version: SCHEMA_VERSION,
-        summary: Summary { endpoints: endpoints.len() as u64, ..summary },
+        summary,
         endpoints,
         direct: DirectUse {
             ssh_keys: activity.direct_keys.len() as u64,
@@ -144,8 +144,7 @@ pub(crate) fn report(activity: &Activity<'_>, objects: Objects) -> Result<Report
     })
 }
 
-/// The summary's counts: of objects and records from the reading, of events from the analysis
-/// (all but `endpoints`, known once the endpoints are made).
+/// The summary's counts: of objects and records from the reading, of events from the analysis.
 fn summary(activity: &Activity<'_>, attributed: &Attributed<'_>, objects: &Objects) -> Summary {
     let counts = &objects.counts;
     Summary {
@@ -165,7 +164,7 @@ fn summary(activity: &Activity<'_>, attributed: &Attributed<'_>, objects: &Objec
         events_out_of_range: counts.events_out_of_range,
         connections: attributed.connections,
         denied_attempts: attributed.denied_attempts,
-        endpoints: 0,
+        endpoints: attributed.endpoint_count(),
         connections_without_key: attributed.connections_without_key,
         tunnels_without_endpoint: attributed.tunnels_without_endpoint,
         pair_window_seconds: activity.window.seconds(),
@@ -339,6 +338,29 @@ pub(crate) mod tests {
                 spool,
             }
         }
+    }
+
+    #[test]
+    fn the_report_counts_the_objects_read_beside_the_events() {
+        let mut b = Builder::new();
+        b.tunnel(1, "alice", Some("eice-1"), None);
+        let kept = b.kept();
+        let archived =
+            |class: &str| ArchivedObject { object: format!("s3://b/{class}"), storage_class: class.into() };
+        let objects = Objects {
+            counts: Counts { objects_listed: 9, objects_read: 4, records: 70, ..Counts::default() },
+            failures: vec![ObjectError { object: "s3://b/x".into(), error: "empty object".into() }],
+            archived: vec![archived("GLACIER"), archived("DEEP_ARCHIVE")],
+            integrity: None,
+        };
+        let report = report(&activity(&kept, Window::after_seconds(90)), objects).expect("report");
+        let s = &report.summary;
+        assert_eq!((s.objects_listed, s.objects_read, s.records), (9, 4, 70));
+        assert_eq!((s.objects_failed, s.objects_archived), (1, 2));
+        assert_eq!(s.archived_by_storage_class.len(), 2);
+        assert_eq!((s.connections, s.endpoints, s.pair_window_seconds), (1, 1, 90));
+        assert_eq!(report.failures.len(), 1, "the failures are listed, not only counted");
+        assert!(report.failure_reasons.is_empty(), "counted by the caller, once the failures are final");
     }
 
     #[test]
