@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::connections::Outcome;
 use crate::output::{Format, ListFormat};
 use crate::partial::Target as PartialTarget;
+use crate::row::Outcome;
 use crate::source::glob::Glob;
 use crate::source::shard::ShardArg;
 use crate::source::Source;

@@ -153,15 +153,20 @@ pub enum FatalError {
     /// `--public-keys` names a file that is not a list of public keys: which entry, or why not.
     PublicKeys { path: PathBuf, problem: String },
     /// Partials that cannot be merged into a report (a shard missing, given twice, of another
-    /// run, cut short, or mixed with log files).
+    /// run, or mixed with log files).
     Partial(String),
+    /// A partial that cannot be read whole (cut short, damaged): the report would silently lack
+    /// its shard. `cause` is why, as it would be for a log object.
+    PartialUnreadable { object: String, cause: Box<dyn std::error::Error + Send + Sync> },
     /// `--state DIR` cannot be used: locked by another run, made for other sources or options or
     /// by another version, or damaged. Never mixed into a report.
     State(String),
     /// The report could not be written.
     Output { target: String, cause: io::Error },
-    /// The worker pool could not be built.
-    Pool(String),
+    /// The worker threads or the I/O runtime could not be started, or a task of the reading
+    /// stage ended without its result (it panicked): `part` names the runtime or the task, `None`
+    /// for the worker threads.
+    Pool { part: Option<&'static str>, cause: Box<dyn std::error::Error + Send + Sync> },
     /// The temporary files that hold the kept records could not be written or read back.
     Spool(io::Error),
     /// Under `--redact`: a fatal error's line, redacted, or the output could not be redacted
@@ -175,6 +180,24 @@ pub enum FatalError {
 pub struct S3Error {
     message: String,
     cause: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl FatalError {
+    /// [`FatalError::Pool`]: `part` (or, for `None`, the worker threads) failed with `cause`.
+    pub(crate) fn pool(
+        part: Option<&'static str>,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> FatalError {
+        FatalError::Pool { part, cause: Box::new(cause) }
+    }
+
+    /// [`FatalError::PartialUnreadable`]: the partial `object` could not be read, for `cause`.
+    pub(crate) fn partial_unreadable(
+        object: &str,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> FatalError {
+        FatalError::PartialUnreadable { object: object.to_owned(), cause: Box::new(cause) }
+    }
 }
 
 impl S3Error {
@@ -250,9 +273,13 @@ impl fmt::Display for FatalError {
             }
             FatalError::PublicKeys { path, problem } => write!(f, "--public-keys {}: {problem}", path.display()),
             FatalError::Partial(message) => write!(f, "cannot merge partials: {message}"),
+            FatalError::PartialUnreadable { object, cause } => write!(f, "cannot merge partials: {object}: {cause}"),
             FatalError::State(message) => write!(f, "--state {message}"),
             FatalError::Output { target, cause } => write!(f, "cannot write {target}: {cause}"),
-            FatalError::Pool(cause) => write!(f, "cannot start worker threads: {cause}"),
+            FatalError::Pool { part: None, cause } => write!(f, "cannot start worker threads: {cause}"),
+            FatalError::Pool { part: Some(part), cause } => {
+                write!(f, "cannot start worker threads: {part}: {cause}")
+            }
             FatalError::Spool(cause) => {
                 write!(f, "cannot keep Instance Connect records in the temporary folder (TMPDIR): {cause}")
             }
@@ -271,13 +298,15 @@ impl std::error::Error for FatalError {
             FatalError::S3(error) => {
                 error.cause.as_deref().map(|cause| cause as &(dyn std::error::Error + 'static))
             }
+            FatalError::Pool { cause, .. } | FatalError::PartialUnreadable { cause, .. } => {
+                Some(cause.as_ref() as &(dyn std::error::Error + 'static))
+            }
             FatalError::AccessStopped { .. }
             | FatalError::NothingReadable { .. }
             | FatalError::Strict { .. }
             | FatalError::Unverified { .. }
             | FatalError::PublicKeys { .. }
             | FatalError::Partial(_)
-            | FatalError::Pool(_)
             | FatalError::State(_)
             | FatalError::Redacted(_) => None,
         }
@@ -287,9 +316,21 @@ impl std::error::Error for FatalError {
 /// Why an object could not be read.
 #[derive(Debug)]
 pub(crate) enum Reason {
+    /// A local file that could not be opened or read.
     Read(io::Error),
-    /// An S3 download that failed after the SDK's retries.
+    /// An S3 download that failed after the SDK's retries, or stalled or broke off mid-body.
     Fetch(String),
+    /// An object handed to a store that does not hold it (a key to the local store, a file to
+    /// S3): `object`'s name and what the store takes (`a local file`, `an S3 key`). A bug of
+    /// trailscope's, not the object's: said as a download failure, and, as one, not remembered
+    /// by `--state` as the object's own.
+    Misrouted {
+        object: String,
+        expected: &'static str,
+    },
+    /// An Instance Connect record could not be kept in the spool (the temporary files): the
+    /// object stops there, and the run stops with [`FatalError::Spool`], which says why.
+    Spool,
     /// The object is in an archive tier (GetObject answered `InvalidObjectState`): the storage
     /// class, as [`ArchivedObject::storage_class`] names it.
     Archived(String),
@@ -313,6 +354,8 @@ impl fmt::Display for Reason {
         match self {
             Reason::Read(e) => write!(f, "cannot read: {e}"),
             Reason::Fetch(cause) => write!(f, "cannot download: {cause}"),
+            Reason::Misrouted { object, expected } => write!(f, "cannot download: {object}: not {expected}"),
+            Reason::Spool => f.write_str("cannot keep the record in the temporary folder (TMPDIR)"),
             Reason::Archived(class) => write!(f, "archived ({class}): restore it to read it"),
             Reason::Empty => f.write_str("empty object"),
             Reason::TooLarge { limit } => {
@@ -344,6 +387,13 @@ impl Reason {
             // Checked above to be a Reason; kept total rather than panicking.
             other => Reason::Gzip(format!("{other:?}")),
         }
+    }
+
+    /// Whether the failure was of the way to the object (opening or reading a file, a download,
+    /// the spool, trailscope itself) rather than of its bytes: the next run may read it, so
+    /// `--state` does not remember it as the object's own.
+    pub(crate) fn is_transient(&self) -> bool {
+        matches!(self, Reason::Read(_) | Reason::Fetch(_) | Reason::Misrouted { .. } | Reason::Spool)
     }
 
     /// An I/O error of the source (a file, a download) that must not be taken for bad gzip data.
@@ -382,6 +432,33 @@ mod tests {
         assert_eq!(listing.to_string(), "cannot list s3://b/p: timed out");
         assert_eq!(listing.source().expect("the SDK's error").to_string(), "dispatch failure");
         assert!(FatalError::S3("s3://b: no S3 client".to_owned().into()).source().is_none());
+    }
+
+    #[test]
+    fn pool_and_partial_errors_keep_their_cause_as_source() {
+        use std::error::Error as _;
+        let runtime = FatalError::pool(Some("I/O runtime"), io::Error::other("no threads left"));
+        assert_eq!(runtime.to_string(), "cannot start worker threads: I/O runtime: no threads left");
+        let cause = runtime.source().and_then(|e| e.downcast_ref::<io::Error>()).expect("an io::Error");
+        assert_eq!(cause.to_string(), "no threads left");
+        let workers = FatalError::pool(None, io::Error::other("EAGAIN"));
+        assert_eq!(workers.to_string(), "cannot start worker threads: EAGAIN");
+        let partial = FatalError::partial_unreadable("shard-0.jsonl.gz", Reason::Truncated);
+        assert_eq!(
+            partial.to_string(),
+            "cannot merge partials: shard-0.jsonl.gz: truncated gzip stream (unexpected end of data)"
+        );
+        let reason = partial.source().and_then(|e| e.downcast_ref::<Reason>()).expect("the reason");
+        assert!(matches!(reason, Reason::Truncated));
+        assert!(FatalError::Partial("shard 1 of 2 is missing".into()).source().is_none());
+    }
+
+    #[test]
+    fn an_object_handed_to_the_wrong_store_is_not_a_download_failure_of_s3() {
+        let misrouted = Reason::Misrouted { object: "s3://b/k".into(), expected: "a local file" };
+        assert_eq!(misrouted.to_string(), "cannot download: s3://b/k: not a local file");
+        assert!(!matches!(misrouted, Reason::Fetch(_)), "told apart from S3's own answers");
+        assert_eq!(Reason::Spool.to_string(), "cannot keep the record in the temporary folder (TMPDIR)");
     }
 
     #[test]

@@ -2,10 +2,10 @@
 //!
 //! The modules follow the pipeline: [`source`] lists objects, [`decode`] turns one object into
 //! records, [`event`] picks out Instance Connect events, [`scan`] runs that in parallel,
-//! [`analysis`] pairs, attributes and classifies, [`report`] is the result, and [`output`]
-//! renders it ([`connections`] is the row of the connections listing). [`cli`] is the command
-//! line, [`plan`] what it asks for, decided once; [`cmd`] wires one planned subcommand through the
-//! stages. [`digest`] verifies an archive against
+//! [`analysis`] pairs, attributes, classifies and builds the [`report`] (the report's schema) or
+//! the rows of the connections listing (a [`row`] is their schema), and [`output`] renders
+//! either. [`cli`] is the command line, [`plan`] what it asks for, decided once; [`cmd`] wires
+//! one planned subcommand through the stages. [`digest`] verifies an archive against
 //! CloudTrail's signed digests. [`exit`] lists the statuses a run ends with.
 
 #![warn(unreachable_pub)]
@@ -13,7 +13,6 @@
 pub(crate) mod analysis;
 pub mod cli;
 pub(crate) mod cmd;
-pub(crate) mod connections;
 pub(crate) mod decode;
 pub(crate) mod digest;
 pub(crate) mod error;
@@ -25,6 +24,7 @@ pub(crate) mod partial;
 pub(crate) mod plan;
 pub(crate) mod redact;
 pub(crate) mod report;
+pub(crate) mod row;
 pub(crate) mod scan;
 pub(crate) mod source;
 #[doc(hidden)]

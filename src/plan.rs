@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::error::ErrorKind;
 
-use crate::analysis::connections::Filter as RowFilter;
+use crate::analysis::rows::Filter as RowFilter;
 use crate::analysis::Window;
 use crate::cli::{
     Cli, Command, ConnectionsArgs, InputArgs, MessageArgs, NarrowingArgs, ReportArgs, S3Args, ScanArgs,
@@ -51,11 +51,18 @@ impl Plan {
     }
 }
 
-/// A usage error of `kind` saying `message`, as clap words its own.
-fn usage(kind: ErrorKind) -> impl Fn(String) -> clap::Error {
+/// A usage error of `kind` saying `message`, as clap words its own, with the usage line of
+/// `subcommand` (the one given), as clap shows it for its own errors.
+fn usage(subcommand: &'static str, kind: ErrorKind) -> impl Fn(String) -> clap::Error {
     move |message: String| {
         use clap::CommandFactory;
-        Cli::command().error(kind, message)
+        let mut cli = Cli::command();
+        // Built, the subcommands know their full name (`trailscope report`) for the usage line.
+        cli.build();
+        match cli.find_subcommand_mut(subcommand) {
+            Some(command) => command.error(kind, message),
+            None => cli.error(kind, message),
+        }
     }
 }
 
@@ -92,6 +99,8 @@ pub(crate) struct StatePlan {
 
 /// The option groups a reading is planned from.
 struct ReadArgs<'a> {
+    /// The subcommand given, for the usage line of an error.
+    subcommand: &'static str,
     input: InputArgs,
     narrowing: NarrowingArgs,
     s3: S3Args,
@@ -102,10 +111,11 @@ struct ReadArgs<'a> {
 
 impl ReadPlan {
     fn new(args: ReadArgs<'_>) -> Result<ReadPlan, clap::Error> {
-        let ReadArgs { input, narrowing, s3, messages, verify, state } = args;
+        let ReadArgs { subcommand, input, narrowing, s3, messages, verify, state } = args;
         if let (Some(from), Some(to)) = (narrowing.from, narrowing.to) {
             if from > to {
-                return Err(usage(ErrorKind::ArgumentConflict)(format!("--from {from} is after --to {to}")));
+                let message = format!("--from {from} is after --to {to}");
+                return Err(usage(subcommand, ErrorKind::ArgumentConflict)(message));
             }
         }
         let filter = Filter {
@@ -157,7 +167,6 @@ pub(crate) struct ReportPlan {
     pub(crate) format: Format,
     pub(crate) output: Option<PathBuf>,
     /// `--pair-window`, in seconds (the report says it), and as the pairing takes it.
-    pub(crate) pair_window: u32,
     pub(crate) window: Window,
     pub(crate) all: bool,
     pub(crate) redact: bool,
@@ -167,6 +176,7 @@ pub(crate) struct ReportPlan {
 impl ReportPlan {
     fn new(args: ReportArgs) -> Result<ReportPlan, clap::Error> {
         let read = ReadPlan::new(ReadArgs {
+            subcommand: "report",
             input: args.input,
             narrowing: args.narrowing,
             s3: args.s3,
@@ -178,7 +188,6 @@ impl ReportPlan {
             read,
             format: args.format,
             output: args.output,
-            pair_window: args.pairing.pair_window,
             window: Window::after_seconds(args.pairing.pair_window),
             all: args.all,
             redact: args.redact,
@@ -200,6 +209,7 @@ pub(crate) struct ConnectionsPlan {
 impl ConnectionsPlan {
     fn new(args: ConnectionsArgs) -> Result<ConnectionsPlan, clap::Error> {
         let read = ReadPlan::new(ReadArgs {
+            subcommand: "connections",
             input: args.input,
             narrowing: args.narrowing,
             s3: args.s3,
@@ -233,6 +243,7 @@ pub(crate) struct ScanPlan {
 impl ScanPlan {
     fn new(args: ScanArgs) -> Result<ScanPlan, clap::Error> {
         let mut read = ReadPlan::new(ReadArgs {
+            subcommand: "scan",
             input: args.input,
             narrowing: args.narrowing,
             s3: args.s3,
@@ -242,7 +253,7 @@ impl ScanPlan {
         })?;
         // `--shard env/N` with an index the environment does not give.
         let shard =
-            args.shard.resolve(|name| std::env::var(name).ok()).map_err(usage(ErrorKind::ValueValidation))?;
+            args.shard.resolve(|name| std::env::var(name).ok()).map_err(usage("scan", ErrorKind::ValueValidation))?;
         read.options.filter.shard = Some(shard);
         read.s3_needed = matches!(args.output, partial::Target::S3(_));
         Ok(ScanPlan { read, shard, output: args.output })

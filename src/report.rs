@@ -65,9 +65,9 @@ pub struct Changes {
     pub fields_changed: Vec<FieldChange>,
     /// Successful connections the previous report did not count, as `trailscope connections`
     /// lists them (the same row, the same order).
-    pub connections: Vec<crate::connections::Row>,
+    pub connections: Vec<crate::row::Row>,
     /// Denied attempts the previous report did not count, likewise.
-    pub denied_attempts: Vec<crate::connections::Row>,
+    pub denied_attempts: Vec<crate::row::Row>,
 }
 
 impl Changes {

@@ -41,23 +41,51 @@ fn usage_errors_exit_two() {
     assert_eq!(trailscope(["report"]).status.code(), Some(2), "SOURCE is required");
     assert_eq!(trailscope(["report", "--format", "xml", &seed()]).status.code(), Some(2));
     assert_eq!(trailscope(["report", "--jobs", "0", &seed()]).status.code(), Some(2));
-    // Checks across options, after clap's own: the same status and clap's layout.
-    let reversed = trailscope(["report", "--from", "2024-02-02", "--to", "2024-02-01", &seed()]);
-    assert_eq!(reversed.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&reversed.stderr)
-            .starts_with("error: --from 2024-02-02 is after --to 2024-02-01\n\nUsage: trailscope "),
-        "{}",
-        String::from_utf8_lossy(&reversed.stderr)
+}
+
+#[test]
+fn checks_across_options_show_the_usage_of_the_subcommand_given() {
+    // After clap's own checks: the same status, clap's layout, and the usage of the subcommand
+    // that was run, not the top-level `trailscope <COMMAND>`.
+    let usage_error = |out: std::process::Output| {
+        assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.stdout.is_empty());
+        String::from_utf8(out.stderr).expect("UTF-8")
+    };
+    let after = "For more information, try '--help'.\n";
+    let seed = seed();
+    for (command, usage) in [
+        ("report", "trailscope report [OPTIONS] <SOURCE>..."),
+        ("connections", "trailscope connections [OPTIONS] <SOURCE>..."),
+    ] {
+        let out = trailscope([command, "--from", "2024-02-02", "--to", "2024-02-01", &seed]);
+        assert_eq!(
+            usage_error(out),
+            format!("error: --from 2024-02-02 is after --to 2024-02-01\n\nUsage: {usage}\n\n{after}")
+        );
+    }
+    // A value clap's parser refuses names the option and shows no usage at all: none misleads.
+    let out = trailscope(["scan", "--shard", "3/2", "-o", "unused.jsonl.gz", &seed]);
+    assert_eq!(
+        usage_error(out),
+        format!(
+            "error: invalid value '3/2' for '--shard <I/N>': \"3/2\": I counts from 0, so it must be less \
+             than N\n\n{after}"
+        )
     );
     let unset = std::process::Command::new(env!("CARGO_BIN_EXE_trailscope"))
-        .args(["scan", "--shard", "env/2", "-o", "unused.jsonl.gz", &seed()])
+        .args(["scan", "--shard", "env/2", "-o", "unused.jsonl.gz", &seed])
         .env_remove("JOB_COMPLETION_INDEX")
         .env_remove("AWS_BATCH_JOB_ARRAY_INDEX")
         .output()
         .expect("runs");
-    assert_eq!(unset.status.code(), Some(2), "{}", String::from_utf8_lossy(&unset.stderr));
-    assert!(String::from_utf8_lossy(&unset.stderr).starts_with("error: --shard env/2: neither "));
+    assert_eq!(
+        usage_error(unset),
+        "error: --shard env/2: neither JOB_COMPLETION_INDEX nor AWS_BATCH_JOB_ARRAY_INDEX is set\n\n\
+         Usage: trailscope scan [OPTIONS] --shard <I/N> --output <PARTIAL> <SOURCE>...\n\n"
+            .to_owned()
+            + after
+    );
 }
 
 #[test]

@@ -1,24 +1,28 @@
 //! The analysis: counts each event once ([`dedup`]), splits events into tunnels, keys and the
-//! rest, pairs keys with tunnels ([`pairing`]), attributes both to endpoints, and classifies the
-//! fields of the successful ones ([`fields`]).
+//! rest, pairs keys with tunnels ([`pairing`]) into an [`Activity`]. Of that, [`report`] makes
+//! the report: it attributes tunnels and keys to endpoints ([`endpoints`]) and classifies the
+//! fields of the successful ones ([`fields`]); [`rows`] picks the rows of `trailscope
+//! connections` from the same activity and reads them back.
 
-pub(crate) mod connections;
 mod dedup;
+mod endpoints;
 mod fields;
 pub(crate) mod pairing;
+pub(crate) mod rows;
 
 use std::collections::BTreeMap;
 
-use crate::error::Reason;
-use crate::event::tables::Sym;
+use crate::digest::Integrity;
+use crate::error::{ArchivedObject, ObjectError, Reason};
 use crate::event::{
-    EndpointId, Event, Kept, ANALYZED_EVENT_NAMES, OPEN_TUNNEL, SEND_SERIAL_CONSOLE_SSH_PUBLIC_KEY,
-    SEND_SSH_PUBLIC_KEY,
+    Event, Kept, ANALYZED_EVENT_NAMES, OPEN_TUNNEL, SEND_SERIAL_CONSOLE_SSH_PUBLIC_KEY, SEND_SSH_PUBLIC_KEY,
 };
 use crate::report::{
-    Conflict, DirectUse, EndpointReport, EndpointTimes, EventNameReport, FieldReport, RecordPlace,
+    Conflict, DirectUse, EventNameReport, FieldReport, RecordPlace, Report, Summary, SCHEMA_VERSION,
 };
-use crate::time::Timestamp;
+use crate::scan::Counts;
+
+use endpoints::Attributed;
 
 pub(crate) use pairing::Window;
 
@@ -29,6 +33,8 @@ const CONFLICTS_LISTED: usize = 10;
 /// that prepared it), keys that went straight to an instance, and the rest.
 pub(crate) struct Activity<'k> {
     pub(crate) kept: &'k Kept,
+    /// The window keys were paired with tunnels in.
+    pub(crate) window: Window,
     /// Every distinct event, in origin order.
     pub(crate) events: Vec<&'k Event>,
     pub(crate) duplicates: u64,
@@ -59,6 +65,7 @@ pub(crate) fn activity(kept: &Kept, window: Window) -> Activity<'_> {
         (symbol(OPEN_TUNNEL), symbol(SEND_SSH_PUBLIC_KEY), symbol(SEND_SERIAL_CONSOLE_SSH_PUBLIC_KEY));
     let mut activity = Activity {
         kept,
+        window,
         events: Vec::with_capacity(events.len()),
         duplicates: duplicates.identical,
         conflicts,
@@ -91,161 +98,117 @@ pub(crate) fn activity(kept: &Kept, window: Window) -> Activity<'_> {
     activity
 }
 
-/// Everything the analysis finds; the scan adds object and record counts to make a report.
+/// What the reading stage found besides the events: the objects it counted, those it could not
+/// read, those it left in archive storage, and with `--verify` the archive's integrity.
 #[derive(Debug, Default)]
-pub(crate) struct Analysis {
-    pub(crate) instance_connect_events: u64,
-    pub(crate) duplicate_events: u64,
-    pub(crate) conflicting_duplicates: u64,
-    pub(crate) events_without_time: u64,
-    pub(crate) connections: u64,
-    pub(crate) denied_attempts: u64,
-    pub(crate) connections_without_key: u64,
-    pub(crate) tunnels_without_endpoint: u64,
-    pub(crate) endpoints: Vec<EndpointReport>,
-    pub(crate) direct: DirectUse,
-    pub(crate) other_events: BTreeMap<String, u64>,
-    pub(crate) event_names: Vec<EventNameReport>,
-    pub(crate) fields: Vec<FieldReport>,
-    pub(crate) conflicts: Vec<Conflict>,
-    pub(crate) timeline: Vec<EndpointTimes>,
+pub(crate) struct Objects {
+    pub(crate) counts: Counts,
+    pub(crate) failures: Vec<ObjectError>,
+    pub(crate) archived: Vec<ArchivedObject>,
+    pub(crate) integrity: Option<Integrity>,
 }
 
-#[derive(Default)]
-struct EndpointTally<'k> {
-    first_tunnel: Option<&'k Event>,
-    connections: u64,
-    denied: u64,
-    denied_errors: BTreeMap<String, u64>,
-    events: BTreeMap<String, u64>,
-    connections_without_key: u64,
-    first_seen: Option<Timestamp>,
-    last_seen: Option<Timestamp>,
-    times: EndpointTimes,
-}
-
-impl EndpointTally<'_> {
-    fn saw(&mut self, event: &Event, kept: &Kept) {
-        *self.events.entry(kept.vocabulary.text(event.name).to_owned()).or_default() += 1;
-        if let Some(time) = event.time {
-            self.first_seen = Some(self.first_seen.map_or(time, |t| t.min(time)));
-            self.last_seen = Some(self.last_seen.map_or(time, |t| t.max(time)));
-        }
-    }
-}
-
-/// Attributes tunnels and their keys to endpoints and classifies the fields of the successful
-/// ones.
-pub(crate) fn analyze(activity: &Activity<'_>) -> Result<Analysis, Reason> {
+/// The report of `activity`, whose events were read as `objects` says. What depends on more than
+/// this run is left for the caller: `changes` and `state` (`--state`), and `failure_reasons`,
+/// counted once the failures are final (redacted or not).
+pub(crate) fn report(activity: &Activity<'_>, objects: Objects) -> Result<Report, Reason> {
     let kept = activity.kept;
-    let text = |sym: Sym| kept.vocabulary.text(sym);
-    let mut analysis = Analysis {
-        instance_connect_events: activity.events.len() as u64,
-        duplicate_events: activity.duplicates,
-        conflicting_duplicates: activity.conflicts.len() as u64,
-        events_without_time: activity.events.iter().filter(|e| e.time.is_none()).count() as u64,
+    let attributed = Attributed::of(activity);
+    let (event_names, fields) = classify(&attributed, kept)?;
+    let conflicts = conflicts(activity)?;
+    let summary = summary(activity, &attributed, &objects);
+    let (endpoints, timeline) = attributed.into_endpoints(kept);
+    let mut other_events = BTreeMap::new();
+    for event in &activity.other {
+        *other_events.entry(kept.vocabulary.text(event.name).to_owned()).or_default() += 1;
+    }
+    Ok(Report {
+        schema_version: SCHEMA_VERSION,
+        summary,
+        endpoints,
         direct: DirectUse {
             ssh_keys: activity.direct_keys.len() as u64,
             serial_console_keys: activity.serial_console_keys.len() as u64,
         },
-        ..Analysis::default()
-    };
-    for event in &activity.other {
-        *analysis.other_events.entry(text(event.name).to_owned()).or_default() += 1;
-    }
+        other_events,
+        event_names,
+        fields,
+        conflicts,
+        failures: objects.failures,
+        failure_reasons: BTreeMap::new(),
+        archived: objects.archived,
+        integrity: objects.integrity,
+        timeline,
+        changes: None,
+        state: None,
+    })
+}
 
-    let mut tallies: BTreeMap<&str, (Sym, EndpointTally<'_>)> = BTreeMap::new();
-    let mut samples: [Vec<(Sym, &Event)>; 2] = [Vec::new(), Vec::new()];
-    for &Tunnel { event: tunnel, key } in &activity.tunnels {
-        if tunnel.succeeded() {
-            analysis.connections += 1;
-            analysis.connections_without_key += u64::from(key.is_none());
-        } else {
-            analysis.denied_attempts += 1;
-        }
-        let Some(endpoint) = tunnel.endpoint else {
-            analysis.tunnels_without_endpoint += 1;
-            continue;
-        };
-        let (_, tally) =
-            tallies.entry(text(endpoint)).or_insert_with(|| (endpoint, EndpointTally::default()));
-        tally.first_tunnel.get_or_insert(tunnel);
-        tally.saw(tunnel, kept);
-        if let Some(key) = key {
-            tally.saw(key, kept);
-        }
-        let at = tunnel.time.map(|t| t.millis());
-        match tunnel.error {
-            None => {
-                tally.times.connections.extend(at);
-                tally.connections += 1;
-                tally.connections_without_key += u64::from(key.is_none());
-                samples[0].push((endpoint, tunnel));
-                // A key that itself failed pushed nothing: it is counted, not analyzed.
-                if let Some(key) = key.filter(|k| k.succeeded()) {
-                    samples[1].push((endpoint, key));
-                }
-            }
-            Some(code) => {
-                tally.times.denied.extend(at.map(|at| (at, text(code).to_owned())));
-                tally.denied += 1;
-                *tally.denied_errors.entry(text(code).to_owned()).or_default() += 1;
-            }
-        }
+/// The summary's counts: of objects and records from the reading, of events from the analysis.
+fn summary(activity: &Activity<'_>, attributed: &Attributed<'_>, objects: &Objects) -> Summary {
+    let counts = &objects.counts;
+    Summary {
+        objects_listed: counts.objects_listed,
+        objects_read: counts.objects_read,
+        objects_skipped: counts.skipped.total(),
+        skipped: counts.skipped,
+        objects_failed: objects.failures.len() as u64,
+        objects_archived: objects.archived.len() as u64,
+        archived_by_storage_class: by_storage_class(&objects.archived),
+        requests_throttled: counts.requests_throttled,
+        records: counts.records,
+        instance_connect_events: activity.events.len() as u64,
+        duplicate_events: activity.duplicates,
+        conflicting_duplicates: activity.conflicts.len() as u64,
+        events_without_time: activity.events.iter().filter(|e| e.time.is_none()).count() as u64,
+        events_out_of_range: counts.events_out_of_range,
+        connections: attributed.connections,
+        denied_attempts: attributed.denied_attempts,
+        endpoints: attributed.endpoint_count(),
+        connections_without_key: attributed.connections_without_key,
+        tunnels_without_endpoint: attributed.tunnels_without_endpoint,
+        pair_window_seconds: activity.window.seconds(),
     }
+}
 
-    // An endpoint's account and region are those of its first tunnel.
-    let home: BTreeMap<Sym, (Sym, Sym)> = tallies
-        .values()
-        .filter_map(|(sym, tally)| tally.first_tunnel.map(|t| (*sym, (t.account, t.region))))
-        .collect();
-    for (id, (_, tally)) in &mut tallies {
-        let mut times = std::mem::take(&mut tally.times);
-        times.id = EndpointId((*id).to_owned());
-        times.connections.sort_unstable();
-        times.denied.sort_unstable();
-        analysis.timeline.push(times);
+/// Archived objects counted by storage class.
+fn by_storage_class(archived: &[ArchivedObject]) -> BTreeMap<String, u64> {
+    let mut classes = BTreeMap::new();
+    for object in archived {
+        *classes.entry(object.storage_class.clone()).or_insert(0) += 1;
     }
-    analysis.endpoints = tallies
-        .into_iter()
-        .map(|(id, (_, tally))| EndpointReport {
-            id: EndpointId(id.to_owned()),
-            account: tally.first_tunnel.map(|t| text(t.account).to_owned()).unwrap_or_default(),
-            region: tally.first_tunnel.map(|t| text(t.region).to_owned()).unwrap_or_default(),
-            connections: tally.connections,
-            denied: tally.denied,
-            denied_errors: tally.denied_errors,
-            events: tally.events,
-            connections_without_key: tally.connections_without_key,
-            first_seen: tally.first_seen.map(|t| t.to_string()),
-            last_seen: tally.last_seen.map(|t| t.to_string()),
-        })
-        .collect();
+    classes
+}
 
-    for (name, samples) in ANALYZED_EVENT_NAMES.iter().zip(&samples) {
-        // Samples are in tunnel order, which is origin order; a key's samples follow its tunnel.
-        let mut samples: Vec<fields::Sample<'_>> = samples
-            .iter()
-            .map(|&(endpoint, event)| {
-                let (account, region) = home[&endpoint];
-                fields::Sample { event, endpoint, account, region }
-            })
-            .collect();
-        samples.sort_by_key(|s| s.event.origin);
+/// The fields of the successful events attributed to endpoints, classified per analyzed event
+/// name: how much evidence each name's classes rest on, and every field.
+fn classify(
+    attributed: &Attributed<'_>,
+    kept: &Kept,
+) -> Result<(Vec<EventNameReport>, Vec<FieldReport>), Reason> {
+    let mut event_names = Vec::new();
+    let mut all = Vec::new();
+    for (name, samples) in ANALYZED_EVENT_NAMES.iter().zip(attributed.samples()) {
         let (summary, fields) = fields::classify(name, &samples, kept)?;
-        analysis.event_names.push(summary);
-        analysis.fields.extend(fields);
+        event_names.push(summary);
+        all.extend(fields);
     }
+    Ok((event_names, all))
+}
 
+/// The first few conflicting copies, each with the copy analyzed.
+fn conflicts(activity: &Activity<'_>) -> Result<Vec<Conflict>, Reason> {
+    let kept = activity.kept;
+    let place = |e: &Event| RecordPlace {
+        object: kept.objects[e.origin.object as usize].clone(),
+        record: e.origin.record,
+    };
+    let mut conflicts = Vec::new();
     for &(first, copy) in activity.conflicts.iter().take(CONFLICTS_LISTED) {
         let event_id = kept.texts(first)?.remove("eventID").and_then(|t| serde_json::from_str(&t).ok());
-        let place = |e: &Event| RecordPlace {
-            object: kept.objects[e.origin.object as usize].clone(),
-            record: e.origin.record,
-        };
-        analysis.conflicts.push(Conflict { event_id, kept: place(first), conflicting: place(copy) });
+        conflicts.push(Conflict { event_id, kept: place(first), conflicting: place(copy) });
     }
-    Ok(analysis)
+    Ok(conflicts)
 }
 
 #[cfg(test)]
@@ -254,6 +217,12 @@ pub(crate) mod tests {
     use crate::event::spool::{Spool, SpoolWriter};
     use crate::event::tables::Tables;
     use crate::event::Origin;
+    use crate::time::Timestamp;
+
+    /// The report of `kept`'s events, paired within a minute, of no objects.
+    fn analyzed(kept: &Kept) -> Report {
+        report(&activity(kept, Window::after_seconds(60)), Objects::default()).expect("report")
+    }
 
     /// Builds compact events by hand: each event's one leaf value is its record number, so every
     /// event differs from every other unless copied.
@@ -357,7 +326,7 @@ pub(crate) mod tests {
             events
         }
 
-        /// The events as a run keeps them, for [`activity`] and [`analyze`].
+        /// The events as a run keeps them, for [`activity`] and [`report`].
         pub(crate) fn kept(self) -> Kept {
             let events = self.events();
             let mut spool = Spool::default();
@@ -372,12 +341,35 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_report_counts_the_objects_read_beside_the_events() {
+        let mut b = Builder::new();
+        b.tunnel(1, "alice", Some("eice-1"), None);
+        let kept = b.kept();
+        let archived =
+            |class: &str| ArchivedObject { object: format!("s3://b/{class}"), storage_class: class.into() };
+        let objects = Objects {
+            counts: Counts { objects_listed: 9, objects_read: 4, records: 70, ..Counts::default() },
+            failures: vec![ObjectError { object: "s3://b/x".into(), error: "empty object".into() }],
+            archived: vec![archived("GLACIER"), archived("DEEP_ARCHIVE")],
+            integrity: None,
+        };
+        let report = report(&activity(&kept, Window::after_seconds(90)), objects).expect("report");
+        let s = &report.summary;
+        assert_eq!((s.objects_listed, s.objects_read, s.records), (9, 4, 70));
+        assert_eq!((s.objects_failed, s.objects_archived), (1, 2));
+        assert_eq!(s.archived_by_storage_class.len(), 2);
+        assert_eq!((s.connections, s.endpoints, s.pair_window_seconds), (1, 1, 90));
+        assert_eq!(report.failures.len(), 1, "the failures are listed, not only counted");
+        assert!(report.failure_reasons.is_empty(), "counted by the caller, once the failures are final");
+    }
+
+    #[test]
     fn key_without_tunnel_counts_as_direct_use() {
         let mut b = Builder::new();
         b.key(100, "alice");
         b.serial(200, "alice");
         let kept = b.kept();
-        let a = analyze(&activity(&kept, Window::after_seconds(60))).expect("analysis");
+        let a = analyzed(&kept);
         assert_eq!((a.direct.ssh_keys, a.direct.serial_console_keys), (1, 1));
         assert!(a.endpoints.is_empty());
     }
@@ -391,9 +383,12 @@ pub(crate) mod tests {
         b.tunnel(1_000, "bob", Some("eice-1"), None);
         b.tunnel(2_000, "carol", Some("eice-1"), None);
         let kept = b.kept();
-        let a = analyze(&activity(&kept, Window::after_seconds(60))).expect("analysis");
+        let a = analyzed(&kept);
         assert_eq!(a.direct.ssh_keys, 0);
-        assert_eq!((a.connections, a.denied_attempts, a.connections_without_key), (2, 1, 1));
+        assert_eq!(
+            (a.summary.connections, a.summary.denied_attempts, a.summary.connections_without_key),
+            (2, 1, 1)
+        );
         let endpoint = &a.endpoints[0];
         assert_eq!((endpoint.connections, endpoint.denied), (2, 1));
         assert_eq!(endpoint.denied_errors["AccessDenied"], 1);
@@ -409,9 +404,9 @@ pub(crate) mod tests {
         b.other("SomeFutureCall", 1);
         b.other("SomeFutureCall", 2);
         let kept = b.kept();
-        let a = analyze(&activity(&kept, Window::after_seconds(60))).expect("analysis");
+        let a = analyzed(&kept);
         assert_eq!(a.other_events["SomeFutureCall"], 2);
-        assert_eq!(a.instance_connect_events, 2);
+        assert_eq!(a.summary.instance_connect_events, 2);
     }
 
     #[test]
@@ -419,8 +414,8 @@ pub(crate) mod tests {
         let mut b = Builder::new();
         b.tunnel(1, "alice", None, None);
         let kept = b.kept();
-        let a = analyze(&activity(&kept, Window::after_seconds(60))).expect("analysis");
-        assert_eq!((a.connections, a.tunnels_without_endpoint), (1, 1));
+        let a = analyzed(&kept);
+        assert_eq!((a.summary.connections, a.summary.tunnels_without_endpoint), (1, 1));
         assert!(a.endpoints.is_empty());
     }
 
@@ -432,8 +427,15 @@ pub(crate) mod tests {
         b.copy_of(key, 3);
         b.copy_of(tunnel, 3);
         let kept = b.kept();
-        let a = analyze(&activity(&kept, Window::after_seconds(60))).expect("analysis");
-        assert_eq!((a.connections, a.direct.ssh_keys), (1, 0), "each key paired with one tunnel, once");
-        assert_eq!((a.instance_connect_events, a.duplicate_events, a.conflicting_duplicates), (2, 2, 0));
+        let a = analyzed(&kept);
+        assert_eq!(
+            (a.summary.connections, a.direct.ssh_keys),
+            (1, 0),
+            "each key paired with one tunnel, once"
+        );
+        assert_eq!(
+            (a.summary.instance_connect_events, a.summary.duplicate_events, a.summary.conflicting_duplicates),
+            (2, 2, 0)
+        );
     }
 }

@@ -18,6 +18,11 @@ impl Window {
     pub(crate) fn after_seconds(seconds: u32) -> Self {
         Window { before_ms: 5_000, after_ms: i64::from(seconds) * 1_000 }
     }
+
+    /// The seconds after a key that [`Window::after_seconds`] was given (`--pair-window`).
+    pub(crate) fn seconds(self) -> u32 {
+        u32::try_from(self.after_ms / 1_000).unwrap_or(u32::MAX)
+    }
 }
 
 /// For each key, the index of the tunnel it pairs with. Keys or tunnels without a readable

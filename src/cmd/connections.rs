@@ -2,13 +2,13 @@
 //! order, read each row's records back and write it, one row at a time.
 
 use crate::analysis;
-use crate::analysis::connections::{self, Listed, RowReader};
-use crate::connections::Row;
+use crate::analysis::rows::{self, Listed, RowReader};
 use crate::error::FatalError;
-use crate::output::connections::Layout;
+use crate::output::rows::Layout;
 use crate::output::Sink;
 use crate::plan::ConnectionsPlan;
 use crate::redact::{self, Pseudonyms};
+use crate::row::Row;
 use crate::Outcome;
 
 use super::read::{changed_objects, open_state, spool_error};
@@ -21,7 +21,7 @@ pub(crate) fn run(plan: &ConnectionsPlan) -> Result<Outcome, FatalError> {
     let problems = integrity.as_ref().map_or(0, |i| i.problems());
     let scan = read.scan;
     let activity = analysis::activity(&scan.kept, plan.window);
-    let listed = connections::list(&activity, &plan.filter);
+    let listed = rows::list(&activity, &plan.filter);
     log.stage(format_args!(
         "paired: {} rows listed of {} tunnels, {} direct and {} serial-console keys",
         listed.len(),

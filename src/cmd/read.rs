@@ -42,7 +42,7 @@ pub(crate) fn read(plan: &ReadPlan, state: Option<&State>, redact: bool) -> Resu
         .thread_name("trailscope-io")
         .enable_all()
         .build()
-        .map_err(|e| FatalError::Pool(format!("I/O runtime: {e}")))?;
+        .map_err(|e| FatalError::pool(Some("I/O runtime"), e))?;
     // Only a run that reads S3 loads AWS configuration.
     let s3 = (plan.s3_needed || plan.sources.iter().any(|s| matches!(s, Source::S3(_))))
         .then(|| S3Client::connect(&plan.s3, &runtime));

@@ -1,10 +1,9 @@
 //! `trailscope report`: read the sources, analyze, render, write.
 
-use crate::analysis;
+use crate::analysis::{self, Objects};
 use crate::error::FatalError;
 use crate::output::{self, RenderOptions};
 use crate::plan::ReportPlan;
-use crate::report::{Report, Summary, SCHEMA_VERSION};
 use crate::Outcome;
 
 use super::read::{changed_objects, open_state, spool_error};
@@ -17,52 +16,16 @@ pub(crate) fn run(args: &ReportPlan) -> Result<Outcome, FatalError> {
     let problems = integrity.as_ref().map_or(0, |i| i.problems());
     let scan = read.scan;
     let activity = analysis::activity(&scan.kept, args.window);
-    let analysis = analysis::analyze(&activity).map_err(spool_error)?;
+    let objects =
+        Objects { counts: scan.counts, failures: scan.failures, archived: scan.archived, integrity };
+    let mut report = analysis::report(&activity, objects).map_err(spool_error)?;
+    let summary = &report.summary;
     plan.log.stage(format_args!(
         "paired and classified: {} connections through {} endpoints, {} duplicate events dropped",
-        analysis.connections,
-        analysis.endpoints.len(),
-        analysis.duplicate_events + analysis.conflicting_duplicates
+        summary.connections,
+        summary.endpoints,
+        summary.duplicate_events + summary.conflicting_duplicates
     ));
-    let mut report = Report {
-        schema_version: SCHEMA_VERSION,
-        summary: Summary {
-            objects_listed: scan.counts.objects_listed,
-            objects_read: scan.counts.objects_read,
-            objects_skipped: scan.counts.skipped.total(),
-            skipped: scan.counts.skipped,
-            objects_failed: scan.failures.len() as u64,
-            objects_archived: scan.archived.len() as u64,
-            archived_by_storage_class: by_storage_class(&scan.archived),
-            requests_throttled: scan.counts.requests_throttled,
-            records: scan.counts.records,
-            instance_connect_events: analysis.instance_connect_events,
-            duplicate_events: analysis.duplicate_events,
-            conflicting_duplicates: analysis.conflicting_duplicates,
-            events_without_time: analysis.events_without_time,
-            events_out_of_range: scan.counts.events_out_of_range,
-            connections: analysis.connections,
-            denied_attempts: analysis.denied_attempts,
-            endpoints: analysis.endpoints.len() as u64,
-            connections_without_key: analysis.connections_without_key,
-            tunnels_without_endpoint: analysis.tunnels_without_endpoint,
-            pair_window_seconds: args.pair_window,
-        },
-        endpoints: analysis.endpoints,
-        direct: analysis.direct,
-        other_events: analysis.other_events,
-        event_names: analysis.event_names,
-        fields: analysis.fields,
-        conflicts: analysis.conflicts,
-        failures: scan.failures,
-        // Counted once the failures are final (redacted, below).
-        failure_reasons: Default::default(),
-        archived: scan.archived,
-        integrity,
-        timeline: analysis.timeline,
-        changes: None,
-        state: None,
-    };
     // With --state: this report's facts, compared with the last report's; kept (unredacted) once
     // the report is written, so that a report that could not be written is compared again.
     let baseline = match &state {
@@ -100,13 +63,4 @@ pub(crate) fn run(args: &ReportPlan) -> Result<Outcome, FatalError> {
     } else {
         Outcome::Complete
     })
-}
-
-/// Archived objects counted by storage class.
-fn by_storage_class(archived: &[crate::error::ArchivedObject]) -> std::collections::BTreeMap<String, u64> {
-    let mut classes = std::collections::BTreeMap::new();
-    for object in archived {
-        *classes.entry(object.storage_class.clone()).or_insert(0) += 1;
-    }
-    classes
 }

@@ -1,13 +1,13 @@
 //! Output: renders a [`Report`] as text, JSON, Markdown or HTML, and writes it to stdout or,
 //! atomically, to a file. Text, Markdown and HTML share one [`document`] so they always say the
 //! same things, and all pass every string through [`sanitize`], as do the warnings and error
-//! lines on stderr. [`connections`] renders the rows of `trailscope connections` as they come, into
-//! a [`Sink`].
+//! lines on stderr. [`rows`] renders the rows of `trailscope connections` as they come, into a
+//! [`Sink`].
 
-pub(crate) mod connections;
 mod document;
 mod html;
 mod markdown;
+pub(crate) mod rows;
 pub mod sanitize;
 mod text;
 mod timeline;

@@ -190,7 +190,7 @@ pub(crate) fn scan(
         .num_threads(options.jobs)
         .thread_name(|i| format!("trailscope-worker-{i}"))
         .build()
-        .map_err(|e| FatalError::Pool(e.to_string()))?;
+        .map_err(|e| FatalError::pool(None, e))?;
     let stop = Arc::new(AtomicBool::new(false));
     let sentinel = Arc::new(limits::Sentinel::default());
     let (listed_tx, listed_rx) = mpsc::channel(LISTED_AHEAD);
@@ -240,8 +240,8 @@ pub(crate) fn scan(
             });
         }
     });
-    let listing = runtime.block_on(fetcher).map_err(|e| FatalError::Pool(format!("fetcher: {e}")))?;
-    runtime.block_on(lister).map_err(|e| FatalError::Pool(format!("lister: {e}")))??;
+    let listing = runtime.block_on(fetcher).map_err(|e| FatalError::pool(Some("fetcher"), e))?;
+    runtime.block_on(lister).map_err(|e| FatalError::pool(Some("lister"), e))??;
     let outputs = outputs.into_inner().unwrap_or_else(|e| e.into_inner());
     let outputs = outputs.into_iter().collect::<Result<Vec<_>, _>>()?;
     if let Some(stopped) = sentinel.tripped() {
@@ -278,7 +278,8 @@ pub(crate) fn read_one(name: &str, bytes: Vec<u8>, options: &ReadOptions) -> Res
     };
     let fetched = Ok(Fetched { body: Body::Bytes(bytes), signature: None });
     let item = fetch::Item { seq: 0, object, fetched, _budget: None, role: fetch::Role::Listed };
-    send.try_send(item).map_err(|e| FatalError::Pool(e.to_string()))?;
+    send.try_send(item)
+        .map_err(|_| FatalError::pool(Some("worker queue"), std::io::Error::other("closed before the object was queued")))?;
     drop(send);
     let output = work::work(0, &Mutex::new(receive), &shared)?;
     let listing = feed::Listing { listed: 1, objects: 1, ..Default::default() };

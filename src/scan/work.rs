@@ -193,7 +193,7 @@ impl<'s, 't> Worker<'s, 't> {
             if state_records {
                 return Err(FatalError::State(format!("{name}: damaged: {reason}")));
             }
-            return Err(FatalError::Partial(format!("{name}: {reason}")));
+            return Err(FatalError::partial_unreadable(&name, reason));
         }
         let Finished { read, objects, digests, logs } = partial.finish(name);
         let output = &mut self.output;
@@ -256,7 +256,7 @@ impl<'s, 't> Worker<'s, 't> {
             }
             reason => {
                 let error = reason.to_string();
-                let transient = matches!(reason, Reason::Read(_) | Reason::Fetch(_));
+                let transient = reason.is_transient();
                 if let (Role::Versioned(size, version), true, false) = (role, whole, transient) {
                     let failure = Some(error.clone());
                     let known = KnownObject { size, version, records: 0, out_of_range: 0, failure };
@@ -318,7 +318,7 @@ impl Collect<'_, '_> {
     fn keep(&mut self, mut event: Event, origin: Origin, record: &[u8]) -> Result<(), Reason> {
         event.origin = origin;
         event.record = self.spool.append(record).map_err(|e| {
-            let reason = Reason::Fetch(format!("cannot keep the record: {e}"));
+            let reason = Reason::Spool;
             self.fatal = Some(FatalError::Spool(e));
             reason
         })?;

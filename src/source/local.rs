@@ -78,7 +78,7 @@ impl Store for LocalStore {
 /// and for a digest its signature sidecar.
 fn fetch(object: &Object) -> Result<Fetched, Reason> {
     let Location::File(path) = &object.location else {
-        return Err(Reason::Fetch(format!("{}: not a local file", object.name)));
+        return Err(Reason::Misrouted { object: object.name.clone(), expected: "a local file" });
     };
     let signature = match object.kind {
         Kind::Digest => sidecar(path)?,

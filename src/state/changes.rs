@@ -7,11 +7,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::connections::{self, Filter, Listed, RowReader};
+use crate::analysis::rows::{self, Filter, Listed, RowReader};
 use crate::analysis::Activity;
-use crate::connections::{Outcome, Row};
 use crate::error::Reason;
 use crate::report::{Changes, FieldChange, FieldShape, Report};
+use crate::row::{Outcome, Row};
 
 /// What a report said that the next one is compared with. Unredacted: DIR is 0700, and
 /// `--redact` applies to what is shown.
@@ -57,7 +57,7 @@ pub(crate) fn baseline(report: &Report, activity: &Activity<'_>) -> Result<Basel
         ..Baseline::default()
     };
     let mut reader = RowReader::new(activity.kept);
-    for listed in connections::list(activity, &tunnels()) {
+    for listed in rows::list(activity, &tunnels()) {
         baseline.tunnels.insert(tunnel_id(activity, &listed));
         if listed.outcome == Outcome::Connected {
             let row = reader.row(&listed)?;
@@ -75,7 +75,7 @@ pub(crate) fn baseline(report: &Report, activity: &Activity<'_>) -> Result<Basel
 pub(crate) fn changes(before: &Baseline, now: &Baseline, activity: &Activity<'_>) -> Result<Changes, Reason> {
     let mut changes = compare(before, now);
     let mut reader = RowReader::new(activity.kept);
-    for listed in connections::list(activity, &tunnels()) {
+    for listed in rows::list(activity, &tunnels()) {
         if before.tunnels.contains(&tunnel_id(activity, &listed)) {
             continue;
         }

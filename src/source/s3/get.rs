@@ -17,7 +17,7 @@ use crate::source::{Body, Fetched, Kind, Location, Object};
 
 pub(super) async fn get(store: &S3Store, object: &Object, whole_up_to: u64) -> Result<Fetched, Reason> {
     let Location::Key(key) = &object.location else {
-        return Err(Reason::Fetch(format!("{}: not an S3 key", object.name)));
+        return Err(Reason::Misrouted { object: object.name.clone(), expected: "an S3 key" });
     };
     let response =
         store.client.get_object().bucket(&store.url.bucket).key(key).send().await.map_err(|e| refused(&e))?;

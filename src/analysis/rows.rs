@@ -8,11 +8,11 @@ use base64::engine::general_purpose::{STANDARD_NO_PAD, STANDARD_PAD_INDIFFERENT}
 use base64::Engine;
 use simd_json::{Buffers, Node, StaticNode, Tape};
 
-use crate::connections::{Outcome, Row, Seconds};
 use crate::decode::json::{with_tape, Json};
 use crate::error::Reason;
 use crate::event::tables::Sym;
 use crate::event::{unwrap_envelope, Event, Kept};
+use crate::row::{Outcome, Row, Seconds};
 
 use super::Activity;
 

@@ -1,6 +1,8 @@
-//! The connections listing: one [`Row`] per connection, denied attempt and key pushed without a
-//! tunnel, as [`report`](crate::report) is for the report. Every list format renders this type,
-//! and `--format jsonl` serializes it, so the JSON Lines keys are its fields, in this order.
+//! The row of `trailscope connections`: one [`Row`] per connection, denied attempt and key pushed
+//! without a tunnel, as [`report`](crate::report) is the report's schema. Every list format
+//! renders this type, and `--format jsonl` serializes it, so the JSON Lines keys are its fields,
+//! in this order. [`analysis::rows`](crate::analysis::rows) picks and reads the rows,
+//! [`output::rows`](crate::output::rows) writes them.
 
 use std::fmt;
 

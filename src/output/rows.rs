@@ -11,7 +11,7 @@ use std::io::{self, Write};
 
 use super::sanitize::{csv_cell, escape};
 use super::ListFormat;
-use crate::connections::Row;
+use crate::row::Row;
 
 /// The table's headings, one per column.
 const HEADINGS: [&str; 14] = [
@@ -200,7 +200,7 @@ fn csv_line<const N: usize>(cells: [Cow<'_, str>; N], out: &mut dyn Write) -> io
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connections::{Outcome, Seconds};
+    use crate::row::{Outcome, Seconds};
 
     fn row() -> Row {
         Row {
