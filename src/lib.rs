@@ -17,6 +17,7 @@ pub(crate) mod decode;
 pub(crate) mod digest;
 pub(crate) mod error;
 pub(crate) mod event;
+pub(crate) mod hash;
 pub mod exit;
 pub mod output;
 pub(crate) mod partial;

@@ -21,7 +21,7 @@ use std::io::{self, BufReader, Read};
 
 use memchr::memmem;
 
-use crate::digest::{Hasher, Sha256};
+use crate::hash::{Hasher, Sha256};
 use crate::error::Reason;
 use crate::time::Timestamp;
 

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
-use super::Sha256;
+use crate::hash::Sha256;
 use crate::time::Timestamp;
 
 /// The only hash algorithm CloudTrail names, for log files and previous digests alike.

@@ -14,7 +14,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::format::{Digest, LogFile, PreviousDigest};
-use super::{hex, unhex, DigestObject, LogObject, PublicKey, PublicKeys, Sha256};
+use super::{DigestObject, LogObject, PublicKey, PublicKeys};
+use crate::hash::{hex, unhex, Sha256};
 use crate::time::Timestamp;
 
 /// One line of a partial's residue.

@@ -5,7 +5,7 @@ use std::fmt;
 
 use aws_lc_rs::signature::{self as rsa, UnparsedPublicKey};
 
-use super::{unhex, Sha256};
+use crate::hash::{unhex, Sha256};
 
 /// The algorithm CloudTrail names in `digestSignatureAlgorithm` and in the S3 metadata
 /// `x-amz-meta-signature-algorithm`; the only one there is.
@@ -71,7 +71,7 @@ pub(crate) fn verify_signature(
 /// signatures are deterministic, so the synthetic archives come out the same for a seed.
 #[cfg(any(test, feature = "synth"))]
 pub(crate) fn sign(private_key_pkcs8: &[u8], signing_string: &[u8]) -> Result<String, String> {
-    use super::hex;
+    use crate::hash::hex;
     use aws_lc_rs::rand::SystemRandom;
     use aws_lc_rs::signature::RsaKeyPair;
     let key = RsaKeyPair::from_pkcs8(private_key_pkcs8).map_err(|e| format!("not an RSA PKCS#8 key: {e}"))?;

@@ -58,11 +58,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 
 use super::format::{compact_time, DigestName};
-use super::{signing_string, verify_signature, Digest, PublicKeys, Sha256, SIGNATURE_ALGORITHM};
-use crate::time::{Day, Timestamp};
+use super::{signing_string, verify_signature, Digest, PublicKeys, SIGNATURE_ALGORITHM};
+use crate::hash::Sha256;
+use crate::time::{Day, Timestamp, HOUR, MINUTE};
 
-const MINUTE: i64 = 60_000;
-const HOUR: i64 = 3_600_000;
 
 /// How far apart two digests may be (end of one, start of the next, or of the digest assumed
 /// between them) before the time between them counts as hours without digest. Consecutive

@@ -13,7 +13,8 @@ use std::fmt::Write;
 
 use super::document::{Block, Cell, Table};
 use super::sanitize;
-use super::timeline::{Bin, Row, Timeline, DAY};
+use super::timeline::{Bin, Row, Timeline};
+use crate::time::DAY;
 use crate::time::Timestamp;
 
 /// No script, no fetch of any kind, no `<base>` or form target: only the inline style sheet.

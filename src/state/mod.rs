@@ -395,7 +395,7 @@ fn sha256(mut file: File) -> io::Result<String> {
         }
         context.update(&buffer[..n]);
     }
-    Ok(crate::digest::hex(context.finish().as_ref()))
+    Ok(crate::hash::hex(context.finish().as_ref()))
 }
 
 /// The day folders of `manifest` a run need not list, with the names of their objects: of each

@@ -17,8 +17,9 @@ use serde::Serialize;
 
 use super::rng::Rng;
 use super::{gzip, put};
-use crate::digest::{self, Digest, PublicKeys, Sha256};
-use crate::time::{Day, Timestamp};
+use crate::digest::{self, Digest, PublicKeys};
+use crate::hash::Sha256;
+use crate::time::{Day, Timestamp, HOUR};
 
 /// The key the generator signs with. A test key, committed: see `testdata/keys/README.md`.
 const TEST_SIGNING_KEY: &[u8] = include_bytes!("../../testdata/keys/test-digest-signing-key.pk8");
@@ -44,8 +45,6 @@ pub const BUCKET: &str = "trail-bucket";
 /// The trail every synthetic stream belongs to, and its home region.
 pub(crate) const TRAIL: &str = "management";
 const HOME_REGION: &str = "us-east-1";
-
-const HOUR: i64 = 3_600_000;
 
 /// A log object the digests must list: where, when delivered, and what it holds.
 #[derive(Debug, Clone)]

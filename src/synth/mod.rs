@@ -24,7 +24,7 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use base64::Engine;
 
 use crate::connections::Outcome;
-use crate::digest::Sha256;
+use crate::hash::Sha256;
 use crate::event::{EndpointId, OPEN_TUNNEL, SEND_SSH_PUBLIC_KEY};
 use crate::report::{DirectUse, EndpointReport, EventNameReport, FieldClass, Summary, VariesWith};
 use crate::source::Skipped;
