@@ -18,6 +18,7 @@ pub(crate) mod digest;
 pub(crate) mod error;
 pub(crate) mod event;
 pub(crate) mod hash;
+pub(crate) mod layout;
 pub mod exit;
 pub mod output;
 pub(crate) mod partial;

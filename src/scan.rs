@@ -24,7 +24,8 @@ use crate::error::{ArchivedObject, FatalError, ObjectError};
 use crate::event::spool::SpoolWriter;
 use crate::event::tables::{FastMap, Tables};
 use crate::event::{Event, Extractor, Kept, Origin, EVENT_SOURCE};
-use crate::source::layout::{day_folder, Filter};
+use crate::layout::day_folder;
+use crate::source::filter::Filter;
 use crate::source::{Body, Entry, Fetched, Kind, Location, Object, Skipped, Store};
 
 type FastSet<T> = std::collections::HashSet<T, foldhash::fast::FixedState>;

@@ -11,7 +11,7 @@ use crate::event::spool::{Spool, SpoolWriter};
 use crate::event::tables::{FastMap, Tables};
 use crate::event::{Extractor, Kept, EVENT_SOURCE};
 use crate::scan::{self, Collect};
-use crate::source::layout::Filter;
+use crate::source::filter::Filter;
 use crate::source::Body;
 
 /// Splits objects into records, counting them, without parsing any.

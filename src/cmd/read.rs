@@ -11,7 +11,7 @@ use crate::cli::{InputArgs, MessageArgs, NarrowingArgs, S3Args, StateArgs};
 use crate::error::{ArchivedObject, FatalError, ObjectError, Reason};
 use crate::output::sanitize;
 use crate::scan::{self, Progress, ReadOptions, Scan};
-use crate::source::layout::Filter;
+use crate::source::filter::Filter;
 use crate::source::s3::{S3Client, S3Options};
 use crate::source::{self, Source};
 use crate::state::{self, State};

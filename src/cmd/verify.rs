@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::cli::VerifyArgs;
-use crate::digest::{self, DigestName, Integrity, PublicKeys, Scope};
+use crate::digest::{self, Integrity, PublicKeys, Scope};
+use crate::layout::DigestName;
 use crate::error::FatalError;
 use crate::scan::Scan;
-use crate::source::layout::Filter;
+use crate::source::filter::Filter;
 use crate::source::s3::S3Client;
 use crate::time::{Day, Timestamp};
 

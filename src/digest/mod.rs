@@ -85,9 +85,9 @@ pub(crate) mod residue;
 mod signature;
 mod verify;
 
-pub(crate) use format::{Digest, DigestName};
+pub(crate) use format::Digest;
 pub(crate) use keys::{PublicKey, PublicKeys};
-pub(crate) use signature::{parse_signature_sidecar, signing_string, verify_signature, SIGNATURE_ALGORITHM};
+pub(crate) use signature::{signing_string, verify_signature, SIGNATURE_ALGORITHM};
 // Signing is for the generator and the tests: trailscope itself only verifies.
 #[cfg(any(test, feature = "synth"))]
 pub(crate) use signature::sign;

@@ -89,16 +89,6 @@ pub(crate) fn public_key_of(private_key_pkcs8: &[u8]) -> Result<Vec<u8>, String>
     Ok(key.public_key().as_ref().to_vec())
 }
 
-/// A signature sidecar (`<digest>.sig`, what a local copy keeps of `x-amz-meta-signature`):
-/// hex, surrounding whitespace allowed.
-pub(crate) fn parse_signature_sidecar(bytes: &[u8]) -> Result<String, String> {
-    let text = std::str::from_utf8(bytes).map_err(|_| "signature file is not text".to_owned())?.trim();
-    match unhex(text) {
-        Some(signature) if !signature.is_empty() => Ok(text.to_ascii_lowercase()),
-        _ => Err("signature file does not hold a hex signature".to_owned()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,12 +170,4 @@ mod tests {
     }
 
     const OPENSSL_SIGNATURE: &str = "59000f5840e58b40033b87883fb2fb09baad8615debce29abd417e5ffba5fbaa72cb5d5c601dfc54132701aeca3f66ba120f85d19f6df925ef68ca9ff937734de953eca8c42c5f8b633df3fa1db2e82ea937272c3d6121677ed5aee9ffb564dda147154040223045aab538f0eddc49a10c7a2e7c21d99b548564e358a53c0b9216b5aa4db37f62c9460c25a68b38108959ededd5e7ccdcf4bff6b0d48d1cdd227b871b3c02d3cc673c57eb26de0546a9fbbf014ba832c37337599d7ae649d79a24e3d46948d0f30e2455f5fd6ba461f1212b3f36625ec0f014cbabb82ce65331af9b0fa207526fcddb052e402043aa13d648abaea174d16ff7cde78e7552ff4b";
-
-    #[test]
-    fn sidecars_hold_hex_with_optional_whitespace() {
-        assert_eq!(parse_signature_sidecar(b"AB01\n"), Ok("ab01".to_owned()));
-        assert!(parse_signature_sidecar(b"").is_err());
-        assert!(parse_signature_sidecar(b"not hex").is_err());
-        assert!(parse_signature_sidecar(&[0xff, 0xfe]).is_err());
-    }
 }

@@ -57,9 +57,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use super::format::{compact_time, DigestName};
 use super::{signing_string, verify_signature, Digest, PublicKeys, SIGNATURE_ALGORITHM};
 use crate::hash::Sha256;
+use crate::layout::{self, DigestName, LogName};
 use crate::time::{Day, Timestamp, HOUR, MINUTE};
 
 
@@ -382,39 +382,17 @@ struct Place {
 
 impl Place {
     fn of(name: &str) -> Place {
-        let normal = name.replace('\\', "/");
-        let file = normal.rsplit('/').next().unwrap_or_default().to_owned();
-        // Byte offset of each component, to cut the name where `AWSLogs` starts.
-        let mut parts = Vec::new();
-        let mut offset = 0;
-        for part in normal.split('/') {
-            parts.push((offset, part));
-            offset += part.len() + 1;
-        }
-        let Some(at) = parts.iter().rposition(|(_, p)| *p == "AWSLogs") else {
+        let file = layout::file_name(name).to_owned();
+        let Some(placed) = layout::place(name) else {
             return Place { file, ..Place::default() };
         };
-        let start = parts[at].0;
-        let mut rest: Vec<&str> = parts[at + 1..].iter().map(|(_, p)| *p).collect();
-        if rest.first().is_some_and(|p| p.starts_with("o-")) {
-            rest.remove(0);
-        }
-        let number =
-            |i: usize| rest.get(i).filter(|p| p.bytes().all(|b| b.is_ascii_digit()))?.parse::<i64>().ok();
-        let day = match (number(3), number(4), number(5)) {
-            // Only a folder: the file comes after the day.
-            (Some(y), Some(m), Some(d)) if rest.len() > 6 => Day::from_ymd(y, m, d),
-            _ => None,
-        };
-        let component =
-            |i: usize| rest.get(i).filter(|p| !p.is_empty() && rest.len() > i + 1).map(|p| (*p).to_owned());
         Place {
-            tail: Some(normal[start..].to_owned()),
-            root: Some(name[..start].to_owned()),
+            tail: Some(placed.tail.replace('\\', "/")),
+            root: Some(placed.root.to_owned()),
             file,
-            account: component(0),
-            region: component(2),
-            day,
+            account: placed.folders.account.map(str::to_owned),
+            region: placed.folders.region.map(str::to_owned),
+            day: placed.folders.date(),
         }
     }
 
@@ -470,12 +448,10 @@ fn sibling_name(found: &Place, bucket: &str, key: &str) -> String {
 /// Account and region of a log file: from its folders, else from its name
 /// (`ACCOUNT_CloudTrail_REGION_YYYYMMDDTHHmmZ_UNIQUE.json.gz`).
 fn log_identity(place: &Place) -> (String, String, Option<Timestamp>) {
-    let mut parts = place.file.splitn(5, '_');
-    let (account, _, region, stamp) = (parts.next(), parts.next(), parts.next(), parts.next());
-    let delivered = stamp.and_then(compact_time);
-    let account = place.account.clone().or(account.map(str::to_owned)).unwrap_or_default();
-    let region = place.region.clone().or(region.map(str::to_owned)).unwrap_or_default();
-    (account, region, delivered)
+    let name = LogName::parse(&place.file);
+    let account = place.account.clone().unwrap_or_else(|| name.account.to_owned());
+    let region = place.region.clone().or(name.region.map(str::to_owned)).unwrap_or_default();
+    (account, region, name.delivered)
 }
 
 /// One digest object, with what is known of it.
@@ -1097,7 +1073,8 @@ fn unlisted_cause(
 
 #[cfg(test)]
 mod tests {
-    use super::super::{format::format_compact, sign, Digest};
+    use super::super::{sign, Digest};
+    use crate::layout::format_compact;
     use super::*;
     use serde_json::json;
 

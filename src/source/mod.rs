@@ -4,7 +4,7 @@
 //! the limits (requests in flight, bytes held) once, around them.
 
 pub(crate) mod glob;
-pub(crate) mod layout;
+pub(crate) mod filter;
 mod local;
 pub(crate) mod s3;
 pub(crate) mod shard;
@@ -22,7 +22,7 @@ use crate::error::Reason;
 use crate::error::{ArchivedObject, FatalError, ObjectError};
 
 use glob::Glob;
-use layout::Filter;
+use filter::Filter;
 pub(crate) use local::LocalStore;
 use s3::S3Url;
 
@@ -115,7 +115,7 @@ pub(crate) enum Entry {
     /// Listed, then left out by `--from/--to/--account/--region` (or a folder placeholder).
     Pruned(String),
     /// A day folder not listed again (`--state`): its objects are the state's (its name as
-    /// [`layout::day_folder`] gives it).
+    /// [`crate::layout::day_folder`] gives it).
     Settled(String),
     /// A folder or file that could not be listed or inspected: a failure of its own.
     Failed(ObjectError),

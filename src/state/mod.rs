@@ -34,7 +34,9 @@ use crate::error::FatalError;
 use crate::event::Kept;
 use crate::partial::{self, Header, Options};
 use crate::scan::{Counts, Known, KnownObject, ListedFolder, StateScan};
-use crate::source::layout::{day_folder, Filter, Shard};
+use crate::layout::day_folder;
+use crate::source::filter::Filter;
+use crate::source::shard::Shard;
 use crate::source::Source;
 
 /// The format of `state.json` this trailscope writes and reads.

@@ -34,7 +34,7 @@ pub const TEST_PUBLIC_KEYS: &[u8] = include_bytes!("../../testdata/keys/test-pub
 pub const TEST_PUBLIC_KEYS_PATH: &str = "testdata/keys/test-public-keys.json";
 
 /// What a digest's signature sidecar is named: the digest's name and this.
-pub const SIGNATURE_SUFFIX: &str = ".sig";
+pub const SIGNATURE_SUFFIX: &str = crate::layout::SIGNATURE_SUFFIX;
 
 /// The S3 metadata a digest object carries beside `signature`: `signature-algorithm`.
 pub const SIGNATURE_ALGORITHM: &str = digest::SIGNATURE_ALGORITHM;

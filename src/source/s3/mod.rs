@@ -24,7 +24,7 @@ use aws_config::{BehaviorVersion, Region};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::Client;
 
-use super::layout::Filter;
+use super::filter::Filter;
 use super::{BoxFuture, Fetched, Found, Object, Store};
 use crate::error::Reason;
 use crate::error::{FatalError, S3Error};
