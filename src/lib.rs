@@ -14,10 +14,10 @@ pub mod cli;
 pub(crate) mod cmd;
 pub(crate) mod connections;
 pub(crate) mod decode;
-pub(crate) mod digest;
 pub(crate) mod error;
 pub(crate) mod event;
 pub(crate) mod hash;
+pub(crate) mod keys;
 pub(crate) mod layout;
 pub mod exit;
 pub mod output;
@@ -32,6 +32,7 @@ pub(crate) mod state;
 #[cfg(feature = "synth")]
 pub mod synth;
 pub(crate) mod time;
+pub(crate) mod verify;
 
 pub use error::FatalError;
 pub use exit::ExitStatus;

@@ -19,7 +19,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::connections::Row;
-use crate::digest::Integrity;
+use crate::verify::Integrity;
 use crate::error::{ArchivedObject, FatalError, ObjectError};
 use crate::report::{EndpointTimes, Report};
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
-use crate::digest::Integrity;
+use crate::verify::Integrity;
 use crate::error::{ArchivedObject, ObjectError};
 use crate::event::EndpointId;
 use crate::source::Skipped;

@@ -17,8 +17,9 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::decode::{self, Decoded, Decoder, Sink};
-use crate::digest::residue::{self, Fact};
-use crate::digest::{DigestObject, LogObject, PublicKey};
+use crate::keys::PublicKey;
+use crate::verify::residue::{self, Fact};
+use crate::verify::{DigestObject, LogObject};
 use crate::error::Reason;
 use crate::error::{ArchivedObject, FatalError, ObjectError};
 use crate::event::spool::SpoolWriter;

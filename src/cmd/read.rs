@@ -127,7 +127,7 @@ impl Log {
     }
 
     /// One line per problem verification found.
-    pub(crate) fn warn_integrity(&self, integrity: Option<&crate::digest::Integrity>) {
+    pub(crate) fn warn_integrity(&self, integrity: Option<&crate::verify::Integrity>) {
         if self.quiet {
             return;
         }
@@ -175,7 +175,7 @@ pub(crate) struct Read {
     pub(crate) s3: Option<S3Client>,
     /// Partials made with `--verify` were merged: the options their shards read with, and the
     /// public keys the shards had. Their digests and log files are in `scan`.
-    pub(crate) residue: Option<(crate::partial::Options, Option<crate::digest::PublicKeys>)>,
+    pub(crate) residue: Option<(crate::partial::Options, Option<crate::keys::PublicKeys>)>,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -288,7 +288,7 @@ pub(crate) fn read(plan: &ReadPlan, redact: bool) -> Result<Read, FatalError> {
 fn merge(
     scan: &mut Scan,
     plan: &ReadPlan,
-) -> Result<Option<(crate::partial::Options, Option<crate::digest::PublicKeys>)>, FatalError> {
+) -> Result<Option<(crate::partial::Options, Option<crate::keys::PublicKeys>)>, FatalError> {
     let refuse = |message: String| Err(FatalError::Partial(message));
     let filter = &plan.options.filter;
     if filter.shard.is_some() {
@@ -334,7 +334,7 @@ fn merge(
     scan.archived = merged.archived;
     // The keys every shard had, together; none when no shard had any (signatures are then
     // unchecked for that reason, as in one run without keys).
-    let mut keys: Option<crate::digest::PublicKeys> = None;
+    let mut keys: Option<crate::keys::PublicKeys> = None;
     for key in scan.partials.iter_mut().filter_map(|p| p.keys.take()) {
         let known = keys.get_or_insert_with(Default::default);
         key.into_iter().for_each(|k| known.insert(k));

@@ -6,7 +6,7 @@
 use std::io;
 
 use crate::cli::{PartialTarget, ScanArgs};
-use crate::digest::residue;
+use crate::verify::residue;
 use crate::error::FatalError;
 use crate::output;
 use crate::partial::{self, Header, Options, FORMAT};

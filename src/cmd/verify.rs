@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::cli::VerifyArgs;
-use crate::digest::{self, Integrity, PublicKeys, Scope};
+use crate::keys::PublicKeys;
 use crate::layout::DigestName;
+use crate::verify::{Integrity, Scope};
 use crate::error::FatalError;
 use crate::scan::Scan;
 use crate::source::filter::Filter;
@@ -108,7 +109,7 @@ fn scope(from: Option<Day>, to: Option<Day>) -> Scope {
 }
 
 fn verify(scan: &Scan, keys: Option<&PublicKeys>, scope: Scope, log: &Log) -> Integrity {
-    let integrity = digest::verify(&scan.digests, &scan.logs, keys, &scope);
+    let integrity = crate::verify::verify(&scan.digests, &scan.logs, keys, &scope);
     log.stage(format_args!(
         "verified {} log files against {} digests: {} problems",
         scan.logs.len(),

@@ -30,7 +30,7 @@ impl<'a> Line<'a> {
 }
 
 /// One line of a `--verify` partial's residue: `{"v":<fact>}`, the fact being
-/// `crate::digest::residue`'s business.
+/// `crate::verify::residue`'s business.
 #[derive(Debug, Deserialize)]
 pub(crate) struct Residue<'a> {
     #[serde(rename = "v", borrow)]

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::digest::Integrity;
+use crate::verify::Integrity;
 use crate::report::{Changes, FieldClass, FieldReport, FieldShape, Report, VariesWith};
 
 use super::timeline::{self, Timeline};

@@ -1,7 +1,7 @@
 //! Real digests for synthetic archives: per account and region, a chain of hourly digests in
 //! CloudTrail's layout, listing every log file delivered in their hour with the SHA-256 of its
 //! uncompressed bytes, each chained to the previous one and signed with the committed test key
-//! (`testdata/keys/`) exactly as CloudTrail signs (see `src/digest/mod.rs` for the format and its
+//! (`testdata/keys/`) exactly as CloudTrail signs (see `src/verify/mod.rs` for the format and its
 //! sources).
 //!
 //! The signature CloudTrail keeps in the object's S3 metadata (`x-amz-meta-signature`) is written
@@ -17,7 +17,8 @@ use serde::Serialize;
 
 use super::rng::Rng;
 use super::{gzip, put};
-use crate::digest::{self, Digest, PublicKeys};
+use crate::keys::PublicKeys;
+use crate::verify::{self, Digest};
 use crate::hash::Sha256;
 use crate::time::{Day, Timestamp, HOUR};
 
@@ -37,7 +38,7 @@ pub const TEST_PUBLIC_KEYS_PATH: &str = "testdata/keys/test-public-keys.json";
 pub const SIGNATURE_SUFFIX: &str = crate::layout::SIGNATURE_SUFFIX;
 
 /// The S3 metadata a digest object carries beside `signature`: `signature-algorithm`.
-pub const SIGNATURE_ALGORITHM: &str = digest::SIGNATURE_ALGORITHM;
+pub const SIGNATURE_ALGORITHM: &str = verify::SIGNATURE_ALGORITHM;
 
 /// The bucket the synthetic trails deliver to, as digests name it.
 pub const BUCKET: &str = "trail-bucket";
@@ -219,14 +220,14 @@ fn compact(ms: i64) -> String {
 /// with a PKCS#8 RSA key.
 fn sign(json: &[u8], key: &[u8]) -> io::Result<String> {
     let digest = Digest::parse(json).map_err(io::Error::other)?;
-    let message = digest::signing_string(
+    let message = verify::signing_string(
         &digest.end_text,
         &digest.bucket,
         &digest.key,
         &Sha256::of(json),
         digest.previous_signature.as_deref(),
     );
-    digest::sign(key, message.as_bytes()).map_err(io::Error::other)
+    verify::sign(key, message.as_bytes()).map_err(io::Error::other)
 }
 
 /// Signs the digest at `path` (gzipped, as written) anew with `key` and rewrites its sidecar, as
@@ -247,7 +248,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::digest::{verify, DigestObject, LogObject, Scope, UnlistedCause};
+    use crate::verify::{verify, DigestObject, LogObject, Scope, UnlistedCause};
     use crate::synth::{generate, Spec};
 
     fn small() -> Spec {

@@ -57,7 +57,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use super::{signing_string, verify_signature, Digest, PublicKeys, SIGNATURE_ALGORITHM};
+use super::{signing_string, verify_signature, Digest, SIGNATURE_ALGORITHM};
+use crate::keys::PublicKeys;
 use crate::hash::Sha256;
 use crate::layout::{self, DigestName, LogName};
 use crate::time::{Day, Timestamp, HOUR, MINUTE};

@@ -80,19 +80,17 @@
 //!   `verify` (in `verify.rs`) for the rules.
 
 mod format;
-mod keys;
 pub(crate) mod residue;
 mod signature;
-mod verify;
+mod algorithm;
 
 pub(crate) use format::Digest;
-pub(crate) use keys::{PublicKey, PublicKeys};
 pub(crate) use signature::{signing_string, verify_signature, SIGNATURE_ALGORITHM};
 // Signing is for the generator and the tests: trailscope itself only verifies.
 #[cfg(any(test, feature = "synth"))]
 pub(crate) use signature::sign;
-pub(crate) use verify::{verify, DigestObject, Integrity, LogObject, Scope};
+pub(crate) use algorithm::{verify, DigestObject, Integrity, LogObject, Scope};
 // What only tests name from outside their module.
 #[cfg(test)]
-pub(crate) use verify::UnlistedCause;
+pub(crate) use algorithm::UnlistedCause;
 

@@ -170,4 +170,14 @@ mod tests {
     }
 
     const OPENSSL_SIGNATURE: &str = "59000f5840e58b40033b87883fb2fb09baad8615debce29abd417e5ffba5fbaa72cb5d5c601dfc54132701aeca3f66ba120f85d19f6df925ef68ca9ff937734de953eca8c42c5f8b633df3fa1db2e82ea937272c3d6121677ed5aee9ffb564dda147154040223045aab538f0eddc49a10c7a2e7c21d99b548564e358a53c0b9216b5aa4db37f62c9460c25a68b38108959ededd5e7ccdcf4bff6b0d48d1cdd227b871b3c02d3cc673c57eb26de0546a9fbbf014ba832c37337599d7ae649d79a24e3d46948d0f30e2455f5fd6ba461f1212b3f36625ec0f014cbabb82ce65331af9b0fa207526fcddb052e402043aa13d648abaea174d16ff7cde78e7552ff4b";
+
+    #[test]
+    fn the_committed_test_keys_parse_and_belong_to_the_test_signing_key() {
+        let keys = crate::keys::PublicKeys::parse(include_bytes!("../../testdata/keys/test-public-keys.json"))
+            .expect("testdata/keys/test-public-keys.json");
+        assert_eq!(keys.len(), 1);
+        let key = keys.iter().next().expect("one key");
+        let private = include_bytes!("../../testdata/keys/test-digest-signing-key.pk8");
+        assert_eq!(key.der, public_key_of(private).expect("public half"));
+    }
 }

@@ -14,7 +14,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::format::{Digest, LogFile, PreviousDigest};
-use super::{DigestObject, LogObject, PublicKey, PublicKeys};
+use super::{DigestObject, LogObject};
+use crate::keys::{PublicKey, PublicKeys};
 use crate::hash::{hex, unhex, Sha256};
 use crate::time::Timestamp;
 
