@@ -99,7 +99,8 @@ pub(crate) fn place(name: &str) -> Option<Placed<'_>> {
     let at = parts.iter().rposition(|(_, p)| *p == "AWSLogs")?;
     let start = parts[at].0;
     // Everything after `AWSLogs` but the last component, which is the file.
-    let folders: Vec<&str> = parts.get(at + 1..parts.len() - 1).unwrap_or_default().iter().map(|(_, p)| *p).collect();
+    let folders: Vec<&str> =
+        parts.get(at + 1..parts.len() - 1).unwrap_or_default().iter().map(|(_, p)| *p).collect();
     Some(Placed { root: &name[..start], tail: &name[start..], folders: Position::of(&folders) })
 }
 

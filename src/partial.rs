@@ -22,11 +22,11 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde::{Deserialize, Serialize};
 
-use crate::verify::residue::Fact;
 use crate::error::{ArchivedObject, ObjectError};
 use crate::event::Kept;
 use crate::scan::{Counts, PartialRead};
 use crate::source::shard::Shard;
+use crate::verify::residue::Fact;
 
 /// The format this trailscope writes and reads.
 pub(crate) const FORMAT: u32 = 1;

@@ -17,17 +17,17 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::decode::{self, Decoded, Decoder, Sink};
-use crate::keys::PublicKey;
-use crate::verify::residue::{self, Fact};
-use crate::verify::{DigestObject, LogObject};
 use crate::error::Reason;
 use crate::error::{ArchivedObject, FatalError, ObjectError};
 use crate::event::spool::SpoolWriter;
 use crate::event::tables::{FastMap, Tables};
 use crate::event::{Event, Extractor, Kept, Origin, EVENT_SOURCE};
+use crate::keys::PublicKey;
 use crate::layout::day_folder;
 use crate::source::filter::Filter;
 use crate::source::{Body, Entry, Fetched, Kind, Location, Object, Skipped, Store};
+use crate::verify::residue::{self, Fact};
+use crate::verify::{DigestObject, LogObject};
 
 type FastSet<T> = std::collections::HashSet<T, foldhash::fast::FixedState>;
 

@@ -6,11 +6,11 @@
 use std::io;
 
 use crate::cli::{PartialTarget, ScanArgs};
-use crate::verify::residue;
 use crate::error::FatalError;
 use crate::output;
 use crate::partial::{self, Header, Options, FORMAT};
 use crate::source::Source;
+use crate::verify::residue;
 use crate::Outcome;
 
 use super::read::{self, ReadPlan};

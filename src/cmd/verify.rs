@@ -7,14 +7,14 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::cli::VerifyArgs;
+use crate::error::FatalError;
 use crate::keys::PublicKeys;
 use crate::layout::DigestName;
-use crate::verify::{Integrity, Scope};
-use crate::error::FatalError;
 use crate::scan::Scan;
 use crate::source::filter::Filter;
 use crate::source::s3::S3Client;
 use crate::time::{Day, Timestamp};
+use crate::verify::{Integrity, Scope};
 
 use super::read::{self, Log, Read, ReadPlan};
 

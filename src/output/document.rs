@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::verify::Integrity;
 use crate::report::{Changes, FieldClass, FieldReport, FieldShape, Report, VariesWith};
+use crate::verify::Integrity;
 
 use super::timeline::{self, Timeline};
 use super::RenderOptions;

@@ -3,8 +3,8 @@
 //! ([`s3`]) implement it; the reading stage (`scan`) drives any of them the same way and applies
 //! the limits (requests in flight, bytes held) once, around them.
 
-pub(crate) mod glob;
 pub(crate) mod filter;
+pub(crate) mod glob;
 mod local;
 pub(crate) mod s3;
 pub(crate) mod shard;
@@ -21,8 +21,8 @@ use tokio::sync::mpsc;
 use crate::error::Reason;
 use crate::error::{ArchivedObject, FatalError, ObjectError};
 
-use glob::Glob;
 use filter::Filter;
+use glob::Glob;
 pub(crate) use local::LocalStore;
 use s3::S3Url;
 

@@ -32,9 +32,9 @@ pub(crate) use changes::{baseline, changes, Baseline};
 
 use crate::error::FatalError;
 use crate::event::Kept;
+use crate::layout::day_folder;
 use crate::partial::{self, Header, Options};
 use crate::scan::{Counts, Known, KnownObject, ListedFolder, StateScan};
-use crate::layout::day_folder;
 use crate::source::filter::Filter;
 use crate::source::shard::Shard;
 use crate::source::Source;

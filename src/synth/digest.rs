@@ -17,10 +17,10 @@ use serde::Serialize;
 
 use super::rng::Rng;
 use super::{gzip, put};
-use crate::keys::PublicKeys;
-use crate::verify::{self, Digest};
 use crate::hash::Sha256;
+use crate::keys::PublicKeys;
 use crate::time::{Day, Timestamp, HOUR};
+use crate::verify::{self, Digest};
 
 /// The key the generator signs with. A test key, committed: see `testdata/keys/README.md`.
 const TEST_SIGNING_KEY: &[u8] = include_bytes!("../../testdata/keys/test-digest-signing-key.pk8");
@@ -248,8 +248,8 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::verify::{verify, DigestObject, LogObject, Scope, UnlistedCause};
     use crate::synth::{generate, Spec};
+    use crate::verify::{verify, DigestObject, LogObject, Scope, UnlistedCause};
 
     fn small() -> Spec {
         Spec { objects: 48, records: 600, connections: 5, digests: true, ..Spec::testdata() }

@@ -24,8 +24,8 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use base64::Engine;
 
 use crate::connections::Outcome;
-use crate::hash::Sha256;
 use crate::event::{EndpointId, OPEN_TUNNEL, SEND_SSH_PUBLIC_KEY};
+use crate::hash::Sha256;
 use crate::report::{DirectUse, EndpointReport, EventNameReport, FieldClass, Summary, VariesWith};
 use crate::source::Skipped;
 use crate::time::{Day, Timestamp};

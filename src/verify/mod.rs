@@ -1,7 +1,12 @@
-//! CloudTrail digests: parsing them, checking their RSA signatures, and verifying an archive
-//! against them (which log files are missing, modified or listed by no digest, and where the
-//! chain of digests is broken). Everything here is pure: the reading pipeline hands in what it
-//! found (names, hashes, parsed digests, signatures) and gets back an [`Integrity`] to report.
+//! Verification of an archive against CloudTrail's signed digests: which log files are missing,
+//! modified or listed by no digest, where the chain of digests is broken, which signatures fail.
+//! Everything here is pure: the reading pipeline hands in what it found ([`input`]: names,
+//! hashes, parsed digests, signatures) and gets back an [`Integrity`] to report
+//! ([`integrity`]). [`verify`] runs five steps, a file each: read the digests ([`digests`]),
+//! match the log files they list ([`logs`]), check the chains ([`chains`]), check the signatures
+//! ([`signature`]), summarise ([`summary`]). Around them: the digest file format ([`format`]),
+//! how objects are matched by their place in the layout ([`place`]), and what a shard of a
+//! sharded run hands on for the merge to verify ([`residue`]).
 //!
 //! # What CloudTrail writes, and where each fact comes from
 //!
@@ -77,20 +82,208 @@
 //! - **Two deleted digests in a row** (7054, cli): aws-cli follows `previousDigestS3Object`
 //!   from the newest digest; on a missing one it jumps to the next digest listed in the bucket
 //!   and reports only the first missing one. Here every hour is accounted for instead: see
-//!   `verify` (in `verify.rs`) for the rules.
+//!   the rules below.
 
+//! # Rules
+//!
+//! **Matching.** Objects are matched by their path from the last `AWSLogs` folder on, so a
+//! bucket, a copy of it on disk (under any folder) and the keys digests write (`s3Object`,
+//! `previousDigestS3Object`, after any bucket prefix) all agree. A file outside that layout (a
+//! flat copy) is matched by its file name, which CloudTrail makes unique. Objects absent from the
+//! archive are named after the digest that names them: its name with its `AWSLogs/...` part
+//! swapped for theirs (`s3://bucket/prefix/AWSLogs/...` or a local path); when that digest is
+//! itself outside the layout, `s3://bucket/key` as the digest writes it.
+//!
+//! **Streams.** A chain is one trail's digests for one account and source region (from the
+//! digest's name: `ACCOUNT_CloudTrail-Digest_REGION_TRAIL_HOMEREGION_...`); backfill digests
+//! are a chain of their own. Reports are grouped by account and region.
+//!
+//! **Chain.** For each digest whose `previousDigestS3Object` is set: when that digest is in the
+//! archive, its SHA-256 must equal `previousDigestHashValue` (else `previous_hash_mismatch`) and
+//! its own signature, when known, `previousDigestSignature` (else `previous_signature_mismatch`);
+//! when it is absent, `previous_digest_absent` names it. Then every hour must be accounted for:
+//! between two consecutive digests of a (non-backfill) chain, A and B, nothing is missing if B
+//! names A as previous. If B names an absent digest P, P accounts for one period before B (P ends
+//! where B starts and lasts as long as B), and any time left between A's end and P's start is a
+//! `no_digest` span: that is how the second of two deleted digests in a row is caught (which
+//! aws-cli misses: (7054) above). If B is a starting digest (no previous), the hours between A and B are a
+//! `chain_restarted` span: CloudTrail restarts the chain when validation or logging was turned
+//! off. A digest that is unreadable has unknown content: the link into it is taken on trust, the
+//! hours before it are not checked.
+//!
+//! **Range.** With `--from/--to` only some day folders are read ([`Scope`]). Problems are only
+//! reported about what was read or should have been: a listed log file or a previous digest whose
+//! day folder is outside the scope was not looked for, so its absence says nothing; spans without
+//! digest are only looked for between two digests read, never before the first or after the last
+//! (those digests were not read, or do not exist: the log files they would list show as
+//! `unlisted`); and log files in the last day folder of the scope (the day after `--to`, read for
+//! the events of `--to` that spilled into it) that came after the last digest read are not
+//! reported, as the digests listing them are in folders not read.
+//!
+//! **Unlisted.** A log file no digest lists gets the reason no digest does, from its delivery
+//! time (the `YYYYMMDDTHHmmZ` of its name) and the digests of its account and region: a digest
+//! of that time lists other files but not it (`not_listed`: not delivered by CloudTrail, or listed
+//! by a backfill digest not in the archive), that digest is unreadable, that hour has no digest,
+//! it came before the first digest (validation not yet on), after the last one, or no digest of
+//! its account and region was read. Delivered less than [`AWAITING`] after the last digest, its
+//! digest may simply not be delivered yet: `awaiting_digest`, the one reason that is not a
+//! problem.
+//!
+//! **Signatures.** A digest's signature is the one read with it (S3 metadata or sidecar) or,
+//! failing that, the `previousDigestSignature` of the digest after it, as CloudTrail's guide
+//! does offline: on a copy without metadata, every digest but the newest is still checked. The
+//! key is the one whose fingerprint the digest names. A fingerprint that no given key has, while
+//! some given key was valid at the digest's end, is a failure (a key CloudTrail does not list);
+//! when no given key was valid then, the signature is unchecked.
+
+mod chains;
+mod digests;
+#[cfg(test)]
+mod fixture;
 mod format;
+pub(crate) mod input;
+pub(crate) mod integrity;
+mod logs;
+mod place;
 pub(crate) mod residue;
 mod signature;
-mod algorithm;
+mod summary;
 
+use chains::check_chains;
+use digests::{check_delivery, read_digests};
 pub(crate) use format::Digest;
-pub(crate) use signature::{signing_string, verify_signature, SIGNATURE_ALGORITHM};
+pub(crate) use input::{DigestObject, LogObject, Scope};
+pub(crate) use integrity::Integrity;
+use integrity::{ChainBreak, ChainBreakKind};
+use logs::match_logs;
+use signature::check_signatures;
+pub(crate) use signature::{signing_string, SIGNATURE_ALGORITHM};
 // Signing is for the generator and the tests: trailscope itself only verifies.
 #[cfg(any(test, feature = "synth"))]
 pub(crate) use signature::sign;
-pub(crate) use algorithm::{verify, DigestObject, Integrity, LogObject, Scope};
+use summary::summarise;
 // What only tests name from outside their module.
 #[cfg(test)]
-pub(crate) use algorithm::UnlistedCause;
+pub(crate) use integrity::UnlistedCause;
 
+use crate::keys::PublicKeys;
+use crate::time::Timestamp;
+
+/// Verifies the archive: see the module documentation for the rules. Five steps, each a function
+/// of what the steps before it found: read the digests, match the log files they list, check the
+/// chains, check the signatures, summarise.
+pub(crate) fn verify(
+    digests: &[DigestObject],
+    logs: &[LogObject],
+    keys: Option<&PublicKeys>,
+    scope: &Scope,
+) -> Integrity {
+    let digests = read_digests(digests);
+    let mut findings = Findings::new(digests.found.len());
+    check_delivery(&digests, &mut findings);
+    let matched = match_logs(&digests, logs, scope);
+    check_chains(&digests, scope, &mut findings);
+    let signatures = check_signatures(&digests, keys, &mut findings);
+    summarise(&digests, logs, matched, findings, signatures, scope)
+}
+
+/// What the checks hold against digests: which ones something contradicts (they do not count as
+/// verified), and the chain breaks found.
+pub(super) struct Findings {
+    pub(super) contradicted: Vec<bool>,
+    pub(super) breaks: Vec<(BreakOrder, ChainBreak)>,
+}
+
+impl Findings {
+    pub(super) fn new(digests: usize) -> Findings {
+        Findings { contradicted: vec![false; digests], breaks: Vec::new() }
+    }
+
+    pub(super) fn add_break(&mut self, moment: Timestamp, brk: ChainBreak) {
+        let order = (
+            brk.account.clone(),
+            brk.region.clone(),
+            brk.trail.clone(),
+            moment,
+            brk.kind,
+            brk.object.clone().unwrap_or_default(),
+        );
+        self.breaks.push((order, brk));
+    }
+}
+
+/// Chain breaks are listed by account, region, trail, time, kind and object.
+type BreakOrder = (String, String, String, Timestamp, ChainBreakKind, String);
+
+#[cfg(test)]
+mod tests {
+    use fixture::*;
+    use place::Place;
+
+    use super::*;
+
+    #[test]
+    fn an_untouched_archive_verifies_clean() {
+        let fixture = Fixture::new(8);
+        let integrity = fixture.verify();
+        assert_eq!(integrity.problems(), 0, "{integrity:#?}");
+        assert_eq!(integrity.digests_read, 8);
+        assert_eq!(integrity.digests_verified, 8);
+        assert_eq!(integrity.log_files_verified, 14, "two a hour, none in the third");
+        assert_eq!(
+            (integrity.signatures.verified, integrity.signatures.failed, integrity.signatures.unchecked),
+            (8, 0, 0)
+        );
+        assert_eq!(integrity.streams.len(), 1);
+        let stream = &integrity.streams[0];
+        assert_eq!((stream.account.as_str(), stream.region.as_str()), (ACCOUNT, REGION));
+        assert_eq!(stream.trails, ["management"]);
+        assert_eq!((stream.digests, stream.log_files_verified), (8, 14));
+        assert_eq!(stream.from.as_deref(), Some("2024-02-29T23:01:31Z"));
+        assert_eq!(stream.to.as_deref(), Some("2024-03-01T07:01:31Z"));
+    }
+
+    #[test]
+    fn a_range_reports_nothing_about_what_lies_outside_it() {
+        // Three days of hours; read as `--from 2024-03-02 --to 2024-03-02` would: the day folders
+        // of the 2nd and 3rd, for logs and digests alike.
+        let fixture = Fixture::new(72);
+        let scope = Scope {
+            days: Some((Day::parse("2024-03-02").expect("day"), Day::parse("2024-03-03").expect("day"))),
+        };
+        let (digests, logs) = fixture.inputs();
+        let read = |name: &str| scope.holds(Place::of(name).day);
+        let digests: Vec<DigestObject> = digests.into_iter().filter(|d| read(&d.object)).collect();
+        let logs: Vec<LogObject> = logs.into_iter().filter(|l| read(&l.object)).collect();
+        let integrity = verify(&digests, &logs, Some(&keys()), &scope);
+        assert_eq!(integrity.problems(), 0, "{integrity:#?}");
+        assert!(integrity.unlisted.is_empty());
+        assert_eq!(integrity.digests_read, 48, "those ending 00:01:31 on the 2nd to 23:01:31 on the 3rd");
+
+        // The same range over a whole archive, but a log file of the 2nd deleted: reported.
+        let mut fixture = fixture;
+        let gone =
+            fixture.logs.iter().position(|l| l.key.contains("/2024/03/02/")).expect("a log of the 2nd");
+        let name = fixture.log_named(gone);
+        fixture.logs.remove(gone);
+        let (digests, logs) = fixture.inputs();
+        let digests: Vec<DigestObject> = digests.into_iter().filter(|d| read(&d.object)).collect();
+        let logs: Vec<LogObject> = logs.into_iter().filter(|l| read(&l.object)).collect();
+        let integrity = verify(&digests, &logs, Some(&keys()), &scope);
+        assert_eq!(integrity.missing.iter().map(|m| m.object.as_str()).collect::<Vec<_>>(), [name.as_str()]);
+        assert_eq!(integrity.problems(), 1);
+    }
+
+    #[test]
+    fn the_result_does_not_depend_on_input_order_or_duplicates() {
+        let mut fixture = Fixture::new(6);
+        fixture.digests.remove(3);
+        fixture.logs.remove(1);
+        let (mut digests, mut logs) = fixture.inputs();
+        let expected = verify(&digests, &logs, Some(&keys()), &Scope::default());
+        digests.reverse();
+        logs.reverse();
+        digests.push(digests[0].clone());
+        assert_eq!(verify(&digests, &logs, Some(&keys()), &Scope::default()), expected);
+    }
+}

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use super::format::{Digest, LogFile, PreviousDigest};
 use super::{DigestObject, LogObject};
-use crate::keys::{PublicKey, PublicKeys};
 use crate::hash::{hex, unhex, Sha256};
+use crate::keys::{PublicKey, PublicKeys};
 use crate::time::Timestamp;
 
 /// One line of a partial's residue.

@@ -1,11 +1,17 @@
 //! The RSA signature of a digest: the string CloudTrail signs, and checking (or, for the
-//! synthetic archives, making) a `SHA256withRSA` signature over it with aws-lc-rs.
+//! synthetic archives, making) a `SHA256withRSA` signature over it with aws-lc-rs. Then step 4 of
+//! [`verify`](super::verify), check the signatures: each readable digest's, read with it or
+//! recorded by the digest after it, with the key its fingerprint names.
 
 use std::fmt;
 
 use aws_lc_rs::signature::{self as rsa, UnparsedPublicKey};
 
+use super::digests::Digests;
+use super::integrity::{SignatureFailure, Signatures};
+use super::{Digest, Findings};
 use crate::hash::{unhex, Sha256};
+use crate::keys::PublicKeys;
 
 /// The algorithm CloudTrail names in `digestSignatureAlgorithm` and in the S3 metadata
 /// `x-amz-meta-signature-algorithm`; the only one there is.
@@ -89,12 +95,122 @@ pub(crate) fn public_key_of(private_key_pkcs8: &[u8]) -> Result<Vec<u8>, String>
     Ok(key.public_key().as_ref().to_vec())
 }
 
+/// Step 4, check the signatures: each readable digest's, read with it or recorded by the digest
+/// after it, with the key its fingerprint names.
+pub(super) fn check_signatures(
+    digests: &Digests,
+    keys: Option<&PublicKeys>,
+    findings: &mut Findings,
+) -> Signatures {
+    let found = &digests.found;
+    // The digest after each one: it carries the previous digest's signature.
+    let mut next_of: Vec<Option<usize>> = vec![None; found.len()];
+    for (b, f) in found.iter().enumerate() {
+        if let Some(previous) = f.digest.and_then(|d| d.previous.as_ref()) {
+            if let Some(p) = digests.find(&previous.key) {
+                next_of[p].get_or_insert(b);
+            }
+        }
+    }
+    let mut out = Signatures::default();
+    for (i, f) in found.iter().enumerate() {
+        let Some(digest) = f.digest else { continue };
+        let next_signature = next_of[i]
+            .and_then(|n| found[n].digest)
+            .and_then(|n| n.previous.as_ref())
+            .and_then(|p| p.signature.as_deref());
+        let (signature, from_next) = match (&f.input.signature, next_signature) {
+            (Some(own), _) => (Some(own.as_str()), false),
+            (None, next) => (next, next.is_some()),
+        };
+        let algorithm = f.input.signature_algorithm.as_deref().or(digest.signature_algorithm.as_deref());
+        match check_signature(digest, f.input.sha256, algorithm, signature, keys) {
+            Check::Verified => out.verified += 1,
+            Check::Failed(reason) => {
+                findings.contradicted[i] = true;
+                out.failed += 1;
+                let reason = if from_next {
+                    format!("{reason} (the signature the next digest records)")
+                } else {
+                    reason
+                };
+                out.failures.push(SignatureFailure {
+                    object: f.input.object.clone(),
+                    account: f.account(),
+                    region: f.region(),
+                    reason,
+                });
+            }
+            Check::Unchecked(reason) => {
+                out.unchecked += 1;
+                *out.unchecked_reasons.entry(reason).or_default() += 1;
+            }
+        }
+    }
+    out.failures.sort();
+    out
+}
+
+/// How a digest's signature fared.
+pub(super) enum Check {
+    Verified,
+    Failed(String),
+    Unchecked(String),
+}
+
+pub(super) fn check_signature(
+    digest: &Digest,
+    content: Option<Sha256>,
+    algorithm: Option<&str>,
+    signature: Option<&str>,
+    keys: Option<&PublicKeys>,
+) -> Check {
+    if let Some(algorithm) = algorithm.filter(|a| *a != SIGNATURE_ALGORITHM) {
+        return Check::Unchecked(format!("signature algorithm {algorithm} is not {SIGNATURE_ALGORITHM}"));
+    }
+    let Some(keys) = keys else {
+        return Check::Unchecked("no public keys were given".to_owned());
+    };
+    let Some(signature) = signature else {
+        return Check::Unchecked(
+            "no signature: none was read with it (S3 metadata or .sig file) and no later digest records it"
+                .to_owned(),
+        );
+    };
+    let Some(content) = content else {
+        return Check::Unchecked("its content hash is unknown".to_owned());
+    };
+    let Some(key) = keys.get(&digest.fingerprint) else {
+        return if keys.cover(digest.end) {
+            Check::Failed(format!(
+                "signed with key {}, which is not among the public keys valid at {}",
+                digest.fingerprint, digest.end
+            ))
+        } else {
+            Check::Unchecked(format!("no public key given was valid at {}", digest.end))
+        };
+    };
+    let message = signing_string(
+        &digest.end_text,
+        &digest.bucket,
+        &digest.key,
+        &content,
+        digest.previous_signature.as_deref(),
+    );
+    match verify_signature(&key.der, message.as_bytes(), signature) {
+        Ok(()) => Check::Verified,
+        Err(e) => Check::Failed(format!("{e} (key {})", key.fingerprint)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verify::digests::read_digests;
+    use crate::verify::fixture::*;
+    use serde_json::json;
 
-    pub(crate) const TEST_KEY: &[u8] = include_bytes!("../../testdata/keys/test-digest-signing-key.pk8");
-    pub(crate) const OTHER_KEY: &[u8] = include_bytes!("../../testdata/keys/test-other-signing-key.pk8");
+    const TEST_KEY: &[u8] = include_bytes!("../../testdata/keys/test-digest-signing-key.pk8");
 
     fn example() -> String {
         let content = Sha256::of(b"{\"logFiles\":[]}");
@@ -173,11 +289,117 @@ mod tests {
 
     #[test]
     fn the_committed_test_keys_parse_and_belong_to_the_test_signing_key() {
-        let keys = crate::keys::PublicKeys::parse(include_bytes!("../../testdata/keys/test-public-keys.json"))
-            .expect("testdata/keys/test-public-keys.json");
+        let keys =
+            crate::keys::PublicKeys::parse(include_bytes!("../../testdata/keys/test-public-keys.json"))
+                .expect("testdata/keys/test-public-keys.json");
         assert_eq!(keys.len(), 1);
         let key = keys.iter().next().expect("one key");
         let private = include_bytes!("../../testdata/keys/test-digest-signing-key.pk8");
         assert_eq!(key.der, public_key_of(private).expect("public half"));
+    }
+
+    #[test]
+    fn a_digest_re_signed_with_another_key_fails_its_signature() {
+        let mut fixture = Fixture::new(6);
+        fixture.digests[2].signature = sign_digest(&fixture.digests[2].json, OTHER_KEY);
+        let integrity = fixture.verify();
+        assert_eq!(integrity.signatures.failed, 1);
+        assert_eq!(integrity.signatures.failures.len(), 1);
+        let failure = &integrity.signatures.failures[0];
+        assert_eq!(failure.object, fixture.digest_named(2));
+        assert!(failure.reason.contains("does not match"), "{}", failure.reason);
+        assert_eq!(integrity.signatures.verified, 5);
+        assert_eq!(integrity.digests_verified, 5);
+        // The next digest recorded the real signature.
+        assert_eq!(kinds(&integrity), [ChainBreakKind::PreviousSignatureMismatch]);
+        assert_eq!(integrity.problems(), 2);
+    }
+
+    #[test]
+    fn a_digest_signed_by_a_key_cloudtrail_does_not_list_fails_and_one_outside_the_keys_time_is_unchecked() {
+        let mut fixture = Fixture::new(3);
+        // Rewritten to name another key, and signed by it: the fingerprint matches no listed key.
+        let text = String::from_utf8(fixture.digests[2].json.clone()).expect("utf-8");
+        fixture.digests[2].json =
+            text.replace("3f98e10986cf601d7afccd3b736b75c0", "4202eb9001d5e740ea52580c85a0bcb8").into_bytes();
+        fixture.digests[2].signature = sign_digest(&fixture.digests[2].json, OTHER_KEY);
+        let integrity = fixture.verify();
+        assert_eq!(integrity.signatures.failed, 1);
+        assert!(integrity.signatures.failures[0].reason.contains("not among the public keys"));
+
+        // Keys that do not reach the archive's time: another fingerprint is unchecked, not failed.
+        let (digests, logs) = Fixture::new(3).inputs();
+        let listing = |fingerprint: &str| {
+            let json = json!({"PublicKeyList": [{
+                "Value": test_key_value(),
+                "Fingerprint": fingerprint,
+                "ValidityStartTime": 1_000_000_000.0,
+                "ValidityEndTime": 1_100_000_000.0,
+            }]});
+            PublicKeys::parse(&serde_json::to_vec(&json).expect("JSON")).expect("keys")
+        };
+        let integrity =
+            verify(&digests, &logs, Some(&listing("00000000000000000000000000000000")), &Scope::default());
+        assert_eq!(integrity.signatures.unchecked, 3, "{integrity:#?}");
+        assert!(integrity
+            .signatures
+            .unchecked_reasons
+            .keys()
+            .all(|r| r.starts_with("no public key given was valid")));
+        assert_eq!(integrity.problems(), 0);
+        // The right key, listed with another validity window: validity is not enforced, as
+        // aws-cli does not (CloudTrail signs when it delivers, after the digest's end).
+        let integrity =
+            verify(&digests, &logs, Some(&listing("3f98e10986cf601d7afccd3b736b75c0")), &Scope::default());
+        assert_eq!(integrity.signatures.verified, 3);
+    }
+
+    #[test]
+    fn without_metadata_every_digest_but_the_newest_is_checked_with_the_signature_the_next_records() {
+        let mut fixture = Fixture::new(5);
+        fixture.signatures = false;
+        let integrity = fixture.verify();
+        assert_eq!((integrity.signatures.verified, integrity.signatures.unchecked), (4, 1), "{integrity:#?}");
+        let (reason, count) = integrity.signatures.unchecked_reasons.iter().next().expect("a reason");
+        assert!(reason.starts_with("no signature"), "{reason}");
+        assert_eq!(*count, 1);
+        assert_eq!(integrity.problems(), 0);
+
+        // A digest edited after delivery: the signature the next one records no longer matches.
+        let text = String::from_utf8(fixture.digests[1].json.clone()).expect("utf-8");
+        fixture.digests[1].json = text
+            .replace("\"oldestEventTime\":null", "\"oldestEventTime\":\"2024-03-01T00:00:00Z\"")
+            .into_bytes();
+        assert_ne!(fixture.digests[1].json, text.as_bytes());
+        let integrity = fixture.verify();
+        assert_eq!(integrity.signatures.failed, 1);
+        assert_eq!(integrity.signatures.failures[0].object, fixture.digest_named(1));
+        assert!(integrity.signatures.failures[0].reason.contains("the next digest records"));
+        assert_eq!(kinds(&integrity), [ChainBreakKind::PreviousHashMismatch]);
+    }
+
+    #[test]
+    fn without_keys_signatures_are_unchecked_and_the_rest_still_runs() {
+        let mut fixture = Fixture::new(4);
+        fixture.logs.remove(0);
+        let (digests, logs) = fixture.inputs();
+        let integrity = verify(&digests, &logs, None, &Scope::default());
+        assert_eq!(integrity.signatures.unchecked, 4);
+        assert_eq!(integrity.signatures.unchecked_reasons.get("no public keys were given"), Some(&4));
+        assert_eq!(integrity.missing.len(), 1);
+    }
+
+    #[test]
+    fn checking_signatures_alone_fails_a_re_signed_digest_and_contradicts_it() {
+        let mut fixture = Fixture::new(4);
+        fixture.digests[1].signature = sign_digest(&fixture.digests[1].json, OTHER_KEY);
+        let (digests, _) = fixture.inputs();
+        let digests = read_digests(&digests);
+        let mut findings = Findings::new(digests.found.len());
+        let signatures = check_signatures(&digests, Some(&keys()), &mut findings);
+        assert_eq!((signatures.verified, signatures.failed), (3, 1));
+        assert_eq!(findings.contradicted.iter().filter(|&&c| c).count(), 1);
+        let unchecked = check_signatures(&digests, None, &mut Findings::new(digests.found.len()));
+        assert_eq!(unchecked.unchecked_reasons.get("no public keys were given"), Some(&4));
     }
 }
