@@ -51,7 +51,7 @@ pub(super) fn check_links(digests: &Digests, scope: &Scope, findings: &mut Findi
                         findings.add_break(prior.end().unwrap_or(digest.start), brk);
                     }
                 }
-                if let (Some(recorded), Some(actual)) = (&previous.signature, &prior.input.signature) {
+                if let (Some(recorded), Some(actual)) = (&digest.previous_signature, &prior.input.signature) {
                     if !recorded.trim().eq_ignore_ascii_case(actual.trim()) {
                         let mut brk = f.chain_break(
                             ChainBreakKind::PreviousSignatureMismatch,
@@ -181,7 +181,7 @@ mod tests {
         assert_eq!(integrity.signatures.verified, 6);
     }
 
-    /// aws-cli #7054: the second of two deleted digests in a row went unreported.
+    /// The second of two deleted digests in a row, which aws-cli's validator does not report.
     #[test]
     fn two_deleted_digests_in_a_row_are_both_reported() {
         let mut fixture = Fixture::new(8);

@@ -26,7 +26,8 @@ pub(crate) struct Digest {
     pub(crate) signature_algorithm: Option<String>,
     /// Null in a starting digest.
     pub(crate) previous: Option<PreviousDigest>,
-    /// `previousDigestSignature` as written (null in a starting digest), for the signing string.
+    /// `previousDigestSignature` as written (null in a starting digest), hex: the previous
+    /// digest's signature, and part of the signing string.
     pub(crate) previous_signature: Option<String>,
     pub(crate) log_files: Vec<LogFile>,
 }
@@ -37,8 +38,6 @@ pub(crate) struct PreviousDigest {
     pub(crate) bucket: String,
     pub(crate) key: String,
     pub(crate) sha256: Option<Sha256>,
-    /// Hex, as CloudTrail writes it.
-    pub(crate) signature: Option<String>,
 }
 
 /// One log file a digest lists.
@@ -137,7 +136,6 @@ impl Digest {
                     bucket: raw.previous_digest_s3_bucket.unwrap_or_default(),
                     key,
                     sha256,
-                    signature: raw.previous_digest_signature.clone(),
                 })
             }
         };

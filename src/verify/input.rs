@@ -16,8 +16,6 @@ pub(crate) struct DigestObject {
     pub(crate) sha256: Option<Sha256>,
     /// Hex, from the S3 metadata `x-amz-meta-signature` or a `.sig` sidecar.
     pub(crate) signature: Option<String>,
-    /// From the S3 metadata `x-amz-meta-signature-algorithm`, when read.
-    pub(crate) signature_algorithm: Option<String>,
 }
 
 impl DigestObject {
@@ -28,13 +26,12 @@ impl DigestObject {
             digest: Digest::parse(content).map_err(|e| e.to_string()),
             sha256: Some(Sha256::of(content)),
             signature,
-            signature_algorithm: None,
         }
     }
 
     /// A digest that could not be fetched or inflated.
     pub(crate) fn unreadable(object: String, error: String) -> DigestObject {
-        DigestObject { object, digest: Err(error), sha256: None, signature: None, signature_algorithm: None }
+        DigestObject { object, digest: Err(error), sha256: None, signature: None }
     }
 }
 

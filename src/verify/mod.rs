@@ -83,7 +83,7 @@
 //!   from the newest digest; on a missing one it jumps to the next digest listed in the bucket
 //!   and reports only the first missing one. Here every hour is accounted for instead: see
 //!   the rules below.
-
+//!
 //! # Rules
 //!
 //! **Matching.** Objects are matched by their path from the last `AWSLogs` folder on, so a
@@ -105,9 +105,9 @@
 //! between two consecutive digests of a (non-backfill) chain, A and B, nothing is missing if B
 //! names A as previous. If B names an absent digest P, P accounts for one period before B (P ends
 //! where B starts and lasts as long as B), and any time left between A's end and P's start is a
-//! `no_digest` span: that is how the second of two deleted digests in a row is caught (which
-//! aws-cli misses: (7054) above). If B is a starting digest (no previous), the hours between A and B are a
-//! `chain_restarted` span: CloudTrail restarts the chain when validation or logging was turned
+//! `no_digest` span: that is how the second of two deleted digests in a row is caught, which
+//! aws-cli misses ((7054) above). If B is a starting digest (no previous), the hours between A
+//! and B are a `chain_restarted` span: CloudTrail restarts the chain when validation or logging was turned
 //! off. A digest that is unreadable has unknown content: the link into it is taken on trust, the
 //! hours before it are not checked.
 //!
@@ -125,7 +125,7 @@
 //! of that time lists other files but not it (`not_listed`: not delivered by CloudTrail, or listed
 //! by a backfill digest not in the archive), that digest is unreadable, that hour has no digest,
 //! it came before the first digest (validation not yet on), after the last one, or no digest of
-//! its account and region was read. Delivered less than [`AWAITING`] after the last digest, its
+//! its account and region was read. Delivered less than [`summary::AWAITING`] after the last digest, its
 //! digest may simply not be delivered yet: `awaiting_digest`, the one reason that is not a
 //! problem.
 //!
@@ -141,8 +141,8 @@ mod digests;
 #[cfg(test)]
 mod fixture;
 mod format;
-pub(crate) mod input;
-pub(crate) mod integrity;
+mod input;
+mod integrity;
 mod logs;
 mod place;
 pub(crate) mod residue;

@@ -115,16 +115,13 @@ pub(super) fn check_signatures(
     let mut out = Signatures::default();
     for (i, f) in found.iter().enumerate() {
         let Some(digest) = f.digest else { continue };
-        let next_signature = next_of[i]
-            .and_then(|n| found[n].digest)
-            .and_then(|n| n.previous.as_ref())
-            .and_then(|p| p.signature.as_deref());
+        let next_signature =
+            next_of[i].and_then(|n| found[n].digest).and_then(|n| n.previous_signature.as_deref());
         let (signature, from_next) = match (&f.input.signature, next_signature) {
             (Some(own), _) => (Some(own.as_str()), false),
             (None, next) => (next, next.is_some()),
         };
-        let algorithm = f.input.signature_algorithm.as_deref().or(digest.signature_algorithm.as_deref());
-        match check_signature(digest, f.input.sha256, algorithm, signature, keys) {
+        match check_signature(digest, f.input.sha256, signature, keys) {
             Check::Verified => out.verified += 1,
             Check::Failed(reason) => {
                 findings.contradicted[i] = true;
@@ -161,11 +158,10 @@ pub(super) enum Check {
 pub(super) fn check_signature(
     digest: &Digest,
     content: Option<Sha256>,
-    algorithm: Option<&str>,
     signature: Option<&str>,
     keys: Option<&PublicKeys>,
 ) -> Check {
-    if let Some(algorithm) = algorithm.filter(|a| *a != SIGNATURE_ALGORITHM) {
+    if let Some(algorithm) = digest.signature_algorithm.as_deref().filter(|a| *a != SIGNATURE_ALGORITHM) {
         return Check::Unchecked(format!("signature algorithm {algorithm} is not {SIGNATURE_ALGORITHM}"));
     }
     let Some(keys) = keys else {

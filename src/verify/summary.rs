@@ -13,7 +13,7 @@ use crate::time::{Timestamp, HOUR, MINUTE};
 /// A log file delivered less than this after the end of the last digest of its account and
 /// region may be listed by a digest not delivered yet: digests come every hour, for the hour
 /// before.
-pub(crate) const AWAITING: i64 = 2 * HOUR;
+pub(super) const AWAITING: i64 = 2 * HOUR;
 
 /// Step 5, summarise: counts, per account and region what the digests cover, the log files no
 /// digest lists with why, and every list sorted.
