@@ -4,8 +4,10 @@
 //! records, [`event`] picks out Instance Connect events, [`scan`] runs that in parallel,
 //! [`analysis`] pairs, attributes and classifies, [`report`] is the result, and [`output`]
 //! renders it ([`connections`] is the row of the connections listing). [`cmd`] wires one
-//! subcommand through them. [`digest`] verifies an archive against
-//! CloudTrail's signed digests. [`exit`] lists the statuses a run ends with.
+//! subcommand through them. [`verify`] checks an archive against CloudTrail's signed digests.
+//! [`exit`] lists the statuses a run ends with. At the bottom, what every stage may use:
+//! [`layout`] reads CloudTrail's key layout and names, [`hash`] hashes as CloudTrail does,
+//! [`keys`] holds CloudTrail's public keys, [`time`] its times.
 
 #![warn(unreachable_pub)]
 

@@ -4,7 +4,7 @@
 //! hashes, parsed digests, signatures) and gets back an [`Integrity`] to report
 //! ([`integrity`]). [`verify`] runs five steps, a file each: read the digests ([`digests`]),
 //! match the log files they list ([`logs`]), check the chains ([`chains`]), check the signatures
-//! ([`signature`]), summarise ([`summary`]). Around them: the digest file format ([`format`]),
+//! ([`signature`]), summarise ([`summary`]). Around them: the digest file format ([`mod@format`]),
 //! how objects are matched by their place in the layout ([`place`]), and what a shard of a
 //! sharded run hands on for the merge to verify ([`residue`]).
 //!
