@@ -20,13 +20,34 @@ pub(super) const AWAITING: i64 = 2 * HOUR;
 pub(super) fn summarise(
     digests: &Digests,
     logs: &[LogObject],
-    mut matched: Matched,
+    matched: Matched,
     findings: Findings,
     signatures: Signatures,
     scope: &Scope,
 ) -> Integrity {
     let found = &digests.found;
-    let mut out = Integrity { signatures, missing: matched.missing, ..Integrity::default() };
+    let mut out = Integrity { signatures, ..Integrity::default() };
+    count_digests(found, &findings, &mut out);
+    let (mut streams, coverage) = streams_and_coverage(found);
+    judge_logs(logs, matched, found, &coverage, scope, &mut streams, &mut out);
+    out.streams = streams.into_values().collect();
+    for stream in &mut out.streams {
+        stream.trails.sort();
+    }
+    let mut breaks = findings.breaks;
+    breaks.sort_by(|a, b| a.0.cmp(&b.0));
+    out.chain_breaks = breaks.into_iter().map(|(_, brk)| brk).collect();
+    out.modified.sort();
+    out.unlisted.sort();
+    out.unreadable_digests.sort();
+    out
+}
+
+/// An account and a region.
+type StreamKey = (String, String);
+
+/// The digests read, backfill and verified (nothing contradicts them), and the unreadable ones.
+fn count_digests(found: &[Found], findings: &Findings, out: &mut Integrity) {
     for f in found {
         if f.digest.is_none() {
             let error = f.input.digest.as_ref().err().cloned().unwrap_or_default();
@@ -44,11 +65,15 @@ pub(super) fn summarise(
     out.digests_verified =
         found.iter().enumerate().filter(|(i, f)| f.digest.is_some() && !findings.contradicted[*i]).count()
             as u64;
+}
 
-    // Per account and region: the spans the hourly digests cover, for unlisted files and the
-    // summary.
-    let mut streams: BTreeMap<(String, String), StreamIntegrity> = BTreeMap::new();
-    let mut coverage: BTreeMap<(String, String), Vec<Span>> = BTreeMap::new();
+/// Per account and region: the stream's summary so far (digests, trails, the times the digests
+/// read cover), and the spans its hourly digests cover, sorted, to explain unlisted files by.
+fn streams_and_coverage(
+    found: &[Found],
+) -> (BTreeMap<StreamKey, StreamIntegrity>, BTreeMap<StreamKey, Vec<Span>>) {
+    let mut streams: BTreeMap<StreamKey, StreamIntegrity> = BTreeMap::new();
+    let mut coverage: BTreeMap<StreamKey, Vec<Span>> = BTreeMap::new();
     for (i, f) in found.iter().enumerate() {
         let key = (f.account(), f.region());
         let stream = streams.entry(key.clone()).or_insert_with(|| StreamIntegrity::new(&key));
@@ -73,7 +98,21 @@ pub(super) fn summarise(
             stream.to = read.iter().map(|s| s.1).max().map(|t| t.to_string());
         }
     }
+    (streams, coverage)
+}
 
+/// Each log file, as matching found it: verified, modified, or listed by no digest (with why),
+/// counted in its stream. Missing files are matching's list as it is.
+fn judge_logs(
+    logs: &[LogObject],
+    mut matched: Matched,
+    found: &[Found],
+    coverage: &BTreeMap<StreamKey, Vec<Span>>,
+    scope: &Scope,
+    streams: &mut BTreeMap<StreamKey, StreamIntegrity>,
+    out: &mut Integrity,
+) {
+    out.missing = matched.missing;
     for (h, log) in logs.iter().enumerate() {
         let place = Place::of(&log.object);
         let (account, region, delivered) = log_identity(&place);
@@ -109,18 +148,6 @@ pub(super) fn summarise(
             digest,
         });
     }
-
-    out.streams = streams.into_values().collect();
-    for stream in &mut out.streams {
-        stream.trails.sort();
-    }
-    let mut breaks = findings.breaks;
-    breaks.sort_by(|a, b| a.0.cmp(&b.0));
-    out.chain_breaks = breaks.into_iter().map(|(_, brk)| brk).collect();
-    out.modified.sort();
-    out.unlisted.sort();
-    out.unreadable_digests.sort();
-    out
 }
 
 /// The delivery times a digest covers, and which digest (an index into the found ones).
