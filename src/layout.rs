@@ -15,6 +15,11 @@
 
 use crate::time::{Day, Timestamp};
 
+/// The service folder of log files.
+pub(crate) const LOGS: &str = "CloudTrail";
+/// The service folder of digests.
+pub(crate) const DIGESTS: &str = "CloudTrail-Digest";
+
 /// How far into the layout a folder or key goes; `None` where it does not reach.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Position<'a> {
@@ -71,7 +76,7 @@ pub(crate) fn position(path: &str) -> Option<Position<'_>> {
 /// the separator that follows), with its day. `None` outside a log day folder of the layout.
 pub(crate) fn day_folder(name: &str) -> Option<(&str, Day)> {
     let p = position(name)?;
-    if p.service != Some("CloudTrail") {
+    if p.service != Some(LOGS) {
         return None;
     }
     let day = p.date()?;
@@ -79,6 +84,12 @@ pub(crate) fn day_folder(name: &str) -> Option<(&str, Day)> {
     let component = p.day?;
     let end = component.as_ptr() as usize - name.as_ptr() as usize + component.len();
     Some((&name[..end], day))
+}
+
+/// Whether a folder of `path` is a digest folder: what is under one is a digest, or kept with them
+/// (a signature sidecar).
+pub(crate) fn in_digest_folder(path: &str) -> bool {
+    path.split(['/', '\\']).any(|part| part == DIGESTS)
 }
 
 /// An object's name split at its last `AWSLogs` folder, with the folders it sits in.
@@ -276,6 +287,8 @@ mod tests {
         assert_eq!((p.account, p.service, p.region), (Some("1"), Some("CloudTrail"), None));
         assert_eq!(position("exports/2024/03/02/"), None);
         assert_eq!(position("AWSLogs/"), Some(Position::default()));
+        assert!(in_digest_folder(r"copy\AWSLogs\1\CloudTrail-Digest\us-east-1\d.json.gz"));
+        assert!(!in_digest_folder("AWSLogs/1/CloudTrail/us-east-1/1_CloudTrail-Digest_x.json.gz"));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::glob::Glob;
 use super::shard::Shard;
-use crate::layout::{day_folder, position};
+use crate::layout::{day_folder, position, DIGESTS};
 use crate::time::{Day, Timestamp};
 
 /// What to keep, by the key layout and by event time. The default keeps everything but digests.
@@ -70,7 +70,7 @@ impl Filter {
         }
         // Digest folders are pruned like log folders (and their digests then skipped by name,
         // or read to verify), so narrowed, sharded and whole runs count the same skipped files.
-        let digest = p.service == Some("CloudTrail-Digest");
+        let digest = p.service == Some(DIGESTS);
         if let Some(region) = p.region {
             if !self.regions.is_empty() && !self.regions.contains(region) {
                 return false;

@@ -218,7 +218,7 @@ pub(crate) fn classify_name(path: &str, digests: bool, include: &[Glob]) -> Verd
     let file = path.rsplit(['/', '\\']).next().unwrap_or(path).to_ascii_lowercase();
     let stem = file.strip_suffix(".gz").unwrap_or(&file);
     let json = stem.ends_with(".jsonl") || stem.ends_with(".json");
-    if path.split(['/', '\\']).any(|part| part == "CloudTrail-Digest") {
+    if crate::layout::in_digest_folder(path) {
         return if json && digests { Verdict::Read(Kind::Digest) } else { Verdict::Skip(Skip::Digest) };
     }
     if json || include.iter().any(|glob| glob.matches_name_of(path)) {

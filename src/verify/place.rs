@@ -20,6 +20,7 @@ pub(super) struct Place {
 }
 
 impl Place {
+    /// Where `name` (a local path, `s3://bucket/key`, or a key a digest writes) sits.
     pub(super) fn of(name: &str) -> Place {
         let file = layout::file_name(name).to_owned();
         let Some(placed) = layout::place(name) else {
