@@ -8,8 +8,9 @@
 //!   bucket, a copy of it under any local folder and the keys digests write all agree.
 //! - Log files: `ACCOUNT_CloudTrail_REGION_YYYYMMDDTHHmmZ_UNIQUE.json.gz`, the time being the
 //!   delivery's, to the minute.
-//! - Digests: `ACCOUNT_CloudTrail-Digest_REGION_TRAIL_HOMEREGION_YYYYMMDDTHHMMSSZ[_backfill].json.gz`,
-//!   the time being the digest's end (see `verify` for where these facts come from).
+//! - Digests:
+//!   `ACCOUNT_CloudTrail-Digest_REGION_TRAIL_HOMEREGION_YYYYMMDDTHHMMSSZ[_backfill].json.gz`, the
+//!   time being the digest's end (`verify`'s documentation says where these facts come from).
 //! - A local copy keeps a digest's signature (S3 metadata on S3) beside it, in
 //!   `<digest>`[`SIGNATURE_SUFFIX`].
 

@@ -24,7 +24,7 @@
 //! - (cli): aws-cli, `awscli/customizations/cloudtrail/validation.py` (github.com/aws/aws-cli,
 //!   commit 07c4fe3, 2026-07), the reference implementation of `aws cloudtrail validate-logs`,
 //!   and its example `awscli/examples/cloudtrail/list-public-keys.rst`.
-//! - (7054): aws-cli issue #7054, "Logs Validator is not seeing when user will delete two
+//! - (two-deleted): the aws-cli issue "Logs Validator is not seeing when user will delete two
 //!   digest-files in a row" (<https://github.com/aws/aws-cli/issues/7054>).
 //!
 //! Facts:
@@ -79,7 +79,7 @@
 //!   aws-cli v1 prints the validity times as epoch seconds (`1453076702.0`, (cli)'s example);
 //!   (custom)'s sample has them as strings and a `publicKeyList` key; aws-cli v2 prints ISO 8601
 //!   by default. All of these are accepted.
-//! - **Two deleted digests in a row** (7054, cli): aws-cli follows `previousDigestS3Object`
+//! - **Two deleted digests in a row** (two-deleted, cli): aws-cli follows `previousDigestS3Object`
 //!   from the newest digest; on a missing one it jumps to the next digest listed in the bucket
 //!   and reports only the first missing one. Here every hour is accounted for instead: see
 //!   the rules below.
@@ -106,10 +106,10 @@
 //! names A as previous. If B names an absent digest P, P accounts for one period before B (P ends
 //! where B starts and lasts as long as B), and any time left between A's end and P's start is a
 //! `no_digest` span: that is how the second of two deleted digests in a row is caught, which
-//! aws-cli misses ((7054) above). If B is a starting digest (no previous), the hours between A
-//! and B are a `chain_restarted` span: CloudTrail restarts the chain when validation or logging was turned
-//! off. A digest that is unreadable has unknown content: the link into it is taken on trust, the
-//! hours before it are not checked.
+//! aws-cli misses ((two-deleted) above). If B is a starting digest (no previous), the hours
+//! between A and B are a `chain_restarted` span: CloudTrail restarts the chain when validation or
+//! logging was turned off. A digest that is unreadable has unknown content: the link into it is
+//! taken on trust, the hours before it are not checked.
 //!
 //! **Range.** With `--from/--to` only some day folders are read ([`Scope`]). Problems are only
 //! reported about what was read or should have been: a listed log file or a previous digest whose
@@ -125,9 +125,9 @@
 //! of that time lists other files but not it (`not_listed`: not delivered by CloudTrail, or listed
 //! by a backfill digest not in the archive), that digest is unreadable, that hour has no digest,
 //! it came before the first digest (validation not yet on), after the last one, or no digest of
-//! its account and region was read. Delivered less than [`summary::AWAITING`] after the last digest, its
-//! digest may simply not be delivered yet: `awaiting_digest`, the one reason that is not a
-//! problem.
+//! its account and region was read. Delivered less than [`summary::AWAITING`] after the last
+//! digest, its digest may simply not be delivered yet: `awaiting_digest`, the one reason that is
+//! not a problem.
 //!
 //! **Signatures.** A digest's signature is the one read with it (S3 metadata or sidecar) or,
 //! failing that, the `previousDigestSignature` of the digest after it, as CloudTrail's guide
