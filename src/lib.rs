@@ -5,8 +5,10 @@
 //! [`analysis`] pairs, attributes, classifies and builds the [`report`] (the report's schema) or
 //! the rows of the connections listing (a [`row`] is their schema), and [`output`] renders
 //! either. [`cli`] is the command line, [`plan`] what it asks for, decided once; [`cmd`] wires
-//! one planned subcommand through the stages. [`digest`] verifies an archive against
-//! CloudTrail's signed digests. [`exit`] lists the statuses a run ends with.
+//! one planned subcommand through the stages. [`verify`] checks an archive against CloudTrail's
+//! signed digests. [`exit`] lists the statuses a run ends with. At the bottom, what every stage
+//! may use: [`layout`] reads CloudTrail's key layout and names, [`hash`] hashes as CloudTrail
+//! does, [`keys`] holds CloudTrail's public keys, [`time`] its times.
 
 #![warn(unreachable_pub)]
 
@@ -14,10 +16,12 @@ pub(crate) mod analysis;
 pub mod cli;
 pub(crate) mod cmd;
 pub(crate) mod decode;
-pub(crate) mod digest;
 pub(crate) mod error;
 pub(crate) mod event;
 pub mod exit;
+pub(crate) mod hash;
+pub(crate) mod keys;
+pub(crate) mod layout;
 pub(crate) mod messages;
 pub mod output;
 pub(crate) mod partial;
@@ -33,6 +37,7 @@ pub(crate) mod state;
 #[cfg(feature = "synth")]
 pub mod synth;
 pub(crate) mod time;
+pub(crate) mod verify;
 
 pub use error::FatalError;
 pub use exit::ExitStatus;

@@ -61,7 +61,7 @@ impl Log {
     }
 
     /// One line per problem verification found.
-    pub(crate) fn warn_integrity(&self, integrity: Option<&crate::digest::Integrity>) {
+    pub(crate) fn warn_integrity(&self, integrity: Option<&crate::verify::Integrity>) {
         if self.quiet {
             return;
         }

@@ -18,7 +18,7 @@ use crate::messages::Log;
 use crate::output::{Format, ListFormat};
 use crate::partial;
 use crate::scan::ReadOptions;
-use crate::source::layout::Filter;
+use crate::source::filter::Filter;
 use crate::source::s3::S3Options;
 use crate::source::shard::Shard;
 use crate::source::Source;
@@ -166,7 +166,7 @@ pub(crate) struct ReportPlan {
     pub(crate) read: ReadPlan,
     pub(crate) format: Format,
     pub(crate) output: Option<PathBuf>,
-    /// `--pair-window`, in seconds (the report says it), and as the pairing takes it.
+    /// `--pair-window`, as the pairing takes it (the report says it in seconds).
     pub(crate) window: Window,
     pub(crate) all: bool,
     pub(crate) redact: bool,
@@ -252,8 +252,10 @@ impl ScanPlan {
             state: None,
         })?;
         // `--shard env/N` with an index the environment does not give.
-        let shard =
-            args.shard.resolve(|name| std::env::var(name).ok()).map_err(usage("scan", ErrorKind::ValueValidation))?;
+        let shard = args
+            .shard
+            .resolve(|name| std::env::var(name).ok())
+            .map_err(usage("scan", ErrorKind::ValueValidation))?;
         read.options.filter.shard = Some(shard);
         read.s3_needed = matches!(args.output, partial::Target::S3(_));
         Ok(ScanPlan { read, shard, output: args.output })

@@ -18,10 +18,10 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use crate::digest::Integrity;
 use crate::error::{ArchivedObject, FatalError, ObjectError};
 use crate::report::{EndpointTimes, Report};
 use crate::row::Row;
+use crate::verify::Integrity;
 
 /// Assigns pseudonyms in order of first appearance; the report is traversed in a fixed order,
 /// so the same archive gives the same pseudonyms.

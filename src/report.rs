@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
-use crate::digest::Integrity;
 use crate::error::{ArchivedObject, ObjectError};
 use crate::event::EndpointId;
 use crate::source::Skipped;
+use crate::verify::Integrity;
 
 pub(crate) const SCHEMA_VERSION: u32 = 1;
 

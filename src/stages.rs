@@ -7,7 +7,7 @@ use crate::decode::{Decoder, Sink};
 use crate::error::Reason;
 use crate::event::{Kept, EVENT_SOURCE};
 use crate::scan::{self, ReadOptions};
-use crate::source::layout::Filter;
+use crate::source::filter::Filter;
 
 /// Splits objects into records, counting them, without parsing any.
 pub struct Splitter {

@@ -1,6 +1,11 @@
 //! CloudTrail `eventTime` values: ISO 8601 UTC timestamps (`2023-09-21T01:24:44Z`) parsed to
 //! milliseconds since the epoch and formatted back, without a date-time dependency.
 
+/// A minute, an hour and a day, in the milliseconds a [`Timestamp`] counts.
+pub(crate) const MINUTE: i64 = 60_000;
+pub(crate) const HOUR: i64 = 60 * MINUTE;
+pub(crate) const DAY: i64 = 24 * HOUR;
+
 /// Milliseconds since 1970-01-01T00:00:00Z.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(pub i64);

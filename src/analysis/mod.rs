@@ -12,7 +12,6 @@ pub(crate) mod rows;
 
 use std::collections::BTreeMap;
 
-use crate::digest::Integrity;
 use crate::error::{ArchivedObject, ObjectError, Reason};
 use crate::event::{
     Event, Kept, ANALYZED_EVENT_NAMES, OPEN_TUNNEL, SEND_SERIAL_CONSOLE_SSH_PUBLIC_KEY, SEND_SSH_PUBLIC_KEY,
@@ -21,6 +20,7 @@ use crate::report::{
     Conflict, DirectUse, EventNameReport, FieldReport, RecordPlace, Report, Summary, SCHEMA_VERSION,
 };
 use crate::scan::Counts;
+use crate::verify::Integrity;
 
 use endpoints::Attributed;
 

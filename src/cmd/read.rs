@@ -23,7 +23,7 @@ pub(crate) struct Read {
     pub(crate) s3: Option<S3Client>,
     /// Partials made with `--verify` were merged: the options their shards read with, and the
     /// public keys the shards had. Their digests and log files are in `scan`.
-    pub(crate) residue: Option<(crate::partial::Options, Option<crate::digest::PublicKeys>)>,
+    pub(crate) residue: Option<(crate::partial::Options, Option<crate::keys::PublicKeys>)>,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -162,7 +162,7 @@ fn merge(
     scan: &mut Scan,
     options: &ReadOptions,
     plan: &ReadPlan,
-) -> Result<Option<(crate::partial::Options, Option<crate::digest::PublicKeys>)>, FatalError> {
+) -> Result<Option<(crate::partial::Options, Option<crate::keys::PublicKeys>)>, FatalError> {
     let refuse = |message: String| Err(FatalError::Partial(message));
     let filter = &options.filter;
     if filter.shard.is_some() {

@@ -5,11 +5,11 @@
 
 use std::io;
 
-use crate::digest::residue;
 use crate::error::FatalError;
 use crate::output;
 use crate::partial::{self, Header, Options, Target, FORMAT};
 use crate::plan::ScanPlan;
+use crate::verify::residue;
 use crate::Outcome;
 
 use super::read;

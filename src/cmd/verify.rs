@@ -6,15 +6,17 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::digest::{self, DigestName, Integrity, PublicKeys, Scope};
 use crate::error::FatalError;
+use crate::keys::PublicKeys;
+use crate::layout::DigestName;
 use crate::messages::Log;
 use crate::plan::{ReadPlan, VerifyPlan};
 use crate::scan::Scan;
-use crate::source::layout::Filter;
+use crate::source::filter::Filter;
 use crate::source::s3::S3Client;
 use crate::state::State;
 use crate::time::{Day, Timestamp};
+use crate::verify::{Integrity, Scope};
 
 use super::read::{self, Read};
 
@@ -112,7 +114,7 @@ fn scope(from: Option<Day>, to: Option<Day>) -> Scope {
 }
 
 fn verify(scan: &Scan, keys: Option<&PublicKeys>, scope: Scope, log: &Log) -> Integrity {
-    let integrity = digest::verify(&scan.digests, &scan.logs, keys, &scope);
+    let integrity = crate::verify::verify(&scan.digests, &scan.logs, keys, &scope);
     log.stage(format_args!(
         "verified {} log files against {} digests: {} problems",
         scan.logs.len(),

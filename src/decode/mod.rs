@@ -20,8 +20,8 @@ use std::io::{self, BufReader, Read};
 
 use memchr::memmem;
 
-use crate::digest::{Hasher, Sha256};
 use crate::error::Reason;
+use crate::hash::{Hasher, Sha256};
 use crate::time::Timestamp;
 
 #[cfg(test)]

@@ -13,8 +13,8 @@ use std::fmt::Write;
 
 use super::document::{Block, Cell, Table};
 use super::sanitize;
-use super::timeline::{Bin, Row, Timeline, DAY};
-use crate::time::Timestamp;
+use super::timeline::{Bin, Row, Timeline};
+use crate::time::{Timestamp, DAY};
 
 /// No script, no fetch of any kind, no `<base>` or form target: only the inline style sheet.
 const CONTENT_SECURITY_POLICY: &str =

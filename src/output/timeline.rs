@@ -9,14 +9,11 @@
 use std::collections::BTreeMap;
 
 use crate::report::Report;
+use crate::time::{DAY, HOUR, MINUTE};
 
 /// Most columns a row has: fine enough to show the day's rhythm over two days (hourly), coarse
 /// enough that a column stays a few pixels wide on a printed page.
 pub(crate) const COLUMNS_MAX: i64 = 80;
-
-const MINUTE: i64 = 60_000;
-const HOUR: i64 = 60 * MINUTE;
-pub(crate) const DAY: i64 = 24 * HOUR;
 
 /// Column widths and tick intervals to choose from, shortest first. Past the last, whole multiples
 /// of it are used.

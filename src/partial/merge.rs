@@ -2,8 +2,8 @@
 //! failures and archived objects added up.
 
 use super::{Header, Options, PartialRead, FORMAT};
-use crate::digest::PublicKeys;
 use crate::error::{ArchivedObject, ObjectError};
+use crate::keys::PublicKeys;
 use crate::scan::Counts;
 
 /// What the partials of one run add up to.

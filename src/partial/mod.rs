@@ -9,7 +9,7 @@
 //! every shard's records together, so it is the analysis of one run.
 //!
 //! A partial made with `--verify` has a **residue** after its records: one line per fact of its
-//! verification, `{"v":<fact>}` (`crate::digest::residue`: the public keys it had, every digest it
+//! verification, `{"v":<fact>}` (`crate::verify::residue`: the public keys it had, every digest it
 //! read, every log file with its SHA-256), counted in the header's `residue`. The merge verifies
 //! every shard's facts together, which is the verification of one run. Partials made with and
 //! without `--verify` are not shards of one run.
@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ArchivedObject, ObjectError};
 use crate::scan::Counts;
-use crate::source::layout::Filter;
+use crate::source::filter::Filter;
 use crate::source::s3::S3Url;
 use crate::source::shard::Shard;
 use crate::source::Source;

@@ -10,10 +10,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::digest::residue::{self, Fact};
-use crate::digest::{DigestObject, LogObject, PublicKey};
 use crate::error::Reason;
 use crate::event::tables::FastMap;
+use crate::keys::PublicKey;
+use crate::verify::residue::{self, Fact};
+use crate::verify::{DigestObject, LogObject};
 
 /// The first member name of a partial's header line.
 pub(crate) const MARKER: &[u8] = b"trailscope_partial";

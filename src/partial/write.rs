@@ -6,8 +6,8 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 
 use super::Header;
-use crate::digest::residue::Fact;
 use crate::event::Kept;
+use crate::verify::residue::Fact;
 
 /// Writes the partial of `kept` (every kept record, in origin order) under `header` to `out`, then
 /// the residue (`header.residue` facts, with `--verify`).

@@ -8,7 +8,8 @@ use tokio::sync::mpsc;
 use super::{Known, ListedFolder, LISTED_AHEAD};
 use crate::error::{ArchivedObject, FatalError, ObjectError};
 use crate::event::tables::FastMap;
-use crate::source::layout::{day_folder, Filter};
+use crate::layout::day_folder;
+use crate::source::filter::Filter;
 use crate::source::{Entry, Object, Skipped, Store};
 
 /// What the listings found besides objects.

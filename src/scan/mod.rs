@@ -25,14 +25,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::digest::{DigestObject, LogObject};
 use crate::error::{ArchivedObject, FatalError, ObjectError};
 use crate::event::tables::{FastMap, Tables};
 use crate::event::Kept;
 use crate::partial::read::Numbering;
 use crate::partial::PartialRead;
-use crate::source::layout::Filter;
+use crate::source::filter::Filter;
 use crate::source::{Body, Fetched, Kind, Location, Object, Skipped, Store};
+use crate::verify::{DigestObject, LogObject};
 
 type FastSet<T> = std::collections::HashSet<T, foldhash::fast::FixedState>;
 
@@ -278,8 +278,9 @@ pub(crate) fn read_one(name: &str, bytes: Vec<u8>, options: &ReadOptions) -> Res
     };
     let fetched = Ok(Fetched { body: Body::Bytes(bytes), signature: None });
     let item = fetch::Item { seq: 0, object, fetched, _budget: None, role: fetch::Role::Listed };
-    send.try_send(item)
-        .map_err(|_| FatalError::pool(Some("worker queue"), std::io::Error::other("closed before the object was queued")))?;
+    send.try_send(item).map_err(|_| {
+        FatalError::pool(Some("worker queue"), std::io::Error::other("closed before the object was queued"))
+    })?;
     drop(send);
     let output = work::work(0, &Mutex::new(receive), &shared)?;
     let listing = feed::Listing { listed: 1, objects: 1, ..Default::default() };

@@ -10,15 +10,15 @@ use tokio::sync::mpsc;
 use super::fetch::{Item, Role};
 use super::{FastSet, KnownObject, Progress, ReadOptions};
 use crate::decode::{self, Decoded, Decoder, Sink};
-use crate::digest::{DigestObject, LogObject};
 use crate::error::{ArchivedObject, FatalError, ObjectError, Reason};
 use crate::event::spool::SpoolWriter;
 use crate::event::tables::Tables;
 use crate::event::{Event, Extractor, Origin, EVENT_SOURCE};
 use crate::partial::read::{Finished, Line, Numbering, Numbers, Reading};
 use crate::partial::{PartialRead, MARKER};
-use crate::source::layout::Filter;
+use crate::source::filter::Filter;
 use crate::source::{Body, Fetched, Kind};
+use crate::verify::{DigestObject, LogObject};
 
 /// What every worker shares.
 pub(super) struct Shared<'a> {

@@ -4,7 +4,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::layout::Filter;
+use super::filter::Filter;
 use super::{
     classify_name, display, Body, BoxFuture, Entry, Fetched, Found, Kind, Location, Object, Skip, Store,
     Verdict,
@@ -92,9 +92,9 @@ fn fetch(object: &Object) -> Result<Fetched, Reason> {
 /// checked from the next digest's `previousDigestSignature`, or reported unchecked.
 fn sidecar(digest: &Path) -> Result<Option<String>, Reason> {
     let mut name = digest.as_os_str().to_owned();
-    name.push(".sig");
+    name.push(crate::layout::SIGNATURE_SUFFIX);
     match fs::read(&name) {
-        Ok(bytes) => crate::digest::parse_signature_sidecar(&bytes)
+        Ok(bytes) => crate::layout::parse_signature_sidecar(&bytes)
             .map(Some)
             .map_err(|e| Reason::Shape(format!("signature sidecar {}: {e}", Path::new(&name).display()))),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),

@@ -3,8 +3,8 @@
 //! ([`s3`]) implement it; the reading stage (`scan`) drives any of them the same way and applies
 //! the limits (requests in flight, bytes held) once, around them.
 
+pub(crate) mod filter;
 pub(crate) mod glob;
-pub(crate) mod layout;
 mod local;
 pub(crate) mod s3;
 pub(crate) mod shard;
@@ -21,8 +21,8 @@ use tokio::sync::mpsc;
 use crate::error::Reason;
 use crate::error::{ArchivedObject, FatalError, ObjectError};
 
+use filter::Filter;
 use glob::Glob;
-use layout::Filter;
 pub(crate) use local::LocalStore;
 use s3::S3Url;
 
@@ -115,7 +115,7 @@ pub(crate) enum Entry {
     /// Listed, then left out by `--from/--to/--account/--region` (or a folder placeholder).
     Pruned(String),
     /// A day folder not listed again (`--state`): its objects are the state's (its name as
-    /// [`layout::day_folder`] gives it).
+    /// [`crate::layout::day_folder`] gives it).
     Settled(String),
     /// A folder or file that could not be listed or inspected: a failure of its own.
     Failed(ObjectError),
@@ -218,7 +218,7 @@ pub(crate) fn classify_name(path: &str, digests: bool, include: &[Glob]) -> Verd
     let file = path.rsplit(['/', '\\']).next().unwrap_or(path).to_ascii_lowercase();
     let stem = file.strip_suffix(".gz").unwrap_or(&file);
     let json = stem.ends_with(".jsonl") || stem.ends_with(".json");
-    if path.split(['/', '\\']).any(|part| part == "CloudTrail-Digest") {
+    if crate::layout::in_digest_folder(path) {
         return if json && digests { Verdict::Read(Kind::Digest) } else { Verdict::Skip(Skip::Digest) };
     }
     if json || include.iter().any(|glob| glob.matches_name_of(path)) {

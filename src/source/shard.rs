@@ -16,7 +16,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::layout::position;
+use crate::layout::day_file;
 
 /// The I-th of N parts of the sources (0-based, as Kubernetes' `JOB_COMPLETION_INDEX` and AWS
 /// Batch's `AWS_BATCH_JOB_ARRAY_INDEX` count).
@@ -143,23 +143,8 @@ struct DayFolder {
 impl DayFolder {
     /// The day folder a file is in, and the file's name; `None` outside a day folder.
     fn of(path: &str) -> Option<(DayFolder, &str)> {
-        let (folder, name) = path.rsplit_once('/')?;
-        let p = position(path)?;
-        let (account, service, region) = (p.account?, p.service?, p.region?);
-        let (year, month, day) = (p.year?, p.month?, p.day?);
-        let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
-        let is_day_folder = digits(year, 4) && digits(month, 2) && digits(day, 2) && folder.ends_with(day);
-        if !is_day_folder || name.is_empty() {
-            return None;
-        }
-        let from = folder.rfind("AWSLogs").unwrap_or(0);
-        Some((
-            DayFolder {
-                key: folder[from..].to_owned(),
-                name_prefix: format!("{account}_{service}_{region}_{year}{month}{day}T"),
-            },
-            name,
-        ))
+        let file = day_file(path)?;
+        Some((DayFolder { key: file.folder.to_owned(), name_prefix: file.hour_prefix }, file.name))
     }
 
     /// Which of the 24 ranges a file name falls in: range `r` holds the names after

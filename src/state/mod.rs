@@ -32,9 +32,10 @@ pub(crate) use changes::{baseline, changes, Baseline};
 
 use crate::error::FatalError;
 use crate::event::Kept;
+use crate::layout::day_folder;
 use crate::partial::{self, Header, Options};
 use crate::scan::{Counts, Known, KnownObject, ListedFolder, StateScan};
-use crate::source::layout::{day_folder, Shard};
+use crate::source::shard::Shard;
 
 /// The format of `state.json` this trailscope writes and reads.
 const FORMAT: u32 = 3;
@@ -376,7 +377,7 @@ fn sha256(mut file: File) -> io::Result<String> {
         }
         context.update(&buffer[..n]);
     }
-    Ok(crate::digest::hex(context.finish().as_ref()))
+    Ok(crate::hash::hex(context.finish().as_ref()))
 }
 
 /// The day folders of `manifest` a run need not list, with the names of their objects: of each

@@ -1,7 +1,7 @@
 //! Real digests for synthetic archives: per account and region, a chain of hourly digests in
 //! CloudTrail's layout, listing every log file delivered in their hour with the SHA-256 of its
 //! uncompressed bytes, each chained to the previous one and signed with the committed test key
-//! (`testdata/keys/`) exactly as CloudTrail signs (see `src/digest/mod.rs` for the format and its
+//! (`testdata/keys/`) exactly as CloudTrail signs (see `src/verify/mod.rs` for the format and its
 //! sources).
 //!
 //! The signature CloudTrail keeps in the object's S3 metadata (`x-amz-meta-signature`) is written
@@ -17,8 +17,10 @@ use serde::Serialize;
 
 use super::rng::Rng;
 use super::{gzip, put};
-use crate::digest::{self, Digest, PublicKeys, Sha256};
-use crate::time::{Day, Timestamp};
+use crate::hash::Sha256;
+use crate::keys::PublicKeys;
+use crate::time::{Day, Timestamp, HOUR};
+use crate::verify::{self, Digest};
 
 /// The key the generator signs with. A test key, committed: see `testdata/keys/README.md`.
 const TEST_SIGNING_KEY: &[u8] = include_bytes!("../../testdata/keys/test-digest-signing-key.pk8");
@@ -33,10 +35,10 @@ pub const TEST_PUBLIC_KEYS: &[u8] = include_bytes!("../../testdata/keys/test-pub
 pub const TEST_PUBLIC_KEYS_PATH: &str = "testdata/keys/test-public-keys.json";
 
 /// What a digest's signature sidecar is named: the digest's name and this.
-pub const SIGNATURE_SUFFIX: &str = ".sig";
+pub const SIGNATURE_SUFFIX: &str = crate::layout::SIGNATURE_SUFFIX;
 
 /// The S3 metadata a digest object carries beside `signature`: `signature-algorithm`.
-pub const SIGNATURE_ALGORITHM: &str = digest::SIGNATURE_ALGORITHM;
+pub const SIGNATURE_ALGORITHM: &str = verify::SIGNATURE_ALGORITHM;
 
 /// The bucket the synthetic trails deliver to, as digests name it.
 pub const BUCKET: &str = "trail-bucket";
@@ -44,8 +46,6 @@ pub const BUCKET: &str = "trail-bucket";
 /// The trail every synthetic stream belongs to, and its home region.
 pub(crate) const TRAIL: &str = "management";
 const HOME_REGION: &str = "us-east-1";
-
-const HOUR: i64 = 3_600_000;
 
 /// A log object the digests must list: where, when delivered, and what it holds.
 #[derive(Debug, Clone)]
@@ -220,14 +220,14 @@ fn compact(ms: i64) -> String {
 /// with a PKCS#8 RSA key.
 fn sign(json: &[u8], key: &[u8]) -> io::Result<String> {
     let digest = Digest::parse(json).map_err(io::Error::other)?;
-    let message = digest::signing_string(
+    let message = verify::signing_string(
         &digest.end_text,
         &digest.bucket,
         &digest.key,
         &Sha256::of(json),
         digest.previous_signature.as_deref(),
     );
-    digest::sign(key, message.as_bytes()).map_err(io::Error::other)
+    verify::sign(key, message.as_bytes()).map_err(io::Error::other)
 }
 
 /// Signs the digest at `path` (gzipped, as written) anew with `key` and rewrites its sidecar, as
@@ -248,8 +248,8 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::digest::{verify, DigestObject, LogObject, Scope, UnlistedCause};
     use crate::synth::{generate, Spec};
+    use crate::verify::{verify, DigestObject, LogObject, Scope, UnlistedCause};
 
     fn small() -> Spec {
         Spec { objects: 48, records: 600, connections: 5, digests: true, ..Spec::testdata() }

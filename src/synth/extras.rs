@@ -10,7 +10,7 @@ use super::digest::{self, Chain, Delivered};
 use super::records::{self, Account};
 use super::truth::{FailureTruth, IntegrityTruth, StreamTruth, Truth};
 use super::{gzip, put, Plan, Rng, ACCOUNTS, STREAMS};
-use crate::digest::Sha256;
+use crate::hash::Sha256;
 use crate::time::{Day, Timestamp};
 
 /// Where and when the extras are written: the first day's folders, around its noon.

@@ -7,7 +7,7 @@ use std::path::Path;
 use super::digest::Delivered;
 use super::records;
 use super::{gzip, put, Activity, ObjectPlan, Plan, Rng, Written, ACCOUNTS, STREAMS};
-use crate::digest::Sha256;
+use crate::hash::Sha256;
 use crate::time::{Day, Timestamp};
 
 impl Plan<'_> {

@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use super::records::{self, Varies};
 use super::{Activity, ObjectPlan, Plan, Written, ACCOUNTS, STREAMS};
-use crate::digest::Sha256;
 use crate::event::{EndpointId, OPEN_TUNNEL, SEND_SSH_PUBLIC_KEY};
+use crate::hash::Sha256;
 use crate::report::{DirectUse, EndpointReport, EventNameReport, FieldClass, Summary, VariesWith};
 use crate::row::Outcome;
 use crate::source::Skipped;

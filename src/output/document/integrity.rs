@@ -1,7 +1,7 @@
 //! The `--verify` section: what CloudTrail's digests say of the archive, a table per kind of
 //! problem.
 
-use crate::digest::Integrity;
+use crate::verify::Integrity;
 
 use super::{code, plural, text, Block, Cell, Table};
 

@@ -12,7 +12,8 @@ use tokio::task::JoinSet;
 
 use super::{describe, S3Store};
 use crate::error::{ArchivedObject, S3Error};
-use crate::source::layout::{position, Filter};
+use crate::layout::position;
+use crate::source::filter::Filter;
 use crate::source::shard::KeyRange;
 use crate::source::{classify_name, Entry, Found, Location, Object, Verdict};
 

@@ -24,7 +24,7 @@ use aws_config::{BehaviorVersion, Region};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::Client;
 
-use super::layout::Filter;
+use super::filter::Filter;
 use super::{BoxFuture, Fetched, Found, Object, Store};
 use crate::error::Reason;
 use crate::error::{FatalError, S3Error};
@@ -282,7 +282,7 @@ impl S3Client {
         region: &str,
         from: crate::time::Timestamp,
         to: crate::time::Timestamp,
-    ) -> Result<Vec<crate::digest::PublicKey>, S3Error> {
+    ) -> Result<Vec<crate::keys::PublicKey>, S3Error> {
         use aws_sdk_cloudtrail::primitives::DateTime;
         // `--endpoint-url` is S3's (an S3-compatible server has no CloudTrail API): CloudTrail is
         // reached at AWS, or where AWS_ENDPOINT_URL_CLOUDTRAIL says.
@@ -308,7 +308,7 @@ impl S3Client {
                     let (Some(value), Some(fingerprint)) = (key.value(), key.fingerprint()) else { continue };
                     let time =
                         |t: Option<&DateTime>| t.and_then(|t| t.to_millis().ok()).map(crate::time::Timestamp);
-                    keys.push(crate::digest::PublicKey {
+                    keys.push(crate::keys::PublicKey {
                         fingerprint: fingerprint.to_ascii_lowercase(),
                         der: value.as_ref().to_vec(),
                         valid_from: time(key.validity_start_time()),

@@ -1,12 +1,13 @@
-//! The CloudTrail key layout, `[prefix/]AWSLogs/[o-id/]<account>/CloudTrail/<region>/YYYY/MM/DD/<file>`,
-//! and the `--from/--to/--account/--region` filter that prunes folders by it, for local walks and
-//! S3 listings alike. Paths outside the layout are never pruned: they may hold anything.
+//! The `--from/--to/--account/--region` filter: what a run reads, pruning folders by the CloudTrail
+//! key layout ([`crate::layout`]) for local walks and S3 listings alike. Paths outside the layout
+//! are never pruned: they may hold anything.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::glob::Glob;
-pub(crate) use super::shard::Shard;
+use super::shard::Shard;
+use crate::layout::{day_folder, position, DIGESTS};
 use crate::time::{Day, Timestamp};
 
 /// What to keep, by the key layout and by event time. The default keeps everything but digests.
@@ -29,47 +30,6 @@ pub(crate) struct Filter {
     /// Whether S3 listings skip the settled folders too: walking down to each region folder
     /// asks more than one flat listing when day folders are small (see `state::walk_pays`).
     pub settled_on_s3: bool,
-}
-
-/// The CloudTrail day folder `name` (an object's name, or a folder's) is in or is, as
-/// `…/AWSLogs/[o-id/]<account>/CloudTrail/<region>/YYYY/MM/DD` (a prefix of `name`, without
-/// the separator that follows), with its day. `None` outside a log day folder of the layout.
-pub(crate) fn day_folder(name: &str) -> Option<(&str, Day)> {
-    let p = position(name)?;
-    if p.service != Some("CloudTrail") {
-        return None;
-    }
-    let number = |s: Option<&str>| -> Option<i64> {
-        s.filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))?.parse().ok()
-    };
-    let day = Day::from_ymd(number(p.year)?, number(p.month)?, number(p.day)?)?;
-    // `position` hands out slices of `name`: the folder ends where its day component does.
-    let component = p.day?;
-    let end = component.as_ptr() as usize - name.as_ptr() as usize + component.len();
-    Some((&name[..end], day))
-}
-
-/// How far into the layout a folder or key goes; `None` where it does not reach.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub(super) struct Position<'a> {
-    pub(super) account: Option<&'a str>,
-    pub(super) service: Option<&'a str>,
-    pub(super) region: Option<&'a str>,
-    pub(super) year: Option<&'a str>,
-    pub(super) month: Option<&'a str>,
-    pub(super) day: Option<&'a str>,
-}
-
-/// Locates `path` (a folder or key, `/`-separated) in the layout, from its last `AWSLogs`.
-pub(super) fn position(path: &str) -> Option<Position<'_>> {
-    let parts: Vec<&str> = path.split(['/', '\\']).filter(|p| !p.is_empty()).collect();
-    let start = parts.iter().rposition(|p| *p == "AWSLogs")?;
-    let mut rest = &parts[start + 1..];
-    if rest.first().is_some_and(|p| p.starts_with("o-")) {
-        rest = &rest[1..];
-    }
-    let at = |i: usize| rest.get(i).copied();
-    Some(Position { account: at(0), service: at(1), region: at(2), year: at(3), month: at(4), day: at(5) })
 }
 
 impl Filter {
@@ -110,7 +70,7 @@ impl Filter {
         }
         // Digest folders are pruned like log folders (and their digests then skipped by name,
         // or read to verify), so narrowed, sharded and whole runs count the same skipped files.
-        let digest = p.service == Some("CloudTrail-Digest");
+        let digest = p.service == Some(DIGESTS);
         if let Some(region) = p.region {
             if !self.regions.is_empty() && !self.regions.contains(region) {
                 return false;
@@ -199,19 +159,7 @@ mod tests {
     }
 
     #[test]
-    fn a_day_folder_is_named_by_the_prefix_up_to_its_day() {
-        let (folder, day) = day_folder(KEY).expect("a log day folder");
-        assert_eq!(folder, "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/02");
-        assert_eq!(day, Day::from_ymd(2024, 3, 2).expect("a day"));
-        let org = "s3://b/p/AWSLogs/o-abc/1/CloudTrail/eu-west-1/2024/12/31/sub/x.json.gz";
-        assert_eq!(
-            day_folder(org).map(|f| f.0),
-            Some("s3://b/p/AWSLogs/o-abc/1/CloudTrail/eu-west-1/2024/12/31")
-        );
-        assert_eq!(day_folder("AWSLogs/1/CloudTrail/us-east-1/2024/03/"), None, "a month folder");
-        assert_eq!(day_folder("AWSLogs/1/CloudTrail-Digest/us-east-1/2024/03/02/d.json.gz"), None);
-        assert_eq!(day_folder("AWSLogs/1/CloudTrail/us-east-1/2024/02/30/x.json.gz"), None, "no such day");
-        assert_eq!(day_folder("exports/2024/03/02/x.json.gz"), None, "a flat folder");
+    fn settled_day_folders_are_named_as_day_folder_names_them() {
         let settled = Filter {
             settled: Some(Arc::new(["AWSLogs/1/CloudTrail/us-east-1/2024/03/02".to_owned()].into())),
             ..Filter::default()

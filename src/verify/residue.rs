@@ -14,7 +14,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::format::{Digest, LogFile, PreviousDigest};
-use super::{hex, unhex, DigestObject, LogObject, PublicKey, PublicKeys, Sha256};
+use super::{DigestObject, LogObject};
+use crate::hash::{hex, unhex, Sha256};
+use crate::keys::{PublicKey, PublicKeys};
 use crate::time::Timestamp;
 
 /// One line of a partial's residue.
@@ -42,8 +44,6 @@ pub(crate) struct DigestFact {
     sha256: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     signature: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    signature_algorithm: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +70,8 @@ struct PreviousFields {
     key: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sha256: Option<String>,
+    /// The digest's `previous_signature` once more: format 1 has it here too, so it is written for
+    /// the readers of format 1 that take it from here, and not read back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     signature: Option<String>,
 }
@@ -139,7 +141,6 @@ impl DigestFact {
             error: d.digest.as_ref().err().cloned(),
             sha256: d.sha256.map(|s| s.to_string()),
             signature: d.signature.clone(),
-            signature_algorithm: d.signature_algorithm.clone(),
         }
     }
 }
@@ -159,7 +160,7 @@ impl DigestFields {
                 bucket: p.bucket.clone(),
                 key: p.key.clone(),
                 sha256: p.sha256.map(|s| s.to_string()),
-                signature: p.signature.clone(),
+                signature: d.previous_signature.clone(),
             }),
             previous_signature: d.previous_signature.clone(),
             log_files: d
@@ -181,7 +182,6 @@ impl DigestFields {
                 bucket: p.bucket,
                 key: p.key,
                 sha256: p.sha256.as_deref().map(sha256).transpose()?,
-                signature: p.signature,
             }),
         };
         let log_files = self
@@ -235,7 +235,6 @@ impl Fact {
                     digest,
                     sha256: d.sha256.as_deref().map(sha256).transpose()?,
                     signature: d.signature,
-                    signature_algorithm: d.signature_algorithm,
                 }))
             }
             Fact::Log(l) => Read::Log(LogObject {

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
-use super::Sha256;
+use crate::hash::Sha256;
 use crate::time::Timestamp;
 
 /// The only hash algorithm CloudTrail names, for log files and previous digests alike.
@@ -26,7 +26,8 @@ pub(crate) struct Digest {
     pub(crate) signature_algorithm: Option<String>,
     /// Null in a starting digest.
     pub(crate) previous: Option<PreviousDigest>,
-    /// `previousDigestSignature` as written (null in a starting digest), for the signing string.
+    /// `previousDigestSignature` as written (null in a starting digest), hex: the previous
+    /// digest's signature, and part of the signing string.
     pub(crate) previous_signature: Option<String>,
     pub(crate) log_files: Vec<LogFile>,
 }
@@ -37,8 +38,6 @@ pub(crate) struct PreviousDigest {
     pub(crate) bucket: String,
     pub(crate) key: String,
     pub(crate) sha256: Option<Sha256>,
-    /// Hex, as CloudTrail writes it.
-    pub(crate) signature: Option<String>,
 }
 
 /// One log file a digest lists.
@@ -137,7 +136,6 @@ impl Digest {
                     bucket: raw.previous_digest_s3_bucket.unwrap_or_default(),
                     key,
                     sha256,
-                    signature: raw.previous_digest_signature.clone(),
                 })
             }
         };
@@ -177,80 +175,6 @@ impl Digest {
             log_files,
         })
     }
-}
-
-/// What a digest's file name says: `ACCOUNT_CloudTrail-Digest_REGION_TRAIL_HOMEREGION_
-/// YYYYMMDDTHHMMSSZ[_backfill].json.gz`. Trail names may hold underscores, regions never do, so
-/// the name is cut from both ends.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct DigestName {
-    pub(crate) account: String,
-    pub(crate) region: String,
-    pub(crate) trail: String,
-    pub(crate) home_region: String,
-    /// The digest's end time.
-    pub(crate) end: Timestamp,
-    pub(crate) backfill: bool,
-}
-
-impl DigestName {
-    /// Parses the last path component of `path` (`/` or `\` separated).
-    pub(crate) fn parse(path: &str) -> Option<DigestName> {
-        let file = path.rsplit(['/', '\\']).next()?;
-        let stem = file.strip_suffix(".json.gz")?;
-        let (stem, backfill) = match stem.strip_suffix("_backfill") {
-            Some(stem) => (stem, true),
-            None => (stem, false),
-        };
-        let (rest, stamp) = stem.rsplit_once('_')?;
-        let end = compact_time(stamp)?;
-        let (account, rest) = rest.split_once("_CloudTrail-Digest_")?;
-        let (region, rest) = rest.split_once('_')?;
-        let (trail, home_region) = rest.rsplit_once('_')?;
-        if account.is_empty() || region.is_empty() || trail.is_empty() || home_region.is_empty() {
-            return None;
-        }
-        Some(DigestName {
-            account: account.to_owned(),
-            region: region.to_owned(),
-            trail: trail.to_owned(),
-            home_region: home_region.to_owned(),
-            end,
-            backfill,
-        })
-    }
-}
-
-/// `YYYYMMDDTHHMMSSZ` (digest names) or `YYYYMMDDTHHMMZ` (log file names).
-pub(crate) fn compact_time(stamp: &str) -> Option<Timestamp> {
-    let b = stamp.as_bytes();
-    if !stamp.is_ascii() {
-        return None;
-    }
-    let seconds = match b.len() {
-        16 => &stamp[13..15],
-        14 => "00",
-        _ => return None,
-    };
-    if b[8] != b'T' || b[b.len() - 1] != b'Z' {
-        return None;
-    }
-    let iso = format!(
-        "{}-{}-{}T{}:{}:{seconds}Z",
-        &stamp[0..4],
-        &stamp[4..6],
-        &stamp[6..8],
-        &stamp[9..11],
-        &stamp[11..13]
-    );
-    Timestamp::parse(&iso)
-}
-
-/// Formats `YYYYMMDDTHHMMSSZ`, as digest names carry their end time.
-#[cfg(test)]
-pub(crate) fn format_compact(time: Timestamp) -> String {
-    let iso = Timestamp(time.millis() - time.millis().rem_euclid(1_000)).to_string();
-    iso.chars().filter(|c| *c != '-' && *c != ':').collect()
 }
 
 #[cfg(test)]
@@ -348,49 +272,5 @@ mod tests {
             let error = Digest::parse(text.as_bytes()).expect_err(expected).to_string();
             assert!(error.contains(expected), "{error:?} should mention {expected:?}");
         }
-    }
-
-    #[test]
-    fn digest_names_are_cut_from_both_ends_so_trails_may_hold_underscores() {
-        let name = DigestName::parse(
-            "AWSLogs/o-a1b2c3d4e5/444455556666/CloudTrail-Digest/ap-northeast-1/2024/03/02/444455556666_CloudTrail-Digest_ap-northeast-1_org_trail_v2_us-east-1_20240302T000131Z.json.gz",
-        )
-        .expect("a digest name");
-        assert_eq!(name.account, "444455556666");
-        assert_eq!(name.region, "ap-northeast-1");
-        assert_eq!(name.trail, "org_trail_v2");
-        assert_eq!(name.home_region, "us-east-1");
-        assert_eq!(name.end.to_string(), "2024-03-02T00:01:31Z");
-        assert!(!name.backfill);
-        let backfill =
-            DigestName::parse("1_CloudTrail-Digest_us-east-1_t_us-east-1_20150816T230550Z_backfill.json.gz")
-                .expect("a backfill name");
-        assert!(backfill.backfill);
-        assert_eq!(backfill.end.to_string(), "2015-08-16T23:05:50Z");
-        for bad in [
-            "1_CloudTrail_us-east-1_20240301T0000Z_abc.json.gz",
-            "1_CloudTrail-Digest_us-east-1_t_us-east-1_2024.json.gz",
-            "1_CloudTrail-Digest_us-east-1_t_us-east-1_20240301T000000Z.json",
-            "1_CloudTrail-Digest_us-east-1_20240301T000000Z.json.gz",
-        ] {
-            assert_eq!(DigestName::parse(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn compact_times_of_digests_and_logs_parse_and_format() {
-        assert_eq!(
-            compact_time("20150817T150131Z").map(|t| t.to_string()).as_deref(),
-            Some("2015-08-17T15:01:31Z")
-        );
-        assert_eq!(
-            compact_time("20150817T1445Z").map(|t| t.to_string()).as_deref(),
-            Some("2015-08-17T14:45:00Z")
-        );
-        assert_eq!(compact_time("20151317T1445Z"), None);
-        assert_eq!(compact_time("201508é7T145Z"), None, "not ASCII, 14 bytes");
-        assert_eq!(compact_time("20150817-1445Z"), None);
-        let t = Timestamp::parse("2024-03-02T00:01:31Z").expect("valid");
-        assert_eq!(format_compact(t), "20240302T000131Z");
     }
 }

@@ -214,16 +214,6 @@ mod tests {
     }
 
     #[test]
-    fn the_committed_test_keys_parse_and_belong_to_the_test_signing_key() {
-        let keys = PublicKeys::parse(include_bytes!("../../testdata/keys/test-public-keys.json"))
-            .expect("testdata/keys/test-public-keys.json");
-        assert_eq!(keys.len(), 1);
-        let key = keys.by_fingerprint.values().next().expect("one key");
-        let private = include_bytes!("../../testdata/keys/test-digest-signing-key.pk8");
-        assert_eq!(key.der, super::super::signature::public_key_of(private).expect("public half"));
-    }
-
-    #[test]
     fn v2_iso_times_the_guides_spelling_and_string_seconds_are_accepted() {
         let v2 = AWS_CLI_EXAMPLE
             .replace("1453076702.0", "\"2016-01-18T09:25:02+09:00\"")

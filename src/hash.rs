@@ -1,0 +1,112 @@
+//! Hashing, at the bottom of the tree: the SHA-256 CloudTrail records of every log file and digest
+//! (the decoder hashes a log file as it inflates it), and the lower-case hex CloudTrail writes
+//! hashes and signatures in.
+
+use std::fmt;
+
+use aws_lc_rs::digest as sha;
+
+/// A SHA-256 value; shown as CloudTrail writes it, 64 lower-case hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct Sha256(pub(crate) [u8; 32]);
+
+impl Sha256 {
+    pub(crate) fn of(bytes: &[u8]) -> Sha256 {
+        let mut hasher = Hasher::new();
+        hasher.update(bytes);
+        hasher.finish()
+    }
+
+    /// Parses 64 hex digits, in either case.
+    pub(crate) fn from_hex(text: &str) -> Option<Sha256> {
+        let bytes = unhex(text)?;
+        Some(Sha256(bytes.try_into().ok()?))
+    }
+}
+
+impl fmt::Display for Sha256 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex(&self.0))
+    }
+}
+
+impl fmt::Debug for Sha256 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sha256({self})")
+    }
+}
+
+/// SHA-256 of bytes fed in pieces: a log file is hashed as it is inflated, never read twice.
+pub(crate) struct Hasher(sha::Context);
+
+impl Hasher {
+    pub(crate) fn new() -> Hasher {
+        Hasher(sha::Context::new(&sha::SHA256))
+    }
+
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    pub(crate) fn finish(self) -> Sha256 {
+        let digest = self.0.finish();
+        let mut out = [0u8; 32];
+        out.copy_from_slice(digest.as_ref());
+        Sha256(out)
+    }
+}
+
+impl Default for Hasher {
+    fn default() -> Self {
+        Hasher::new()
+    }
+}
+
+/// Lower-case hex, as CloudTrail writes hashes and signatures.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
+}
+
+/// Hex digits (either case) to bytes; `None` for an odd length or any other character.
+pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
+    let digits = text.as_bytes();
+    if !digits.len().is_multiple_of(2) {
+        return None;
+    }
+    let value = |d: u8| char::from(d).to_digit(16).map(|v| v as u8);
+    digits.chunks_exact(2).map(|pair| Some(value(pair[0])? << 4 | value(pair[1])?)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_is_the_standard_one_and_prints_as_cloudtrail_writes_it() {
+        // FIPS 180-2 test vector.
+        assert_eq!(
+            Sha256::of(b"abc").to_string(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        let mut pieces = Hasher::new();
+        pieces.update(b"a");
+        pieces.update(b"bc");
+        assert_eq!(pieces.finish(), Sha256::of(b"abc"));
+    }
+
+    #[test]
+    fn hex_round_trips_and_rejects_what_is_not_hex() {
+        assert_eq!(hex(&[0x00, 0xab, 0xff]), "00abff");
+        assert_eq!(unhex("00ABff"), Some(vec![0x00, 0xab, 0xff]));
+        for bad in ["0", "0g", "zz", "ab cd", "é1"] {
+            assert_eq!(unhex(bad), None, "{bad:?}");
+        }
+        assert_eq!(Sha256::from_hex("ab"), None, "too short for a SHA-256");
+    }
+}
