@@ -15,6 +15,7 @@
 pub(crate) mod analysis;
 pub mod cli;
 pub(crate) mod cmd;
+pub(crate) mod counts;
 pub(crate) mod decode;
 pub(crate) mod error;
 pub(crate) mod event;

@@ -49,7 +49,7 @@ pub struct Report {
     /// With `--state`: what this run read itself and what it took from DIR. The only part of a
     /// report with `--state` that a run without it does not have, apart from `changes`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub state: Option<crate::state::Summary>,
+    pub state: Option<StateSummary>,
 }
 
 /// What changed since the previous report kept in `--state DIR`.
@@ -260,4 +260,16 @@ pub struct Conflict {
     pub event_id: Option<String>,
     pub kept: RecordPlace,
     pub conflicting: RecordPlace,
+}
+
+/// What a run with `--state` did, for the report's `state` block.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StateSummary {
+    /// Objects fetched and read by this run.
+    pub objects_read_now: u64,
+    /// Objects listed unchanged since an earlier run read them: taken from DIR, not fetched.
+    pub objects_from_state: u64,
+    /// Objects read before whose size or ETag (or modification time) changed: read again. A
+    /// CloudTrail log file never changes after delivery: each is warned about.
+    pub objects_changed: Vec<String>,
 }

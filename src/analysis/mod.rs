@@ -12,6 +12,7 @@ pub(crate) mod rows;
 
 use std::collections::BTreeMap;
 
+use crate::counts::Counts;
 use crate::error::{ArchivedObject, ObjectError, Reason};
 use crate::event::{
     Event, Kept, ANALYZED_EVENT_NAMES, OPEN_TUNNEL, SEND_SERIAL_CONSOLE_SSH_PUBLIC_KEY, SEND_SSH_PUBLIC_KEY,
@@ -19,7 +20,6 @@ use crate::event::{
 use crate::report::{
     Conflict, DirectUse, EventNameReport, FieldReport, RecordPlace, Report, Summary, SCHEMA_VERSION,
 };
-use crate::scan::Counts;
 use crate::verify::Integrity;
 
 use endpoints::Attributed;

@@ -2,9 +2,9 @@
 //! failures and archived objects added up.
 
 use super::{Header, Options, PartialRead, FORMAT};
+use crate::counts::Counts;
 use crate::error::{ArchivedObject, ObjectError};
 use crate::keys::PublicKeys;
-use crate::scan::Counts;
 
 /// What the partials of one run add up to.
 #[derive(Debug, Default)]

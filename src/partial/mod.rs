@@ -34,8 +34,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::counts::Counts;
 use crate::error::{ArchivedObject, ObjectError};
-use crate::scan::Counts;
 use crate::source::filter::Filter;
 use crate::source::s3::S3Url;
 use crate::source::shard::Shard;

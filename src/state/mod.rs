@@ -30,11 +30,13 @@ use serde::{Deserialize, Serialize};
 
 pub(crate) use changes::{baseline, changes, Baseline};
 
+use crate::counts::Counts;
 use crate::error::FatalError;
 use crate::event::Kept;
 use crate::layout::day_folder;
 use crate::partial::{self, Header, Options};
-use crate::scan::{Counts, Known, KnownObject, ListedFolder, StateScan};
+use crate::report::StateSummary;
+use crate::scan::{Known, KnownObject, ListedFolder, StateScan};
 use crate::source::shard::Shard;
 
 /// The format of `state.json` this trailscope writes and reads.
@@ -79,18 +81,6 @@ pub(crate) struct State {
     settled: Arc<BTreeSet<String>>,
     /// Whether skipping them on S3 asks fewer LISTs than one flat listing.
     walk_pays: bool,
-}
-
-/// What a run with `--state` did, for the report's `state` block.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Summary {
-    /// Objects fetched and read by this run.
-    pub objects_read_now: u64,
-    /// Objects listed unchanged since an earlier run read them: taken from DIR, not fetched.
-    pub objects_from_state: u64,
-    /// Objects read before whose size or ETag (or modification time) changed: read again. A
-    /// CloudTrail log file never changes after delivery: each is warned about.
-    pub objects_changed: Vec<String>,
 }
 
 fn refuse<T>(message: String) -> Result<T, FatalError> {
@@ -214,8 +204,8 @@ impl State {
     }
 
     /// This run's part of the report (`state` block), from what the reading did.
-    pub(crate) fn summary(counts: &Counts, state: Option<&StateScan>) -> Summary {
-        Summary {
+    pub(crate) fn summary(counts: &Counts, state: Option<&StateScan>) -> StateSummary {
+        StateSummary {
             objects_read_now: counts.objects_read - state.map_or(0, |s| s.taken.len() as u64),
             objects_from_state: state.map_or(0, |s| (s.taken.len() + s.taken_failed.len()) as u64),
             objects_changed: state.map(|s| s.changed.clone()).unwrap_or_default(),
@@ -500,7 +490,7 @@ pub(crate) fn check_read(read: &crate::partial::PartialRead) -> Result<(), Fatal
 }
 
 /// The `state` block as one line, as text output and `connections` show it.
-pub(crate) fn line(summary: &Summary) -> String {
+pub(crate) fn line(summary: &StateSummary) -> String {
     let mut line = format!(
         "state: {} objects read now, {} taken from the state",
         summary.objects_read_now, summary.objects_from_state
