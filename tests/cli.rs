@@ -452,3 +452,63 @@ fn fatal_error_lines_escape_control_characters() {
         "trailscope: /no/such/\\u{1b}[31mred\\u{202e}: no such file or directory\n"
     );
 }
+
+/// The modules of `src/` in the order docs/development.md lists them, top to bottom.
+fn documented_layers() -> Vec<String> {
+    let page = fs::read_to_string(common::root().join("docs/development.md")).expect("docs/development.md");
+    let block = page.split("```text\nsrc/\n").nth(1).expect("the layout block");
+    let block = block.split("\ntests/").next().expect("its src/ part");
+    block
+        .lines()
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(|name| name.trim_end_matches('/').trim_end_matches(".rs").to_owned())
+        .collect()
+}
+
+/// The `crate::` modules a file names in its code (comments and tests left out).
+fn imports(source: &str) -> Vec<String> {
+    let code = source.split("#[cfg(test)]\nmod tests").next().unwrap_or(source);
+    let mut names = Vec::new();
+    for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
+        for (at, _) in line.match_indices("crate::") {
+            let rest = &line[at + "crate::".len()..];
+            let name: String = rest.chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
+            if !name.is_empty() {
+                names.push(name);
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn modules_import_only_modules_below_them_in_the_documented_layout() {
+    let layers = documented_layers();
+    let harnesses = ["stages", "synth", "bin"];
+    let rank = |name: &str| layers.iter().position(|l| l == name);
+    let src = common::root().join("src");
+    let mut upward = Vec::new();
+    for file in common::files_under(&src) {
+        let relative = file.strip_prefix(&src).expect("under src").to_string_lossy().replace('\\', "/");
+        let module = relative.split('/').next().expect("a name").trim_end_matches(".rs").to_owned();
+        if module == "lib" || harnesses.contains(&module.as_str()) {
+            continue;
+        }
+        let own = rank(&module)
+            .unwrap_or_else(|| panic!("{relative}: module {module} is not in docs/development.md"));
+        let text = fs::read_to_string(&file).expect("read source");
+        for import in imports(&text) {
+            if import == module {
+                continue;
+            }
+            match rank(&import) {
+                Some(at) if at > own => {}
+                _ => upward.push(format!("{relative} imports crate::{import}")),
+            }
+        }
+    }
+    upward.sort();
+    upward.dedup();
+    assert!(upward.is_empty(), "imports against the layout of docs/development.md:\n{}", upward.join("\n"));
+}
