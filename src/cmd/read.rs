@@ -188,7 +188,7 @@ fn merge(
             scan.partials.len()
         ));
     }
-    let merged = crate::partial::merge(&scan.partials).map_err(FatalError::Partial)?;
+    let merged = crate::partial::merge(&scan.partials)?;
     if filter.digests && merged.verify.is_none() {
         return refuse(
             "--verify: these partials were made without it (`scan --verify` makes partials that verify)"

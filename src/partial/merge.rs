@@ -3,7 +3,7 @@
 
 use super::{Header, Options, PartialRead, FORMAT};
 use crate::counts::Counts;
-use crate::error::{ArchivedObject, ObjectError};
+use crate::error::{ArchivedObject, FatalError, ObjectError};
 use crate::keys::PublicKeys;
 
 /// What the partials of one run add up to.
@@ -19,31 +19,47 @@ pub(crate) struct Merged {
     pub(crate) keys: Option<PublicKeys>,
 }
 
+/// A partial's header line that is not a header: the JSON error is its source.
+#[derive(Debug)]
+struct UnreadableHeader(serde_json::Error);
+
+impl std::fmt::Display for UnreadableHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the header cannot be read: {}", self.0)
+    }
+}
+
+impl std::error::Error for UnreadableHeader {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
 /// Checks that the partials read are whole and the shards of one run, each exactly once; returns
 /// their counts, failures and archived objects added up, as one run over the same sources would
 /// have them.
-pub(crate) fn merge(read: &[PartialRead]) -> Result<Merged, String> {
+pub(crate) fn merge(read: &[PartialRead]) -> Result<Merged, FatalError> {
     let mut partials = Vec::with_capacity(read.len());
     for partial in read {
         let header: Header = serde_json::from_slice(&partial.header)
-            .map_err(|e| format!("{}: the header cannot be read: {e}", partial.name))?;
+            .map_err(|e| FatalError::partial_unreadable(&partial.name, UnreadableHeader(e)))?;
         if partial.lines != header.records {
-            return Err(format!(
+            return Err(FatalError::Partial(format!(
                 "{}: cut short: {} of its {} records",
                 partial.name, partial.lines, header.records
-            ));
+            )));
         }
         if partial.residue != header.residue.unwrap_or(0) {
-            return Err(format!(
+            return Err(FatalError::Partial(format!(
                 "{}: cut short: {} of its {} residue lines",
                 partial.name,
                 partial.residue,
                 header.residue.unwrap_or(0)
-            ));
+            )));
         }
         partials.push((partial.name.clone(), header));
     }
-    let mut merged = headers(&partials)?;
+    let mut merged = headers(&partials).map_err(FatalError::Partial)?;
     for key in read.iter().filter_map(|p| p.keys.as_ref()) {
         let known = merged.keys.get_or_insert_with(Default::default);
         key.iter().for_each(|k| known.insert(k.clone()));
@@ -200,11 +216,31 @@ mod tests {
             keys: None,
         };
         assert_eq!(
-            merge(&[read(4)]).expect_err("cut short"),
-            "shard-0.jsonl.gz: cut short: 4 of its 5 residue lines"
+            merge(&[read(4)]).expect_err("cut short").to_string(),
+            "cannot merge partials: shard-0.jsonl.gz: cut short: 4 of its 5 residue lines"
         );
         let merged = merge(&[read(5)]).expect("whole");
         assert_eq!(merged.verify, Some(header.options.clone()));
+    }
+
+    #[test]
+    fn a_header_that_is_not_one_is_refused_with_its_json_error_as_the_source() {
+        let read = PartialRead {
+            name: "shard-0.jsonl.gz".into(),
+            header: br#"{"trailscope_partial":"one"}"#.to_vec(),
+            lines: 0,
+            residue: 0,
+            keys: None,
+        };
+        let refused = merge(&[read]).expect_err("not a header");
+        let shown = refused.to_string();
+        assert!(
+            shown.starts_with("cannot merge partials: shard-0.jsonl.gz: the header cannot be read: "),
+            "{shown}"
+        );
+        let cause = std::error::Error::source(&refused).expect("the header error");
+        let json = std::error::Error::source(cause).expect("the JSON error");
+        assert!(json.is::<serde_json::Error>(), "{json}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_s3::error::BoxError;
 
 /// Counts attempts answered `503` (S3's SlowDown, or a 503 ServiceUnavailable): each is
-/// retried after the backoff, and the reading stage lets fewer requests in flight (`scan::Gate`).
+/// retried after the backoff, and the reading stage lets fewer requests in flight (`scan::limits::Gate`).
 #[derive(Debug)]
 pub(super) struct CountThrottled(pub(super) Arc<AtomicU64>);
 

@@ -76,7 +76,7 @@ pub(crate) struct S3Options {
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Attempts per request, with the SDK's standard retries: exponential backoff with jitter (up to
 /// 1 s, 2 s, 4 s, 8 s). What lowers the request rate of the whole run after a throttling answer is
-/// the reading stage's gate (`scan::Gate`), which fewer requests pass while S3 says SlowDown. (The
+/// the reading stage's gate (`scan::limits::Gate`), which fewer requests pass while S3 says SlowDown. (The
 /// SDK's adaptive mode would too, but it measures the rate from nothing at the start of a run, so
 /// one early SlowDown drops it to half a request per second.)
 const MAX_ATTEMPTS: u32 = 5;
