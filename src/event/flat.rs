@@ -41,6 +41,7 @@ pub(super) fn value_hasher() -> foldhash::quality::FoldHasher<'static> {
     foldhash::quality::FixedState::default().build_hasher()
 }
 
+#[inline]
 pub(super) fn scalar_hash(value: Scalar<'_>) -> u64 {
     let mut h = value_hasher();
     match value {
@@ -106,19 +107,21 @@ impl Flat {
     /// Reads `record`, a JSON object. `None` when it is not one this reader reads (see the
     /// module's documentation); what it held then is meaningless.
     pub(super) fn read(&mut self, record: &[u8]) -> Option<()> {
+        // Places in the record are kept as u32.
+        if record.len() >= u32::MAX as usize {
+            return None;
+        }
         self.structure.clear();
         self.hashes.clear();
         self.texts.clear();
         self.members.clear();
         self.unescaped.clear();
-        let mut reader = Reader { bytes: record, at: 0, flat: self };
-        reader.whitespace();
-        if reader.peek()? != b'{' {
+        let at = whitespace(record, 0);
+        if record.get(at) != Some(&b'{') {
             return None;
         }
-        reader.value(0)?;
-        reader.whitespace();
-        (reader.at == record.len()).then_some(())
+        let end = Reader { bytes: record, flat: self }.read(at)?;
+        (whitespace(record, end) == record.len()).then_some(())
     }
 
     /// The text of leaf `leaf` when it is a string.
@@ -142,209 +145,214 @@ impl Flat {
     }
 }
 
+/// What the reader expects next.
+#[derive(Clone, Copy)]
+enum Next {
+    Value,
+    /// A member's key, or the end of an empty object.
+    Key,
+    /// A `,` or the end of the container the value just read is in.
+    After,
+}
+
 struct Reader<'r, 'f> {
     bytes: &'r [u8],
-    at: usize,
     flat: &'f mut Flat,
 }
 
-impl<'r> Reader<'r, '_> {
-    fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.at).copied()
-    }
-
-    fn whitespace(&mut self) {
-        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
-            self.at += 1;
-        }
-    }
-
-    /// Takes `byte` after optional whitespace.
-    fn expect(&mut self, byte: u8) -> Option<()> {
-        self.whitespace();
-        (self.peek()? == byte).then(|| self.at += 1)
-    }
-
-    /// One value, at `depth` containers deep: its structure and leaves appended.
-    fn value(&mut self, depth: usize) -> Option<()> {
-        self.whitespace();
-        match self.peek()? {
-            b'{' => self.object(depth),
-            b'[' => self.array(depth),
-            b'"' => {
-                self.at += 1;
-                let (start, end, escaped) = self.string()?;
-                let (hash, text) = if escaped {
-                    let from = self.flat.unescaped.len();
-                    unescape(&self.bytes[start..end], &mut self.flat.unescaped)?;
-                    let to = self.flat.unescaped.len();
-                    (
-                        scalar_hash(Scalar::String(&self.flat.unescaped[from..])),
-                        Text::Unescaped(from as u32, to as u32),
-                    )
-                } else {
-                    (
-                        scalar_hash(Scalar::String(&self.bytes[start..end])),
-                        Text::Record(start as u32, end as u32),
-                    )
-                };
-                self.leaf(hash, text);
-                Some(())
-            }
-            b't' => self.literal(b"true", Scalar::Bool(true)),
-            b'f' => self.literal(b"false", Scalar::Bool(false)),
-            b'n' => self.literal(b"null", Scalar::Null),
-            _ => {
-                let hash = scalar_hash(Scalar::Number(self.integer()?));
-                self.leaf(hash, Text::None);
-                Some(())
-            }
-        }
-    }
-
-    fn leaf(&mut self, hash: u64, text: Text) {
-        self.flat.structure.push(LEAF);
-        self.flat.hashes.push(hash);
-        self.flat.texts.push(text);
-    }
-
-    fn literal(&mut self, word: &[u8], value: Scalar<'_>) -> Option<()> {
-        if !self.bytes[self.at..].starts_with(word) {
-            return None;
-        }
-        self.at += word.len();
-        self.leaf(scalar_hash(value), Text::None);
-        Some(())
-    }
-
-    /// `-?(0|[1-9][0-9]*)`, not `-0`, at most [`MAX_DIGITS`] digits, not followed by a fraction
-    /// or an exponent: its text is then exactly what simd-json's integer prints.
-    fn integer(&mut self) -> Option<&'r [u8]> {
-        let start = self.at;
-        let negative = self.peek() == Some(b'-');
-        if negative {
-            self.at += 1;
-        }
-        let digits = self.bytes[self.at..].iter().take_while(|b| b.is_ascii_digit()).count();
-        let first = *self.bytes.get(self.at)?;
-        if digits == 0 || digits > MAX_DIGITS || (first == b'0' && (digits > 1 || negative)) {
-            return None;
-        }
-        self.at += digits;
-        if let Some(b'.' | b'e' | b'E') = self.peek() {
-            return None;
-        }
-        Some(&self.bytes[start..self.at])
-    }
-
-    fn object(&mut self, depth: usize) -> Option<()> {
-        self.at += 1;
-        self.whitespace();
-        if self.peek()? == b'}' {
-            self.at += 1;
-            self.leaf(scalar_hash(Scalar::EmptyObject), Text::None);
-            return Some(());
-        }
-        if depth == MAX_DEPTH {
-            return None;
-        }
-        self.flat.structure.push(b'{');
+impl Reader<'_, '_> {
+    /// Reads the value at `at` (the root object's `{`) to its end, without recursion: `open`
+    /// holds the containers being read, `true` for an object. Returns the offset after it.
+    fn read(self, mut at: usize) -> Option<usize> {
+        let Reader { bytes, flat } = self;
+        let Flat { structure, hashes, texts, members, unescaped } = flat;
+        let mut open = [false; MAX_DEPTH];
+        let mut depth = 0;
+        // The root member whose value is being read, and the structure's length before it.
+        let mut member: Option<usize> = None;
+        let mut next = Next::Value;
         loop {
-            self.expect(b'"')?;
-            let key = self.key()?;
-            self.expect(b':')?;
-            let (marks, leaves) = (self.flat.structure.len(), self.flat.hashes.len());
-            self.value(depth + 1)?;
-            if depth == 0 {
-                // A leaf adds its one mark to the structure; a container more.
-                let leaf = (self.flat.structure.len() == marks + 1).then_some(leaves as u32);
-                self.flat.members.push(Member { key, leaf });
-            }
-            self.whitespace();
-            match self.peek()? {
-                b',' => self.at += 1,
-                b'}' => break,
-                _ => return None,
-            }
-        }
-        self.at += 1;
-        self.flat.structure.push(b'}');
-        Some(())
-    }
-
-    fn array(&mut self, depth: usize) -> Option<()> {
-        self.at += 1;
-        self.whitespace();
-        if self.peek()? == b']' {
-            self.at += 1;
-            self.leaf(scalar_hash(Scalar::EmptyArray), Text::None);
-            return Some(());
-        }
-        if depth == MAX_DEPTH {
-            return None;
-        }
-        self.flat.structure.push(b'[');
-        loop {
-            self.value(depth + 1)?;
-            self.whitespace();
-            match self.peek()? {
-                b',' => self.at += 1,
-                b']' => break,
-                _ => return None,
-            }
-        }
-        self.at += 1;
-        self.flat.structure.push(b']');
-        Some(())
-    }
-
-    /// A member's key (its opening quote taken), appended to the structure; where it is there.
-    fn key(&mut self) -> Option<(u32, u32)> {
-        let (start, end, escaped) = self.string()?;
-        let structure = &mut self.flat.structure;
-        let at = structure.len();
-        if escaped {
-            structure.extend_from_slice(&[0; 4]);
-            unescape(&self.bytes[start..end], structure)?;
-            let len = (structure.len() - at - 4) as u32;
-            structure[at..at + 4].copy_from_slice(&len.to_le_bytes());
-        } else {
-            push_key(structure, &self.bytes[start..end]);
-        }
-        Some(((at + 4) as u32, structure.len() as u32))
-    }
-
-    /// A string's raw text (its opening quote taken, its closing quote taken by this), and whether
-    /// it holds escapes. Its bytes are valid UTF-8 with no control character.
-    fn string(&mut self) -> Option<(usize, usize, bool)> {
-        let start = self.at;
-        let mut escaped = false;
-        let mut ascii = true;
-        loop {
-            let (stop, high) = next_special(self.bytes.get(self.at..)?);
-            ascii &= !high;
-            self.at += stop;
-            match self.peek()? {
-                b'"' => break,
-                b'\\' => {
-                    escaped = true;
-                    // The escaped character is checked when unescaping; only `\"` matters here.
-                    self.at += 2;
+            match next {
+                Next::Value => {
+                    at = whitespace(bytes, at);
+                    next = Next::After;
+                    let leaf = match *bytes.get(at)? {
+                        b'{' => {
+                            at = whitespace(bytes, at + 1);
+                            if bytes.get(at) == Some(&b'}') {
+                                at += 1;
+                                Scalar::EmptyObject
+                            } else {
+                                *open.get_mut(depth)? = true;
+                                depth += 1;
+                                structure.push(b'{');
+                                next = Next::Key;
+                                continue;
+                            }
+                        }
+                        b'[' => {
+                            at = whitespace(bytes, at + 1);
+                            if bytes.get(at) == Some(&b']') {
+                                at += 1;
+                                Scalar::EmptyArray
+                            } else {
+                                *open.get_mut(depth)? = false;
+                                depth += 1;
+                                structure.push(b'[');
+                                next = Next::Value;
+                                continue;
+                            }
+                        }
+                        b'"' => {
+                            let (end, escaped) = string_end(bytes, at + 1)?;
+                            let raw = &bytes[at + 1..end];
+                            let (hash, text) = if escaped {
+                                let from = unescaped.len();
+                                unescape(raw, unescaped)?;
+                                let text = Text::Unescaped(from as u32, unescaped.len() as u32);
+                                (scalar_hash(Scalar::String(&unescaped[from..])), text)
+                            } else {
+                                (scalar_hash(Scalar::String(raw)), Text::Record(at as u32 + 1, end as u32))
+                            };
+                            at = end + 1;
+                            structure.push(LEAF);
+                            hashes.push(hash);
+                            texts.push(text);
+                            continue;
+                        }
+                        b't' => literal(bytes, &mut at, b"true", Scalar::Bool(true))?,
+                        b'f' => literal(bytes, &mut at, b"false", Scalar::Bool(false))?,
+                        b'n' => literal(bytes, &mut at, b"null", Scalar::Null)?,
+                        _ => {
+                            let start = at;
+                            at = integer_end(bytes, at)?;
+                            Scalar::Number(&bytes[start..at])
+                        }
+                    };
+                    structure.push(LEAF);
+                    hashes.push(scalar_hash(leaf));
+                    texts.push(Text::None);
                 }
-                _ => return None,
+                Next::Key => {
+                    at = whitespace(bytes, at);
+                    if bytes.get(at) != Some(&b'"') {
+                        return None;
+                    }
+                    let (end, escaped) = string_end(bytes, at + 1)?;
+                    let raw = &bytes[at + 1..end];
+                    let key_at = structure.len();
+                    if escaped {
+                        structure.extend_from_slice(&[0; 4]);
+                        unescape(raw, structure)?;
+                        let len = (structure.len() - key_at - 4) as u32;
+                        structure[key_at..key_at + 4].copy_from_slice(&len.to_le_bytes());
+                    } else {
+                        push_key(structure, raw);
+                    }
+                    at = whitespace(bytes, end + 1);
+                    if bytes.get(at) != Some(&b':') {
+                        return None;
+                    }
+                    at += 1;
+                    if depth == 1 {
+                        let key = ((key_at + 4) as u32, structure.len() as u32);
+                        members.push(Member { key, leaf: Some(hashes.len() as u32) });
+                        member = Some(structure.len());
+                    }
+                    next = Next::Value;
+                }
+                Next::After => {
+                    if depth == 1 {
+                        // A leaf adds its one mark to the structure; a container more.
+                        if member.take().is_some_and(|before| structure.len() != before + 1) {
+                            members.last_mut()?.leaf = None;
+                        }
+                    }
+                    at = whitespace(bytes, at);
+                    let object = *open.get(depth.checked_sub(1)?)?;
+                    match (bytes.get(at)?, object) {
+                        (b',', true) => next = Next::Key,
+                        (b',', false) => next = Next::Value,
+                        (b'}', true) | (b']', false) => {
+                            structure.push(if object { b'}' } else { b']' });
+                            depth -= 1;
+                            if depth == 0 {
+                                return Some(at + 1);
+                            }
+                        }
+                        _ => return None,
+                    }
+                    at += 1;
+                }
             }
         }
-        let end = self.at;
-        self.at += 1;
-        if !ascii {
-            std::str::from_utf8(self.bytes.get(start..end)?).ok()?;
-        }
-        Some((start, end, escaped))
     }
+}
+
+fn whitespace(bytes: &[u8], mut at: usize) -> usize {
+    while let Some(b' ' | b'\n' | b'\r' | b'\t') = bytes.get(at) {
+        at += 1;
+    }
+    at
+}
+
+/// Takes `word` at `at`, the leaf `value`.
+fn literal<'a>(bytes: &[u8], at: &mut usize, word: &[u8], value: Scalar<'a>) -> Option<Scalar<'a>> {
+    if !bytes.get(*at..)?.starts_with(word) {
+        return None;
+    }
+    *at += word.len();
+    Some(value)
+}
+
+/// The end of the integer at `at`: `-?(0|[1-9][0-9]*)`, not `-0`, at most [`MAX_DIGITS`]
+/// digits, not followed by a fraction or an exponent; its text is then exactly what simd-json's
+/// integer prints.
+fn integer_end(bytes: &[u8], mut at: usize) -> Option<usize> {
+    let negative = bytes.get(at) == Some(&b'-');
+    at += usize::from(negative);
+    let digits = bytes.get(at..)?.iter().take_while(|b| b.is_ascii_digit()).count();
+    let first = *bytes.get(at)?;
+    if digits == 0 || digits > MAX_DIGITS || (first == b'0' && (digits > 1 || negative)) {
+        return None;
+    }
+    at += digits;
+    if let Some(b'.' | b'e' | b'E') = bytes.get(at) {
+        return None;
+    }
+    Some(at)
+}
+
+/// The offset of the closing quote of the string whose text starts at `at`, and whether it holds
+/// escapes. Its bytes are valid UTF-8 with no control character, else `None`.
+#[inline]
+fn string_end(bytes: &[u8], start: usize) -> Option<(usize, bool)> {
+    let mut at = start;
+    let mut escaped = false;
+    let mut ascii = true;
+    loop {
+        let (stop, high) = next_special(bytes.get(at..)?);
+        ascii &= !high;
+        at += stop;
+        match bytes.get(at)? {
+            b'"' => break,
+            // The escaped character is checked when unescaping; only `\"` matters here.
+            b'\\' => {
+                escaped = true;
+                at += 2;
+            }
+            _ => return None,
+        }
+    }
+    if !ascii {
+        std::str::from_utf8(&bytes[start..at]).ok()?;
+    }
+    Some((at, escaped))
 }
 
 /// The offset of the first `"`, `\` or control character in `bytes` (`bytes.len()` if none),
 /// and whether a byte before it is not ASCII.
+#[inline]
 fn next_special(bytes: &[u8]) -> (usize, bool) {
     let mut at = 0;
     let mut high = false;

@@ -324,16 +324,22 @@ fn uuid_bits(id: &str) -> Option<u128> {
     if id.len() != 36 {
         return None;
     }
-    let mut digits = id.bytes().filter(|&b| b != b'-').peekable();
-    let mut count = 0;
-    if digits.next_if_eq(&b'+').is_some() {
+    let (mut bits, mut count, mut any) = (0u128, 0, false);
+    for byte in id.bytes().filter(|&b| b != b'-') {
         count += 1;
-    }
-    let mut bits = 0u128;
-    let mut any = false;
-    for byte in digits {
-        bits = bits << 4 | u128::from((byte as char).to_digit(16)?);
-        count += 1;
+        if count > 32 {
+            return None;
+        }
+        if count == 1 && byte == b'+' {
+            continue;
+        }
+        let digit = match byte {
+            b'0'..=b'9' => byte - b'0',
+            b'a'..=b'f' => byte - b'a' + 10,
+            b'A'..=b'F' => byte - b'A' + 10,
+            _ => return None,
+        };
+        bits = bits << 4 | u128::from(digit);
         any = true;
     }
     (count == 32 && any).then_some(bits)
@@ -712,6 +718,7 @@ mod tests {
         r#"{"arn":"arn:x","accountId":"222","arn":"second"}"#,
         r#"["x",2,{"type":"AWS::EC2::InstanceConnectEndpoint","ARN":"a/eice-9"}]"#,
         r#""ec2-instance-connect.amazonaws.com""#,
+        r#"{"source":"ec2-instance-connect.amazonaws.com"}"#,
         r#""iam.amazonaws.com""#,
         r#""SendSSHPublicKey""#,
         r#""OpenTunnel""#,
