@@ -48,6 +48,11 @@ impl<'t, 'i> Json<'t, 'i> {
         }
     }
 
+    /// Whether `other` is this very value of the same tape, not only an equal one.
+    pub(crate) fn is(self, other: Json<'_, '_>) -> bool {
+        std::ptr::eq(self.0.as_ptr().cast::<()>(), other.0.as_ptr().cast::<()>())
+    }
+
     pub(crate) fn is_object(self) -> bool {
         matches!(self.node(), Node::Object { .. })
     }

@@ -4,6 +4,7 @@
 //! shape's paths. The record's text stays in the [`spool`], read back only for the few events a
 //! report quotes.
 
+mod flat;
 pub(crate) mod spool;
 pub(crate) mod tables;
 
@@ -17,6 +18,7 @@ use simd_json::{Buffers, Node, StaticNode, Tape};
 use crate::decode::json::{push_json_string, with_tape, Json};
 use crate::error::Reason;
 use crate::time::Timestamp;
+use flat::{scalar_hash, value_hasher, Flat, Scalar};
 use spool::RecordRef;
 use tables::{Cache, FastMap, PathId, ShapeId, Sym, Tables, Vocabulary};
 
@@ -128,28 +130,47 @@ pub(crate) fn unwrap_envelope<'t, 'i>(root: Json<'t, 'i>) -> Json<'t, 'i> {
     }
 }
 
-/// The paths and values of a record's shape as the extractor learned it: the shape, and for each
-/// of its paths the position of the leaf in document order.
+/// Where, among the leaves of a record of one structure, the fields an event is made of are: the
+/// leaf each path leads to, or `None` where it leads to no leaf (a missing member, a container).
+/// The first of repeated keys, as [`Json::get`] finds them.
+#[derive(Debug, Default)]
+struct Fields {
+    name: Option<u32>,
+    id: Option<u32>,
+    time: Option<u32>,
+    region: Option<u32>,
+    recipient_account: Option<u32>,
+    identity_account: Option<u32>,
+    principal: Option<u32>,
+    error: Option<u32>,
+    requested_endpoint: Option<u32>,
+    /// Each element of `resources`: its `type` and its `ARN`.
+    resources: Box<[(Option<u32>, Option<u32>)]>,
+}
+
+/// The paths and values of a record's shape as the extractor learned it: the shape, for each of
+/// its paths the position of the leaf in document order, and where the event's fields are.
 struct Learned {
     shape: ShapeId,
     order: Box<[u32]>,
+    fields: Fields,
 }
 
 /// A structure seen before, and the shape learned from it.
 type Known = (Box<[u8]>, Learned);
 
-/// One worker's extraction state: parser buffers, and caches of shapes and symbols.
+/// One worker's extraction state: the flat reader, parser buffers, and caches of shapes and
+/// symbols.
 pub(crate) struct Extractor<'t> {
     tables: &'t Tables,
     cache: Cache,
     /// Shapes by the record's structure (its keys and nesting, not its values), under a hash of
     /// the structure so that it is hashed once per record.
     shapes: FastMap<u64, Vec<Known>>,
+    flat: Flat,
     buffers: Buffers,
     tape: Tape<'static>,
     scratch: Vec<u8>,
-    structure: Vec<u8>,
-    leaves: Vec<u64>,
 }
 
 impl<'t> Extractor<'t> {
@@ -158,19 +179,46 @@ impl<'t> Extractor<'t> {
             tables,
             cache: Cache::default(),
             shapes: FastMap::default(),
+            flat: Flat::default(),
             buffers: Buffers::default(),
             tape: Tape(Vec::new()),
             scratch: Vec::new(),
-            structure: Vec::new(),
-            leaves: Vec::new(),
         }
     }
 
     /// The Instance Connect event in `record`, or `None` when it is a record of another service
     /// (however often it mentions Instance Connect elsewhere). `record` is not modified: the
     /// caller keeps its text. Origin and spool place are left for the caller to fill in.
+    ///
+    /// A record is read once: flat when it can be (see [`flat`]), else parsed by simd-json,
+    /// which is also what learns each new structure. Both give the same event.
     pub(crate) fn extract(&mut self, record: &[u8]) -> Result<Option<Event>, Reason> {
-        let Extractor { tables, cache, shapes, buffers, tape, scratch, structure, leaves } = self;
+        match self.extract_flat(record) {
+            Some(event) => Ok(event),
+            None => self.extract_parsed(record),
+        }
+    }
+
+    /// The event of `record` read flat, or `None` when it is left to simd-json: a record the flat
+    /// reader does not read, an EventBridge envelope, or an Instance Connect record of a
+    /// structure not seen before.
+    fn extract_flat(&mut self, record: &[u8]) -> Option<Option<Event>> {
+        let Extractor { tables, cache, shapes, flat, .. } = self;
+        flat.read(record)?;
+        if flat.member("detail-type").is_some() {
+            return None;
+        }
+        let source = flat.member("eventSource").flatten().and_then(|leaf| flat.text(record, leaf));
+        if source != Some(EVENT_SOURCE) {
+            return Some(None);
+        }
+        let learned = known(shapes, &flat.structure)?;
+        Some(Some(compact(learned, &flat.hashes, &|leaf| flat.text(record, leaf), cache, tables)))
+    }
+
+    /// The event of `record` parsed by simd-json, learning its structure if it is new.
+    fn extract_parsed(&mut self, record: &[u8]) -> Result<Option<Event>, Reason> {
+        let Extractor { tables, cache, shapes, flat, buffers, tape, scratch } = self;
         scratch.clear();
         scratch.extend_from_slice(record);
         with_tape(tape, buffers, scratch, |nodes| {
@@ -184,11 +232,13 @@ impl<'t> Extractor<'t> {
             if record.get("eventSource").and_then(Json::as_str) != Some(EVENT_SOURCE) {
                 return Ok(None);
             }
+            let (structure, hashes) = (&mut flat.structure, &mut flat.hashes);
             structure.clear();
-            leaves.clear();
-            walk(record, structure, leaves);
-            let known =
-                shapes.entry(foldhash::fast::FixedState::default().hash_one(&structure[..])).or_default();
+            hashes.clear();
+            let mut texts = Vec::new();
+            walk(record, structure, hashes, &mut texts);
+            let key = structure_hash(structure);
+            let known = shapes.entry(key).or_default();
             let i = match known.iter().position(|(s, _)| **s == structure[..]) {
                 Some(i) => i,
                 None => {
@@ -196,59 +246,68 @@ impl<'t> Extractor<'t> {
                     known.len() - 1
                 }
             };
-            Ok(Some(compact(record, &known[i].1, leaves, cache, tables)))
+            Ok(Some(compact(&known[i].1, hashes, &|leaf| texts[leaf as usize], cache, tables)))
         })
         .map_err(|e| Reason::Json { at: None, detail: e.to_string() })?
     }
 }
 
-/// The event of `record`, whose leaves' value hashes are `leaves` in document order.
-fn compact(
-    record: Json<'_, '_>,
+fn structure_hash(structure: &[u8]) -> u64 {
+    foldhash::fast::FixedState::default().hash_one(structure)
+}
+
+/// What was learned of `structure`, if it was seen before.
+fn known<'s>(shapes: &'s FastMap<u64, Vec<Known>>, structure: &[u8]) -> Option<&'s Learned> {
+    let known = shapes.get(&structure_hash(structure))?;
+    known.iter().find(|(s, _)| **s == *structure).map(|(_, learned)| learned)
+}
+
+/// The event of a record of a known shape, from its leaves: `hashes` are their value hashes in
+/// document order, `text` the text of a string leaf.
+fn compact<'r>(
     learned: &Learned,
-    leaves: &[u64],
+    hashes: &[u64],
+    text: &dyn Fn(u32) -> Option<&'r str>,
     cache: &mut Cache,
     tables: &Tables,
 ) -> Event {
-    let text = |key: &str| record.get(key).and_then(Json::as_str);
-    let identity = record.get("userIdentity");
-    let account = text("recipientAccountId")
-        .or_else(|| identity.and_then(|i| i.get("accountId")).and_then(Json::as_str))
-        .unwrap_or_default();
-    let name = text("eventName").unwrap_or_default();
-    let endpoint = (name == OPEN_TUNNEL).then(|| endpoint_of(record)).flatten();
-    let principal = identity.and_then(|i| i.get("arn")).and_then(Json::as_str).unwrap_or_default();
-    let values: Vec<u64> = learned.order.iter().map(|&i| leaves[i as usize]).collect();
+    let fields = &learned.fields;
+    // A string field with its leaf's hash, which the symbol cache is keyed by.
+    let field = |leaf: Option<u32>| leaf.and_then(|i| Some((text(i)?, hashes[i as usize])));
+    let empty = || ("", scalar_hash(Scalar::String(b"")));
+    let account =
+        field(fields.recipient_account).or_else(|| field(fields.identity_account)).unwrap_or_else(empty);
+    let name = field(fields.name).unwrap_or_else(empty);
+    let endpoint = (name.0 == OPEN_TUNNEL).then(|| endpoint_of(fields, &field)).flatten();
+    let principal = field(fields.principal).unwrap_or_else(empty);
+    let values: Vec<u64> = learned.order.iter().map(|&i| hashes[i as usize]).collect();
     let mut content = value_hasher();
     learned.shape.hash(&mut content);
     values.hash(&mut content);
     let content = content.finish();
-    let event_id = text("eventID");
-    let mut symbol = |s: &str| cache.symbol(tables, s);
+    let event_id = fields.id.and_then(text);
+    let mut symbol = |(text, hash): (&str, u64)| cache.symbol(tables, hash, text);
     Event {
         origin: Origin::default(),
-        time: text("eventTime").and_then(Timestamp::parse),
+        time: fields.time.and_then(text).and_then(Timestamp::parse),
         id: event_id.map_or_else(|| u128::from(content), event_key),
         content,
         name: symbol(name),
         account: symbol(account),
-        region: symbol(text("awsRegion").unwrap_or_default()),
+        region: symbol(field(fields.region).unwrap_or_else(empty)),
         principal: symbol(principal),
-        error: text("errorCode").map(&mut symbol),
+        error: field(fields.error).map(&mut symbol),
         endpoint: endpoint.map(&mut symbol),
         shape: learned.shape,
-        values: if ANALYZED_EVENT_NAMES.contains(&name) { values.into() } else { Box::default() },
+        values: if ANALYZED_EVENT_NAMES.contains(&name.0) { values.into() } else { Box::default() },
         record: RecordRef { offset: 0, len: 0, segment: 0 },
     }
 }
 
 /// An `eventID`: a UUID is kept exactly as its 128 bits; anything else is hashed to 128 bits.
 fn event_key(id: &str) -> u128 {
-    let hex: String = id.chars().filter(|c| *c != '-').collect();
-    if id.len() == 36 && hex.len() == 32 {
-        if let Ok(uuid) = u128::from_str_radix(&hex, 16) {
-            return uuid;
-        }
+    if let Some(uuid) = uuid_bits(id) {
+        return uuid;
     }
     let half = |salt: u8| {
         let mut h = value_hasher();
@@ -259,103 +318,152 @@ fn event_key(id: &str) -> u128 {
     half(1) << 64 | half(2)
 }
 
-fn endpoint_of<'i>(record: Json<'_, 'i>) -> Option<&'i str> {
-    let requested = record
-        .get("requestParameters")
-        .and_then(|p| p.get("instanceConnectEndpointId"))
-        .and_then(Json::as_str)
-        .filter(|id| !id.is_empty());
+/// The 128 bits of a 36-byte id that is 32 hexadecimal digits once its dashes are left out (as
+/// `u128::from_str_radix` reads them, a leading `+` included), without building that text.
+fn uuid_bits(id: &str) -> Option<u128> {
+    if id.len() != 36 {
+        return None;
+    }
+    let (mut bits, mut count, mut any) = (0u128, 0, false);
+    for byte in id.bytes().filter(|&b| b != b'-') {
+        count += 1;
+        if count > 32 {
+            return None;
+        }
+        if count == 1 && byte == b'+' {
+            continue;
+        }
+        let digit = match byte {
+            b'0'..=b'9' => byte - b'0',
+            b'a'..=b'f' => byte - b'a' + 10,
+            b'A'..=b'F' => byte - b'A' + 10,
+            _ => return None,
+        };
+        bits = bits << 4 | u128::from(digit);
+        any = true;
+    }
+    (count == 32 && any).then_some(bits)
+}
+
+/// For `OpenTunnel`: the endpoint from the request, else from the endpoint resource's ARN.
+fn endpoint_of<'r>(
+    fields: &Fields,
+    field: &dyn Fn(Option<u32>) -> Option<(&'r str, u64)>,
+) -> Option<(&'r str, u64)> {
+    let requested = field(fields.requested_endpoint).filter(|(id, _)| !id.is_empty());
     let from_resource = || {
-        record.get("resources")?.elements().find_map(|resource| {
-            if resource.get("type").and_then(Json::as_str) != Some(ENDPOINT_RESOURCE_TYPE) {
+        fields.resources.iter().find_map(|&(kind, arn)| {
+            if field(kind).map(|(kind, _)| kind) != Some(ENDPOINT_RESOURCE_TYPE) {
                 return None;
             }
-            let arn = resource.get("ARN").and_then(Json::as_str)?;
-            arn.rsplit('/').next().filter(|id| !id.is_empty() && !id.contains(':'))
+            let (arn, _) = field(arn)?;
+            let id = arn.rsplit('/').next().filter(|id| !id.is_empty() && !id.contains(':'))?;
+            Some((id, scalar_hash(Scalar::String(id.as_bytes()))))
         })
     };
     requested.or_else(from_resource)
 }
 
-/// Writes the record's structure (keys, nesting, where leaves are) to `structure`, and each
-/// leaf's value hash to `leaves`, in document order. Two records with equal structures have equal
-/// paths in equal order, which is what lets the shape be looked up instead of rebuilt.
-fn walk(value: Json<'_, '_>, structure: &mut Vec<u8>, leaves: &mut Vec<u64>) {
+/// Writes the record's structure (keys, nesting, where leaves are) to `structure`, each leaf's
+/// value hash to `hashes` and each leaf's text, if it is a string, to `texts`, in document order,
+/// as the flat reader does. Two records with equal structures have equal paths in equal order,
+/// which is what lets the shape be looked up instead of rebuilt.
+fn walk<'i>(
+    value: Json<'_, 'i>,
+    structure: &mut Vec<u8>,
+    hashes: &mut Vec<u64>,
+    texts: &mut Vec<Option<&'i str>>,
+) {
     match value.node() {
         Node::Object { len, .. } if len > 0 => {
             structure.push(b'{');
             for (key, child) in value.entries() {
-                structure.extend_from_slice(&(key.len() as u32).to_le_bytes());
-                structure.extend_from_slice(key.as_bytes());
-                walk(child, structure, leaves);
+                flat::push_key(structure, key.as_bytes());
+                walk(child, structure, hashes, texts);
             }
             structure.push(b'}');
         }
         Node::Array { len, .. } if len > 0 => {
             structure.push(b'[');
             for child in value.elements() {
-                walk(child, structure, leaves);
+                walk(child, structure, hashes, texts);
             }
             structure.push(b']');
         }
         _ => {
-            structure.push(b'.');
-            leaves.push(value_hash(value));
+            structure.push(flat::LEAF);
+            hashes.push(value_hash(value));
+            texts.push(value.as_str());
         }
     }
 }
 
-/// The hasher of values, contents and event ids: fixed-seeded, so equal inputs hash equal in
-/// every run and on every worker. These hashes only tell equal from different (sorted only to
-/// bring equal ones together; never shown or stored), so which function makes them does not
-/// reach a report: foldhash's quality variant, where `std`'s SipHash was 8% of all instructions
-/// on an Instance Connect-heavy archive.
-fn value_hasher() -> foldhash::quality::FoldHasher<'static> {
-    foldhash::quality::FixedState::default().build_hasher()
-}
-
-/// A leaf's value, hashed so that equal compact JSON texts hash equal and nothing else does
-/// (but by a 2^-64 chance): the string `"22"` and the number `22` differ, as `null` and a
-/// missing path do.
+/// A leaf's value hashed as the flat reader hashes it.
 fn value_hash(value: Json<'_, '_>) -> u64 {
-    let mut h = value_hasher();
-    match value.node() {
-        Node::String(s) => {
-            h.write_u8(b's');
-            h.write(s.as_bytes());
-        }
-        Node::Static(StaticNode::Bool(b)) => h.write_u8(if b { b't' } else { b'f' }),
-        Node::Static(StaticNode::Null) => h.write_u8(b'z'),
-        Node::Object { .. } => h.write_u8(b'{'),
-        Node::Array { .. } => h.write_u8(b'['),
+    let mut text = String::new();
+    let scalar = match value.node() {
+        Node::String(s) => Scalar::String(s.as_bytes()),
+        Node::Static(StaticNode::Bool(b)) => Scalar::Bool(b),
+        Node::Static(StaticNode::Null) => Scalar::Null,
+        Node::Object { .. } => Scalar::EmptyObject,
+        Node::Array { .. } => Scalar::EmptyArray,
         Node::Static(_) => {
             // Numbers by their text, so 5 read as signed and as unsigned are one value; a
             // float that JSON cannot hold is written as null, and hashes as null.
-            let mut text = String::new();
             value.write_text(&mut text);
             if text == "null" {
-                h.write_u8(b'z');
+                Scalar::Null
             } else {
-                h.write_u8(b'n');
-                h.write(text.as_bytes());
+                Scalar::Number(text.as_bytes())
             }
         }
-    }
-    h.finish()
+    };
+    scalar_hash(scalar)
 }
 
 /// Learns a new shape from `record`: its paths in document order, interned, and the order that
 /// sorts them by path id (so a path's place in a shape is found by binary search), keeping the
-/// first of repeated paths.
+/// first of repeated paths; and where the event's fields are among its leaves.
 fn learn(tables: &Tables, record: Json<'_, '_>) -> Learned {
     let mut paths = Vec::new();
-    leaf_paths(record, &mut String::new(), &mut |path, _| paths.push(tables.path(path)));
+    let mut leaves = Vec::new();
+    leaf_paths(record, &mut String::new(), &mut |path, value| {
+        paths.push(tables.path(path));
+        leaves.push(value);
+    });
     let mut order: Vec<u32> = (0..paths.len() as u32).collect();
     // A stable sort keeps document order among equal paths; dedup keeps the first of each.
     order.sort_by_key(|&i| paths[i as usize]);
     order.dedup_by_key(|i| paths[*i as usize]);
     let ids: Vec<PathId> = order.iter().map(|&i| paths[i as usize]).collect();
-    Learned { shape: tables.shape(&ids), order: order.into() }
+    Learned { shape: tables.shape(&ids), order: order.into(), fields: fields_of(record, &leaves) }
+}
+
+/// Where the event's fields of `record` are among its `leaves` (in document order).
+fn fields_of(record: Json<'_, '_>, leaves: &[Json<'_, '_>]) -> Fields {
+    let at = |value: Option<Json<'_, '_>>| {
+        let value = value?;
+        leaves.iter().position(|leaf| leaf.is(value)).map(|i| i as u32)
+    };
+    let member = |key: &str| at(record.get(key));
+    let identity = record.get("userIdentity");
+    let resources = record.get("resources").map_or_else(Vec::new, |resources| {
+        resources.elements().map(|r| (at(r.get("type")), at(r.get("ARN")))).collect()
+    });
+    Fields {
+        name: member("eventName"),
+        id: member("eventID"),
+        time: member("eventTime"),
+        region: member("awsRegion"),
+        recipient_account: member("recipientAccountId"),
+        identity_account: at(identity.and_then(|i| i.get("accountId"))),
+        principal: at(identity.and_then(|i| i.get("arn"))),
+        error: member("errorCode"),
+        requested_endpoint: at(record
+            .get("requestParameters")
+            .and_then(|p| p.get("instanceConnectEndpointId"))),
+        resources: resources.into(),
+    }
 }
 
 /// Calls `leaf` with each leaf's path and value, in document order. Leaves are scalars, null,
@@ -539,6 +647,159 @@ mod tests {
         let v = f.tables.freeze();
         assert_eq!((v.text(event.name), v.text(event.region)), ("SendSSHPublicKey", "eu-west-1"));
         assert_eq!(v.shape(event.shape).len(), 3, "the envelope's own fields are not the record's");
+    }
+
+    /// A small deterministic generator (xorshift64*), so the random tests repeat exactly.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as usize % n
+        }
+
+        fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+            items[self.below(items.len())]
+        }
+    }
+
+    /// The members of an `OpenTunnel` record as CloudTrail writes it.
+    const TUNNEL: &[(&str, &str)] = &[
+        ("eventVersion", r#""1.08""#),
+        (
+            "userIdentity",
+            r#"{"type":"AssumedRole","principalId":"AROA1:alice","arn":"arn:aws:sts::111:assumed-role/EC2Admin/alice","accountId":"111","accessKeyId":"ASIA1","userName":""}"#,
+        ),
+        ("eventTime", r#""2024-03-01T10:00:00Z""#),
+        ("eventSource", r#""ec2-instance-connect.amazonaws.com""#),
+        ("eventName", r#""OpenTunnel""#),
+        ("awsRegion", r#""us-east-1""#),
+        ("sourceIPAddress", r#""198.51.100.1""#),
+        ("userAgent", r#""Mozilla/5.0 (Macintosh)""#),
+        (
+            "requestParameters",
+            r#"{"instanceConnectEndpointId":"eice-1","maxTunnelDuration":3600,"remotePort":22,"privateIpAddress":"10.0.0.1"}"#,
+        ),
+        ("responseElements", "null"),
+        ("requestID", r#""1f2e3d4c-0000-1111-2222-333344445555""#),
+        ("eventID", r#""0b7c9f3e-1111-2222-3333-444455556666""#),
+        ("readOnly", "false"),
+        (
+            "resources",
+            r#"[{"accountId":"111","type":"AWS::EC2::InstanceConnectEndpoint","ARN":"arn:aws:ec2:us-east-1:111:instance-connect-endpoint/eice-1"}]"#,
+        ),
+        ("eventType", r#""AwsApiCall""#),
+        ("managementEvent", "true"),
+        ("recipientAccountId", r#""111""#),
+        ("errorCode", r#""AccessDenied""#),
+    ];
+
+    /// Values a member may take instead: other texts, escapes, other types, what the flat reader
+    /// leaves to simd-json, and values that make the record another service's or another call.
+    const VALUES: &[&str] = &[
+        r#""eu-west-1""#,
+        r#""a\"b\\c\/d\n\t\u00e9\ud83d\ude00""#,
+        r#""é non-ASCII ü""#,
+        r#""\ud800 lone""#,
+        r#""""#,
+        "12",
+        "-7",
+        "0",
+        "1.5",
+        "-0",
+        "1e3",
+        "123456789012345678901",
+        "true",
+        "null",
+        "{}",
+        "[]",
+        r#"{"arn":"arn:x","accountId":"222","arn":"second"}"#,
+        r#"["x",2,{"type":"AWS::EC2::InstanceConnectEndpoint","ARN":"a/eice-9"}]"#,
+        r#""ec2-instance-connect.amazonaws.com""#,
+        r#"{"source":"ec2-instance-connect.amazonaws.com"}"#,
+        r#""iam.amazonaws.com""#,
+        r#""SendSSHPublicKey""#,
+        r#""OpenTunnel""#,
+        r#""not-a-uuid""#,
+        r#""+b7c9f3e-1111-2222-3333-444455556666""#,
+        r#""2024-03-01T10:00:00.123Z""#,
+        r#"{"instanceConnectEndpointId":""}"#,
+    ];
+
+    /// A record made of `TUNNEL`'s members, some of them changed, dropped, repeated or moved,
+    /// sometimes inside an EventBridge envelope or with whitespace.
+    fn variant(rng: &mut Rng) -> String {
+        let mut members: Vec<(String, String)> =
+            TUNNEL.iter().map(|(k, v)| (format!("\"{k}\""), v.to_string())).collect();
+        for _ in 0..rng.below(4) {
+            let i = rng.below(members.len());
+            match rng.below(8) {
+                0 => drop(members.remove(i)),
+                1 => members.push(members[i].clone()),
+                2 => members.swap(i, 0),
+                3 => members[i].0 = r#""odd.key\u0041""#.into(),
+                _ => members[i].1 = rng.pick(VALUES).into(),
+            }
+        }
+        let space = if rng.below(6) == 0 { " \n" } else { "" };
+        let body: Vec<String> = members.iter().map(|(k, v)| format!("{k}{space}:{space}{v}")).collect();
+        let record = format!("{{{space}{}{space}}}", body.join(&format!(",{space}")));
+        match rng.below(20) {
+            0 => format!(r#"{{"detail-type":"AWS API Call via CloudTrail","detail":{record}}}"#),
+            _ => record,
+        }
+    }
+
+    /// Breaks a record at a random place: a byte dropped, doubled or replaced.
+    fn mutate(rng: &mut Rng, record: &str) -> Vec<u8> {
+        let mut bytes = record.as_bytes().to_vec();
+        let i = rng.below(bytes.len());
+        match rng.below(3) {
+            0 => drop(bytes.remove(i)),
+            1 => bytes.insert(i, bytes[i]),
+            _ => bytes[i] = b"{}[]\":,\\ a1-.eu\x01\xc3"[rng.below(17)],
+        }
+        bytes
+    }
+
+    #[test]
+    fn records_read_flat_make_the_events_simd_json_makes() {
+        let (flat_tables, parsed_tables) = (Tables::default(), Tables::default());
+        let mut flat = Extractor::new(&flat_tables);
+        let mut parsed = Extractor::new(&parsed_tables);
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let mut read_flat = 0;
+        for n in 0..20_000 {
+            let record = variant(&mut rng);
+            let bytes = if n % 4 == 3 { mutate(&mut rng, &record) } else { record.into_bytes() };
+            read_flat += usize::from(flat.extract_flat(&bytes).is_some());
+            let (a, b) = (flat.extract(&bytes), parsed.extract_parsed(&bytes));
+            assert_eq!(format!("{a:?}"), format!("{b:?}"), "{}", String::from_utf8_lossy(&bytes));
+        }
+        assert!(read_flat > 10_000, "most records are read flat: {read_flat}");
+        let (a, b) = (flat_tables.freeze(), parsed_tables.freeze());
+        assert_eq!(format!("{a:?}"), format!("{b:?}"), "the same vocabulary");
+    }
+
+    #[test]
+    fn uuids_are_read_as_from_their_hex_digits() {
+        for id in [
+            "0b7c9f3e-1111-2222-3333-444455556666",
+            "+b7c9f3e-1111-2222-3333-444455556666",
+            "0b7c9f3e11112222-3333-44445555666-6-",
+            "0b7c9f3e-1111-2222-3333-44445555666g",
+            "0b7c9f3e-1111-2222-3333-4444555566667",
+            "++7c9f3e-1111-2222-3333-444455556666",
+            "------------------------------------",
+            "+-----------------------------------",
+        ] {
+            let hex: String = id.chars().filter(|c| *c != '-').collect();
+            let expected =
+                (id.len() == 36 && hex.len() == 32).then(|| u128::from_str_radix(&hex, 16).ok()).flatten();
+            assert_eq!(uuid_bits(id), expected, "{id}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! paths a record can have (its shape). Workers intern through these shared tables, each with a
 //! cache of its own in front, so the lock is taken only for what a worker has not seen before.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::Mutex;
@@ -127,20 +128,24 @@ impl Vocabulary {
     }
 }
 
-/// A worker's cache in front of the shared tables.
+/// A worker's cache in front of the shared tables, keyed by a hash of each text the caller already
+/// has (the text's leaf hash), so that a text the worker has seen is not hashed again. The text is
+/// kept beside its symbol and compared: a hash two texts share costs a lookup, never a wrong
+/// symbol.
 #[derive(Default)]
 pub(crate) struct Cache {
-    symbols: FastMap<Box<str>, Sym>,
+    symbols: FastMap<u64, (Box<str>, Sym)>,
 }
 
 impl Cache {
-    pub(crate) fn symbol(&mut self, tables: &Tables, text: &str) -> Sym {
-        if let Some(&sym) = self.symbols.get(text) {
-            return sym;
+    /// The symbol of `text`, whose hash is `hash` (equal texts must have equal hashes).
+    pub(crate) fn symbol(&mut self, tables: &Tables, hash: u64, text: &str) -> Sym {
+        match self.symbols.entry(hash) {
+            Entry::Occupied(cached) if *cached.get().0 == *text => cached.get().1,
+            // Another text of the same hash: asked of the tables, not cached.
+            Entry::Occupied(_) => tables.symbol(text),
+            Entry::Vacant(slot) => slot.insert((text.into(), tables.symbol(text))).1,
         }
-        let sym = tables.symbol(text);
-        self.symbols.insert(text.into(), sym);
-        sym
     }
 }
 
@@ -152,9 +157,10 @@ mod tests {
     fn equal_strings_get_equal_symbols_and_read_back() {
         let tables = Tables::default();
         let mut cache = Cache::default();
-        let a = cache.symbol(&tables, "eu-west-1");
+        let a = cache.symbol(&tables, 1, "eu-west-1");
         let b = tables.symbol("us-east-1");
-        assert_eq!(cache.symbol(&tables, "eu-west-1"), a);
+        assert_eq!(cache.symbol(&tables, 1, "eu-west-1"), a);
+        assert_eq!(cache.symbol(&tables, 1, "us-east-1"), b, "a hash two texts share is not trusted");
         assert_eq!(tables.symbol("us-east-1"), b);
         let shape = tables.shape(&[tables.path("a"), tables.path("b")]);
         assert_eq!(tables.shape(&[PathId(0), PathId(1)]), shape);
