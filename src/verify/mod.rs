@@ -157,10 +157,9 @@ pub(crate) use integrity::Integrity;
 use integrity::{ChainBreak, ChainBreakKind};
 use logs::match_logs;
 use signature::check_signatures;
-pub(crate) use signature::{signing_string, SIGNATURE_ALGORITHM};
 // Signing is for the generator and the tests: trailscope itself only verifies.
 #[cfg(any(test, feature = "synth"))]
-pub(crate) use signature::sign;
+pub(crate) use signature::{sign, signing_string, SIGNATURE_ALGORITHM};
 use summary::summarise;
 // What only tests name from outside their module.
 #[cfg(test)]
