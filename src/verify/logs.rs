@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::digests::Digests;
 use super::integrity::{Missing, Modified};
-use super::place::{log_identity, sibling_name, Index, Place};
+use super::place::{log_identity, match_key, sibling_name, Index, Place};
 use super::{LogObject, Scope};
 
 /// What matching the listed log files found, per log file (by its position among the inputs).
@@ -21,8 +21,7 @@ pub(super) struct Matched {
 /// Step 2, match the log files: each one a digest lists is present with the same SHA-256,
 /// modified, or missing (when its day folder was read).
 pub(super) fn match_logs(digests: &Digests, logs: &[LogObject], scope: &Scope) -> Matched {
-    let places: Vec<Place> = logs.iter().map(|l| Place::of(&l.object)).collect();
-    let index = Index::new(places.iter());
+    let index = Index::new(logs.iter().map(|l| match_key(&l.object)));
     let mut listed = vec![false; logs.len()];
     let mut mismatch: Vec<Option<Modified>> = vec![None; logs.len()];
     let mut missing: BTreeMap<String, Missing> = BTreeMap::new();
@@ -47,7 +46,7 @@ pub(super) fn match_logs(digests: &Digests, logs: &[LogObject], scope: &Scope) -
             for h in hits {
                 listed[h] = true;
                 if logs[h].sha256 != Some(file.sha256) && mismatch[h].is_none() {
-                    let (account, region, _) = log_identity(&places[h]);
+                    let (account, region, _) = log_identity(&Place::of(&logs[h].object));
                     mismatch[h] = Some(Modified {
                         object: logs[h].object.clone(),
                         account,
