@@ -1,11 +1,12 @@
 //! A digest file's JSON, from its uncompressed bytes, into a checked [`Digest`]: times parsed,
 //! hashes decoded, algorithms known. Anything else is a [`DigestError`] naming the field.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserialize;
 
-use crate::hash::Sha256;
+use crate::hash::{HexText, Sha256};
 use crate::time::Timestamp;
 
 /// The only hash algorithm CloudTrail names, for log files and previous digests alike.
@@ -28,7 +29,7 @@ pub(crate) struct Digest {
     pub(crate) previous: Option<PreviousDigest>,
     /// `previousDigestSignature` as written (null in a starting digest), hex: the previous
     /// digest's signature, and part of the signing string.
-    pub(crate) previous_signature: Option<String>,
+    pub(crate) previous_signature: Option<HexText>,
     pub(crate) log_files: Vec<LogFile>,
 }
 
@@ -101,6 +102,11 @@ struct RawLogFile {
 }
 
 impl Digest {
+    /// `previousDigestSignature` as written, for the signing string.
+    pub(crate) fn previous_signature_text(&self) -> Option<Cow<'_, str>> {
+        self.previous_signature.as_ref().map(HexText::text)
+    }
+
     /// Parses a digest file's uncompressed content.
     pub(crate) fn parse(bytes: &[u8]) -> Result<Digest, DigestError> {
         let raw: Raw = serde_json::from_slice(bytes)
@@ -171,7 +177,7 @@ impl Digest {
             fingerprint: raw.digest_public_key_fingerprint,
             signature_algorithm: raw.digest_signature_algorithm,
             previous,
-            previous_signature: raw.previous_digest_signature,
+            previous_signature: raw.previous_digest_signature.map(HexText::new),
             log_files,
         })
     }
