@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
@@ -44,10 +45,25 @@ pub(crate) struct PreviousDigest {
 /// One log file a digest lists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LogFile {
-    pub(crate) bucket: String,
+    /// Shared with the log files listed before it in the same bucket (all of them, as CloudTrail
+    /// writes digests), not a copy per log file.
+    pub(crate) bucket: Arc<str>,
     pub(crate) key: String,
     /// SHA-256 of the log file's uncompressed content.
     pub(crate) sha256: Sha256,
+}
+
+/// The bucket names of a digest's log files, each kept once while the next is the same.
+#[derive(Default)]
+pub(super) struct Buckets(Option<Arc<str>>);
+
+impl Buckets {
+    pub(super) fn share(&mut self, name: String) -> Arc<str> {
+        match &self.0 {
+            Some(last) if **last == *name => Arc::clone(last),
+            _ => Arc::clone(self.0.insert(Arc::from(name))),
+        }
+    }
 }
 
 /// Why bytes are not a usable digest.
@@ -145,6 +161,7 @@ impl Digest {
                 })
             }
         };
+        let mut buckets = Buckets::default();
         let log_files = raw
             .log_files
             .unwrap_or_default()
@@ -164,7 +181,7 @@ impl Digest {
                         file.s3_object, file.hash_value
                     ))
                 })?;
-                Ok(LogFile { bucket: file.s3_bucket, key: file.s3_object, sha256 })
+                Ok(LogFile { bucket: buckets.share(file.s3_bucket), key: file.s3_object, sha256 })
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Digest {

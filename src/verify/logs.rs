@@ -12,8 +12,9 @@ use super::{LogObject, Scope};
 pub(super) struct Matched {
     /// Listed by some digest read.
     pub(super) listed: Vec<bool>,
-    /// Listed with another SHA-256 than its own (the first digest by name that does).
-    pub(super) mismatch: Vec<Option<Modified>>,
+    /// Listed with another SHA-256 than its own (the first digest by name that does): by
+    /// position, only those, as they are few.
+    pub(super) mismatch: BTreeMap<usize, Modified>,
     /// Listed, and not in the archive, by name.
     pub(super) missing: Vec<Missing>,
 }
@@ -23,7 +24,7 @@ pub(super) struct Matched {
 pub(super) fn match_logs(digests: &Digests, logs: &[LogObject], scope: &Scope) -> Matched {
     let index = Index::new(logs.iter().map(|l| match_key(&l.object)));
     let mut listed = vec![false; logs.len()];
-    let mut mismatch: Vec<Option<Modified>> = vec![None; logs.len()];
+    let mut mismatch: BTreeMap<usize, Modified> = BTreeMap::new();
     let mut missing: BTreeMap<String, Missing> = BTreeMap::new();
     for f in &digests.found {
         let Some(digest) = f.digest else { continue };
@@ -45,16 +46,19 @@ pub(super) fn match_logs(digests: &Digests, logs: &[LogObject], scope: &Scope) -
             }
             for h in hits {
                 listed[h] = true;
-                if logs[h].sha256 != Some(file.sha256) && mismatch[h].is_none() {
+                if logs[h].sha256 != Some(file.sha256) && !mismatch.contains_key(&h) {
                     let (account, region, _) = log_identity(&Place::of(&logs[h].object));
-                    mismatch[h] = Some(Modified {
-                        object: logs[h].object.clone(),
-                        account,
-                        region,
-                        listed_by: f.input.object.clone(),
-                        expected_sha256: file.sha256.to_string(),
-                        actual_sha256: logs[h].sha256.map(|s| s.to_string()),
-                    });
+                    mismatch.insert(
+                        h,
+                        Modified {
+                            object: logs[h].object.clone(),
+                            account,
+                            region,
+                            listed_by: f.input.object.clone(),
+                            expected_sha256: file.sha256.to_string(),
+                            actual_sha256: logs[h].sha256.map(|s| s.to_string()),
+                        },
+                    );
                 }
             }
         }
@@ -126,11 +130,8 @@ mod tests {
         let (digests, logs) = fixture.inputs();
         let matched = match_logs(&read_digests(&digests), &logs, &Scope::default());
         assert_eq!(matched.missing.iter().map(|m| m.object.as_str()).collect::<Vec<_>>(), [gone.as_str()]);
-        assert_eq!(matched.mismatch.iter().flatten().count(), 1);
-        assert_eq!(
-            matched.mismatch[0].as_ref().map(|m| m.object.as_str()),
-            Some(fixture.log_named(0).as_str())
-        );
+        assert_eq!(matched.mismatch.len(), 1);
+        assert_eq!(matched.mismatch.get(&0).map(|m| m.object.as_str()), Some(fixture.log_named(0).as_str()));
         assert!(matched.listed.iter().all(|&l| l), "every file present is listed");
     }
 }

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-use super::format::{Digest, LogFile, PreviousDigest};
+use super::format::{Buckets, Digest, LogFile, PreviousDigest};
 use super::{DigestObject, LogObject};
 use crate::hash::{hex, unhex, HexText, Sha256};
 use crate::keys::{PublicKey, PublicKeys};
@@ -205,7 +205,7 @@ impl DigestFields {
                 .log_files
                 .iter()
                 .map(|f| LogFileFields {
-                    bucket: f.bucket.clone(),
+                    bucket: f.bucket.to_string(),
                     key: f.key.clone(),
                     sha256: f.sha256.to_string(),
                 })
@@ -222,10 +222,11 @@ impl DigestFields {
                 sha256: p.sha256.as_deref().map(sha256).transpose()?,
             }),
         };
+        let mut buckets = Buckets::default();
         let log_files = self
             .log_files
             .into_iter()
-            .map(|f| Ok(LogFile { bucket: f.bucket, key: f.key, sha256: sha256(&f.sha256)? }))
+            .map(|f| Ok(LogFile { bucket: buckets.share(f.bucket), key: f.key, sha256: sha256(&f.sha256)? }))
             .collect::<Result<Vec<_>, String>>()?;
         Ok(Digest {
             account: self.account,
