@@ -8,7 +8,7 @@
 //! a digest verbatim (the signing string is made from them).
 //!
 //! These facts are one per object read, so a partial of a `--verify` shard grows with the objects
-//! its shard read (about 200 bytes per log file and 1 KB per digest, gzipped: see docs/scaling.md,
+//! its shard read (about 330 bytes per log file gzipped, digests included: see docs/scaling.md,
 //! "Scaling out"), not only with the edges of its hour blocks.
 
 use std::borrow::Cow;
