@@ -53,7 +53,7 @@ for archive in bench days2 days8; do
     wall=$(cut -d' ' -f1 "$file" | median)
     cpu=$(cut -d' ' -f2 "$file" | median)
     rss=$(cut -d' ' -f3 "$file" | median)
-    echo "| $archive | $run | $wall | $cpu | $((rss / 1024)) |"
+    echo "| $archive | $run | $wall | $cpu | $(awk -v kb="$rss" 'BEGIN { printf "%.1f", kb / 1024 }') |"
   done
 done
 

@@ -2,6 +2,7 @@
 //! (the decoder hashes a log file as it inflates it), and the lower-case hex CloudTrail writes
 //! hashes and signatures in.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use aws_lc_rs::digest as sha;
@@ -62,6 +63,50 @@ impl Default for Hasher {
     }
 }
 
+/// Text CloudTrail writes in hex (a signature: 512 digits for 2048-bit RSA), kept exactly as
+/// written in half the memory: as its bytes when it is lower-case hex, which [`HexText::text`]
+/// gives back digit for digit, else as the text itself.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) enum HexText {
+    Bytes(Box<[u8]>),
+    Text(Box<str>),
+}
+
+impl HexText {
+    pub(crate) fn new(text: String) -> HexText {
+        match unhex(&text) {
+            Some(bytes) if hex(&bytes) == text => HexText::Bytes(bytes.into_boxed_slice()),
+            _ => HexText::Text(text.into_boxed_str()),
+        }
+    }
+
+    /// The text as written.
+    pub(crate) fn text(&self) -> Cow<'_, str> {
+        match self {
+            HexText::Bytes(bytes) => Cow::Owned(hex(bytes)),
+            HexText::Text(text) => Cow::Borrowed(text),
+        }
+    }
+}
+
+impl From<String> for HexText {
+    fn from(text: String) -> HexText {
+        HexText::new(text)
+    }
+}
+
+impl From<&str> for HexText {
+    fn from(text: &str) -> HexText {
+        HexText::new(text.to_owned())
+    }
+}
+
+impl fmt::Debug for HexText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.text())
+    }
+}
+
 /// Lower-case hex, as CloudTrail writes hashes and signatures.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -108,5 +153,14 @@ mod tests {
             assert_eq!(unhex(bad), None, "{bad:?}");
         }
         assert_eq!(Sha256::from_hex("ab"), None, "too short for a SHA-256");
+    }
+
+    #[test]
+    fn hex_text_gives_back_exactly_what_was_written() {
+        for text in ["00abff", "00ABff", " 00ab", "xyz", "0", ""] {
+            assert_eq!(HexText::from(text).text(), text, "{text:?}");
+        }
+        assert!(matches!(HexText::from("00abff"), HexText::Bytes(_)), "lower-case hex as its bytes");
+        assert_ne!(HexText::from("00abff"), HexText::from("00ABff"), "equal as texts are");
     }
 }

@@ -43,6 +43,9 @@ pub(super) fn gather(listing: Listing, outputs: Vec<Output>, tables: Tables, sta
             scan.kept.spool.add(segment, file);
         }
     }
+    // Held until the end by --verify: without the spare room their growth left.
+    scan.digests.shrink_to_fit();
+    scan.logs.shrink_to_fit();
     // Objects are ranked by name, whatever order they were listed or read in.
     names.sort_unstable_by(|a, b| a.1.cmp(&b.1));
     let rank: FastMap<u32, u32> =

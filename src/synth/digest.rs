@@ -225,7 +225,7 @@ fn sign(json: &[u8], key: &[u8]) -> io::Result<String> {
         &digest.bucket,
         &digest.key,
         &Sha256::of(json),
-        digest.previous_signature.as_deref(),
+        digest.previous_signature_text().as_deref(),
     );
     verify::sign(key, message.as_bytes()).map_err(io::Error::other)
 }

@@ -52,7 +52,7 @@ pub(super) fn check_links(digests: &Digests, scope: &Scope, findings: &mut Findi
                     }
                 }
                 if let (Some(recorded), Some(actual)) = (&digest.previous_signature, &prior.input.signature) {
-                    if !recorded.trim().eq_ignore_ascii_case(actual.trim()) {
+                    if !recorded.text().trim().eq_ignore_ascii_case(actual.text().trim()) {
                         let mut brk = f.chain_break(
                             ChainBreakKind::PreviousSignatureMismatch,
                             format!(

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use super::integrity::{ChainBreak, ChainBreakKind};
-use super::place::{Index, Place};
+use super::place::{match_key, Index, Place};
 use super::{Digest, DigestObject, Findings};
 use crate::layout::DigestName;
 use crate::time::{Timestamp, HOUR};
@@ -74,7 +74,7 @@ impl Found<'_> {
 /// other digests write.
 pub(super) struct Digests<'a> {
     pub(super) found: Vec<Found<'a>>,
-    pub(super) index: Index,
+    pub(super) index: Index<'a>,
 }
 
 impl Digests<'_> {
@@ -93,17 +93,17 @@ pub(super) fn read_digests(digests: &[DigestObject]) -> Digests<'_> {
     let found: Vec<Found> = order
         .into_iter()
         .filter_map(|input| {
-            let place = Place::of(&input.object);
-            if !seen.insert(place.key()) {
+            if !seen.insert(match_key(&input.object)) {
                 return None;
             }
+            let place = Place::of(&input.object);
             let digest = input.digest.as_ref().ok();
             let name =
                 digest.and_then(|d| DigestName::parse(&d.key)).or_else(|| DigestName::parse(&input.object));
             Some(Found { input, place, name, digest })
         })
         .collect();
-    let index = Index::new(found.iter().map(|f| &f.place));
+    let index = Index::new(found.iter().map(|f| match_key(&f.input.object)));
     Digests { found, index }
 }
 

@@ -203,7 +203,7 @@ pub(super) fn sign_digest(json: &[u8], key: &[u8]) -> String {
         &digest.bucket,
         &digest.key,
         &Sha256::of(json),
-        digest.previous_signature.as_deref(),
+        digest.previous_signature_text().as_deref(),
     );
     sign(key, message.as_bytes()).expect("sign")
 }

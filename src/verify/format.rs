@@ -1,11 +1,13 @@
 //! A digest file's JSON, from its uncompressed bytes, into a checked [`Digest`]: times parsed,
 //! hashes decoded, algorithms known. Anything else is a [`DigestError`] naming the field.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
-use crate::hash::Sha256;
+use crate::hash::{HexText, Sha256};
 use crate::time::Timestamp;
 
 /// The only hash algorithm CloudTrail names, for log files and previous digests alike.
@@ -28,7 +30,7 @@ pub(crate) struct Digest {
     pub(crate) previous: Option<PreviousDigest>,
     /// `previousDigestSignature` as written (null in a starting digest), hex: the previous
     /// digest's signature, and part of the signing string.
-    pub(crate) previous_signature: Option<String>,
+    pub(crate) previous_signature: Option<HexText>,
     pub(crate) log_files: Vec<LogFile>,
 }
 
@@ -43,10 +45,25 @@ pub(crate) struct PreviousDigest {
 /// One log file a digest lists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LogFile {
-    pub(crate) bucket: String,
+    /// Shared with the log files listed before it in the same bucket (all of them, as CloudTrail
+    /// writes digests), not a copy per log file.
+    pub(crate) bucket: Arc<str>,
     pub(crate) key: String,
     /// SHA-256 of the log file's uncompressed content.
     pub(crate) sha256: Sha256,
+}
+
+/// The bucket names of a digest's log files, each kept once while the next is the same.
+#[derive(Default)]
+pub(super) struct Buckets(Option<Arc<str>>);
+
+impl Buckets {
+    pub(super) fn share(&mut self, name: String) -> Arc<str> {
+        match &self.0 {
+            Some(last) if **last == *name => Arc::clone(last),
+            _ => Arc::clone(self.0.insert(Arc::from(name))),
+        }
+    }
 }
 
 /// Why bytes are not a usable digest.
@@ -101,6 +118,11 @@ struct RawLogFile {
 }
 
 impl Digest {
+    /// `previousDigestSignature` as written, for the signing string.
+    pub(crate) fn previous_signature_text(&self) -> Option<Cow<'_, str>> {
+        self.previous_signature.as_ref().map(HexText::text)
+    }
+
     /// Parses a digest file's uncompressed content.
     pub(crate) fn parse(bytes: &[u8]) -> Result<Digest, DigestError> {
         let raw: Raw = serde_json::from_slice(bytes)
@@ -139,6 +161,7 @@ impl Digest {
                 })
             }
         };
+        let mut buckets = Buckets::default();
         let log_files = raw
             .log_files
             .unwrap_or_default()
@@ -158,7 +181,7 @@ impl Digest {
                         file.s3_object, file.hash_value
                     ))
                 })?;
-                Ok(LogFile { bucket: file.s3_bucket, key: file.s3_object, sha256 })
+                Ok(LogFile { bucket: buckets.share(file.s3_bucket), key: file.s3_object, sha256 })
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Digest {
@@ -171,7 +194,7 @@ impl Digest {
             fingerprint: raw.digest_public_key_fingerprint,
             signature_algorithm: raw.digest_signature_algorithm,
             previous,
-            previous_signature: raw.previous_digest_signature,
+            previous_signature: raw.previous_digest_signature.map(HexText::new),
             log_files,
         })
     }

@@ -2,7 +2,7 @@
 //! folders it read.
 
 use super::Digest;
-use crate::hash::Sha256;
+use crate::hash::{HexText, Sha256};
 use crate::time::{Day, Timestamp};
 
 /// A digest object as the reading found it.
@@ -15,7 +15,7 @@ pub(crate) struct DigestObject {
     /// SHA-256 of its uncompressed content, whenever it could be inflated (even if not parsed).
     pub(crate) sha256: Option<Sha256>,
     /// Hex, from the S3 metadata `x-amz-meta-signature` or a `.sig` sidecar.
-    pub(crate) signature: Option<String>,
+    pub(crate) signature: Option<HexText>,
 }
 
 impl DigestObject {
@@ -25,7 +25,7 @@ impl DigestObject {
             object,
             digest: Digest::parse(content).map_err(|e| e.to_string()),
             sha256: Some(Sha256::of(content)),
-            signature,
+            signature: signature.map(HexText::new),
         }
     }
 

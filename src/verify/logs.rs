@@ -5,15 +5,16 @@ use std::collections::BTreeMap;
 
 use super::digests::Digests;
 use super::integrity::{Missing, Modified};
-use super::place::{log_identity, sibling_name, Index, Place};
+use super::place::{log_identity, match_key, sibling_name, Index, Place};
 use super::{LogObject, Scope};
 
 /// What matching the listed log files found, per log file (by its position among the inputs).
 pub(super) struct Matched {
     /// Listed by some digest read.
     pub(super) listed: Vec<bool>,
-    /// Listed with another SHA-256 than its own (the first digest by name that does).
-    pub(super) mismatch: Vec<Option<Modified>>,
+    /// Listed with another SHA-256 than its own (the first digest by name that does): by
+    /// position, only those, as they are few.
+    pub(super) mismatch: BTreeMap<usize, Modified>,
     /// Listed, and not in the archive, by name.
     pub(super) missing: Vec<Missing>,
 }
@@ -21,10 +22,9 @@ pub(super) struct Matched {
 /// Step 2, match the log files: each one a digest lists is present with the same SHA-256,
 /// modified, or missing (when its day folder was read).
 pub(super) fn match_logs(digests: &Digests, logs: &[LogObject], scope: &Scope) -> Matched {
-    let places: Vec<Place> = logs.iter().map(|l| Place::of(&l.object)).collect();
-    let index = Index::new(places.iter());
+    let index = Index::new(logs.iter().map(|l| match_key(&l.object)));
     let mut listed = vec![false; logs.len()];
-    let mut mismatch: Vec<Option<Modified>> = vec![None; logs.len()];
+    let mut mismatch: BTreeMap<usize, Modified> = BTreeMap::new();
     let mut missing: BTreeMap<String, Missing> = BTreeMap::new();
     for f in &digests.found {
         let Some(digest) = f.digest else { continue };
@@ -46,16 +46,19 @@ pub(super) fn match_logs(digests: &Digests, logs: &[LogObject], scope: &Scope) -
             }
             for h in hits {
                 listed[h] = true;
-                if logs[h].sha256 != Some(file.sha256) && mismatch[h].is_none() {
-                    let (account, region, _) = log_identity(&places[h]);
-                    mismatch[h] = Some(Modified {
-                        object: logs[h].object.clone(),
-                        account,
-                        region,
-                        listed_by: f.input.object.clone(),
-                        expected_sha256: file.sha256.to_string(),
-                        actual_sha256: logs[h].sha256.map(|s| s.to_string()),
-                    });
+                if logs[h].sha256 != Some(file.sha256) && !mismatch.contains_key(&h) {
+                    let (account, region, _) = log_identity(&Place::of(&logs[h].object));
+                    mismatch.insert(
+                        h,
+                        Modified {
+                            object: logs[h].object.clone(),
+                            account,
+                            region,
+                            listed_by: f.input.object.clone(),
+                            expected_sha256: file.sha256.to_string(),
+                            actual_sha256: logs[h].sha256.map(|s| s.to_string()),
+                        },
+                    );
                 }
             }
         }
@@ -127,11 +130,8 @@ mod tests {
         let (digests, logs) = fixture.inputs();
         let matched = match_logs(&read_digests(&digests), &logs, &Scope::default());
         assert_eq!(matched.missing.iter().map(|m| m.object.as_str()).collect::<Vec<_>>(), [gone.as_str()]);
-        assert_eq!(matched.mismatch.iter().flatten().count(), 1);
-        assert_eq!(
-            matched.mismatch[0].as_ref().map(|m| m.object.as_str()),
-            Some(fixture.log_named(0).as_str())
-        );
+        assert_eq!(matched.mismatch.len(), 1);
+        assert_eq!(matched.mismatch.get(&0).map(|m| m.object.as_str()), Some(fixture.log_named(0).as_str()));
         assert!(matched.listed.iter().all(|&l| l), "every file present is listed");
     }
 }

@@ -1,7 +1,7 @@
 //! How verification matches objects: by their place in the CloudTrail layout (from
 //! [`crate::layout`]), and how it names an object it did not find.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 
 use crate::layout::{self, LogName};
 use crate::time::{Day, Timestamp};
@@ -35,45 +35,57 @@ impl Place {
             day: placed.folders.date(),
         }
     }
-
-    /// How objects are matched: the layout path, or the file name outside the layout.
-    pub(super) fn key(&self) -> MatchKey {
-        match &self.tail {
-            Some(tail) => MatchKey::Tail(tail.clone()),
-            None => MatchKey::File(self.file.clone()),
-        }
-    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(super) enum MatchKey {
-    Tail(String),
-    File(String),
+/// How objects are matched: by their layout path (separators made `/`), or by their file name
+/// outside the layout; borrowed from the name whenever it has no backslash, so that indexing every log
+/// file of an archive copies none of their names.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum MatchKey<'a> {
+    Tail(Cow<'a, str>),
+    File(&'a str),
+}
+
+/// How the object `name` (a local path, `s3://bucket/key`, or a key a digest writes) is matched.
+pub(super) fn match_key(name: &str) -> MatchKey<'_> {
+    match layout::place(name) {
+        Some(placed) if placed.tail.contains('\\') => {
+            MatchKey::Tail(Cow::Owned(placed.tail.replace('\\', "/")))
+        }
+        Some(placed) => MatchKey::Tail(Cow::Borrowed(placed.tail)),
+        None => MatchKey::File(layout::file_name(name)),
+    }
 }
 
 /// Objects by how they are matched: the listed key's layout path, or, for objects outside the
-/// layout, its file name.
-pub(super) struct Index {
-    pub(super) by_key: HashMap<MatchKey, Vec<usize>>,
+/// layout, its file name. A sorted list rather than a map: one key and one number per object,
+/// the least an index of every log file of an archive can hold.
+pub(super) struct Index<'a> {
+    keys: Vec<(MatchKey<'a>, usize)>,
 }
 
-impl Index {
-    pub(super) fn new<'a>(places: impl Iterator<Item = &'a Place>) -> Index {
-        let mut by_key: HashMap<MatchKey, Vec<usize>> = HashMap::new();
-        for (i, place) in places.enumerate() {
-            by_key.entry(place.key()).or_default().push(i);
-        }
-        Index { by_key }
+impl<'a> Index<'a> {
+    /// The objects' keys, numbered in the order given.
+    pub(super) fn new(keys: impl Iterator<Item = MatchKey<'a>>) -> Index<'a> {
+        let mut keys: Vec<(MatchKey<'a>, usize)> = keys.enumerate().map(|(i, key)| (key, i)).collect();
+        keys.sort_unstable();
+        Index { keys }
     }
 
-    /// Objects matching a key a digest writes.
+    /// Objects matching a key a digest writes, by number: those with its layout path, then those
+    /// outside the layout with its file name.
     pub(super) fn find(&self, key: &str) -> Vec<usize> {
-        let place = Place::of(key);
-        let mut found: Vec<usize> = self.by_key.get(&place.key()).cloned().unwrap_or_default();
-        if place.tail.is_some() {
-            found.extend(self.by_key.get(&MatchKey::File(place.file)).into_iter().flatten());
+        let wanted = match_key(key);
+        let mut found = self.hits(&wanted);
+        if let MatchKey::Tail(_) = wanted {
+            found.extend(self.hits(&MatchKey::File(layout::file_name(key))));
         }
         found
+    }
+
+    fn hits(&self, wanted: &MatchKey<'_>) -> Vec<usize> {
+        let start = self.keys.partition_point(|(key, _)| key < wanted);
+        self.keys[start..].iter().take_while(|(key, _)| key == wanted).map(|(_, i)| *i).collect()
     }
 }
 

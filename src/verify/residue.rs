@@ -8,15 +8,18 @@
 //! a digest verbatim (the signing string is made from them).
 //!
 //! These facts are one per object read, so a partial of a `--verify` shard grows with the objects
-//! its shard read (about 200 bytes per log file and 1 KB per digest, gzipped: see docs/scaling.md,
+//! its shard read (about 330 bytes per log file gzipped, digests included: see docs/scaling.md,
 //! "Scaling out"), not only with the edges of its hour blocks.
+
+use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-use super::format::{Digest, LogFile, PreviousDigest};
+use super::format::{Buckets, Digest, LogFile, PreviousDigest};
 use super::{DigestObject, LogObject};
-use crate::hash::{hex, unhex, Sha256};
+use crate::hash::{hex, unhex, HexText, Sha256};
 use crate::keys::{PublicKey, PublicKeys};
+use crate::layout::{self, DigestName, LogName};
 use crate::time::Timestamp;
 
 /// One line of a partial's residue.
@@ -110,7 +113,10 @@ pub(crate) enum Read {
     Keys(Vec<PublicKey>),
 }
 
-/// The facts of what a shard read: its keys first, then digests, then log files.
+/// The facts of what a shard read: its keys first, then its digests and log files in the order
+/// of [`Order`]. The merge reads them in any order; this one puts each digest right after the log
+/// files it lists, so that gzip finds their names and hashes twice within its window and writes
+/// them once.
 pub(crate) fn facts<'a>(
     keys: Option<&'a PublicKeys>,
     digests: &'a [DigestObject],
@@ -128,9 +134,41 @@ pub(crate) fn facts<'a>(
                 .collect(),
         )
     });
-    keys.into_iter()
-        .chain(digests.iter().map(|d| Fact::Digest(Box::new(DigestFact::of(d)))))
-        .chain(logs.iter().map(|l| Fact::Log(LogFact::of(l))))
+    let mut objects: Vec<(Order<'a>, Object<'a>)> = digests
+        .iter()
+        .map(|d| (Order::of(&d.object, true), Object::Digest(d)))
+        .chain(logs.iter().map(|l| (Order::of(&l.object, false), Object::Log(l))))
+        .collect();
+    objects.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    keys.into_iter().chain(objects.into_iter().map(|(_, object)| match object {
+        Object::Digest(d) => Fact::Digest(Box::new(DigestFact::of(d))),
+        Object::Log(l) => Fact::Log(LogFact::of(l)),
+    }))
+}
+
+enum Object<'a> {
+    Digest(&'a DigestObject),
+    Log(&'a LogObject),
+}
+
+/// Where an object's fact goes in the residue: by account and region as its file name gives them,
+/// then by time (a log file's delivery minute, a digest's end, which comes after the deliveries
+/// it lists), log files before digests, then by name.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Order<'a> {
+    account: &'a str,
+    region: &'a str,
+    time: Option<Timestamp>,
+    digest: bool,
+    name: &'a str,
+}
+
+impl Order<'_> {
+    fn of(name: &str, digest: bool) -> Order<'_> {
+        let parts = LogName::parse(layout::file_name(name));
+        let time = if digest { DigestName::parse(name).map(|n| n.end) } else { parts.delivered };
+        Order { account: parts.account, region: parts.region.unwrap_or_default(), time, digest, name }
+    }
 }
 
 impl DigestFact {
@@ -140,7 +178,7 @@ impl DigestFact {
             digest: d.digest.as_ref().ok().map(DigestFields::of),
             error: d.digest.as_ref().err().cloned(),
             sha256: d.sha256.map(|s| s.to_string()),
-            signature: d.signature.clone(),
+            signature: d.signature.as_ref().map(|s| s.text().into_owned()),
         }
     }
 }
@@ -160,14 +198,14 @@ impl DigestFields {
                 bucket: p.bucket.clone(),
                 key: p.key.clone(),
                 sha256: p.sha256.map(|s| s.to_string()),
-                signature: d.previous_signature.clone(),
+                signature: d.previous_signature_text().map(Cow::into_owned),
             }),
-            previous_signature: d.previous_signature.clone(),
+            previous_signature: d.previous_signature_text().map(Cow::into_owned),
             log_files: d
                 .log_files
                 .iter()
                 .map(|f| LogFileFields {
-                    bucket: f.bucket.clone(),
+                    bucket: f.bucket.to_string(),
                     key: f.key.clone(),
                     sha256: f.sha256.to_string(),
                 })
@@ -184,10 +222,11 @@ impl DigestFields {
                 sha256: p.sha256.as_deref().map(sha256).transpose()?,
             }),
         };
+        let mut buckets = Buckets::default();
         let log_files = self
             .log_files
             .into_iter()
-            .map(|f| Ok(LogFile { bucket: f.bucket, key: f.key, sha256: sha256(&f.sha256)? }))
+            .map(|f| Ok(LogFile { bucket: buckets.share(f.bucket), key: f.key, sha256: sha256(&f.sha256)? }))
             .collect::<Result<Vec<_>, String>>()?;
         Ok(Digest {
             account: self.account,
@@ -199,7 +238,7 @@ impl DigestFields {
             fingerprint: self.fingerprint,
             signature_algorithm: self.signature_algorithm,
             previous,
-            previous_signature: self.previous_signature,
+            previous_signature: self.previous_signature.map(HexText::new),
             log_files,
         })
     }
@@ -234,7 +273,7 @@ impl Fact {
                     object: d.object,
                     digest,
                     sha256: d.sha256.as_deref().map(sha256).transpose()?,
-                    signature: d.signature,
+                    signature: d.signature.map(HexText::new),
                 }))
             }
             Fact::Log(l) => Read::Log(LogObject {
@@ -303,5 +342,30 @@ mod tests {
         assert_eq!(format!("{:?}", back.0), format!("{digests:?}"));
         assert_eq!(format!("{:?}", back.1), format!("{logs:?}"));
         assert_eq!(back.2, keys);
+    }
+
+    #[test]
+    fn each_digest_follows_the_log_files_it_lists_whatever_order_they_were_read_in() {
+        let fixture = crate::verify::fixture::Fixture::new(4);
+        let (mut digests, mut logs) = fixture.inputs();
+        digests.reverse();
+        logs.swap(0, 5);
+        let mut expected = Vec::new();
+        for d in &fixture.digests {
+            let listed = Digest::parse(&d.json).expect("a digest").log_files;
+            let mut names: Vec<String> =
+                listed.iter().map(|f| format!("s3://{}/{}", f.bucket, f.key)).collect();
+            names.sort();
+            expected.extend(names);
+            expected.push(format!("s3://{}/{}", crate::verify::fixture::BUCKET, d.key));
+        }
+        let written: Vec<String> = facts(None, &digests, &logs)
+            .map(|fact| match fact {
+                Fact::Digest(d) => d.object,
+                Fact::Log(l) => l.object,
+                Fact::Keys(_) => "keys".to_owned(),
+            })
+            .collect();
+        assert_eq!(written, expected);
     }
 }

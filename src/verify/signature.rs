@@ -10,7 +10,7 @@ use aws_lc_rs::signature::{self as rsa, UnparsedPublicKey};
 use super::digests::Digests;
 use super::integrity::{SignatureFailure, Signatures};
 use super::{Digest, Findings};
-use crate::hash::{unhex, Sha256};
+use crate::hash::{unhex, HexText, Sha256};
 use crate::keys::PublicKeys;
 
 /// The algorithm CloudTrail names in `digestSignatureAlgorithm` and in the S3 metadata
@@ -116,12 +116,12 @@ pub(super) fn check_signatures(
     for (i, f) in found.iter().enumerate() {
         let Some(digest) = f.digest else { continue };
         let next_signature =
-            next_of[i].and_then(|n| found[n].digest).and_then(|n| n.previous_signature.as_deref());
+            next_of[i].and_then(|n| found[n].digest).and_then(|n| n.previous_signature.as_ref());
         let (signature, from_next) = match (&f.input.signature, next_signature) {
-            (Some(own), _) => (Some(own.as_str()), false),
-            (None, next) => (next, next.is_some()),
+            (Some(own), _) => (Some(own.text()), false),
+            (None, next) => (next.map(HexText::text), next.is_some()),
         };
-        match check_signature(digest, f.input.sha256, signature, keys) {
+        match check_signature(digest, f.input.sha256, signature.as_deref(), keys) {
             Check::Verified => out.verified += 1,
             Check::Failed(reason) => {
                 findings.contradicted[i] = true;
@@ -191,7 +191,7 @@ pub(super) fn check_signature(
         &digest.bucket,
         &digest.key,
         &content,
-        digest.previous_signature.as_deref(),
+        digest.previous_signature_text().as_deref(),
     );
     match verify_signature(&key.der, message.as_bytes(), signature) {
         Ok(()) => Check::Verified,

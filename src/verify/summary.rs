@@ -117,7 +117,7 @@ fn judge_logs(
         let place = Place::of(&log.object);
         let (account, region, delivered) = log_identity(&place);
         let key = (account.clone(), region.clone());
-        if let Some(modified) = matched.mismatch[h].take() {
+        if let Some(modified) = matched.mismatch.remove(&h) {
             out.modified.push(modified);
         } else if matched.listed[h] {
             out.log_files_verified += 1;
