@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::digests::Digests;
+use super::digests::{Digests, Found};
 use super::integrity::ChainBreakKind;
 use super::place::{sibling_name, Place};
 use super::{Findings, Scope};
@@ -39,30 +39,28 @@ pub(super) fn check_links(digests: &Digests, scope: &Scope, findings: &mut Findi
                 if let (Some(recorded), Some(actual)) = (previous.sha256, prior.input.sha256) {
                     if recorded != actual {
                         findings.contradicted[p] = true;
-                        let mut brk = f.chain_break(
-                            ChainBreakKind::PreviousHashMismatch,
-                            format!(
-                                "{} records SHA-256 {recorded} for its previous digest {}, whose content hashes to {actual}",
-                                f.input.object, prior.input.object
-                            ),
+                        let detail = format!(
+                            "{} records SHA-256 {recorded} for its previous digest {}, whose content hashes to {actual}",
+                            f.input.object, prior.input.object
                         );
-                        brk.object = Some(prior.input.object.clone());
-                        brk.next = Some(f.input.object.clone());
-                        findings.add_break(prior.end().unwrap_or(digest.start), brk);
+                        link_broken(
+                            findings,
+                            f,
+                            prior,
+                            digest.start,
+                            ChainBreakKind::PreviousHashMismatch,
+                            detail,
+                        );
                     }
                 }
                 if let (Some(recorded), Some(actual)) = (&digest.previous_signature, &prior.input.signature) {
                     if !recorded.text().trim().eq_ignore_ascii_case(actual.text().trim()) {
-                        let mut brk = f.chain_break(
-                            ChainBreakKind::PreviousSignatureMismatch,
-                            format!(
-                                "{} records another signature for its previous digest {} than the one read with it",
-                                f.input.object, prior.input.object
-                            ),
+                        let detail = format!(
+                            "{} records another signature for its previous digest {} than the one read with it",
+                            f.input.object, prior.input.object
                         );
-                        brk.object = Some(prior.input.object.clone());
-                        brk.next = Some(f.input.object.clone());
-                        findings.add_break(prior.end().unwrap_or(digest.start), brk);
+                        let kind = ChainBreakKind::PreviousSignatureMismatch;
+                        link_broken(findings, f, prior, digest.start, kind, detail);
                     }
                 }
             }
@@ -84,6 +82,22 @@ pub(super) fn check_links(digests: &Digests, scope: &Scope, findings: &mut Findi
             None => {}
         }
     }
+}
+
+/// The link from `next` back to `prior` does not hold: a break naming both, placed where `prior`
+/// ends (else where `next` starts, `start`).
+fn link_broken(
+    findings: &mut Findings,
+    next: &Found<'_>,
+    prior: &Found<'_>,
+    start: Timestamp,
+    kind: ChainBreakKind,
+    detail: String,
+) {
+    let mut brk = next.chain_break(kind, detail);
+    brk.object = Some(prior.input.object.clone());
+    brk.next = Some(next.input.object.clone());
+    findings.add_break(prior.end().unwrap_or(start), brk);
 }
 
 /// Hours without digest, between consecutive digests of each hourly chain.
@@ -284,10 +298,7 @@ mod tests {
         let scope = Scope {
             days: Some((Day::parse("2024-03-02").expect("day"), Day::parse("2024-03-03").expect("day"))),
         };
-        let (digests, logs) = fixture.inputs();
-        let read = |name: &str| scope.holds(Place::of(name).day);
-        let digests: Vec<DigestObject> = digests.into_iter().filter(|d| read(&d.object)).collect();
-        let logs: Vec<LogObject> = logs.into_iter().filter(|l| read(&l.object)).collect();
+        let (digests, logs) = fixture.inputs_in(&scope);
         let integrity = verify(&digests, &logs, Some(&keys()), &scope);
         assert_eq!(kinds(&integrity), [ChainBreakKind::PreviousDigestAbsent], "{integrity:#?}");
         assert_eq!(integrity.chain_breaks[0].object.as_deref(), Some(name.as_str()));

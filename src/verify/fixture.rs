@@ -179,6 +179,16 @@ impl Fixture {
         (digests, logs)
     }
 
+    /// The objects a run narrowed to `scope` reads: those in its day folders.
+    pub(super) fn inputs_in(&self, scope: &Scope) -> (Vec<DigestObject>, Vec<LogObject>) {
+        let (digests, logs) = self.inputs();
+        let read = |name: &str| scope.holds(super::place::Place::of(name).day);
+        (
+            digests.into_iter().filter(|d| read(&d.object)).collect(),
+            logs.into_iter().filter(|l| read(&l.object)).collect(),
+        )
+    }
+
     pub(super) fn verify(&self) -> Integrity {
         let (digests, logs) = self.inputs();
         verify(&digests, &logs, Some(&keys()), &Scope::default())

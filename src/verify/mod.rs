@@ -217,7 +217,6 @@ type BreakOrder = (String, String, String, Timestamp, ChainBreakKind, String);
 #[cfg(test)]
 mod tests {
     use fixture::*;
-    use place::Place;
 
     use super::*;
 
@@ -250,10 +249,7 @@ mod tests {
         let scope = Scope {
             days: Some((Day::parse("2024-03-02").expect("day"), Day::parse("2024-03-03").expect("day"))),
         };
-        let (digests, logs) = fixture.inputs();
-        let read = |name: &str| scope.holds(Place::of(name).day);
-        let digests: Vec<DigestObject> = digests.into_iter().filter(|d| read(&d.object)).collect();
-        let logs: Vec<LogObject> = logs.into_iter().filter(|l| read(&l.object)).collect();
+        let (digests, logs) = fixture.inputs_in(&scope);
         let integrity = verify(&digests, &logs, Some(&keys()), &scope);
         assert_eq!(integrity.problems(), 0, "{integrity:#?}");
         assert!(integrity.unlisted.is_empty());
@@ -265,9 +261,7 @@ mod tests {
             fixture.logs.iter().position(|l| l.key.contains("/2024/03/02/")).expect("a log of the 2nd");
         let name = fixture.log_named(gone);
         fixture.logs.remove(gone);
-        let (digests, logs) = fixture.inputs();
-        let digests: Vec<DigestObject> = digests.into_iter().filter(|d| read(&d.object)).collect();
-        let logs: Vec<LogObject> = logs.into_iter().filter(|l| read(&l.object)).collect();
+        let (digests, logs) = fixture.inputs_in(&scope);
         let integrity = verify(&digests, &logs, Some(&keys()), &scope);
         assert_eq!(integrity.missing.iter().map(|m| m.object.as_str()).collect::<Vec<_>>(), [name.as_str()]);
         assert_eq!(integrity.problems(), 1);
