@@ -30,12 +30,9 @@ pub(crate) fn run(args: &ReportPlan) -> Result<Outcome, FatalError> {
     // the report is written, so that a report that could not be written is compared again.
     let baseline = match &state {
         Some(state) => {
-            let now = crate::state::baseline(&report, &activity).map_err(spool_error)?;
-            report.changes = state
-                .baseline()
-                .map(|before| crate::state::changes(before, &now, &activity))
-                .transpose()
-                .map_err(spool_error)?;
+            let (now, changes) =
+                crate::state::baseline(&report, &activity, state.baseline()).map_err(spool_error)?;
+            report.changes = changes;
             report.state = Some(crate::state::State::summary(&scan.counts, scan.state.as_ref()));
             Some(now)
         }

@@ -40,8 +40,15 @@ fn tunnel_id(activity: &Activity<'_>, listed: &Listed<'_>) -> String {
     format!("{}/{:032x}", activity.kept.vocabulary.text(event.account), event.id)
 }
 
-/// The facts of `report` and of the connections in `activity`.
-pub(crate) fn baseline(report: &Report, activity: &Activity<'_>) -> Result<Baseline, Reason> {
+/// The facts of `report` and of the tunnels in `activity`, to keep for the next report; and,
+/// given the last report's (`before`), what changed since: its sets compared with [`compare`],
+/// and the rows of the tunnels `before` had not counted, in the order of `trailscope
+/// connections`. The tunnels are listed once, and each row read once.
+pub(crate) fn baseline(
+    report: &Report,
+    activity: &Activity<'_>,
+    before: Option<&Baseline>,
+) -> Result<(Baseline, Option<Changes>), Reason> {
     let mut baseline = Baseline {
         endpoints: report.endpoints.iter().map(|e| e.id.0.clone()).collect(),
         fields: report
@@ -56,40 +63,32 @@ pub(crate) fn baseline(report: &Report, activity: &Activity<'_>) -> Result<Basel
             .collect(),
         ..Baseline::default()
     };
+    let (mut connections, mut denied_attempts) = (Vec::new(), Vec::new());
     let mut reader = RowReader::new(activity.kept);
     for listed in rows::list(activity, &tunnels()) {
-        baseline.tunnels.insert(tunnel_id(activity, &listed));
-        if listed.outcome == Outcome::Connected {
-            let row = reader.row(&listed)?;
-            baseline.principals.extend(row.principal);
-            baseline.instances.extend(row.instance_id);
-            baseline.instances.extend(row.private_ip);
-        }
-    }
-    Ok(baseline)
-}
-
-/// What `now` has that `before` had not: its sets compared with [`compare`], and the rows of
-/// the tunnels in `activity` (whose facts `now` is) that `before` had not counted, in the order
-/// of `trailscope connections`.
-pub(crate) fn changes(before: &Baseline, now: &Baseline, activity: &Activity<'_>) -> Result<Changes, Reason> {
-    let mut changes = compare(before, now);
-    let mut reader = RowReader::new(activity.kept);
-    for listed in rows::list(activity, &tunnels()) {
-        if before.tunnels.contains(&tunnel_id(activity, &listed)) {
+        let id = tunnel_id(activity, &listed);
+        let new = before.is_some_and(|before| !before.tunnels.contains(&id));
+        baseline.tunnels.insert(id);
+        let connected = listed.outcome == Outcome::Connected;
+        if !connected && !new {
             continue;
         }
         let row: Row = reader.row(&listed)?;
-        match listed.outcome {
-            Outcome::Connected => changes.connections.push(row),
-            _ => changes.denied_attempts.push(row),
+        if connected {
+            baseline.principals.extend(row.principal.clone());
+            baseline.instances.extend(row.instance_id.clone());
+            baseline.instances.extend(row.private_ip.clone());
+        }
+        if new {
+            if connected { &mut connections } else { &mut denied_attempts }.push(row);
         }
     }
-    Ok(changes)
+    let changes = before.map(|before| Changes { connections, denied_attempts, ..compare(before, &baseline) });
+    Ok((baseline, changes))
 }
 
 /// What `now` has that `before` had not; fields whose class or `varies_with` differ (or that
-/// appeared or went), with both. No rows: [`changes`] adds them.
+/// appeared or went), with both. No rows: [`baseline`] adds them.
 fn compare(before: &Baseline, now: &Baseline) -> Changes {
     let new = |now: &BTreeSet<String>, before: &BTreeSet<String>| now.difference(before).cloned().collect();
     let before_fields: BTreeMap<_, _> = before.fields.iter().cloned().collect();

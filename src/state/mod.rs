@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-pub(crate) use changes::{baseline, changes, Baseline};
+pub(crate) use changes::{baseline, Baseline};
 
 use crate::counts::Counts;
 use crate::error::FatalError;
