@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use serde_json::value::RawValue;
 
 use crate::error::Reason;
-use crate::event::tables::{FastMap, PathId, Sym};
+use crate::event::tables::{FastMap, PathId, ShapeId, Sym};
 use crate::event::{EndpointId, Event, Kept};
 use crate::report::{EventNameReport, FieldClass, FieldReport, VariesWith};
 
@@ -58,23 +58,30 @@ pub(crate) fn classify(
         texts.insert(endpoint, kept.texts(samples[per_endpoint[&endpoint].1].event)?);
     }
 
-    let mut paths: Vec<PathId> = {
-        let mut shapes: Vec<_> = samples.iter().map(|s| s.event.shape).collect();
-        shapes.sort_unstable();
-        shapes.dedup();
-        let mut paths: Vec<PathId> =
-            shapes.iter().flat_map(|&s| vocabulary.shape(s).iter().copied()).collect();
-        paths.sort_unstable();
-        paths.dedup();
-        paths
-    };
+    // The shapes the samples have (few: events of one name mostly share one), and each sample's
+    // place among them, so that a path is looked up once per shape, not once per event.
+    let mut shapes: Vec<ShapeId> = samples.iter().map(|s| s.event.shape).collect();
+    shapes.sort_unstable();
+    shapes.dedup();
+    let shape_of: Vec<u32> =
+        samples.iter().map(|s| shapes.binary_search(&s.event.shape).map_or(0, |i| i as u32)).collect();
+    let mut paths: Vec<PathId> = shapes.iter().flat_map(|&s| vocabulary.shape(s).iter().copied()).collect();
+    paths.sort_unstable();
+    paths.dedup();
     paths.sort_by(|a, b| vocabulary.path(*a).cmp(vocabulary.path(*b)));
 
     // Each path is classified on its own: in parallel, collected in path order.
     let fields: Vec<FieldReport> = paths
         .par_iter()
         .map(|&path| {
-            let column: Vec<Option<u64>> = samples.iter().map(|s| value_of(s.event, path, kept)).collect();
+            // Where the path's value sits in an event of each shape, if it has the path.
+            let slots: Vec<Option<usize>> =
+                shapes.iter().map(|&shape| vocabulary.shape(shape).binary_search(&path).ok()).collect();
+            let column: Vec<Option<u64>> = samples
+                .iter()
+                .zip(&shape_of)
+                .map(|(s, &shape)| slots[shape as usize].map(|i| s.event.values[i]))
+                .collect();
             classify_path(
                 event_name,
                 vocabulary.path(path),
@@ -170,12 +177,6 @@ fn classify_path(
         values,
         missing_in,
     }
-}
-
-/// The value of `path` in `event`, `None` where the event has no such path.
-fn value_of(event: &Event, path: PathId, kept: &Kept) -> Option<u64> {
-    let shape = kept.vocabulary.shape(event.shape);
-    shape.binary_search(&path).ok().map(|i| event.values[i])
 }
 
 /// The coarsest grouping inside which the values of a field that is not constant are one.

@@ -35,7 +35,11 @@ pub(super) struct Listing {
 impl Listing {
     /// The day folder `name` is in, to count its listing in (`--state` only).
     pub(super) fn folder(&mut self, stateful: bool, name: &str) -> Option<&mut (ListedFolder, bool)> {
-        let (folder, _) = day_folder(name).filter(|_| stateful)?;
+        // Only a run with a state counts its folders: the others need not place the name.
+        if !stateful {
+            return None;
+        }
+        let (folder, _) = day_folder(name)?;
         if !self.folders.contains_key(folder) {
             self.folders.insert(folder.to_owned(), (ListedFolder::default(), true));
         }

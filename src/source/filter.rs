@@ -48,6 +48,12 @@ impl Filter {
         self.shard.is_none_or(|shard| shard.owns(relative))
     }
 
+    /// [`owns`](Self::owns), for a caller whose relative path costs something to make: it is
+    /// only made when the run is sharded.
+    pub(crate) fn owns_with(&self, relative: impl FnOnce() -> String) -> bool {
+        self.shard.is_none_or(|shard| shard.owns(&relative()))
+    }
+
     /// The last folder day read: a log file can hold events from minutes before its folder's day,
     /// so the folder after `--to` is read too.
     fn last_folder_day(&self) -> Option<Day> {

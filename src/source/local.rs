@@ -51,8 +51,11 @@ impl Store for LocalStore {
                 for (path, entry) in walk_dir(&dir, filter, &mut pending) {
                     // A sharded run reads its part of the files, and counts only its part of what
                     // it skips or cannot list, so that the shards add up to one run.
-                    let relative = path.strip_prefix(&self.root).unwrap_or(&path);
-                    if !filter.owns(&relative.to_string_lossy().replace('\\', "/")) {
+                    let relative = || {
+                        let relative = path.strip_prefix(&self.root).unwrap_or(&path);
+                        relative.to_string_lossy().replace('\\', "/")
+                    };
+                    if !filter.owns_with(relative) {
                         continue;
                     }
                     // A closed channel means the run is over: stop listing.
@@ -163,7 +166,13 @@ fn walk_dir(dir: &Path, filter: &Filter, pending: &mut Vec<PathBuf>) -> Vec<(Pat
                 object: name,
                 error: "not a regular file (a FIFO, socket or device): not read".into(),
             })),
-            Verdict::Read(kind) => push(Entry::Object(object(path.clone(), kind))),
+            Verdict::Read(kind) => push(Entry::Object(Object {
+                name,
+                location: Location::File(path.clone()),
+                size: None,
+                version: None,
+                kind,
+            })),
             Verdict::Skip(skip) => push(Entry::Skipped(skip, name)),
         }
     }
