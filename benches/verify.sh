@@ -4,7 +4,7 @@
 #      --public-keys`, wall and CPU time and peak RSS, medians of RUNS runs each;
 #   2. peak RSS with `--verify` on archives of the same shape (objects per hour) over 2 and 8 days;
 #   3. partial sizes: `scan --shard I/N` with and without `--verify`, summed over the shards, for
-#      the 2- and 8-day archives and N = 1 and 3.
+#      the 2- and 8-day archives and N = 1 and 3, and the peak RSS of `report` merging them.
 #
 #   bash benches/verify.sh           # RUNS=5
 #   RUNS=3 bash benches/verify.sh
@@ -58,8 +58,8 @@ for archive in bench days2 days8; do
 done
 
 echo
-echo "| archive | log objects | N | partials without --verify, bytes | with --verify, bytes | residue bytes per log object |"
-echo "| --- | --- | --- | --- | --- | --- |"
+echo "| archive | log objects | N | partials without --verify, bytes | with --verify, bytes | residue bytes per log object | merge peak RSS MB, without | with |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
 for archive in days2 days8; do
   logs=$(find "$DATA/$archive/archive" -path '*/CloudTrail/*' -name '*.json*' | wc -l)
   for n in 1 3; do
@@ -71,7 +71,11 @@ for archive in days2 days8; do
     done
     plain=$(cat "$out"/plain-*.jsonl.gz | wc -c)
     verify=$(cat "$out"/verify-*.jsonl.gz | wc -c)
-    echo "| $archive | $logs | $n | $plain | $verify | $(((verify - plain) / logs)) |"
+    # The merge's peak memory, of the partials made without and with --verify.
+    merge_plain=$(measure report -q -f json "$out"/plain-*.jsonl.gz | cut -d' ' -f3)
+    merge_verify=$(measure report -q -f json "$out"/verify-*.jsonl.gz | cut -d' ' -f3)
+    echo "| $archive | $logs | $n | $plain | $verify | $(((verify - plain) / logs)) |" \
+      "$(awk -v a="$merge_plain" -v b="$merge_verify" 'BEGIN { printf "%.1f | %.1f", a / 1024, b / 1024 }') |"
     rm -rf "$out"
   done
 done

@@ -169,6 +169,8 @@ pub enum FatalError {
     Pool { part: Option<&'static str>, cause: Box<dyn std::error::Error + Send + Sync> },
     /// The temporary files that hold the kept records could not be written or read back.
     Spool(io::Error),
+    /// What `--verify` checks could not be kept in the temporary folder.
+    Facts(io::Error),
     /// Under `--redact`: a fatal error's line, redacted, or the output could not be redacted
     /// (then nothing is written: unredacted output is never the fallback).
     Redacted(String),
@@ -283,6 +285,9 @@ impl fmt::Display for FatalError {
             FatalError::Spool(cause) => {
                 write!(f, "cannot keep Instance Connect records in the temporary folder (TMPDIR): {cause}")
             }
+            FatalError::Facts(cause) => {
+                write!(f, "cannot keep what --verify checks in the temporary folder (TMPDIR): {cause}")
+            }
             FatalError::Redacted(line) => f.write_str(line),
         }
     }
@@ -293,7 +298,8 @@ impl std::error::Error for FatalError {
         match self {
             FatalError::Source { cause, .. }
             | FatalError::Output { cause, .. }
-            | FatalError::Spool(cause) => Some(cause),
+            | FatalError::Spool(cause)
+            | FatalError::Facts(cause) => Some(cause),
             // The SDK's error itself: the S3 error's message already says what it was doing.
             FatalError::S3(error) => {
                 error.cause.as_deref().map(|cause| cause as &(dyn std::error::Error + 'static))

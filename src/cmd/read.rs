@@ -200,8 +200,8 @@ fn merge(
         scan.partials.len(),
         merged.counts.objects_read,
         scan.kept.events.len(),
-        scan.digests.len(),
-        scan.logs.len()
+        scan.facts.digests(),
+        scan.facts.logs()
     ));
     scan.counts = merged.counts;
     scan.failures = merged.failures;

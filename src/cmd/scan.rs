@@ -23,10 +23,14 @@ pub(crate) fn run(scan_plan: &ScanPlan) -> Result<Outcome, FatalError> {
         Some(verify) => verify::keys(verify, scan, read.s3.as_ref(), &plan.log)?,
         None => None,
     };
-    // Keys (one line, when there are any), then every digest, then every log file.
-    let residue = plan.verify.is_some().then(|| {
-        let facts = || residue::facts(keys.as_ref(), &scan.digests, &scan.logs);
-        (facts, u64::from(keys.is_some()) + scan.digests.len() as u64 + scan.logs.len() as u64)
+    // Keys (one line, when there are any), then every digest and log file.
+    let filed = match plan.verify {
+        Some(_) => Some(scan.facts.all().map_err(FatalError::Facts)?),
+        None => None,
+    };
+    let residue = filed.as_ref().map(|(digests, logs)| {
+        let facts = || residue::facts(keys.as_ref(), digests, logs);
+        (facts, u64::from(keys.is_some()) + digests.len() as u64 + logs.len() as u64)
     });
     let header = Header {
         trailscope_partial: FORMAT,

@@ -3,12 +3,10 @@
 //! Of partials made with `scan --verify`, the digests, hashes and keys of every shard's residue,
 //! verified together as one run verifies them.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::error::FatalError;
 use crate::keys::PublicKeys;
-use crate::layout::DigestName;
 use crate::messages::Log;
 use crate::plan::{ReadPlan, VerifyPlan};
 use crate::scan::Scan;
@@ -61,7 +59,7 @@ fn integrity(
     log: &Log,
 ) -> Result<Integrity, FatalError> {
     let keys = keys(plan, scan, s3, log)?;
-    Ok(verify(scan, keys.as_ref(), scope(filter.from, filter.to), log))
+    verify(scan, keys.as_ref(), scope(filter.from, filter.to), log)
 }
 
 /// Verifies the residues of partials made with `--verify`, read with `options`, with the keys
@@ -85,7 +83,7 @@ fn merged(
             .map(Some)
             .ok_or_else(|| FatalError::Partial(format!("a partial's range holds {text:?}, not a day"))),
     };
-    Ok(verify(scan, keys.as_ref(), scope(day(&options.from)?, day(&options.to)?), log))
+    verify(scan, keys.as_ref(), scope(day(&options.from)?, day(&options.to)?), log)
 }
 
 /// The public keys of `--public-keys`, or of the CloudTrail API for S3 sources; `None` for a local
@@ -113,15 +111,15 @@ fn scope(from: Option<Day>, to: Option<Day>) -> Scope {
     }
 }
 
-fn verify(scan: &Scan, keys: Option<&PublicKeys>, scope: Scope, log: &Log) -> Integrity {
-    let integrity = crate::verify::verify(&scan.digests, &scan.logs, keys, &scope);
+fn verify(scan: &Scan, keys: Option<&PublicKeys>, scope: Scope, log: &Log) -> Result<Integrity, FatalError> {
+    let integrity = scan.facts.verify(keys, &scope).map_err(FatalError::Facts)?;
     log.stage(format_args!(
         "verified {} log files against {} digests: {} problems",
-        scan.logs.len(),
+        scan.facts.logs(),
         integrity.digests_read,
         integrity.problems()
     ));
-    integrity
+    Ok(integrity)
 }
 
 fn read_keys(path: &Path) -> Result<PublicKeys, FatalError> {
@@ -132,11 +130,7 @@ fn read_keys(path: &Path) -> Result<PublicKeys, FatalError> {
 
 /// The keys of every home region the digests name, valid over the span their end times cover.
 fn fetch_keys(scan: &Scan, client: &S3Client, log: &Log) -> Result<PublicKeys, FatalError> {
-    let mut spans: BTreeMap<String, (Timestamp, Timestamp)> = BTreeMap::new();
-    for name in scan.digests.iter().filter_map(|d| DigestName::parse(&d.object)) {
-        let span = spans.entry(name.home_region).or_insert((name.end, name.end));
-        *span = (span.0.min(name.end), span.1.max(name.end));
-    }
+    let spans = scan.facts.home_regions();
     let mut keys = PublicKeys::default();
     for (region, (from, to)) in spans {
         // A key's window is inclusive; an hour on each side covers a digest signed at the edge.

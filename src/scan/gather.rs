@@ -32,8 +32,6 @@ pub(super) fn gather(listing: Listing, outputs: Vec<Output>, tables: Tables, sta
         scan.counts.events_out_of_range += output.events_out_of_range;
         scan.failures.extend(output.failures);
         scan.archived.extend(output.archived);
-        scan.digests.extend(output.digests);
-        scan.logs.extend(output.logs);
         scan.partials.extend(output.partials);
         state.fresh.extend(output.fresh);
         state.records = state.records.or(output.state_records);
@@ -43,9 +41,6 @@ pub(super) fn gather(listing: Listing, outputs: Vec<Output>, tables: Tables, sta
             scan.kept.spool.add(segment, file);
         }
     }
-    // Held until the end by --verify: without the spare room their growth left.
-    scan.digests.shrink_to_fit();
-    scan.logs.shrink_to_fit();
     // Objects are ranked by name, whatever order they were listed or read in.
     names.sort_unstable_by(|a, b| a.1.cmp(&b.1));
     let rank: FastMap<u32, u32> =

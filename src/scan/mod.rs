@@ -33,7 +33,7 @@ use crate::partial::read::Numbering;
 use crate::partial::PartialRead;
 use crate::source::filter::Filter;
 use crate::source::{Body, Fetched, Kind, Location, Object, Skipped, Store};
-use crate::verify::{DigestObject, LogObject};
+use crate::verify::Facts;
 
 type FastSet<T> = std::collections::HashSet<T, foldhash::fast::FixedState>;
 
@@ -138,9 +138,9 @@ pub(crate) struct Scan {
     /// The fewest GETs allowed in flight, when S3's throttling lowered them (for `-v`).
     pub(crate) fewest_in_flight: Option<usize>,
     pub(crate) kept: Kept,
-    /// With `--verify`: every digest read, and every log file with its hash.
-    pub(crate) digests: Vec<DigestObject>,
-    pub(crate) logs: Vec<LogObject>,
+    /// With `--verify` (or partials made with it): every digest read, and every log file with
+    /// its hash, filed on disk.
+    pub(crate) facts: Facts,
     /// Partials read (`report PARTIAL...`), in name order.
     pub(crate) partials: Vec<PartialRead>,
     /// With `--state`.
@@ -187,7 +187,9 @@ pub(crate) fn scan(
     let items = Mutex::new(items_rx);
     let outputs = Mutex::new(Vec::new());
     let numbering = Numbering::default();
+    let facts = Facts::default();
     let shared = work::Shared {
+        facts: &facts,
         taken: &taken,
         options,
         tables: &tables,
@@ -215,7 +217,9 @@ pub(crate) fn scan(
     if let Some(stopped) = sentinel.tripped() {
         return Err(stopped);
     }
-    Ok(gather::gather(listing, outputs, tables, options.known.is_some()))
+    let mut scan = gather::gather(listing, outputs, tables, options.known.is_some());
+    scan.facts = facts;
+    Ok(scan)
 }
 
 /// Reads one object in memory as a run's worker reads it (the same worker, sink and rollback),
@@ -227,7 +231,9 @@ pub(crate) fn read_one(name: &str, bytes: Vec<u8>, options: &ReadOptions) -> Res
     }
     let (tables, numbering, taken) = (Tables::default(), Numbering::default(), OnceLock::new());
     let (stop, listed) = (AtomicBool::new(false), AtomicU64::new(1));
+    let facts = Facts::default();
     let shared = work::Shared {
+        facts: &facts,
         taken: &taken,
         options,
         tables: &tables,

@@ -18,7 +18,7 @@ use crate::partial::read::{Finished, Line, Numbering, Numbers, Reading};
 use crate::partial::{PartialRead, MARKER};
 use crate::source::filter::Filter;
 use crate::source::{Body, Fetched, Kind};
-use crate::verify::{DigestObject, LogObject};
+use crate::verify::{DigestObject, Facts, LogObject};
 
 /// What every worker shares.
 pub(super) struct Shared<'a> {
@@ -31,6 +31,8 @@ pub(super) struct Shared<'a> {
     pub(super) numbering: &'a Numbering,
     /// With `--state`: the objects whose records the state's partial gives.
     pub(super) taken: &'a OnceLock<FastSet<String>>,
+    /// Where every digest and log file read is filed for `--verify`, with those of partials.
+    pub(super) facts: &'a Facts,
 }
 
 /// What one worker read.
@@ -45,8 +47,6 @@ pub(super) struct Output {
     pub(super) events_out_of_range: u64,
     pub(super) failures: Vec<ObjectError>,
     pub(super) archived: Vec<ArchivedObject>,
-    pub(super) digests: Vec<DigestObject>,
-    pub(super) logs: Vec<LogObject>,
     pub(super) partials: Vec<PartialRead>,
     /// With `--state`: objects read whole, with their version; the state's partial as read.
     pub(super) fresh: Vec<(String, KnownObject)>,
@@ -117,8 +117,8 @@ impl<'s, 't> Worker<'s, 't> {
         let Item { seq, object, fetched, _budget, role } = item;
         if object.kind == Kind::Digest {
             let limit = self.shared.options.max_object_size;
-            self.output.digests.push(read_digest(object.name, fetched, limit));
-            return Ok(());
+            let digest = read_digest(object.name, fetched, limit);
+            return self.file_digest(&digest);
         }
         let mark = self.spool.mark();
         // Only a failure of bytes fetched whole is the object's own, kept in the state: a stream
@@ -136,10 +136,7 @@ impl<'s, 't> Worker<'s, 't> {
                 Err(FatalError::State(format!("{}: damaged: {why}", object.name)))
             }
             None => match read.result {
-                Ok(decoded) => {
-                    self.kept_log(seq, object.name, decoded, read.out_of_range, role);
-                    Ok(())
-                }
+                Ok(decoded) => self.kept_log(seq, object.name, decoded, read.out_of_range, role),
                 Err(reason) => self.failed(object.name, reason, mark, role, whole),
             },
         }
@@ -196,9 +193,15 @@ impl<'s, 't> Worker<'s, 't> {
             return Err(FatalError::partial_unreadable(&name, reason));
         }
         let Finished { read, objects, digests, logs } = partial.finish(name);
+        // A partial's residue is filed whatever this run's options: the merge verifies it.
+        let facts = self.shared.facts;
+        for digest in &digests {
+            facts.add_digest(digest).map_err(FatalError::Facts)?;
+        }
+        for log in &logs {
+            facts.add_log(log).map_err(FatalError::Facts)?;
+        }
         let output = &mut self.output;
-        output.digests.extend(digests);
-        output.logs.extend(logs);
         if state_records {
             output.state_records = Some(read);
         } else {
@@ -210,15 +213,16 @@ impl<'s, 't> Worker<'s, 't> {
     }
 
     /// A log object read whole: its events count.
-    fn kept_log(&mut self, seq: u32, name: String, decoded: Decoded, out_of_range: u64, role: Role) {
+    fn kept_log(
+        &mut self,
+        seq: u32,
+        name: String,
+        decoded: Decoded,
+        out_of_range: u64,
+        role: Role,
+    ) -> Result<(), FatalError> {
+        self.file_log(&LogObject { object: name.clone(), sha256: decoded.sha256, events: decoded.events })?;
         let output = &mut self.output;
-        if self.shared.options.filter.digests {
-            output.logs.push(LogObject {
-                object: name.clone(),
-                sha256: decoded.sha256,
-                events: decoded.events,
-            });
-        }
         output.objects_read += 1;
         output.records += decoded.records;
         output.events_out_of_range += out_of_range;
@@ -231,6 +235,20 @@ impl<'s, 't> Worker<'s, 't> {
             output.names.push((seq, name));
             output.events.append(&mut self.pending);
         }
+        Ok(())
+    }
+
+    /// Files a digest read (only `--verify` lists digests) for verification.
+    fn file_digest(&self, digest: &DigestObject) -> Result<(), FatalError> {
+        self.shared.facts.add_digest(digest).map_err(FatalError::Facts)
+    }
+
+    /// With `--verify`: files a log file read (or not) for verification.
+    fn file_log(&self, log: &LogObject) -> Result<(), FatalError> {
+        if !self.shared.options.filter.digests {
+            return Ok(());
+        }
+        self.shared.facts.add_log(log).map_err(FatalError::Facts)
     }
 
     /// A log object that did not read: read whole or not at all, so nothing of it counts.
@@ -244,10 +262,8 @@ impl<'s, 't> Worker<'s, 't> {
     ) -> Result<(), FatalError> {
         self.pending.clear();
         self.spool.rollback(mark).map_err(FatalError::Spool)?;
+        self.file_log(&LogObject { object: name.clone(), sha256: None, events: None })?;
         let output = &mut self.output;
-        if self.shared.options.filter.digests {
-            output.logs.push(LogObject { object: name.clone(), sha256: None, events: None });
-        }
         match reason {
             // An Intelligent-Tiering archive tier: known only by GetObject's answer, and not
             // remembered by --state (restored, it reads).

@@ -5,8 +5,10 @@
 //! ([`integrity`]). [`verify`] runs five steps, a file each: read the digests ([`digests`]),
 //! match the log files they list ([`logs`]), check the chains ([`chains`]), check the signatures
 //! ([`signature`]), summarise ([`summary`]). Around them: the digest file format ([`mod@format`]),
-//! how objects are matched by their place in the layout ([`place`]), and what a shard of a
-//! sharded run hands on for the merge to verify ([`residue`]).
+//! how objects are matched by their place in the layout ([`place`]), what a shard of a
+//! sharded run hands on for the merge to verify ([`residue`]), and where a run keeps what it read
+//! until then: on disk, verified a group of account-regions at a time, which gives what one call
+//! over everything gives ([`facts`]).
 //!
 //! # What CloudTrail writes, and where each fact comes from
 //!
@@ -138,6 +140,7 @@
 
 mod chains;
 mod digests;
+mod facts;
 #[cfg(test)]
 mod fixture;
 mod format;
@@ -151,6 +154,7 @@ mod summary;
 
 use chains::check_chains;
 use digests::{check_delivery, read_digests};
+pub(crate) use facts::Facts;
 pub(crate) use format::Digest;
 pub(crate) use input::{DigestObject, LogObject, Scope};
 pub(crate) use integrity::Integrity;

@@ -1,8 +1,9 @@
 //! What a shard of a sharded `--verify` run (`scan --verify --shard I/N`) hands on of its
 //! verification, for the merge (`report PARTIAL...`) to verify the whole archive: every fact
 //! [`verify`](super::verify) reads, of every digest and log file the shard read, and the public
-//! keys it had. The merge puts every shard's facts together and verifies them in one call, so its
-//! `integrity` is the one a single run over the same sources gives, by construction.
+//! keys it had. The merge files every shard's facts as a single run files what it reads
+//! ([`Facts`](super::Facts)) and verifies them the same way, so its `integrity` is the one a
+//! single run over the same sources gives, by construction.
 //!
 //! A fact survives the partial exactly: hashes as hex, times as milliseconds, every text field of
 //! a digest verbatim (the signing string is made from them).
@@ -141,8 +142,8 @@ pub(crate) fn facts<'a>(
         .collect();
     objects.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     keys.into_iter().chain(objects.into_iter().map(|(_, object)| match object {
-        Object::Digest(d) => Fact::Digest(Box::new(DigestFact::of(d))),
-        Object::Log(l) => Fact::Log(LogFact::of(l)),
+        Object::Digest(d) => Fact::of_digest(d),
+        Object::Log(l) => Fact::of_log(l),
     }))
 }
 
@@ -259,6 +260,14 @@ fn sha256(text: &str) -> Result<Sha256, String> {
 }
 
 impl Fact {
+    pub(crate) fn of_digest(d: &DigestObject) -> Fact {
+        Fact::Digest(Box::new(DigestFact::of(d)))
+    }
+
+    pub(crate) fn of_log(l: &LogObject) -> Fact {
+        Fact::Log(LogFact::of(l))
+    }
+
     /// The fact as the merge uses it; an error names what is wrong with it (a partial edited or
     /// written by something else).
     pub(crate) fn read(self) -> Result<Read, String> {
