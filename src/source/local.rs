@@ -41,7 +41,7 @@ impl Store for LocalStore {
                     Verdict::Read(Kind::Digest) if filter.digests => Kind::Digest,
                     _ => Kind::Log,
                 };
-                let object = object(self.root.clone(), kind);
+                let object = object(display(&self.root), self.root.clone(), kind);
                 let _ = found.send(Entry::Object(object)).await;
                 return Ok(());
             }
@@ -166,21 +166,15 @@ fn walk_dir(dir: &Path, filter: &Filter, pending: &mut Vec<PathBuf>) -> Vec<(Pat
                 object: name,
                 error: "not a regular file (a FIFO, socket or device): not read".into(),
             })),
-            Verdict::Read(kind) => push(Entry::Object(Object {
-                name,
-                location: Location::File(path.clone()),
-                size: None,
-                version: None,
-                kind,
-            })),
+            Verdict::Read(kind) => push(Entry::Object(object(name, path.clone(), kind))),
             Verdict::Skip(skip) => push(Entry::Skipped(skip, name)),
         }
     }
     out
 }
 
-fn object(path: PathBuf, kind: Kind) -> Object {
-    Object { name: display(&path), location: Location::File(path), size: None, version: None, kind }
+fn object(name: String, path: PathBuf, kind: Kind) -> Object {
+    Object { name, location: Location::File(path), size: None, version: None, kind }
 }
 
 fn unreadable(path: &Path, what: &str, cause: &io::Error) -> ObjectError {

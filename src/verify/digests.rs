@@ -21,15 +21,11 @@ pub(super) struct Found<'a> {
 
 impl Found<'_> {
     pub(super) fn account(&self) -> String {
-        self.name
-            .as_ref()
-            .map(|n| n.account.clone())
-            .or_else(|| self.digest.map(|d| d.account.clone()))
-            .unwrap_or_default()
+        stream_of(self.name.as_ref(), self.digest, &self.place).0
     }
 
     pub(super) fn region(&self) -> String {
-        self.name.as_ref().map(|n| n.region.clone()).or_else(|| self.place.region.clone()).unwrap_or_default()
+        stream_of(self.name.as_ref(), self.digest, &self.place).1
     }
 
     pub(super) fn trail(&self) -> String {
@@ -68,6 +64,20 @@ impl Found<'_> {
             None => self.name.as_ref().map(|n| (Timestamp(n.end.millis() - HOUR), n.end)),
         }
     }
+}
+
+/// The account and region a digest is reported under: its name's (from its content's
+/// `digestS3Object` when readable, else its own), else its content's account and its folder's region.
+/// [`Facts`](super::Facts) files a digest by the same.
+pub(super) fn stream_of(
+    name: Option<&DigestName>,
+    digest: Option<&Digest>,
+    place: &Place,
+) -> (String, String) {
+    let account =
+        name.map(|n| n.account.clone()).or_else(|| digest.map(|d| d.account.clone())).unwrap_or_default();
+    let region = name.map(|n| n.region.clone()).or_else(|| place.region.clone()).unwrap_or_default();
+    (account, region)
 }
 
 /// The digests read, each layout path once, in name order, with an index to find them by the keys

@@ -33,6 +33,7 @@ use std::io::{self, BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use super::digests::stream_of;
 use super::place::{log_identity, Place};
 use super::residue::{self, Fact};
 use super::{verify, DigestObject, Integrity, LogObject, Scope};
@@ -85,27 +86,17 @@ impl Facts {
     pub(crate) fn add_digest(&self, digest: &DigestObject) -> io::Result<()> {
         let place = Place::of(&digest.object);
         let content = digest.digest.as_ref().ok();
-        // The account and region verification reports the digest under (see `digests::Found`).
-        let name =
-            content.and_then(|d| DigestName::parse(&d.key)).or_else(|| DigestName::parse(&digest.object));
-        let account = name
-            .as_ref()
-            .map(|n| n.account.clone())
-            .or_else(|| content.map(|d| d.account.clone()))
-            .unwrap_or_default();
-        let region =
-            name.as_ref().map(|n| n.region.clone()).or_else(|| place.region.clone()).unwrap_or_default();
+        let own = DigestName::parse(&digest.object);
+        // The account and region verification reports the digest under.
+        let name = content.and_then(|d| DigestName::parse(&d.key)).or_else(|| own.clone());
+        let (account, region) = stream_of(name.as_ref(), content, &place);
         let home = bucket(&account, &region);
-        let mut others = vec![bucket(
-            place.account.as_deref().unwrap_or_default(),
-            place.region.as_deref().unwrap_or_default(),
-        )];
-        others.extend(name_buckets(&digest.object));
+        let mut others = name_buckets(&digest.object).to_vec();
         if let Some(content) = content {
             others.extend(content.previous.iter().flat_map(|p| name_buckets(&p.key)));
             others.extend(content.log_files.iter().flat_map(|l| name_buckets(&l.key)));
         }
-        if let Some(own) = DigestName::parse(&digest.object) {
+        if let Some(own) = own {
             let mut regions = lock(&self.home_regions);
             let span = regions.entry(own.home_region).or_insert((own.end, own.end));
             *span = (span.0.min(own.end), span.1.max(own.end));
