@@ -334,8 +334,9 @@ pub(crate) enum Reason {
         object: String,
         expected: &'static str,
     },
-    /// An Instance Connect record could not be kept in the spool (the temporary files): the
-    /// object stops there, and the run stops with [`FatalError::Spool`], which says why.
+    /// What an object gave could not be kept in the temporary folder (an Instance Connect record
+    /// in the spool, a partial's fact for `--verify`): the object stops there, and the run stops
+    /// with [`FatalError::Spool`] or [`FatalError::Facts`], which says why.
     Spool,
     /// The object is in an archive tier (GetObject answered `InvalidObjectState`): the storage
     /// class, as [`ArchivedObject::storage_class`] names it.
@@ -361,7 +362,7 @@ impl fmt::Display for Reason {
             Reason::Read(e) => write!(f, "cannot read: {e}"),
             Reason::Fetch(cause) => write!(f, "cannot download: {cause}"),
             Reason::Misrouted { object, expected } => write!(f, "cannot download: {object}: not {expected}"),
-            Reason::Spool => f.write_str("cannot keep the record in the temporary folder (TMPDIR)"),
+            Reason::Spool => f.write_str("cannot keep what was read in the temporary folder (TMPDIR)"),
             Reason::Archived(class) => write!(f, "archived ({class}): restore it to read it"),
             Reason::Empty => f.write_str("empty object"),
             Reason::TooLarge { limit } => {
@@ -464,7 +465,7 @@ mod tests {
         let misrouted = Reason::Misrouted { object: "s3://b/k".into(), expected: "a local file" };
         assert_eq!(misrouted.to_string(), "cannot download: s3://b/k: not a local file");
         assert!(!matches!(misrouted, Reason::Fetch(_)), "told apart from S3's own answers");
-        assert_eq!(Reason::Spool.to_string(), "cannot keep the record in the temporary folder (TMPDIR)");
+        assert_eq!(Reason::Spool.to_string(), "cannot keep what was read in the temporary folder (TMPDIR)");
     }
 
     #[test]

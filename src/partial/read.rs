@@ -14,7 +14,6 @@ use crate::error::Reason;
 use crate::event::tables::FastMap;
 use crate::keys::PublicKey;
 use crate::verify::residue::{self, Fact};
-use crate::verify::{DigestObject, LogObject};
 
 /// The first member name of a partial's header line.
 pub(crate) const MARKER: &[u8] = b"trailscope_partial";
@@ -24,7 +23,7 @@ const RESIDUE: &[u8] = b"v";
 
 /// A partial read whole: its name, its header line as it is, how many record lines followed,
 /// and, of a `--verify` partial, how many residue lines and the public keys among them (its
-/// digests and log files go with the run's own).
+/// digests and log files were filed with the run's own as they were read).
 #[derive(Debug)]
 pub(crate) struct PartialRead {
     pub(crate) name: String,
@@ -96,10 +95,8 @@ pub(crate) struct Reading {
     pub(crate) lines: u64,
     /// Objects first named in this partial: (number, name).
     pub(crate) objects: Vec<(u32, String)>,
-    /// Residue lines, and what they held.
+    /// Residue lines, and the public keys among them.
     pub(crate) residue: u64,
-    pub(crate) digests: Vec<DigestObject>,
-    pub(crate) logs: Vec<LogObject>,
     pub(crate) keys: Option<Vec<PublicKey>>,
 }
 
@@ -109,17 +106,20 @@ impl Reading {
         Reading { header: header.to_vec(), ..Reading::default() }
     }
 
-    /// A residue line's fact, kept for verification at the merge.
-    pub(crate) fn residue(&mut self, fact: &[u8]) -> Result<(), Reason> {
+    /// A residue line's fact: public keys are kept with the partial; a digest or a log file is
+    /// handed back, for the caller to file for verification at the merge as it is read (a
+    /// partial that then fails to read stops the run, so nothing of it is ever half counted).
+    pub(crate) fn residue(&mut self, fact: &[u8]) -> Result<Option<residue::Read>, Reason> {
         let fact: Fact = serde_json::from_slice(fact)
             .map_err(|e| Reason::Shape(format!("a residue line that is not a fact of --verify: {e}")))?;
-        match fact.read().map_err(|e| Reason::Shape(format!("a residue line: {e}")))? {
-            residue::Read::Digest(d) => self.digests.push(*d),
-            residue::Read::Log(l) => self.logs.push(l),
-            residue::Read::Keys(keys) => self.keys.get_or_insert_with(Vec::new).extend(keys),
-        }
         self.residue += 1;
-        Ok(())
+        match fact.read().map_err(|e| Reason::Shape(format!("a residue line: {e}")))? {
+            residue::Read::Keys(keys) => {
+                self.keys.get_or_insert_with(Vec::new).extend(keys);
+                Ok(None)
+            }
+            read => Ok(Some(read)),
+        }
     }
 
     /// The number of `object`, named by a record of this partial.
@@ -144,19 +144,14 @@ impl Reading {
                 keys: self.keys,
             },
             objects: self.objects,
-            digests: self.digests,
-            logs: self.logs,
         }
     }
 }
 
-/// A partial read whole: the partial itself, the objects first named in it (number, name), and
-/// its residue's digests and log files, which go with the run's own.
+/// A partial read whole: the partial itself, and the objects first named in it (number, name).
 pub(crate) struct Finished {
     pub(crate) read: PartialRead,
     pub(crate) objects: Vec<(u32, String)>,
-    pub(crate) digests: Vec<DigestObject>,
-    pub(crate) logs: Vec<LogObject>,
 }
 
 /// The numbers of the objects partials name, shared by every worker of a run: from `1 << 31`,

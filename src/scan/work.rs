@@ -18,7 +18,7 @@ use crate::partial::read::{Finished, Line, Numbering, Numbers, Reading};
 use crate::partial::{PartialRead, MARKER};
 use crate::source::filter::Filter;
 use crate::source::{Body, Fetched, Kind};
-use crate::verify::{DigestObject, Facts, LogObject};
+use crate::verify::{residue, DigestObject, Facts, LogObject};
 
 /// What every worker shares.
 pub(super) struct Shared<'a> {
@@ -154,6 +154,7 @@ impl<'s, 't> Worker<'s, 't> {
             seq,
             fatal: None,
             partial: None,
+            facts: shared.facts,
             numbers: &mut self.numbers,
             only: None,
         };
@@ -192,15 +193,7 @@ impl<'s, 't> Worker<'s, 't> {
             }
             return Err(FatalError::partial_unreadable(&name, reason));
         }
-        let Finished { read, objects, digests, logs } = partial.finish(name);
-        // A partial's residue is filed whatever this run's options: the merge verifies it.
-        let facts = self.shared.facts;
-        for digest in &digests {
-            facts.add_digest(digest).map_err(FatalError::Facts)?;
-        }
-        for log in &logs {
-            facts.add_log(log).map_err(FatalError::Facts)?;
-        }
+        let Finished { read, objects } = partial.finish(name);
         let output = &mut self.output;
         if state_records {
             output.state_records = Some(read);
@@ -324,6 +317,9 @@ struct Collect<'a, 't> {
     fatal: Option<FatalError>,
     /// When the object is a partial: its header, and what it has given so far.
     partial: Option<Reading>,
+    /// Where a partial's residue is filed as it is read, whatever this run's options: the merge
+    /// verifies it.
+    facts: &'a Facts,
     numbers: &'a mut Numbers<'t>,
     /// The state's partial: records of these objects only are kept.
     only: Option<&'a FastSet<String>>,
@@ -365,7 +361,17 @@ impl Sink for Collect<'_, '_> {
             return Ok(());
         };
         let line = match Line::parse(value)? {
-            Line::Residue(fact) => return partial.residue(fact),
+            Line::Residue(fact) => {
+                let filed = match partial.residue(fact)? {
+                    Some(residue::Read::Digest(digest)) => self.facts.add_digest(&digest),
+                    Some(residue::Read::Log(log)) => self.facts.add_log(&log),
+                    Some(residue::Read::Keys(_)) | None => Ok(()),
+                };
+                return filed.map_err(|e| {
+                    self.fatal = Some(FatalError::Facts(e));
+                    Reason::Spool
+                });
+            }
             Line::Record(line) => line,
         };
         let Some(event) = self.extractor.extract(line.record())? else {
