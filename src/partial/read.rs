@@ -109,7 +109,7 @@ impl Reading {
     /// A residue line's fact: public keys are kept with the partial; a digest or a log file is
     /// handed back, for the caller to file for verification at the merge as it is read (a
     /// partial that then fails to read stops the run, so nothing of it is ever half counted).
-    pub(crate) fn residue(&mut self, fact: &[u8]) -> Result<Option<residue::Read>, Reason> {
+    pub(crate) fn residue(&mut self, fact: &[u8]) -> Result<Option<residue::Object>, Reason> {
         let fact: Fact = serde_json::from_slice(fact)
             .map_err(|e| Reason::Shape(format!("a residue line that is not a fact of --verify: {e}")))?;
         self.residue += 1;
@@ -118,7 +118,7 @@ impl Reading {
                 self.keys.get_or_insert_with(Vec::new).extend(keys);
                 Ok(None)
             }
-            read => Ok(Some(read)),
+            residue::Read::Object(object) => Ok(Some(object)),
         }
     }
 

@@ -363,9 +363,9 @@ impl Sink for Collect<'_, '_> {
         let line = match Line::parse(value)? {
             Line::Residue(fact) => {
                 let filed = match partial.residue(fact)? {
-                    Some(residue::Read::Digest(digest)) => self.facts.add_digest(&digest),
-                    Some(residue::Read::Log(log)) => self.facts.add_log(&log),
-                    Some(residue::Read::Keys(_)) | None => Ok(()),
+                    Some(residue::Object::Digest(digest)) => self.facts.add_digest(&digest),
+                    Some(residue::Object::Log(log)) => self.facts.add_log(&log),
+                    None => Ok(()),
                 };
                 return filed.map_err(|e| {
                     self.fatal = Some(FatalError::Facts(e));

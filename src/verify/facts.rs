@@ -175,8 +175,9 @@ impl Facts {
             for line in BufReader::new(reader).lines() {
                 let fact: Fact = serde_json::from_str(&line?).map_err(io::Error::other)?;
                 match fact.read().map_err(io::Error::other)? {
-                    residue::Read::Digest(d) => digests.push(*d),
-                    residue::Read::Log(l) => logs.push(l),
+                    residue::Read::Object(residue::Object::Digest(d)) => digests.push(*d),
+                    residue::Read::Object(residue::Object::Log(l)) => logs.push(l),
+                    // A run files no keys here: they are kept with its partial.
                     residue::Read::Keys(_) => {}
                 }
             }

@@ -109,9 +109,14 @@ pub(crate) struct KeyFact {
 
 /// What a fact read back is, for the merge.
 pub(crate) enum Read {
+    Object(Object),
+    Keys(Vec<PublicKey>),
+}
+
+/// A digest or a log file read back: what verification files.
+pub(crate) enum Object {
     Digest(Box<DigestObject>),
     Log(LogObject),
-    Keys(Vec<PublicKey>),
 }
 
 /// The facts of what a shard read: its keys first, then its digests and log files in the order
@@ -135,19 +140,20 @@ pub(crate) fn facts<'a>(
                 .collect(),
         )
     });
-    let mut objects: Vec<(Order<'a>, Object<'a>)> = digests
+    let mut objects: Vec<(Order<'a>, Written<'a>)> = digests
         .iter()
-        .map(|d| (Order::of(&d.object, true), Object::Digest(d)))
-        .chain(logs.iter().map(|l| (Order::of(&l.object, false), Object::Log(l))))
+        .map(|d| (Order::of(&d.object, true), Written::Digest(d)))
+        .chain(logs.iter().map(|l| (Order::of(&l.object, false), Written::Log(l))))
         .collect();
     objects.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     keys.into_iter().chain(objects.into_iter().map(|(_, object)| match object {
-        Object::Digest(d) => Fact::of_digest(d),
-        Object::Log(l) => Fact::of_log(l),
+        Written::Digest(d) => Fact::of_digest(d),
+        Written::Log(l) => Fact::of_log(l),
     }))
 }
 
-enum Object<'a> {
+/// An object whose fact is being written.
+enum Written<'a> {
     Digest(&'a DigestObject),
     Log(&'a LogObject),
 }
@@ -278,18 +284,18 @@ impl Fact {
                     (None, Some(error)) => Err(error),
                     _ => return Err(format!("{}: a digest either read or not", d.object)),
                 };
-                Read::Digest(Box::new(DigestObject {
+                Read::Object(Object::Digest(Box::new(DigestObject {
                     object: d.object,
                     digest,
                     sha256: d.sha256.as_deref().map(sha256).transpose()?,
                     signature: d.signature.map(HexText::new),
-                }))
+                })))
             }
-            Fact::Log(l) => Read::Log(LogObject {
+            Fact::Log(l) => Read::Object(Object::Log(LogObject {
                 object: l.object,
                 sha256: l.sha256.as_deref().map(sha256).transpose()?,
                 events: l.events.map(|(first, last)| (Timestamp(first), Timestamp(last))),
-            }),
+            })),
             Fact::Keys(keys) => Read::Keys(
                 keys.into_iter()
                     .map(|k| {
@@ -343,8 +349,8 @@ mod tests {
             let line = serde_json::to_string(&fact).expect("JSON");
             let fact: Fact = serde_json::from_str(&line).expect("read back");
             match fact.read().expect("a fact") {
-                Read::Digest(d) => back.0.push(*d),
-                Read::Log(l) => back.1.push(l),
+                Read::Object(Object::Digest(d)) => back.0.push(*d),
+                Read::Object(Object::Log(l)) => back.1.push(l),
                 Read::Keys(keys) => keys.into_iter().for_each(|k| back.2.insert(k)),
             }
         }
