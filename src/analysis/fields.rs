@@ -69,6 +69,7 @@ pub(crate) fn classify(
     paths.sort_unstable();
     paths.dedup();
     paths.sort_by(|a, b| vocabulary.path(*a).cmp(vocabulary.path(*b)));
+    let groups = Groups::of(samples, &endpoints);
 
     // Each path is classified on its own: in parallel, collected in path order.
     let fields: Vec<FieldReport> = paths
@@ -85,8 +86,8 @@ pub(crate) fn classify(
             classify_path(
                 event_name,
                 vocabulary.path(path),
-                samples,
                 &column,
+                &groups,
                 &endpoints,
                 &texts,
                 &endpoint_name,
@@ -107,31 +108,82 @@ pub(crate) fn classify(
     Ok((summary, fields))
 }
 
+/// Each sample's place in every grouping a field can follow, numbered once per event name so that
+/// classifying a path indexes arrays instead of hashing keys (a path is read once per sample in
+/// each grouping, and an event name has tens of paths).
+struct Groups {
+    /// The index in the endpoints (sorted by name) of each sample's endpoint.
+    endpoint: Vec<u32>,
+    /// Each grouping coarser or finer than the endpoint, in the order [`varies_with`] tries them:
+    /// the sample's group number, and how many groups there are.
+    ladder: [(Vec<u32>, usize); 4],
+}
+
+impl Groups {
+    fn of(samples: &[Sample<'_>], endpoints: &[Sym]) -> Groups {
+        fn numbered<K: std::hash::Hash + Eq>(
+            samples: &[Sample<'_>],
+            key: impl Fn(&Sample<'_>) -> K,
+        ) -> (Vec<u32>, usize) {
+            let mut numbers: FastMap<K, u32> = FastMap::default();
+            let of = samples
+                .iter()
+                .map(|sample| {
+                    let next = numbers.len() as u32;
+                    *numbers.entry(key(sample)).or_insert(next)
+                })
+                .collect();
+            (of, numbers.len())
+        }
+        let index: FastMap<Sym, u32> = endpoints.iter().enumerate().map(|(i, &e)| (e, i as u32)).collect();
+        let endpoint: Vec<u32> =
+            samples.iter().map(|s| index.get(&s.endpoint).copied().unwrap_or(0)).collect();
+        Groups {
+            ladder: [
+                numbered(samples, |s| s.account),
+                numbered(samples, |s| (s.account, s.region)),
+                (endpoint.clone(), endpoints.len()),
+                numbered(samples, |s| s.event.principal),
+            ],
+            endpoint,
+        }
+    }
+}
+
 /// The report of one path, whose value in each sample is `column`.
 fn classify_path(
     event_name: &str,
     path_text: &str,
-    samples: &[Sample<'_>],
     column: &[Option<u64>],
+    groups: &Groups,
     endpoints: &[Sym],
     texts: &BTreeMap<Sym, BTreeMap<String, String>>,
     endpoint_name: &(dyn Fn(Sym) -> EndpointId + Sync),
 ) -> FieldReport {
-    // Counted in a hash set: sorting each column was a sixth of all the work on an Instance
-    // Connect-heavy archive.
-    let distinct: std::collections::HashSet<_, foldhash::fast::FixedState> = column.iter().collect();
-    let distinct = distinct.len() as u64;
+    // A constant is told without a set (most paths are); others are counted in a hash set:
+    // sorting each column was a sixth of all the work on an Instance Connect-heavy archive.
+    let distinct = match column.first() {
+        Some(first) if column.iter().all(|v| v == first) => 1,
+        _ => column.iter().collect::<std::collections::HashSet<_, foldhash::fast::FixedState>>().len() as u64,
+    };
 
-    let mut seen: FastMap<Sym, (u64, Seen)> = FastMap::default();
-    for (sample, &value) in samples.iter().zip(column) {
-        let entry = seen.entry(sample.endpoint).or_insert((0, Seen::One(value)));
+    // Per endpoint: in how many samples the path is present, and whether it has shown one value.
+    let mut seen: Vec<Option<(u64, Seen)>> = vec![None; endpoints.len()];
+    for (&endpoint, &value) in groups.endpoint.iter().zip(column) {
+        let entry = seen[endpoint as usize].get_or_insert((0, Seen::One(value)));
         entry.0 += u64::from(value.is_some());
         if matches!(entry.1, Seen::One(v) if v != value) {
             entry.1 = Seen::Several;
         }
     }
-    let varying: Vec<Sym> =
-        endpoints.iter().copied().filter(|e| matches!(seen[e].1, Seen::Several)).collect();
+    // Every endpoint has a sample; one without would be one where the path is never present.
+    let seen: Vec<(u64, Seen)> = seen.into_iter().map(|s| s.unwrap_or((0, Seen::One(None)))).collect();
+    let varying: Vec<Sym> = endpoints
+        .iter()
+        .zip(&seen)
+        .filter(|(_, (_, s))| matches!(s, Seen::Several))
+        .map(|(&e, _)| e)
+        .collect();
     let class = if distinct == 1 {
         FieldClass::Constant
     } else if varying.is_empty() {
@@ -141,15 +193,14 @@ fn classify_path(
     };
     let varies_with = match class {
         FieldClass::Constant => None,
-        _ => Some(varies_with(samples, column)),
+        _ => Some(varies_with(groups, column)),
     };
 
     let mut value = None;
     let mut values = BTreeMap::new();
     let mut missing_in = Vec::new();
     if class != FieldClass::Connection {
-        for &endpoint in endpoints {
-            let (present, _) = seen[&endpoint];
+        for (&endpoint, &(present, _)) in endpoints.iter().zip(&seen) {
             let id = endpoint_name(endpoint);
             if present == 0 {
                 missing_in.push(id);
@@ -170,7 +221,7 @@ fn classify_path(
         path: path_text.to_owned(),
         class,
         varies_with,
-        events: samples.len() as u64,
+        events: column.len() as u64,
         distinct,
         endpoints_varying: varying.len() as u64,
         value,
@@ -179,30 +230,20 @@ fn classify_path(
     }
 }
 
-/// The coarsest grouping inside which the values of a field that is not constant are one.
-fn varies_with(samples: &[Sample<'_>], column: &[Option<u64>]) -> VariesWith {
-    fn uniform<K: std::hash::Hash + Eq>(
-        samples: &[Sample<'_>],
-        column: &[Option<u64>],
-        key: impl Fn(&Sample<'_>) -> K,
-    ) -> bool {
-        let mut first: FastMap<K, Option<u64>> = FastMap::default();
-        samples.iter().zip(column).all(|(sample, &value)| {
-            let seen: &mut Option<u64> = first.entry(key(sample)).or_insert(value);
-            *seen == value
-        })
-    }
-    if uniform(samples, column, |s| s.account) {
-        VariesWith::Account
-    } else if uniform(samples, column, |s| (s.account, s.region)) {
-        VariesWith::Region
-    } else if uniform(samples, column, |s| s.endpoint) {
-        VariesWith::Endpoint
-    } else if uniform(samples, column, |s| s.event.principal) {
-        VariesWith::Principal
-    } else {
-        VariesWith::Connection
-    }
+/// The coarsest grouping inside which the values of a field that is not constant are one: the
+/// endpoint's account, its account and region, the endpoint, the caller, else the connection.
+fn varies_with(groups: &Groups, column: &[Option<u64>]) -> VariesWith {
+    let uniform = |(of, count): &(Vec<u32>, usize)| {
+        let mut first: Vec<Option<Option<u64>>> = vec![None; *count];
+        of.iter().zip(column).all(|(&group, &value)| *first[group as usize].get_or_insert(value) == value)
+    };
+    let kinds = [VariesWith::Account, VariesWith::Region, VariesWith::Endpoint, VariesWith::Principal];
+    groups
+        .ladder
+        .iter()
+        .zip(kinds)
+        .find(|(grouping, _)| uniform(grouping))
+        .map_or(VariesWith::Connection, |(_, kind)| kind)
 }
 
 /// A value's JSON text as raw JSON for the report. Texts come from the parser, so they are
