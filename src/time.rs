@@ -15,7 +15,11 @@ impl Timestamp {
     /// including an offset other than `Z`, is `None`: a record with an unreadable time is still
     /// counted but cannot be paired.
     pub fn parse(text: &str) -> Option<Timestamp> {
-        let b = text.as_bytes();
+        Timestamp::parse_bytes(text.as_bytes())
+    }
+
+    /// [`Timestamp::parse`] of a text's bytes (what is not UTF-8 is not a timestamp either).
+    pub(crate) fn parse_bytes(b: &[u8]) -> Option<Timestamp> {
         if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
             return None;
         }

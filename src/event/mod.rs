@@ -209,7 +209,7 @@ impl<'t> Extractor<'t> {
             return None;
         }
         let source = flat.member("eventSource").flatten().and_then(|leaf| flat.text(record, leaf));
-        if source != Some(EVENT_SOURCE) {
+        if source != Some(EVENT_SOURCE.as_bytes()) {
             return Some(None);
         }
         let learned = known(shapes, &flat.structure)?;
@@ -246,7 +246,8 @@ impl<'t> Extractor<'t> {
                     known.len() - 1
                 }
             };
-            Ok(Some(compact(&known[i].1, hashes, &|leaf| texts[leaf as usize], cache, tables)))
+            let text = |leaf: u32| texts[leaf as usize].map(str::as_bytes);
+            Ok(Some(compact(&known[i].1, hashes, &text, cache, tables)))
         })
         .map_err(|e| Reason::Json { at: None, detail: e.to_string() })?
     }
@@ -263,22 +264,23 @@ fn known<'s>(shapes: &'s FastMap<u64, Vec<Known>>, structure: &[u8]) -> Option<&
 }
 
 /// The event of a record of a known shape, from its leaves: `hashes` are their value hashes in
-/// document order, `text` the text of a string leaf.
+/// document order, `text` the text of a string leaf (UTF-8, as bytes: texts are compared as they
+/// are and made `str` only when a symbol is new).
 fn compact<'r>(
     learned: &Learned,
     hashes: &[u64],
-    text: &dyn Fn(u32) -> Option<&'r str>,
+    text: &dyn Fn(u32) -> Option<&'r [u8]>,
     cache: &mut Cache,
     tables: &Tables,
 ) -> Event {
     let fields = &learned.fields;
     // A string field with its leaf's hash, which the symbol cache is keyed by.
     let field = |leaf: Option<u32>| leaf.and_then(|i| Some((text(i)?, hashes[i as usize])));
-    let empty = || ("", scalar_hash(Scalar::String(b"")));
+    let empty = || (&b""[..], scalar_hash(Scalar::String(b"")));
     let account =
         field(fields.recipient_account).or_else(|| field(fields.identity_account)).unwrap_or_else(empty);
     let name = field(fields.name).unwrap_or_else(empty);
-    let endpoint = (name.0 == OPEN_TUNNEL).then(|| endpoint_of(fields, &field)).flatten();
+    let endpoint = (name.0 == OPEN_TUNNEL.as_bytes()).then(|| endpoint_of(fields, &field)).flatten();
     let principal = field(fields.principal).unwrap_or_else(empty);
     let values: Vec<u64> = learned.order.iter().map(|&i| hashes[i as usize]).collect();
     let mut content = value_hasher();
@@ -286,10 +288,10 @@ fn compact<'r>(
     values.hash(&mut content);
     let content = content.finish();
     let event_id = fields.id.and_then(text);
-    let mut symbol = |(text, hash): (&str, u64)| cache.symbol(tables, hash, text);
+    let mut symbol = |(text, hash): (&[u8], u64)| cache.symbol(tables, hash, text);
     Event {
         origin: Origin::default(),
-        time: fields.time.and_then(text).and_then(Timestamp::parse),
+        time: fields.time.and_then(text).and_then(Timestamp::parse_bytes),
         id: event_id.map_or_else(|| u128::from(content), event_key),
         content,
         name: symbol(name),
@@ -299,20 +301,24 @@ fn compact<'r>(
         error: field(fields.error).map(&mut symbol),
         endpoint: endpoint.map(&mut symbol),
         shape: learned.shape,
-        values: if ANALYZED_EVENT_NAMES.contains(&name.0) { values.into() } else { Box::default() },
+        values: if ANALYZED_EVENT_NAMES.iter().any(|n| n.as_bytes() == name.0) {
+            values.into()
+        } else {
+            Box::default()
+        },
         record: RecordRef { offset: 0, len: 0, segment: 0 },
     }
 }
 
 /// An `eventID`: a UUID is kept exactly as its 128 bits; anything else is hashed to 128 bits.
-fn event_key(id: &str) -> u128 {
+fn event_key(id: &[u8]) -> u128 {
     if let Some(uuid) = uuid_bits(id) {
         return uuid;
     }
     let half = |salt: u8| {
         let mut h = value_hasher();
         h.write_u8(salt);
-        h.write(id.as_bytes());
+        h.write(id);
         u128::from(h.finish())
     };
     half(1) << 64 | half(2)
@@ -320,12 +326,12 @@ fn event_key(id: &str) -> u128 {
 
 /// The 128 bits of a 36-byte id that is 32 hexadecimal digits once its dashes are left out (as
 /// `u128::from_str_radix` reads them, a leading `+` included), without building that text.
-fn uuid_bits(id: &str) -> Option<u128> {
+fn uuid_bits(id: &[u8]) -> Option<u128> {
     if id.len() != 36 {
         return None;
     }
     let (mut bits, mut count, mut any) = (0u128, 0, false);
-    for byte in id.bytes().filter(|&b| b != b'-') {
+    for &byte in id.iter().filter(|&&b| b != b'-') {
         count += 1;
         if count > 32 {
             return None;
@@ -348,17 +354,17 @@ fn uuid_bits(id: &str) -> Option<u128> {
 /// For `OpenTunnel`: the endpoint from the request, else from the endpoint resource's ARN.
 fn endpoint_of<'r>(
     fields: &Fields,
-    field: &dyn Fn(Option<u32>) -> Option<(&'r str, u64)>,
-) -> Option<(&'r str, u64)> {
+    field: &dyn Fn(Option<u32>) -> Option<(&'r [u8], u64)>,
+) -> Option<(&'r [u8], u64)> {
     let requested = field(fields.requested_endpoint).filter(|(id, _)| !id.is_empty());
     let from_resource = || {
         fields.resources.iter().find_map(|&(kind, arn)| {
-            if field(kind).map(|(kind, _)| kind) != Some(ENDPOINT_RESOURCE_TYPE) {
+            if field(kind).map(|(kind, _)| kind) != Some(ENDPOINT_RESOURCE_TYPE.as_bytes()) {
                 return None;
             }
             let (arn, _) = field(arn)?;
-            let id = arn.rsplit('/').next().filter(|id| !id.is_empty() && !id.contains(':'))?;
-            Some((id, scalar_hash(Scalar::String(id.as_bytes()))))
+            let id = arn.rsplit(|&b| b == b'/').next().filter(|id| !id.is_empty() && !id.contains(&b':'))?;
+            Some((id, scalar_hash(Scalar::String(id))))
         })
     };
     requested.or_else(from_resource)
@@ -798,7 +804,7 @@ mod tests {
             let hex: String = id.chars().filter(|c| *c != '-').collect();
             let expected =
                 (id.len() == 36 && hex.len() == 32).then(|| u128::from_str_radix(&hex, 16).ok()).flatten();
-            assert_eq!(uuid_bits(id), expected, "{id}");
+            assert_eq!(uuid_bits(id.as_bytes()), expected, "{id}");
         }
     }
 

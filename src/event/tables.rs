@@ -138,13 +138,19 @@ pub(crate) struct Cache {
 }
 
 impl Cache {
-    /// The symbol of `text`, whose hash is `hash` (equal texts must have equal hashes).
-    pub(crate) fn symbol(&mut self, tables: &Tables, hash: u64, text: &str) -> Sym {
+    /// The symbol of `text`, whose hash is `hash` (equal texts must have equal hashes). `text`
+    /// is UTF-8, as bytes: a text seen before is compared, not validated again; a new one is
+    /// made a `str` (lossily, were it ever not UTF-8).
+    pub(crate) fn symbol(&mut self, tables: &Tables, hash: u64, text: &[u8]) -> Sym {
         match self.symbols.entry(hash) {
-            Entry::Occupied(cached) if *cached.get().0 == *text => cached.get().1,
+            Entry::Occupied(cached) if cached.get().0.as_bytes() == text => cached.get().1,
             // Another text of the same hash: asked of the tables, not cached.
-            Entry::Occupied(_) => tables.symbol(text),
-            Entry::Vacant(slot) => slot.insert((text.into(), tables.symbol(text))).1,
+            Entry::Occupied(_) => tables.symbol(&String::from_utf8_lossy(text)),
+            Entry::Vacant(slot) => {
+                let text = String::from_utf8_lossy(text);
+                let sym = tables.symbol(&text);
+                slot.insert((text.into(), sym)).1
+            }
         }
     }
 }
@@ -157,10 +163,10 @@ mod tests {
     fn equal_strings_get_equal_symbols_and_read_back() {
         let tables = Tables::default();
         let mut cache = Cache::default();
-        let a = cache.symbol(&tables, 1, "eu-west-1");
+        let a = cache.symbol(&tables, 1, b"eu-west-1");
         let b = tables.symbol("us-east-1");
-        assert_eq!(cache.symbol(&tables, 1, "eu-west-1"), a);
-        assert_eq!(cache.symbol(&tables, 1, "us-east-1"), b, "a hash two texts share is not trusted");
+        assert_eq!(cache.symbol(&tables, 1, b"eu-west-1"), a);
+        assert_eq!(cache.symbol(&tables, 1, b"us-east-1"), b, "a hash two texts share is not trusted");
         assert_eq!(tables.symbol("us-east-1"), b);
         let shape = tables.shape(&[tables.path("a"), tables.path("b")]);
         assert_eq!(tables.shape(&[PathId(0), PathId(1)]), shape);
