@@ -90,7 +90,8 @@ pub(crate) fn day_folder(name: &str) -> Option<(&str, Day)> {
 /// Whether a folder of `path` is a digest folder: what is under one is a digest, or kept with them
 /// (a signature sidecar).
 pub(crate) fn in_digest_folder(path: &str) -> bool {
-    path.split(['/', '\\']).any(|part| part == DIGESTS)
+    // The search first: most names do not hold the word at all.
+    path.contains(DIGESTS) && path.split(['/', '\\']).any(|part| part == DIGESTS)
 }
 
 /// An object's name split at its last `AWSLogs` folder, with the folders it sits in.

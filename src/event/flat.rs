@@ -252,9 +252,13 @@ impl Reader<'_, '_> {
                     } else {
                         push_key(structure, raw);
                     }
-                    at = whitespace(bytes, end + 1);
+                    // `"key":` as CloudTrail writes it, else with whitespace before the colon.
+                    at = end + 1;
                     if bytes.get(at) != Some(&b':') {
-                        return None;
+                        at = whitespace(bytes, at);
+                        if bytes.get(at) != Some(&b':') {
+                            return None;
+                        }
                     }
                     at += 1;
                     if depth == 1 {
@@ -292,7 +296,12 @@ impl Reader<'_, '_> {
     }
 }
 
+#[inline(always)]
 fn whitespace(bytes: &[u8], mut at: usize) -> usize {
+    // Compact JSON has none: one comparison tells.
+    if bytes.get(at).is_some_and(|&b| b > b' ') {
+        return at;
+    }
     while let Some(b' ' | b'\n' | b'\r' | b'\t') = bytes.get(at) {
         at += 1;
     }

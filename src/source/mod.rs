@@ -215,9 +215,9 @@ pub(crate) enum Verdict {
 /// else (a signature sidecar) is skipped as part of the digests. Elsewhere a name `include`
 /// matches (`--include`) is read as a log whatever its extension.
 pub(crate) fn classify_name(path: &str, digests: bool, include: &[Glob]) -> Verdict {
-    let file = path.rsplit(['/', '\\']).next().unwrap_or(path).to_ascii_lowercase();
-    let stem = file.strip_suffix(".gz").unwrap_or(&file);
-    let json = stem.ends_with(".jsonl") || stem.ends_with(".json");
+    let file = path.rsplit(['/', '\\']).next().unwrap_or(path);
+    let stem = strip_suffix_ignoring_case(file, ".gz").unwrap_or(file);
+    let json = [".jsonl", ".json"].iter().any(|suffix| strip_suffix_ignoring_case(stem, suffix).is_some());
     if crate::layout::in_digest_folder(path) {
         return if json && digests { Verdict::Read(Kind::Digest) } else { Verdict::Skip(Skip::Digest) };
     }
@@ -249,9 +249,18 @@ pub(crate) fn stores(
         .collect()
 }
 
+/// `text` without `suffix` (ASCII, lower case), in any case.
+fn strip_suffix_ignoring_case<'a>(text: &'a str, suffix: &str) -> Option<&'a str> {
+    let at = text.len().checked_sub(suffix.len())?;
+    let (stem, end) = (text.get(..at)?, text.get(at..)?);
+    end.eq_ignore_ascii_case(suffix).then_some(stem)
+}
+
 /// A path as reports show it.
 pub(crate) fn display(path: &Path) -> String {
-    path.to_string_lossy().into_owned()
+    // `to_str` first: validating is a tenth of the cost of the lossy conversion, which a name
+    // that is UTF-8 (every name, in practice) does not need.
+    path.to_str().map_or_else(|| path.to_string_lossy().into_owned(), str::to_owned)
 }
 
 #[cfg(test)]
