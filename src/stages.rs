@@ -5,7 +5,7 @@
 use crate::analysis::{self, Window};
 use crate::decode::{Decoder, Sink};
 use crate::error::Reason;
-use crate::event::{Kept, EVENT_SOURCE};
+use crate::event::{Kept, CANDIDATE_NEEDLE};
 use crate::scan::{self, ReadOptions};
 use crate::source::filter::Filter;
 
@@ -16,7 +16,7 @@ pub struct Splitter {
 
 impl Splitter {
     pub fn new(max_object_size: u64) -> Self {
-        Splitter { decoder: Decoder::new(max_object_size, EVENT_SOURCE.as_bytes()) }
+        Splitter { decoder: Decoder::new(max_object_size, CANDIDATE_NEEDLE) }
     }
 
     /// Records in `object` (gzip or not), and how many name Instance Connect, read as a worker

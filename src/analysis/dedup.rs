@@ -4,6 +4,9 @@
 //! change the choice. Copies that share an `eventID` but not their content are an edited copy:
 //! counted apart and listed, never merged silently.
 
+use std::collections::hash_map::Entry;
+
+use crate::event::tables::{FastMap, Sym};
 use crate::event::Event;
 
 /// How many copies were dropped, and which conflicted.
@@ -16,30 +19,25 @@ pub(crate) struct Duplicates {
 }
 
 /// The indexes of the events to analyze (in origin order), and what was dropped. `events` must be
-/// sorted by origin.
+/// sorted by origin, so that the first of each `eventID` and account met is the one read first.
+/// One pass with a map, where sorting every event by its key was a sixtieth of all instructions on
+/// an Instance Connect-heavy archive.
 pub(crate) fn dedup(events: &[Event]) -> (Vec<usize>, Duplicates) {
-    let mut order: Vec<u32> = (0..events.len() as u32).collect();
-    order.sort_unstable_by_key(|&i| {
-        let e = &events[i as usize];
-        (e.account, e.id, e.origin)
-    });
-    let mut keep = vec![false; events.len()];
+    let mut first: FastMap<(Sym, u128), usize> = FastMap::default();
+    first.reserve(events.len());
+    let mut kept = Vec::with_capacity(events.len());
     let mut duplicates = Duplicates::default();
-    let mut first: Option<usize> = None;
-    for &i in &order {
-        let i = i as usize;
-        let same = first.filter(|&f| events[f].account == events[i].account && events[f].id == events[i].id);
-        match same {
-            None => {
-                keep[i] = true;
-                first = Some(i);
+    for (i, event) in events.iter().enumerate() {
+        match first.entry((event.account, event.id)) {
+            Entry::Vacant(slot) => {
+                slot.insert(i);
+                kept.push(i);
             }
-            Some(f) if events[f].content == events[i].content => duplicates.identical += 1,
-            Some(f) => duplicates.conflicting.push((f, i)),
+            Entry::Occupied(f) if events[*f.get()].content == event.content => duplicates.identical += 1,
+            Entry::Occupied(f) => duplicates.conflicting.push((*f.get(), i)),
         }
     }
     duplicates.conflicting.sort_unstable_by_key(|&(kept, copy)| (events[kept].origin, events[copy].origin));
-    let kept = (0..events.len()).filter(|&i| keep[i]).collect();
     (kept, duplicates)
 }
 

@@ -42,7 +42,14 @@ struct Tally<'k> {
 
 impl Tally<'_> {
     fn saw(&mut self, event: &Event, kept: &Kept) {
-        *self.events.entry(kept.vocabulary.text(event.name).to_owned()).or_default() += 1;
+        // Looked up by its text first: a name is copied only the first time it is seen.
+        let name = kept.vocabulary.text(event.name);
+        match self.events.get_mut(name) {
+            Some(count) => *count += 1,
+            None => {
+                self.events.insert(name.to_owned(), 1);
+            }
+        }
         if let Some(time) = event.time {
             self.first_seen = Some(self.first_seen.map_or(time, |t| t.min(time)));
             self.last_seen = Some(self.last_seen.map_or(time, |t| t.max(time)));

@@ -216,7 +216,8 @@ pub(crate) enum Verdict {
 /// matches (`--include`) is read as a log whatever its extension.
 pub(crate) fn classify_name(path: &str, digests: bool, include: &[Glob]) -> Verdict {
     // By bytes: both separators are ASCII, so the name after one starts on a character.
-    let file = path.as_bytes().iter().rposition(|&b| b == b'/' || b == b'\\').map_or(path, |at| &path[at + 1..]);
+    let file =
+        path.as_bytes().iter().rposition(|&b| b == b'/' || b == b'\\').map_or(path, |at| &path[at + 1..]);
     let stem = strip_suffix_ignoring_case(file, ".gz").unwrap_or(file);
     let json = [".jsonl", ".json"].iter().any(|suffix| strip_suffix_ignoring_case(stem, suffix).is_some());
     if crate::layout::in_digest_folder(path) {
