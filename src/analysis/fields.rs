@@ -117,12 +117,14 @@ pub(crate) fn classify(
 /// classifying a path indexes arrays instead of hashing keys (a path is read once per sample in
 /// each grouping, and an event name has tens of paths).
 struct Groups {
-    /// The index in the endpoints (sorted by name) of each sample's endpoint.
-    endpoint: Vec<u32>,
-    /// Each grouping coarser or finer than the endpoint, in the order [`varies_with`] tries them:
-    /// the sample's group number, and how many groups there are.
+    /// Each grouping, in the order [`varies_with`] tries them (the endpoint's account, account and
+    /// region, the endpoint, the caller): the sample's group number, and how many groups there
+    /// are. The endpoint's groups are its index in the endpoints, sorted by name.
     ladder: [(Vec<u32>, usize); 4],
 }
+
+/// Where the endpoint is on the ladder.
+const BY_ENDPOINT: usize = 2;
 
 impl Groups {
     fn of(samples: &[Sample<'_>], endpoints: &[Sym]) -> Groups {
@@ -147,11 +149,15 @@ impl Groups {
             ladder: [
                 numbered(samples, |s| s.account),
                 numbered(samples, |s| (s.account, s.region)),
-                (endpoint.clone(), endpoints.len()),
+                (endpoint, endpoints.len()),
                 numbered(samples, |s| s.event.principal),
             ],
-            endpoint,
         }
+    }
+
+    /// The index in the endpoints (sorted by name) of each sample's endpoint.
+    fn endpoint(&self) -> &[u32] {
+        &self.ladder[BY_ENDPOINT].0
     }
 }
 
@@ -174,7 +180,7 @@ fn classify_path(
 
     // Per endpoint: in how many samples the path is present, and whether it has shown one value.
     let mut seen: Vec<Option<(u64, Seen)>> = vec![None; endpoints.len()];
-    for (&endpoint, &value) in groups.endpoint.iter().zip(column) {
+    for (&endpoint, &value) in groups.endpoint().iter().zip(column) {
         let entry = seen[endpoint as usize].get_or_insert((0, Seen::One(value)));
         entry.0 += u64::from(value != ABSENT);
         if matches!(entry.1, Seen::One(v) if v != value) {

@@ -165,14 +165,63 @@ struct Learned {
 /// A structure seen before, and the shape learned from it.
 type Known = (Box<[u8]>, Learned);
 
+/// How many of the structures last found are compared before a structure is hashed.
+const RECENT: usize = 4;
+
+/// The structures seen (a record's keys and nesting, not its values) and the shape learned from
+/// each: found among the few last found by comparing them (records of an archive come in few
+/// structures), else under a hash of the whole structure (hashing every candidate's structure was
+/// two thirds of the cost of finding its shape).
+#[derive(Default)]
+struct Shapes {
+    known: Vec<Known>,
+    /// Numbers in `known`, by [`structure_hash`].
+    by_hash: FastMap<u64, Vec<u32>>,
+    /// The last found, most recent first.
+    recent: [Option<u32>; RECENT],
+}
+
+impl Shapes {
+    /// What was learned of `structure`, if it was seen before.
+    fn find(&mut self, structure: &[u8]) -> Option<&Learned> {
+        let is = |n: &u32| *self.known[*n as usize].0 == *structure;
+        let number = match self.recent.iter().position(|r| r.as_ref().is_some_and(is)) {
+            Some(at) => {
+                self.recent[..=at].rotate_right(1);
+                self.recent[0]?
+            }
+            None => {
+                let number = *self.by_hash.get(&structure_hash(structure))?.iter().find(|n| is(n))?;
+                self.recent.rotate_right(1);
+                self.recent[0] = Some(number);
+                number
+            }
+        };
+        Some(&self.known[number as usize].1)
+    }
+
+    /// What was learned of `structure`, learned now with `learn` if it is new.
+    fn learned(&mut self, structure: &[u8], learn: impl FnOnce() -> Learned) -> &Learned {
+        let numbers = self.by_hash.entry(structure_hash(structure)).or_default();
+        let number = match numbers.iter().find(|&&n| *self.known[n as usize].0 == *structure) {
+            Some(&number) => number,
+            None => {
+                let number = u32::try_from(self.known.len()).expect("fewer than 2^32 structures");
+                self.known.push((structure.into(), learn()));
+                numbers.push(number);
+                number
+            }
+        };
+        &self.known[number as usize].1
+    }
+}
+
 /// One worker's extraction state: the flat reader, parser buffers, and caches of shapes and
 /// symbols.
 pub(crate) struct Extractor<'t> {
     tables: &'t Tables,
     cache: Cache,
-    /// Shapes by the record's structure (its keys and nesting, not its values), under a hash of
-    /// the structure so that it is hashed once per record.
-    shapes: FastMap<u64, Vec<Known>>,
+    shapes: Shapes,
     flat: Flat,
     buffers: Buffers,
     tape: Tape<'static>,
@@ -184,7 +233,7 @@ impl<'t> Extractor<'t> {
         Extractor {
             tables,
             cache: Cache::default(),
-            shapes: FastMap::default(),
+            shapes: Shapes::default(),
             flat: Flat::default(),
             buffers: Buffers::default(),
             tape: Tape(Vec::new()),
@@ -218,7 +267,7 @@ impl<'t> Extractor<'t> {
         if source != Some(EVENT_SOURCE.as_bytes()) {
             return Some(None);
         }
-        let learned = known(shapes, &flat.structure)?;
+        let learned = shapes.find(&flat.structure)?;
         Some(Some(compact(learned, &flat.hashes, &|leaf| flat.text(record, leaf), cache, tables)))
     }
 
@@ -243,17 +292,9 @@ impl<'t> Extractor<'t> {
             hashes.clear();
             let mut texts = Vec::new();
             walk(record, structure, hashes, &mut texts);
-            let key = structure_hash(structure);
-            let known = shapes.entry(key).or_default();
-            let i = match known.iter().position(|(s, _)| **s == structure[..]) {
-                Some(i) => i,
-                None => {
-                    known.push((structure.as_slice().into(), learn(tables, record)));
-                    known.len() - 1
-                }
-            };
+            let learned = shapes.learned(structure, || learn(tables, record));
             let text = |leaf: u32| texts[leaf as usize].map(str::as_bytes);
-            Ok(Some(compact(&known[i].1, hashes, &text, cache, tables)))
+            Ok(Some(compact(learned, hashes, &text, cache, tables)))
         })
         .map_err(|e| Reason::Json { at: None, detail: e.to_string() })?
     }
@@ -261,12 +302,6 @@ impl<'t> Extractor<'t> {
 
 fn structure_hash(structure: &[u8]) -> u64 {
     foldhash::fast::FixedState::default().hash_one(structure)
-}
-
-/// What was learned of `structure`, if it was seen before.
-fn known<'s>(shapes: &'s FastMap<u64, Vec<Known>>, structure: &[u8]) -> Option<&'s Learned> {
-    let known = shapes.get(&structure_hash(structure))?;
-    known.iter().find(|(s, _)| **s == *structure).map(|(_, learned)| learned)
 }
 
 /// The event of a record of a known shape, from its leaves: `hashes` are their value hashes in
