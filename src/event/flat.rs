@@ -42,8 +42,8 @@ pub(super) fn value_hasher() -> foldhash::quality::FoldHasher<'static> {
 }
 
 /// The hashers of strings and of numbers: seeded apart, so that the string `"22"` and the
-/// number `22` differ without a byte written before each text (a leaf of a candidate is hashed
-/// one write each; `scalar_hash` is a twentieth of the instructions on an Instance Connect-heavy
+/// number `22` differ without a byte written before each text (every leaf of a candidate is
+/// hashed: one write less each saved 0.7% of the instructions on an Instance Connect-heavy
 /// archive).
 const STRINGS: foldhash::quality::FixedState = foldhash::quality::FixedState::with_seed(0x7374_7269_6e67);
 const NUMBERS: foldhash::quality::FixedState = foldhash::quality::FixedState::with_seed(0x6e75_6d62_6572);
