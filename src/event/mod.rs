@@ -365,6 +365,22 @@ fn event_key(id: &[u8]) -> u128 {
     half(1) << 64 | half(2)
 }
 
+/// Each byte's value as a hexadecimal digit; `0xff` for a byte that is none.
+const DIGITS: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = match byte as u8 {
+            b @ b'0'..=b'9' => b - b'0',
+            b @ b'a'..=b'f' => b - b'a' + 10,
+            b @ b'A'..=b'F' => b - b'A' + 10,
+            _ => 0xff,
+        };
+        byte += 1;
+    }
+    table
+};
+
 /// The 128 bits of a 36-byte id that is 32 hexadecimal digits once its dashes are left out (as
 /// `u128::from_str_radix` reads them, a leading `+` included), without building that text.
 fn uuid_bits(id: &[u8]) -> Option<u128> {
@@ -383,12 +399,10 @@ fn uuid_bits(id: &[u8]) -> Option<u128> {
         if count == 1 && byte == b'+' {
             continue;
         }
-        let digit = match byte {
-            b'0'..=b'9' => byte - b'0',
-            b'a'..=b'f' => byte - b'a' + 10,
-            b'A'..=b'F' => byte - b'A' + 10,
-            _ => return None,
-        };
+        let digit = DIGITS[byte as usize];
+        if digit == 0xff {
+            return None;
+        }
         bits = bits << 4 | u128::from(digit);
         any = true;
     }
@@ -399,20 +413,6 @@ fn uuid_bits(id: &[u8]) -> Option<u128> {
 /// from a table and a half at a time (a `u128` shifted per digit was a sixtieth of all instructions
 /// on an Instance Connect-heavy archive); `None` for any other text of 36 bytes.
 fn canonical_uuid_bits(id: &[u8]) -> Option<u128> {
-    const DIGITS: [u8; 256] = {
-        let mut table = [0xff; 256];
-        let mut byte = 0;
-        while byte < 256 {
-            table[byte] = match byte as u8 {
-                b @ b'0'..=b'9' => b - b'0',
-                b @ b'a'..=b'f' => b - b'a' + 10,
-                b @ b'A'..=b'F' => b - b'A' + 10,
-                _ => 0xff,
-            };
-            byte += 1;
-        }
-        table
-    };
     let id: &[u8; 36] = id.try_into().ok()?;
     if id[8] != b'-' || id[13] != b'-' || id[18] != b'-' || id[23] != b'-' {
         return None;

@@ -142,16 +142,17 @@ impl Cache {
     /// is UTF-8, as bytes: a text seen before is compared, not validated again; a new one is
     /// made a `str` (lossily, were it ever not UTF-8).
     pub(crate) fn symbol(&mut self, tables: &Tables, hash: u64, text: &[u8]) -> Sym {
-        match self.symbols.entry(hash) {
-            Entry::Occupied(cached) if cached.get().0.as_bytes() == text => cached.get().1,
-            // Another text of the same hash: asked of the tables, not cached.
-            Entry::Occupied(_) => tables.symbol(&String::from_utf8_lossy(text)),
-            Entry::Vacant(slot) => {
-                let text = String::from_utf8_lossy(text);
-                let sym = tables.symbol(&text);
-                slot.insert((text.into(), sym)).1
-            }
+        let entry = match self.symbols.entry(hash) {
+            Entry::Occupied(cached) if cached.get().0.as_bytes() == text => return cached.get().1,
+            entry => entry,
+        };
+        let text = String::from_utf8_lossy(text);
+        let sym = tables.symbol(&text);
+        // Another text of the same hash is asked of the tables, not cached.
+        if let Entry::Vacant(slot) = entry {
+            slot.insert((text.into(), sym));
         }
+        sym
     }
 }
 
