@@ -482,6 +482,37 @@ fn sharded_runs_report_every_tampering_as_one_run_does_byte_for_byte() {
 }
 
 #[test]
+fn streams_verified_a_part_at_a_time_report_every_tampering_as_a_whole_run_does() {
+    // Parts of 1,500 bytes of facts split each stream's two days in dozens of parts by file
+    // name, each part matched alone, as a stream of a year is split by the default size.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let archive = generate(dir.path());
+    let tampering = tamper(&archive);
+    let source = archive.to_string_lossy().into_owned();
+    let keys = keys();
+    let args = ["--verify", "--public-keys", keys.as_str()];
+    let whole = every_format(&[&source], &args, &[]);
+    let small = [("TRAILSCOPE_VERIFY_PART_BYTES", "1500".to_owned())];
+    let in_parts = every_format(&[&source], &args, &small);
+    assert_same_reports(&whole, &in_parts, "verified in parts");
+    let report: Value = serde_json::from_slice(&in_parts[0].1).expect("JSON");
+    assert_reported_exactly(&report["integrity"], &tampering, &|p| p.to_string_lossy().into_owned());
+    // The merge of shards splits the same way.
+    let parts = tempfile::tempdir().expect("temp dir");
+    let out = format!("{}/", parts.path().display());
+    scan_verified(&source, 3, &out, &args[1..], &[]);
+    assert_same_reports(&whole, &every_format(&[&out], &[], &small), "3 shards merged in parts");
+    // A size that is not one is said so, and nothing is written.
+    let (code, stdout, stderr) =
+        run_with(&["report", "--verify", &source], &[("TRAILSCOPE_VERIFY_PART_BYTES", "lots".to_owned())]);
+    assert_eq!((code, stdout.is_empty()), (1, true), "{stderr}");
+    assert!(
+        stderr.contains("TRAILSCOPE_VERIFY_PART_BYTES=\"lots\" is not a positive number of bytes"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn partials_made_with_and_without_verify_are_not_merged() {
     let dir = tempfile::tempdir().expect("temp dir");
     let archive = generate(dir.path());

@@ -14,6 +14,7 @@ use crate::source::filter::Filter;
 use crate::source::s3::S3Client;
 use crate::state::State;
 use crate::time::{Day, Timestamp};
+use crate::verify::PART_BYTES;
 use crate::verify::{Integrity, Scope};
 
 use super::read::{self, Read};
@@ -112,7 +113,7 @@ fn scope(from: Option<Day>, to: Option<Day>) -> Scope {
 }
 
 fn verify(scan: &Scan, keys: Option<&PublicKeys>, scope: Scope, log: &Log) -> Result<Integrity, FatalError> {
-    let integrity = scan.facts.verify(keys, &scope).map_err(FatalError::Facts)?;
+    let integrity = scan.facts.verify(part_bytes()?, keys, &scope).map_err(FatalError::Facts)?;
     log.stage(format_args!(
         "verified {} log files against {} digests: {} problems",
         scan.facts.logs(),
@@ -121,6 +122,21 @@ fn verify(scan: &Scan, keys: Option<&PublicKeys>, scope: Scope, log: &Log) -> Re
     ));
     Ok(integrity)
 }
+
+/// The bytes of facts verified at a time (docs/integrity.md): `TRAILSCOPE_VERIFY_PART_BYTES`, else
+/// about 25 MB of memory's worth. Lower on a machine short of memory; the tests set it to split
+/// small archives as a long one is.
+fn part_bytes() -> Result<u64, FatalError> {
+    match std::env::var(PART_BYTES_VAR) {
+        Ok(text) => text.trim().parse::<u64>().ok().filter(|&b| b > 0).ok_or_else(|| {
+            let problem = format!("{PART_BYTES_VAR}={text:?} is not a positive number of bytes");
+            FatalError::Facts(std::io::Error::new(std::io::ErrorKind::InvalidInput, problem))
+        }),
+        Err(_) => Ok(PART_BYTES),
+    }
+}
+
+const PART_BYTES_VAR: &str = "TRAILSCOPE_VERIFY_PART_BYTES";
 
 fn read_keys(path: &Path) -> Result<PublicKeys, FatalError> {
     let bytes =

@@ -12,6 +12,8 @@ use crate::time::{Timestamp, HOUR};
 /// One digest object, with what is known of it.
 pub(super) struct Found<'a> {
     pub(super) input: &'a DigestObject,
+    /// Its position among the inputs (what a listing read apart from it names it by).
+    pub(super) position: usize,
     pub(super) place: Place,
     /// Account, region, trail, end, backfill: from the content's `digestS3Object` when readable,
     /// else from the object's own name.
@@ -97,12 +99,12 @@ impl Digests<'_> {
 /// Step 1, read the digests: in name order, each layout path once (a second copy of the same
 /// object, the same archive given twice, adds nothing), with what their names and content say.
 pub(super) fn read_digests(digests: &[DigestObject]) -> Digests<'_> {
-    let mut order: Vec<&DigestObject> = digests.iter().collect();
-    order.sort_by(|a, b| a.object.cmp(&b.object));
+    let mut order: Vec<(usize, &DigestObject)> = digests.iter().enumerate().collect();
+    order.sort_by(|a, b| a.1.object.cmp(&b.1.object));
     let mut seen = BTreeSet::new();
     let found: Vec<Found> = order
         .into_iter()
-        .filter_map(|input| {
+        .filter_map(|(position, input)| {
             if !seen.insert(match_key(&input.object)) {
                 return None;
             }
@@ -110,7 +112,7 @@ pub(super) fn read_digests(digests: &[DigestObject]) -> Digests<'_> {
             let digest = input.digest.as_ref().ok();
             let name =
                 digest.and_then(|d| DigestName::parse(&d.key)).or_else(|| DigestName::parse(&input.object));
-            Some(Found { input, place, name, digest })
+            Some(Found { input, position, place, name, digest })
         })
         .collect();
     let index = Index::new(found.iter().map(|f| match_key(&f.input.object)));

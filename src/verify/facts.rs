@@ -36,6 +36,7 @@ use std::sync::Mutex;
 use super::digests::stream_of;
 use super::place::{log_identity, Place};
 use super::residue::{self, Fact};
+use super::split;
 use super::{verify, DigestObject, Integrity, LogObject, Scope};
 use crate::keys::PublicKeys;
 use crate::layout::{self, DigestName, LogName};
@@ -143,17 +144,28 @@ impl Facts {
         lock(&self.home_regions).clone()
     }
 
-    /// Verifies everything filed, a group of buckets at a time: the [`Integrity`] one call of
-    /// [`verify`] over all of it gives.
-    pub(crate) fn verify(&self, keys: Option<&PublicKeys>, scope: &Scope) -> io::Result<Integrity> {
+    /// Verifies everything filed, a group of buckets at a time, each group of more than
+    /// `part_bytes` of facts in parts ([`split`]): the [`Integrity`] one call of [`verify`] over
+    /// all of it gives.
+    pub(crate) fn verify(
+        &self,
+        part_bytes: u64,
+        keys: Option<&PublicKeys>,
+        scope: &Scope,
+    ) -> io::Result<Integrity> {
         let groups = lock(&self.joined).groups(|b| lock(&self.buckets[b]).file.is_some());
         if groups.is_empty() {
             return Ok(verify(&[], &[], keys, scope));
         }
         let mut parts = Vec::with_capacity(groups.len());
         for group in groups {
-            let (digests, logs) = self.read(&group)?;
-            parts.push(verify(&digests, &logs, keys, scope));
+            let split_in = split::parts_for(self.size(&group)?, part_bytes);
+            parts.push(if split_in == 1 {
+                let (digests, logs) = self.read(&group)?;
+                verify(&digests, &logs, keys, scope)
+            } else {
+                split::verify_split(|f| self.each(&group, f), split_in, keys, scope)?
+            });
         }
         Ok(merge(parts))
     }
@@ -166,6 +178,20 @@ impl Facts {
     /// The facts of these buckets.
     fn read(&self, buckets: &[usize]) -> io::Result<(Vec<DigestObject>, Vec<LogObject>)> {
         let (mut digests, mut logs) = (Vec::new(), Vec::new());
+        self.each(buckets, &mut |fact| {
+            match fact.read().map_err(io::Error::other)? {
+                residue::Read::Object(residue::Object::Digest(d)) => digests.push(*d),
+                residue::Read::Object(residue::Object::Log(l)) => logs.push(l),
+                // A run files no keys here: they are kept with its partial.
+                residue::Read::Keys(_) => {}
+            }
+            Ok(())
+        })?;
+        Ok((digests, logs))
+    }
+
+    /// Hands each fact of these buckets to `visit`, in the order filed.
+    fn each(&self, buckets: &[usize], visit: &mut dyn FnMut(Fact) -> io::Result<()>) -> io::Result<()> {
         for &b in buckets {
             let mut bucket = lock(&self.buckets[b]);
             let Some(file) = bucket.file.as_mut() else { continue };
@@ -173,18 +199,25 @@ impl Facts {
             let mut reader = file.get_ref().try_clone()?;
             reader.seek(SeekFrom::Start(0))?;
             for line in BufReader::new(reader).lines() {
-                let fact: Fact = serde_json::from_str(&line?).map_err(io::Error::other)?;
-                match fact.read().map_err(io::Error::other)? {
-                    residue::Read::Object(residue::Object::Digest(d)) => digests.push(*d),
-                    residue::Read::Object(residue::Object::Log(l)) => logs.push(l),
-                    // A run files no keys here: they are kept with its partial.
-                    residue::Read::Keys(_) => {}
-                }
+                visit(serde_json::from_str(&line?).map_err(io::Error::other)?)?;
             }
             // Writing goes on at the end, where it was.
             file.get_mut().seek(SeekFrom::End(0))?;
         }
-        Ok((digests, logs))
+        Ok(())
+    }
+
+    /// The bytes of facts these buckets hold.
+    fn size(&self, buckets: &[usize]) -> io::Result<u64> {
+        let mut size = 0;
+        for &b in buckets {
+            let mut bucket = lock(&self.buckets[b]);
+            if let Some(file) = bucket.file.as_mut() {
+                file.flush()?;
+                size += file.get_ref().metadata()?.len();
+            }
+        }
+        Ok(size)
     }
 }
 
@@ -289,6 +322,17 @@ mod tests {
 
     /// What [`Facts`] makes of these inputs, filed in the order given.
     fn filed(digests: &[DigestObject], logs: &[LogObject], keys: Option<&PublicKeys>) -> Integrity {
+        filed_in(split::PART_BYTES, digests, logs, keys, &Scope::default())
+    }
+
+    /// The same, splitting every group of more than `part_bytes` of facts.
+    fn filed_in(
+        part_bytes: u64,
+        digests: &[DigestObject],
+        logs: &[LogObject],
+        keys: Option<&PublicKeys>,
+        scope: &Scope,
+    ) -> Integrity {
         let facts = Facts::default();
         for d in digests {
             facts.add_digest(d).expect("filed");
@@ -296,7 +340,7 @@ mod tests {
         for l in logs {
             facts.add_log(l).expect("filed");
         }
-        facts.verify(keys, &Scope::default()).expect("read back")
+        facts.verify(part_bytes, keys, scope).expect("read back")
     }
 
     /// The fixture's objects as if of another account and region: every name and key they hold
@@ -388,10 +432,77 @@ mod tests {
     }
 
     #[test]
+    fn a_group_verified_in_parts_is_verified_as_a_whole() {
+        // Every group split in 1, 2, 3, 7 and many parts (by the bytes of facts it holds): each
+        // tampering found as one run over everything finds it, with every name and count.
+        let (mut digests, mut logs) = archive();
+        let moved = logs.iter().position(|l| l.object.contains("eu-west-1")).expect("one");
+        logs[moved].object = format!("/flat/{}", layout::file_name(&logs[moved].object));
+        // The same objects read twice (the same archive given twice), and a log file edited.
+        digests.push(digests[1].clone());
+        logs.push(logs[3].clone());
+        logs[7].sha256 = None;
+        let whole = verify(&digests, &logs, Some(&keys()), &Scope::default());
+        assert!(whole.problems() >= 5, "{whole:#?}");
+        let bytes = {
+            let facts = Facts::default();
+            digests.iter().for_each(|d| facts.add_digest(d).expect("filed"));
+            logs.iter().for_each(|l| facts.add_log(l).expect("filed"));
+            facts.size(&(0..BUCKETS).collect::<Vec<_>>()).expect("sized")
+        };
+        for parts in [1, 2, 3, 7, 40] {
+            let part_bytes = bytes.div_ceil(parts);
+            assert_eq!(
+                filed_in(part_bytes, &digests, &logs, Some(&keys()), &Scope::default()),
+                whole,
+                "{parts}"
+            );
+            let (mut d, mut l) = (digests.clone(), logs.clone());
+            d.reverse();
+            l.reverse();
+            assert_eq!(
+                filed_in(part_bytes, &d, &l, Some(&keys()), &Scope::default()),
+                whole,
+                "{parts}, reversed"
+            );
+        }
+        assert_eq!(
+            filed_in(1, &digests, &logs, None, &Scope::default()),
+            verify(&digests, &logs, None, &Scope::default())
+        );
+    }
+
+    #[test]
+    fn a_long_stream_verified_in_parts_finds_what_a_whole_run_finds() {
+        // Three days of one stream, read as `--from 2024-03-02 --to 2024-03-02` would, tampered
+        // early and late: a deleted and an edited log file, two digests deleted in a row, a
+        // forged log file, a digest re-signed with another key.
+        let mut fixture = Fixture::new(72);
+        fixture.logs.remove(5);
+        fixture.logs[100].content = b"{\"Records\":[]}".to_vec();
+        fixture.digests.remove(60);
+        fixture.digests.remove(60);
+        fixture.logs.push(fixture.log(at(40, 10), "forged"));
+        fixture.digests[30].signature = "00".repeat(256);
+        let (digests, logs) = fixture.inputs();
+        let whole = verify(&digests, &logs, Some(&keys()), &Scope::default());
+        assert!(whole.problems() >= 6, "{whole:#?}");
+        for part_bytes in [1, 1000, 10_000] {
+            assert_eq!(filed_in(part_bytes, &digests, &logs, Some(&keys()), &Scope::default()), whole);
+        }
+        let scope = Scope {
+            days: Some((Day::parse("2024-03-02").expect("day"), Day::parse("2024-03-03").expect("day"))),
+        };
+        let (digests, logs) = fixture.inputs_in(&scope);
+        let ranged = verify(&digests, &logs, Some(&keys()), &scope);
+        assert_eq!(filed_in(1000, &digests, &logs, Some(&keys()), &scope), ranged);
+    }
+
+    #[test]
     fn nothing_filed_verifies_as_nothing_read() {
         let facts = Facts::default();
         assert_eq!(
-            facts.verify(Some(&keys()), &Scope::default()).expect("nothing to read"),
+            facts.verify(split::PART_BYTES, Some(&keys()), &Scope::default()).expect("nothing to read"),
             verify(&[], &[], Some(&keys()), &Scope::default())
         );
     }

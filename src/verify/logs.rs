@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::digests::Digests;
+use super::format::LogFile;
 use super::integrity::{Missing, Modified};
 use super::place::{log_identity, match_key, sibling_name, Index, Place};
 use super::{LogObject, Scope};
@@ -22,44 +23,67 @@ pub(super) struct Matched {
 /// Step 2, match the log files: each one a digest lists is present with the same SHA-256,
 /// modified, or missing (when its day folder was read).
 pub(super) fn match_logs(digests: &Digests, logs: &[LogObject], scope: &Scope) -> Matched {
+    match_listings(digests, listings(digests), logs, scope)
+}
+
+/// Every log file the digests read list, with the digest that lists it (its place among the
+/// found ones): in the order of the found digests, each digest's in the order it lists them.
+pub(super) fn listings<'a>(digests: &'a Digests) -> impl Iterator<Item = (usize, &'a LogFile)> + 'a {
+    digests
+        .found
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| f.digest.map(|d| (i, d)))
+        .flat_map(|(i, d)| d.log_files.iter().map(move |file| (i, file)))
+}
+
+/// Matching, of these log files against these listings (`(found digest, log file listed)`, in
+/// the order [`listings`] gives): what [`match_logs`] does, for a run that reads the listings
+/// apart from their digests. A log file is matched only by a listing of its file name
+/// ([`Index::find`]), so the log files and the listings of some file names are matched as all of
+/// them would be.
+pub(super) fn match_listings<'a>(
+    digests: &Digests,
+    listings: impl Iterator<Item = (usize, &'a LogFile)>,
+    logs: &[LogObject],
+    scope: &Scope,
+) -> Matched {
     let index = Index::new(logs.iter().map(|l| match_key(&l.object)));
     let mut listed = vec![false; logs.len()];
     let mut mismatch: BTreeMap<usize, Modified> = BTreeMap::new();
     let mut missing: BTreeMap<String, Missing> = BTreeMap::new();
-    for f in &digests.found {
-        let Some(digest) = f.digest else { continue };
-        for file in &digest.log_files {
-            let hits = index.find(&file.key);
-            if hits.is_empty() {
-                let place = Place::of(&file.key);
-                if scope.holds(place.day) {
-                    let (account, region, _) = log_identity(&place);
-                    let object = sibling_name(&f.place, &file.bucket, &file.key);
-                    missing.entry(object.clone()).or_insert(Missing {
-                        object,
+    for (i, file) in listings {
+        let f = &digests.found[i];
+        let hits = index.find(&file.key);
+        if hits.is_empty() {
+            let place = Place::of(&file.key);
+            if scope.holds(place.day) {
+                let (account, region, _) = log_identity(&place);
+                let object = sibling_name(&f.place, &file.bucket, &file.key);
+                missing.entry(object.clone()).or_insert(Missing {
+                    object,
+                    account,
+                    region,
+                    listed_by: f.input.object.clone(),
+                });
+            }
+            continue;
+        }
+        for h in hits {
+            listed[h] = true;
+            if logs[h].sha256 != Some(file.sha256) && !mismatch.contains_key(&h) {
+                let (account, region, _) = log_identity(&Place::of(&logs[h].object));
+                mismatch.insert(
+                    h,
+                    Modified {
+                        object: logs[h].object.clone(),
                         account,
                         region,
                         listed_by: f.input.object.clone(),
-                    });
-                }
-                continue;
-            }
-            for h in hits {
-                listed[h] = true;
-                if logs[h].sha256 != Some(file.sha256) && !mismatch.contains_key(&h) {
-                    let (account, region, _) = log_identity(&Place::of(&logs[h].object));
-                    mismatch.insert(
-                        h,
-                        Modified {
-                            object: logs[h].object.clone(),
-                            account,
-                            region,
-                            listed_by: f.input.object.clone(),
-                            expected_sha256: file.sha256.to_string(),
-                            actual_sha256: logs[h].sha256.map(|s| s.to_string()),
-                        },
-                    );
-                }
+                        expected_sha256: file.sha256.to_string(),
+                        actual_sha256: logs[h].sha256.map(|s| s.to_string()),
+                    },
+                );
             }
         }
     }

@@ -150,21 +150,24 @@ mod logs;
 mod place;
 pub(crate) mod residue;
 mod signature;
+mod split;
 mod summary;
 
 use chains::check_chains;
 use digests::{check_delivery, read_digests};
 pub(crate) use facts::Facts;
 pub(crate) use format::Digest;
+use format::LogFile;
 pub(crate) use input::{DigestObject, LogObject, Scope};
 pub(crate) use integrity::Integrity;
 use integrity::{ChainBreak, ChainBreakKind};
-use logs::match_logs;
+use logs::{match_listings, match_logs};
 use signature::check_signatures;
+pub(crate) use split::PART_BYTES;
 // Signing is for the generator and the tests: trailscope itself only verifies.
 #[cfg(any(test, feature = "synth"))]
 pub(crate) use signature::{sign, signing_string, SIGNATURE_ALGORITHM};
-use summary::summarise;
+use summary::{summarise, Summary};
 // What only tests name from outside their module.
 #[cfg(test)]
 pub(crate) use integrity::UnlistedCause;
@@ -188,6 +191,55 @@ pub(crate) fn verify(
     check_chains(&digests, scope, &mut findings);
     let signatures = check_signatures(&digests, keys, &mut findings);
     summarise(&digests, logs, matched, findings, signatures, scope)
+}
+
+/// One log file a digest lists, read apart from the digest: which digest (its position among the
+/// digests handed to [`verify_in_parts`]) and the entry of its list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Listing {
+    pub(crate) digest: usize,
+    pub(crate) file: LogFile,
+}
+
+/// A part of the log files and listings: every log file and every listing of some file names.
+pub(crate) type Part = (Vec<LogObject>, Vec<Listing>);
+
+/// [`verify`], holding a part of the log files at a time: the digests come without their lists
+/// of log files, and the log files and the listings come in parts, each part every log file and
+/// every listing of some file names, each listing in a part after those of its digest that come
+/// before it in the digest's list. The [`Integrity`] is the one [`verify`] gives over the digests
+/// with their lists and all the log files: a log file is only ever matched by a listing of its
+/// file name ([`logs::match_listings`]), and everything else of the steps reads digests alone.
+pub(crate) fn verify_in_parts<E>(
+    digests: &[DigestObject],
+    parts: impl Iterator<Item = Result<Part, E>>,
+    keys: Option<&PublicKeys>,
+    scope: &Scope,
+) -> Result<Integrity, E> {
+    let digests = read_digests(digests);
+    let mut findings = Findings::new(digests.found.len());
+    check_delivery(&digests, &mut findings);
+    check_chains(&digests, scope, &mut findings);
+    let signatures = check_signatures(&digests, keys, &mut findings);
+    // From an input's position to its place among the digests found (a second copy of the same
+    // digest is not found, and what it lists is not read again).
+    let mut found_at = vec![None; digests.found.iter().map(|f| f.position + 1).max().unwrap_or(0)];
+    for (i, f) in digests.found.iter().enumerate() {
+        found_at[f.position] = Some(i);
+    }
+    let mut summary = Summary::new(&digests, findings, signatures);
+    for part in parts {
+        let (logs, listings) = part?;
+        let mut listings: Vec<(usize, LogFile)> = listings
+            .into_iter()
+            .filter_map(|l| found_at.get(l.digest).copied().flatten().map(|i| (i, l.file)))
+            .collect();
+        // In the order of the found digests; stable, so each digest's in its list's order.
+        listings.sort_by_key(|(i, _)| *i);
+        let matched = match_listings(&digests, listings.iter().map(|(i, f)| (*i, f)), &logs, scope);
+        summary.judge(&logs, matched, scope);
+    }
+    Ok(summary.finish())
 }
 
 /// What the checks hold against digests: which ones something contradicts (they do not count as

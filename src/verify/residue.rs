@@ -266,6 +266,15 @@ fn sha256(text: &str) -> Result<Sha256, String> {
 }
 
 impl Fact {
+    /// The name of the object it is of (empty for keys).
+    pub(crate) fn object(&self) -> &str {
+        match self {
+            Fact::Digest(d) => &d.object,
+            Fact::Log(l) => &l.object,
+            Fact::Keys(_) => "",
+        }
+    }
+
     pub(crate) fn of_digest(d: &DigestObject) -> Fact {
         Fact::Digest(Box::new(DigestFact::of(d)))
     }

@@ -25,22 +25,53 @@ pub(super) fn summarise(
     signatures: Signatures,
     scope: &Scope,
 ) -> Integrity {
-    let found = &digests.found;
-    let mut out = Integrity { signatures, ..Integrity::default() };
-    count_digests(found, &findings, &mut out);
-    let (mut streams, coverage) = streams_and_coverage(found);
-    judge_logs(logs, matched, found, &coverage, scope, &mut streams, &mut out);
-    out.streams = streams.into_values().collect();
-    for stream in &mut out.streams {
-        stream.trails.sort();
+    let mut summary = Summary::new(digests, findings, signatures);
+    summary.judge(logs, matched, scope);
+    summary.finish()
+}
+
+/// Summarising, with the log files judged as they come: all at once ([`summarise`]) or a part at
+/// a time, each part with what matching found of it. The order they come in changes nothing.
+pub(super) struct Summary<'d, 'a> {
+    found: &'d [Found<'a>],
+    out: Integrity,
+    streams: BTreeMap<StreamKey, StreamIntegrity>,
+    coverage: BTreeMap<StreamKey, Vec<Span>>,
+    breaks: Vec<(super::BreakOrder, super::ChainBreak)>,
+}
+
+impl<'d, 'a> Summary<'d, 'a> {
+    /// What the digests say: counts, streams, what they cover.
+    pub(super) fn new(digests: &'d Digests<'a>, findings: Findings, signatures: Signatures) -> Self {
+        let found = &digests.found;
+        let mut out = Integrity { signatures, ..Integrity::default() };
+        count_digests(found, &findings, &mut out);
+        let (streams, coverage) = streams_and_coverage(found);
+        Summary { found, out, streams, coverage, breaks: findings.breaks }
     }
-    let mut breaks = findings.breaks;
-    breaks.sort_by(|a, b| a.0.cmp(&b.0));
-    out.chain_breaks = breaks.into_iter().map(|(_, brk)| brk).collect();
-    out.modified.sort();
-    out.unlisted.sort();
-    out.unreadable_digests.sort();
-    out
+
+    /// Judges these log files by what matching found of them.
+    pub(super) fn judge(&mut self, logs: &[LogObject], matched: Matched, scope: &Scope) {
+        judge_logs(logs, matched, self.found, &self.coverage, scope, &mut self.streams, &mut self.out);
+    }
+
+    /// Every list sorted.
+    pub(super) fn finish(self) -> Integrity {
+        let mut out = self.out;
+        out.streams = self.streams.into_values().collect();
+        for stream in &mut out.streams {
+            stream.trails.sort();
+        }
+        let mut breaks = self.breaks;
+        breaks.sort_by(|a, b| a.0.cmp(&b.0));
+        out.chain_breaks = breaks.into_iter().map(|(_, brk)| brk).collect();
+        // Each missing file is named once, by the listings of its file name.
+        out.missing.sort_by(|a, b| a.object.cmp(&b.object));
+        out.modified.sort();
+        out.unlisted.sort();
+        out.unreadable_digests.sort();
+        out
+    }
 }
 
 /// An account and a region.
@@ -112,7 +143,7 @@ fn judge_logs(
     streams: &mut BTreeMap<StreamKey, StreamIntegrity>,
     out: &mut Integrity,
 ) {
-    out.missing = matched.missing;
+    out.missing.extend(matched.missing);
     for (h, log) in logs.iter().enumerate() {
         let place = Place::of(&log.object);
         let (account, region, delivered) = log_identity(&place);

@@ -1,0 +1,135 @@
+//! A group of account-regions too large to hold at once (a stream over many days), verified a
+//! part at a time: what [`Facts`](super::Facts) does with a group whose facts pass
+//! [`PART_BYTES`].
+//!
+//! The digests are held without their lists of log files (about 2 KB each, 24 a day per trail);
+//! every log file, and every entry of a digest's list, goes to one of a few temporary files (the
+//! parts) chosen by its file name, and the parts are then matched one at a time
+//! ([`verify_in_parts`]). A log file is only ever matched by an entry of its file name, so each
+//! part is matched as everything would be, and the [`Integrity`] is the one [`verify`]
+//! (super::verify) gives over the whole group: the tests compare the two on tampered archives.
+//!
+//! Why by file name and not by hours: an hour cannot be settled until every digest that could
+//! list its files has been read, and CloudTrail gives no bound on that (a backfill digest lists
+//! files delivered days before it). By file name, nothing waits: the parts are as many as the
+//! group's size needs, so each holds about [`PART_BYTES`] of facts whatever the archive's length.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+
+use serde::{Deserialize, Serialize};
+
+use super::format::{Buckets, LogFile};
+use super::residue::{self, Fact};
+use super::{verify_in_parts, DigestObject, Integrity, Listing, Part, Scope};
+use crate::hash::Sha256;
+use crate::keys::PublicKeys;
+use crate::layout;
+
+/// About how many bytes of facts (as the temporary files hold them) a part holds: a group of more
+/// is split. 4 MiB is some 13,000 log files, held in about 25 MB.
+pub(crate) const PART_BYTES: u64 = 4 << 20;
+
+/// Parts at most, whatever the group's size (each is an open file while splitting).
+const MOST_PARTS: u64 = 1024;
+
+/// How many parts a group of `bytes` of facts is verified in: 1 is all at once.
+pub(super) fn parts_for(bytes: u64, part_bytes: u64) -> usize {
+    bytes.div_ceil(part_bytes.max(1)).clamp(1, MOST_PARTS) as usize
+}
+
+/// One line of a part.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Line {
+    /// A log file, as the facts hold it.
+    Log(Fact),
+    /// An entry of a digest's list: the digest's position among the digests, and the entry.
+    Listed { digest: usize, bucket: String, key: String, sha256: String },
+}
+
+/// Verifies the facts `read` hands over (every fact of a group, each once, in any order) in
+/// `parts` parts by file name.
+pub(super) fn verify_split(
+    read: impl FnOnce(&mut dyn FnMut(Fact) -> io::Result<()>) -> io::Result<()>,
+    parts: usize,
+    keys: Option<&PublicKeys>,
+    scope: &Scope,
+) -> io::Result<Integrity> {
+    let mut files = (0..parts)
+        .map(|_| Ok(BufWriter::with_capacity(1 << 14, tempfile::tempfile()?)))
+        .collect::<io::Result<Vec<_>>>()?;
+    let mut digests: Vec<DigestObject> = Vec::new();
+    let mut write = |part: usize, line: &Line| -> io::Result<()> {
+        let file = &mut files[part];
+        serde_json::to_writer(&mut *file, line).map_err(io::Error::other)?;
+        file.write_all(b"\n")
+    };
+    read(&mut |fact| match fact {
+        Fact::Log(_) => {
+            let part = part_of(fact.object(), parts);
+            write(part, &Line::Log(fact))
+        }
+        Fact::Digest(_) => {
+            let residue::Read::Object(residue::Object::Digest(mut digest)) =
+                fact.read().map_err(io::Error::other)?
+            else {
+                return Ok(());
+            };
+            let position = digests.len();
+            if let Ok(content) = digest.digest.as_mut() {
+                for file in std::mem::take(&mut content.log_files) {
+                    let part = part_of(&file.key, parts);
+                    let (bucket, key, sha256) = (file.bucket.to_string(), file.key, file.sha256.to_string());
+                    write(part, &Line::Listed { digest: position, bucket, key, sha256 })?;
+                }
+            }
+            digests.push(*digest);
+            Ok(())
+        }
+        Fact::Keys(_) => Ok(()),
+    })?;
+    let files = files
+        .into_iter()
+        .map(|file| {
+            let mut file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
+            file.seek(SeekFrom::Start(0))?;
+            Ok(file)
+        })
+        .collect::<io::Result<Vec<File>>>()?;
+    verify_in_parts(&digests, files.into_iter().map(read_part), keys, scope)
+}
+
+/// The part of a name: by its file name, which is what matching a log file to an entry needs to
+/// agree (FNV-1a, the same in every run).
+fn part_of(name: &str, parts: usize) -> usize {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in layout::file_name(name).bytes() {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    (hash % parts as u64) as usize
+}
+
+/// A part read back.
+fn read_part(file: File) -> io::Result<Part> {
+    let (mut logs, mut listings) = (Vec::new(), Vec::new());
+    let mut buckets = Buckets::default();
+    for line in BufReader::new(file).lines() {
+        match serde_json::from_str(&line?).map_err(io::Error::other)? {
+            Line::Log(fact) => {
+                if let residue::Read::Object(residue::Object::Log(log)) =
+                    fact.read().map_err(io::Error::other)?
+                {
+                    logs.push(log);
+                }
+            }
+            Line::Listed { digest, bucket, key, sha256 } => {
+                let sha256 = Sha256::from_hex(&sha256)
+                    .ok_or_else(|| io::Error::other(format!("not a hex SHA-256: {sha256:?}")))?;
+                listings
+                    .push(Listing { digest, file: LogFile { bucket: buckets.share(bucket), key, sha256 } });
+            }
+        }
+    }
+    Ok((logs, listings))
+}
