@@ -4,10 +4,15 @@
 #      --public-keys`, wall and CPU time and peak RSS, medians of RUNS runs each;
 #   2. peak RSS with `--verify` on archives of the same shape (objects per hour) over 2 and 8 days;
 #   3. partial sizes: `scan --shard I/N` with and without `--verify`, summed over the shards, for
-#      the 2- and 8-day archives and N = 1 and 3, and the peak RSS of `report` merging them.
+#      the 2- and 8-day archives and N = 1 and 3, and the peak RSS of `report` merging them;
+#   4. peak RSS over days of the same stream shape (12 log files an hour in each of six
+#      account-regions, 1-5 KB each): without `--verify`, with it, and with it holding each
+#      account-region whole (TRAILSCOPE_VERIFY_PART_BYTES past the archive's size) as it did
+#      before a stream was verified in parts.
 #
-#   bash benches/verify.sh           # RUNS=5
+#   bash benches/verify.sh                    # RUNS=5, all four
 #   RUNS=3 bash benches/verify.sh
+#   ONLY=streams STREAM_DAYS="2 8 32 128" bash benches/verify.sh   # 4. alone, 128 days is 1.1 GB
 #
 # Archives are generated once into benches/data/ (git-ignored). Binaries come from
 # $CARGO_TARGET_DIR (default target/).
@@ -26,10 +31,6 @@ cargo build --release --locked --features synth --bins >&2
 BENCH=verify
 # shellcheck source=benches/archives.sh
 . benches/archives.sh
-make_archive bench --preset bench
-# The bench shape (about 7 objects an hour per account-region), over 2 and over 8 days.
-make_archive days2 --preset bench --objects 875 --records 125000 --days 2
-make_archive days8 --preset bench --objects 3500 --records 500000 --days 8
 
 # Prints "wall cpu rss_kb" of one run of trailscope ARGS (output to /dev/null).
 measure() {
@@ -38,6 +39,44 @@ measure() {
 }
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+mb() { awk -v kb="$1" 'BEGIN { printf "%.1f", kb / 1024 }'; }
+
+streams() {
+  echo "| days | log objects | digests | peak RSS MB without --verify | with | with, each account-region whole |"
+  echo "| --- | --- | --- | --- | --- | --- |"
+  for days in ${STREAM_DAYS:-2 8 32}; do
+    local objects=$((1728 * days)) archive
+    make_archive "stream$days" --preset tiny --digests --days "$days" --objects "$objects" \
+      --records $((objects * 5)) --connections 20
+    archive=$DATA/stream$days/archive
+    local digests plain verify whole
+    digests=$(find "$archive" -path '*/CloudTrail-Digest/*' -name '*.json.gz' | wc -l)
+    : >/tmp/verify-bench.plain
+    : >/tmp/verify-bench.verify
+    : >/tmp/verify-bench.whole
+    for _ in $(seq "$RUNS"); do
+      measure report -q -f json "$archive" >>/tmp/verify-bench.plain
+      measure report -q -f json --verify --public-keys "$KEYS" "$archive" >>/tmp/verify-bench.verify
+      TRAILSCOPE_VERIFY_PART_BYTES=$((1 << 50)) measure report -q -f json --verify --public-keys "$KEYS" \
+        "$archive" >>/tmp/verify-bench.whole
+    done
+    plain=$(cut -d' ' -f3 /tmp/verify-bench.plain | median)
+    verify=$(cut -d' ' -f3 /tmp/verify-bench.verify | median)
+    whole=$(cut -d' ' -f3 /tmp/verify-bench.whole | median)
+    echo "| $days | $objects | $digests | $(mb "$plain") | $(mb "$verify") | $(mb "$whole") |"
+  done
+}
+
+if [ "${ONLY:-}" = streams ]; then
+  streams
+  exit 0
+fi
+
+make_archive bench --preset bench
+# The bench shape (about 7 objects an hour per account-region), over 2 and over 8 days.
+make_archive days2 --preset bench --objects 875 --records 125000 --days 2
+make_archive days8 --preset bench --objects 3500 --records 500000 --days 8
 
 echo "| archive | run | wall s | CPU s | peak RSS MB |"
 echo "| --- | --- | --- | --- | --- |"
@@ -79,3 +118,6 @@ for archive in days2 days8; do
     rm -rf "$out"
   done
 done
+
+echo
+streams

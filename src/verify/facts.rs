@@ -23,9 +23,10 @@
 //! of one run over everything.
 //!
 //! What this bounds is memory: peak memory follows the largest group (one account and region in
-//! a CloudTrail archive: its digests and log files over the archive's length), not the archive.
+//! a CloudTrail archive), and a group of more than [`PART_BYTES`](split::PART_BYTES) of facts is
+//! verified in parts ([`split`]), so that it is flat in the group's length but for its digests.
 //! It costs a sequential write and one read of about 300 bytes per log file in the temporary
-//! folder.
+//! folder (twice for a group verified in parts).
 
 use std::collections::BTreeMap;
 use std::fs::File;

@@ -8,7 +8,7 @@
 //! how objects are matched by their place in the layout ([`place`]), what a shard of a
 //! sharded run hands on for the merge to verify ([`residue`]), and where a run keeps what it read
 //! until then: on disk, verified a group of account-regions at a time, which gives what one call
-//! over everything gives ([`facts`]).
+//! over everything gives ([`facts`]), and a large group in parts by file name ([`split`]).
 //!
 //! # What CloudTrail writes, and where each fact comes from
 //!

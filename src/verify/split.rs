@@ -2,12 +2,13 @@
 //! part at a time: what [`Facts`](super::Facts) does with a group whose facts pass
 //! [`PART_BYTES`].
 //!
-//! The digests are held without their lists of log files (about 2 KB each, 24 a day per trail);
-//! every log file, and every entry of a digest's list, goes to one of a few temporary files (the
-//! parts) chosen by its file name, and the parts are then matched one at a time
-//! ([`verify_in_parts`]). A log file is only ever matched by an entry of its file name, so each
-//! part is matched as everything would be, and the [`Integrity`] is the one [`verify`]
-//! (super::verify) gives over the whole group: the tests compare the two on tampered archives.
+//! The digests are held without their lists of log files (about 470 bytes each, 24 a day per
+//! trail and region: docs/integrity.md); every log file, and every entry of a digest's list, goes
+//! to one of a few temporary files (the parts) chosen by its file name, and the parts are then
+//! matched one at a time ([`verify_in_parts`]). A log file is only ever matched by an entry of its
+//! file name, so each part is matched as everything would be, and the [`Integrity`] is the one
+//! [`verify`](super::verify) gives over the whole group: the tests compare the two on tampered
+//! archives.
 //!
 //! Why by file name and not by hours: an hour cannot be settled until every digest that could
 //! list its files has been read, and CloudTrail gives no bound on that (a backfill digest lists
@@ -27,8 +28,8 @@ use crate::keys::PublicKeys;
 use crate::layout;
 
 /// About how many bytes of facts (as the temporary files hold them) a part holds: a group of more
-/// is split. 4 MiB is some 13,000 log files, held in about 25 MB.
-pub(crate) const PART_BYTES: u64 = 4 << 20;
+/// is split. 1 MiB is some 3,000 log files.
+pub(crate) const PART_BYTES: u64 = 1 << 20;
 
 /// Parts at most, whatever the group's size (each is an open file while splitting).
 const MOST_PARTS: u64 = 1024;
@@ -57,7 +58,7 @@ pub(super) fn verify_split(
     scope: &Scope,
 ) -> io::Result<Integrity> {
     let mut files = (0..parts)
-        .map(|_| Ok(BufWriter::with_capacity(1 << 14, tempfile::tempfile()?)))
+        .map(|_| Ok(BufWriter::with_capacity(1 << 13, tempfile::tempfile()?)))
         .collect::<io::Result<Vec<_>>>()?;
     let mut digests: Vec<DigestObject> = Vec::new();
     let mut write = |part: usize, line: &Line| -> io::Result<()> {
