@@ -497,10 +497,19 @@ fn streams_verified_a_part_at_a_time_report_every_tampering_as_a_whole_run_does(
     assert_same_reports(&whole, &in_parts, "verified in parts");
     let report: Value = serde_json::from_slice(&in_parts[0].1).expect("JSON");
     assert_reported_exactly(&report["integrity"], &tampering, &|p| p.to_string_lossy().into_owned());
-    // The merge of shards splits the same way.
-    let parts = tempfile::tempdir().expect("temp dir");
-    let out = format!("{}/", parts.path().display());
+    // A shard puts its residue in order a few facts at a time, sorted on disk: the same
+    // partials, byte for byte; and the merge splits the streams in parts as one run does.
+    let (parts, small_parts) =
+        (tempfile::tempdir().expect("temp dir"), tempfile::tempdir().expect("temp dir"));
+    let (out, small_out) =
+        (format!("{}/", parts.path().display()), format!("{}/", small_parts.path().display()));
     scan_verified(&source, 3, &out, &args[1..], &[]);
+    scan_verified(&source, 3, &small_out, &args[1..], &small);
+    for i in 0..3 {
+        let name = format!("shard-{i}.jsonl.gz");
+        let read = |dir: &Path| std::fs::read(dir.join(&name)).expect("a partial");
+        assert!(read(parts.path()) == read(small_parts.path()), "{name} differs");
+    }
     assert_same_reports(&whole, &every_format(&[&out], &[], &small), "3 shards merged in parts");
     // A size that is not one is said so, and nothing is written.
     let (code, stdout, stderr) =

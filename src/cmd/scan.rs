@@ -9,7 +9,6 @@ use crate::error::FatalError;
 use crate::output;
 use crate::partial::{self, Header, Options, Target, FORMAT};
 use crate::plan::ScanPlan;
-use crate::verify::residue;
 use crate::Outcome;
 
 use super::read;
@@ -24,14 +23,10 @@ pub(crate) fn run(scan_plan: &ScanPlan) -> Result<Outcome, FatalError> {
         None => None,
     };
     // Keys (one line, when there are any), then every digest and log file.
-    let filed = match plan.verify {
-        Some(_) => Some(scan.facts.all().map_err(FatalError::Facts)?),
+    let residue = match plan.verify {
+        Some(_) => Some(scan.facts.residue(verify::part_bytes()?, keys.as_ref()).map_err(FatalError::Facts)?),
         None => None,
     };
-    let residue = filed.as_ref().map(|(digests, logs)| {
-        let facts = || residue::facts(keys.as_ref(), digests, logs);
-        (facts, u64::from(keys.is_some()) + digests.len() as u64 + logs.len() as u64)
-    });
     let header = Header {
         trailscope_partial: FORMAT,
         writer: format!("trailscope {}", env!("CARGO_PKG_VERSION")),
@@ -42,20 +37,20 @@ pub(crate) fn run(scan_plan: &ScanPlan) -> Result<Outcome, FatalError> {
         failures: scan.failures.clone(),
         archived: scan.archived.clone(),
         records: scan.kept.events.len() as u64,
-        residue: residue.as_ref().map(|(_, lines)| *lines),
+        residue: residue.as_ref().map(|(lines, _)| *lines),
     };
-    let facts = || residue.iter().flat_map(|(facts, _)| facts());
+    let facts = residue.map(|(_, facts)| facts).into_iter().flatten();
     match &scan_plan.output {
         Target::File(path) => {
             let mut sink = output::Sink::create(Some(path))?;
-            partial::write(&mut sink, &header, &scan.kept, facts()).map_err(|cause| sink.failed(cause))?;
+            partial::write(&mut sink, &header, &scan.kept, facts).map_err(|cause| sink.failed(cause))?;
             sink.finish()?;
         }
         Target::S3(url) => {
             let client =
                 read.s3.as_ref().ok_or_else(|| FatalError::S3(format!("{url}: no S3 client").into()))?;
             let staged = tempfile::NamedTempFile::new().map_err(FatalError::Spool)?;
-            partial::write(io::BufWriter::new(staged.as_file()), &header, &scan.kept, facts())
+            partial::write(io::BufWriter::new(staged.as_file()), &header, &scan.kept, facts)
                 .map_err(|cause| FatalError::Output { target: url.to_string(), cause })?;
             client.put(url, staged.path()).map_err(FatalError::S3)?;
         }

@@ -123,10 +123,10 @@ fn verify(scan: &Scan, keys: Option<&PublicKeys>, scope: Scope, log: &Log) -> Re
     Ok(integrity)
 }
 
-/// The bytes of facts verified at a time (docs/integrity.md): `TRAILSCOPE_VERIFY_PART_BYTES`, else
-/// about 25 MB of memory's worth. Lower on a machine short of memory; the tests set it to split
-/// small archives as a long one is.
-fn part_bytes() -> Result<u64, FatalError> {
+/// About how many bytes of what `--verify` checks are held at once, verifying or writing a
+/// shard's residue (docs/integrity.md): `TRAILSCOPE_VERIFY_PART_BYTES`, else 1 MiB. Lower on a
+/// machine short of memory; the tests set it to split small archives as a long one is.
+pub(crate) fn part_bytes() -> Result<u64, FatalError> {
     match std::env::var(PART_BYTES_VAR) {
         Ok(text) => text.trim().parse::<u64>().ok().filter(|&b| b > 0).ok_or_else(|| {
             let problem = format!("{PART_BYTES_VAR}={text:?} is not a positive number of bytes");

@@ -10,12 +10,12 @@ use crate::event::Kept;
 use crate::verify::residue::Fact;
 
 /// Writes the partial of `kept` (every kept record, in origin order) under `header` to `out`, then
-/// the residue (`header.residue` facts, with `--verify`).
+/// the residue (`header.residue` facts, with `--verify`; an error taking one ends the writing).
 pub(crate) fn write(
     out: impl Write,
     header: &Header,
     kept: &Kept,
-    residue: impl Iterator<Item = Fact>,
+    residue: impl Iterator<Item = io::Result<Fact>>,
 ) -> io::Result<()> {
     let mut gz = GzEncoder::new(io::BufWriter::with_capacity(1 << 16, out), Compression::fast());
     serde_json::to_writer(&mut gz, header)?;
@@ -37,6 +37,7 @@ pub(crate) fn write(
         gz.write_all(b"}\n")?;
     }
     for fact in residue {
+        let fact = fact?;
         gz.write_all(b"{\"v\":")?;
         serde_json::to_writer(&mut gz, &fact)?;
         gz.write_all(b"}\n")?;

@@ -171,9 +171,19 @@ impl Facts {
         Ok(merge(parts))
     }
 
-    /// Every fact filed, read back (a shard's, for its partial).
-    pub(crate) fn all(&self) -> io::Result<(Vec<DigestObject>, Vec<LogObject>)> {
-        self.read(&(0..BUCKETS).collect::<Vec<_>>())
+    /// Every fact filed, with the keys, in the order of a partial's residue
+    /// ([`residue::in_order`], holding about `part_bytes` of facts at a time), and how many they
+    /// are.
+    pub(crate) fn residue(
+        &self,
+        part_bytes: u64,
+        keys: Option<&PublicKeys>,
+    ) -> io::Result<(u64, residue::InOrder)> {
+        let all: Vec<usize> = (0..BUCKETS).collect();
+        // A fact is about 256 bytes on disk.
+        let run = usize::try_from(part_bytes / 256).unwrap_or(usize::MAX).max(1);
+        let facts = residue::in_order(keys, |visit| self.each(&all, visit), run)?;
+        Ok((u64::from(keys.is_some()) + self.digests() + self.logs(), facts))
     }
 
     /// The facts of these buckets.
@@ -521,6 +531,6 @@ mod tests {
         let used = |b: usize| lock(&facts.buckets[b]).file.is_some();
         assert_eq!(lock(&facts.joined).groups(used).len(), 1);
         assert_eq!((facts.digests(), facts.logs()), (3, logs.len() as u64));
-        assert_eq!(facts.all().expect("read back").0.len(), 3);
+        assert_eq!(facts.read(&[bucket(ACCOUNT, REGION)]).expect("read back").0.len(), 3);
     }
 }

@@ -13,6 +13,8 @@
 //! "Scaling out"), not only with the edges of its hour blocks.
 
 use std::borrow::Cow;
+use std::collections::BinaryHeap;
+use std::io::{self, BufRead, Seek, SeekFrom, Write};
 
 use serde::{Deserialize, Serialize};
 
@@ -119,15 +121,20 @@ pub(crate) enum Object {
     Log(LogObject),
 }
 
-/// The facts of what a shard read: its keys first, then its digests and log files in the order
-/// of [`Order`]. The merge reads them in any order; this one puts each digest right after the log
-/// files it lists, so that gzip finds their names and hashes twice within its window and writes
-/// them once.
-pub(crate) fn facts<'a>(
-    keys: Option<&'a PublicKeys>,
-    digests: &'a [DigestObject],
-    logs: &'a [LogObject],
-) -> impl Iterator<Item = Fact> + 'a {
+/// The facts of what a shard read, for its residue: its keys first, then its digests and log files
+/// (each handed once by `read`, in any order) in the order of [`Order`]. The merge reads them in
+/// any order; this one puts each digest right after the log files it lists, so that gzip finds
+/// their names and hashes twice within its window and writes them once, and it is the same
+/// whatever order they were read in.
+///
+/// They are sorted in runs of about `run` facts, each run but the last written to a temporary
+/// file, and the runs merged as the facts are taken: a shard holds a run and a fact of each run,
+/// not its share of the archive.
+pub(crate) fn in_order(
+    keys: Option<&PublicKeys>,
+    read: impl FnOnce(&mut dyn FnMut(Fact) -> io::Result<()>) -> io::Result<()>,
+    run: usize,
+) -> io::Result<InOrder> {
     let keys = keys.map(|keys| {
         Fact::Keys(
             keys.iter()
@@ -140,23 +147,107 @@ pub(crate) fn facts<'a>(
                 .collect(),
         )
     });
-    let mut objects: Vec<(Order<'a>, Written<'a>)> = digests
-        .iter()
-        .map(|d| (Order::of(&d.object, true), Written::Digest(d)))
-        .chain(logs.iter().map(|l| (Order::of(&l.object, false), Written::Log(l))))
-        .collect();
-    objects.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    keys.into_iter().chain(objects.into_iter().map(|(_, object)| match object {
-        Written::Digest(d) => Fact::of_digest(d),
-        Written::Log(l) => Fact::of_log(l),
-    }))
+    let mut runs: Vec<Run> = Vec::new();
+    let (mut held, mut weight) = (Vec::new(), 0);
+    read(&mut |fact| {
+        weight += match &fact {
+            Fact::Digest(d) => 1 + d.digest.as_ref().map_or(0, |d| d.log_files.len()),
+            _ => 1,
+        };
+        held.push(fact);
+        if weight >= run {
+            runs.push(spill(sorted(std::mem::take(&mut held)))?);
+            weight = 0;
+        }
+        Ok(())
+    })?;
+    runs.push(Box::new(sorted(held).into_iter().map(Ok)));
+    let mut heap = BinaryHeap::with_capacity(runs.len());
+    for (at, run) in runs.iter_mut().enumerate() {
+        if let Some(fact) = run.next().transpose()? {
+            heap.push(Head { fact, run: at });
+        }
+    }
+    Ok(InOrder { keys, runs, heap })
 }
 
-/// An object whose fact is being written.
-enum Written<'a> {
-    Digest(&'a DigestObject),
-    Log(&'a LogObject),
+/// A sorted run of facts, from memory or from its temporary file.
+type Run = Box<dyn Iterator<Item = io::Result<Fact>>>;
+
+fn sorted(mut facts: Vec<Fact>) -> Vec<Fact> {
+    facts.sort_by(|a, b| Order::of_fact(a).cmp(&Order::of_fact(b)));
+    facts
 }
+
+/// Writes a sorted run to a temporary file (unlinked: gone when the run ends) and reads it back.
+fn spill(facts: Vec<Fact>) -> io::Result<Run> {
+    let mut file = io::BufWriter::with_capacity(1 << 13, tempfile::tempfile()?);
+    for fact in &facts {
+        serde_json::to_writer(&mut file, fact).map_err(io::Error::other)?;
+        file.write_all(b"\n")?;
+    }
+    let mut file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
+    file.seek(SeekFrom::Start(0))?;
+    Ok(Box::new(
+        io::BufReader::with_capacity(1 << 13, file)
+            .lines()
+            .map(|line| serde_json::from_str(&line?).map_err(io::Error::other)),
+    ))
+}
+
+/// The residue's facts in order ([`in_order`]); an error reading a run back ends it.
+pub(crate) struct InOrder {
+    keys: Option<Fact>,
+    runs: Vec<Run>,
+    heap: BinaryHeap<Head>,
+}
+
+impl Iterator for InOrder {
+    type Item = io::Result<Fact>;
+
+    fn next(&mut self) -> Option<io::Result<Fact>> {
+        if let Some(keys) = self.keys.take() {
+            return Some(Ok(keys));
+        }
+        let Head { fact, run } = self.heap.pop()?;
+        match self.runs[run].next() {
+            Some(Ok(next)) => self.heap.push(Head { fact: next, run }),
+            Some(Err(e)) => {
+                self.heap.clear();
+                return Some(Err(e));
+            }
+            None => {}
+        }
+        Some(Ok(fact))
+    }
+}
+
+/// The next fact of a run: first out of the heap when it comes first in [`Order`] (then by run,
+/// for facts of the same name).
+struct Head {
+    fact: Fact,
+    run: usize,
+}
+
+impl Ord for Head {
+    fn cmp(&self, other: &Head) -> std::cmp::Ordering {
+        (Order::of_fact(&other.fact), other.run).cmp(&(Order::of_fact(&self.fact), self.run))
+    }
+}
+
+impl PartialOrd for Head {
+    fn partial_cmp(&self, other: &Head) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Head {
+    fn eq(&self, other: &Head) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for Head {}
 
 /// Where an object's fact goes in the residue: by account and region as its file name gives them,
 /// then by time (a log file's delivery minute, a digest's end, which comes after the deliveries
@@ -171,6 +262,10 @@ struct Order<'a> {
 }
 
 impl Order<'_> {
+    fn of_fact(fact: &Fact) -> Order<'_> {
+        Order::of(fact.object(), matches!(fact, Fact::Digest(_)))
+    }
+
     fn of(name: &str, digest: bool) -> Order<'_> {
         let parts = LogName::parse(layout::file_name(name));
         let time = if digest { DigestName::parse(name).map(|n| n.end) } else { parts.delivered };
@@ -324,6 +419,19 @@ impl Fact {
 
 #[cfg(test)]
 mod tests {
+    /// The residue of these objects, in runs of `run` facts.
+    fn facts(
+        keys: Option<&PublicKeys>,
+        digests: &[DigestObject],
+        logs: &[LogObject],
+        run: usize,
+    ) -> Vec<Fact> {
+        let read = |visit: &mut dyn FnMut(Fact) -> io::Result<()>| {
+            digests.iter().map(Fact::of_digest).chain(logs.iter().map(Fact::of_log)).try_for_each(visit)
+        };
+        in_order(keys, read, run).expect("in order").collect::<io::Result<_>>().expect("read back")
+    }
+
     use super::*;
 
     const KEYS: &[u8] = include_bytes!("../../testdata/keys/test-public-keys.json");
@@ -354,7 +462,7 @@ mod tests {
         ];
         let keys = PublicKeys::parse(KEYS).expect("keys");
         let mut back = (Vec::new(), Vec::new(), PublicKeys::default());
-        for fact in facts(Some(&keys), &digests, &logs) {
+        for fact in facts(Some(&keys), &digests, &logs, 4096) {
             let line = serde_json::to_string(&fact).expect("JSON");
             let fact: Fact = serde_json::from_str(&line).expect("read back");
             match fact.read().expect("a fact") {
@@ -383,13 +491,11 @@ mod tests {
             expected.extend(names);
             expected.push(format!("s3://{}/{}", crate::verify::fixture::BUCKET, d.key));
         }
-        let written: Vec<String> = facts(None, &digests, &logs)
-            .map(|fact| match fact {
-                Fact::Digest(d) => d.object,
-                Fact::Log(l) => l.object,
-                Fact::Keys(_) => "keys".to_owned(),
-            })
-            .collect();
-        assert_eq!(written, expected);
+        // Sorted whole, and in runs of one to a few facts merged.
+        for run in [4096, 1, 2, 5] {
+            let written: Vec<String> =
+                facts(None, &digests, &logs, run).into_iter().map(|fact| fact.object().to_owned()).collect();
+            assert_eq!(written, expected, "runs of {run}");
+        }
     }
 }
