@@ -8,7 +8,8 @@
 #   4. peak RSS over days of the same stream shape (12 log files an hour in each of six
 #      account-regions, 1-5 KB each): without `--verify`, with it, and with it holding each
 #      account-region whole (TRAILSCOPE_VERIFY_PART_BYTES past the archive's size) as it did
-#      before a stream was verified in parts.
+#      before a stream was verified in parts; and of `scan --verify --shard 0/3`, putting its
+#      residue in order in runs sorted on disk and holding it whole.
 #
 #   bash benches/verify.sh                    # RUNS=5, all four
 #   RUNS=3 bash benches/verify.sh
@@ -43,28 +44,39 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 mb() { awk -v kb="$1" 'BEGIN { printf "%.1f", kb / 1024 }'; }
 
 streams() {
-  echo "| days | log objects | digests | peak RSS MB without --verify | with | with, each account-region whole |"
-  echo "| --- | --- | --- | --- | --- | --- |"
+  echo "| days | log objects | digests | peak RSS MB without --verify | with | with, each account-region whole |" \
+    "shard 0/3 with --verify | the same holding its residue whole |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
   for days in ${STREAM_DAYS:-2 8 32}; do
     local objects=$((1728 * days)) archive
     make_archive "stream$days" --preset tiny --digests --days "$days" --objects "$objects" \
       --records $((objects * 5)) --connections 20
     archive=$DATA/stream$days/archive
-    local digests plain verify whole
+    local digests plain verify whole shard held
     digests=$(find "$archive" -path '*/CloudTrail-Digest/*' -name '*.json.gz' | wc -l)
     : >/tmp/verify-bench.plain
     : >/tmp/verify-bench.verify
     : >/tmp/verify-bench.whole
+    : >/tmp/verify-bench.shard
+    : >/tmp/verify-bench.held
+    local partial=/tmp/verify-bench.partial.jsonl.gz
     for _ in $(seq "$RUNS"); do
       measure report -q -f json "$archive" >>/tmp/verify-bench.plain
       measure report -q -f json --verify --public-keys "$KEYS" "$archive" >>/tmp/verify-bench.verify
       TRAILSCOPE_VERIFY_PART_BYTES=$((1 << 50)) measure report -q -f json --verify --public-keys "$KEYS" \
         "$archive" >>/tmp/verify-bench.whole
+      measure scan -q --verify --public-keys "$KEYS" --shard 0/3 -o "$partial" "$archive" >>/tmp/verify-bench.shard
+      TRAILSCOPE_VERIFY_PART_BYTES=$((1 << 50)) measure scan -q --verify --public-keys "$KEYS" --shard 0/3 \
+        -o "$partial" "$archive" >>/tmp/verify-bench.held
     done
+    rm -f "$partial"
     plain=$(cut -d' ' -f3 /tmp/verify-bench.plain | median)
     verify=$(cut -d' ' -f3 /tmp/verify-bench.verify | median)
     whole=$(cut -d' ' -f3 /tmp/verify-bench.whole | median)
-    echo "| $days | $objects | $digests | $(mb "$plain") | $(mb "$verify") | $(mb "$whole") |"
+    shard=$(cut -d' ' -f3 /tmp/verify-bench.shard | median)
+    held=$(cut -d' ' -f3 /tmp/verify-bench.held | median)
+    echo "| $days | $objects | $digests | $(mb "$plain") | $(mb "$verify") | $(mb "$whole") |" \
+      "$(mb "$shard") | $(mb "$held") |"
   done
 }
 
