@@ -184,7 +184,8 @@ pub struct VerifyArgs {
     /// `CloudTrail-Digest/`, pruned as they are): log files missing, modified or listed by no
     /// digest, breaks in the chain of digests, digest signatures. Problems are listed and make the
     /// exit status 3 (1 with --strict). `scan --verify` writes what its shard found into the
-    /// partial, and `report` of the partials verifies them together.
+    /// partial, and `report` of the partials verifies them together. What is checked is kept in
+    /// TMPDIR and held about 1 MiB at a time (TRAILSCOPE_VERIFY_PART_BYTES sets how much).
     #[arg(long, help_heading = "Integrity")]
     pub verify: bool,
 
