@@ -180,8 +180,11 @@ impl Facts {
         keys: Option<&PublicKeys>,
     ) -> io::Result<(u64, residue::InOrder)> {
         let all: Vec<usize> = (0..BUCKETS).collect();
-        // A fact is about 256 bytes on disk.
-        let run = usize::try_from(part_bytes / 256).unwrap_or(usize::MAX).max(1);
+        // A fact is about 256 bytes on disk. Runs are each an open file: at most about 200 of
+        // them (a log file counts once, and once more in the list of the digest that lists it).
+        let weight = self.digests() + 2 * self.logs();
+        let run = (part_bytes / 256).max(weight / 200 + 1);
+        let run = usize::try_from(run).unwrap_or(usize::MAX);
         let facts = residue::in_order(keys, |visit| self.each(&all, visit), run)?;
         Ok((u64::from(keys.is_some()) + self.digests() + self.logs(), facts))
     }
@@ -241,13 +244,14 @@ fn name_buckets(name: &str) -> [usize; 2] {
     [bucket(&account, &region), bucket(file.account, file.region.unwrap_or_default())]
 }
 
-/// The bucket of an account and region (FNV-1a: the same in every run).
+/// The bucket of an account and region (the same in every run).
 fn bucket(account: &str, region: &str) -> usize {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in account.bytes().chain([0]).chain(region.bytes()) {
-        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-    }
-    (hash % BUCKETS as u64) as usize
+    (fnv1a(account.bytes().chain([0]).chain(region.bytes())) % BUCKETS as u64) as usize
+}
+
+/// FNV-1a of some bytes: a hash that is the same in every run and on every machine.
+pub(super) fn fnv1a(bytes: impl Iterator<Item = u8>) -> u64 {
+    bytes.fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// Which buckets are joined (union-find).

@@ -184,13 +184,23 @@ pub(crate) fn verify(
     keys: Option<&PublicKeys>,
     scope: &Scope,
 ) -> Integrity {
+    let (digests, findings, signatures) = check_digests(digests, keys, scope);
+    let matched = match_logs(&digests, logs, scope);
+    summarise(&digests, logs, matched, findings, signatures, scope)
+}
+
+/// The steps that read digests alone: read them, check the chains, check the signatures.
+fn check_digests<'a>(
+    digests: &'a [DigestObject],
+    keys: Option<&PublicKeys>,
+    scope: &Scope,
+) -> (digests::Digests<'a>, Findings, integrity::Signatures) {
     let digests = read_digests(digests);
     let mut findings = Findings::new(digests.found.len());
     check_delivery(&digests, &mut findings);
-    let matched = match_logs(&digests, logs, scope);
     check_chains(&digests, scope, &mut findings);
     let signatures = check_signatures(&digests, keys, &mut findings);
-    summarise(&digests, logs, matched, findings, signatures, scope)
+    (digests, findings, signatures)
 }
 
 /// One log file a digest lists, read apart from the digest: which digest (its position among the
@@ -216,11 +226,7 @@ pub(crate) fn verify_in_parts<E>(
     keys: Option<&PublicKeys>,
     scope: &Scope,
 ) -> Result<Integrity, E> {
-    let digests = read_digests(digests);
-    let mut findings = Findings::new(digests.found.len());
-    check_delivery(&digests, &mut findings);
-    check_chains(&digests, scope, &mut findings);
-    let signatures = check_signatures(&digests, keys, &mut findings);
+    let (digests, findings, signatures) = check_digests(digests, keys, scope);
     // From an input's position to its place among the digests found (a second copy of the same
     // digest is not found, and what it lists is not read again).
     let mut found_at = vec![None; digests.found.iter().map(|f| f.position + 1).max().unwrap_or(0)];

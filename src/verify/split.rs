@@ -20,6 +20,7 @@ use std::io::{self, BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
 
 use serde::{Deserialize, Serialize};
 
+use super::facts::fnv1a;
 use super::format::{Buckets, LogFile};
 use super::residue::{self, Fact};
 use super::{verify_in_parts, DigestObject, Integrity, Listing, Part, Scope};
@@ -31,8 +32,11 @@ use crate::layout;
 /// is split. 1 MiB is some 3,000 log files.
 pub(crate) const PART_BYTES: u64 = 1 << 20;
 
-/// Parts at most, whatever the group's size (each is an open file while splitting).
-const MOST_PARTS: u64 = 1024;
+/// Parts at most, whatever the group's size: each is an open file while splitting, beside the
+/// facts' own [`BUCKETS`](super::facts::BUCKETS), within the 1,024 files a process may commonly
+/// open. A group of more than 256 MiB of facts (some 850,000 log files in one account-region) has
+/// larger parts.
+const MOST_PARTS: u64 = 256;
 
 /// How many parts a group of `bytes` of facts is verified in: 1 is all at once.
 pub(super) fn parts_for(bytes: u64, part_bytes: u64) -> usize {
@@ -102,13 +106,9 @@ pub(super) fn verify_split(
 }
 
 /// The part of a name: by its file name, which is what matching a log file to an entry needs to
-/// agree (FNV-1a, the same in every run).
+/// agree (the same in every run).
 fn part_of(name: &str, parts: usize) -> usize {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in layout::file_name(name).bytes() {
-        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-    }
-    (hash % parts as u64) as usize
+    (fnv1a(layout::file_name(name).bytes()) % parts as u64) as usize
 }
 
 /// A part read back.
