@@ -185,7 +185,8 @@ pub struct VerifyArgs {
     /// digest, breaks in the chain of digests, digest signatures. Problems are listed and make the
     /// exit status 3 (1 with --strict). `scan --verify` writes what its shard found into the
     /// partial, and `report` of the partials verifies them together. What is checked is kept in
-    /// TMPDIR and held about 1 MiB at a time (TRAILSCOPE_VERIFY_PART_BYTES sets how much).
+    /// TMPDIR and matched a part at a time (TRAILSCOPE_VERIFY_PART_BYTES: a part's size, 1 MiB by
+    /// default).
     #[arg(long, help_heading = "Integrity")]
     pub verify: bool,
 

@@ -53,6 +53,27 @@ impl Plan {
 
 /// A usage error of `kind` saying `message`, as clap words its own, with the usage line of
 /// `subcommand` (the one given), as clap shows it for its own errors.
+/// Sets how much of what verification checks is held at once (docs/integrity.md): lower on a
+/// machine short of memory; the tests set it to split small archives as long ones are split.
+const PART_BYTES_VAR: &str = "TRAILSCOPE_VERIFY_PART_BYTES";
+
+/// The part size `TRAILSCOPE_VERIFY_PART_BYTES` gives (`value`, as the environment has it), or why
+/// it gives none.
+fn part_bytes(value: Result<String, std::env::VarError>) -> Result<u64, String> {
+    match value {
+        Err(std::env::VarError::NotPresent) => Ok(crate::verify::PART_BYTES),
+        Err(std::env::VarError::NotUnicode(text)) => {
+            Err(format!("{PART_BYTES_VAR}={text:?} is not a positive number of bytes"))
+        }
+        Ok(text) => text
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|&bytes| bytes > 0)
+            .ok_or_else(|| format!("{PART_BYTES_VAR}={text:?} is not a positive number of bytes")),
+    }
+}
+
 fn usage(subcommand: &'static str, kind: ErrorKind) -> impl Fn(String) -> clap::Error {
     move |message: String| {
         use clap::CommandFactory;
@@ -80,6 +101,10 @@ pub(crate) struct ReadPlan {
     pub(crate) s3_needed: bool,
     /// `--verify`: the digests are read too (`options.filter.digests`), and checked.
     pub(crate) verify: Option<VerifyPlan>,
+    /// About how many bytes of what verification checks are held at once, verifying (a run's, or
+    /// partials' at their merge) or writing a shard's residue: `TRAILSCOPE_VERIFY_PART_BYTES`,
+    /// else [`PART_BYTES`](crate::verify::PART_BYTES) (docs/integrity.md).
+    pub(crate) part_bytes: u64,
     /// `--state DIR`.
     pub(crate) state: Option<StatePlan>,
 }
@@ -118,6 +143,8 @@ impl ReadPlan {
                 return Err(usage(subcommand, ErrorKind::ArgumentConflict)(message));
             }
         }
+        let part_bytes =
+            part_bytes(std::env::var(PART_BYTES_VAR)).map_err(usage(subcommand, ErrorKind::InvalidValue))?;
         let filter = Filter {
             from: narrowing.from,
             to: narrowing.to,
@@ -153,6 +180,7 @@ impl ReadPlan {
             log: Log::new(messages.quiet, messages.verbose),
             s3_needed: false,
             verify: verify.verify.then_some(VerifyPlan { public_keys: verify.public_keys }),
+            part_bytes,
             state: state.and_then(|state| {
                 let relist_days = if state.relist { None } else { state.relist_days.0 };
                 state.state.map(|dir| StatePlan { dir, relist_days })

@@ -511,10 +511,10 @@ fn streams_verified_a_part_at_a_time_report_every_tampering_as_a_whole_run_does(
         assert!(read(parts.path()) == read(small_parts.path()), "{name} differs");
     }
     assert_same_reports(&whole, &every_format(&[&out], &[], &small), "3 shards merged in parts");
-    // A size that is not one is said so, and nothing is written.
+    // A size that is not one is a usage error, before anything is read.
     let (code, stdout, stderr) =
         run_with(&["report", "--verify", &source], &[("TRAILSCOPE_VERIFY_PART_BYTES", "lots".to_owned())]);
-    assert_eq!((code, stdout.is_empty()), (1, true), "{stderr}");
+    assert_eq!((code, stdout.is_empty()), (2, true), "{stderr}");
     assert!(
         stderr.contains("TRAILSCOPE_VERIFY_PART_BYTES=\"lots\" is not a positive number of bytes"),
         "{stderr}"

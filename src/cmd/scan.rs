@@ -24,7 +24,7 @@ pub(crate) fn run(scan_plan: &ScanPlan) -> Result<Outcome, FatalError> {
     };
     // Keys (one line, when there are any), then every digest and log file.
     let residue = match plan.verify {
-        Some(_) => Some(scan.facts.residue(verify::part_bytes()?, keys.as_ref()).map_err(FatalError::Facts)?),
+        Some(_) => Some(scan.facts.residue(plan.part_bytes, keys.as_ref()).map_err(FatalError::Facts)?),
         None => None,
     };
     let header = Header {

@@ -10,11 +10,9 @@ use crate::keys::PublicKeys;
 use crate::messages::Log;
 use crate::plan::{ReadPlan, VerifyPlan};
 use crate::scan::Scan;
-use crate::source::filter::Filter;
 use crate::source::s3::S3Client;
 use crate::state::State;
 use crate::time::{Day, Timestamp};
-use crate::verify::PART_BYTES;
 use crate::verify::{Integrity, Scope};
 
 use super::read::{self, Read};
@@ -32,11 +30,9 @@ pub(crate) fn read(
     let integrity = match (&read.residue, &plan.verify) {
         (Some((options, keys)), verify) => {
             let public_keys = verify.as_ref().and_then(|v| v.public_keys.as_deref());
-            Some(merged(public_keys, &read.scan, options, keys.clone(), &plan.log)?)
+            Some(merged(public_keys, &read.scan, options, keys.clone(), plan)?)
         }
-        (None, Some(verify)) => {
-            Some(integrity(verify, &read.scan, &plan.options.filter, read.s3.as_ref(), &plan.log)?)
-        }
+        (None, Some(verify)) => Some(integrity(verify, &read.scan, read.s3.as_ref(), plan)?),
         (None, None) => None,
     };
     let problems = integrity.as_ref().map_or(0, Integrity::problems);
@@ -53,14 +49,14 @@ pub(crate) fn read(
 
 /// Verifies what `scan` read.
 fn integrity(
-    plan: &VerifyPlan,
+    verify_plan: &VerifyPlan,
     scan: &Scan,
-    filter: &Filter,
     s3: Option<&S3Client>,
-    log: &Log,
+    plan: &ReadPlan,
 ) -> Result<Integrity, FatalError> {
-    let keys = keys(plan, scan, s3, log)?;
-    verify(scan, keys.as_ref(), scope(filter.from, filter.to), log)
+    let keys = keys(verify_plan, scan, s3, &plan.log)?;
+    let filter = &plan.options.filter;
+    verify(scan, keys.as_ref(), scope(filter.from, filter.to), plan)
 }
 
 /// Verifies the residues of partials made with `--verify`, read with `options`, with the keys
@@ -70,7 +66,7 @@ fn merged(
     scan: &Scan,
     options: &crate::partial::Options,
     mut keys: Option<PublicKeys>,
-    log: &Log,
+    plan: &ReadPlan,
 ) -> Result<Integrity, FatalError> {
     if let Some(path) = public_keys {
         let known = keys.get_or_insert_with(PublicKeys::default);
@@ -84,7 +80,7 @@ fn merged(
             .map(Some)
             .ok_or_else(|| FatalError::Partial(format!("a partial's range holds {text:?}, not a day"))),
     };
-    verify(scan, keys.as_ref(), scope(day(&options.from)?, day(&options.to)?), log)
+    verify(scan, keys.as_ref(), scope(day(&options.from)?, day(&options.to)?), plan)
 }
 
 /// The public keys of `--public-keys`, or of the CloudTrail API for S3 sources; `None` for a local
@@ -112,9 +108,14 @@ fn scope(from: Option<Day>, to: Option<Day>) -> Scope {
     }
 }
 
-fn verify(scan: &Scan, keys: Option<&PublicKeys>, scope: Scope, log: &Log) -> Result<Integrity, FatalError> {
-    let integrity = scan.facts.verify(part_bytes()?, keys, &scope).map_err(FatalError::Facts)?;
-    log.stage(format_args!(
+fn verify(
+    scan: &Scan,
+    keys: Option<&PublicKeys>,
+    scope: Scope,
+    plan: &ReadPlan,
+) -> Result<Integrity, FatalError> {
+    let integrity = scan.facts.verify(plan.part_bytes, keys, &scope).map_err(FatalError::Facts)?;
+    plan.log.stage(format_args!(
         "verified {} log files against {} digests: {} problems",
         scan.facts.logs(),
         integrity.digests_read,
@@ -122,21 +123,6 @@ fn verify(scan: &Scan, keys: Option<&PublicKeys>, scope: Scope, log: &Log) -> Re
     ));
     Ok(integrity)
 }
-
-/// About how many bytes of what `--verify` checks are held at once, verifying or writing a
-/// shard's residue (docs/integrity.md): `TRAILSCOPE_VERIFY_PART_BYTES`, else 1 MiB. Lower on a
-/// machine short of memory; the tests set it to split small archives as a long one is.
-pub(crate) fn part_bytes() -> Result<u64, FatalError> {
-    match std::env::var(PART_BYTES_VAR) {
-        Ok(text) => text.trim().parse::<u64>().ok().filter(|&b| b > 0).ok_or_else(|| {
-            let problem = format!("{PART_BYTES_VAR}={text:?} is not a positive number of bytes");
-            FatalError::Facts(std::io::Error::new(std::io::ErrorKind::InvalidInput, problem))
-        }),
-        Err(_) => Ok(PART_BYTES),
-    }
-}
-
-const PART_BYTES_VAR: &str = "TRAILSCOPE_VERIFY_PART_BYTES";
 
 fn read_keys(path: &Path) -> Result<PublicKeys, FatalError> {
     let bytes =

@@ -53,6 +53,8 @@ pub(crate) struct Facts {
     /// Which buckets are verified together.
     joined: Mutex<Joined>,
     digests: AtomicU64,
+    /// Entries of the digests' lists of log files.
+    listed: AtomicU64,
     logs: AtomicU64,
     /// Per home region that digest names give, the span of their end times (to fetch the public
     /// keys for).
@@ -77,6 +79,7 @@ impl Default for Facts {
             buckets: (0..BUCKETS).map(|_| Mutex::default()).collect(),
             joined: Mutex::new(Joined::new()),
             digests: AtomicU64::new(0),
+            listed: AtomicU64::new(0),
             logs: AtomicU64::new(0),
             home_regions: Mutex::default(),
         }
@@ -105,6 +108,8 @@ impl Facts {
         }
         self.file(home, &others, &Fact::of_digest(digest))?;
         self.digests.fetch_add(1, Ordering::Relaxed);
+        let listed = content.map_or(0, |c| c.log_files.len() as u64);
+        self.listed.fetch_add(listed, Ordering::Relaxed);
         Ok(())
     }
 
@@ -180,9 +185,9 @@ impl Facts {
         keys: Option<&PublicKeys>,
     ) -> io::Result<(u64, residue::InOrder)> {
         let all: Vec<usize> = (0..BUCKETS).collect();
-        // A fact is about 256 bytes on disk. Runs are each an open file: at most about 200 of
-        // them (a log file counts once, and once more in the list of the digest that lists it).
-        let weight = self.digests() + 2 * self.logs();
+        // A fact is about 256 bytes on disk, an entry of a digest's list about as many. Runs are
+        // each an open file: at most about 200 of them.
+        let weight = self.digests() + self.listed.load(Ordering::Relaxed) + self.logs();
         let run = (part_bytes / 256).max(weight / 200 + 1);
         let run = usize::try_from(run).unwrap_or(usize::MAX);
         let facts = residue::in_order(keys, |visit| self.each(&all, visit), run)?;
@@ -453,6 +458,10 @@ mod tests {
         let (mut digests, mut logs) = archive();
         let moved = logs.iter().position(|l| l.object.contains("eu-west-1")).expect("one");
         logs[moved].object = format!("/flat/{}", layout::file_name(&logs[moved].object));
+        // A copy on Windows, its folders written with backslashes.
+        let windows = logs.iter().position(|l| l.object.contains("444455556666")).expect("one");
+        let (_, tail) = logs[windows].object.split_once("AWSLogs/").expect("in the layout");
+        logs[windows].object = format!("C:\\copy\\AWSLogs\\{}", tail.replace('/', "\\"));
         // The same objects read twice (the same archive given twice), and a log file edited.
         digests.push(digests[1].clone());
         logs.push(logs[3].clone());

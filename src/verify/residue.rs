@@ -125,7 +125,7 @@ pub(crate) enum Object {
 /// (each handed once by `read`, in any order) in the order of [`Order`]. The merge reads them in
 /// any order; this one puts each digest right after the log files it lists, so that gzip finds
 /// their names and hashes twice within its window and writes them once, and it is the same
-/// whatever order they were read in.
+/// whatever order they were read in (two facts of one object, by their lines).
 ///
 /// They are sorted in runs of about `run` facts, each run but the last written to a temporary
 /// file, and the runs merged as the facts are taken: a shard holds a run and a fact of each run,
@@ -165,7 +165,7 @@ pub(crate) fn in_order(
     let mut heap = BinaryHeap::with_capacity(runs.len());
     for (at, run) in runs.iter_mut().enumerate() {
         if let Some(fact) = run.next().transpose()? {
-            heap.push(Head { fact, run: at });
+            heap.push(Head::new(fact, at));
         }
     }
     Ok(InOrder { keys, runs, heap })
@@ -174,9 +174,17 @@ pub(crate) fn in_order(
 /// A sorted run of facts, from memory or from its temporary file.
 type Run = Box<dyn Iterator<Item = io::Result<Fact>>>;
 
-fn sorted(mut facts: Vec<Fact>) -> Vec<Fact> {
-    facts.sort_by(|a, b| Order::of_fact(a).cmp(&Order::of_fact(b)));
-    facts
+/// The facts in [`Order`], each one's place worked out once.
+fn sorted(facts: Vec<Fact>) -> Vec<Fact> {
+    let mut placed: Vec<(Order, Fact)> = facts.into_iter().map(|f| (Order::of_fact(&f), f)).collect();
+    placed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| tie(&a.1, &b.1)));
+    placed.into_iter().map(|(_, fact)| fact).collect()
+}
+
+/// Between two facts of the same object (its name given twice, read differently): by their
+/// lines, so that which comes first does not depend on which was read first.
+fn tie(a: &Fact, b: &Fact) -> std::cmp::Ordering {
+    serde_json::to_vec(a).ok().cmp(&serde_json::to_vec(b).ok())
 }
 
 /// Writes a sorted run to a temporary file (unlinked: gone when the run ends) and reads it back.
@@ -209,12 +217,16 @@ impl Iterator for InOrder {
         if let Some(keys) = self.keys.take() {
             return Some(Ok(keys));
         }
-        let Head { fact, run } = self.heap.pop()?;
+        let Head { fact, run, .. } = self.heap.pop()?;
         match self.runs[run].next() {
-            Some(Ok(next)) => self.heap.push(Head { fact: next, run }),
+            Some(Ok(next)) => self.heap.push(Head::new(next, run)),
             Some(Err(e)) => {
                 self.heap.clear();
-                return Some(Err(e));
+                let kind = e.kind();
+                return Some(Err(io::Error::new(
+                    kind,
+                    format!("cannot read back what --verify keeps in the temporary folder (TMPDIR): {e}"),
+                )));
             }
             None => {}
         }
@@ -225,13 +237,21 @@ impl Iterator for InOrder {
 /// The next fact of a run: first out of the heap when it comes first in [`Order`] (then by run,
 /// for facts of the same name).
 struct Head {
+    order: Order,
     fact: Fact,
     run: usize,
 }
 
+impl Head {
+    fn new(fact: Fact, run: usize) -> Head {
+        Head { order: Order::of_fact(&fact), fact, run }
+    }
+}
+
 impl Ord for Head {
+    /// Reversed: the heap gives the greatest first.
     fn cmp(&self, other: &Head) -> std::cmp::Ordering {
-        (Order::of_fact(&other.fact), other.run).cmp(&(Order::of_fact(&self.fact), self.run))
+        other.order.cmp(&self.order).then_with(|| tie(&other.fact, &self.fact)).then(other.run.cmp(&self.run))
     }
 }
 
@@ -253,23 +273,29 @@ impl Eq for Head {}
 /// then by time (a log file's delivery minute, a digest's end, which comes after the deliveries
 /// it lists), log files before digests, then by name.
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
-struct Order<'a> {
-    account: &'a str,
-    region: &'a str,
+struct Order {
+    account: String,
+    region: String,
     time: Option<Timestamp>,
     digest: bool,
-    name: &'a str,
+    name: String,
 }
 
-impl Order<'_> {
-    fn of_fact(fact: &Fact) -> Order<'_> {
+impl Order {
+    fn of_fact(fact: &Fact) -> Order {
         Order::of(fact.object(), matches!(fact, Fact::Digest(_)))
     }
 
-    fn of(name: &str, digest: bool) -> Order<'_> {
+    fn of(name: &str, digest: bool) -> Order {
         let parts = LogName::parse(layout::file_name(name));
         let time = if digest { DigestName::parse(name).map(|n| n.end) } else { parts.delivered };
-        Order { account: parts.account, region: parts.region.unwrap_or_default(), time, digest, name }
+        Order {
+            account: parts.account.to_owned(),
+            region: parts.region.unwrap_or_default().to_owned(),
+            time,
+            digest,
+            name: name.to_owned(),
+        }
     }
 }
 
@@ -419,6 +445,8 @@ impl Fact {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     /// The residue of these objects, in runs of `run` facts.
     fn facts(
         keys: Option<&PublicKeys>,
@@ -431,8 +459,6 @@ mod tests {
         };
         in_order(keys, read, run).expect("in order").collect::<io::Result<_>>().expect("read back")
     }
-
-    use super::*;
 
     const KEYS: &[u8] = include_bytes!("../../testdata/keys/test-public-keys.json");
 

@@ -33,9 +33,9 @@ use crate::layout;
 pub(crate) const PART_BYTES: u64 = 1 << 20;
 
 /// Parts at most, whatever the group's size: each is an open file while splitting, beside the
-/// facts' own [`BUCKETS`](super::facts::BUCKETS), within the 1,024 files a process may commonly
-/// open. A group of more than 256 MiB of facts (some 850,000 log files in one account-region) has
-/// larger parts.
+/// facts' own [`BUCKETS`](super::facts::BUCKETS), within the 1,024 files Linux lets a process
+/// open by default (macOS lets it open 256: `ulimit -n` raises that). A group of more than
+/// 256 MiB of facts (some 850,000 log files in one account-region) has larger parts.
 const MOST_PARTS: u64 = 256;
 
 /// How many parts a group of `bytes` of facts is verified in: 1 is all at once.
