@@ -2,7 +2,7 @@
 //! part at a time: what [`Facts`](super::Facts) does with a group whose facts pass
 //! [`PART_BYTES`].
 //!
-//! The digests are held without their lists of log files (about 470 bytes each, 24 a day per
+//! The digests are held without their lists of log files (about 460 bytes each, 24 a day per
 //! trail and region: docs/integrity.md); every log file, and every entry of a digest's list, goes
 //! to one of a few temporary files (the parts) chosen by its file name, and the parts are then
 //! matched one at a time ([`verify_in_parts`]). A log file is only ever matched by an entry of its
