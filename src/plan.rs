@@ -51,8 +51,6 @@ impl Plan {
     }
 }
 
-/// A usage error of `kind` saying `message`, as clap words its own, with the usage line of
-/// `subcommand` (the one given), as clap shows it for its own errors.
 /// Sets how much of what verification checks is held at once (docs/integrity.md): lower on a
 /// machine short of memory; the tests set it to split small archives as long ones are split.
 const PART_BYTES_VAR: &str = "TRAILSCOPE_VERIFY_PART_BYTES";
@@ -60,20 +58,19 @@ const PART_BYTES_VAR: &str = "TRAILSCOPE_VERIFY_PART_BYTES";
 /// The part size `TRAILSCOPE_VERIFY_PART_BYTES` gives (`value`, as the environment has it), or why
 /// it gives none.
 fn part_bytes(value: Result<String, std::env::VarError>) -> Result<u64, String> {
-    match value {
-        Err(std::env::VarError::NotPresent) => Ok(crate::verify::PART_BYTES),
-        Err(std::env::VarError::NotUnicode(text)) => {
-            Err(format!("{PART_BYTES_VAR}={text:?} is not a positive number of bytes"))
-        }
-        Ok(text) => text
-            .trim()
-            .parse::<u64>()
-            .ok()
-            .filter(|&bytes| bytes > 0)
-            .ok_or_else(|| format!("{PART_BYTES_VAR}={text:?} is not a positive number of bytes")),
-    }
+    let given = match value {
+        Err(std::env::VarError::NotPresent) => return Ok(crate::verify::PART_BYTES),
+        Err(std::env::VarError::NotUnicode(text)) => format!("{text:?}"),
+        Ok(text) => match text.trim().parse::<u64>() {
+            Ok(bytes) if bytes > 0 => return Ok(bytes),
+            _ => format!("{text:?}"),
+        },
+    };
+    Err(format!("{PART_BYTES_VAR}={given} is not a positive number of bytes"))
 }
 
+/// A usage error of `kind` saying `message`, as clap words its own, with the usage line of
+/// `subcommand` (the one given), as clap shows it for its own errors.
 fn usage(subcommand: &'static str, kind: ErrorKind) -> impl Fn(String) -> clap::Error {
     move |message: String| {
         use clap::CommandFactory;
