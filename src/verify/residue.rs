@@ -82,11 +82,23 @@ struct PreviousFields {
     signature: Option<String>,
 }
 
+/// One entry of a digest's list of log files, as a fact holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct LogFileFields {
+pub(super) struct LogFileFields {
     bucket: String,
     key: String,
     sha256: String,
+}
+
+impl LogFileFields {
+    pub(super) fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The entry as verification uses it, its bucket's name shared with the entries before it.
+    pub(super) fn read(self, buckets: &mut Buckets) -> Result<LogFile, String> {
+        Ok(LogFile { bucket: buckets.share(self.bucket), key: self.key, sha256: sha256(&self.sha256)? })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -351,11 +363,8 @@ impl DigestFields {
             }),
         };
         let mut buckets = Buckets::default();
-        let log_files = self
-            .log_files
-            .into_iter()
-            .map(|f| Ok(LogFile { bucket: buckets.share(f.bucket), key: f.key, sha256: sha256(&f.sha256)? }))
-            .collect::<Result<Vec<_>, String>>()?;
+        let log_files =
+            self.log_files.into_iter().map(|f| f.read(&mut buckets)).collect::<Result<Vec<_>, String>>()?;
         Ok(Digest {
             account: self.account,
             start: Timestamp(self.start),
@@ -387,6 +396,16 @@ fn sha256(text: &str) -> Result<Sha256, String> {
 }
 
 impl Fact {
+    /// A digest's list of log files, taken out of it (nothing for any other fact).
+    pub(super) fn take_log_files(&mut self) -> Vec<LogFileFields> {
+        match self {
+            Fact::Digest(d) => {
+                d.digest.as_mut().map(|d| std::mem::take(&mut d.log_files)).unwrap_or_default()
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// The name of the object it is of (empty for keys).
     pub(crate) fn object(&self) -> &str {
         match self {

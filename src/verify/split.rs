@@ -21,10 +21,9 @@ use std::io::{self, BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
 use serde::{Deserialize, Serialize};
 
 use super::facts::fnv1a;
-use super::format::{Buckets, LogFile};
-use super::residue::{self, Fact};
+use super::format::Buckets;
+use super::residue::{self, Fact, LogFileFields};
 use super::{verify_in_parts, DigestObject, Integrity, Listing, Part, Scope};
-use crate::hash::Sha256;
 use crate::keys::PublicKeys;
 use crate::layout;
 
@@ -50,7 +49,7 @@ enum Line {
     /// A log file, as the facts hold it.
     Log(Fact),
     /// An entry of a digest's list: the digest's position among the digests, and the entry.
-    Listed { digest: usize, bucket: String, key: String, sha256: String },
+    Listed(usize, LogFileFields),
 }
 
 /// Verifies the facts `read` hands over (every fact of a group, each once, in any order) in
@@ -76,20 +75,16 @@ pub(super) fn verify_split(
             write(part, &Line::Log(fact))
         }
         Fact::Digest(_) => {
-            let residue::Read::Object(residue::Object::Digest(mut digest)) =
-                fact.read().map_err(io::Error::other)?
-            else {
-                return Ok(());
-            };
+            let mut fact = fact;
             let position = digests.len();
-            if let Ok(content) = digest.digest.as_mut() {
-                for file in std::mem::take(&mut content.log_files) {
-                    let part = part_of(&file.key, parts);
-                    let (bucket, key, sha256) = (file.bucket.to_string(), file.key, file.sha256.to_string());
-                    write(part, &Line::Listed { digest: position, bucket, key, sha256 })?;
-                }
+            for file in fact.take_log_files() {
+                write(part_of(file.key(), parts), &Line::Listed(position, file))?;
             }
-            digests.push(*digest);
+            if let residue::Read::Object(residue::Object::Digest(digest)) =
+                fact.read().map_err(io::Error::other)?
+            {
+                digests.push(*digest);
+            }
             Ok(())
         }
         Fact::Keys(_) => Ok(()),
@@ -124,11 +119,8 @@ fn read_part(file: File) -> io::Result<Part> {
                     logs.push(log);
                 }
             }
-            Line::Listed { digest, bucket, key, sha256 } => {
-                let sha256 = Sha256::from_hex(&sha256)
-                    .ok_or_else(|| io::Error::other(format!("not a hex SHA-256: {sha256:?}")))?;
-                listings
-                    .push(Listing { digest, file: LogFile { bucket: buckets.share(bucket), key, sha256 } });
+            Line::Listed(digest, file) => {
+                listings.push(Listing { digest, file: file.read(&mut buckets).map_err(io::Error::other)? });
             }
         }
     }
