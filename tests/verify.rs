@@ -431,12 +431,18 @@ fn assert_same_reports(single: &[(i32, Vec<u8>)], merged: &[(i32, Vec<u8>)], wha
     }
 }
 
-#[test]
-fn sharded_runs_report_every_tampering_as_one_run_does_byte_for_byte() {
+/// The archive of [`generate`], tampered with: its folder (deleted when dropped), what was done,
+/// and its path as a source.
+fn tampered() -> (tempfile::TempDir, Tampering, String) {
     let dir = tempfile::tempdir().expect("temp dir");
     let archive = generate(dir.path());
     let tampering = tamper(&archive);
-    let source = archive.to_string_lossy().into_owned();
+    (dir, tampering, archive.to_string_lossy().into_owned())
+}
+
+#[test]
+fn sharded_runs_report_every_tampering_as_one_run_does_byte_for_byte() {
+    let (_dir, tampering, source) = tampered();
     let keys = keys();
     let with_keys = ["--public-keys", keys.as_str()];
     let single = every_format(&[&source], &[&["--verify"][..], &with_keys].concat(), &[]);
@@ -485,10 +491,7 @@ fn sharded_runs_report_every_tampering_as_one_run_does_byte_for_byte() {
 fn streams_verified_a_part_at_a_time_report_every_tampering_as_a_whole_run_does() {
     // Parts of 1,500 bytes of facts split each stream's two days in dozens of parts by file
     // name, each part matched alone, as a stream of a year is split by the default size.
-    let dir = tempfile::tempdir().expect("temp dir");
-    let archive = generate(dir.path());
-    let tampering = tamper(&archive);
-    let source = archive.to_string_lossy().into_owned();
+    let (_dir, tampering, source) = tampered();
     let keys = keys();
     let args = ["--verify", "--public-keys", keys.as_str()];
     let whole = every_format(&[&source], &args, &[]);
