@@ -133,31 +133,11 @@ fn validity_time(value: &Value) -> Option<Timestamp> {
         Value::Number(n) => n.as_f64()?,
         Value::String(s) => match s.parse::<f64>() {
             Ok(seconds) => seconds,
-            Err(_) => return iso_time(s),
+            Err(_) => return Timestamp::parse(s),
         },
         _ => return None,
     };
     (seconds.is_finite() && seconds.abs() < 1e13).then(|| Timestamp((seconds * 1_000.0).round() as i64))
-}
-
-/// `YYYY-MM-DDTHH:MM:SS[.fff]` then `Z` or `±HH:MM`.
-fn iso_time(text: &str) -> Option<Timestamp> {
-    if let Some(t) = Timestamp::parse(text) {
-        return Some(t);
-    }
-    if !text.is_ascii() || text.len() < 25 {
-        return None;
-    }
-    let (local, offset) = text.split_at(text.len() - 6);
-    let sign = match offset.as_bytes()[0] {
-        b'+' => 1,
-        b'-' => -1,
-        _ => return None,
-    };
-    let (hours, minutes) = offset[1..].split_once(':')?;
-    let minutes = hours.parse::<i64>().ok()? * 60 + minutes.parse::<i64>().ok()?;
-    let t = Timestamp::parse(&format!("{local}Z"))?;
-    Some(Timestamp(t.millis() - sign * minutes * 60_000))
 }
 
 /// Standard base64 (RFC 4648, `=` padding optional), as AWS's JSON encodes blobs.

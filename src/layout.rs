@@ -216,29 +216,10 @@ impl DigestName {
     }
 }
 
-/// `YYYYMMDDTHHMMSSZ` (digest names) or `YYYYMMDDTHHMMZ` (log file names).
+/// `YYYYMMDDTHHMMSSZ` (digest names) or `YYYYMMDDTHHMMZ` (log file names), read by the one time
+/// parser.
 pub(crate) fn compact_time(stamp: &str) -> Option<Timestamp> {
-    let b = stamp.as_bytes();
-    if !stamp.is_ascii() {
-        return None;
-    }
-    let seconds = match b.len() {
-        16 => &stamp[13..15],
-        14 => "00",
-        _ => return None,
-    };
-    if b[8] != b'T' || b[b.len() - 1] != b'Z' {
-        return None;
-    }
-    let iso = format!(
-        "{}-{}-{}T{}:{}:{seconds}Z",
-        &stamp[0..4],
-        &stamp[4..6],
-        &stamp[6..8],
-        &stamp[9..11],
-        &stamp[11..13]
-    );
-    Timestamp::parse(&iso)
+    Timestamp::parse_compact(stamp.as_bytes())
 }
 
 /// Formats `YYYYMMDDTHHMMSSZ`, as digest names carry their end time.

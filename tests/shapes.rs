@@ -161,3 +161,59 @@ fn times_in_other_forms_are_no_time_and_counted() {
     let text = common::trailscope(["report", dir.path().to_str().expect("utf-8")]);
     assert!(String::from_utf8_lossy(&text.stdout).contains("Without a readable eventTime  7 events"));
 }
+
+/// `2024-03-01T22:05:31Z` written at `+09:00` (`2024-03-02T07:05:31+09:00`), or at `-05:30`
+/// (on the first of a month, `+09:00` all the same).
+fn at_offset(utc: &str, east: bool) -> String {
+    let (date, clock) = utc.trim_end_matches('Z').split_once('T').expect("a CloudTrail time");
+    let (prefix, day) = date.rsplit_once('-').expect("a date");
+    let (hour, rest) = clock.split_once(':').expect("a clock");
+    let (day, hour, minute_rest): (i32, i32, &str) =
+        (day.parse().expect("day"), hour.parse().expect("hour"), rest);
+    assert!((1..28).contains(&day), "the archive's days stay inside their month: {utc}");
+    // West of UTC, the first of a month would start in the month before.
+    let east = east || day == 1;
+    let (minute, seconds) = minute_rest.split_once(':').expect("minutes");
+    let minutes = hour * 60 + minute.parse::<i32>().expect("minute") + if east { 540 } else { -330 };
+    let (day, minutes) = (day + minutes.div_euclid(1440), minutes.rem_euclid(1440));
+    let offset = if east { "+09:00" } else { "-05:30" };
+    format!("{prefix}-{day:02}T{:02}:{:02}:{seconds}{offset}", minutes / 60, minutes % 60)
+}
+
+#[test]
+fn times_with_an_offset_are_the_same_instants() {
+    assert_eq!(at_offset("2024-03-01T22:05:31Z", true), "2024-03-02T07:05:31+09:00");
+    assert_eq!(at_offset("2024-03-02T03:05:31.250Z", false), "2024-03-01T21:35:31.250-05:30");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut records = records();
+    for (i, record) in records.iter_mut().enumerate() {
+        let time = record["eventTime"].as_str().expect("time").to_owned();
+        record["eventTime"] = Value::from(at_offset(&time, i % 2 == 0));
+    }
+    put(dir.path(), "export.json", &serde_json::to_vec(&json!({"Records": records})).expect("JSON"));
+    let report = clean_report(dir.path());
+    assert_eq!(analysis(&report), expected());
+    assert_eq!(report["summary"]["events_without_time"], 0);
+}
+
+#[test]
+fn days_that_do_not_exist_are_no_time_and_counted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut records = records();
+    let mut odd = 0;
+    for record in &mut records {
+        if record["eventSource"] == "ec2-instance-connect.amazonaws.com" && odd < 3 {
+            // Read as 2023-03-02 before, a date found nowhere in the record.
+            let time = record["eventTime"].as_str().expect("time");
+            let day = ["2023-02-30", "2023-02-29", "2024-04-31"][odd];
+            record["eventTime"] = Value::from(format!("{day}{}", &time[10..]));
+            odd += 1;
+        }
+    }
+    put(dir.path(), "export.json", &serde_json::to_vec(&json!({"Records": records})).expect("JSON"));
+    let report = clean_report(dir.path());
+    assert_eq!(report["summary"]["events_without_time"], 3);
+    assert_eq!(report["summary"]["instance_connect_events"], expected()["events"], "still counted");
+    let text = serde_json::to_string(&report).expect("JSON");
+    assert!(!text.contains("2023-03-0"), "no day the records do not hold");
+}

@@ -900,6 +900,21 @@ mod tests {
     }
 
     #[test]
+    fn a_day_its_month_does_not_have_is_no_time() {
+        let f = Fixture::new();
+        let at = |time: &str| {
+            let record = format!(
+                r#"{{"eventSource":"ec2-instance-connect.amazonaws.com","eventName":"OpenTunnel","eventTime":"{time}"}}"#
+            );
+            f.extract(&record).expect("an event").time.map(|t| t.to_string())
+        };
+        assert_eq!(at("2023-02-30T01:24:44Z"), None, "not 2023-03-02");
+        assert_eq!(at("2023-02-29T01:24:44Z"), None);
+        assert_eq!(at("2024-02-29T01:24:44Z").as_deref(), Some("2024-02-29T01:24:44Z"));
+        assert_eq!(at("2024-03-01T10:24:44+09:00").as_deref(), Some("2024-03-01T01:24:44Z"));
+    }
+
+    #[test]
     fn other_event_names_keep_no_values() {
         let f = Fixture::new();
         let other =

@@ -128,7 +128,7 @@ impl Digest {
         let raw: Raw = serde_json::from_slice(bytes)
             .map_err(|e| DigestError(format!("not a CloudTrail digest: {e}")))?;
         let time = |field: &str, text: &str| {
-            Timestamp::parse(text).ok_or_else(|| DigestError(format!("{field} is not a UTC time: {text:?}")))
+            Timestamp::parse(text).ok_or_else(|| DigestError(format!("{field} is not a time: {text:?}")))
         };
         let start = time("digestStartTime", &raw.digest_start_time)?;
         let end = time("digestEndTime", &raw.digest_end_time)?;
@@ -283,7 +283,7 @@ mod tests {
     fn errors_name_the_field_that_is_wrong() {
         let cases = [
             (GUIDE_SAMPLE.replace("\"digestEndTime\"", "\"digestEnd\""), "digestEndTime"),
-            (GUIDE_SAMPLE.replace("2015-08-17T15:01:31Z", "yesterday"), "digestEndTime is not a UTC time"),
+            (GUIDE_SAMPLE.replace("2015-08-17T15:01:31Z", "yesterday"), "digestEndTime is not a time"),
             (GUIDE_SAMPLE.replace("9bb6196fc6b8", "zzzz"), "logFiles[0]"),
             (GUIDE_SAMPLE.replace("\"hashAlgorithm\": \"SHA-256\"", "\"hashAlgorithm\": \"MD5\""), "MD5"),
             (GUIDE_SAMPLE.replace("97fb791cf91f", "97fb"), "previousDigestHashValue"),
