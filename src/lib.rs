@@ -13,6 +13,7 @@
 #![warn(unreachable_pub)]
 
 pub(crate) mod analysis;
+pub(crate) mod atomic;
 pub mod cli;
 pub(crate) mod cmd;
 pub(crate) mod counts;
@@ -32,6 +33,7 @@ pub(crate) mod report;
 pub(crate) mod row;
 pub(crate) mod scan;
 pub(crate) mod source;
+pub(crate) mod spill;
 #[doc(hidden)]
 pub mod stages;
 pub(crate) mod state;

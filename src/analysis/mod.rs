@@ -214,9 +214,9 @@ fn conflicts(activity: &Activity<'_>) -> Result<Vec<Conflict>, Reason> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::event::spool::{Spool, SpoolWriter};
     use crate::event::tables::Tables;
     use crate::event::Origin;
+    use crate::spill::records::{Spool, SpoolWriter};
     use crate::time::Timestamp;
 
     /// The report of `kept`'s events, paired within a minute, of no objects.

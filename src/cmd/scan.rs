@@ -49,7 +49,7 @@ pub(crate) fn run(scan_plan: &ScanPlan) -> Result<Outcome, FatalError> {
         Target::S3(url) => {
             let client =
                 read.s3.as_ref().ok_or_else(|| FatalError::S3(format!("{url}: no S3 client").into()))?;
-            let staged = tempfile::NamedTempFile::new().map_err(FatalError::Spool)?;
+            let staged = crate::spill::named().map_err(FatalError::Spool)?;
             partial::write(io::BufWriter::new(staged.as_file()), &header, &scan.kept, facts)
                 .map_err(|cause| FatalError::Output { target: url.to_string(), cause })?;
             client.put(url, staged.path()).map_err(FatalError::S3)?;

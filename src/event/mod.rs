@@ -1,11 +1,10 @@
 //! Records to Instance Connect events: decides on the parsed `eventSource`, and keeps of each
 //! event what pairing, attribution and the field analysis need, compactly: who, where, when,
 //! which endpoint, and for every leaf of the record a 64-bit hash of its value, in the order of its
-//! shape's paths. The record's text stays in the [`spool`], read back only for the few events a
+//! shape's paths. The record's text stays in the spool ([`crate::spill::records`]), read back only for the few events a
 //! report quotes.
 
 mod flat;
-pub(crate) mod spool;
 pub(crate) mod tables;
 
 use std::collections::BTreeMap;
@@ -17,9 +16,9 @@ use simd_json::{Buffers, Node, StaticNode, Tape};
 
 use crate::decode::json::{push_json_string, with_tape, Json};
 use crate::error::Reason;
+use crate::spill::records::{self as spool, RecordRef};
 use crate::time::Timestamp;
 use flat::{scalar_hash, value_hasher, Flat, Scalar};
-use spool::RecordRef;
 use tables::{Cache, FastMap, PathId, ShapeId, Sym, Tables, Vocabulary};
 
 /// The `eventSource` of every EC2 Instance Connect event.

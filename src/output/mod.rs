@@ -12,12 +12,12 @@ pub mod sanitize;
 mod text;
 mod timeline;
 
-use std::fs;
 use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use clap::ValueEnum;
 
+use crate::atomic::{Mode, Staged};
 use crate::error::FatalError;
 use crate::report::Report;
 
@@ -140,17 +140,16 @@ pub(crate) fn restore_manifest(archived: &[crate::error::ArchivedObject]) -> Vec
     out.into_bytes()
 }
 
-/// Writes `bytes` to `target`, or to stdout when there is none. A file is written beside the
-/// target under a temporary name, synced, then renamed over it, so readers see the old report or
-/// the new one, never half of one.
+/// Writes `bytes` to `target`, or to stdout when there is none. A file replaces the target whole
+/// ([`crate::atomic`]): readers see the old report or the new one, never half of one.
 pub fn write(target: Option<&Path>, bytes: &[u8]) -> Result<(), FatalError> {
     let mut sink = Sink::create(target)?;
     sink.write_all(bytes).map_err(|cause| sink.failed(cause))?;
     sink.finish()
 }
 
-/// Output written as it is made, for outputs too large to hold: standard output, or a temporary
-/// file beside the target that [`Sink::finish`] syncs and renames over it. A sink dropped
+/// Output written as it is made, for outputs too large to hold: standard output, or a file staged
+/// beside the target ([`crate::atomic`]) that [`Sink::finish`] renames over it. A sink dropped
 /// unfinished (a failed run) removes its temporary file and leaves the target as it was.
 pub(crate) struct Sink {
     /// What errors name: the file, or "standard output".
@@ -160,15 +159,9 @@ pub(crate) struct Sink {
 
 enum Out {
     /// `closed` once the reader went away (`| head`): what follows is dropped, not an error.
-    Stdout {
-        out: BufWriter<io::StdoutLock<'static>>,
-        closed: bool,
-    },
-    File {
-        out: Option<BufWriter<fs::File>>,
-        temporary: PathBuf,
-        target: PathBuf,
-    },
+    Stdout { out: BufWriter<io::StdoutLock<'static>>, closed: bool },
+    /// `None` once finished.
+    File(Option<Staged>),
 }
 
 impl Sink {
@@ -179,16 +172,8 @@ impl Sink {
             return Ok(Sink { name: "standard output".into(), out });
         };
         let name = target.display().to_string();
-        let temporary = temporary_path(target);
-        match fs::OpenOptions::new().write(true).create_new(true).open(&temporary) {
-            Ok(file) => Ok(Sink {
-                name,
-                out: Out::File {
-                    out: Some(BufWriter::with_capacity(1 << 16, file)),
-                    temporary,
-                    target: target.to_owned(),
-                },
-            }),
+        match Staged::create(target, Mode::Shared) {
+            Ok(staged) => Ok(Sink { name, out: Out::File(Some(staged)) }),
             Err(cause) => Err(FatalError::Output { target: name, cause }),
         }
     }
@@ -203,20 +188,12 @@ impl Sink {
         FatalError::Output { target: self.name.clone(), cause }
     }
 
-    /// Flushes, and for a file syncs it and renames it over the target.
+    /// Flushes, and for a file commits it: synced and renamed over the target.
     pub(crate) fn finish(mut self) -> Result<(), FatalError> {
         self.flush().map_err(|cause| self.failed(cause))?;
-        if let Out::File { out, temporary, target } = &mut self.out {
-            if let Some(out) = out.take() {
-                let renamed = out
-                    .into_inner()
-                    .map_err(|e| e.into_error())
-                    .and_then(|file| file.sync_all())
-                    .and_then(|()| fs::rename(&*temporary, &*target));
-                if let Err(cause) = renamed {
-                    let _ = fs::remove_file(&*temporary);
-                    return Err(FatalError::Output { target: self.name.clone(), cause });
-                }
+        if let Out::File(staged) = &mut self.out {
+            if let Some(staged) = staged.take() {
+                staged.commit().map_err(|cause| FatalError::Output { target: self.name.clone(), cause })?;
             }
         }
         Ok(())
@@ -235,8 +212,8 @@ impl Write for Sink {
                 }
                 result => result,
             },
-            Out::File { out: Some(out), .. } => out.write(bytes),
-            Out::File { out: None, .. } => Err(io::Error::other("write after finish")),
+            Out::File(Some(out)) => out.write(bytes),
+            Out::File(None) => Err(io::Error::other("write after finish")),
         }
     }
 
@@ -250,27 +227,16 @@ impl Write for Sink {
                 }
                 result => result,
             },
-            Out::File { out: Some(out), .. } => out.flush(),
-            Out::File { out: None, .. } => Ok(()),
+            Out::File(Some(out)) => out.flush(),
+            Out::File(None) => Ok(()),
         }
     }
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        if let Out::File { out: Some(_), temporary, .. } = &self.out {
-            let _ = fs::remove_file(temporary);
-        }
-    }
-}
-
-fn temporary_path(target: &Path) -> PathBuf {
-    let name = target.file_name().map_or_else(|| "report".into(), |n| n.to_string_lossy().into_owned());
-    target.with_file_name(format!(".{name}.trailscope-{}.tmp", std::process::id()))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     #[test]
@@ -318,7 +284,7 @@ mod tests {
         let target = dir.path().join("report.json");
         fs::write(&target, "previous").expect("previous report");
         // A folder where the temporary file would go: the write fails before the rename.
-        fs::create_dir(temporary_path(&target)).expect("a folder in the way");
+        fs::create_dir(crate::atomic::temporary_path(&target)).expect("a folder in the way");
         let error = write(Some(&target), b"new").expect_err("the write fails");
         assert!(error.to_string().starts_with(&format!("cannot write {}: ", target.display())), "{error}");
         assert_eq!(fs::read_to_string(&target).expect("still there"), "previous");

@@ -11,13 +11,13 @@ use super::fetch::{Item, Role};
 use super::{FastSet, KnownObject, Progress, ReadOptions};
 use crate::decode::{self, Decoded, Decoder, Sink};
 use crate::error::{ArchivedObject, FatalError, ObjectError, Reason};
-use crate::event::spool::SpoolWriter;
 use crate::event::tables::Tables;
 use crate::event::{Event, Extractor, Origin, CANDIDATE_NEEDLE};
 use crate::partial::read::{Finished, Line, Numbering, Numbers, Reading};
 use crate::partial::{PartialRead, MARKER};
 use crate::source::filter::Filter;
 use crate::source::{Body, Fetched, Kind};
+use crate::spill::records::SpoolWriter;
 use crate::verify::{residue, DigestObject, Facts, LogObject};
 
 /// What every worker shares.

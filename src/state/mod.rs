@@ -30,9 +30,11 @@ use serde::{Deserialize, Serialize};
 
 pub(crate) use changes::{baseline, Baseline};
 
+use crate::atomic::{self, Mode, Staged};
 use crate::counts::Counts;
 use crate::error::FatalError;
 use crate::event::Kept;
+use crate::hash::Hasher;
 use crate::layout::day_folder;
 use crate::partial::{self, Header, Options};
 use crate::report::StateSummary;
@@ -440,26 +442,37 @@ fn walk_pays_on_s3(
     walk < flat
 }
 
-/// Writes `name` in `dir` through a temporary file (0600) that is synced and renamed over it,
-/// then syncs `dir`; returns the SHA-256 of what was written.
+/// Writes `name` in `dir`, owner only, replacing it whole ([`crate::atomic`]); returns the
+/// SHA-256 of what was written.
 fn write_atomically(
     dir: &Path,
     name: &str,
     write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> io::Result<String> {
-    // tempfile creates its files 0600, whatever the umask.
-    let mut staged = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
-    {
-        let mut out = io::BufWriter::new(staged.as_file_mut());
-        write(&mut out)?;
-        out.flush()?;
-    }
-    staged.as_file().sync_all()?;
-    staged.as_file().set_permissions(fs::Permissions::from_mode(0o600))?;
-    let sha = sha256(staged.reopen()?)?;
-    staged.persist(dir.join(name)).map_err(|e| e.error)?;
-    File::open(dir)?.sync_all()?;
+    let mut staged = Staged::create(&dir.join(name), Mode::Private)?;
+    let mut hashed = Hashed { out: &mut staged, hasher: Hasher::new() };
+    write(&mut hashed)?;
+    let sha = hashed.hasher.finish().to_string();
+    staged.commit()?;
     Ok(sha)
+}
+
+/// A writer that hashes what goes through it.
+struct Hashed<'a> {
+    out: &'a mut dyn Write,
+    hasher: Hasher,
+}
+
+impl Write for Hashed<'_> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let n = self.out.write(bytes)?;
+        self.hasher.update(&bytes[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
 }
 
 /// Removes what a run killed part-way left (temporary files, a records file no manifest names).
@@ -469,7 +482,9 @@ fn remove_leftovers(dir: &Path, keep: Option<&str>) {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        let ours = name.starts_with(".tmp-") || name.starts_with(RECORDS_PREFIX);
+        // `.tmp-` is what versions before the one-helper atomic writes named their temporaries.
+        let ours =
+            atomic::is_temporary(name) || name.starts_with(".tmp-") || name.starts_with(RECORDS_PREFIX);
         if ours && Some(name) != keep {
             let _ = fs::remove_file(entry.path());
         }

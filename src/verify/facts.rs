@@ -2,8 +2,8 @@
 //! a time, so that a run holds in memory the facts of one group, not of the whole archive.
 //!
 //! Every digest and log file read becomes one line of JSON (the residue's [`Fact`], which
-//! survives a line exactly) in one of [`BUCKETS`] temporary files (unlinked: the system deletes
-//! them when the run ends, however it ends), chosen by the object's account and region. At the
+//! survives a line exactly) in one of [`BUCKETS`] temporary files ([`spill::Lines`]), chosen by
+//! the object's account and region. At the
 //! end each group of buckets is read back and verified on its own with [`verify`](super::verify),
 //! and the groups' findings are put together ([`merge`]).
 //!
@@ -29,8 +29,7 @@
 //! folder (twice for a group verified in parts).
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -41,6 +40,7 @@ use super::split;
 use super::{verify, DigestObject, Integrity, LogObject, Scope};
 use crate::keys::PublicKeys;
 use crate::layout::{self, DigestName, LogName};
+use crate::spill;
 use crate::time::Timestamp;
 
 /// How many files the facts are spread over: each group read back is at most this fraction of
@@ -64,7 +64,7 @@ pub(crate) struct Facts {
 #[derive(Default)]
 struct Bucket {
     /// Made when the first fact is filed here.
-    file: Option<BufWriter<File>>,
+    file: Option<spill::Lines>,
 }
 
 impl std::fmt::Debug for Facts {
@@ -122,8 +122,7 @@ impl Facts {
     }
 
     fn file(&self, home: usize, others: &[usize], fact: &Fact) -> io::Result<()> {
-        let mut line = serde_json::to_vec(fact).map_err(io::Error::other)?;
-        line.push(b'\n');
+        let line = serde_json::to_vec(fact).map_err(io::Error::other)?;
         {
             let mut joined = lock(&self.joined);
             for &other in others {
@@ -132,9 +131,9 @@ impl Facts {
         }
         let mut bucket = lock(&self.buckets[home]);
         if bucket.file.is_none() {
-            bucket.file = Some(BufWriter::with_capacity(1 << 13, tempfile::tempfile()?));
+            bucket.file = Some(spill::Lines::new()?);
         }
-        bucket.file.as_mut().map_or(Ok(()), |file| file.write_all(&line))
+        bucket.file.as_mut().map_or(Ok(()), |file| file.push_line(&line))
     }
 
     pub(crate) fn digests(&self) -> u64 {
@@ -213,15 +212,9 @@ impl Facts {
     fn each(&self, buckets: &[usize], visit: &mut dyn FnMut(Fact) -> io::Result<()>) -> io::Result<()> {
         for &b in buckets {
             let mut bucket = lock(&self.buckets[b]);
-            let Some(file) = bucket.file.as_mut() else { continue };
-            file.flush()?;
-            let mut reader = file.get_ref().try_clone()?;
-            reader.seek(SeekFrom::Start(0))?;
-            for line in BufReader::new(reader).lines() {
-                visit(serde_json::from_str(&line?).map_err(io::Error::other)?)?;
+            if let Some(file) = bucket.file.as_mut() {
+                file.each(visit)?;
             }
-            // Writing goes on at the end, where it was.
-            file.get_mut().seek(SeekFrom::End(0))?;
         }
         Ok(())
     }
@@ -232,8 +225,7 @@ impl Facts {
         for &b in buckets {
             let mut bucket = lock(&self.buckets[b]);
             if let Some(file) = bucket.file.as_mut() {
-                file.flush()?;
-                size += file.get_ref().metadata()?.len();
+                size += file.bytes()?;
             }
         }
         Ok(size)

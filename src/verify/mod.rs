@@ -1,8 +1,9 @@
 //! Verification of an archive against CloudTrail's signed digests: which log files are missing,
 //! modified or listed by no digest, where the chain of digests is broken, which signatures fail.
-//! Everything here is pure: the reading pipeline hands in what it found ([`input`]: names,
-//! hashes, parsed digests, signatures) and gets back an [`Integrity`] to report
-//! ([`integrity`]). [`verify`] runs five steps, a file each: read the digests ([`digests`]),
+//! The checks are pure: the reading pipeline hands in what it found ([`input`]: names, hashes,
+//! parsed digests, signatures) and gets back an [`Integrity`] to report ([`integrity`]). Nothing
+//! here opens a file or reads the network: what a run keeps on disk until it verifies (below)
+//! goes to temporary files made by [`crate::spill`]. [`verify`] runs five steps, a file each: read the digests ([`digests`]),
 //! match the log files they list ([`logs`]), check the chains ([`chains`]), check the signatures
 //! ([`signature`]), summarise ([`summary`]). Around them: the digest file format ([`mod@format`]),
 //! how objects are matched by their place in the layout ([`place`]), what a shard of a

@@ -14,7 +14,7 @@
 
 use std::borrow::Cow;
 use std::collections::BinaryHeap;
-use std::io::{self, BufRead, Seek, SeekFrom, Write};
+use std::io;
 
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +23,7 @@ use super::{DigestObject, LogObject};
 use crate::hash::{hex, unhex, HexText, Sha256};
 use crate::keys::{PublicKey, PublicKeys};
 use crate::layout::{self, DigestName, LogName};
+use crate::spill;
 use crate::time::Timestamp;
 
 /// One line of a partial's residue.
@@ -199,20 +200,13 @@ fn tie(a: &Fact, b: &Fact) -> std::cmp::Ordering {
     serde_json::to_vec(a).ok().cmp(&serde_json::to_vec(b).ok())
 }
 
-/// Writes a sorted run to a temporary file (unlinked: gone when the run ends) and reads it back.
+/// Writes a sorted run to a temporary file and reads it back.
 fn spill(facts: Vec<Fact>) -> io::Result<Run> {
-    let mut file = io::BufWriter::with_capacity(1 << 13, tempfile::tempfile()?);
+    let mut file = spill::Lines::new()?;
     for fact in &facts {
-        serde_json::to_writer(&mut file, fact).map_err(io::Error::other)?;
-        file.write_all(b"\n")?;
+        file.push(fact)?;
     }
-    let mut file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
-    file.seek(SeekFrom::Start(0))?;
-    Ok(Box::new(
-        io::BufReader::with_capacity(1 << 13, file)
-            .lines()
-            .map(|line| serde_json::from_str(&line?).map_err(io::Error::other)),
-    ))
+    Ok(Box::new(file.read()?))
 }
 
 /// The residue's facts in order ([`in_order`]); an error reading a run back ends it.

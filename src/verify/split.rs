@@ -15,8 +15,7 @@
 //! files delivered days before it). By file name, nothing waits: the parts are as many as the
 //! group's size needs, so each holds about [`PART_BYTES`] of facts whatever the archive's length.
 
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::io;
 
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +25,7 @@ use super::residue::{self, Fact, LogFileFields};
 use super::{verify_in_parts, DigestObject, Integrity, Listing, Part, Scope};
 use crate::keys::PublicKeys;
 use crate::layout;
+use crate::spill;
 
 /// About how many bytes of facts (as the temporary files hold them) a part holds: a group of more
 /// is split. 1 MiB is some 3,000 log files.
@@ -60,15 +60,9 @@ pub(super) fn verify_split(
     keys: Option<&PublicKeys>,
     scope: &Scope,
 ) -> io::Result<Integrity> {
-    let mut files = (0..parts)
-        .map(|_| Ok(BufWriter::with_capacity(1 << 13, tempfile::tempfile()?)))
-        .collect::<io::Result<Vec<_>>>()?;
+    let mut files = (0..parts).map(|_| spill::Lines::new()).collect::<io::Result<Vec<_>>>()?;
     let mut digests: Vec<DigestObject> = Vec::new();
-    let mut write = |part: usize, line: &Line| -> io::Result<()> {
-        let file = &mut files[part];
-        serde_json::to_writer(&mut *file, line).map_err(io::Error::other)?;
-        file.write_all(b"\n")
-    };
+    let mut write = |part: usize, line: &Line| files[part].push(line);
     read(&mut |fact| match fact {
         Fact::Log(_) => {
             let part = part_of(fact.object(), parts);
@@ -89,14 +83,7 @@ pub(super) fn verify_split(
         }
         Fact::Keys(_) => Ok(()),
     })?;
-    let files = files
-        .into_iter()
-        .map(|file| {
-            let mut file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
-            file.seek(SeekFrom::Start(0))?;
-            Ok(file)
-        })
-        .collect::<io::Result<Vec<File>>>()?;
+    let files = files.into_iter().map(spill::Lines::read).collect::<io::Result<Vec<_>>>()?;
     verify_in_parts(&digests, files.into_iter().map(read_part), keys, scope)
 }
 
@@ -107,11 +94,11 @@ fn part_of(name: &str, parts: usize) -> usize {
 }
 
 /// A part read back.
-fn read_part(file: File) -> io::Result<Part> {
+fn read_part(lines: spill::Reader<Line>) -> io::Result<Part> {
     let (mut logs, mut listings) = (Vec::new(), Vec::new());
     let mut buckets = Buckets::default();
-    for line in BufReader::new(file).lines() {
-        match serde_json::from_str(&line?).map_err(io::Error::other)? {
+    for line in lines {
+        match line? {
             Line::Log(fact) => {
                 if let residue::Read::Object(residue::Object::Log(log)) =
                     fact.read().map_err(io::Error::other)?

@@ -1,7 +1,7 @@
-//! The Instance Connect records kept, verbatim, in temporary files (one per worker, deleted by the
-//! system when the run ends, however it ends): the compact events in memory point into them, and
-//! the few records whose text a report shows (or a connections listing, or a partial) are read
-//! back from here. Nothing else of a record is kept.
+//! The record spool: the Instance Connect records kept, verbatim, in temporary files (one per
+//! worker): the compact events in memory point into them, and the few records whose text a
+//! report shows (or a connections listing, or a partial) are read back from here. Nothing else
+//! of a record is kept.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
@@ -22,13 +22,9 @@ pub(crate) struct SpoolWriter {
 }
 
 impl SpoolWriter {
-    /// A new, already unlinked, temporary file in the system's temporary folder (`TMPDIR`).
+    /// A new temporary file ([`file`](super::file)).
     pub(crate) fn new(segment: u16) -> io::Result<SpoolWriter> {
-        Ok(SpoolWriter {
-            file: BufWriter::with_capacity(1 << 16, tempfile::tempfile()?),
-            written: 0,
-            segment,
-        })
+        Ok(SpoolWriter { file: BufWriter::with_capacity(1 << 16, super::file()?), written: 0, segment })
     }
 
     pub(crate) fn append(&mut self, record: &[u8]) -> io::Result<RecordRef> {
