@@ -23,6 +23,16 @@ pub(crate) struct Counts {
     /// S3 requests answered 503 (SlowDown) and retried. Absent from partials of older writers.
     #[serde(default)]
     pub(crate) requests_throttled: u64,
+    /// LookupEvents requests made (event history), and of them those answered
+    /// `ThrottlingException` and asked again. Absent when no event history was read.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) lookup_requests: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) lookup_requests_throttled: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl std::ops::AddAssign for Counts {
@@ -36,5 +46,7 @@ impl std::ops::AddAssign for Counts {
         self.records += other.records;
         self.events_out_of_range += other.events_out_of_range;
         self.requests_throttled += other.requests_throttled;
+        self.lookup_requests += other.lookup_requests;
+        self.lookup_requests_throttled += other.lookup_requests_throttled;
     }
 }

@@ -19,6 +19,7 @@ use crate::output::{Format, ListFormat};
 use crate::partial;
 use crate::scan::ReadOptions;
 use crate::source::filter::Filter;
+use crate::source::history::HistoryOptions;
 use crate::source::s3::S3Options;
 use crate::source::shard::Shard;
 use crate::source::Source;
@@ -104,6 +105,39 @@ pub(crate) struct ReadPlan {
     pub(crate) part_bytes: u64,
     /// `--state DIR`.
     pub(crate) state: Option<StatePlan>,
+    /// How event history (`cloudtrail://REGION` sources) is asked, and when the run began.
+    pub(crate) history: HistoryOptions,
+}
+
+/// The time a run takes as now, for the tests only: what event history's window ends at and its
+/// hours settle by, so that a test's stand-in for CloudTrail and the run agree on the last 90
+/// days. Not a user option.
+const NOW_VAR: &str = "TRAILSCOPE_TEST_NOW";
+
+/// Now, or the time `TRAILSCOPE_TEST_NOW` gives (`2024-03-10T00:00:00Z`).
+fn now() -> crate::time::Timestamp {
+    if let Some(now) = std::env::var(NOW_VAR).ok().and_then(|t| crate::time::Timestamp::parse(&t)) {
+        return now;
+    }
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    crate::time::Timestamp(since.as_millis() as i64)
+}
+
+/// Options that mean nothing beside a `cloudtrail://` source: what each would have done.
+fn refuse_beside_history(
+    subcommand: &'static str,
+    sources: &[Source],
+    given: [(bool, &str, &str); 3],
+) -> Result<(), clap::Error> {
+    let Some(Source::History(url)) = sources.iter().find(|s| matches!(s, Source::History(_))) else {
+        return Ok(());
+    };
+    match given.iter().find(|(set, _, _)| *set) {
+        Some((_, option, why)) => Err(usage(subcommand, ErrorKind::ArgumentConflict)(format!(
+            "{option} cannot be used with {url}: {why}"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// How to verify the archive.
@@ -142,6 +176,19 @@ impl ReadPlan {
         }
         let part_bytes =
             part_bytes(std::env::var(PART_BYTES_VAR)).map_err(usage(subcommand, ErrorKind::InvalidValue))?;
+        refuse_beside_history(
+            subcommand,
+            &input.sources,
+            [
+                (s3.no_sign_request, "--no-sign-request", "LookupEvents takes signed requests only"),
+                (verify.verify, "--verify", "event history has no digests to verify"),
+                (
+                    !narrowing.regions.is_empty(),
+                    "--region",
+                    "the region is the source's (cloudtrail://REGION)",
+                ),
+            ],
+        )?;
         let filter = Filter {
             from: narrowing.from,
             to: narrowing.to,
@@ -153,7 +200,9 @@ impl ReadPlan {
             settled: None,
             settled_on_s3: false,
         };
+        let history = HistoryOptions { profile: s3.profile.clone(), now: now() };
         Ok(ReadPlan {
+            history,
             sources: input.sources,
             options: ReadOptions {
                 jobs: input.jobs.map_or_else(rayon::current_num_threads, |n| n.get()),
@@ -306,6 +355,12 @@ mod tests {
             kind(&["trailscope", "scan", "--shard", "env/2", "-o", "p.jsonl.gz", "a"]),
             ErrorKind::ValueValidation
         );
+        for option in [&["--no-sign-request"][..], &["--verify"], &["--region", "us-east-1"]] {
+            let mut args = vec!["trailscope", "report"];
+            args.extend(option);
+            args.push("cloudtrail://us-east-1");
+            assert_eq!(kind(&args), ErrorKind::ArgumentConflict, "{option:?}");
+        }
     }
 
     #[test]

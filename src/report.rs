@@ -119,6 +119,10 @@ pub struct Summary {
     pub archived_by_storage_class: BTreeMap<String, u64>,
     /// S3 requests answered `503 SlowDown` (or another 503) and retried, slower.
     pub requests_throttled: u64,
+    /// CloudTrail LookupEvents requests (event history, `cloudtrail://`) answered
+    /// `ThrottlingException` and asked again, more slowly. Only when event history was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookup_requests_throttled: Option<u64>,
     /// Every record of every readable object, Instance Connect or not.
     pub records: u64,
     /// Distinct Instance Connect events: copies delivered more than once count once.

@@ -14,6 +14,7 @@ mod duplicates;
 mod failures;
 mod generated;
 mod golden;
+mod history;
 mod hostile;
 mod real_buckets;
 mod redact;

@@ -11,6 +11,7 @@ use crate::error::{FatalError, ObjectError, Reason};
 use crate::partial;
 use crate::plan::ReadPlan;
 use crate::scan::{self, Progress, ReadOptions, Scan};
+use crate::source::history::{self, HistoryClient};
 use crate::source::s3::S3Client;
 use crate::source::{self, Source};
 use crate::state::{self, State};
@@ -49,13 +50,15 @@ pub(crate) fn read(plan: &ReadPlan, state: Option<&State>, redact: bool) -> Resu
     if let Some(client) = &s3 {
         plan.log.stage(format_args!("S3 client: {}", client.description));
     }
+    let progress = std::sync::Arc::new(Bar::new(plan.log.quiet));
+    let history = connect_history(plan, &options, &runtime, &progress);
     let mut regions = Vec::new();
-    let stores = source::stores(&plan.sources, s3.as_ref(), &mut |found| regions.push(found))?;
+    let stores =
+        source::stores(&plan.sources, s3.as_ref(), history.as_ref(), &mut |found| regions.push(found))?;
     for found in &regions {
         plan.log.stage(format_args!("{found}"));
     }
-    let progress = Bar::new(plan.log.quiet);
-    let scanned = scan::scan(&stores, &options, &runtime, &progress);
+    let scanned = scan::scan(&stores, &options, &runtime, &*progress);
     progress.0.finish_and_clear();
     let mut scan = match scanned {
         Err(FatalError::AccessStopped { objects, mut example, mut cause }) if redact => {
@@ -70,6 +73,9 @@ pub(crate) fn read(plan: &ReadPlan, state: Option<&State>, redact: bool) -> Resu
     if let Some(client) = &s3 {
         scan.counts.requests_throttled += client.throttled();
     }
+    if let Some(client) = &history {
+        say_what_was_asked(client, &mut scan, plan);
+    }
     say_what_was_read(&scan, &options, plan, s3.is_some())?;
     let residue = if scan.partials.is_empty() { None } else { merge(&mut scan, &options, plan)? };
     if let Some(records) = scan.state.as_ref().and_then(|s| s.records.as_ref()) {
@@ -77,6 +83,53 @@ pub(crate) fn read(plan: &ReadPlan, state: Option<&State>, redact: bool) -> Resu
     }
     judge(&mut scan, &options, plan, redact)?;
     Ok(Read { scan, s3, residue, _runtime: runtime })
+}
+
+/// The client of event history, when a source is `cloudtrail://`: with the hours `--state` kept
+/// settled, which are not asked again. A `--from` older than event history reaches is said once.
+fn connect_history(
+    plan: &ReadPlan,
+    options: &ReadOptions,
+    runtime: &tokio::runtime::Runtime,
+    progress: &std::sync::Arc<Bar>,
+) -> Option<HistoryClient> {
+    if !plan.sources.iter().any(|s| matches!(s, Source::History(_))) {
+        return None;
+    }
+    if let Some(first) = history::too_old(&options.filter, plan.history.now) {
+        plan.log.warn(&[ObjectError {
+            object: "--from".to_owned(),
+            error: format!(
+                "event history (cloudtrail://) reaches back 90 days: its events are read from {first} on"
+            ),
+        }]);
+    }
+    let settled = options
+        .known
+        .iter()
+        .flat_map(|known| &known.objects)
+        .filter(|(name, known)| name.starts_with(history::SCHEME) && known.version == "etag:settled")
+        .map(|(name, known)| (name.clone(), known.size))
+        .collect();
+    let client = HistoryClient::connect(&plan.history, runtime, progress.clone(), settled);
+    plan.log.stage(format_args!("{}", client.description()));
+    Some(client)
+}
+
+/// What event history's requests were, in the counts and, per region, in `--verbose` lines.
+fn say_what_was_asked(client: &HistoryClient, scan: &mut Scan, plan: &ReadPlan) {
+    use std::sync::atomic::Ordering::Relaxed;
+    for (region, tally) in client.tallies() {
+        let (requests, throttled) =
+            (tally.requests.requests.load(Relaxed), tally.requests.throttled.load(Relaxed));
+        scan.counts.lookup_requests += requests;
+        scan.counts.lookup_requests_throttled += throttled;
+        plan.log.stage(format_args!(
+            "event history {region}: {requests} LookupEvents requests, {throttled} throttled and asked again, {} events kept, in {:.1} s",
+            tally.events.load(Relaxed),
+            tally.millis.load(Relaxed) as f64 / 1000.0
+        ));
+    }
 }
 
 /// The `--verbose` lines of what the reading did (throttling on S3, the counts, the state's
@@ -232,21 +285,31 @@ pub(crate) fn changed_objects(names: &[String]) -> Vec<ObjectError> {
 
 /// A bar on stderr only for a person watching: never under cron, in a pipe, or with `-q`. Its
 /// length grows as the listing finds objects.
-struct Bar(ProgressBar);
+struct Bar(ProgressBar, std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64);
 
 impl Bar {
     fn new(quiet: bool) -> Bar {
         if quiet || !std::io::stderr().is_terminal() {
-            return Bar(ProgressBar::hidden());
+            return Bar(ProgressBar::hidden(), Default::default(), Default::default());
         }
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
         if let Ok(style) = ProgressStyle::with_template(
-            "{spinner} reading {pos}/{len} objects [{bar:30}] {elapsed_precise}, eta {eta}",
+            "{spinner} reading {pos}/{len} objects [{bar:30}] {elapsed_precise}, eta {eta}{msg}",
         ) {
             bar.set_style(style.progress_chars("=> "));
         }
         bar.enable_steady_tick(Duration::from_millis(200));
-        Bar(bar)
+        Bar(bar, Default::default(), Default::default())
+    }
+}
+
+impl history::Pages for Bar {
+    /// Event history's pages are asked before its hours are listed: the bar says them as they come.
+    fn page(&self, events: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let pages = self.1.fetch_add(1, Relaxed) + 1;
+        let events = self.2.fetch_add(events, Relaxed) + events;
+        self.0.set_message(format!(" (event history: {pages} pages, {events} events)"));
     }
 }
 

@@ -137,6 +137,12 @@ pub(super) fn build(report: &Report, options: &RenderOptions) -> Vec<Block> {
             format!("{} (SlowDown, retried more slowly)", s.requests_throttled),
         ));
     }
+    if let Some(throttled) = s.lookup_requests_throttled.filter(|&n| n > 0) {
+        facts.push((
+            "LookupEvents requests throttled",
+            format!("{throttled} (ThrottlingException, asked again)"),
+        ));
+    }
     if s.events_without_time > 0 {
         let events = plural(s.events_without_time, "event", "events");
         facts.push(("Without a readable eventTime", format!("{events}: not paired, not placed in time")));

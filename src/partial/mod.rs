@@ -106,6 +106,7 @@ pub(crate) fn source_names(sources: &[Source]) -> Vec<String> {
         .map(|source| match source {
             Source::Local(path) => path.display().to_string(),
             Source::S3(url) => url.to_string(),
+            Source::History(url) => url.to_string(),
         })
         .collect()
 }

@@ -1,10 +1,11 @@
 //! Where objects come from. One trait, [`Store`], for every kind of source: it lists what a
-//! SOURCE holds, as it goes, and fetches an object's bytes. Local folders ([`local`]) and S3
-//! ([`s3`]) implement it; the reading stage (`scan`) drives any of them the same way and applies
+//! SOURCE holds, as it goes, and fetches an object's bytes. Local folders ([`local`]), S3
+//! ([`s3`]) and CloudTrail's event history ([`history`], an hour of a region an object) implement it; the reading stage (`scan`) drives any of them the same way and applies
 //! the limits (requests in flight, bytes held) once, around them.
 
 pub(crate) mod filter;
 pub(crate) mod glob;
+pub(crate) mod history;
 mod local;
 pub(crate) mod s3;
 pub(crate) mod shard;
@@ -23,6 +24,7 @@ use crate::error::{ArchivedObject, FatalError, ObjectError};
 
 use filter::Filter;
 use glob::Glob;
+use history::HistoryUrl;
 pub(crate) use local::LocalStore;
 use s3::S3Url;
 
@@ -33,12 +35,17 @@ pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub enum Source {
     Local(PathBuf),
     S3(S3Url),
+    /// `cloudtrail://REGION`: the region's event history (LookupEvents).
+    History(HistoryUrl),
 }
 
 impl FromStr for Source {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Source, String> {
+        if let Some(url) = HistoryUrl::parse(text) {
+            return url.map(Source::History);
+        }
         match S3Url::parse(text) {
             Some(url) => url.map(Source::S3),
             None => Ok(Source::Local(PathBuf::from(text))),
@@ -52,6 +59,7 @@ impl Source {
     fn contains(&self, other: &Source) -> bool {
         match (self, other) {
             (Source::S3(a), Source::S3(b)) => a.bucket == b.bucket && b.prefix.starts_with(&a.prefix),
+            (Source::History(a), Source::History(b)) => a == b,
             (Source::Local(a), Source::Local(b)) => match (a.canonicalize(), b.canonicalize()) {
                 (Ok(a), Ok(b)) => b.starts_with(a),
                 _ => a == b,
@@ -230,21 +238,31 @@ pub(crate) fn classify_name(path: &str, digests: bool, include: &[Glob]) -> Verd
     }
 }
 
-/// The store for each source: local ones directly, S3 ones through `s3` (connected beforehand
-/// when any source is S3); `found` hears each bucket's region when it was looked up.
+/// The store for each source: local ones directly, S3 ones through `s3` and event history
+/// through `history` (each connected beforehand when a source needs it); `found` hears each
+/// bucket's region when it was looked up.
 pub(crate) fn stores(
     sources: &[Source],
     s3: Option<&s3::S3Client>,
+    history: Option<&history::HistoryClient>,
     found: &mut dyn FnMut(String),
 ) -> Result<Vec<std::sync::Arc<dyn Store>>, FatalError> {
+    let mut regions = 0;
     distinct(sources)
         .into_iter()
         .map(|source| -> Result<std::sync::Arc<dyn Store>, FatalError> {
-            match (source, s3) {
-                (Source::Local(path), _) => Ok(std::sync::Arc::new(LocalStore::new(&path)?)),
-                (Source::S3(url), Some(client)) => Ok(std::sync::Arc::new(client.store(url, found))),
-                (Source::S3(url), None) => {
+            match (source, s3, history) {
+                (Source::Local(path), _, _) => Ok(std::sync::Arc::new(LocalStore::new(&path)?)),
+                (Source::S3(url), Some(client), _) => Ok(std::sync::Arc::new(client.store(url, found))),
+                (Source::S3(url), None, _) => {
                     Err(FatalError::S3(format!("{url}: no S3 client was set up").into()))
+                }
+                (Source::History(url), _, Some(client)) => {
+                    regions += 1;
+                    Ok(std::sync::Arc::new(client.store(&url, regions - 1)))
+                }
+                (Source::History(url), _, None) => {
+                    Err(FatalError::S3(format!("{url}: no CloudTrail client was set up").into()))
                 }
             }
         })
@@ -297,6 +315,7 @@ mod tests {
         assert!(matches!("s3://bucket/AWSLogs/".parse(), Ok(Source::S3(_))));
         assert!(matches!("testdata/seed".parse(), Ok(Source::Local(_))));
         assert!("s3://".parse::<Source>().is_err());
+        assert!(matches!("cloudtrail://us-east-1".parse(), Ok(Source::History(_))));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod cloudtrail;
 pub mod garage;
 pub mod golden;
 pub mod proxy;

@@ -1,0 +1,448 @@
+//! CloudTrail's event history (`cloudtrail://REGION`): the last 90 days of a region's management
+//! events, asked of the LookupEvents API and read as a [`Store`] like a folder or a bucket.
+//!
+//! An object of event history is one UTC hour of one region, `cloudtrail://REGION/YYYY-MM-DDTHH`:
+//! its bytes are a LookupEvents-shaped document (`{"Events": [...]}`, each event's record in its
+//! `CloudTrailEvent` string) read by the same decoding as an export of it. The listing asks the API
+//! ([`lookup`]: each attribute once over the whole window, 50 events a page, every request of the
+//! region paced by one [`pace::Pacer`]), files the events by the hour of their time, and lists every
+//! hour of the window, an empty one too: so `--state` knows which hours were asked. An hour is
+//! settled once it ended more than [`LATE_DELIVERY`] before the run began; a settled hour is listed
+//! with a version (so `--state` keeps it), and a later run does not ask for it again: it asks from
+//! the oldest hour not settled and lists the settled ones from what the state kept.
+//!
+//! Regions are read in parallel (each listing is a task of the reading stage), each within its own
+//! budget of two requests a second; a shard of `scan --shard` reads whole regions.
+
+pub(crate) mod lookup;
+pub(crate) mod pace;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+
+use super::filter::Filter;
+use super::{BoxFuture, Entry, Fetched, Found, Kind, Location, Object, Store};
+use crate::error::{FatalError, ObjectError, Reason};
+use crate::time::{Timestamp, DAY, HOUR};
+
+/// What a SOURCE of event history starts with.
+pub(crate) const SCHEME: &str = "cloudtrail://";
+/// How far back LookupEvents answers.
+pub(crate) const KEPT_FOR: i64 = 90 * DAY;
+/// How long after an hour ends its events may still arrive in event history. CloudTrail delivers
+/// an event within about 5 minutes of the call on average, and does not guarantee it (its User
+/// Guide); an hour is taken as complete once this much longer has passed, twelve times the
+/// average. An event later than that would be missed by `--state` runs only (a run without
+/// `--state` asks for every hour).
+pub(crate) const LATE_DELIVERY: i64 = HOUR;
+/// The version a settled hour is listed with: `--state` keeps it, and does not ask for it again.
+const SETTLED: &str = "settled";
+/// Time without an answer before a request is abandoned (and asked again).
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `cloudtrail://REGION`, parsed.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HistoryUrl {
+    pub region: String,
+}
+
+impl HistoryUrl {
+    /// Parses `cloudtrail://REGION`; `None` when `text` is not of that scheme.
+    pub fn parse(text: &str) -> Option<Result<HistoryUrl, String>> {
+        let region = text.strip_prefix(SCHEME)?.trim_end_matches('/');
+        if region == "all" {
+            return Some(Err(format!(
+                "{text}: name each region (cloudtrail://us-east-1 cloudtrail://eu-west-1 ...): \
+                 finding the account's regions would take another AWS SDK (docs/history.md says why)"
+            )));
+        }
+        let valid = !region.is_empty()
+            && region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && region.contains('-');
+        if !valid {
+            return Some(Err(format!("{text}: expected cloudtrail://REGION, e.g. cloudtrail://us-east-1")));
+        }
+        Some(Ok(HistoryUrl { region: region.to_owned() }))
+    }
+}
+
+impl fmt::Display for HistoryUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{SCHEME}{}", self.region)
+    }
+}
+
+/// How to reach event history, from the command line.
+#[derive(Debug, Clone)]
+pub(crate) struct HistoryOptions {
+    pub(crate) profile: Option<String>,
+    /// When the run began: the end of the window, and what hours are settled by.
+    pub(crate) now: Timestamp,
+}
+
+/// What the reading of event history hears as it goes (a progress bar).
+pub(crate) trait Pages: Send + Sync {
+    /// A page of `events` events arrived.
+    fn page(&self, events: u64);
+}
+
+/// What one region's reading did, for the summary and `-v`.
+#[derive(Debug, Default)]
+pub(crate) struct RegionTally {
+    pub(crate) requests: pace::Tally,
+    pub(crate) events: AtomicU64,
+    /// Milliseconds from the first request to the last answer.
+    pub(crate) millis: AtomicU64,
+}
+
+/// A region's pace of requests and what they did: one per region, whichever sources ask there.
+type Budget = (Arc<pace::Pacer>, Arc<RegionTally>);
+
+/// The client of every `cloudtrail://` SOURCE of a run: the AWS configuration, loaded once, and
+/// each region's budget of requests and tally.
+pub(crate) struct HistoryClient {
+    shared: aws_config::SdkConfig,
+    endpoint: Option<String>,
+    runtime: tokio::runtime::Handle,
+    now: Timestamp,
+    regions: Mutex<BTreeMap<String, Budget>>,
+    pages: Arc<dyn Pages>,
+    /// Settled hours an earlier run kept (`--state`), by name, with their size.
+    settled: BTreeMap<String, u64>,
+}
+
+impl HistoryClient {
+    /// Loads the AWS configuration (on `runtime`, which carries every request later). `settled`:
+    /// the hours `--state` kept settled, with their sizes.
+    pub(crate) fn connect(
+        options: &HistoryOptions,
+        runtime: &tokio::runtime::Runtime,
+        pages: Arc<dyn Pages>,
+        settled: BTreeMap<String, u64>,
+    ) -> HistoryClient {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .read_timeout(READ_TIMEOUT)
+                    .operation_attempt_timeout(READ_TIMEOUT * 2)
+                    .build(),
+            )
+            // Every retry is the pacer's: it counts throttling answers and slows the region down.
+            .retry_config(RetryConfig::disabled());
+        if let Some(profile) = &options.profile {
+            loader = loader.profile_name(profile);
+        }
+        let shared = runtime.block_on(loader.load());
+        HistoryClient {
+            shared,
+            endpoint: std::env::var("AWS_ENDPOINT_URL_CLOUDTRAIL").ok().filter(|u| !u.is_empty()),
+            runtime: runtime.handle().clone(),
+            now: options.now,
+            regions: Mutex::default(),
+            pages,
+            settled,
+        }
+    }
+
+    /// Where requests go, for `--verbose`: never anything about credentials.
+    pub(crate) fn description(&self) -> String {
+        match &self.endpoint {
+            Some(url) => format!("CloudTrail event history at {url} (AWS_ENDPOINT_URL_CLOUDTRAIL)"),
+            None => "CloudTrail event history at AWS".to_owned(),
+        }
+    }
+
+    /// The store of `cloudtrail://REGION`, the `ordinal`-th event-history source of the run.
+    pub(crate) fn store(&self, url: &HistoryUrl, ordinal: u32) -> HistoryStore {
+        let mut config =
+            aws_sdk_cloudtrail::config::Builder::from(&self.shared).region(Region::new(url.region.clone()));
+        config.set_endpoint_url(self.endpoint.clone());
+        let (pacer, tally) = self
+            .regions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(url.region.clone())
+            .or_insert_with(|| (Arc::new(pace::Pacer::new(pace::SPACING)), Arc::default()))
+            .clone();
+        let prefix = format!("{url}/");
+        let settled = self
+            .settled
+            .range(prefix.clone()..)
+            .take_while(|(name, _)| name.starts_with(&prefix))
+            .map(|(name, size)| (name.clone(), *size))
+            .collect();
+        HistoryStore {
+            client: aws_sdk_cloudtrail::Client::from_conf(config.build()),
+            url: url.clone(),
+            ordinal,
+            now: self.now,
+            pacer,
+            tally,
+            pages: Arc::clone(&self.pages),
+            settled,
+            held: Mutex::default(),
+            _runtime: self.runtime.clone(),
+        }
+    }
+
+    /// Each region's requests, throttling answers, events and time, in region order.
+    pub(crate) fn tallies(&self) -> Vec<(String, Arc<RegionTally>)> {
+        let regions = self.regions.lock().unwrap_or_else(|e| e.into_inner());
+        regions.iter().map(|(region, (_, tally))| (region.clone(), Arc::clone(tally))).collect()
+    }
+}
+
+/// One `cloudtrail://REGION` SOURCE.
+pub(crate) struct HistoryStore {
+    client: aws_sdk_cloudtrail::Client,
+    url: HistoryUrl,
+    /// Its place among the run's event-history sources: which shard reads it.
+    ordinal: u32,
+    now: Timestamp,
+    pacer: Arc<pace::Pacer>,
+    tally: Arc<RegionTally>,
+    pages: Arc<dyn Pages>,
+    /// Settled hours of this region an earlier run kept, by name, with their size (in order).
+    settled: Vec<(String, u64)>,
+    /// The documents of the hours listed, until their one fetch.
+    held: Mutex<HashMap<String, Vec<u8>>>,
+    _runtime: tokio::runtime::Handle,
+}
+
+/// The hour `time` falls in, as its first millisecond.
+fn hour_of(time: Timestamp) -> i64 {
+    time.millis().div_euclid(HOUR) * HOUR
+}
+
+/// `cloudtrail://REGION/YYYY-MM-DDTHH`.
+pub(crate) fn hour_name(url: &HistoryUrl, hour: i64) -> String {
+    let shown = Timestamp(hour).to_string();
+    format!("{url}/{}", &shown[..13])
+}
+
+/// The window a run asks for: from `--from` (not before the oldest time LookupEvents answers) to
+/// the end of `--to`'s day (not after `now`).
+pub(crate) fn window(filter: &Filter, now: Timestamp) -> (Timestamp, Timestamp) {
+    let oldest = now.millis() - KEPT_FOR;
+    let start = filter.from.map_or(oldest, |from| from.start().millis().max(oldest));
+    let end = filter.to.map_or(now.millis(), |to| (to.next().start().millis() - 1).min(now.millis()));
+    (Timestamp(start), Timestamp(end.max(start)))
+}
+
+/// The first day LookupEvents answers for, when `--from` asks for older ones (to be warned once).
+pub(crate) fn too_old(filter: &Filter, now: Timestamp) -> Option<crate::time::Day> {
+    let oldest = now.millis() - KEPT_FOR;
+    let from = filter.from?;
+    (from.start().millis() < oldest).then(|| crate::time::Day(oldest.div_euclid(DAY) + 1))
+}
+
+impl HistoryStore {
+    /// The events of the window, every lookup asked in turn (they share the region's budget, so
+    /// asking them at once would be no faster); an error names the first lookup refused.
+    async fn ask_all(&self, window: (Timestamp, Timestamp)) -> Result<Vec<lookup::Found>, String> {
+        let started = Instant::now();
+        let pages = Arc::clone(&self.pages);
+        let page = move |events: u64| pages.page(events);
+        let mut found = Vec::new();
+        for one in lookup::LOOKUPS {
+            found.extend(
+                lookup::ask(&self.client, &self.pacer, &self.tally.requests, one, window, &page).await?,
+            );
+        }
+        self.tally.events.fetch_add(found.len() as u64, Ordering::Relaxed);
+        self.tally.millis.fetch_add(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        Ok(found)
+    }
+
+    /// Lists every hour: those the state kept settled, then those asked now.
+    async fn list_hours(&self, filter: &Filter, found: &Found) -> Result<(), FatalError> {
+        if filter.shard.is_some_and(|shard| self.ordinal % shard.count != shard.index) {
+            return Ok(());
+        }
+        let (mut start, end) = window(filter, self.now);
+        // The state's settled hours are not asked again: the window starts after the newest.
+        let settled_until = self.settled.iter().filter_map(|(name, _)| hour_from_name(name)).max();
+        if let Some(hour) = settled_until {
+            start = Timestamp(start.millis().max(hour + HOUR));
+        }
+        for (name, size) in &self.settled {
+            let object = self.object(name.clone(), *size, true);
+            if found.send(Entry::Object(object)).await.is_err() {
+                return Ok(());
+            }
+        }
+        if start > end && settled_until.is_some() {
+            return Ok(());
+        }
+        let events = match self.ask_all((start, end)).await {
+            Ok(events) => events,
+            Err(error) => {
+                let failure = ObjectError { object: self.url.to_string(), error };
+                let _ = found.send(Entry::Failed(failure)).await;
+                return Ok(());
+            }
+        };
+        for (hour, bytes) in file_by_hour(events, (start, end)) {
+            let name = hour_name(&self.url, hour);
+            let settled = hour + HOUR + LATE_DELIVERY <= self.now.millis();
+            let size = bytes.len() as u64;
+            self.held.lock().unwrap_or_else(|e| e.into_inner()).insert(name.clone(), bytes);
+            if found.send(Entry::Object(self.object(name, size, settled))).await.is_err() {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    fn object(&self, name: String, size: u64, settled: bool) -> Object {
+        Object {
+            location: Location::Key(name.clone()),
+            name,
+            size: Some(size),
+            version: settled.then(|| SETTLED.to_owned()),
+            kind: Kind::Log,
+        }
+    }
+}
+
+/// The first millisecond of the hour a name of [`hour_name`] says.
+fn hour_from_name(name: &str) -> Option<i64> {
+    let (_, hour) = name.rsplit_once('/')?;
+    Timestamp::parse(&format!("{hour}:00:00Z")).map(|t| t.millis())
+}
+
+/// The events as one document per hour of `window` (empty hours too), each event once (by its
+/// id; two lookups never find the same event, but a page boundary moved by a new event may show
+/// one twice), in time order, then by id.
+fn file_by_hour(events: Vec<lookup::Found>, (start, end): (Timestamp, Timestamp)) -> Vec<(i64, Vec<u8>)> {
+    let mut hours: BTreeMap<i64, BTreeMap<(i64, String), lookup::Found>> = BTreeMap::new();
+    let mut hour = hour_of(start);
+    while hour <= end.millis() {
+        hours.entry(hour).or_default();
+        hour += HOUR;
+    }
+    for event in events {
+        let key = (event.time.millis(), event.id.clone());
+        hours.entry(hour_of(event.time)).or_default().insert(key, event);
+    }
+    hours.into_iter().map(|(hour, events)| (hour, document(events.into_values()))).collect()
+}
+
+/// `{"Events": [...]}` as LookupEvents answers it, the fields the decoding reads.
+fn document(events: impl Iterator<Item = lookup::Found>) -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Event {
+        event_id: String,
+        event_name: String,
+        event_time: f64,
+        cloud_trail_event: String,
+    }
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Document {
+        events: Vec<Event>,
+    }
+    let events = events
+        .map(|e| Event {
+            event_id: e.id,
+            event_name: e.name,
+            event_time: e.time.millis() as f64 / 1000.0,
+            cloud_trail_event: e.record,
+        })
+        .collect();
+    // Serializing strings and numbers into memory cannot fail.
+    serde_json::to_vec(&Document { events }).unwrap_or_default()
+}
+
+impl Store for HistoryStore {
+    fn list<'a>(&'a self, filter: &'a Filter, found: &'a Found) -> BoxFuture<'a, Result<(), FatalError>> {
+        Box::pin(self.list_hours(filter, found))
+    }
+
+    fn get<'a>(&'a self, object: &'a Object, _whole_up_to: u64) -> BoxFuture<'a, Result<Fetched, Reason>> {
+        let held = self.held.lock().unwrap_or_else(|e| e.into_inner()).remove(&object.name);
+        Box::pin(async move {
+            match held {
+                Some(bytes) => Ok(Fetched { body: super::Body::Bytes(bytes), signature: None }),
+                None => Err(Reason::Misrouted {
+                    object: object.name.clone(),
+                    expected: "an hour of event history this run listed",
+                }),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::Day;
+
+    #[test]
+    fn sources_name_one_region() {
+        assert_eq!(
+            HistoryUrl::parse("cloudtrail://eu-west-1"),
+            Some(Ok(HistoryUrl { region: "eu-west-1".into() }))
+        );
+        assert!(HistoryUrl::parse("cloudtrail://").expect("the scheme").is_err());
+        assert!(HistoryUrl::parse("cloudtrail://all").expect("the scheme").is_err());
+        assert!(HistoryUrl::parse("cloudtrail://EU WEST").expect("the scheme").is_err());
+        assert!(HistoryUrl::parse("s3://bucket").is_none());
+    }
+
+    #[test]
+    fn hours_are_named_and_read_back() {
+        let url = HistoryUrl { region: "us-east-1".into() };
+        let t = Timestamp::parse("2024-03-01T05:59:59Z").expect("time");
+        let name = hour_name(&url, hour_of(t));
+        assert_eq!(name, "cloudtrail://us-east-1/2024-03-01T05");
+        assert_eq!(hour_from_name(&name), Some(hour_of(t)));
+    }
+
+    #[test]
+    fn the_window_is_the_last_90_days_or_less_and_an_older_from_is_said() {
+        let now = Timestamp::parse("2024-06-30T12:00:00Z").expect("time");
+        let whole = window(&Filter::default(), now);
+        assert_eq!(whole, (Timestamp(now.millis() - KEPT_FOR), now));
+        let filter =
+            Filter { from: Day::parse("2024-06-01"), to: Day::parse("2024-06-02"), ..Filter::default() };
+        let (start, end) = window(&filter, now);
+        assert_eq!(start.to_string(), "2024-06-01T00:00:00Z");
+        assert_eq!(end.to_string(), "2024-06-02T23:59:59.999Z");
+        assert_eq!(too_old(&filter, now), None);
+        let old = Filter { from: Day::parse("2024-01-01"), ..Filter::default() };
+        assert_eq!(too_old(&old, now), Day::parse("2024-04-02"));
+        assert_eq!(window(&old, now), whole);
+    }
+
+    #[test]
+    fn every_hour_of_the_window_is_a_document_even_empty() {
+        let at = |t: &str| Timestamp::parse(t).expect("time");
+        let event = |t: &str, id: &str| lookup::Found {
+            time: at(t),
+            id: id.into(),
+            name: "OpenTunnel".into(),
+            record: format!(r#"{{"eventID":"{id}"}}"#),
+        };
+        let events = vec![
+            event("2024-03-01T02:10:00Z", "b"),
+            event("2024-03-01T00:10:00Z", "a"),
+            event("2024-03-01T02:10:00Z", "b"),
+        ];
+        let hours = file_by_hour(events, (at("2024-03-01T00:30:00Z"), at("2024-03-01T02:30:00Z")));
+        assert_eq!(hours.len(), 3);
+        let text = |i: usize| String::from_utf8(hours[i].1.clone()).expect("utf-8");
+        assert_eq!(text(1), r#"{"Events":[]}"#);
+        assert!(text(0).contains(r#""CloudTrailEvent":"{\"eventID\":\"a\"}""#), "{}", text(0));
+        assert_eq!(text(2).matches("EventId").count(), 1, "an event seen twice is filed once");
+    }
+}
