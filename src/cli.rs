@@ -292,10 +292,13 @@ pub struct RowFilterArgs {
 /// What to read and how: shared by every command that reads an archive.
 #[derive(Debug, Args)]
 pub struct InputArgs {
-    /// Files, directories or `s3://BUCKET[/PREFIX]` to read. Directories and prefixes are read
-    /// recursively (directory links are not followed); in them `*.json`, `*.json.gz`, `*.jsonl`
-    /// and `*.jsonl.gz` are read (and names --include matches), files under `CloudTrail-Digest/`
-    /// and files with other names are skipped and counted. A file named here is always read.
+    /// Files, directories, `s3://BUCKET[/PREFIX]` or `cloudtrail://REGION` to read. Directories and
+    /// prefixes are read recursively (directory links are not followed); in them `*.json`,
+    /// `*.json.gz`, `*.jsonl` and `*.jsonl.gz` are read (and names --include matches), files under
+    /// `CloudTrail-Digest/` and files with other names are skipped and counted. A file named here
+    /// is always read. `cloudtrail://REGION` asks the region's CloudTrail event history (the last
+    /// 90 days of management events, LookupEvents) for its Instance Connect events; name each
+    /// region.
     #[arg(value_name = "SOURCE", required = true)]
     pub sources: Vec<Source>,
 

@@ -819,6 +819,22 @@ fn the_iam_policy_is_json_with_every_bucket_it_needs() {
     ] {
         assert!(text.contains(resource), "{resource}");
     }
+    // Every feature's permission: S3 reads, the trail's KMS key, event history, digest keys.
+    for action in [
+        "s3:ListBucket",
+        "s3:GetObject",
+        "kms:Decrypt",
+        "cloudtrail:LookupEvents",
+        "cloudtrail:ListPublicKeys",
+    ] {
+        assert!(text.contains(&format!("\"{action}\"")), "{action}");
+    }
+    // The one policy the docs show is this file, as it is.
+    let docs = read(&common::root().join("docs/history.md"));
+    assert!(
+        docs.contains(read(&deploy("iam-policy.json")).trim_end()),
+        "docs/history.md quotes deploy/iam-policy.json"
+    );
 }
 
 #[test]

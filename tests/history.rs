@@ -115,6 +115,13 @@ fn event_history_reports_what_the_accounts_log_files_report_in_a_few_paced_reque
         );
         assert!(stderr.contains(&format!("event history {region}: ")), "-v says each region: {stderr}");
     }
+    // Regions in parallel: each region's requests began before the other's ended.
+    let span = |region: &str| {
+        let times: Vec<_> = requests.iter().filter(|r| r.region == region).map(|r| r.at).collect();
+        (*times.iter().min().expect("asked"), *times.iter().max().expect("asked"))
+    };
+    let ((east_first, east_last), (west_first, west_last)) = (span("us-east-1"), span("eu-west-1"));
+    assert!(east_first < west_last && west_first < east_last, "the regions were asked at once");
     // Paced: nothing lost, and at most 10% throttled.
     let throttled = requests.iter().filter(|r| r.error.as_deref() == Some("ThrottlingException")).count();
     assert!(throttled * 10 <= requests.len(), "{throttled} of {} requests throttled", requests.len());

@@ -111,7 +111,7 @@ fn connect_history(
         .filter(|(name, known)| name.starts_with(history::SCHEME) && known.version == "etag:settled")
         .map(|(name, known)| (name.clone(), known.size))
         .collect();
-    let client = HistoryClient::connect(&plan.history, runtime, progress.clone(), settled);
+    let client = HistoryClient::connect(&plan.history, &options.filter, runtime, progress.clone(), settled);
     plan.log.stage(format_args!("{}", client.description()));
     Some(client)
 }

@@ -47,6 +47,8 @@ pub struct Request {
     pub error: Option<String>,
     /// Events answered.
     pub events: usize,
+    /// When it arrived.
+    pub at: Instant,
 }
 
 #[derive(Default)]
@@ -274,6 +276,7 @@ fn answer(shared: &Mutex<Shared>, target: &str, authorization: &str, body: &[u8]
         token: token.is_some(),
         error: None,
         events: 0,
+        at: Instant::now(),
     };
     let (status, reply) = respond(&mut shared, &region, target, &attributes, (start, end), token, &request);
     if status != "200 OK" {

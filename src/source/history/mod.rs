@@ -116,6 +116,8 @@ pub(crate) struct HistoryClient {
     pages: Arc<dyn Pages>,
     /// Settled hours an earlier run kept (`--state`), by name, with their size.
     settled: BTreeMap<String, u64>,
+    /// The run's window (`--from/--to`) and shard.
+    filter: Filter,
 }
 
 impl HistoryClient {
@@ -123,6 +125,7 @@ impl HistoryClient {
     /// the hours `--state` kept settled, with their sizes.
     pub(crate) fn connect(
         options: &HistoryOptions,
+        filter: &Filter,
         runtime: &tokio::runtime::Runtime,
         pages: Arc<dyn Pages>,
         settled: BTreeMap<String, u64>,
@@ -149,6 +152,7 @@ impl HistoryClient {
             regions: Mutex::default(),
             pages,
             settled,
+            filter: filter.clone(),
         }
     }
 
@@ -173,23 +177,36 @@ impl HistoryClient {
             .or_insert_with(|| (Arc::new(pace::Pacer::new(pace::SPACING)), Arc::default()))
             .clone();
         let prefix = format!("{url}/");
-        let settled = self
+        let settled: Vec<(String, u64)> = self
             .settled
             .range(prefix.clone()..)
             .take_while(|(name, _)| name.starts_with(&prefix))
             .map(|(name, size)| (name.clone(), *size))
             .collect();
-        HistoryStore {
+        // The settled hours are not asked again: the window starts after the newest.
+        let (mut start, end) = window(&self.filter, self.now);
+        let settled_until = settled.iter().filter_map(|(name, _)| hour_from_name(name)).max();
+        if let Some(hour) = settled_until {
+            start = Timestamp(start.millis().max(hour + HOUR));
+        }
+        let owned = self.filter.shard.is_none_or(|shard| ordinal % shard.count == shard.index);
+        // Asked from now on, while the reading lists the stores before it: the regions' lookups
+        // run at once, each at its own pace.
+        let asker = Asker {
             client: aws_sdk_cloudtrail::Client::from_conf(config.build()),
-            url: url.clone(),
-            ordinal,
-            now: self.now,
             pacer,
             tally,
             pages: Arc::clone(&self.pages),
+        };
+        let asking = (owned && start <= end).then(|| self.runtime.spawn(asker.ask_all((start, end))));
+        HistoryStore {
+            url: url.clone(),
+            owned,
+            window: (start, end),
+            now: self.now,
             settled,
+            asking: Mutex::new(asking),
             held: Mutex::default(),
-            _runtime: self.runtime.clone(),
         }
     }
 
@@ -202,19 +219,48 @@ impl HistoryClient {
 
 /// One `cloudtrail://REGION` SOURCE.
 pub(crate) struct HistoryStore {
-    client: aws_sdk_cloudtrail::Client,
     url: HistoryUrl,
-    /// Its place among the run's event-history sources: which shard reads it.
-    ordinal: u32,
+    /// Whether this run's shard reads the region.
+    owned: bool,
+    /// What is asked: from the oldest hour not settled, to the end of the window.
+    window: (Timestamp, Timestamp),
     now: Timestamp,
+    /// Settled hours of this region an earlier run kept, by name, with their size (in order).
+    settled: Vec<(String, u64)>,
+    /// The lookups, under way since the store was made; taken by the listing.
+    asking: Mutex<Option<Asking>>,
+    /// The documents of the hours listed, until their one fetch.
+    held: Mutex<HashMap<String, Vec<u8>>>,
+}
+
+/// A region's lookups under way: the events of the window, or why the region could not be read.
+type Asking = tokio::task::JoinHandle<Result<Vec<lookup::Found>, String>>;
+
+/// What asks a region's lookups: its client, its budget and its tally.
+struct Asker {
+    client: aws_sdk_cloudtrail::Client,
     pacer: Arc<pace::Pacer>,
     tally: Arc<RegionTally>,
     pages: Arc<dyn Pages>,
-    /// Settled hours of this region an earlier run kept, by name, with their size (in order).
-    settled: Vec<(String, u64)>,
-    /// The documents of the hours listed, until their one fetch.
-    held: Mutex<HashMap<String, Vec<u8>>>,
-    _runtime: tokio::runtime::Handle,
+}
+
+impl Asker {
+    /// The events of the window, every lookup asked in turn (they share the region's budget, so
+    /// asking them at once would be no faster); an error names the first lookup refused.
+    async fn ask_all(self, window: (Timestamp, Timestamp)) -> Result<Vec<lookup::Found>, String> {
+        let started = Instant::now();
+        let pages = Arc::clone(&self.pages);
+        let page = move |events: u64| pages.page(events);
+        let mut found = Vec::new();
+        for one in lookup::LOOKUPS {
+            found.extend(
+                lookup::ask(&self.client, &self.pacer, &self.tally.requests, one, window, &page).await?,
+            );
+        }
+        self.tally.events.fetch_add(found.len() as u64, Ordering::Relaxed);
+        self.tally.millis.fetch_add(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        Ok(found)
+    }
 }
 
 /// The hour `time` falls in, as its first millisecond.
@@ -245,33 +291,10 @@ pub(crate) fn too_old(filter: &Filter, now: Timestamp) -> Option<crate::time::Da
 }
 
 impl HistoryStore {
-    /// The events of the window, every lookup asked in turn (they share the region's budget, so
-    /// asking them at once would be no faster); an error names the first lookup refused.
-    async fn ask_all(&self, window: (Timestamp, Timestamp)) -> Result<Vec<lookup::Found>, String> {
-        let started = Instant::now();
-        let pages = Arc::clone(&self.pages);
-        let page = move |events: u64| pages.page(events);
-        let mut found = Vec::new();
-        for one in lookup::LOOKUPS {
-            found.extend(
-                lookup::ask(&self.client, &self.pacer, &self.tally.requests, one, window, &page).await?,
-            );
-        }
-        self.tally.events.fetch_add(found.len() as u64, Ordering::Relaxed);
-        self.tally.millis.fetch_add(started.elapsed().as_millis() as u64, Ordering::Relaxed);
-        Ok(found)
-    }
-
     /// Lists every hour: those the state kept settled, then those asked now.
-    async fn list_hours(&self, filter: &Filter, found: &Found) -> Result<(), FatalError> {
-        if filter.shard.is_some_and(|shard| self.ordinal % shard.count != shard.index) {
+    async fn list_hours(&self, found: &Found) -> Result<(), FatalError> {
+        if !self.owned {
             return Ok(());
-        }
-        let (mut start, end) = window(filter, self.now);
-        // The state's settled hours are not asked again: the window starts after the newest.
-        let settled_until = self.settled.iter().filter_map(|(name, _)| hour_from_name(name)).max();
-        if let Some(hour) = settled_until {
-            start = Timestamp(start.millis().max(hour + HOUR));
         }
         for (name, size) in &self.settled {
             let object = self.object(name.clone(), *size, true);
@@ -279,18 +302,18 @@ impl HistoryStore {
                 return Ok(());
             }
         }
-        if start > end && settled_until.is_some() {
-            return Ok(());
-        }
-        let events = match self.ask_all((start, end)).await {
-            Ok(events) => events,
-            Err(error) => {
+        let asking = self.asking.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(asking) = asking else { return Ok(()) };
+        let events = match asking.await {
+            Ok(Ok(events)) => events,
+            Ok(Err(error)) => {
                 let failure = ObjectError { object: self.url.to_string(), error };
                 let _ = found.send(Entry::Failed(failure)).await;
                 return Ok(());
             }
+            Err(e) => return Err(FatalError::pool(Some("event history lookups"), e)),
         };
-        for (hour, bytes) in file_by_hour(events, (start, end)) {
+        for (hour, bytes) in file_by_hour(events, self.window) {
             let name = hour_name(&self.url, hour);
             let settled = hour + HOUR + LATE_DELIVERY <= self.now.millis();
             let size = bytes.len() as u64;
@@ -364,8 +387,10 @@ fn document(events: impl Iterator<Item = lookup::Found>) -> Vec<u8> {
 }
 
 impl Store for HistoryStore {
-    fn list<'a>(&'a self, filter: &'a Filter, found: &'a Found) -> BoxFuture<'a, Result<(), FatalError>> {
-        Box::pin(self.list_hours(filter, found))
+    /// `filter` was the client's already: the window and the shard decide what is asked, as
+    /// soon as the store is made.
+    fn list<'a>(&'a self, _filter: &'a Filter, found: &'a Found) -> BoxFuture<'a, Result<(), FatalError>> {
+        Box::pin(self.list_hours(found))
     }
 
     fn get<'a>(&'a self, object: &'a Object, _whole_up_to: u64) -> BoxFuture<'a, Result<Fetched, Reason>> {
