@@ -5,7 +5,7 @@
 use crate::analysis::{self, Window};
 use crate::decode::{Decoder, Sink};
 use crate::error::Reason;
-use crate::event::{Kept, CANDIDATE_NEEDLE};
+use crate::event::{Kept, CANDIDATE_NEEDLES};
 use crate::scan::{self, ReadOptions};
 use crate::source::filter::Filter;
 
@@ -16,7 +16,7 @@ pub struct Splitter {
 
 impl Splitter {
     pub fn new(max_object_size: u64) -> Self {
-        Splitter { decoder: Decoder::new(max_object_size, CANDIDATE_NEEDLE) }
+        Splitter { decoder: Decoder::new(max_object_size, CANDIDATE_NEEDLES) }
     }
 
     /// Records in `object` (gzip or not), and how many name Instance Connect, read as a worker
@@ -50,6 +50,13 @@ impl Splitter {
     }
 }
 
+/// `json` written another way with the same meaning (escapes in strings and member names,
+/// whitespace), each choice `choose(n)` below `n`: what the fuzz target reads records through,
+/// to check that they are read by meaning, not by their bytes.
+pub fn respell(json: &[u8], choose: &mut dyn FnMut(u32) -> u32) -> Vec<u8> {
+    crate::decode::lex::respell(json, choose)
+}
+
 /// The events of one object, kept as a run keeps them, ready to be analyzed.
 pub struct Events(Kept);
 
@@ -81,6 +88,38 @@ impl Events {
 
     pub fn is_empty(&self) -> bool {
         self.0.events.is_empty()
+    }
+
+    /// Each event as a line of text: every field it was reduced to (time, name, account, region,
+    /// principal, error, endpoint, id), the paths of its shape with each leaf's value hash, and
+    /// every leaf's text as read back from the spool. Two objects holding the same events, however
+    /// spelled, describe alike.
+    pub fn describe(&self) -> Result<Vec<String>, String> {
+        let kept = &self.0;
+        let v = &kept.vocabulary;
+        kept.events
+            .iter()
+            .map(|e| {
+                let texts = kept.texts(e).map_err(|e| e.to_string())?;
+                let paths: Vec<&str> = v.shape(e.shape).iter().map(|&p| v.path(p)).collect();
+                Ok(format!(
+                    "{:?} {:?} time={:?} name={} account={} region={} principal={} error={:?} \
+                     endpoint={:?} id={:032x} content={:x} paths={paths:?} values={:?} texts={texts:?}",
+                    e.origin,
+                    e.succeeded(),
+                    e.time.map(|t| t.to_string()),
+                    v.text(e.name),
+                    v.text(e.account),
+                    v.text(e.region),
+                    v.text(e.principal),
+                    e.error.map(|s| v.text(s)),
+                    e.endpoint.map(|s| v.text(s)),
+                    e.id,
+                    e.content,
+                    e.values,
+                ))
+            })
+            .collect()
     }
 
     /// Dedups, pairs, attributes and classifies; returns the number of fields classified and the

@@ -1,12 +1,15 @@
 //! The shapes real exports come in: the generated archive's records, re-exported as a top-level
 //! array (`jq -s`), as EventBridge envelopes one per line (as Firehose delivers them, gzipped),
 //! and as one file per record, give the analysis its ground truth says. Times written in other
-//! forms are counted as "no time".
+//! forms are counted as "no time"; days that do not exist too; offsets are the same instants; and
+//! records written with any escapes read as they mean.
 
 use std::io::Read;
 use std::path::Path;
 
 use serde_json::{json, Value};
+
+use trailscope::synth::Rng;
 
 use crate::common::{self, gzip, put, report_json, testdata};
 
@@ -216,4 +219,52 @@ fn days_that_do_not_exist_are_no_time_and_counted() {
     assert_eq!(report["summary"]["instance_connect_events"], expected()["events"], "still counted");
     let text = serde_json::to_string(&report).expect("JSON");
     assert!(!text.contains("2023-03-0"), "no day the records do not hold");
+}
+
+/// `json` with escapes and whitespace chosen by a seeded generator (see `stages::respell`).
+fn respelled(json: &[u8], seed: u64) -> Vec<u8> {
+    let mut rng = Rng::new(seed);
+    trailscope::stages::respell(json, &mut |n| rng.below(u64::from(n)) as u32)
+}
+
+#[test]
+fn records_written_with_any_escapes_are_read_as_they_mean() {
+    // Every character of every string, names included, kept or written as `\uXXXX` (surrogate
+    // pairs too), `/` as `\/`, whitespace around every structural character: the same analysis.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = serde_json::to_vec(&json!({"Records": records()})).expect("JSON");
+    let escaped = respelled(&log, 7);
+    assert!(escaped.windows(2).filter(|w| w == b"\\u").count() > 100_000, "escaped throughout");
+    assert!(escaped.windows(35).all(|w| w != b"\"ec2-instance-connect.amazonaws.com"), "no needle left");
+    put(dir.path(), "export.json", &escaped);
+    // And as a LookupEvents export, whose records are strings: escaped at both levels.
+    let entries: Vec<Value> = records()
+        .into_iter()
+        .map(|record| {
+            let inner = String::from_utf8(respelled(record.to_string().as_bytes(), 11)).expect("UTF-8");
+            json!({"EventId": record["eventID"], "CloudTrailEvent": inner})
+        })
+        .collect();
+    let export = serde_json::to_vec(&json!({"Events": entries})).expect("JSON");
+    let lookup = tempfile::tempdir().expect("temp dir");
+    put(lookup.path(), "lookup.json", &respelled(&export, 13));
+    assert_eq!(analysis(&clean_report(dir.path())), expected());
+    assert_eq!(analysis(&clean_report(lookup.path())), expected());
+}
+
+#[test]
+fn records_of_other_services_written_with_escapes_are_not_instance_connect() {
+    // Each Instance Connect record's source changed to another service's, then escaped: no event.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut records = records();
+    for record in &mut records {
+        if record["eventSource"] == "ec2-instance-connect.amazonaws.com" {
+            record["eventSource"] = Value::from("ec2-instance-connect.amazonaws.com.example");
+        }
+    }
+    let log = serde_json::to_vec(&json!({"Records": records})).expect("JSON");
+    put(dir.path(), "export.json", &respelled(&log, 17));
+    let report = clean_report(dir.path());
+    assert_eq!(report["summary"]["instance_connect_events"], 0);
+    assert_eq!(report["summary"]["records"], expected()["records"], "every record still counted");
 }

@@ -11,14 +11,14 @@
 mod inflate;
 mod input;
 pub(crate) mod json;
+pub(crate) mod lex;
+mod needles;
 mod shape;
 mod structure;
 mod whole;
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
-
-use memchr::memmem;
 
 use crate::error::Reason;
 use crate::hash::{Hasher, Sha256};
@@ -27,8 +27,9 @@ use crate::time::Timestamp;
 #[cfg(test)]
 use input::WINDOW;
 
-/// Where the records a decoder finds go. Only records whose bytes hold the decoder's needle are
-/// handed on: the others are only counted.
+/// Where the records a decoder finds go. Only records whose bytes may hold one of the decoder's
+/// needles, written any way JSON allows (see [`needles`]), are handed on: the others are only
+/// counted.
 pub(crate) trait Sink {
     /// A record that may be an Instance Connect event. `index` is its position among the
     /// object's records; `record` is its JSON text (which the sink may modify).
@@ -78,16 +79,16 @@ pub(crate) struct Decoder {
 const READ_BUFFER: usize = 128 << 10;
 
 impl Decoder {
-    /// A decoder that hands on the records whose bytes contain `needle` (the Instance Connect
-    /// event source: a record without it cannot be one of its events), and refuses objects of
-    /// more than `max_object_size` bytes decompressed.
-    pub(crate) fn new(max_object_size: u64, needle: &[u8]) -> Self {
+    /// A decoder that hands on the records whose bytes may hold one of `needles` (what the event
+    /// stage's candidates hold: a record without any cannot be one of its events; see
+    /// [`needles`]), and refuses objects of more than `max_object_size` bytes decompressed.
+    pub(crate) fn new(max_object_size: u64, needles: &[&[u8]]) -> Self {
         Decoder {
             window: Vec::new(),
             compressed: Vec::new(),
             inflated: Vec::new(),
             inflater: whole::Inflater::new(),
-            shape: shape::Walker::new(memmem::Finder::new(needle).into_owned()),
+            shape: shape::Walker::new(needles::Needles::new(needles)),
             max_object_size,
             verifying: false,
         }
@@ -233,7 +234,7 @@ impl Read for Limited<'_> {
 pub(crate) mod tests {
     use super::*;
 
-    pub(crate) const NEEDLE: &[u8] = b"ec2-instance-connect.amazonaws.com";
+    pub(crate) const NEEDLE: &[&[u8]] = &[b"ec2-instance-connect.amazonaws.com"];
 
     /// Collects candidates' indexes and texts.
     #[derive(Default)]

@@ -17,11 +17,12 @@
 //! log file of any size is read in a window; only a record that names Instance Connect is copied
 //! out, to be parsed.
 
-use memchr::memmem;
 use simd_json::{Buffers, Tape};
 
 use super::input::Input;
 use super::json::{with_tape, Json};
+use super::lex;
+use super::needles::Needles;
 use super::structure::{Malformed, Scan, ValueScan, MAX_DEPTH};
 use super::{Reason, Sink};
 use crate::time::Timestamp;
@@ -30,10 +31,12 @@ use crate::time::Timestamp;
 const RECORD_KEYS: [&[u8]; 5] = [b"eventVersion", b"eventSource", b"eventName", b"eventTime", b"detail"];
 
 pub(super) struct Walker {
-    finder: memmem::Finder<'static>,
-    /// Finds `"eventTime"` in a record, when the span of the records' times is wanted.
-    times: Option<memmem::Finder<'static>>,
+    needles: Needles,
+    /// Whether the span of the records' times is wanted.
+    times: bool,
     scan: ValueScan,
+    /// A member name with escapes, unescaped.
+    name: Vec<u8>,
     /// A LookupEvents entry, copied to be parsed, and the record taken out of its string.
     entry: Vec<u8>,
     record: Vec<u8>,
@@ -94,11 +97,12 @@ enum Elements {
 }
 
 impl Walker {
-    pub(super) fn new(finder: memmem::Finder<'static>) -> Self {
+    pub(super) fn new(needles: Needles) -> Self {
         Walker {
-            finder,
-            times: None,
+            needles,
+            times: false,
             scan: ValueScan::default(),
+            name: Vec::new(),
             entry: Vec::new(),
             record: Vec::new(),
             buffers: Buffers::default(),
@@ -108,7 +112,7 @@ impl Walker {
 
     /// Whether to note the earliest and latest `eventTime` of the records.
     pub(super) fn note_times(&mut self, times: bool) {
-        self.times = times.then(|| memmem::Finder::new(b"\"eventTime\"").into_owned());
+        self.times = times;
     }
 
     /// Walks every top-level value of `input`: how many records the object holds, and the span of
@@ -196,7 +200,9 @@ impl Walk<'_, '_, '_> {
                 return Err(json(place.describe(None), "expected a member name".into()));
             }
             let key_end = self.string_end(at, place)?;
-            let key = Key::of(&self.input.from(at + 1)[..(key_end - at - 2) as usize]);
+            let raw = &self.input.from(at + 1)[..(key_end - at - 2) as usize];
+            // By its meaning: `"Rec\u006frds"` is `Records` (a name JSON cannot read is none of them).
+            let key = lex::text(raw, &mut self.walker.name).map_or(Key::Other, Key::of);
             at = self.whitespace(key_end, None)?;
             if self.need(at, place)? != b':' {
                 return Err(json(place.describe(None), "expected : after a member name".into()));
@@ -242,7 +248,8 @@ impl Walk<'_, '_, '_> {
                     .into(),
             ));
         }
-        self.record(start, at)?;
+        // Its members were skipped one by one, not scanned as one value: it may hold a backslash.
+        self.record(start, at, true)?;
         Ok(at)
     }
 
@@ -274,7 +281,10 @@ impl Walk<'_, '_, '_> {
             }
             let end = self.container_end(at, place, || format!("{name}[{index}]"))?;
             match elements {
-                Elements::Records => self.record(at, end)?,
+                Elements::Records => {
+                    let backslash = self.walker.scan.saw_backslash();
+                    self.record(at, end, backslash)?;
+                }
                 Elements::Entries => self.entry(at, end, place, Some(index))?,
             }
             self.input.release(end);
@@ -283,17 +293,18 @@ impl Walk<'_, '_, '_> {
         }
     }
 
-    /// One record, the bytes from `start` to `end`.
-    fn record(&mut self, start: u64, end: u64) -> Result<(), Reason> {
+    /// One record, the bytes from `start` to `end`; `backslash` is `false` only when none of them
+    /// is a backslash.
+    fn record(&mut self, start: u64, end: u64, backslash: bool) -> Result<(), Reason> {
         let index = u32::try_from(self.records).unwrap_or(u32::MAX);
         self.records += 1;
         let bytes = &mut self.input.from(start)[..(end - start) as usize];
-        if let Some(time) = self.walker.times.as_ref().and_then(|finder| event_time(finder, bytes)) {
+        if let Some(time) = self.walker.times.then(|| event_time(bytes, &mut self.walker.name)).flatten() {
             let (first, last) = self.events.get_or_insert((time, time));
             *first = (*first).min(time);
             *last = (*last).max(time);
         }
-        if self.walker.finder.find(bytes).is_some() {
+        if self.walker.needles.may_hold(bytes, backslash) {
             self.sink.candidate(index, bytes)?;
         }
         Ok(())
@@ -304,9 +315,9 @@ impl Walk<'_, '_, '_> {
     fn entry(&mut self, start: u64, end: u64, place: Place, index: Option<u64>) -> Result<(), Reason> {
         let record_index = u32::try_from(self.records).unwrap_or(u32::MAX);
         self.records += 1;
-        let Walker { finder, entry, record, buffers, tape, .. } = &mut *self.walker;
+        let Walker { needles, entry, record, buffers, tape, .. } = &mut *self.walker;
         let bytes = &self.input.from(start)[..(end - start) as usize];
-        if finder.find(bytes).is_none() {
+        if !needles.may_hold(bytes, true) {
             return Ok(());
         }
         let member = match index {
@@ -472,13 +483,39 @@ impl Walk<'_, '_, '_> {
     }
 }
 
-/// The record's `eventTime`, found by its key without parsing the record (the first occurrence:
-/// CloudTrail writes it before any nested value that could hold another).
-fn event_time(finder: &memmem::Finder<'_>, record: &[u8]) -> Option<Timestamp> {
-    let after = &record[finder.find(record)? + "\"eventTime\"".len()..];
-    let after = after.trim_ascii_start().strip_prefix(b":")?.trim_ascii_start().strip_prefix(b"\"")?;
-    let end = memchr::memchr(b'"', after)?;
-    Timestamp::parse(std::str::from_utf8(&after[..end]).ok()?)
+/// The record's `eventTime`: the first member of its root object of that name (as a parse reads
+/// it), read by meaning (names and values with escapes unescaped) without parsing the record:
+/// the members before it are skipped, and CloudTrail writes it third. `None` when the record has
+/// none, or is not JSON this reads.
+fn event_time(record: &[u8], scratch: &mut Vec<u8>) -> Option<Timestamp> {
+    let mut at = lex::whitespace(record, 0);
+    if record.get(at) != Some(&b'{') {
+        return None;
+    }
+    loop {
+        at = lex::whitespace(record, at + 1);
+        if record.get(at) != Some(&b'"') {
+            return None;
+        }
+        let (end, _) = lex::string_end(record, at + 1)?;
+        let is_time = lex::text(&record[at + 1..end], scratch)? == b"eventTime";
+        at = lex::whitespace(record, end + 1);
+        if record.get(at) != Some(&b':') {
+            return None;
+        }
+        at = lex::whitespace(record, at + 1);
+        if is_time {
+            if record.get(at) != Some(&b'"') {
+                return None;
+            }
+            let (end, _) = lex::string_end(record, at + 1)?;
+            return Timestamp::parse_bytes(lex::text(&record[at + 1..end], scratch)?);
+        }
+        at = lex::whitespace(record, lex::value_end(record, at)?);
+        if record.get(at) != Some(&b',') {
+            return None;
+        }
+    }
 }
 
 fn json(at: Option<String>, detail: String) -> Reason {
@@ -624,6 +661,72 @@ mod tests {
             let err = error(text);
             assert!(err.contains(expected), "{text:?}: {err}");
         }
+    }
+
+    #[test]
+    fn escaped_member_names_are_the_names_they_spell() {
+        // `Records`, `Events`, `CloudTrailEvent` and a record's keys, each written with escapes.
+        let log = format!("{{\"Rec\\u006frds\":[{S3},{IC}]}}");
+        assert_eq!(flagged(&log), (2, vec![1]));
+        let record = r#"{"\u0065ventSource":"s3.amazonaws.com"}"#;
+        assert_eq!(flagged(record), (1, vec![0]), "a record by its keys, handed on for its escape");
+        let entry = serde_json::json!({"EventId": "1", "CloudTrailEvent": IC}).to_string();
+        let entry = entry.replace("CloudTrailEvent", "Cloud\\u0054railEvent");
+        let (records, candidates) = decode(entry.as_bytes()).expect("an entry");
+        assert_eq!((records, candidates), (1, vec![(0, IC.to_owned())]));
+        let export = serde_json::json!({"Events": [{"CloudTrailEvent": IC}]}).to_string();
+        let export = export.replacen("Events", "\\u0045vents", 1);
+        assert_eq!(decode(export.as_bytes()).expect("an export").1, vec![(0, IC.to_owned())]);
+        // Names that only look alike are other names.
+        let other = format!("{{\"Records\\u0020\":[{IC}]}}");
+        assert!(error(&other).contains("neither a \"Records\" nor an \"Events\" array"), "{}", error(&other));
+    }
+
+    #[test]
+    fn a_record_naming_instance_connect_with_escapes_is_handed_on() {
+        let escaped = [
+            r#"{"eventSource":"ec2\u002dinstance-connect.amazonaws.com","eventName":"OpenTunnel"}"#,
+            r#"{"eventSource":"\u0065\u0063\u0032-instance-connect\u002eamazonaws\u002ecom"}"#,
+        ];
+        for record in escaped {
+            assert_eq!(flagged(&format!("{{\"Records\":[{S3},{record}]}}")), (2, vec![1]), "{record}");
+            let export =
+                serde_json::json!({"Events": [{"CloudTrailEvent": S3}, {"CloudTrailEvent": record}]});
+            let (_, candidates) = decode(export.to_string().as_bytes()).expect("export");
+            assert_eq!(candidates, vec![(1, record.to_owned())], "{record}");
+        }
+        // The quote that opens the value, escaped inside a LookupEvents string.
+        let entry = r#"{"CloudTrailEvent":"{\"eventSource\":\u0022ec2-instance-connect.amazonaws.com\"}"}"#;
+        assert_eq!(decode(entry.as_bytes()).expect("entry").1.len(), 1);
+        // Short escapes spell none of the name's characters: such a record is only counted.
+        let slashes = r#"{"eventSource":"s3.amazonaws.com","key":"a\/b\"c\\d\n"}"#;
+        assert_eq!(flagged(&format!("{{\"Records\":[{slashes}]}}")), (1, vec![]));
+    }
+
+    #[test]
+    fn event_times_are_read_by_meaning_from_the_root_member() {
+        let time =
+            |record: &str| super::event_time(record.as_bytes(), &mut Vec::new()).map(|t| t.to_string());
+        let plain = r#"{"eventVersion":"1.08","userIdentity":{"eventTime":"2020-01-01T00:00:00Z","a":[1,{"b":"]"}]},"eventTime":"2024-03-01T10:00:00Z"}"#;
+        assert_eq!(time(plain).as_deref(), Some("2024-03-01T10:00:00Z"), "the root's, not a nested one");
+        for escaped in [
+            r#"{"event\u0054ime":"2024-03-01T10:00:00Z"}"#,
+            r#"{"eventTime":"2024\u002d03-01T10:00:00Z"}"#,
+            r#"{ "n" : -1.5e3 , "s" : "x\"y" , "t" : true , "eventTime" : "2024-03-01T19:00:00+09:00" }"#,
+        ] {
+            assert_eq!(time(escaped).as_deref(), Some("2024-03-01T10:00:00Z"), "{escaped}");
+        }
+        for none in [
+            r#"{"a":{"eventTime":"2024-03-01T10:00:00Z"}}"#,
+            r#"{"eventTimes":"2024-03-01T10:00:00Z"}"#,
+            r#"{"eventTime":"2023-02-30T10:00:00Z"}"#,
+            r#"{"eventTime":1709287200}"#,
+            r#"["eventTime","2024-03-01T10:00:00Z"]"#,
+        ] {
+            assert_eq!(time(none), None, "{none}");
+        }
+        let repeated = r#"{"eventTime":"2024-03-01T10:00:00Z","eventTime":"2025-01-01T00:00:00Z"}"#;
+        assert_eq!(time(repeated).as_deref(), Some("2024-03-01T10:00:00Z"), "the first, as a parse reads it");
     }
 
     #[test]

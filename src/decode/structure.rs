@@ -42,6 +42,9 @@ pub(crate) struct ValueScan {
     /// The next byte is escaped by an odd run of backslashes.
     escaped: bool,
     in_string: bool,
+    /// A backslash was among the bytes scanned (or among those of the last block after the
+    /// value's end): without one, the value holds no escape, and no `\u` to search for.
+    backslash: bool,
     /// Open containers, innermost last: `true` for an object.
     open: Vec<bool>,
 }
@@ -52,7 +55,13 @@ impl ValueScan {
         self.scanned = 0;
         self.escaped = false;
         self.in_string = false;
+        self.backslash = false;
         self.open.clear();
+    }
+
+    /// Whether the value scanned may hold a backslash: `false` only when none of its bytes is.
+    pub(crate) fn saw_backslash(&self) -> bool {
+        self.backslash
     }
 
     /// Scans `value`, the bytes of a value that starts with `{` or `[` at offset 0, as far as they
@@ -111,6 +120,7 @@ impl ValueScan {
         let escaped = std::mem::take(&mut self.escaped);
         if byte == b'\\' && !escaped {
             self.escaped = true;
+            self.backslash = true;
         } else if byte == b'"' && !escaped {
             self.in_string = !self.in_string;
         } else if !self.in_string {
@@ -134,6 +144,7 @@ impl ValueScan {
         prefix_xor: impl Fn(u64) -> u64,
         base: usize,
     ) -> Option<Scan> {
+        self.backslash |= masks.backslash != 0;
         let escaped = escaped_bits(masks.backslash, &mut self.escaped);
         let quotes = masks.quote & !escaped;
         let inside = prefix_xor(quotes) ^ if self.in_string { u64::MAX } else { 0 };
@@ -338,6 +349,29 @@ mod tests {
             }
         }
         Scan::More
+    }
+
+    #[test]
+    fn a_backslash_is_seen_in_blocks_and_in_the_tail() {
+        for len in [10, 63, 64, 65, 200] {
+            for at in [1, len / 2, len - 3] {
+                let mut text = vec![b'a'; len];
+                text[0] = b'"';
+                text[len - 1] = b'"';
+                let plain = format!("[{}]", String::from_utf8(text.clone()).expect("ASCII"));
+                text[at] = b'\\';
+                text[at + 1] = b'u';
+                let escaped = format!("[{}]", String::from_utf8(text).expect("ASCII"));
+                let mut scan = ValueScan::default();
+                assert!(matches!(scan.scan(plain.as_bytes()), Scan::End(_)));
+                assert!(!scan.saw_backslash(), "{plain}");
+                scan.reset();
+                assert!(matches!(scan.scan(escaped.as_bytes()), Scan::End(_)));
+                assert!(scan.saw_backslash(), "{escaped}");
+                scan.reset();
+                assert!(!scan.saw_backslash(), "reset");
+            }
+        }
     }
 
     #[test]

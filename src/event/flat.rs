@@ -11,6 +11,8 @@
 
 use std::hash::{BuildHasher, Hasher};
 
+use crate::decode::lex::{string_end, unescape, whitespace};
+
 /// Deeper records are left to simd-json (CloudTrail records nest a few levels).
 const MAX_DEPTH: usize = 64;
 
@@ -296,18 +298,6 @@ impl Reader<'_, '_> {
     }
 }
 
-#[inline(always)]
-fn whitespace(bytes: &[u8], mut at: usize) -> usize {
-    // Compact JSON has none: one comparison tells.
-    if bytes.get(at).is_some_and(|&b| b > b' ') {
-        return at;
-    }
-    while let Some(b' ' | b'\n' | b'\r' | b'\t') = bytes.get(at) {
-        at += 1;
-    }
-    at
-}
-
 /// Takes `word` at `at`, the leaf `value`.
 fn literal<'a>(bytes: &[u8], at: &mut usize, word: &[u8], value: Scalar<'a>) -> Option<Scalar<'a>> {
     if !bytes.get(*at..)?.starts_with(word) {
@@ -333,129 +323,6 @@ fn integer_end(bytes: &[u8], mut at: usize) -> Option<usize> {
         return None;
     }
     Some(at)
-}
-
-/// The offset of the closing quote of the string whose text starts at `at`, and whether it holds
-/// escapes. Its bytes are valid UTF-8 with no control character, else `None`.
-// Inlined into its two callers: a call per string was a tenth of its cost.
-#[inline(always)]
-fn string_end(bytes: &[u8], start: usize) -> Option<(usize, bool)> {
-    let mut at = start;
-    let mut escaped = false;
-    let mut ascii = true;
-    loop {
-        let (stop, high) = next_special(bytes.get(at..)?);
-        ascii &= !high;
-        at += stop;
-        match bytes.get(at)? {
-            b'"' => break,
-            // The escaped character is checked when unescaping; only `\"` matters here.
-            b'\\' => {
-                escaped = true;
-                at += 2;
-            }
-            _ => return None,
-        }
-    }
-    if !ascii {
-        std::str::from_utf8(&bytes[start..at]).ok()?;
-    }
-    Some((at, escaped))
-}
-
-/// The offset of the first `"`, `\` or control character in `bytes` (`bytes.len()` if none),
-/// and whether a byte before it is not ASCII.
-#[inline(always)]
-fn next_special(bytes: &[u8]) -> (usize, bool) {
-    let mut at = 0;
-    let mut high = false;
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{
-            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
-            _mm_set1_epi8,
-        };
-        while at + 16 <= bytes.len() {
-            // SAFETY: SSE2 is part of every x86_64 processor; the load reads the 16 bytes at
-            // `at`, within `bytes`, and `_mm_loadu_si128` has no alignment requirement.
-            let (special, upper) = unsafe {
-                let chunk = _mm_loadu_si128(bytes[at..].as_ptr().cast::<__m128i>());
-                let quote = _mm_cmpeq_epi8(chunk, _mm_set1_epi8(b'"' as i8));
-                let backslash = _mm_cmpeq_epi8(chunk, _mm_set1_epi8(b'\\' as i8));
-                // Bytes up to 0x1f are those equal to their minimum with 0x1f.
-                let control = _mm_cmpeq_epi8(_mm_min_epu8(chunk, _mm_set1_epi8(0x1f)), chunk);
-                let special = _mm_or_si128(_mm_or_si128(quote, backslash), control);
-                (_mm_movemask_epi8(special) as u32, _mm_movemask_epi8(chunk) as u32)
-            };
-            if special != 0 {
-                let stop = special.trailing_zeros();
-                high |= upper & ((1 << stop) - 1) != 0;
-                return (at + stop as usize, high);
-            }
-            high |= upper != 0;
-            at += 16;
-        }
-    }
-    for &byte in &bytes[at..] {
-        if byte == b'"' || byte == b'\\' || byte < 0x20 {
-            break;
-        }
-        high |= byte >= 0x80;
-        at += 1;
-    }
-    (at, high)
-}
-
-/// Appends the unescaped text of a string's raw text `raw` to `out`; `None` for an escape JSON
-/// does not have or a `\u` escape of a lone surrogate.
-fn unescape(raw: &[u8], out: &mut Vec<u8>) -> Option<()> {
-    let mut rest = raw;
-    while let Some(backslash) = rest.iter().position(|&b| b == b'\\') {
-        out.extend_from_slice(&rest[..backslash]);
-        let escape = *rest.get(backslash + 1)?;
-        rest = &rest[backslash + 2..];
-        let byte = match escape {
-            b'"' => b'"',
-            b'\\' => b'\\',
-            b'/' => b'/',
-            b'b' => 0x08,
-            b'f' => 0x0c,
-            b'n' => b'\n',
-            b'r' => b'\r',
-            b't' => b'\t',
-            b'u' => {
-                let (c, after) = code_point(rest)?;
-                rest = after;
-                let mut utf8 = [0; 4];
-                out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
-                continue;
-            }
-            _ => return None,
-        };
-        out.push(byte);
-    }
-    out.extend_from_slice(rest);
-    Some(())
-}
-
-/// The character of a `\u` escape whose four hex digits start `rest` (a high surrogate followed by
-/// the `\u` escape of a low one makes one character), and what follows it.
-fn code_point(rest: &[u8]) -> Option<(char, &[u8])> {
-    let unit = hex4(rest)?;
-    let rest = &rest[4..];
-    match unit {
-        0xd800..=0xdbff => {
-            let low = rest.strip_prefix(b"\\u").and_then(hex4).filter(|u| (0xdc00..=0xdfff).contains(u))?;
-            let c = 0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00);
-            Some((char::from_u32(c)?, &rest[6..]))
-        }
-        _ => Some((char::from_u32(unit)?, rest)),
-    }
-}
-
-fn hex4(bytes: &[u8]) -> Option<u32> {
-    let digits = bytes.get(..4)?;
-    digits.iter().try_fold(0, |n, &b| Some(n << 4 | (b as char).to_digit(16)?))
 }
 
 #[cfg(test)]

@@ -23,12 +23,17 @@ use tables::{Cache, FastMap, PathId, ShapeId, Sym, Tables, Vocabulary};
 
 /// The `eventSource` of every EC2 Instance Connect event.
 pub(crate) const EVENT_SOURCE: &str = "ec2-instance-connect.amazonaws.com";
-/// What a record's bytes hold when its `eventSource` is [`EVENT_SOURCE`] written as a JSON
-/// string: the value after its opening quote (`\"` inside a LookupEvents `CloudTrailEvent`
-/// string too). Only records that hold it are parsed; the quote makes the search find fewer
-/// places to check than the bare name does (a fortieth fewer instructions on an Instance
-/// Connect-heavy archive). A value written with escapes is not found, as it was not without it.
-pub(crate) const CANDIDATE_NEEDLE: &[u8] = b"\"ec2-instance-connect.amazonaws.com";
+/// What the bytes of a record that may be an event hold, said once, here: the decoder hands on to
+/// [`Extractor::extract`] only the records that hold one of these, or a `\u` escape (with which
+/// any of them may be written: see `decode::needles`, which refuses a needle that another escape
+/// could write). The extractor then decides by the record's parsed values.
+///
+/// `"ec2-instance-connect.amazonaws.com` is what a record's bytes hold when its `eventSource` is
+/// [`EVENT_SOURCE`] written as a JSON string: the value after its opening quote (`\"` inside a
+/// LookupEvents `CloudTrailEvent` string too). The quote makes the search find fewer places to
+/// check than the bare name does (a fortieth fewer instructions on an Instance Connect-heavy
+/// archive). Each needle is one more search of the bytes of every record that holds none.
+pub(crate) const CANDIDATE_NEEDLES: &[&[u8]] = &[b"\"ec2-instance-connect.amazonaws.com"];
 pub(crate) const OPEN_TUNNEL: &str = "OpenTunnel";
 pub(crate) const SEND_SSH_PUBLIC_KEY: &str = "SendSSHPublicKey";
 pub(crate) const SEND_SERIAL_CONSOLE_SSH_PUBLIC_KEY: &str = "SendSerialConsoleSSHPublicKey";
@@ -597,7 +602,7 @@ mod tests {
 
     #[test]
     fn the_needle_is_the_event_source_after_a_quote() {
-        assert_eq!(CANDIDATE_NEEDLE, format!("\"{EVENT_SOURCE}").as_bytes());
+        assert_eq!(CANDIDATE_NEEDLES, [format!("\"{EVENT_SOURCE}").as_bytes()]);
     }
 
     struct Fixture {
@@ -872,6 +877,74 @@ mod tests {
         assert!(read_flat > 10_000, "most records are read flat: {read_flat}");
         let (a, b) = (flat_tables.freeze(), parsed_tables.freeze());
         assert_eq!(format!("{a:?}"), format!("{b:?}"), "the same vocabulary");
+    }
+
+    /// `record` respelled: the same JSON, with escapes and whitespace of `rng`'s choosing.
+    fn respelled(rng: &mut Rng, record: &[u8]) -> Vec<u8> {
+        crate::decode::lex::respell(record, &mut |n| rng.below(n as usize) as u32)
+    }
+
+    #[test]
+    fn a_record_is_read_by_its_meaning_whatever_its_escapes() {
+        let (tables, other_tables) = (Tables::default(), Tables::default());
+        let (mut plain, mut escaped) = (Extractor::new(&tables), Extractor::new(&other_tables));
+        let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+        let (mut events, mut none) = (0, 0);
+        for _ in 0..5_000 {
+            let record = variant(&mut rng);
+            let respelled = respelled(&mut rng, record.as_bytes());
+            let (a, b) = (plain.extract(record.as_bytes()), escaped.extract(&respelled));
+            match (&a, &b) {
+                (Ok(a), Ok(b)) => {
+                    assert_eq!(format!("{a:?}"), format!("{b:?}"), "{}", String::from_utf8_lossy(&respelled));
+                    events += usize::from(a.is_some());
+                    none += usize::from(a.is_none());
+                }
+                (Err(_), Err(_)) => {}
+                _ => panic!("{record}\n{}\n{a:?}\n{b:?}", String::from_utf8_lossy(&respelled)),
+            }
+        }
+        assert!(events > 2_000 && none > 200, "both ways: {events} events, {none} records of none");
+        let (a, b) = (tables.freeze(), other_tables.freeze());
+        assert_eq!(format!("{a:?}"), format!("{b:?}"), "the same texts, paths and shapes");
+    }
+
+    #[test]
+    fn escaped_instance_connect_records_are_found_with_their_fields() {
+        let f = Fixture::new();
+        let plain = r#"{"eventSource":"ec2-instance-connect.amazonaws.com","eventName":"OpenTunnel",
+            "requestParameters":{"instanceConnectEndpointId":"eice-1"},"recipientAccountId":"111",
+            "awsRegion":"us-east-1","userIdentity":{"arn":"arn:aws:iam::111:user/a"},
+            "eventTime":"2024-03-01T00:00:00Z","eventID":"0b7c9f3e-1111-2222-3333-444455556666"}"#;
+        let escaped = r#"{"event\u0053ource":"ec2\u002dinstance-connect.amazonaws.com","eventName":"Open\u0054unnel",
+            "requestParameters":{"instanceConnectEndpointId":"\u0065ice-1"},"recipient\u0041ccountId":"11\u0031",
+            "awsRegion":"us\u002deast-1","userIdentity":{"\u0061rn":"arn:aws:iam::111:user\/a"},
+            "eventTime":"2024-03-01T00:00:00\u005a","eventID":"0b7c9f3e-1111-2222-3333-44445555666\u0036"}"#;
+        let (a, b) = (f.extract(plain).expect("an event"), f.extract(escaped).expect("an event"));
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        let envelope = format!(r#"{{"detail\u002dtype":"AWS API Call via CloudTrail","detail":{escaped}}}"#);
+        assert_eq!(
+            format!("{:?}", f.extract(&envelope).expect("an event").values),
+            format!("{:?}", a.values)
+        );
+        let v = f.tables.freeze();
+        assert_eq!(b.endpoint.map(|s| v.text(s)), Some("eice-1"));
+        assert_eq!(v.text(b.principal), "arn:aws:iam::111:user/a");
+        assert_eq!(b.id, 0x0b7c9f3e_1111_2222_3333_444455556666, "the UUID read from its unescaped text");
+    }
+
+    #[test]
+    fn escaped_records_of_other_services_are_not_instance_connect() {
+        let f = Fixture::new();
+        for other in [
+            r#"{"eventSource":"s3.amazonaws.com","eventName":"OpenTunnel","k":"\u00e9"}"#,
+            r#"{"eventSource":"ec2-instance-connect.amazonaws.com\u002eevil","eventName":"OpenTunnel"}"#,
+            r#"{"eventSource":"ec2-instance-connect.amazonaws.co\u006D\u0020","eventName":"OpenTunnel"}"#,
+            r#"{"event\u0053ourc":"ec2-instance-connect.amazonaws.com","eventName":"OpenTunnel"}"#,
+            r#"{"a":{"eventSource":"ec2\u002dinstance-connect.amazonaws.com"},"eventSource":"iam.amazonaws.com"}"#,
+        ] {
+            assert!(f.extract(other).is_none(), "{other}");
+        }
     }
 
     #[test]

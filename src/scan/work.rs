@@ -12,7 +12,7 @@ use super::{FastSet, KnownObject, Progress, ReadOptions};
 use crate::decode::{self, Decoded, Decoder, Sink};
 use crate::error::{ArchivedObject, FatalError, ObjectError, Reason};
 use crate::event::tables::Tables;
-use crate::event::{Event, Extractor, Origin, CANDIDATE_NEEDLE};
+use crate::event::{Event, Extractor, Origin, CANDIDATE_NEEDLES};
 use crate::partial::read::{Finished, Line, Numbering, Numbers, Reading};
 use crate::partial::{PartialRead, MARKER};
 use crate::source::filter::Filter;
@@ -96,7 +96,7 @@ struct Read {
 
 impl<'s, 't> Worker<'s, 't> {
     fn new(segment: u16, shared: &'s Shared<'t>) -> Result<Self, FatalError> {
-        let mut decoder = Decoder::new(shared.options.max_object_size, CANDIDATE_NEEDLE);
+        let mut decoder = Decoder::new(shared.options.max_object_size, CANDIDATE_NEEDLES);
         if shared.options.filter.digests {
             decoder = decoder.verifying();
         }
@@ -166,7 +166,7 @@ impl<'s, 't> Worker<'s, 't> {
         let mut unbounded;
         let decoder = match role {
             Role::StateRecords => {
-                unbounded = Decoder::new(u64::MAX, CANDIDATE_NEEDLE);
+                unbounded = Decoder::new(u64::MAX, CANDIDATE_NEEDLES);
                 &mut unbounded
             }
             _ => &mut self.decoder,
