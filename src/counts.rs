@@ -23,6 +23,10 @@ pub(crate) struct Counts {
     /// S3 requests answered 503 (SlowDown) and retried. Absent from partials of older writers.
     #[serde(default)]
     pub(crate) requests_throttled: u64,
+    /// S3 and CloudTrail requests sent again for any other reason (a broken connection, a
+    /// download that broke off, a timeout). Absent from partials of older writers.
+    #[serde(default)]
+    pub(crate) requests_retried: u64,
     /// LookupEvents requests made (event history), and of them those answered
     /// `ThrottlingException` and asked again. Absent when no event history was read.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -46,6 +50,7 @@ impl std::ops::AddAssign for Counts {
         self.records += other.records;
         self.events_out_of_range += other.events_out_of_range;
         self.requests_throttled += other.requests_throttled;
+        self.requests_retried += other.requests_retried;
         self.lookup_requests += other.lookup_requests;
         self.lookup_requests_throttled += other.lookup_requests_throttled;
     }

@@ -324,8 +324,20 @@ impl std::error::Error for FatalError {
 pub(crate) enum Reason {
     /// A local file that could not be opened or read.
     Read(io::Error),
-    /// An S3 download that failed after the SDK's retries, or stalled or broke off mid-body.
+    /// An S3 download that failed after the SDK's retries, or was refused.
     Fetch(String),
+    /// An S3 download whose answer broke off (a reset, an incomplete body, a stall past
+    /// `--s3-timeout`) on each of its `attempts`, every one it was allowed; `last` says how the
+    /// last one broke.
+    Interrupted {
+        attempts: u32,
+        last: String,
+    },
+    /// A streamed object that changed while it was read: the rest of it was asked for with the
+    /// ETag it was first read at (`If-Match`), and S3 answered 412. Never read from two versions.
+    Changed {
+        etag: String,
+    },
     /// An object handed to a store that does not hold it (a key to the local store, a file to
     /// S3): `object`'s name and what the store takes (`a local file`, `an S3 key`). A bug of
     /// trailscope's, not the object's: said as a download failure, and, as one, not remembered
@@ -361,6 +373,12 @@ impl fmt::Display for Reason {
         match self {
             Reason::Read(e) => write!(f, "cannot read: {e}"),
             Reason::Fetch(cause) => write!(f, "cannot download: {cause}"),
+            Reason::Interrupted { attempts, last } => {
+                write!(f, "cannot download: interrupted {attempts} times (the last: {last})")
+            }
+            Reason::Changed { etag } => {
+                write!(f, "cannot download: changed while read (its ETag is no longer {etag})")
+            }
             Reason::Misrouted { object, expected } => write!(f, "cannot download: {object}: not {expected}"),
             Reason::Spool => f.write_str("cannot keep what was read in the temporary folder (TMPDIR)"),
             Reason::Archived(class) => write!(f, "archived ({class}): restore it to read it"),
@@ -400,7 +418,15 @@ impl Reason {
     /// the spool, trailscope itself) rather than of its bytes: the next run may read it, so
     /// `--state` does not remember it as the object's own.
     pub(crate) fn is_transient(&self) -> bool {
-        matches!(self, Reason::Read(_) | Reason::Fetch(_) | Reason::Misrouted { .. } | Reason::Spool)
+        matches!(
+            self,
+            Reason::Read(_)
+                | Reason::Fetch(_)
+                | Reason::Interrupted { .. }
+                | Reason::Changed { .. }
+                | Reason::Misrouted { .. }
+                | Reason::Spool
+        )
     }
 
     /// An I/O error of the source (a file, a download) that must not be taken for bad gzip data.
@@ -480,8 +506,14 @@ mod tests {
             ("truncated gzip stream (unexpected end of data)", "truncated gzip stream"),
             ("empty object", "empty object"),
         ];
+        let interrupted = Reason::Interrupted { attempts: 5, last: "connection reset by peer".into() };
+        let changed = Reason::Changed { etag: "\"9b2cf535f27731c974343645a3985328\"".into() };
+        let cases = cases.into_iter().map(|(e, r)| (e.to_owned(), r)).chain([
+            (interrupted.to_string(), "cannot download: interrupted 5 times"),
+            (changed.to_string(), "cannot download: changed while read"),
+        ]);
         for (error, reason) in cases {
-            assert_eq!(reason_of(error), reason, "{error}");
+            assert_eq!(reason_of(&error), reason, "{error}");
         }
     }
 

@@ -119,6 +119,11 @@ pub struct Summary {
     pub archived_by_storage_class: BTreeMap<String, u64>,
     /// S3 requests answered `503 SlowDown` (or another 503) and retried, slower.
     pub requests_throttled: u64,
+    /// S3 (and CloudTrail) requests sent again after a connection that broke, stalled or timed
+    /// out, or another failed answer than a 503: throttling apart. (Absent from reports of older
+    /// writers, which `--state` keeps.)
+    #[serde(default)]
+    pub requests_retried: u64,
     /// CloudTrail LookupEvents requests (event history, `cloudtrail://`) answered
     /// `ThrottlingException` and asked again, more slowly. Only when event history was read.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -156,6 +156,7 @@ fn summary(activity: &Activity<'_>, attributed: &Attributed<'_>, objects: &Objec
         objects_archived: objects.archived.len() as u64,
         archived_by_storage_class: by_storage_class(&objects.archived),
         requests_throttled: counts.requests_throttled,
+        requests_retried: counts.requests_retried,
         lookup_requests_throttled: (counts.lookup_requests > 0).then_some(counts.lookup_requests_throttled),
         records: counts.records,
         instance_connect_events: activity.events.len() as u64,

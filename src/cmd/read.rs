@@ -72,6 +72,7 @@ pub(crate) fn read(plan: &ReadPlan, state: Option<&State>, redact: bool) -> Resu
     };
     if let Some(client) = &s3 {
         scan.counts.requests_throttled += client.throttled();
+        scan.counts.requests_retried += client.retried();
     }
     if let Some(client) = &history {
         say_what_was_asked(client, &mut scan, plan);
@@ -150,6 +151,12 @@ fn say_what_was_read(
         plan.log.stage(format_args!(
             "{} S3 requests were throttled (503 SlowDown) and retried, {lowered}",
             scan.counts.requests_throttled
+        ));
+    }
+    if on_s3 && scan.counts.requests_retried > 0 {
+        plan.log.stage(format_args!(
+            "{} S3 requests were retried after breaking off, stalling or failing (503s apart)",
+            scan.counts.requests_retried
         ));
     }
     if let Some(path) = &plan.restore_manifest {

@@ -25,7 +25,9 @@ pub(crate) fn read(
     state: Option<&State>,
     redact: bool,
 ) -> Result<(Read, Option<Integrity>), FatalError> {
-    let read = read::read(plan, state, redact)?;
+    let mut read = read::read(plan, state, redact)?;
+    // What the reading counted of the S3 client's retries; ListPublicKeys' come after.
+    let retried = read.s3.as_ref().map_or(0, S3Client::retried);
     // Partials made with `--verify` are verified at their merge, with or without it.
     let integrity = match (&read.residue, &plan.verify) {
         (Some((options, keys)), verify) => {
@@ -35,6 +37,9 @@ pub(crate) fn read(
         (None, Some(verify)) => Some(integrity(verify, &read.scan, read.s3.as_ref(), plan)?),
         (None, None) => None,
     };
+    if let Some(client) = &read.s3 {
+        read.scan.counts.requests_retried += client.retried() - retried;
+    }
     let problems = integrity.as_ref().map_or(0, Integrity::problems);
     if plan.strict && problems > 0 {
         let mut integrity = integrity;

@@ -143,6 +143,12 @@ pub(super) fn build(report: &Report, options: &RenderOptions) -> Vec<Block> {
             format!("{throttled} (ThrottlingException, asked again)"),
         ));
     }
+    if s.requests_retried > 0 {
+        facts.push((
+            "S3 requests retried",
+            format!("{} (broken off, stalled or failed, and asked again)", s.requests_retried),
+        ));
+    }
     if s.events_without_time > 0 {
         let events = plural(s.events_without_time, "event", "events");
         facts.push(("Without a readable eventTime", format!("{events}: not paired, not placed in time")));

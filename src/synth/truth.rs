@@ -302,6 +302,7 @@ fn summary_truth(
         objects_archived: 0,
         archived_by_storage_class: Default::default(),
         requests_throttled: 0,
+        requests_retried: 0,
         lookup_requests_throttled: None,
         records,
         instance_connect_events,

@@ -6,11 +6,13 @@
 //! On AWS, each bucket is asked where it lives once ([`region`]: HeadBucket, whose answer names
 //! the region even when it is a redirect or a refusal) and read through a client of that region;
 //! `--bucket-region` skips the question, and an S3-compatible server (`--endpoint-url`) is one
-//! place for every bucket, so it is never asked. Every request of every client counts the 503s
-//! (SlowDown) it met and, with `--request-payer`, says the requester pays ([`interceptors`]).
+//! place for every bucket, so it is never asked. Every request of every client is retried as
+//! [`retry`] says, and counted there (throttled or not), and, with `--request-payer`, says the
+//! requester pays ([`interceptors`]).
 
 mod interceptors;
 mod region;
+pub(crate) mod retry;
 
 mod get;
 mod list;
@@ -18,7 +20,6 @@ mod list;
 use std::fmt;
 use std::time::Duration;
 
-use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
@@ -72,14 +73,12 @@ pub(crate) struct S3Options {
 }
 
 /// Time limits that keep a stalled or vanished server from hanging a run; the read timeout is
-/// `--s3-timeout`, and one attempt may take three times that.
+/// `--s3-timeout`, and one attempt may take three times that. Retries are [`retry`]'s: what
+/// lowers the request rate of the whole run after a throttling answer is the reading stage's
+/// gate (`scan::limits::Gate`), which fewer requests pass while S3 says SlowDown. (The SDK's
+/// adaptive mode would too, but it measures the rate from nothing at the start of a run, so one
+/// early SlowDown drops it to half a request per second.)
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Attempts per request, with the SDK's standard retries: exponential backoff with jitter (up to
-/// 1 s, 2 s, 4 s, 8 s). What lowers the request rate of the whole run after a throttling answer is
-/// the reading stage's gate (`scan::limits::Gate`), which fewer requests pass while S3 says SlowDown. (The
-/// SDK's adaptive mode would too, but it measures the rate from nothing at the start of a run, so
-/// one early SlowDown drops it to half a request per second.)
-const MAX_ATTEMPTS: u32 = 5;
 
 /// Where AWS's S3 is, for the tests only: every region's S3 is reached at this URL (path-style),
 /// and everything else (finding each bucket's region, signing for it) is done as with AWS. A
@@ -99,8 +98,8 @@ pub(crate) struct S3Client {
     /// Each bucket's client and region, found once per run; then each region's client.
     buckets: std::sync::Mutex<std::collections::BTreeMap<String, (Client, String)>>,
     regions: std::sync::Mutex<std::collections::BTreeMap<String, Client>>,
-    /// 503 answers met by every request of every client.
-    throttled: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Retries of every request of every client, throttled and not.
+    tally: retry::Tally,
     /// The configuration it was built from: the CloudTrail client (`--verify`) uses the same
     /// credentials and time limits.
     shared: aws_config::SdkConfig,
@@ -114,15 +113,15 @@ pub(crate) struct S3Client {
 impl S3Client {
     /// Loads the AWS configuration (on `runtime`, which also carries every request later).
     pub(crate) fn connect(options: &S3Options, runtime: &tokio::runtime::Runtime) -> S3Client {
-        let throttled = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let built = runtime.block_on(client(options, &throttled));
+        let tally = retry::Tally::default();
+        let built = runtime.block_on(client(options, &tally));
         S3Client {
             client: Client::from_conf(built.config.clone()),
             config: built.config,
             discover: built.discover,
             buckets: Default::default(),
             regions: Default::default(),
-            throttled,
+            tally,
             shared: built.shared,
             runtime: runtime.handle().clone(),
             description: built.description,
@@ -133,7 +132,13 @@ impl S3Client {
 
     /// Requests answered 503 (SlowDown) so far, each retried.
     pub(crate) fn throttled(&self) -> u64 {
-        self.throttled.load(std::sync::atomic::Ordering::Relaxed)
+        self.tally.throttled()
+    }
+
+    /// Requests sent again so far for any other reason (a broken connection, a timeout, a
+    /// download that broke off).
+    pub(crate) fn retried(&self) -> u64 {
+        self.tally.retried()
     }
 
     /// The store of one `s3://` SOURCE, through its bucket's region; `found` hears the region
@@ -145,7 +150,7 @@ impl S3Client {
             url,
             concurrency: self.concurrency,
             stall: self.timeout,
-            throttled: self.throttled.clone(),
+            tally: self.tally.clone(),
         }
     }
 }
@@ -156,10 +161,10 @@ pub(crate) struct S3Store {
     runtime: tokio::runtime::Handle,
     url: S3Url,
     concurrency: usize,
-    /// A body that sends nothing for this long is abandoned.
+    /// A body that sends nothing for this long is abandoned (and retried).
     stall: Duration,
-    /// The client's count of 503 answers.
-    throttled: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The client's count of retries.
+    tally: retry::Tally,
 }
 
 impl Store for S3Store {
@@ -172,7 +177,7 @@ impl Store for S3Store {
     }
 
     fn throttled(&self) -> u64 {
-        self.throttled.load(std::sync::atomic::Ordering::Relaxed)
+        self.tally.throttled()
     }
 }
 
@@ -184,7 +189,7 @@ struct Built {
     discover: bool,
 }
 
-async fn client(options: &S3Options, throttled: &std::sync::Arc<std::sync::atomic::AtomicU64>) -> Built {
+async fn client(options: &S3Options, tally: &retry::Tally) -> Built {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(
             TimeoutConfig::builder()
@@ -193,7 +198,7 @@ async fn client(options: &S3Options, throttled: &std::sync::Arc<std::sync::atomi
                 .operation_attempt_timeout(options.timeout * 3)
                 .build(),
         )
-        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
+        .retry_config(retry::config());
     if let Some(profile) = &options.profile {
         loader = loader.profile_name(profile);
     }
@@ -211,8 +216,7 @@ async fn client(options: &S3Options, throttled: &std::sync::Arc<std::sync::atomi
     let shared = loader.load().await;
     // An endpoint from the environment or a profile is an S3-compatible server too: it wins.
     let stand_in = stand_in.filter(|_| shared.endpoint_url().is_none());
-    let mut config = aws_sdk_s3::config::Builder::from(&shared)
-        .interceptor(interceptors::CountThrottled(throttled.clone()));
+    let mut config = aws_sdk_s3::config::Builder::from(&shared).interceptor(tally.interceptor());
     if options.request_payer {
         config = config.interceptor(interceptors::RequesterPays);
     }
@@ -274,6 +278,18 @@ impl S3Client {
         })
     }
 
+    /// A CloudTrail client in `region`, with the run's credentials, time limits and retries
+    /// ([`retry`]: its retries are counted with S3's). `--endpoint-url` is S3's (an
+    /// S3-compatible server has no CloudTrail API): CloudTrail is reached at AWS, or where
+    /// AWS_ENDPOINT_URL_CLOUDTRAIL says.
+    pub(crate) fn cloudtrail(&self, region: &str) -> aws_sdk_cloudtrail::Client {
+        let mut config = aws_sdk_cloudtrail::config::Builder::from(&self.shared)
+            .region(Region::new(region.to_owned()))
+            .interceptor(self.tally.interceptor());
+        config.set_endpoint_url(std::env::var("AWS_ENDPOINT_URL_CLOUDTRAIL").ok().filter(|u| !u.is_empty()));
+        aws_sdk_cloudtrail::Client::from_conf(config.build())
+    }
+
     /// CloudTrail's public keys valid between `from` and `to`, from `ListPublicKeys` in `region`
     /// (a trail's home region): what checks the signatures of digests read from S3. Asked only
     /// with `--verify`.
@@ -284,13 +300,7 @@ impl S3Client {
         to: crate::time::Timestamp,
     ) -> Result<Vec<crate::keys::PublicKey>, S3Error> {
         use aws_sdk_cloudtrail::primitives::DateTime;
-        // `--endpoint-url` is S3's (an S3-compatible server has no CloudTrail API): CloudTrail is
-        // reached at AWS, or where AWS_ENDPOINT_URL_CLOUDTRAIL says.
-        let mut config =
-            aws_sdk_cloudtrail::config::Builder::from(&self.shared).region(Region::new(region.to_owned()));
-        config.set_endpoint_url(std::env::var("AWS_ENDPOINT_URL_CLOUDTRAIL").ok().filter(|u| !u.is_empty()));
-        let config = config.build();
-        let client = aws_sdk_cloudtrail::Client::from_conf(config);
+        let client = self.cloudtrail(region);
         let seconds = |t: crate::time::Timestamp| DateTime::from_millis(t.millis());
         self.runtime.block_on(async {
             let mut keys = Vec::new();
