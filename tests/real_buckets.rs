@@ -1,5 +1,5 @@
 //! Real buckets as AWS serves them: the bucket's region, archived and KMS-encrypted objects,
-//! throttling, failure storms and requester pays. Garage keeps the objects; the S3 behaviour
+//! throttling, failure storms, requester pays, and a network that breaks connections. Garage keeps the objects; the S3 behaviour
 //! layer in front of it (`common::s3_layer`) answers what AWS answers and Garage does not. The
 //! runs reach the layer as they would reach AWS: through `TRAILSCOPE_TEST_AWS_S3_ENDPOINT`, the
 //! tests' stand-in for AWS's S3 endpoints, so regions are looked up and signed for as on AWS
@@ -7,12 +7,12 @@
 
 use crate::common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::garage::Garage;
-use common::s3_layer::{Bucket, Layer};
+use common::s3_layer::{Bucket, Cuts, Layer};
 use serde_json::Value;
 use trailscope::synth::{self, Spec, Truth};
 
@@ -83,6 +83,7 @@ fn value<T: serde::Serialize>(t: &T) -> Value {
 fn assert_matches_truth(report: &Value, truth: &Truth) {
     let mut summary = report["summary"].clone();
     summary["requests_throttled"] = Value::from(0);
+    summary["requests_retried"] = Value::from(0);
     assert_eq!(summary, value(&truth.summary));
     assert_eq!(report["endpoints"], value(&truth.endpoints));
     assert_eq!(report["direct"], value(&truth.direct));
@@ -484,4 +485,218 @@ fn failures_of_a_local_folder_are_grouped_by_reason_too() {
     );
     let (_, report, _) = common::report_json(&[dir.path()], &[]);
     assert_eq!(report["failure_reasons"], serde_json::json!({"empty object": 1500, "invalid JSON": 1}));
+}
+
+/// The same local run of `files` (keys under `archive`), to compare an S3 run's readable part with.
+fn local_report_of(archive: &Path, files: &[&String], dir: &Path) -> Value {
+    let _ = std::fs::remove_dir_all(dir);
+    for key in files {
+        std::fs::create_dir_all(dir.join(key).parent().expect("parent")).expect("mkdir");
+        std::fs::copy(archive.join(key), dir.join(key)).expect("copy");
+    }
+    let (_, local, _) = common::report_json(&[dir], &[]);
+    local
+}
+
+#[test]
+fn a_fifth_of_connections_cut_loses_nothing_and_every_retry_is_counted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (archive, truth) = generated(dir.path(), 150);
+    let garage = Garage::start_in("us-east-1");
+    garage.create_bucket("flaky");
+    garage.upload("flaky", &archive);
+    // One answer in five cut after a number of its bytes (headers or body), and the listing
+    // page cut in its middle once.
+    let flaky = Bucket { cuts: Some(Cuts { seed: 33, share: 5 }), cut_listings: 1, ..bucket(&garage) };
+    let runs: Vec<(Value, Vec<(String, usize)>)> = (0..2)
+        .map(|_| {
+            let layer = Layer::start(BTreeMap::from([("flaky".to_owned(), flaky.clone())]));
+            let output = run(
+                &layer,
+                &garage,
+                "us-east-1",
+                &["report", "-v", "-f", "json", "--s3-concurrency", "8", "s3://flaky/"],
+            );
+            let said = stderr(&output);
+            assert_eq!(output.status.code(), Some(0), "nothing lost: {said}");
+            let report = json(&output);
+            assert_matches_truth(&report, &truth);
+            let cut = layer.cut();
+            let retried = report["summary"]["requests_retried"].as_u64().expect("requests_retried");
+            // Every cut answer was asked for again (none was cut five times in a row), and
+            // each retry is counted once, whoever made it: the SDK (a cut in the headers, or in
+            // a listing) or the download (a cut in an object's body).
+            assert!(cut.len() > 20, "{} of {} answers cut", cut.len(), layer.seen().len());
+            assert_eq!(retried, cut.len() as u64, "{said}");
+            assert_eq!(report["summary"]["requests_throttled"], 0);
+            assert!(
+                said.contains(&format!("{retried} S3 requests were retried after breaking off")),
+                "{said}"
+            );
+            assert!(cut.iter().any(|s| s.listing), "a listing page was cut");
+            let lists = layer.seen().iter().filter(|s| s.listing).count();
+            assert_eq!(lists, 2, "the cut page was listed again, by the SDK");
+            let objects: BTreeSet<&str> = cut.iter().filter(|c| !c.listing).map(|c| c.key.as_str()).collect();
+            assert!(objects.len() > 10, "objects were cut: {objects:?}");
+            assert!(objects.iter().all(|key| layer.gets_of(key) >= 2), "and read again");
+            let mut places: Vec<(String, usize)> =
+                cut.iter().map(|s| (s.key.clone(), s.cut.unwrap_or(0))).collect();
+            places.sort();
+            (report, places)
+        })
+        .collect();
+    assert_eq!(runs[0].1, runs[1].1, "the same answers cut in the same places, run after run");
+    assert_eq!(runs[0].0, runs[1].0, "and the same report");
+}
+
+#[test]
+fn objects_cut_on_every_attempt_are_unreadable_after_five_and_the_rest_counts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (archive, _) = generated(dir.path(), 60);
+    let all = keys(&archive);
+    let garage = Garage::start_in("us-east-1");
+    garage.create_bucket("flaky");
+    garage.upload("flaky", &archive);
+    let logs: Vec<&String> = all.iter().filter(|k| k.contains("/CloudTrail/")).collect();
+    let lost: BTreeSet<String> = [logs[3], logs[17]].into_iter().cloned().collect();
+    let flaky =
+        Bucket { cuts: Some(Cuts { seed: 7, share: 5 }), cut_always: lost.clone(), ..bucket(&garage) };
+    let layer = Layer::start(BTreeMap::from([("flaky".to_owned(), flaky)]));
+    let output = run(&layer, &garage, "us-east-1", &["report", "-f", "json", "s3://flaky/"]);
+    let said = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "incomplete: {said}");
+    let report = json(&output);
+    assert_eq!(report["failure_reasons"], serde_json::json!({"cannot download: interrupted 5 times": 2}));
+    let failed: Vec<&str> = common::failures(&report).iter().map(|(object, _)| *object).collect();
+    let expected: Vec<String> = lost.iter().map(|k| format!("s3://flaky/{k}")).collect();
+    assert_eq!(failed, expected);
+    for key in &lost {
+        assert_eq!(layer.gets_of(key), 5, "{key}: five GETs in all");
+    }
+    let readable: Vec<&String> = all.iter().filter(|k| !lost.contains(*k)).collect();
+    let local = local_report_of(&archive, &readable, &dir.path().join("readable"));
+    for part in ["endpoints", "direct", "event_names", "fields", "other_events"] {
+        assert_eq!(report[part], local[part], "{part}");
+    }
+    assert_eq!(report["summary"]["records"], local["summary"]["records"]);
+    assert_eq!(report["summary"]["objects_read"], local["summary"]["objects_read"]);
+    assert!(said.contains("cannot download: interrupted 5 times (the last: "), "{said}");
+}
+
+#[test]
+fn a_body_that_stalls_past_the_timeout_is_abandoned_and_read_again() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (archive, truth) = generated(dir.path(), 20);
+    let all = keys(&archive);
+    let garage = Garage::start_in("us-east-1");
+    garage.create_bucket("stalling");
+    garage.upload("stalling", &archive);
+    let stalled: BTreeMap<String, std::time::Duration> =
+        all.iter().step_by(7).map(|k| (k.clone(), std::time::Duration::from_secs(4))).collect();
+    let stalling = Bucket { stall_first: stalled.clone(), ..bucket(&garage) };
+    let layer = Layer::start(BTreeMap::from([("stalling".to_owned(), stalling)]));
+    let output =
+        run(&layer, &garage, "us-east-1", &["report", "-f", "json", "--s3-timeout", "1", "s3://stalling/"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report = json(&output);
+    assert_matches_truth(&report, &truth);
+    assert_eq!(report["summary"]["requests_retried"].as_u64(), Some(stalled.len() as u64));
+    for key in stalled.keys() {
+        assert_eq!(layer.gets_of(key), 2, "{key}");
+    }
+}
+
+/// A log object larger than the 8 MiB read whole: the seed's records, then enough records of
+/// other services to pass it (uncompressed JSON, so its size is its bytes).
+fn large_log() -> Vec<u8> {
+    let seed: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::testdata("seed/records/records.json")).expect("the seed"),
+    )
+    .expect("JSON");
+    let mut records = seed["Records"].as_array().expect("Records").clone();
+    for i in 0..36_000 {
+        records.push(serde_json::json!({
+            "eventVersion": "1.08",
+            "eventTime": "2023-09-21T01:30:00Z",
+            "eventSource": "s3.amazonaws.com",
+            "eventName": "GetObject",
+            "awsRegion": "ap-northeast-1",
+            "sourceIPAddress": "203.0.113.7",
+            "requestParameters": {"bucketName": "photos", "key": format!("2023/09/21/IMG_{i:06}.jpg")},
+            "eventID": format!("00000000-0000-4000-8000-{i:012}"),
+            "recipientAccountId": "123456789012",
+        }));
+    }
+    let bytes = serde_json::to_vec(&serde_json::json!({ "Records": records })).expect("JSON");
+    assert!(bytes.len() > 9 << 20, "{} bytes", bytes.len());
+    bytes
+}
+
+#[test]
+fn a_large_object_cut_mid_stream_resumes_where_it_stopped_and_a_changed_one_is_never_spliced() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key = "AWSLogs/123456789012/CloudTrail/ap-northeast-1/2023/09/21/123456789012_CloudTrail_ap-northeast-1_20230921T0130Z_large.json";
+    let large = large_log();
+    common::put(dir.path(), key, &large);
+    // And a small one beside it, read whole.
+    let small = "AWSLogs/123456789012/CloudTrail/ap-northeast-1/2023/09/21/123456789012_CloudTrail_ap-northeast-1_20230921T0125Z_seed.json";
+    common::put(
+        dir.path(),
+        small,
+        &std::fs::read(common::testdata("seed/records/records.json")).expect("seed"),
+    );
+    let garage = Garage::start_in("us-east-1");
+    garage.create_bucket("large");
+    garage.upload("large", dir.path());
+    let (_, local, _) = common::report_json(&[dir.path()], &[]);
+
+    let once = Bucket { cut_first: BTreeSet::from([key.to_owned()]), ..bucket(&garage) };
+    let layer = Layer::start(BTreeMap::from([("large".to_owned(), once)]));
+    let output = run(&layer, &garage, "us-east-1", &["report", "-f", "json", "s3://large/"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report = json(&output);
+    for part in ["endpoints", "direct", "event_names", "fields", "other_events"] {
+        assert_eq!(report[part], local[part], "{part}");
+    }
+    assert_eq!(report["summary"]["records"], local["summary"]["records"]);
+    assert_eq!(report["summary"]["records"].as_u64(), Some(36_008));
+    assert_eq!(report["summary"]["requests_retried"], 1);
+    let gets: Vec<_> = layer.seen().into_iter().filter(|s| s.key == key).collect();
+    assert_eq!(gets.len(), 2, "{gets:?}");
+    assert_eq!((gets[0].range.as_deref(), gets[0].if_match.as_deref(), gets[0].status), (None, None, 200));
+    let cut = gets[0].cut.expect("the first answer was cut");
+    // Resumed exactly after the bytes that arrived (at most those written before the cut),
+    // of the same version, and answered with the rest.
+    let range = gets[1].range.as_deref().expect("a Range");
+    let from: usize = range
+        .strip_prefix("bytes=")
+        .and_then(|r| r.strip_suffix('-'))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("bytes=N-: {range}"));
+    assert!(from > 0 && from < large.len() && from < cut, "{from} of {}, cut at {cut}", large.len());
+    let etag = gets[1].if_match.as_deref().expect("If-Match");
+    assert!(etag.starts_with('"') && etag.len() > 2, "{etag}");
+    assert_eq!(gets[1].status, 206);
+
+    // The object replaced between the two reads: S3 answers 412 to If-Match, and the object is
+    // unreadable, none of its records counted (never half of one version and half of another).
+    let replaced = Bucket {
+        cut_first: BTreeSet::from([key.to_owned()]),
+        replaced: BTreeSet::from([key.to_owned()]),
+        ..bucket(&garage)
+    };
+    let layer = Layer::start(BTreeMap::from([("large".to_owned(), replaced)]));
+    let output = run(&layer, &garage, "us-east-1", &["report", "-f", "json", "s3://large/"]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let report = json(&output);
+    assert_eq!(report["failure_reasons"], serde_json::json!({"cannot download: changed while read": 1}));
+    let error = common::failures(&report)[0];
+    assert_eq!(error.0, format!("s3://large/{key}"));
+    assert!(
+        error.1.starts_with("cannot download: changed while read (its ETag is no longer \""),
+        "{error:?}"
+    );
+    assert_eq!(report["summary"]["records"].as_u64(), Some(4), "only the small object's records");
+    let gets: Vec<_> = layer.seen().into_iter().filter(|s| s.key == key).collect();
+    assert_eq!(gets.iter().map(|s| s.status).collect::<Vec<_>>(), [200, 412], "never asked a third time");
 }

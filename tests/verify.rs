@@ -289,6 +289,12 @@ struct FakeCloudTrail {
 
 impl FakeCloudTrail {
     fn start() -> FakeCloudTrail {
+        FakeCloudTrail::cutting(0)
+    }
+
+    /// One whose first `cut` answers break off in the middle of their body (the connection
+    /// closed), as a network that resets connections does.
+    fn cutting(cut: usize) -> FakeCloudTrail {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let endpoint = format!("http://{}", listener.local_addr().expect("address"));
         let requests = Arc::new(AtomicUsize::new(0));
@@ -296,14 +302,14 @@ impl FakeCloudTrail {
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let counter = Arc::clone(&counter);
-                std::thread::spawn(move || serve(stream, &counter));
+                std::thread::spawn(move || serve(stream, &counter, cut));
             }
         });
         FakeCloudTrail { endpoint, requests }
     }
 }
 
-fn serve(stream: std::net::TcpStream, requests: &AtomicUsize) {
+fn serve(stream: std::net::TcpStream, requests: &AtomicUsize, cut: usize) {
     let mut reader = BufReader::new(stream.try_clone().expect("clone"));
     let mut writer = stream;
     loop {
@@ -329,7 +335,7 @@ fn serve(stream: std::net::TcpStream, requests: &AtomicUsize) {
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        requests.fetch_add(1, Ordering::SeqCst);
+        let seen = requests.fetch_add(1, Ordering::SeqCst);
         let (status, reply) = if target.ends_with(".listpublickeys") {
             ("200 OK", String::from_utf8(TEST_PUBLIC_KEYS.to_vec()).expect("utf-8"))
         } else {
@@ -339,6 +345,11 @@ fn serve(stream: std::net::TcpStream, requests: &AtomicUsize) {
             "HTTP/1.1 {status}\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\n\r\n{reply}",
             reply.len()
         );
+        if seen < cut {
+            let _ = writer.write_all(&response.as_bytes()[..response.len() - reply.len() / 2]);
+            let _ = writer.shutdown(std::net::Shutdown::Both);
+            return;
+        }
         if writer.write_all(response.as_bytes()).is_err() {
             return;
         }
@@ -584,4 +595,56 @@ fn on_s3_sharded_runs_report_every_tampering_as_one_run_does() {
         assert_reported_exactly(&report["integrity"], &tampering, &key);
         assert_eq!(report["integrity"]["signatures"]["unchecked"], 0, "keys from the API, in every shard");
     }
+}
+
+/// Digests cut in the middle of their body, and CloudTrail's answer to ListPublicKeys cut too:
+/// each is asked for again (the digests by the download, the keys by the SDK, which the test
+/// checks rather than assumes) and every signature verifies.
+#[test]
+fn digests_and_public_keys_cut_mid_answer_are_asked_again_and_verify() {
+    use common::s3_layer::{Bucket, Layer};
+    let garage = Garage::start_in("us-east-1");
+    let cloudtrail = FakeCloudTrail::cutting(1);
+    let dir = tempfile::tempdir().expect("temp");
+    let archive = generate(dir.path());
+    garage.create_bucket("trails");
+    garage.upload_with_metadata("trails", &archive, cloudtrail_metadata);
+    let digests: Vec<String> = common::files_under(&archive)
+        .iter()
+        .map(|p| p.strip_prefix(&archive).expect("under").to_string_lossy().replace('\\', "/"))
+        .filter(|k| k.contains("/CloudTrail-Digest/") && k.ends_with(".json.gz"))
+        .collect();
+    let cut: std::collections::BTreeSet<String> = digests.iter().step_by(50).cloned().collect();
+    assert!(cut.len() >= 3, "{}", digests.len());
+    let bucket = Bucket {
+        region: garage.region.clone(),
+        upstream: format!("127.0.0.1:{}", garage.port),
+        cut_first: cut.clone(),
+        ..Bucket::default()
+    };
+    let layer = Layer::start(std::collections::BTreeMap::from([("trails".to_owned(), bucket)]));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_trailscope"));
+    command.args(["report", "--format", "json", "--verify", "s3://trails/"]);
+    for (key, value) in garage.env() {
+        command.env(key, value);
+    }
+    command
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_PROFILE")
+        .env("TRAILSCOPE_TEST_AWS_S3_ENDPOINT", &layer.endpoint)
+        .env("AWS_ENDPOINT_URL_CLOUDTRAIL", &cloudtrail.endpoint);
+    let out = command.output().expect("trailscope runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["integrity"]["digests_read"], 294);
+    assert_eq!(report["integrity"]["signatures"]["verified"], 294, "{stderr}");
+    for problem in ["missing", "modified", "unlisted", "chain_breaks", "unreadable_digests"] {
+        assert_eq!(report["integrity"][problem], serde_json::json!([]), "{problem}");
+    }
+    assert_eq!(cloudtrail.requests.load(Ordering::SeqCst), 2, "the cut answer was asked for again");
+    for key in &cut {
+        assert_eq!(layer.gets_of(key), 2, "{key}");
+    }
+    assert_eq!(report["summary"]["requests_retried"].as_u64(), Some(cut.len() as u64 + 1));
 }

@@ -16,9 +16,18 @@
 //! - throttling: the first GET of chosen keys (or every GET of others) answers `503 SlowDown`.
 //! - requester pays: a bucket that requires it refuses (`403 AccessDenied`) a request without
 //!   `x-amz-request-payer: requester`.
+//! - a network that breaks connections: an answer cut after a number of its bytes (headers or
+//!   body), the connection then closed or reset, on a share of requests chosen by a seeded hash
+//!   of the request (its key, or a listing's query) and its attempt (how many times the same
+//!   request came before), so that the same run cuts the same answers; or the first answers of
+//!   chosen keys, or every answer, cut in the middle of the body; or the first answer of chosen
+//!   keys stalled there, the connection held open without a byte more.
+//! - conditional reads: a GET with `If-Match` that names another ETag than the object's is
+//!   answered `412 PreconditionFailed`, and chosen keys are replaced by another version after
+//!   their first GET (their later answers carry another ETag).
 //!
-//! Every request is logged (method, bucket, key, signing region, answer), for the tests to count
-//! GETs per key and check headers.
+//! Every request is logged (method, bucket, key, signing region, `Range` and `If-Match`, answer,
+//! whether it was cut), for the tests to count GETs per key and check headers.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -48,6 +57,46 @@ pub struct Bucket {
     /// expected region) instead of `301 PermanentRedirect`, as S3 does on some endpoints; both
     /// carry `x-amz-bucket-region`.
     pub malformed_for_other_regions: bool,
+    /// Answers cut at random (one in `share`, by a hash of `seed`, the request and its attempt).
+    pub cuts: Option<Cuts>,
+    /// Keys whose first GET is cut in the middle of its body.
+    pub cut_first: BTreeSet<String>,
+    /// Keys whose every GET is cut in the middle of its body.
+    pub cut_always: BTreeSet<String>,
+    /// Listing answers cut in the middle of their body, the first this many.
+    pub cut_listings: usize,
+    /// Keys whose first GET stops sending in the middle of its body, for this long, before the
+    /// connection is closed.
+    pub stall_first: BTreeMap<String, std::time::Duration>,
+    /// Keys replaced by another version after their first GET.
+    pub replaced: BTreeSet<String>,
+}
+
+/// Answers cut at random, reproducibly: the request (an object's key, or a listing's query) with
+/// its attempt number is hashed with `seed`, and one answer in `share` is cut, after as many of
+/// its bytes (headers included) as the hash says.
+#[derive(Clone, Copy, Debug)]
+pub struct Cuts {
+    pub seed: u64,
+    pub share: u64,
+}
+
+impl Cuts {
+    /// Where to cut an answer of `length` bytes to attempt `attempt` of `request`, if at all.
+    pub fn at(&self, request: &str, attempt: usize, length: usize) -> Option<usize> {
+        let hash = fnv(self.seed, request, attempt);
+        (hash.is_multiple_of(self.share) && length > 0).then(|| (hash >> 20) as usize % length)
+    }
+}
+
+/// FNV-1a over the seed, the request and the attempt: the same everywhere, every time.
+fn fnv(seed: u64, request: &str, attempt: usize) -> u64 {
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    for byte in seed.to_le_bytes().iter().chain(request.as_bytes()).chain(&attempt.to_le_bytes()) {
+        hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    // FNV's low bits mix poorly: fold the high ones in.
+    hash ^ (hash >> 29)
 }
 
 /// One request the layer saw.
@@ -61,8 +110,12 @@ pub struct Seen {
     /// The region of the request's signature (empty when unsigned).
     pub region: String,
     pub request_payer: Option<String>,
+    pub range: Option<String>,
+    pub if_match: Option<String>,
     /// The status answered.
     pub status: u16,
+    /// The answer was cut after this many bytes (and the connection closed or reset).
+    pub cut: Option<usize>,
 }
 
 pub struct Layer {
@@ -75,7 +128,12 @@ impl Layer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind S3 layer");
         let endpoint = format!("http://{}", listener.local_addr().expect("address"));
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let state = Arc::new(State { buckets, seen: seen.clone(), first_gets: Mutex::new(BTreeSet::new()) });
+        let state = Arc::new(State {
+            buckets,
+            seen: seen.clone(),
+            first_gets: Mutex::new(BTreeSet::new()),
+            attempts: Mutex::new(BTreeMap::new()),
+        });
         thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 let state = state.clone();
@@ -99,6 +157,11 @@ impl Layer {
     pub fn gets(&self) -> usize {
         self.seen().iter().filter(|s| s.method == "GET" && !s.listing && !s.key.is_empty()).count()
     }
+
+    /// Answers cut so far.
+    pub fn cut(&self) -> Vec<Seen> {
+        self.seen().into_iter().filter(|s| s.cut.is_some()).collect()
+    }
 }
 
 struct State {
@@ -106,6 +169,9 @@ struct State {
     seen: Arc<Mutex<Vec<Seen>>>,
     /// Keys GET once already (for `slow_once`).
     first_gets: Mutex<BTreeSet<String>>,
+    /// Requests seen so far, by bucket and request (key or listing query): the next attempt's
+    /// number.
+    attempts: Mutex<BTreeMap<String, usize>>,
 }
 
 /// A request read whole: head lines, and body.
@@ -230,7 +296,10 @@ fn serve(client: TcpStream, state: &State) {
             listing,
             region: region.clone(),
             request_payer: request.header("x-amz-request-payer").map(str::to_owned),
+            range: request.header("range").map(str::to_owned),
+            if_match: request.header("if-match").map(str::to_owned),
             status: 0,
+            cut: None,
         };
         let Some(bucket) = state.buckets.get(&bucket_name) else {
             let answer = error(
@@ -249,20 +318,116 @@ fn serve(client: TcpStream, state: &State) {
             continue;
         };
         let head_only = request.method == "HEAD";
+        let identity = match listing {
+            true => format!("{bucket_name}?{}", request.target.split_once('?').map_or("", |(_, q)| q)),
+            false => format!("{bucket_name}/{key}"),
+        };
+        let attempt = {
+            let mut attempts = state.attempts.lock().expect("attempts");
+            let next = attempts.entry(identity.clone()).or_default();
+            *next += 1;
+            *next - 1
+        };
         let answer = decide(state, bucket, &bucket_name, &key, listing, &region, &request, head_only);
         let response = match answer {
             Some(answer) => answer,
             None => match forward(&mut upstreams, bucket, &request, head_only) {
-                Some(response) => rewrite(bucket, &key, listing, response),
+                Some(response) => {
+                    let response = rewrite(bucket, &key, listing, response);
+                    conditional(bucket, &key, attempt, &request, response)
+                }
                 None => return,
             },
         };
         seen.status = status_of(&response);
-        state.seen.lock().expect("log").push(seen);
-        if writer.write_all(&response).is_err() {
-            return;
+        seen.cut = cut(bucket, &key, listing, &identity, attempt, &request, &response);
+        state.seen.lock().expect("log").push(seen.clone());
+        match seen.cut {
+            None => {
+                if writer.write_all(&response).is_err() {
+                    return;
+                }
+            }
+            Some(at) => {
+                let _ = writer.write_all(&response[..at]).and_then(|()| writer.flush());
+                if let Some(stall) = bucket.stall_first.get(&key).filter(|_| attempt == 0 && !listing) {
+                    thread::sleep(*stall);
+                }
+                // Half the cuts end the connection as a reset, half as an early close.
+                let socket = socket2::SockRef::from(&writer);
+                if fnv(0, &identity, attempt) & 1 == 0 {
+                    let _ = socket.set_linger(Some(std::time::Duration::ZERO));
+                }
+                let _ = writer.shutdown(std::net::Shutdown::Both);
+                return;
+            }
         }
     }
+}
+
+/// Where the answer to `request` (attempt `attempt`, counting from 0) is cut, if it is.
+fn cut(
+    bucket: &Bucket,
+    key: &str,
+    listing: bool,
+    identity: &str,
+    attempt: usize,
+    request: &Request,
+    response: &[u8],
+) -> Option<usize> {
+    if request.method != "GET" {
+        return None;
+    }
+    let body = response.windows(4).position(|w| w == b"\r\n\r\n").map_or(response.len(), |p| p + 4);
+    let middle = body + (response.len() - body) / 2;
+    let chosen = if listing {
+        attempt < bucket.cut_listings
+    } else {
+        bucket.cut_always.contains(key)
+            || (attempt == 0 && (bucket.cut_first.contains(key) || bucket.stall_first.contains_key(key)))
+    };
+    if chosen && middle < response.len() {
+        return Some(middle);
+    }
+    bucket.cuts.and_then(|cuts| cuts.at(identity, attempt, response.len()))
+}
+
+/// The ETag of an object replaced after its first GET, as its later answers give it.
+fn replaced_etag(etag: &str) -> String {
+    format!("\"{}-replaced\"", etag.trim_matches('"'))
+}
+
+/// S3's conditional GET: `If-Match` naming another ETag than the object's is answered 412; a
+/// replaced object answers with its new ETag after its first GET.
+fn conditional(bucket: &Bucket, key: &str, attempt: usize, request: &Request, response: Vec<u8>) -> Vec<u8> {
+    if request.method != "GET" || key.is_empty() || !matches!(status_of(&response), 200 | 206) {
+        return response;
+    }
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").map_or(response.len(), |p| p + 4);
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
+    let Some(etag) = head.split("\r\n").find_map(|l| {
+        l.split_once(':').filter(|(n, _)| n.eq_ignore_ascii_case("etag")).map(|(_, v)| v.trim().to_owned())
+    }) else {
+        return response;
+    };
+    let current =
+        if attempt > 0 && bucket.replaced.contains(key) { replaced_etag(&etag) } else { etag.clone() };
+    if request.header("if-match").is_some_and(|wanted| wanted != current && wanted != "*") {
+        return error(
+            "412 Precondition Failed",
+            "PreconditionFailed",
+            "At least one of the pre-conditions you specified did not hold",
+            "<Condition>If-Match</Condition>",
+            &[],
+            false,
+        );
+    }
+    if current == etag {
+        return response;
+    }
+    let mut out = head.replacen(&etag, &current, 1).into_bytes();
+    out.extend_from_slice(&response[split..]);
+    out
 }
 
 /// What the layer answers itself, as S3 would; `None` passes the request to Garage.
