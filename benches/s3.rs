@@ -9,7 +9,10 @@
 //! `cargo bench --bench s3` (after `bash benches/compare.sh` has made `benches/data/`) runs both;
 //! `cargo bench --bench s3 -- local [DIR]` or `-- latency [DIR]` one of them, on another archive
 //! if given. `cargo bench --bench s3 -- incremental [DIR]` measures `--state` on a year-shaped
-//! archive (made by `benches/incremental.sh`): the requests of each run (see [`incremental`]). `RUNS` (default 3), `LATENCY_MS` (default 30) and `CONCURRENCY` (default "128 32")
+//! archive (made by `benches/incremental.sh`): the requests of each run (see [`incremental`]).
+//! `cargo bench --bench s3 -- cuts [OBJECTS]` reads a generated archive (4,443 log objects by
+//! default) through the S3 behaviour layer with no connection cut, a tenth and a fifth cut: the
+//! objects lost, the requests retried and the wall time of each (see [`cuts`]). `RUNS` (default 3), `LATENCY_MS` (default 30) and `CONCURRENCY` (default "128 32")
 //! change the runs. Needs Garage (`bash .ci/setup-tests`) and `/usr/bin/time`.
 
 #[path = "../tests/common/garage.rs"]
@@ -18,6 +21,9 @@ mod garage;
 #[path = "../tests/common/proxy.rs"]
 #[allow(dead_code)]
 mod proxy;
+#[path = "../tests/common/s3_layer.rs"]
+#[allow(dead_code)]
+mod s3_layer;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -48,12 +54,17 @@ fn median(values: &mut [f64]) -> f64 {
 fn main() {
     // `cargo bench` passes `--bench`; then an optional part and an optional archive.
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
-    let part = args.first().map(String::as_str).filter(|a| ["local", "latency", "incremental"].contains(a));
+    let part =
+        args.first().map(String::as_str).filter(|a| ["local", "latency", "incremental", "cuts"].contains(a));
     let dir = args.get(usize::from(part.is_some())).map(PathBuf::from);
     let runs: usize = env_or("RUNS", 3);
     // Not part of the default runs: it needs an archive of its own (see `incremental`).
     if part == Some("incremental") {
         incremental(&dir.unwrap_or_else(|| data("year")));
+        return;
+    }
+    if part == Some("cuts") {
+        cuts(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(4_443));
         return;
     }
     if part != Some("latency") {
@@ -375,4 +386,68 @@ fn incremental(archive: &Path) {
     show("with --state, nothing new", run(true, false));
     show("with --state --relist, nothing new", run(true, true));
     show("without --state (the whole year)", run(false, false));
+}
+
+/// A generated archive of `objects` log objects (no broken ones) read through the S3 behaviour
+/// layer as AWS (`TRAILSCOPE_TEST_AWS_S3_ENDPOINT`), with no answer cut, then a tenth and a fifth
+/// of them cut after a random number of their bytes (seeded: the same answers each time). For
+/// each: the objects lost (listed but not read), the requests retried, the exit status, the wall
+/// time, and whether the report equals the generator's ground truth.
+fn cuts(objects: u64) {
+    use std::collections::BTreeMap;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let spec = trailscope::synth::Spec {
+        objects,
+        records: objects * 8,
+        connections: 4,
+        extras: false,
+        digests: false,
+        ..trailscope::synth::Spec::testdata()
+    };
+    let truth = trailscope::synth::generate(&spec, dir.path()).expect("generate");
+    let server = garage::Garage::start_in("us-east-1");
+    server.create_bucket("trails");
+    let uploaded = server.upload("trails", &dir.path().join("archive"));
+    eprintln!("s3 bench: {uploaded} objects uploaded to Garage");
+    let truth_summary = serde_json::to_value(&truth.summary).expect("JSON");
+    for share in [0, 10, 5] {
+        let bucket = s3_layer::Bucket {
+            region: server.region.clone(),
+            upstream: format!("127.0.0.1:{}", server.port),
+            cuts: (share > 0).then_some(s3_layer::Cuts { seed: 33, share }),
+            ..s3_layer::Bucket::default()
+        };
+        let layer = s3_layer::Layer::start(BTreeMap::from([("trails".to_owned(), bucket)]));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_trailscope"));
+        command.args(["report", "--format", "json", "-q", "s3://trails/"]);
+        for (key, value) in server.env() {
+            command.env(key, value);
+        }
+        command
+            .env_remove("AWS_ENDPOINT_URL")
+            .env("AWS_REGION", "us-east-1")
+            .env("TRAILSCOPE_TEST_AWS_S3_ENDPOINT", &layer.endpoint);
+        let started = Instant::now();
+        let output = command.output().expect("trailscope runs");
+        let wall = started.elapsed().as_secs_f64();
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("a JSON report ({e}): {}", String::from_utf8_lossy(&output.stderr)));
+        let summary = &report["summary"];
+        let lost =
+            summary["objects_listed"].as_u64().unwrap_or(0) - summary["objects_read"].as_u64().unwrap_or(0);
+        let mut compared = summary.clone();
+        compared["requests_retried"] = 0.into();
+        let exact = compared == truth_summary
+            && report["endpoints"] == serde_json::to_value(&truth.endpoints).expect("JSON");
+        println!(
+            "cuts: {} of answers cut ({} of {} requests): {lost} of {uploaded} objects lost, {} requests retried, \
+             exit {}, {wall:.1} s, report {} the ground truth",
+            if share == 0 { "none".to_owned() } else { format!("1 in {share}") },
+            layer.cut().len(),
+            layer.seen().len(),
+            summary["requests_retried"],
+            output.status.code().unwrap_or(-1),
+            if exact { "equals" } else { "DIFFERS FROM" },
+        );
+    }
 }
