@@ -118,7 +118,7 @@ impl Walker {
     /// Walks every top-level value of `input`: how many records the object holds, and the span of
     /// their times if asked for.
     pub(super) fn walk(&mut self, input: &mut Input<'_>, sink: &mut dyn Sink) -> Result<Walked, Reason> {
-        let mut walk = Walk { walker: self, input, sink, records: 0, events: None };
+        let mut walk = Walk { walker: self, input, sink, records: 0, events: None, backslash: false };
         let mut at = match walk.input.byte(0)? {
             Some(0xEF) if walk.input.byte(1)? == Some(0xBB) && walk.input.byte(2)? == Some(0xBF) => 3,
             _ => 0,
@@ -169,6 +169,9 @@ struct Walk<'w, 'i, 'r> {
     sink: &'w mut dyn Sink,
     records: u64,
     events: Option<(Timestamp, Timestamp)>,
+    /// A backslash was among the bytes of the strings and containers skipped since this was last
+    /// cleared: what a root object that is one record tells the candidate search.
+    backslash: bool,
 }
 
 impl Walk<'_, '_, '_> {
@@ -179,6 +182,7 @@ impl Walk<'_, '_, '_> {
         let mut record_like = false;
         let mut entry = false;
         let mut first = true;
+        self.backslash = false;
         loop {
             at = self.whitespace(at, None)?;
             match self.need(at, place)? {
@@ -248,8 +252,8 @@ impl Walk<'_, '_, '_> {
                     .into(),
             ));
         }
-        // Its members were skipped one by one, not scanned as one value: it may hold a backslash.
-        self.record(start, at, true)?;
+        // Its members were skipped one by one, each telling whether it held a backslash.
+        self.record(start, at, self.backslash)?;
         Ok(at)
     }
 
@@ -394,7 +398,11 @@ impl Walk<'_, '_, '_> {
     /// The offset after the value starting at `at`, whatever its kind.
     fn value_end(&mut self, at: u64, place: Place) -> Result<u64, Reason> {
         match self.need(at, place)? {
-            b'{' | b'[' => self.container_end(at, place, String::new),
+            b'{' | b'[' => {
+                let end = self.container_end(at, place, String::new)?;
+                self.backslash |= self.walker.scan.saw_backslash();
+                Ok(end)
+            }
             b'"' => self.string_end(at, place),
             _ => self.scalar_end(at),
         }
@@ -423,7 +431,8 @@ impl Walk<'_, '_, '_> {
         }
     }
 
-    /// The offset after the string whose opening quote is at `start`.
+    /// The offset after the string whose opening quote is at `start` (noting whether it held a
+    /// backslash).
     fn string_end(&mut self, start: u64, place: Place) -> Result<u64, Reason> {
         let mut at = start + 1;
         loop {
@@ -432,6 +441,7 @@ impl Walk<'_, '_, '_> {
                 Some(i) if rest[i] == b'"' => return Ok(at + i as u64 + 1),
                 Some(i) => {
                     // A backslash escapes the byte after it, which may not have arrived yet.
+                    self.backslash = true;
                     at += i as u64 + 2;
                     while at > self.input.end() {
                         if !self.input.refill()? {
@@ -698,6 +708,14 @@ mod tests {
         // The quote that opens the value, escaped inside a LookupEvents string.
         let entry = r#"{"CloudTrailEvent":"{\"eventSource\":\u0022ec2-instance-connect.amazonaws.com\"}"}"#;
         assert_eq!(decode(entry.as_bytes()).expect("entry").1.len(), 1);
+        // Records one per line, whose members are skipped one at a time: an escape in any of them.
+        let lines = [
+            r#"{"eventSource":"s3.amazonaws.com","x":{"y":["\u0065"]}}"#,
+            r#"{"eventSource":"s3.amazonaws.com","x":"\u0065"}"#,
+            r#"{"eventSource":"s3.amazonaws.com","x\u0065":1}"#,
+            r#"{"eventSource":"s3.amazonaws.com","x":{"y":["e"]}}"#,
+        ];
+        assert_eq!(flagged(&lines.join("\n")), (4, vec![0, 1, 2]));
         // Short escapes spell none of the name's characters: such a record is only counted.
         let slashes = r#"{"eventSource":"s3.amazonaws.com","key":"a\/b\"c\\d\n"}"#;
         assert_eq!(flagged(&format!("{{\"Records\":[{slashes}]}}")), (1, vec![]));
