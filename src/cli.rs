@@ -297,8 +297,8 @@ pub struct InputArgs {
     /// `*.json.gz`, `*.jsonl` and `*.jsonl.gz` are read (and names --include matches), files under
     /// `CloudTrail-Digest/` and files with other names are skipped and counted. A file named here
     /// is always read. `cloudtrail://REGION` asks the region's CloudTrail event history (the last
-    /// 90 days of management events, LookupEvents) for its Instance Connect events; name each
-    /// region.
+    /// 90 days of management events, LookupEvents) for its Instance Connect events;
+    /// `cloudtrail://all` asks every region the account has enabled.
     #[arg(value_name = "SOURCE", required = true)]
     pub sources: Vec<Source>,
 

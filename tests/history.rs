@@ -374,3 +374,30 @@ fn redacted_reports_of_event_history_and_log_files_agree() {
     assert_same_events(&history, &logs, "redacted");
     assert!(!stdout.windows(ACCOUNT.len()).any(|w| w == ACCOUNT.as_bytes()), "the account is redacted");
 }
+
+#[test]
+fn all_reads_every_region_the_account_has_enabled() {
+    let stand_in = stand_in();
+    let dir = tempfile::tempdir().expect("temp");
+    let all = ["cloudtrail://all".to_owned()];
+    let (code, stdout, stderr) =
+        run(&stand_in, dir.path(), &args(&["report", "-v", "--format", "json"], &all), None);
+    assert_eq!(code, 0, "{stderr}");
+    assert_same_events(&json(&stdout, &stderr), &from_logs(&[]), "cloudtrail://all");
+    let requests = stand_in.requests();
+    let listed: Vec<&Request> = requests.iter().filter(|r| r.target == "ListRegions").collect();
+    assert_eq!(listed.len(), 1, "the regions asked once");
+    assert_eq!(listed[0].region, "us-east-1", "signed for the Account API's region");
+    let mut asked: Vec<&str> =
+        requests.iter().filter(|r| r.target != "ListRegions").map(|r| r.region.as_str()).collect();
+    asked.sort_unstable();
+    asked.dedup();
+    assert_eq!(asked, ["eu-west-1", "us-east-1"], "the enabled regions, not the disabled opt-in one");
+    assert!(stderr.contains("the account has 2 regions enabled: eu-west-1 us-east-1"), "{stderr}");
+
+    // Without account:ListRegions: stopped, naming it.
+    stand_in.refuse("ListRegions", Refusal::AccessDenied);
+    let (code, _, stderr) = run(&stand_in, dir.path(), &args(&["report", "--format", "json"], &all), None);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("account:ListRegions"), "{stderr}");
+}

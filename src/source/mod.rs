@@ -59,7 +59,7 @@ impl Source {
     fn contains(&self, other: &Source) -> bool {
         match (self, other) {
             (Source::S3(a), Source::S3(b)) => a.bucket == b.bucket && b.prefix.starts_with(&a.prefix),
-            (Source::History(a), Source::History(b)) => a == b,
+            (Source::History(a), Source::History(b)) => a.covers(b),
             (Source::Local(a), Source::Local(b)) => match (a.canonicalize(), b.canonicalize()) {
                 (Ok(a), Ok(b)) => b.starts_with(a),
                 _ => a == b,
@@ -239,34 +239,47 @@ pub(crate) fn classify_name(path: &str, digests: bool, include: &[Glob]) -> Verd
 }
 
 /// The store for each source: local ones directly, S3 ones through `s3` and event history
-/// through `history` (each connected beforehand when a source needs it); `found` hears each
-/// bucket's region when it was looked up.
+/// through `history` (each connected beforehand when a source needs it; `cloudtrail://all` is a
+/// store per region the account has enabled); `found` hears each bucket's region when it was
+/// looked up, and the regions `cloudtrail://all` stands for.
 pub(crate) fn stores(
     sources: &[Source],
     s3: Option<&s3::S3Client>,
     history: Option<&history::HistoryClient>,
     found: &mut dyn FnMut(String),
 ) -> Result<Vec<std::sync::Arc<dyn Store>>, FatalError> {
+    let mut stores: Vec<std::sync::Arc<dyn Store>> = Vec::new();
     let mut regions = 0;
-    distinct(sources)
-        .into_iter()
-        .map(|source| -> Result<std::sync::Arc<dyn Store>, FatalError> {
-            match (source, s3, history) {
-                (Source::Local(path), _, _) => Ok(std::sync::Arc::new(LocalStore::new(&path)?)),
-                (Source::S3(url), Some(client), _) => Ok(std::sync::Arc::new(client.store(url, found))),
-                (Source::S3(url), None, _) => {
-                    Err(FatalError::S3(format!("{url}: no S3 client was set up").into()))
-                }
-                (Source::History(url), _, Some(client)) => {
+    for source in distinct(sources) {
+        match (source, s3, history) {
+            (Source::Local(path), _, _) => stores.push(std::sync::Arc::new(LocalStore::new(&path)?)),
+            (Source::S3(url), Some(client), _) => stores.push(std::sync::Arc::new(client.store(url, found))),
+            (Source::S3(url), None, _) => {
+                return Err(FatalError::S3(format!("{url}: no S3 client was set up").into()))
+            }
+            (Source::History(url), _, Some(client)) => {
+                let urls = if url.region == history::ALL {
+                    let enabled = client.enabled_regions()?;
+                    found(format!(
+                        "{url}: the account has {} regions enabled: {}",
+                        enabled.len(),
+                        enabled.join(" ")
+                    ));
+                    enabled.into_iter().map(|region| HistoryUrl { region }).collect()
+                } else {
+                    vec![url]
+                };
+                for url in urls {
+                    stores.push(std::sync::Arc::new(client.store(&url, regions)));
                     regions += 1;
-                    Ok(std::sync::Arc::new(client.store(&url, regions - 1)))
-                }
-                (Source::History(url), _, None) => {
-                    Err(FatalError::S3(format!("{url}: no CloudTrail client was set up").into()))
                 }
             }
-        })
-        .collect()
+            (Source::History(url), _, None) => {
+                return Err(FatalError::S3(format!("{url}: no CloudTrail client was set up").into()))
+            }
+        }
+    }
+    Ok(stores)
 }
 
 /// `text` without `suffix` (ASCII, lower case), in any case.

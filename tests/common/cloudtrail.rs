@@ -6,7 +6,8 @@
 //! last 90 days before its `now`; `ThrottlingException` past two requests a second per region;
 //! the region read from the request's SigV4 `Credential=` scope, as AWS reads it. Regions can be
 //! set to refuse as AWS refuses (no permission, an opt-in region not enabled, an expired token).
-//! It logs every request, so tests check what was asked. The SDK is real; only the server is not.
+//! It logs every request, so tests check what was asked. It also answers the Account API's
+//! `ListRegions` (what `cloudtrail://all` asks). The SDK is real; only the server is not.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -123,7 +124,7 @@ impl CloudTrailStandIn {
         CloudTrailStandIn { endpoint, now: now.to_owned(), shared }
     }
 
-    /// Every request of `region` is refused so from now on.
+    /// Every request of `region` is refused so from now on (`ListRegions`: the Account API's).
     pub fn refuse(&self, region: &str, refusal: Refusal) {
         self.shared.lock().expect("lock").refusals.insert(region.to_owned(), refusal);
     }
@@ -169,6 +170,7 @@ impl CloudTrailStandIn {
         let empty = empty.display().to_string();
         vec![
             ("AWS_ENDPOINT_URL_CLOUDTRAIL", self.endpoint.clone()),
+            ("AWS_ENDPOINT_URL_ACCOUNT", self.endpoint.clone()),
             ("AWS_ACCESS_KEY_ID", "AKIDTRAILSCOPETEST".to_owned()),
             ("AWS_SECRET_ACCESS_KEY", "trailscope-test-secret".to_owned()),
             ("AWS_CONFIG_FILE", empty.clone()),
@@ -209,6 +211,7 @@ fn serve(stream: TcpStream, shared: &Mutex<Shared>) {
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
             return;
         }
+        let path = line.split_whitespace().nth(1).unwrap_or_default().to_owned();
         loop {
             line.clear();
             if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
@@ -226,7 +229,11 @@ fn serve(stream: TcpStream, shared: &Mutex<Shared>) {
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        let (status, reply) = answer(shared, &target, &authorization, &body);
+        let (status, reply) = if path == "/listRegions" {
+            list_regions(shared, &authorization, &body)
+        } else {
+            answer(shared, &target, &authorization, &body)
+        };
         let response = format!(
             "HTTP/1.1 {status}\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-RequestId: 00000000-0000-0000-0000-000000000000\r\nContent-Length: {}\r\n\r\n{reply}",
             reply.len()
@@ -241,6 +248,44 @@ fn serve(stream: TcpStream, shared: &Mutex<Shared>) {
 fn region_of(authorization: &str) -> Option<String> {
     let credential = authorization.split("Credential=").nth(1)?;
     credential.split(['/', ',']).nth(2).map(str::to_owned)
+}
+
+/// The Account API's `ListRegions` (REST-JSON, `POST /listRegions`, signed for us-east-1): the
+/// regions the stand-in holds events for are enabled, `ap-east-1` is an opt-in region not enabled;
+/// `RegionOptStatusContains` filters them as the API does. Logged as a request of target
+/// `ListRegions`.
+fn list_regions(shared: &Mutex<Shared>, authorization: &str, body: &[u8]) -> (&'static str, String) {
+    let mut shared = shared.lock().expect("lock");
+    if shared.refusals.contains_key("ListRegions") {
+        return error(
+            "AccessDeniedException",
+            "User: arn:aws:iam::111122223333:user/test is not authorized to perform: account:ListRegions",
+        );
+    }
+    let request: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let wanted: Vec<&str> = request["RegionOptStatusContains"]
+        .as_array()
+        .map(|list| list.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let mut regions: Vec<Value> = shared
+        .events
+        .keys()
+        .map(|region| json!({"RegionName": region, "RegionOptStatus": "ENABLED_BY_DEFAULT"}))
+        .collect();
+    regions.push(json!({"RegionName": "ap-east-1", "RegionOptStatus": "DISABLED"}));
+    regions.retain(|r| wanted.is_empty() || wanted.iter().any(|w| r["RegionOptStatus"] == *w));
+    shared.requests.push(Request {
+        region: region_of(authorization).unwrap_or_default(),
+        target: "ListRegions".to_owned(),
+        attributes: Vec::new(),
+        start: None,
+        end: None,
+        token: false,
+        error: None,
+        events: regions.len(),
+        at: Instant::now(),
+    });
+    ("200 OK", json!({"Regions": regions}).to_string())
 }
 
 fn error(code: &str, message: &str) -> (&'static str, String) {

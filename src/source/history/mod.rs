@@ -1,5 +1,7 @@
 //! CloudTrail's event history (`cloudtrail://REGION`): the last 90 days of a region's management
 //! events, asked of the LookupEvents API and read as a [`Store`] like a folder or a bucket.
+//! `cloudtrail://all` is a store per region the account has enabled (the Account API's
+//! `ListRegions`).
 //!
 //! An object of event history is one UTC hour of one region, `cloudtrail://REGION/YYYY-MM-DDTHH`:
 //! its bytes are a LookupEvents-shaped document (`{"Events": [...]}`, each event's record in its
@@ -47,26 +49,30 @@ const SETTLED: &str = "settled";
 /// Time without an answer before a request is abandoned (and asked again).
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// `cloudtrail://REGION`, parsed.
+/// `cloudtrail://REGION`, parsed; `cloudtrail://all` is every region the account has enabled.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct HistoryUrl {
     pub region: String,
+}
+
+/// The region name that stands for every region enabled.
+pub(crate) const ALL: &str = "all";
+
+impl HistoryUrl {
+    /// Whether this source reads `other`'s region too.
+    pub(crate) fn covers(&self, other: &HistoryUrl) -> bool {
+        self == other || self.region == ALL
+    }
 }
 
 impl HistoryUrl {
     /// Parses `cloudtrail://REGION`; `None` when `text` is not of that scheme.
     pub fn parse(text: &str) -> Option<Result<HistoryUrl, String>> {
         let region = text.strip_prefix(SCHEME)?.trim_end_matches('/');
-        if region == "all" {
-            return Some(Err(format!(
-                "{text}: name each region (cloudtrail://us-east-1 cloudtrail://eu-west-1 ...): \
-                 finding the account's regions would take another AWS SDK (docs/history.md says why)"
-            )));
-        }
         let valid = !region.is_empty()
             && region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && region.contains('-');
-        if !valid {
+        if !valid && region != ALL {
             return Some(Err(format!("{text}: expected cloudtrail://REGION, e.g. cloudtrail://us-east-1")));
         }
         Some(Ok(HistoryUrl { region: region.to_owned() }))
@@ -154,6 +160,42 @@ impl HistoryClient {
             settled,
             filter: filter.clone(),
         }
+    }
+
+    /// The regions the account has enabled (`cloudtrail://all`), from the Account API's
+    /// `ListRegions` (at AWS, or where `AWS_ENDPOINT_URL_ACCOUNT` says), in name order.
+    pub(crate) fn enabled_regions(&self) -> Result<Vec<String>, FatalError> {
+        use aws_sdk_account::types::RegionOptStatus;
+        // The Account API is global: its requests are signed for us-east-1.
+        let mut config =
+            aws_sdk_account::config::Builder::from(&self.shared).region(Region::new("us-east-1"));
+        config.set_endpoint_url(std::env::var("AWS_ENDPOINT_URL_ACCOUNT").ok().filter(|u| !u.is_empty()));
+        let client = aws_sdk_account::Client::from_conf(config.build());
+        self.runtime.block_on(async {
+            let mut regions = Vec::new();
+            let mut pages = client
+                .list_regions()
+                .region_opt_status_contains(RegionOptStatus::Enabled)
+                .region_opt_status_contains(RegionOptStatus::EnabledByDefault)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| {
+                    let why = crate::source::s3::describe(&e);
+                    FatalError::S3(crate::error::S3Error::caused_by(
+                        format!(
+                            "cloudtrail://all: the account's regions (Account ListRegions): {why} \
+                             (the credentials need account:ListRegions; or name each region)"
+                        ),
+                        e,
+                    ))
+                })?;
+                regions.extend(page.regions().iter().filter_map(|r| r.region_name()).map(str::to_owned));
+            }
+            regions.sort_unstable();
+            regions.dedup();
+            Ok(regions)
+        })
     }
 
     /// Where requests go, for `--verbose`: never anything about credentials.
@@ -419,7 +461,7 @@ mod tests {
             Some(Ok(HistoryUrl { region: "eu-west-1".into() }))
         );
         assert!(HistoryUrl::parse("cloudtrail://").expect("the scheme").is_err());
-        assert!(HistoryUrl::parse("cloudtrail://all").expect("the scheme").is_err());
+        assert_eq!(HistoryUrl::parse("cloudtrail://all"), Some(Ok(HistoryUrl { region: ALL.into() })));
         assert!(HistoryUrl::parse("cloudtrail://EU WEST").expect("the scheme").is_err());
         assert!(HistoryUrl::parse("s3://bucket").is_none());
     }
