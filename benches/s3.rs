@@ -12,7 +12,8 @@
 //! archive (made by `benches/incremental.sh`): the requests of each run (see [`incremental`]).
 //! `cargo bench --bench s3 -- cuts [OBJECTS]` reads a generated archive (4,443 log objects by
 //! default) through the S3 behaviour layer with no connection cut, a tenth and a fifth cut: the
-//! objects lost, the requests retried and the wall time of each (see [`cuts`]). `RUNS` (default 3), `LATENCY_MS` (default 30) and `CONCURRENCY` (default "128 32")
+//! objects lost, the requests retried and the wall time of each (see [`cuts`]); `TRAILSCOPE_BIN`
+//! runs another build instead, `CUTS` (default "0 10 5": none, one in 10, one in 5) the shares. `RUNS` (default 3), `LATENCY_MS` (default 30) and `CONCURRENCY` (default "128 32")
 //! change the runs. Needs Garage (`bash .ci/setup-tests`) and `/usr/bin/time`.
 
 #[path = "../tests/common/garage.rs"]
@@ -410,7 +411,12 @@ fn cuts(objects: u64) {
     let uploaded = server.upload("trails", &dir.path().join("archive"));
     eprintln!("s3 bench: {uploaded} objects uploaded to Garage");
     let truth_summary = serde_json::to_value(&truth.summary).expect("JSON");
-    for share in [0, 10, 5] {
+    let shares: Vec<u64> = std::env::var("CUTS")
+        .unwrap_or_else(|_| "0 10 5".into())
+        .split_whitespace()
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    for share in shares {
         let bucket = s3_layer::Bucket {
             region: server.region.clone(),
             upstream: format!("127.0.0.1:{}", server.port),
@@ -418,7 +424,10 @@ fn cuts(objects: u64) {
             ..s3_layer::Bucket::default()
         };
         let layer = s3_layer::Layer::start(BTreeMap::from([("trails".to_owned(), bucket)]));
-        let mut command = Command::new(env!("CARGO_BIN_EXE_trailscope"));
+        // TRAILSCOPE_BIN: another build to compare with (an earlier commit's, say).
+        let binary =
+            std::env::var("TRAILSCOPE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_trailscope").to_owned());
+        let mut command = Command::new(binary);
         command.args(["report", "--format", "json", "-q", "s3://trails/"]);
         for (key, value) in server.env() {
             command.env(key, value);
@@ -441,13 +450,17 @@ fn cuts(objects: u64) {
             && report["endpoints"] == serde_json::to_value(&truth.endpoints).expect("JSON");
         println!(
             "cuts: {} of answers cut ({} of {} requests): {lost} of {uploaded} objects lost, {} requests retried, \
-             exit {}, {wall:.1} s, report {} the ground truth",
+             exit {}, {wall:.1} s, report {} the ground truth{}",
             if share == 0 { "none".to_owned() } else { format!("1 in {share}") },
             layer.cut().len(),
             layer.seen().len(),
             summary["requests_retried"],
             output.status.code().unwrap_or(-1),
             if exact { "equals" } else { "DIFFERS FROM" },
+            match report["failure_reasons"].as_object().filter(|r| !r.is_empty()) {
+                Some(reasons) => format!(" (unreadable: {})", serde_json::Value::from(reasons.clone())),
+                None => String::new(),
+            },
         );
     }
 }
