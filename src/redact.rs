@@ -40,6 +40,8 @@ enum Kind {
     Ipv4,
     Ipv6,
     Principal,
+    /// An endpoint's `Name` tag: free text with no form to recognise, so redacted by field.
+    EndpointName,
 }
 
 impl Pseudonyms {
@@ -59,6 +61,7 @@ impl Pseudonyms {
             Kind::Ipv4 => format!("ipv4-{n}"),
             Kind::Ipv6 => format!("ipv6-{n}"),
             Kind::Principal => format!("principal-{n}"),
+            Kind::EndpointName => format!("endpoint-name-{n}"),
         };
         self.seen.insert((kind, original.to_owned()), name.clone());
         name
@@ -73,6 +76,9 @@ pub(crate) fn redact(report: &mut Report) -> Result<(), FatalError> {
     let mut names = Pseudonyms::default();
     for endpoint in &mut report.endpoints {
         endpoint.account = names.text(&endpoint.account);
+        if let Some(name) = &mut endpoint.life.name {
+            *name = names.name(Kind::EndpointName, name);
+        }
     }
     for field in &mut report.fields {
         let whole = names_a_principal(&field.path).then_some(Kind::Principal);
@@ -110,6 +116,11 @@ pub(crate) fn redact(report: &mut Report) -> Result<(), FatalError> {
     names.whole(report)?;
     report.timeline = timeline.into_iter().map(|times| names.times(times)).collect();
     if let Some(changes) = &mut changes {
+        for row in changes.connections.iter_mut().chain(&mut changes.denied_attempts) {
+            if let Some(name) = &mut row.endpoint_name {
+                *name = names.name(Kind::EndpointName, name);
+            }
+        }
         names.whole(changes)?;
     }
     if let Some(state) = &mut state {
@@ -170,6 +181,7 @@ pub(crate) fn redact_row(names: &mut Pseudonyms, row: &mut Row) {
         key_fingerprint,
         key_to_tunnel_seconds: _,
         user_agent,
+        endpoint_name,
     } = row;
     // Free text through the detectors: ids, regions, ports and OS user names come out as they
     // went in, as the report keeps them, unless they hold something sensitive.
@@ -195,6 +207,9 @@ pub(crate) fn redact_row(names: &mut Pseudonyms, row: &mut Row) {
     if let Some(fingerprint) = key_fingerprint {
         *fingerprint = names.name(Kind::SshKey, fingerprint);
     }
+    if let Some(name) = endpoint_name {
+        *name = names.name(Kind::EndpointName, name);
+    }
 }
 
 pub(crate) fn redact_failures_with(names: &mut Pseudonyms, failures: &mut [ObjectError]) {
@@ -217,11 +232,13 @@ impl Pseudonyms {
     /// The timeline, which the JSON schema leaves out: endpoint ids and error codes, through the
     /// same detectors so that they stay equal to the endpoints' own.
     fn times(&mut self, times: EndpointTimes) -> EndpointTimes {
-        let EndpointTimes { id, connections, denied } = times;
+        let EndpointTimes { id, connections, denied, created, deleted } = times;
         EndpointTimes {
             id: crate::event::EndpointId(self.text(&id.0)),
             connections,
             denied: denied.into_iter().map(|(at, code)| (at, self.text(&code))).collect(),
+            created,
+            deleted,
         }
     }
 
@@ -396,7 +413,7 @@ mod tests {
 
     /// A report with a secret in every section a string can be in.
     const REPORT: &str = r#"{
-        "schema_version": 1,
+        "schema_version": 2,
         "summary": {"objects_listed": 1, "objects_read": 1, "objects_skipped": 0,
             "skipped": {"digest": 0, "other": 0, "directory_links": 0}, "objects_failed": 1,
             "records": 2, "instance_connect_events": 2, "duplicate_events": 0, "conflicting_duplicates": 1,
@@ -406,7 +423,13 @@ mod tests {
             "requests_retried": 0},
         "endpoints": [{"id": "eice-1", "account": "111122223333", "region": "us-east-1", "connections": 1,
             "denied": 0, "denied_errors": {}, "events": {"OpenTunnel": 1}, "connections_without_key": 0,
-            "first_seen": null, "last_seen": null}],
+            "first_seen": null, "last_seen": null, "name": "payroll-bastion", "subnet_id": "subnet-1",
+            "vpc_id": "vpc-1", "availability_zone": "us-east-1a", "security_group_ids": ["sg-1"],
+            "preserve_client_ip": true, "ip_address_type": "ipv4",
+            "created": {"time": "2024-03-01T00:00:00Z", "principal": "arn:aws:sts::111122223333:assumed-role/EC2Admin/netadmin", "event_id": "c-1"},
+            "deleted": null,
+            "modifications": [{"time": "2024-03-01T01:00:00Z", "principal": "arn:aws:sts::111122223333:assumed-role/EC2Admin/bob", "event_id": "m-1", "changed": ["name"]}],
+            "lifecycle_denied": 0}],
         "direct": {"SendSSHPublicKey": 0, "SendSerialConsoleSSHPublicKey": 0},
         "other_events": {},
         "event_names": [],
@@ -437,9 +460,15 @@ mod tests {
         let mut report: Report = serde_json::from_str(REPORT).expect("a report");
         redact(&mut report).expect("redacted");
         let out = serde_json::to_string(&report).expect("JSON");
-        for secret in ["111122223333", "444455556666", "777788889999", "alice"] {
+        for secret in ["111122223333", "444455556666", "777788889999", "alice", "payroll", "netadmin", "bob"]
+        {
             assert!(!out.contains(secret), "{secret} in {out}");
         }
+        let life = &report.endpoints[0].life;
+        assert_eq!(life.name.as_deref(), Some("endpoint-name-1"), "a name has no form: redacted by field");
+        let principal = life.created.as_ref().and_then(|c| c.principal.as_deref());
+        assert_eq!(principal, Some("arn:aws:sts::account-1:assumed-role/principal-2/principal-3"));
+        assert_eq!(life.subnet_id.as_deref(), Some("subnet-1"), "ids are kept, as endpoint ids are");
         assert_eq!(report.endpoints[0].account, "account-1", "numbered as the analysis lists them");
         let integrity = report.integrity.as_ref().expect("integrity");
         assert_eq!(integrity.streams[0].account, "account-1", "the same account, the same pseudonym");

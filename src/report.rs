@@ -12,7 +12,9 @@ use crate::event::EndpointId;
 use crate::source::Skipped;
 use crate::verify::Integrity;
 
-pub(crate) const SCHEMA_VERSION: u32 = 1;
+/// 2: every endpoint has its life (`name` … `lifecycle_denied`), endpoints known only from their
+/// lifecycle calls are listed, and the summary counts `lifecycle_events` and `lifecycle_denied`.
+pub(crate) const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Report {
@@ -57,6 +59,15 @@ pub struct Report {
 pub struct Changes {
     /// Endpoints with a first event in this report.
     pub new_endpoints: Vec<String>,
+    /// Endpoints whose creation is in this report and was not in the previous one.
+    #[serde(default)]
+    pub endpoints_created: Vec<String>,
+    /// Endpoints with a modification or rename the previous report did not have.
+    #[serde(default)]
+    pub endpoints_modified: Vec<String>,
+    /// Endpoints whose deletion is in this report and was not in the previous one.
+    #[serde(default)]
+    pub endpoints_deleted: Vec<String>,
     /// ARNs whose first successful connection is in this report.
     pub new_principals: Vec<String>,
     /// Instance ids and private IP addresses a successful connection first reached.
@@ -102,6 +113,9 @@ pub struct EndpointTimes {
     pub connections: Vec<i64>,
     /// Denied attempts and their error codes, in time order.
     pub denied: Vec<(i64, String)>,
+    /// When the endpoint was created and deleted, if the archive says.
+    pub created: Option<i64>,
+    pub deleted: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -133,7 +147,8 @@ pub struct Summary {
     /// Distinct Instance Connect events: copies delivered more than once count once.
     pub instance_connect_events: u64,
     /// Copies of an event already counted (same `eventID` and `recipientAccountId`, same
-    /// content), dropped: two trails delivering the same events, or a file read twice.
+    /// content), dropped: two trails delivering the same events, or a file read twice. Copies of
+    /// lifecycle events count here too.
     pub duplicate_events: u64,
     /// Copies that share an `eventID` with a counted event but differ in content: an edited copy.
     /// Dropped from the analysis too, and listed in `conflicts`.
@@ -152,6 +167,14 @@ pub struct Summary {
     pub connections_without_key: u64,
     /// `OpenTunnel` calls naming no endpoint, neither in the request nor in `resources`.
     pub tunnels_without_endpoint: u64,
+    /// Distinct lifecycle calls of `ec2.amazonaws.com` read (endpoints created, modified,
+    /// deleted, tagged), failed ones included, dry runs not: never Instance Connect events.
+    #[serde(default)]
+    pub lifecycle_events: u64,
+    /// Lifecycle calls that failed (`errorCode`), which changed nothing; `denied_attempts` is
+    /// tunnels only.
+    #[serde(default)]
+    pub lifecycle_denied: u64,
     /// The pairing window after a key, in seconds (`--pair-window`).
     pub pair_window_seconds: u32,
 }
@@ -170,8 +193,52 @@ pub struct EndpointReport {
     /// with them.
     pub events: BTreeMap<String, u64>,
     pub connections_without_key: u64,
+    /// Of the endpoint's tunnels and keys: `null` for an endpoint never used.
     pub first_seen: Option<String>,
     pub last_seen: Option<String>,
+    #[serde(flatten)]
+    pub life: EndpointLife,
+}
+
+/// An endpoint's life, from its lifecycle calls: each field as it stands after the last call
+/// read, `null` where none says (an endpoint created before the archive).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointLife {
+    /// Its `Name` tag.
+    pub name: Option<String>,
+    pub subnet_id: Option<String>,
+    pub vpc_id: Option<String>,
+    pub availability_zone: Option<String>,
+    /// Sorted.
+    pub security_group_ids: Option<Vec<String>>,
+    pub preserve_client_ip: Option<bool>,
+    pub ip_address_type: Option<String>,
+    /// Its successful `CreateInstanceConnectEndpoint`; `null`: before the archive.
+    pub created: Option<LifecycleMark>,
+    /// Its successful `DeleteInstanceConnectEndpoint`; `null`: not deleted as far as the archive
+    /// says.
+    pub deleted: Option<LifecycleMark>,
+    /// Successful `ModifyInstanceConnectEndpoint` (what it asked for: EC2 applies it later) and
+    /// renames (`CreateTags`/`DeleteTags` of its `Name`), in time order.
+    pub modifications: Vec<Modification>,
+    /// Failed lifecycle calls naming the endpoint.
+    pub lifecycle_denied: u64,
+}
+
+/// One lifecycle call: when, by whom (`userIdentity.arn`), which event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifecycleMark {
+    pub time: Option<String>,
+    pub principal: Option<String>,
+    pub event_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Modification {
+    #[serde(flatten)]
+    pub mark: LifecycleMark,
+    /// The fields of [`EndpointLife`] it set, by their JSON names.
+    pub changed: Vec<String>,
 }
 
 /// Instance Connect used without an endpoint.

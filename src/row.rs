@@ -76,6 +76,9 @@ pub struct Row {
     pub key_to_tunnel_seconds: Option<Seconds>,
     /// `userAgent` of the tunnel (of the key, for a row without one).
     pub user_agent: Option<String>,
+    /// The endpoint's name (its `Name` tag, as the lifecycle calls read leave it): last, so that
+    /// readers of the columns before it keep them.
+    pub endpoint_name: Option<String>,
 }
 
 /// A time difference kept in milliseconds, shown in seconds: whole seconds as an integer, else

@@ -141,13 +141,19 @@ fn the_report_loads_without_console_messages_and_draws_a_timeline_per_endpoint()
     // One chart per endpoint of the generated archive, and the time axis (above, for print, and
     // below).
     let ids = [
+        "eice-000ea572df58fa3c9",
         "eice-013cae3bdd442b302",
         "eice-0275aff131274b92b",
         "eice-06941692b7e261627",
+        "eice-0a14ec5a41af567f7",
         "eice-0e456b91583f15513",
         "eice-0e8f17ed1981f9189",
     ];
     assert_eq!(dom.matches("<svg class=\"tl-chart\" viewBox=\"0 0 800 ").count(), ids.len() + 2);
+    // Endpoints' creations and deletions are marked on their charts, each with its time.
+    assert_eq!(dom.matches("<path class=\"created\"").count(), 4, "four endpoints created in the archive");
+    assert_eq!(dom.matches("<path class=\"deleted\"").count(), 2, "two deleted");
+    assert!(dom.contains("<title>created 2024-03-01 00:05</title>"), "{dom}");
     for id in ids {
         assert!(
             dom.contains(&format!("<div class=\"tl-label\"><code>{id}</code>")),

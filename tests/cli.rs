@@ -118,7 +118,9 @@ fn markdown_report_has_tables() {
     assert_golden(&golden("seed.md"), &out.stdout);
     let markdown = String::from_utf8(out.stdout).expect("utf-8");
     assert!(
-        markdown.contains("| Endpoint | Account | Region | Connections | Denied | First seen | Last seen |"),
+        markdown.contains(
+            "| Endpoint | Name | Account | Region | Connections | Denied | First seen | Last seen |"
+        ),
         "the golden file is a Markdown table"
     );
 }

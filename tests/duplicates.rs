@@ -43,7 +43,9 @@ fn an_archive_delivered_twice_is_analyzed_once_and_the_copies_counted() {
     let (code, twice, stderr) = report_json(&[dir.path()], &[]);
     assert_eq!(code, 3, "{stderr}");
     assert_eq!(analysis(&twice), analysis(&single));
-    let events = single["summary"]["instance_connect_events"].as_u64().expect("n");
+    // Lifecycle events are events too: their copies are counted with the rest.
+    let events = single["summary"]["instance_connect_events"].as_u64().expect("n")
+        + single["summary"]["lifecycle_events"].as_u64().expect("n");
     assert_eq!(twice["summary"]["duplicate_events"], events, "every event once more");
     assert_eq!(twice["summary"]["conflicting_duplicates"], 0);
     assert_eq!(twice["summary"]["records"], 2 * single["summary"]["records"].as_u64().expect("n"));
@@ -63,7 +65,8 @@ fn an_edited_copy_is_counted_apart_and_listed_with_both_objects() {
     assert_eq!(code, 3, "{stderr}");
     let summary = &report["summary"];
     assert_eq!(summary["conflicting_duplicates"], 1);
-    let events = summary["instance_connect_events"].as_u64().expect("n");
+    let events = summary["instance_connect_events"].as_u64().expect("n")
+        + summary["lifecycle_events"].as_u64().expect("n");
     assert_eq!(summary["duplicate_events"], events - 1, "the others are plain copies");
     let conflict = &report["conflicts"][0];
     assert_eq!(conflict["event_id"], event_id.as_str());

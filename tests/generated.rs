@@ -123,3 +123,87 @@ fn assert_same_tree(committed: &Path, fresh: &Path) {
         );
     }
 }
+
+/// The lifecycle fields every endpoint must have, as the generator's scenario made them.
+const LIFE: [&str; 11] = [
+    "name",
+    "subnet_id",
+    "vpc_id",
+    "availability_zone",
+    "security_group_ids",
+    "preserve_client_ip",
+    "ip_address_type",
+    "created",
+    "deleted",
+    "modifications",
+    "lifecycle_denied",
+];
+
+#[test]
+fn every_endpoint_has_the_life_its_calls_gave_it() {
+    let (_, report, _) = report_json(&[&archive()], &[]);
+    let truth = truth();
+    let (ours, planned) = (
+        report["endpoints"].as_array().expect("endpoints"),
+        truth["endpoints"].as_array().expect("endpoints"),
+    );
+    assert_eq!(ours.len(), planned.len());
+    for (endpoint, plan) in ours.iter().zip(planned) {
+        assert_eq!(endpoint["id"], plan["id"]);
+        for field in LIFE {
+            assert_eq!(endpoint[field], plan[field], "{}: {field}", endpoint["id"]);
+        }
+    }
+    // The scenario holds every case the report tells apart.
+    let count = |test: &dyn Fn(&Value) -> bool| ours.iter().filter(|e| test(e)).count();
+    let changed = |e: &Value, field: &str| {
+        e["modifications"]
+            .as_array()
+            .expect("modifications")
+            .iter()
+            .any(|m| m["changed"].as_array().expect("changed").iter().any(|c| c == field))
+    };
+    assert!(count(&|e| !e["created"].is_null() && e["connections"].as_u64() > Some(0)) > 0, "created, used");
+    assert!(
+        count(&|e| !e["created"].is_null() && e["connections"] == 0 && e["first_seen"].is_null()) >= 2,
+        "unused"
+    );
+    assert!(count(&|e| e["created"].is_null()) > 0, "before the archive");
+    assert!(count(&|e| !e["deleted"].is_null()) >= 2, "deleted");
+    assert!(count(&|e| changed(e, "security_group_ids")) > 0, "modified");
+    assert!(count(&|e| changed(e, "preserve_client_ip")) > 0, "modified");
+    assert!(count(&|e| changed(e, "name") && !e["name"].is_null()) > 0, "renamed");
+    assert!(count(&|e| changed(e, "name") && e["name"].is_null()) > 0, "name deleted");
+    assert!(count(&|e| e["security_group_ids"].as_array().is_some_and(|g| g.len() == 2)) > 0, "lists of two");
+    assert!(count(&|e| e["lifecycle_denied"] == 1) > 0, "a refused call names its endpoint");
+    assert_eq!(report["summary"]["lifecycle_denied"], 2, "a refused delete and a refused create; no dry run");
+    assert!(report["summary"]["lifecycle_events"].as_u64() > Some(10));
+    assert_eq!(report["summary"]["schema_version"], Value::Null);
+    assert_eq!(report["schema_version"], 2);
+}
+
+#[test]
+fn rows_name_their_endpoint_in_the_last_column() {
+    let out = common::trailscope(["connections", "-q", "-f", "csv", archive().to_str().expect("utf-8")]);
+    let text = String::from_utf8(out.stdout).expect("UTF-8");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    assert_eq!(header.last(), Some(&"endpoint_name"), "appended: readers of the other columns keep them");
+    let truth = truth();
+    let names: BTreeMap<&str, &str> = truth["endpoints"]
+        .as_array()
+        .expect("endpoints")
+        .iter()
+        .filter_map(|e| Some((e["id"].as_str()?, e["name"].as_str()?)))
+        .collect();
+    let endpoint = header.iter().position(|h| *h == "endpoint").expect("endpoint column");
+    let mut named = 0;
+    for line in lines {
+        // The generated archive's strings hold no comma: the line splits as it was written.
+        let cells: Vec<&str> = line.split(',').collect();
+        let expected = names.get(cells[endpoint]).copied().unwrap_or("");
+        assert_eq!(cells.last().copied(), Some(expected), "{line}");
+        named += usize::from(!expected.is_empty());
+    }
+    assert!(named > 0, "some rows name a named endpoint");
+}

@@ -7,7 +7,7 @@
 
 use crate::common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
@@ -189,7 +189,12 @@ struct Facts {
     denied: u64,
     /// The rows of its connections and denied attempts, as `trailscope connections` lists them.
     tunnels: Vec<Value>,
+    /// Each endpoint's `created`, `deleted` and `modifications`.
+    lives: BTreeMap<String, Life>,
 }
+
+/// An endpoint's `created`, `deleted` and `modifications`, as the JSON report gives them.
+type Life = (Value, Value, Value);
 
 fn facts(source: &str, env: &[(&str, String)]) -> Facts {
     let report: Value = serde_json::from_slice(&report("json", source, None, env)).expect("JSON");
@@ -227,6 +232,15 @@ fn facts(source: &str, env: &[(&str, String)]) -> Facts {
                 )
             })
             .collect(),
+        lives: report["endpoints"]
+            .as_array()
+            .expect("endpoints")
+            .iter()
+            .map(|e| {
+                let id = e["id"].as_str().expect("id").to_owned();
+                (id, (e["created"].clone(), e["deleted"].clone(), e["modifications"].clone()))
+            })
+            .collect(),
         connections: report["summary"]["connections"].as_u64().expect("connections"),
         denied: report["summary"]["denied_attempts"].as_u64().expect("denied"),
         tunnels,
@@ -246,11 +260,19 @@ fn assert_changes(changes: &Value, before: &Facts, after: &Facts) {
     assert_eq!(strings(&changes["new_principals"]), new(&after.principals, &before.principals));
     assert_eq!(strings(&changes["new_instances"]), new(&after.instances, &before.instances));
     // The rows of the tunnels `before` had not, each as `trailscope connections` prints it.
+    // A tunnel is the same tunnel whatever its endpoint's name became since (a rename is told by
+    // `endpoints_modified`): rows are compared without it.
+    let unnamed = |row: &Value| {
+        let mut row = row.clone();
+        row.as_object_mut().expect("a row").remove("endpoint_name");
+        row
+    };
+    let known: Vec<Value> = before.tunnels.iter().map(unnamed).collect();
     let new_rows = |outcome: &str| -> Vec<Value> {
         after
             .tunnels
             .iter()
-            .filter(|r| r["outcome"] == outcome && !before.tunnels.contains(r))
+            .filter(|r| r["outcome"] == outcome && !known.contains(&unnamed(r)))
             .cloned()
             .collect()
     };
@@ -268,6 +290,23 @@ fn assert_changes(changes: &Value, before: &Facts, after: &Facts) {
         .map(|f| (f["event_name"].to_string(), f["path"].to_string()))
         .collect();
     assert_eq!(reported, changed, "fields whose class or varies_with changed");
+    // Endpoints' lives: what `after` has of each that `before` had not.
+    let none = (Value::Null, Value::Null, serde_json::json!([]));
+    let lives = |changed: &dyn Fn(&Life, &Life) -> bool| {
+        after
+            .lives
+            .iter()
+            .filter(|(id, life)| changed(before.lives.get(*id).unwrap_or(&none), life))
+            .map(|(id, _)| id.clone())
+            .collect::<BTreeSet<String>>()
+    };
+    assert_eq!(strings(&changes["endpoints_created"]), lives(&|was, is| !is.0.is_null() && was.0 != is.0));
+    assert_eq!(strings(&changes["endpoints_deleted"]), lives(&|was, is| !is.1.is_null() && was.1 != is.1));
+    let modified = lives(&|was, is| {
+        let known = was.2.as_array().expect("modifications");
+        is.2.as_array().expect("modifications").iter().any(|m| !known.contains(m))
+    });
+    assert_eq!(strings(&changes["endpoints_modified"]), modified);
 }
 
 /// Copies a state folder (to run each format against the same state).
@@ -333,6 +372,11 @@ fn a_daily_sequence_reads_only_new_objects_and_reports_as_a_full_run_on_disk() {
     assert!(new_endpoints.contains(NEW_ENDPOINT), "{new_endpoints:?}");
     assert!(strings(&second["changes"]["new_principals"]).contains(NEW_PRINCIPAL));
     assert!(strings(&second["changes"]["new_instances"]).contains(NEW_ADDRESS));
+    // The second day creates and modifies endpoints (the generator's lifecycle scenario; its
+    // deletions are on the first day, and in the third day's folder, which is not staged).
+    for what in ["endpoints_created", "endpoints_modified"] {
+        assert!(!strings(&second["changes"][what]).is_empty(), "{what}: {second}");
+    }
 
     let third = step(&source, &state, dir.path(), &[]);
     assert_eq!(third["state"]["objects_read_now"], 0, "nothing new: nothing read");

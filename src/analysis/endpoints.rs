@@ -1,15 +1,18 @@
 //! Attribution to endpoints: each tunnel, successful or not, and the key paired with it belong to
 //! the endpoint the tunnel names; an endpoint's account and region are those of its first
-//! tunnel. What is attributed makes the report's endpoints, its timeline, and the samples whose
-//! fields are classified.
+//! tunnel, else of its first lifecycle call. What is attributed, beside each endpoint's life
+//! ([`super::lifecycle`]), makes the report's endpoints (those tunnels named and those only
+//! lifecycle calls named, unused), its timeline, and the samples whose fields are classified.
 
 use std::collections::BTreeMap;
 
 use crate::event::tables::Sym;
 use crate::event::{EndpointId, Event, Kept};
 use crate::report::{EndpointReport, EndpointTimes};
+use crate::time::Timestamp as Time;
 use crate::time::Timestamp;
 
+use super::lifecycle::{Life, Lifecycle};
 use super::{fields, Activity, Tunnel};
 
 /// Every tunnel of an activity, counted, and attributed to its endpoint when it names one.
@@ -110,9 +113,11 @@ impl<'k> Attributed<'k> {
         attributed
     }
 
-    /// How many endpoints the tunnels named.
-    pub(super) fn endpoint_count(&self) -> u64 {
-        self.endpoints.len() as u64
+    /// How many endpoints the tunnels and the lifecycle calls named.
+    pub(super) fn endpoint_count(&self, lifecycle: &Lifecycle) -> u64 {
+        let only_lifecycle =
+            lifecycle.endpoints.keys().filter(|id| !self.endpoints.contains_key(id.as_str()));
+        (self.endpoints.len() + only_lifecycle.count()) as u64
     }
 
     /// The samples of each analyzed event name (tunnels, then keys), each with its endpoint's
@@ -137,21 +142,39 @@ impl<'k> Attributed<'k> {
         })
     }
 
-    /// The report's endpoints and their timeline, both in endpoint order.
-    pub(super) fn into_endpoints(self, kept: &Kept) -> (Vec<EndpointReport>, Vec<EndpointTimes>) {
+    /// The report's endpoints and their timeline, both in endpoint order: every endpoint a tunnel
+    /// or a lifecycle call named, with its life.
+    pub(super) fn into_endpoints(
+        mut self,
+        kept: &Kept,
+        mut lifecycle: Lifecycle,
+    ) -> (Vec<EndpointReport>, Vec<EndpointTimes>) {
         let text = |sym: Sym| kept.vocabulary.text(sym).to_owned();
-        let mut timeline = Vec::with_capacity(self.endpoints.len());
-        let mut endpoints = Vec::with_capacity(self.endpoints.len());
-        for (id, (_, mut tally)) in self.endpoints {
+        let mut ids: Vec<&str> = self.endpoints.keys().copied().collect();
+        ids.extend(
+            lifecycle.endpoints.keys().map(String::as_str).filter(|id| !self.endpoints.contains_key(id)),
+        );
+        ids.sort_unstable();
+        let ids: Vec<String> = ids.into_iter().map(str::to_owned).collect();
+        let mut timeline = Vec::with_capacity(ids.len());
+        let mut endpoints = Vec::with_capacity(ids.len());
+        for id in ids {
+            let mut tally = self.endpoints.remove(id.as_str()).map(|(_, tally)| tally).unwrap_or_default();
+            let life = lifecycle.endpoints.remove(&id).unwrap_or_default();
+            let home = |tunnel: Option<Sym>, life: Option<Sym>| tunnel.or(life).map(text).unwrap_or_default();
             let mut times = std::mem::take(&mut tally.times);
-            times.id = EndpointId(id.to_owned());
+            times.id = EndpointId(id.clone());
             times.connections.sort_unstable();
             times.denied.sort_unstable();
+            let at =
+                |mark: &Option<super::lifecycle::Mark>| mark.as_ref().and_then(|m| m.time).map(Time::millis);
+            times.created = at(&life.created);
+            times.deleted = at(&life.deleted);
             timeline.push(times);
             endpoints.push(EndpointReport {
-                id: EndpointId(id.to_owned()),
-                account: tally.first_tunnel.map(|t| text(t.account)).unwrap_or_default(),
-                region: tally.first_tunnel.map(|t| text(t.region)).unwrap_or_default(),
+                id: EndpointId(id),
+                account: home(tally.first_tunnel.map(|t| t.account), life.account),
+                region: home(tally.first_tunnel.map(|t| t.region), life.region),
                 connections: tally.connections,
                 denied: tally.denied,
                 denied_errors: tally.denied_errors,
@@ -159,6 +182,7 @@ impl<'k> Attributed<'k> {
                 connections_without_key: tally.connections_without_key,
                 first_seen: tally.first_seen.map(|t| t.to_string()),
                 last_seen: tally.last_seen.map(|t| t.to_string()),
+                life: Life::report(&life),
             });
         }
         (endpoints, timeline)

@@ -7,6 +7,7 @@
 mod dedup;
 mod endpoints;
 mod fields;
+pub(crate) mod lifecycle;
 pub(crate) mod pairing;
 pub(crate) mod rows;
 
@@ -23,6 +24,7 @@ use crate::report::{
 use crate::verify::Integrity;
 
 use endpoints::Attributed;
+use lifecycle::Lifecycle;
 
 pub(crate) use pairing::Window;
 
@@ -46,6 +48,9 @@ pub(crate) struct Activity<'k> {
     pub(crate) direct_keys: Vec<&'k Event>,
     pub(crate) serial_console_keys: Vec<&'k Event>,
     pub(crate) other: Vec<&'k Event>,
+    /// The endpoints' lifecycle calls ([`lifecycle`]), in origin order: not Instance Connect
+    /// events, so in none of the above, nor in `events`.
+    pub(crate) lifecycle: Vec<&'k Event>,
 }
 
 /// An `OpenTunnel` and the `SendSSHPublicKey` paired with it.
@@ -73,7 +78,10 @@ pub(crate) fn activity(kept: &Kept, window: Window) -> Activity<'_> {
         direct_keys: Vec::new(),
         serial_console_keys: Vec::new(),
         other: Vec::new(),
+        lifecycle: Vec::new(),
     };
+    let (lifecycle, events): (Vec<&Event>, Vec<&Event>) = events.into_iter().partition(|e| e.lifecycle);
+    activity.lifecycle = lifecycle;
     let mut keys = Vec::new();
     let mut tunnels = Vec::new();
     for &event in &events {
@@ -114,10 +122,11 @@ pub(crate) struct Objects {
 pub(crate) fn report(activity: &Activity<'_>, objects: Objects) -> Result<Report, Reason> {
     let kept = activity.kept;
     let attributed = Attributed::of(activity);
+    let lifecycle = Lifecycle::of(activity)?;
     let (event_names, fields) = classify(&attributed, kept)?;
     let conflicts = conflicts(activity)?;
-    let summary = summary(activity, &attributed, &objects);
-    let (endpoints, timeline) = attributed.into_endpoints(kept);
+    let summary = summary(activity, &attributed, &lifecycle, &objects);
+    let (endpoints, timeline) = attributed.into_endpoints(kept, lifecycle);
     let mut other_events = BTreeMap::new();
     for event in &activity.other {
         *other_events.entry(kept.vocabulary.text(event.name).to_owned()).or_default() += 1;
@@ -145,7 +154,12 @@ pub(crate) fn report(activity: &Activity<'_>, objects: Objects) -> Result<Report
 }
 
 /// The summary's counts: of objects and records from the reading, of events from the analysis.
-fn summary(activity: &Activity<'_>, attributed: &Attributed<'_>, objects: &Objects) -> Summary {
+fn summary(
+    activity: &Activity<'_>,
+    attributed: &Attributed<'_>,
+    lifecycle: &Lifecycle,
+    objects: &Objects,
+) -> Summary {
     let counts = &objects.counts;
     Summary {
         objects_listed: counts.objects_listed,
@@ -166,10 +180,12 @@ fn summary(activity: &Activity<'_>, attributed: &Attributed<'_>, objects: &Objec
         events_out_of_range: counts.events_out_of_range,
         connections: attributed.connections,
         denied_attempts: attributed.denied_attempts,
-        endpoints: attributed.endpoint_count(),
+        endpoints: attributed.endpoint_count(lifecycle),
         connections_without_key: attributed.connections_without_key,
         tunnels_without_endpoint: attributed.tunnels_without_endpoint,
         pair_window_seconds: activity.window.seconds(),
+        lifecycle_events: lifecycle.events,
+        lifecycle_denied: lifecycle.denied,
     }
 }
 
@@ -270,6 +286,7 @@ pub(crate) mod tests {
                 shape,
                 values: vec![u64::from(record)].into(),
                 record: at,
+                lifecycle: false,
             });
             record as usize
         }

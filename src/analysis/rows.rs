@@ -3,6 +3,8 @@
 //! pointers into the events kept; a [`RowReader`] then reads each row's records back from the
 //! spool, one row at a time, and takes from them only the fields a row shows.
 
+use std::collections::BTreeMap;
+
 use aws_lc_rs::digest;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, STANDARD_PAD_INDIFFERENT};
 use base64::Engine;
@@ -80,6 +82,8 @@ pub(crate) fn list<'k>(activity: &Activity<'k>, filter: &Filter) -> Vec<Listed<'
 /// Reads rows' records back, reusing its buffers from one row to the next.
 pub(crate) struct RowReader<'k> {
     kept: &'k Kept,
+    /// Endpoints' names, by id.
+    names: BTreeMap<String, String>,
     bytes: Vec<u8>,
     buffers: Buffers,
     tape: Tape<'static>,
@@ -98,7 +102,19 @@ struct Taken {
 
 impl<'k> RowReader<'k> {
     pub(crate) fn new(kept: &'k Kept) -> Self {
-        RowReader { kept, bytes: Vec::new(), buffers: Buffers::default(), tape: Tape(Vec::new()) }
+        RowReader {
+            kept,
+            names: BTreeMap::new(),
+            bytes: Vec::new(),
+            buffers: Buffers::default(),
+            tape: Tape(Vec::new()),
+        }
+    }
+
+    /// Rows that name the endpoint `id` name it `name` too (from [`super::lifecycle`]).
+    pub(crate) fn with_names(mut self, names: impl IntoIterator<Item = (String, String)>) -> Self {
+        self.names.extend(names);
+        self
     }
 
     /// The row of `listed`, with what its records say.
@@ -115,13 +131,15 @@ impl<'k> RowReader<'k> {
             (Some(key), Some(tunnel)) => Some(Seconds(tunnel.millis() - key.millis())),
             _ => None,
         };
+        let endpoint = listed.tunnel.and_then(|t| t.endpoint).and_then(text);
+        let endpoint_name = endpoint.as_ref().and_then(|id| self.names.get(id)).cloned();
         Ok(Row {
             time: event.time.map(|t| t.to_string()),
             outcome: listed.outcome,
             error_code: listed.tunnel.and_then(|t| t.error).and_then(text),
             account: text(event.account),
             region: text(event.region),
-            endpoint: listed.tunnel.and_then(|t| t.endpoint).and_then(text),
+            endpoint,
             principal: text(event.principal),
             source_ip,
             instance_id: key.first,
@@ -131,6 +149,7 @@ impl<'k> RowReader<'k> {
             key_fingerprint: key.fingerprint,
             key_to_tunnel_seconds: seconds,
             user_agent,
+            endpoint_name,
         })
     }
 

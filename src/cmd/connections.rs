@@ -2,6 +2,7 @@
 //! order, read each row's records back and write it, one row at a time.
 
 use crate::analysis;
+use crate::analysis::lifecycle::Lifecycle;
 use crate::analysis::rows::{self, Listed, RowReader};
 use crate::error::FatalError;
 use crate::output::rows::Layout;
@@ -29,7 +30,9 @@ pub(crate) fn run(plan: &ConnectionsPlan) -> Result<Outcome, FatalError> {
         activity.direct_keys.len(),
         activity.serial_console_keys.len()
     ));
-    let mut rows = Rows { reader: RowReader::new(&scan.kept), names: plan.redact.then(Pseudonyms::default) };
+    let lifecycle = Lifecycle::of(&activity).map_err(spool_error)?;
+    let reader = RowReader::new(&scan.kept).with_names(lifecycle.names());
+    let mut rows = Rows { reader, names: plan.redact.then(Pseudonyms::default) };
     let mut layout = Layout::new(plan.format);
     if let Layout::Table(table) = &mut layout {
         // A first pass for the widths only: the rows are read again to be written.

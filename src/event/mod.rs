@@ -33,7 +33,27 @@ pub(crate) const EVENT_SOURCE: &str = "ec2-instance-connect.amazonaws.com";
 /// LookupEvents `CloudTrailEvent` string too). The quote makes the search find fewer places to
 /// check than the bare name does (a fortieth fewer instructions on an Instance Connect-heavy
 /// archive). Each needle is one more search of the bytes of every record that holds none.
-pub(crate) const CANDIDATE_NEEDLES: &[&[u8]] = &[b"\"ec2-instance-connect.amazonaws.com"];
+///
+/// The endpoints' lifecycle calls ([`LIFECYCLE_EVENT_NAMES`]) follow: every endpoint call names
+/// `InstanceConnectEndpoint` in its `eventName` (a refused create names no endpoint id), and a tag
+/// call on an endpoint names its id after a quote. `CreateTags` of other resources, frequent in
+/// busy accounts, holds neither.
+pub(crate) const CANDIDATE_NEEDLES: &[&[u8]] =
+    &[b"\"ec2-instance-connect.amazonaws.com", b"InstanceConnectEndpoint", b"\"eice-"];
+/// The `eventSource` of the endpoints' own lifecycle calls ([`LIFECYCLE_EVENT_NAMES`]).
+pub(crate) const EC2_SOURCE: &str = "ec2.amazonaws.com";
+pub(crate) const CREATE_ENDPOINT: &str = "CreateInstanceConnectEndpoint";
+pub(crate) const MODIFY_ENDPOINT: &str = "ModifyInstanceConnectEndpoint";
+pub(crate) const DELETE_ENDPOINT: &str = "DeleteInstanceConnectEndpoint";
+pub(crate) const CREATE_TAGS: &str = "CreateTags";
+pub(crate) const DELETE_TAGS: &str = "DeleteTags";
+/// The lifecycle calls of [`EC2_SOURCE`] kept as events: the endpoint calls always, the tag calls
+/// when one of their resources is an endpoint (`eice-…`).
+pub(crate) const LIFECYCLE_EVENT_NAMES: [&str; 5] =
+    [CREATE_ENDPOINT, MODIFY_ENDPOINT, DELETE_ENDPOINT, CREATE_TAGS, DELETE_TAGS];
+/// The ending of the `errorCode` of a call made with `DryRun` that would have been allowed
+/// (`Client.DryRunOperation`): a permission check, not a call; such records are not kept.
+const DRY_RUN: &str = "DryRunOperation";
 pub(crate) const OPEN_TUNNEL: &str = "OpenTunnel";
 pub(crate) const SEND_SSH_PUBLIC_KEY: &str = "SendSSHPublicKey";
 pub(crate) const SEND_SERIAL_CONSOLE_SSH_PUBLIC_KEY: &str = "SendSerialConsoleSSHPublicKey";
@@ -86,6 +106,9 @@ pub(crate) struct Event {
     /// that are not analyzed.
     pub(crate) values: Box<[u64]>,
     pub(crate) record: RecordRef,
+    /// A lifecycle call of [`EC2_SOURCE`], not an Instance Connect event: the analysis reads
+    /// it back from the spool apart from the rest.
+    pub(crate) lifecycle: bool,
 }
 
 impl Event {
@@ -269,7 +292,9 @@ impl<'t> Extractor<'t> {
         }
         let source = flat.member("eventSource").flatten().and_then(|leaf| flat.text(record, leaf));
         if source != Some(EVENT_SOURCE.as_bytes()) {
-            return Some(None);
+            // A lifecycle call is rare, and what makes it one is deeper than the flat reader
+            // looks: it is parsed.
+            return if source == Some(EC2_SOURCE.as_bytes()) { None } else { Some(None) };
         }
         let learned = shapes.find(&flat.structure)?;
         Some(Some(compact(learned, &flat.hashes, &|leaf| flat.text(record, leaf), cache, tables)))
@@ -288,9 +313,11 @@ impl<'t> Extractor<'t> {
                 return Err(Reason::Shape("a record that is not a JSON object".into()));
             }
             let record = unwrap_envelope(root);
-            if record.get("eventSource").and_then(Json::as_str) != Some(EVENT_SOURCE) {
-                return Ok(None);
-            }
+            let lifecycle = match record.get("eventSource").and_then(Json::as_str) {
+                Some(EVENT_SOURCE) => false,
+                Some(EC2_SOURCE) if is_lifecycle(record) => true,
+                _ => return Ok(None),
+            };
             let (structure, hashes) = (&mut flat.structure, &mut flat.hashes);
             structure.clear();
             hashes.clear();
@@ -298,7 +325,9 @@ impl<'t> Extractor<'t> {
             walk(record, structure, hashes, &mut texts);
             let learned = shapes.learned(structure, || learn(tables, record));
             let text = |leaf: u32| texts[leaf as usize].map(str::as_bytes);
-            Ok(Some(compact(learned, hashes, &text, cache, tables)))
+            let mut event = compact(learned, hashes, &text, cache, tables);
+            event.lifecycle = lifecycle;
+            Ok(Some(event))
         })
         .map_err(|e| Reason::Json { at: None, detail: e.to_string() })?
     }
@@ -352,7 +381,32 @@ fn compact<'r>(
             Box::default()
         },
         record: RecordRef { offset: 0, len: 0, segment: 0 },
+        lifecycle: false,
     }
+}
+
+/// Whether a record of [`EC2_SOURCE`] is a lifecycle event: one of [`LIFECYCLE_EVENT_NAMES`],
+/// a tag call only when a resource it names is an endpoint, and no dry run.
+fn is_lifecycle(record: Json<'_, '_>) -> bool {
+    let Some(name) = record.get("eventName").and_then(Json::as_str) else {
+        return false;
+    };
+    if !LIFECYCLE_EVENT_NAMES.contains(&name) {
+        return false;
+    }
+    if record.get("errorCode").and_then(Json::as_str).is_some_and(|code| code.ends_with(DRY_RUN)) {
+        return false;
+    }
+    if name != CREATE_TAGS && name != DELETE_TAGS {
+        return true;
+    }
+    let resources = record.get("requestParameters").and_then(|p| p.get("resourcesSet"));
+    let items = resources.and_then(|r| r.get("items"));
+    let endpoint = |item: Json<'_, '_>| {
+        item.get("resourceId").and_then(Json::as_str).is_some_and(|id| id.starts_with("eice-"))
+    };
+    // A list, or (as EC2's XML answers write a list of one) the one element itself.
+    items.is_some_and(|items| endpoint(items) || items.elements().any(endpoint))
 }
 
 /// An `eventID`: a UUID is kept exactly as its 128 bits; anything else is hashed to 128 bits.
@@ -602,7 +656,18 @@ mod tests {
 
     #[test]
     fn the_needle_is_the_event_source_after_a_quote() {
-        assert_eq!(CANDIDATE_NEEDLES, [format!("\"{EVENT_SOURCE}").as_bytes()]);
+        assert_eq!(CANDIDATE_NEEDLES[0], format!("\"{EVENT_SOURCE}").as_bytes());
+        // Each lifecycle call holds a needle, a refused create too (it names no endpoint id).
+        for name in LIFECYCLE_EVENT_NAMES {
+            let held = |record: &str| {
+                CANDIDATE_NEEDLES[1..].iter().any(|n| record.as_bytes().windows(n.len()).any(|w| w == *n))
+            };
+            let record = match name {
+                CREATE_TAGS | DELETE_TAGS => format!(r#"{{"eventName":"{name}","resourceId":"eice-1"}}"#),
+                _ => format!(r#"{{"eventName":"{name}"}}"#),
+            };
+            assert!(held(&record), "{name}");
+        }
     }
 
     struct Fixture {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::report::{Changes, FieldReport, FieldShape, Report};
+use crate::report::{Changes, EndpointReport, FieldReport, FieldShape, LifecycleMark, Modification, Report};
 use crate::row::Row;
 use crate::time::Timestamp;
 
@@ -149,6 +149,12 @@ pub(super) fn build(report: &Report, options: &RenderOptions) -> Vec<Block> {
             format!("{} (broken off, stalled or failed, and asked again)", s.requests_retried),
         ));
     }
+    if s.lifecycle_events > 0 {
+        facts.push((
+            "Endpoint lifecycle calls",
+            format!("{} ({} refused, changing nothing)", s.lifecycle_events, s.lifecycle_denied),
+        ));
+    }
     if s.events_without_time > 0 {
         let events = plural(s.events_without_time, "event", "events");
         facts.push(("Without a readable eventTime", format!("{events}: not paired, not placed in time")));
@@ -259,6 +265,9 @@ fn since_last_report(changes: &Changes, options: &RenderOptions, blocks: &mut Ve
     let mut rows = Vec::new();
     for (what, items) in [
         ("New endpoint", &changes.new_endpoints),
+        ("Endpoint created", &changes.endpoints_created),
+        ("Endpoint modified", &changes.endpoints_modified),
+        ("Endpoint deleted", &changes.endpoints_deleted),
         ("New principal", &changes.new_principals),
         ("New instance or address", &changes.new_instances),
     ] {
@@ -335,15 +344,31 @@ fn new_tunnels(changes: &Changes, options: &RenderOptions, blocks: &mut Vec<Bloc
     }
 }
 
+/// An endpoint's name, or `-` when it has none (or none the archive says).
+fn name(e: &EndpointReport) -> Cell {
+    text(e.life.name.clone().unwrap_or_else(|| "-".into()))
+}
+
 fn endpoints(report: &Report, blocks: &mut Vec<Block>) {
     blocks.push(Block::Heading("Endpoints".into()));
     if report.endpoints.is_empty() {
-        blocks.push(Block::Paragraph("No OpenTunnel names an endpoint: no endpoint was used.".into()));
+        blocks.push(Block::Paragraph(
+            "No OpenTunnel and no lifecycle call names an endpoint: no endpoint is known.".into(),
+        ));
         return;
     }
     let seen = |t: &Option<String>| text(t.clone().unwrap_or_else(|| "-".into()));
     blocks.push(Block::Table(Table {
-        headers: vec!["Endpoint", "Account", "Region", "Connections", "Denied", "First seen", "Last seen"],
+        headers: vec![
+            "Endpoint",
+            "Name",
+            "Account",
+            "Region",
+            "Connections",
+            "Denied",
+            "First seen",
+            "Last seen",
+        ],
         key_value: false,
         rows: report
             .endpoints
@@ -351,6 +376,7 @@ fn endpoints(report: &Report, blocks: &mut Vec<Block>) {
             .map(|e| {
                 vec![
                     code(&e.id.0),
+                    name(e),
                     text(&e.account),
                     text(&e.region),
                     Cell::Number(e.connections),
@@ -369,15 +395,136 @@ fn endpoints(report: &Report, blocks: &mut Vec<Block>) {
         .endpoints
         .iter()
         .flat_map(|e| {
-            e.denied_errors.iter().map(|(error, n)| vec![code(&e.id.0), text(error), Cell::Number(*n)])
+            e.denied_errors
+                .iter()
+                .map(|(error, n)| vec![code(&e.id.0), name(e), text(error), Cell::Number(*n)])
         })
         .collect();
     if !denied.is_empty() {
         blocks.push(Block::Subheading("Denied attempts".into()));
         blocks.push(Block::Table(Table {
-            headers: vec!["Endpoint", "Error code", "Attempts"],
+            headers: vec!["Endpoint", "Name", "Error code", "Attempts"],
             key_value: false,
             rows: denied,
+        }));
+    }
+    lives(report, blocks);
+}
+
+/// Each endpoint's life: created and deleted (by whom), what it is, what changed.
+fn lives(report: &Report, blocks: &mut Vec<Block>) {
+    blocks.push(Block::Subheading("Lifecycle".into()));
+    if report.summary.lifecycle_events == 0 {
+        blocks.push(Block::Paragraph(
+            "No lifecycle call (CreateInstanceConnectEndpoint, ModifyInstanceConnectEndpoint, \
+             DeleteInstanceConnectEndpoint, tags of an endpoint) in what was read: every endpoint was \
+             created before the archive."
+                .into(),
+        ));
+        return;
+    }
+    let time = |mark: &Option<LifecycleMark>, unknown: &str| {
+        text(mark.as_ref().map_or(unknown, |m| m.time.as_deref().unwrap_or("(no time)")))
+    };
+    let by = |mark: &Option<LifecycleMark>| {
+        text(mark.as_ref().and_then(|m| m.principal.clone()).unwrap_or_else(|| "-".into()))
+    };
+    blocks.push(Block::Table(Table {
+        headers: vec![
+            "Endpoint",
+            "Name",
+            "Created",
+            "Created by",
+            "Deleted",
+            "Deleted by",
+            "Changes",
+            "Refused calls",
+        ],
+        key_value: false,
+        rows: report
+            .endpoints
+            .iter()
+            .map(|e| {
+                vec![
+                    code(&e.id.0),
+                    name(e),
+                    time(&e.life.created, "before the archive"),
+                    by(&e.life.created),
+                    time(&e.life.deleted, "-"),
+                    by(&e.life.deleted),
+                    Cell::Number(e.life.modifications.len() as u64),
+                    Cell::Number(e.life.lifecycle_denied),
+                ]
+            })
+            .collect(),
+    }));
+    let or_dash = |v: &Option<String>| text(v.clone().unwrap_or_else(|| "-".into()));
+    let configured: Vec<Vec<Cell>> = report
+        .endpoints
+        .iter()
+        .filter(|e| {
+            let l = &e.life;
+            l.subnet_id.is_some()
+                || l.vpc_id.is_some()
+                || l.security_group_ids.is_some()
+                || l.preserve_client_ip.is_some()
+                || l.ip_address_type.is_some()
+        })
+        .map(|e| {
+            let l = &e.life;
+            vec![
+                code(&e.id.0),
+                name(e),
+                or_dash(&l.vpc_id),
+                or_dash(&l.subnet_id),
+                or_dash(&l.availability_zone),
+                or_dash(&l.security_group_ids.as_ref().map(|g| g.join(", "))),
+                or_dash(&l.preserve_client_ip.map(|p| if p { "yes" } else { "no" }.to_owned())),
+                or_dash(&l.ip_address_type),
+            ]
+        })
+        .collect();
+    if !configured.is_empty() {
+        blocks.push(Block::Paragraph(
+            "As the lifecycle calls read leave them (a modification as it was asked for: EC2 applies \
+             it afterwards); `-` where no call read says:"
+                .into(),
+        ));
+        blocks.push(Block::Table(Table {
+            headers: vec![
+                "Endpoint",
+                "Name",
+                "VPC",
+                "Subnet",
+                "Zone",
+                "Security groups",
+                "Client IP kept",
+                "IP type",
+            ],
+            key_value: false,
+            rows: configured,
+        }));
+    }
+    let mut changes: Vec<(&EndpointReport, &Modification)> =
+        report.endpoints.iter().flat_map(|e| e.life.modifications.iter().map(move |m| (e, m))).collect();
+    changes.sort_by(|a, b| (&a.1.mark.time, &a.0.id).cmp(&(&b.1.mark.time, &b.0.id)));
+    if !changes.is_empty() {
+        blocks.push(Block::Paragraph("Changes and renames, in time order:".into()));
+        blocks.push(Block::Table(Table {
+            headers: vec!["Changed", "Endpoint", "Name", "By", "Fields"],
+            key_value: false,
+            rows: changes
+                .into_iter()
+                .map(|(e, m)| {
+                    vec![
+                        text(m.mark.time.clone().unwrap_or_else(|| "-".into())),
+                        code(&e.id.0),
+                        name(e),
+                        or_dash(&m.mark.principal),
+                        code(m.changed.join(", ")),
+                    ]
+                })
+                .collect(),
         }));
     }
 }

@@ -285,8 +285,9 @@ fn timeline_html(timeline: &Timeline, out: &mut String) {
     let _ = writeln!(
         out,
         "<p class=\"legend\"><span class=\"key conn\"></span>connections <span class=\"key den\"></span>denied \
-         attempts, one column per {} (UTC) from {} {} to {} {}. The tallest bar is {}.<span class=\"hint\"> \
-         Point at a column for its times and counts.</span></p>",
+         attempts, <span class=\"key created\"></span>created <span class=\"key deleted\"></span>deleted, one \
+         column per {} (UTC) from {} {} to {} {}. The tallest bar is {}.<span class=\"hint\"> Point at a \
+         column for its times and counts.</span></p>",
         duration_text(timeline.width),
         from.0,
         from.1,
@@ -342,9 +343,10 @@ fn timeline_row(timeline: &Timeline, row: &Row, scale: &Scale, grid: &str, out: 
         count(row.connections, "connection", "connections"),
         count(row.denied, "denied attempt", "denied attempts")
     );
+    let name = row.name.as_deref().map(|n| format!("{} · ", escape(n))).unwrap_or_default();
     let _ = write!(
         out,
-        "<div class=\"tl-row\">\n<div class=\"tl-label\"><code>{}</code><span>{} · {}</span></div>\n",
+        "<div class=\"tl-row\">\n<div class=\"tl-label\"><code>{}</code><span>{name}{} · {}</span></div>\n",
         escape(&row.id),
         escape(&row.account),
         escape(&row.region)
@@ -392,6 +394,19 @@ fn timeline_row(timeline: &Timeline, row: &Row, scale: &Scale, grid: &str, out: 
             );
         }
         out.push_str("</g>\n");
+    }
+    // The endpoint's creation and deletion, as lines across its chart.
+    let span = (timeline.end() - timeline.start) as f64;
+    for (what, at) in [("created", row.created), ("deleted", row.deleted)] {
+        let Some(at) = at else { continue };
+        let x = (at - timeline.start) as f64 / span * CHART_WIDTH;
+        let (date, minute) = date_and_minute(at);
+        let _ = writeln!(
+            out,
+            "<g class=\"life\"><title>{what} {date} {minute}</title><path class=\"{what}\" d=\"M{0} 0V{1}\"/></g>",
+            px(x),
+            px(scale.height)
+        );
     }
     out.push_str("</svg>\n");
     let _ = write!(
@@ -491,8 +506,13 @@ mod tests {
         let times = |offset: i64| (0..500_000).map(|i| start + offset + i * 63_000).collect::<Vec<i64>>();
         let denied = (0..10_000).map(|i| (start + i * 3_000_000, format!("Error{}", i % 50))).collect();
         let report = report_with(vec![
-            EndpointTimes { id: EndpointId("eice-a".into()), connections: times(0), denied },
-            EndpointTimes { id: EndpointId("eice-b".into()), connections: times(7), denied: Vec::new() },
+            EndpointTimes {
+                id: EndpointId("eice-a".into()),
+                connections: times(0),
+                denied,
+                ..Default::default()
+            },
+            EndpointTimes { id: EndpointId("eice-b".into()), connections: times(7), ..Default::default() },
         ]);
         let page = render(&document::build(&report, &RenderOptions::default()));
         assert!(page.len() < 64 * 1024, "{} bytes", page.len());

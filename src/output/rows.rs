@@ -14,12 +14,13 @@ use super::ListFormat;
 use crate::row::Row;
 
 /// The table's headings, one per column.
-const HEADINGS: [&str; 14] = [
+const HEADINGS: [&str; 15] = [
     "TIME",
     "OUTCOME",
     "ACCOUNT",
     "REGION",
     "ENDPOINT",
+    "NAME",
     "PRINCIPAL",
     "SOURCE IP",
     "INSTANCE",
@@ -32,10 +33,10 @@ const HEADINGS: [&str; 14] = [
 ];
 
 /// The column of [`HEADINGS`] whose numbers are aligned on the right.
-const SECONDS_COLUMN: usize = 12;
+const SECONDS_COLUMN: usize = 13;
 
 /// The CSV header: the JSON Lines keys, in the same order.
-const CSV_HEADER: [&str; 15] = [
+const CSV_HEADER: [&str; 16] = [
     "time",
     "outcome",
     "error_code",
@@ -51,6 +52,7 @@ const CSV_HEADER: [&str; 15] = [
     "key_fingerprint",
     "key_to_tunnel_seconds",
     "user_agent",
+    "endpoint_name",
 ];
 
 /// How rows are written.
@@ -122,6 +124,7 @@ fn table_cells(row: &Row) -> [Cow<'_, str>; HEADINGS.len()] {
         text(&row.account),
         text(&row.region),
         text(&row.endpoint),
+        text(&row.endpoint_name),
         text(&row.principal),
         text(&row.source_ip),
         text(&row.instance_id),
@@ -178,6 +181,7 @@ fn csv_cells(row: &Row) -> [Cow<'_, str>; CSV_HEADER.len()] {
         cell(&row.key_fingerprint),
         row.key_to_tunnel_seconds.map_or(Cow::Borrowed(""), |s| Cow::Owned(s.to_string())),
         cell(&row.user_agent),
+        cell(&row.endpoint_name),
     ]
 }
 
@@ -219,6 +223,7 @@ mod tests {
             key_fingerprint: None,
             key_to_tunnel_seconds: Some(Seconds(-2_000)),
             user_agent: Some("agent, with \"quotes\"".into()),
+            endpoint_name: Some("=bastion".into()),
         }
     }
 
@@ -237,7 +242,8 @@ mod tests {
         assert_eq!(
             lines[1],
             "2024-03-01T00:10:00Z,denied,AccessDenied,111122223333,us-east-1,eice-1\u{1b}[31m,\
-             \"'=HYPERLINK(\"\"http://evil\"\")\",198.51.100.1,,,10.0.0.1,22,,-2,\"agent, with \"\"quotes\"\"\""
+             \"'=HYPERLINK(\"\"http://evil\"\")\",198.51.100.1,,,10.0.0.1,22,,-2,\"agent, with \"\"quotes\"\"\",\
+             \"'=bastion\""
         );
         assert_eq!(lines[2], "", "every record ends with CRLF");
     }
@@ -255,6 +261,7 @@ mod tests {
         // Every column starts at the same place in both lines.
         let at = |line: &str, s: &str| line.find(s).expect(s);
         assert_eq!(at(lines[0], "PRINCIPAL"), at(lines[1], "=HYPERLINK"));
+        assert_eq!(at(lines[0], "NAME"), at(lines[1], "=bastion"), "the name beside the endpoint");
         assert_eq!(at(lines[0], "USER AGENT"), at(lines[1], "agent,"));
         assert!(lines[1].contains("  -2  agent"), "seconds aligned right: {text}");
     }

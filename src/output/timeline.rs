@@ -53,6 +53,11 @@ pub(crate) struct Timeline {
 /// One endpoint.
 pub(crate) struct Row {
     pub(crate) id: String,
+    /// Its `Name` tag, if the lifecycle calls read say.
+    pub(crate) name: Option<String>,
+    /// When it was created and deleted, if the archive says (milliseconds): marked on its chart.
+    pub(crate) created: Option<i64>,
+    pub(crate) deleted: Option<i64>,
     pub(crate) account: String,
     pub(crate) region: String,
     /// Connections and denied attempts placed in a column.
@@ -104,12 +109,13 @@ fn round_duration(floor: i64, fits: impl Fn(i64) -> bool) -> i64 {
 }
 
 /// The timeline of `report`'s endpoints, or `None` when no tunnel of any endpoint has a readable
-/// time (nothing to place).
+/// time, nor any creation or deletion (nothing to place).
 pub(crate) fn build(report: &Report) -> Option<Timeline> {
     let times = report.timeline.iter().flat_map(|e| {
         let first = [e.connections.first(), e.denied.first().map(|(t, _)| t)];
         let last = [e.connections.last(), e.denied.last().map(|(t, _)| t)];
-        first.into_iter().chain(last).flatten().copied()
+        let life = [e.created.as_ref(), e.deleted.as_ref()];
+        first.into_iter().chain(last).chain(life).flatten().copied()
     });
     let (first, last) = times
         .fold(None, |span: Option<(i64, i64)>, t| Some(span.map_or((t, t), |(a, b)| (a.min(t), b.max(t)))))?;
@@ -118,10 +124,14 @@ pub(crate) fn build(report: &Report) -> Option<Timeline> {
     let columns = (last.div_euclid(width) - first.div_euclid(width) + 1) as usize;
     let column = |t: i64| ((t - start) / width) as usize;
 
-    let homes: BTreeMap<&str, (&str, &str, u64)> = report
+    let homes: BTreeMap<&str, (&str, &str, u64, Option<&str>)> = report
         .endpoints
         .iter()
-        .map(|e| (e.id.0.as_str(), (e.account.as_str(), e.region.as_str(), e.connections + e.denied)))
+        .map(|e| {
+            let home =
+                (e.account.as_str(), e.region.as_str(), e.connections + e.denied, e.life.name.as_deref());
+            (e.id.0.as_str(), home)
+        })
         .collect();
     let rows: Vec<Row> = report
         .timeline
@@ -136,10 +146,13 @@ pub(crate) fn build(report: &Report) -> Option<Timeline> {
                 bin.denied += 1;
                 *bin.errors.entry(error.clone()).or_default() += 1;
             }
-            let (account, region, tunnels) = homes.get(e.id.0.as_str()).copied().unwrap_or_default();
+            let (account, region, tunnels, name) = homes.get(e.id.0.as_str()).copied().unwrap_or_default();
             let placed = (e.connections.len() + e.denied.len()) as u64;
             Row {
                 id: e.id.0.clone(),
+                name: name.map(str::to_owned),
+                created: e.created,
+                deleted: e.deleted,
                 account: account.to_owned(),
                 region: region.to_owned(),
                 connections: e.connections.len() as u64,
@@ -186,6 +199,7 @@ pub(crate) mod tests {
                 connections_without_key: 0,
                 first_seen: None,
                 last_seen: None,
+                life: Default::default(),
             })
             .collect();
         Report {
@@ -212,6 +226,7 @@ pub(crate) mod tests {
             id: EndpointId(id.into()),
             connections,
             denied: denied.into_iter().map(|(t, e)| (t, e.to_owned())).collect(),
+            ..EndpointTimes::default()
         }
     }
 

@@ -26,6 +26,32 @@ pub(crate) struct Baseline {
     fields: Vec<((String, String), FieldShape)>,
     /// Every tunnel the report counted, successful or denied, as [`tunnel_id`] names it.
     tunnels: BTreeSet<String>,
+    /// Per endpoint, the lifecycle calls the report had: its creation's and deletion's event ids,
+    /// and its modifications'.
+    #[serde(default)]
+    lives: BTreeMap<String, Life>,
+}
+
+/// What an endpoint's life was in a report, by event ids (a time and a principal could repeat).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Life {
+    created: Option<String>,
+    deleted: Option<String>,
+    modifications: BTreeSet<String>,
+}
+
+impl Life {
+    fn of(life: &crate::report::EndpointLife) -> Life {
+        // A call recorded without an eventID is told by its time instead.
+        let id = |m: &crate::report::LifecycleMark| {
+            m.event_id.clone().or_else(|| m.time.clone()).unwrap_or_default()
+        };
+        Life {
+            created: life.created.as_ref().map(id),
+            deleted: life.deleted.as_ref().map(id),
+            modifications: life.modifications.iter().map(|m| id(&m.mark)).collect(),
+        }
+    }
 }
 
 /// The tunnels `changes` lists: successful connections and denied attempts.
@@ -51,6 +77,12 @@ pub(crate) fn baseline(
 ) -> Result<(Baseline, Option<Changes>), Reason> {
     let mut baseline = Baseline {
         endpoints: report.endpoints.iter().map(|e| e.id.0.clone()).collect(),
+        lives: report
+            .endpoints
+            .iter()
+            .map(|e| (e.id.0.clone(), Life::of(&e.life)))
+            .filter(|(_, life)| *life != Life::default())
+            .collect(),
         fields: report
             .fields
             .iter()
@@ -64,7 +96,8 @@ pub(crate) fn baseline(
         ..Baseline::default()
     };
     let (mut connections, mut denied_attempts) = (Vec::new(), Vec::new());
-    let mut reader = RowReader::new(activity.kept);
+    let names = report.endpoints.iter().filter_map(|e| Some((e.id.0.clone(), e.life.name.clone()?)));
+    let mut reader = RowReader::new(activity.kept).with_names(names);
     for listed in rows::list(activity, &tunnels()) {
         let id = tunnel_id(activity, &listed);
         let new = before.is_some_and(|before| !before.tunnels.contains(&id));
@@ -106,8 +139,19 @@ fn compare(before: &Baseline, now: &Baseline) -> Changes {
             })
         })
         .collect();
+    let none = Life::default();
+    let lives = |changed: &dyn Fn(&Life, &Life) -> bool| -> Vec<String> {
+        now.lives
+            .iter()
+            .filter(|(id, life)| changed(before.lives.get(*id).unwrap_or(&none), life))
+            .map(|(id, _)| id.clone())
+            .collect()
+    };
     Changes {
         new_endpoints: new(&now.endpoints, &before.endpoints),
+        endpoints_created: lives(&|was, is| is.created.is_some() && was.created != is.created),
+        endpoints_modified: lives(&|was, is| !is.modifications.is_subset(&was.modifications)),
+        endpoints_deleted: lives(&|was, is| is.deleted.is_some() && was.deleted != is.deleted),
         new_principals: new(&now.principals, &before.principals),
         new_instances: new(&now.instances, &before.instances),
         fields_changed,
@@ -138,6 +182,10 @@ mod tests {
                 (key("b"), shape(FieldClass::Endpoint, Some(VariesWith::Endpoint))),
             ],
             tunnels: set(&["111122223333/01"]),
+            lives: BTreeMap::from([(
+                "eice-1".to_owned(),
+                Life { created: None, deleted: None, modifications: set(&["m1"]) },
+            )]),
         };
         assert_eq!(compare(&before, &before), Changes::default(), "nothing new, nothing changed");
         let now = Baseline {
@@ -150,8 +198,21 @@ mod tests {
                 (key("c"), shape(FieldClass::Constant, None)),
             ],
             tunnels: set(&["111122223333/01", "111122223333/02"]),
+            lives: BTreeMap::from([
+                (
+                    "eice-1".to_owned(),
+                    Life { created: None, deleted: Some("d1".into()), modifications: set(&["m1"]) },
+                ),
+                (
+                    "eice-2".to_owned(),
+                    Life { created: Some("c2".into()), deleted: None, modifications: set(&["m2"]) },
+                ),
+            ]),
         };
         let changed = compare(&before, &now);
+        assert_eq!(changed.endpoints_created, ["eice-2"]);
+        assert_eq!(changed.endpoints_modified, ["eice-2"], "eice-1's modification was known");
+        assert_eq!(changed.endpoints_deleted, ["eice-1"]);
         assert_eq!(changed.new_endpoints, ["eice-2"]);
         assert_eq!(changed.new_principals, ["arn:b"]);
         assert_eq!(changed.new_instances, ["i-2"]);

@@ -7,7 +7,8 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use super::digest::{self, Chain, Delivered};
-use super::records::{self, Account};
+use super::lifecycle::{self, Lives};
+use super::records::{self, Account, BackgroundEndpoint};
 use super::truth::{FailureTruth, IntegrityTruth, StreamTruth, Truth};
 use super::{gzip, put, Plan, Rng, ACCOUNTS, STREAMS};
 use crate::hash::Sha256;
@@ -18,6 +19,8 @@ struct Bucket<'a> {
     archive: &'a Path,
     day: Day,
     noon: i64,
+    /// Whether background records may create endpoints (see `records::background`).
+    creates: bool,
 }
 
 impl Bucket<'_> {
@@ -36,23 +39,27 @@ impl Bucket<'_> {
         format!("{y:04}{m:02}{d:02}")
     }
 
-    /// A log of `n` records of other services, a second apart from noon.
-    fn background_log(&self, rng: &mut Rng, n: u64) -> String {
+    /// A log of `n` records of other services, a second apart from noon, in the first account's
+    /// us-east-1 (stream 0), and the endpoints they created.
+    fn background_log(&self, rng: &mut Rng, n: u64) -> (String, Vec<BackgroundEndpoint>) {
         let mut body = String::from("{\"Records\":[");
+        let mut created = Vec::new();
         for i in 0..n {
             if i > 0 {
                 body.push(',');
             }
-            records::background(
+            let time = Timestamp(self.noon + i as i64 * 1_000);
+            created.extend(records::background(
                 &mut body,
                 rng,
                 &ACCOUNTS[0],
                 "us-east-1",
-                Timestamp(self.noon + i as i64 * 1_000),
-            );
+                time,
+                self.creates,
+            ));
         }
         body.push_str("]}");
-        body
+        (body, created)
     }
 
     /// Writes an object the report reads, of `records` records, and counts it.
@@ -77,12 +84,20 @@ impl Plan<'_> {
         archive: &Path,
         truth: &mut Truth,
         listed: &mut Vec<(usize, Delivered)>,
+        lives: &mut Lives,
     ) -> io::Result<Vec<String>> {
         let day = self.spec.start;
-        let bucket = Bucket { archive, day, noon: day.start().millis() + 43_200_000 };
+        let noon = day.start().millis() + 43_200_000;
+        let bucket = Bucket { archive, day, noon, creates: !self.spec.lifecycle };
         let mut unlisted = Vec::new();
         let digests = self.spec.digests;
-        write_readable(&bucket, &mut self.rng, truth, digests.then_some(listed), &mut unlisted)?;
+        let created =
+            write_readable(&bucket, &mut self.rng, truth, digests.then_some(listed), &mut unlisted)?;
+        for created in &created {
+            let (id, life) = lifecycle::background_endpoint(created, 0);
+            lives.lives.insert(id, life);
+            lives.events += 1;
+        }
         write_skipped(&bucket, truth, digests)?;
         write_unreadable(&bucket, &mut self.rng, truth, &mut unlisted)?;
         truth.failures.sort_by(|a, b| a.object.cmp(&b.object));
@@ -93,14 +108,14 @@ impl Plan<'_> {
 
 /// Objects the report reads: an Insights object, and a log someone decompressed but did not
 /// rename. With `listed` (real digests), the log joins what they list; the Insights object goes
-/// to `unlisted`.
+/// to `unlisted`. Returns the endpoints the log's records created.
 fn write_readable(
     bucket: &Bucket<'_>,
     rng: &mut Rng,
     truth: &mut Truth,
     listed: Option<&mut Vec<(usize, Delivered)>>,
     unlisted: &mut Vec<String>,
-) -> io::Result<()> {
+) -> io::Result<Vec<BackgroundEndpoint>> {
     let date = bucket.date();
     let mut insights = String::from("{\"Records\":[");
     for i in 0..2 {
@@ -116,7 +131,7 @@ fn write_readable(
     unlisted.push(format!("{dir}/{name}"));
     bucket.readable(format!("{dir}/{name}"), gzip(insights.as_bytes(), 6)?, 2, truth)?;
     let dir = bucket.folder(&ACCOUNTS[0], "CloudTrail", "us-east-1");
-    let plain = bucket.background_log(rng, 5);
+    let (plain, created) = bucket.background_log(rng, 5);
     let name = format!("{}_CloudTrail_us-east-1_{date}T1201Z_{}.json.gz", ACCOUNTS[0].id, rng.alnum(16));
     if let Some(listed) = listed {
         // Stream 0 is the first account's us-east-1; delivered at 12:01 as its name says.
@@ -131,7 +146,7 @@ fn write_readable(
         ));
     }
     bucket.readable(format!("{dir}/{name}"), plain.into_bytes(), 5, truth)?;
-    Ok(())
+    Ok(created)
 }
 
 /// Objects the report skips: digests (three fake ones, unless `digests` are real ones, written
@@ -173,7 +188,8 @@ fn write_unreadable(
 ) -> io::Result<()> {
     let date = bucket.date();
     let dir = bucket.folder(&ACCOUNTS[1], "CloudTrail", "ap-northeast-1");
-    let log = bucket.background_log(rng, 8);
+    // Unreadable: the endpoints its records created are not read.
+    let (log, _) = bucket.background_log(rng, 8);
     let compressed = gzip(log.as_bytes(), 6)?;
     let mut flipped = compressed.clone();
     let middle = flipped.len() / 2;

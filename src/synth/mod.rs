@@ -13,6 +13,7 @@
 
 pub mod digest;
 mod extras;
+mod lifecycle;
 mod objects;
 mod records;
 mod rng;
@@ -57,6 +58,9 @@ pub struct Spec {
     pub digests: bool,
     /// gzip level of the log objects.
     pub level: u32,
+    /// Add the endpoints' lifecycle scenario (`lifecycle.rs`): endpoints created, modified,
+    /// renamed, deleted, never used. Off for the benchmark archives, which stay as they were.
+    pub lifecycle: bool,
 }
 
 impl Spec {
@@ -73,12 +77,20 @@ impl Spec {
             extras: true,
             digests: true,
             level: 6,
+            lifecycle: true,
         }
     }
 
     /// The benchmark archive: 3,500 log objects, 500,394 records: 104 MB gzipped, 870 MB of JSON.
     pub fn bench() -> Spec {
-        Spec { objects: 3_500, records: 500_000, connections: 30, extras: false, ..Spec::testdata() }
+        Spec {
+            objects: 3_500,
+            records: 500_000,
+            connections: 30,
+            extras: false,
+            lifecycle: false,
+            ..Spec::testdata()
+        }
     }
 
     /// An archive of Instance Connect traffic and little else: 20 endpoints, about 40,000
@@ -91,6 +103,7 @@ impl Spec {
             connections: 2_000,
             endpoint_scale: 4,
             extras: false,
+            lifecycle: false,
             ..Spec::testdata()
         }
     }
@@ -103,6 +116,7 @@ impl Spec {
             records: 40_000,
             connections: 12,
             extras: false,
+            lifecycle: false,
             ..Spec::testdata()
         }
     }
@@ -206,27 +220,37 @@ pub fn generate(spec: &Spec, dir: &Path) -> io::Result<Truth> {
     }
     let mut plan = Plan::new(spec);
     plan.schedule()?;
-    let objects = plan.objects();
+    let mut lives = plan.lifecycle();
+    let objects = plan.objects(std::mem::take(&mut lives.records));
     let written = objects
         .par_iter()
         .enumerate()
         .map(|(index, object)| plan.write_object(&archive, index as u64, object))
-        .collect::<io::Result<Vec<(u64, Option<Delivered>)>>>()?;
+        .collect::<io::Result<Vec<objects::WrittenObject>>>()?;
     debug_assert_eq!(
-        written.iter().map(|(records, _)| records).sum::<u64>(),
+        written.iter().map(|w| w.records).sum::<u64>(),
         objects.iter().map(|o| o.background + o.events.len() as u64).sum::<u64>()
     );
+    // The endpoints background records created, by the stream of their object.
+    for (object, written) in objects.iter().zip(&written) {
+        for created in &written.created {
+            let (id, life) = lifecycle::background_endpoint(created, object.stream);
+            lives.lives.insert(id, life);
+            lives.events += 1;
+        }
+    }
     // Per stream, the log objects the digests list.
     let mut listed: Vec<(usize, Delivered)> = objects
         .iter()
         .zip(written)
-        .filter_map(|(object, (_, delivered))| Some((object.stream, delivered?)))
+        .filter_map(|(object, written)| Some((object.stream, written.delivered?)))
         .collect();
     let mut truth = plan.truth(&objects);
     let mut unlisted = Vec::new();
     if spec.extras {
-        unlisted = plan.write_extras(&archive, &mut truth, &mut listed)?;
+        unlisted = plan.write_extras(&archive, &mut truth, &mut listed, &mut lives)?;
     }
+    lifecycle::add_to_truth(&mut truth, lives);
     if spec.digests {
         plan.write_digests(&archive, &mut truth, listed, unlisted)?;
     }
@@ -298,7 +322,8 @@ pub fn log_body(seed: u64, records: u64, connections: u64) -> String {
             connection += 1;
             continue;
         }
-        records::background(&mut body, &mut rng, account, "us-east-1", Timestamp((start + i as i64) * 1_000));
+        let time = Timestamp((start + i as i64) * 1_000);
+        let _ = records::background(&mut body, &mut rng, account, "us-east-1", time, true);
     }
     body.push_str("]}");
     body

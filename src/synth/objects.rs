@@ -5,7 +5,7 @@ use std::io;
 use std::path::Path;
 
 use super::digest::Delivered;
-use super::records;
+use super::records::{self, BackgroundEndpoint};
 use super::{gzip, put, Activity, ObjectPlan, Plan, Rng, Written, ACCOUNTS, STREAMS};
 use crate::hash::Sha256;
 use crate::time::{Day, Timestamp};
@@ -14,7 +14,10 @@ impl Plan<'_> {
     /// The log objects of every stream, with the Instance Connect records placed in the object
     /// whose window holds their time. Objects are delivered a few minutes after their window
     /// closes, so the last one of a day sits in the next day's folder.
-    pub(super) fn objects(&mut self) -> Vec<ObjectPlan> {
+    ///
+    /// `lifecycle` holds, per stream, the lifecycle records to place among them (time in ms,
+    /// record).
+    pub(super) fn objects(&mut self, lifecycle: Vec<Vec<(i64, String)>>) -> Vec<ObjectPlan> {
         let (start, end) = self.span_ms();
         let streams = STREAMS.len() as u64;
         let mean = (self.spec.records / self.spec.objects.max(1)).max(1);
@@ -36,6 +39,10 @@ impl Plan<'_> {
                 for (i, record) in records.iter().enumerate() {
                     events.push((if i == last { *time } else { time + offset }, record.clone()));
                 }
+            }
+            if let Some(more) = lifecycle.get(stream).filter(|more| !more.is_empty()) {
+                events.extend(more.iter().cloned());
+                events.sort_by_key(|(time, _)| *time);
             }
             for j in 0..count {
                 let window = (
@@ -78,13 +85,14 @@ impl Plan<'_> {
         objects
     }
 
-    /// Writes one object; returns its record count and, with digests, what they list of it.
+    /// Writes one object; returns its record count, with digests what they list of it, and the
+    /// endpoints its background records created.
     pub(super) fn write_object(
         &self,
         archive: &Path,
         index: u64,
         object: &ObjectPlan,
-    ) -> io::Result<(u64, Option<Delivered>)> {
+    ) -> io::Result<WrittenObject> {
         let (account, region, _) = STREAMS[object.stream];
         let account = &ACCOUNTS[account];
         let mut rng = Rng::fork(self.spec.seed, index + 1);
@@ -99,6 +107,7 @@ impl Plan<'_> {
         let mut body = String::with_capacity(object.background as usize * 1_600 + 64);
         body.push_str("{\"Records\":[");
         let mut events = object.events.iter().peekable();
+        let mut created = Vec::new();
         let mut first = true;
         let mut separate = |body: &mut String| {
             if !std::mem::take(&mut first) {
@@ -112,7 +121,15 @@ impl Plan<'_> {
             }
             separate(&mut body);
             // Sub-second times, as busy trails have; Instance Connect records keep whole seconds.
-            records::background(&mut body, &mut rng, account, region, Timestamp(time));
+            let creates = !self.spec.lifecycle;
+            created.extend(records::background(
+                &mut body,
+                &mut rng,
+                account,
+                region,
+                Timestamp(time),
+                creates,
+            ));
         }
         for (_, record) in events {
             separate(&mut body);
@@ -136,6 +153,15 @@ impl Plan<'_> {
             sha256: Sha256::of(body.as_bytes()),
             events: oldest.zip(newest),
         });
-        Ok((object.background + object.events.len() as u64, delivered))
+        Ok(WrittenObject { records: object.background + object.events.len() as u64, delivered, created })
     }
+}
+
+/// What writing one log object gave.
+pub(super) struct WrittenObject {
+    pub(super) records: u64,
+    /// With digests: what they list of it.
+    pub(super) delivered: Option<Delivered>,
+    /// Endpoints its background records created.
+    pub(super) created: Vec<BackgroundEndpoint>,
 }

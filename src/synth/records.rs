@@ -271,14 +271,26 @@ const SERVICE_AGENTS: [&str; 4] = [
 /// One record of another service, as the bulk of a trail is. A few of them name Instance Connect
 /// without being Instance Connect events (a role policy, an endpoint being created), so deciding
 /// by bytes alone would be wrong.
-pub(super) fn background(out: &mut String, rng: &mut Rng, account: &Account, region: &str, time: Timestamp) {
+///
+/// Returns the endpoint it created, when it wrote a successful `CreateInstanceConnectEndpoint`:
+/// an endpoint never used, which the report lists. Without `creates`, it describes endpoints
+/// there instead (a call that names them and is no lifecycle event): the test archive's
+/// endpoints are those of its lifecycle scenario.
+pub(super) fn background(
+    out: &mut String,
+    rng: &mut Rng,
+    account: &Account,
+    region: &str,
+    time: Timestamp,
+    creates: bool,
+) -> Option<BackgroundEndpoint> {
     let acct = account.id;
     let app = rng.below(40);
     let agent = rng.pick(&SERVICE_AGENTS);
+    let (sess, key) = (rng.hex(12), rng.alnum(16));
+    let arn = format!("arn:aws:sts::{acct}:assumed-role/app-{app:02}/session-{sess}");
     let identity = format!(
-        r#""userIdentity":{{"type":"AssumedRole","principalId":"AROA{acct}APP{app:02}:session-{sess}","arn":"arn:aws:sts::{acct}:assumed-role/app-{app:02}/session-{sess}","accountId":"{acct}","accessKeyId":"ASIA{key}","sessionContext":{{"sessionIssuer":{{"type":"Role","principalId":"AROA{acct}APP{app:02}","arn":"arn:aws:iam::{acct}:role/app-{app:02}","accountId":"{acct}","userName":"app-{app:02}"}},"attributes":{{"creationDate":"{time}","mfaAuthenticated":"false"}}}}}}"#,
-        sess = rng.hex(12),
-        key = rng.alnum(16),
+        r#""userIdentity":{{"type":"AssumedRole","principalId":"AROA{acct}APP{app:02}:session-{sess}","arn":"{arn}","accountId":"{acct}","accessKeyId":"ASIA{key}","sessionContext":{{"sessionIssuer":{{"type":"Role","principalId":"AROA{acct}APP{app:02}","arn":"arn:aws:iam::{acct}:role/app-{app:02}","accountId":"{acct}","userName":"app-{app:02}"}},"attributes":{{"creationDate":"{time}","mfaAuthenticated":"false"}}}}}}"#,
     );
     let head = |out: &mut String, source: &str, name: &str, ip: String| {
         let _ = write!(
@@ -286,14 +298,15 @@ pub(super) fn background(out: &mut String, rng: &mut Rng, account: &Account, reg
             r#"{{"eventVersion":"1.09",{identity},"eventTime":"{time}","eventSource":"{source}","eventName":"{name}","awsRegion":"{region}","sourceIPAddress":"{ip}","userAgent":"{agent}","#
         );
     };
+    // Returns the eventID written.
     let tail = |out: &mut String, rng: &mut Rng, read_only: bool, management: bool| {
+        let (rid, eid) = (rng.uuid(), rng.uuid());
         let _ = write!(
             out,
             r#""requestID":"{rid}","eventID":"{eid}","readOnly":{read_only},"eventType":"AwsApiCall","managementEvent":{management},"recipientAccountId":"{acct}","eventCategory":"{category}","tlsDetails":{{"tlsVersion":"TLSv1.3","cipherSuite":"TLS_AES_128_GCM_SHA256","clientProvidedHostHeader":"api.{region}.amazonaws.com"}}}}"#,
-            rid = rng.uuid(),
-            eid = rng.uuid(),
             category = if management { "Management" } else { "Data" },
         );
+        eid
     };
     let ip = |rng: &mut Rng| format!("10.{}.{}.{}", rng.below(4), rng.below(256), 1 + rng.below(254));
     match rng.below(1000) {
@@ -310,7 +323,7 @@ pub(super) fn background(out: &mut String, rng: &mut Rng, account: &Account, reg
                 outb = if put { 0 } else { rng.below(8_000_000) },
                 amz = rng.alnum(56),
             );
-            tail(out, rng, !put, false);
+            let _ = tail(out, rng, !put, false);
         }
         500..=649 => {
             head(
@@ -325,7 +338,7 @@ pub(super) fn background(out: &mut String, rng: &mut Rng, account: &Account, reg
                 b = rng.below(12),
                 k = rng.uuid(),
             );
-            tail(out, rng, true, true);
+            let _ = tail(out, rng, true, true);
         }
         650..=799 => {
             head(out, "sts.amazonaws.com", "AssumeRole", ip(rng));
@@ -336,7 +349,7 @@ pub(super) fn background(out: &mut String, rng: &mut Rng, account: &Account, reg
                 k = rng.alnum(16),
                 t = rng.alnum(48),
             );
-            tail(out, rng, true, true);
+            let _ = tail(out, rng, true, true);
         }
         800..=949 => {
             head(out, "ec2.amazonaws.com", "DescribeInstances", ip(rng));
@@ -346,7 +359,7 @@ pub(super) fn background(out: &mut String, rng: &mut Rng, account: &Account, reg
                 a = rng.hex(17),
                 b = rng.hex(17),
             );
-            tail(out, rng, true, true);
+            let _ = tail(out, rng, true, true);
         }
         950..=989 => {
             head(out, "lambda.amazonaws.com", "Invoke", ip(rng));
@@ -355,7 +368,7 @@ pub(super) fn background(out: &mut String, rng: &mut Rng, account: &Account, reg
                 r#""requestParameters":{{"functionName":"arn:aws:lambda:{region}:{acct}:function:etl-{f}","invocationType":"Event"}},"responseElements":null,"resources":[{{"accountId":"{acct}","type":"AWS::Lambda::Function","ARN":"arn:aws:lambda:{region}:{acct}:function:etl-{f}"}}],"#,
                 f = rng.below(30),
             );
-            tail(out, rng, false, false);
+            let _ = tail(out, rng, false, false);
         }
         // Records that name Instance Connect without being its events.
         990..=994 => {
@@ -364,21 +377,45 @@ pub(super) fn background(out: &mut String, rng: &mut Rng, account: &Account, reg
                 out,
                 r#""requestParameters":{{"roleName":"EC2Admin","policyName":"instance-connect","policyDocument":"{{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": [{{\"Effect\": \"Allow\", \"Action\": [\"ec2-instance-connect:OpenTunnel\", \"ec2-instance-connect:SendSSHPublicKey\"], \"Resource\": \"*\", \"Condition\": {{\"StringEquals\": {{\"aws:CalledVia\": \"ec2-instance-connect.amazonaws.com\"}}}}}}]\n}}"}},"responseElements":null,"#
             );
-            tail(out, rng, false, true);
+            let _ = tail(out, rng, false, true);
+        }
+        _ if !creates => {
+            head(out, "ec2.amazonaws.com", "DescribeInstanceConnectEndpoints", ip(rng));
+            let _ = write!(
+                out,
+                r#""requestParameters":{{"DescribeInstanceConnectEndpointsRequest":{{"InstanceConnectEndpointId":{{"content":"eice-0{e}","tag":1}}}}}},"responseElements":null,"#,
+                e = rng.hex(16),
+            );
+            let _ = tail(out, rng, true, true);
         }
         _ => {
             head(out, "ec2.amazonaws.com", "CreateInstanceConnectEndpoint", ip(rng));
+            let (s, c, e, h) = (rng.hex(17), rng.uuid(), rng.hex(17), rng.hex(8));
             let _ = write!(
                 out,
                 r#""requestParameters":{{"CreateInstanceConnectEndpointRequest":{{"SubnetId":"subnet-{s}","PreserveClientIp":false,"ClientToken":"{c}"}}}},"responseElements":{{"CreateInstanceConnectEndpointResponse":{{"instanceConnectEndpoint":{{"instanceConnectEndpointId":"eice-{e}","dnsName":"eice-{e}.{h}.ec2-instance-connect-endpoint.{region}.amazonaws.com","state":"create-in-progress"}}}}}},"#,
-                s = rng.hex(17),
-                c = rng.uuid(),
-                e = rng.hex(17),
-                h = rng.hex(8),
             );
-            tail(out, rng, false, true);
+            let event_id = tail(out, rng, false, true);
+            return Some(BackgroundEndpoint {
+                id: format!("eice-{e}"),
+                subnet: format!("subnet-{s}"),
+                principal: arn,
+                event_id,
+                time,
+            });
         }
     }
+    None
+}
+
+/// An endpoint a background record created, as written: never used.
+#[derive(Debug, Clone)]
+pub(super) struct BackgroundEndpoint {
+    pub id: String,
+    pub subnet: String,
+    pub principal: String,
+    pub event_id: String,
+    pub time: Timestamp,
 }
 
 /// A CloudTrail Insights event: read and counted like any record, never Instance Connect.
@@ -452,14 +489,27 @@ mod tests {
         let mut rng = Rng::new(2);
         let tables = Tables::default();
         let mut extractor = Extractor::new(&tables);
-        let mut decoys = 0;
-        for i in 0..2_000 {
+        let (mut decoys, mut creates, mut describes) = (0, 0, 0);
+        for i in 0..4_000 {
             let mut record = String::new();
-            background(&mut record, &mut rng, &account(), "eu-west-1", Timestamp(i * 1_000));
+            let time = Timestamp(i * 1_000);
+            let created = background(&mut record, &mut rng, &account(), "eu-west-1", time, i % 2 == 0);
             serde_json::from_str::<serde_json::Value>(&record).expect("valid JSON");
-            assert!(extractor.extract(record.as_bytes()).expect("valid JSON").is_none(), "{record}");
+            let event = extractor.extract(record.as_bytes()).expect("valid JSON");
+            // The only lifecycle event a background record makes is the endpoint it says it made.
+            match created {
+                Some(created) => {
+                    let event = event.expect("a create is a lifecycle event");
+                    assert!(
+                        event.lifecycle && record.contains(&created.id) && record.contains(&created.event_id)
+                    );
+                    creates += 1;
+                }
+                None => assert!(event.is_none(), "{record}"),
+            }
+            describes += usize::from(record.contains("DescribeInstanceConnectEndpoints"));
             decoys += usize::from(record.contains("ec2-instance-connect.amazonaws.com"));
         }
-        assert!(decoys > 0, "decoys present");
+        assert!(decoys > 0 && creates > 0 && describes > 0, "decoys present");
     }
 }

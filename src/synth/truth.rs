@@ -154,6 +154,7 @@ impl Plan<'_> {
                     connections_without_key: 0,
                     first_seen: None,
                     last_seen: None,
+                    life: Default::default(),
                 }
             })
             .collect();
@@ -316,6 +317,8 @@ fn summary_truth(
         connections_without_key: endpoints.iter().map(|e| e.connections_without_key).sum(),
         tunnels_without_endpoint: 0,
         pair_window_seconds: 60,
+        lifecycle_events: 0,
+        lifecycle_denied: 0,
     }
 }
 
