@@ -349,12 +349,20 @@ fn tag_changes_cost_a_request_per_50_and_only_those_naming_an_endpoint_are_kept(
         .count();
     assert_eq!(tag_requests, 480 / 50 + 1, "a request per 50 tag changes");
     let records = |report: &Value| report["summary"]["records"].as_u64().expect("records");
-    let after = json(&stdout, &stderr);
+    let mut after = json(&stdout, &stderr);
     assert_eq!(
         records(&after),
         records(&json(&before.1, &before.2)) + 20,
         "the 20 on an endpoint kept, no other"
     );
+    // They name endpoints no log file names: each is listed, unused, with the name it was given.
+    let listed = after["endpoints"].as_array_mut().expect("endpoints");
+    let (tagged, others): (Vec<Value>, Vec<Value>) =
+        listed.drain(..).partition(|e| e["id"].as_str().is_some_and(|id| id.starts_with("eice-0000000")));
+    assert_eq!(tagged.len(), 20);
+    assert!(tagged.iter().all(|e| e["name"] == "bastion" && e["connections"] == 0 && e["created"].is_null()));
+    *listed = others;
+    after["summary"]["endpoints"] = (after["summary"]["endpoints"].as_u64().expect("endpoints") - 20).into();
     assert_same_events(&after, &from_logs(&[]), "tag changes beside");
 }
 
