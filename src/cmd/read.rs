@@ -215,46 +215,21 @@ fn judge(scan: &mut Scan, options: &ReadOptions, plan: &ReadPlan, redact: bool) 
     Ok(())
 }
 
-/// Partials were read (`report PARTIAL...`): they must be every shard of one run and nothing
-/// else, and then their counts and failures are the run's; of partials made with `--verify`, the
-/// options and keys their residues are verified with.
+/// Partials were read (`report PARTIAL...`): merged as [`partial::merge_run`] rules, their
+/// counts and failures are the run's; of partials made with `--verify`, the options and keys
+/// their residues are verified with.
 fn merge(
     scan: &mut Scan,
     options: &ReadOptions,
     plan: &ReadPlan,
 ) -> Result<Option<(crate::partial::Options, Option<crate::keys::PublicKeys>)>, FatalError> {
-    let refuse = |message: String| Err(FatalError::Partial(message));
-    let filter = &options.filter;
-    if filter.shard.is_some() {
-        return refuse("`scan` reads an archive, not partials".into());
-    }
-    if options.known.is_some() {
-        return refuse("--state keeps what an archive's objects gave: give the archive, not partials".into());
-    }
-    if filter.from.is_some()
-        || filter.to.is_some()
-        || !filter.accounts.is_empty()
-        || !filter.regions.is_empty()
-    {
-        return refuse("narrowing options belong to `scan`: the partials were read with theirs".into());
-    }
-    if let Some(failure) = scan.failures.first() {
-        return refuse(format!("{}: {} (a shard may be lost)", failure.object, failure.error));
-    }
-    if scan.counts.objects_read > 0 {
-        return refuse(format!(
-            "{} log objects were given beside {} partials: give partials only",
-            scan.counts.objects_read,
-            scan.partials.len()
-        ));
-    }
-    let merged = crate::partial::merge(&scan.partials)?;
-    if filter.digests && merged.verify.is_none() {
-        return refuse(
-            "--verify: these partials were made without it (`scan --verify` makes partials that verify)"
-                .into(),
-        );
-    }
+    let beside = partial::Beside {
+        filter: &options.filter,
+        state: options.known.is_some(),
+        failures: &scan.failures,
+        objects_read: scan.counts.objects_read,
+    };
+    let merged = partial::merge_run(&scan.partials, &beside)?;
     plan.log.stage(format_args!(
         "merged {} partials: {} objects read, {} Instance Connect records, {} digests and {} log files to verify",
         scan.partials.len(),

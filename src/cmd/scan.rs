@@ -7,7 +7,7 @@ use std::io;
 
 use crate::error::FatalError;
 use crate::output;
-use crate::partial::{self, Header, Options, Target, FORMAT};
+use crate::partial::{self, Header, Options, Target};
 use crate::plan::ScanPlan;
 use crate::Outcome;
 
@@ -24,20 +24,23 @@ pub(crate) fn run(scan_plan: &ScanPlan) -> Result<Outcome, FatalError> {
     };
     // Keys (one line, when there are any), then every digest and log file.
     let residue = match plan.verify {
-        Some(_) => Some(scan.facts.residue(plan.part_bytes, keys.as_ref()).map_err(FatalError::Facts)?),
+        Some(_) => Some(
+            partial::residue::of_run(&scan.facts, plan.part_bytes, keys.as_ref())
+                .map_err(FatalError::Facts)?,
+        ),
         None => None,
     };
     let header = Header {
-        trailscope_partial: FORMAT,
-        writer: format!("trailscope {}", env!("CARGO_PKG_VERSION")),
-        shard,
-        sources: partial::source_names(&plan.sources),
-        options: Options::of(&plan.options.filter, plan.options.max_object_size),
         counts: scan.counts,
         failures: scan.failures.clone(),
         archived: scan.archived.clone(),
         records: scan.kept.events.len() as u64,
         residue: residue.as_ref().map(|(lines, _)| *lines),
+        ..Header::new(
+            shard,
+            partial::source_names(&plan.sources),
+            Options::of(&plan.options.filter, plan.options.max_object_size),
+        )
     };
     let facts = residue.map(|(_, facts)| facts).into_iter().flatten();
     match &scan_plan.output {

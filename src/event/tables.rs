@@ -11,6 +11,7 @@ use std::sync::Mutex;
 /// A fast hash for tables keyed by text the archive chose: the tables only ever hold distinct
 /// keys, so a collision costs a comparison, never a wrong answer.
 pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+pub(crate) type FastSet<T> = std::collections::HashSet<T, foldhash::fast::FixedState>;
 
 /// A string of the vocabulary (never zero, so `Option<Sym>` is as small as `Sym`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -1,10 +1,11 @@
-//! The merge of partials: whole, and every shard of one run exactly once; their counts,
-//! failures and archived objects added up.
+//! The merge of partials: what may be given with them, then whole, and every shard of one run
+//! exactly once; their counts, failures and archived objects added up.
 
 use super::{Header, Options, PartialRead, FORMAT};
 use crate::counts::Counts;
 use crate::error::{ArchivedObject, FatalError, ObjectError};
 use crate::keys::PublicKeys;
+use crate::source::filter::Filter;
 
 /// What the partials of one run add up to.
 #[derive(Debug, Default)]
@@ -33,6 +34,56 @@ impl std::error::Error for UnreadableHeader {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&self.0)
     }
+}
+
+/// What a run that read partials read and was asked beside them, for [`merge_run`] to judge.
+pub(crate) struct Beside<'a> {
+    pub(crate) filter: &'a Filter,
+    /// `--state` was given.
+    pub(crate) state: bool,
+    /// Objects that did not read (a partial among them may be a lost shard).
+    pub(crate) failures: &'a [ObjectError],
+    /// Log objects read beside the partials.
+    pub(crate) objects_read: u64,
+}
+
+/// The rules of a run that read partials (`report PARTIAL...`): they must be every shard of one
+/// run and nothing else, read with no option that decides what is read (theirs decided it), and
+/// made with `--verify` when it is asked for; then [`merge`].
+pub(crate) fn merge_run(read: &[PartialRead], beside: &Beside<'_>) -> Result<Merged, FatalError> {
+    let refuse = |message: String| Err(FatalError::Partial(message));
+    let filter = beside.filter;
+    if filter.shard.is_some() {
+        return refuse("`scan` reads an archive, not partials".into());
+    }
+    if beside.state {
+        return refuse("--state keeps what an archive's objects gave: give the archive, not partials".into());
+    }
+    if filter.from.is_some()
+        || filter.to.is_some()
+        || !filter.accounts.is_empty()
+        || !filter.regions.is_empty()
+    {
+        return refuse("narrowing options belong to `scan`: the partials were read with theirs".into());
+    }
+    if let Some(failure) = beside.failures.first() {
+        return refuse(format!("{}: {} (a shard may be lost)", failure.object, failure.error));
+    }
+    if beside.objects_read > 0 {
+        return refuse(format!(
+            "{} log objects were given beside {} partials: give partials only",
+            beside.objects_read,
+            read.len()
+        ));
+    }
+    let merged = merge(read)?;
+    if filter.digests && merged.verify.is_none() {
+        return refuse(
+            "--verify: these partials were made without it (`scan --verify` makes partials that verify)"
+                .into(),
+        );
+    }
+    Ok(merged)
 }
 
 /// Checks that the partials read are whole and the shards of one run, each exactly once; returns

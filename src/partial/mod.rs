@@ -9,8 +9,9 @@
 //! every shard's records together, so it is the analysis of one run.
 //!
 //! A partial made with `--verify` has a **residue** after its records: one line per fact of its
-//! verification, `{"v":<fact>}` (`crate::verify::residue`: the public keys it had, every digest it
-//! read, every log file with its SHA-256), counted in the header's `residue`. The merge verifies
+//! verification, `{"v":<fact>}` ([`residue`]: the public keys it had, every digest it read, every
+//! log file with its SHA-256, each encoded as verification encodes it, `crate::verify::fact`),
+//! counted in the header's `residue`. The merge verifies
 //! every shard's facts together, which is the verification of one run. Partials made with and
 //! without `--verify` are not shards of one run.
 //!
@@ -18,15 +19,18 @@
 //! ([`MARKER`]). The decoder knows nothing of partials: a reader that reads them claims, by that
 //! name, every top-level value of an object that starts with it ([`read`]).
 //!
-//! Here, in one place: the format ([`Header`], [`Options`]), writing ([`write()`]), reading
-//! ([`read`]: the lines, the residue, the numbers given to the objects partials name) and the
-//! merge of their headers ([`merge()`]).
+//! Here, in one place: the format ([`Header`], built by [`Header::new`] for partials and the
+//! state alike, [`Options`]), writing ([`write()`]), reading ([`read`]: the reader a worker hands
+//! claimed values to, the lines, the numbers given to the objects partials name), the residue's
+//! order and external sort ([`residue`]), and the merge ([`merge_run`]: what may be given beside
+//! partials, then their headers).
 
 mod merge;
 pub(crate) mod read;
+pub(crate) mod residue;
 mod write;
 
-pub(crate) use merge::merge;
+pub(crate) use merge::{merge_run, Beside};
 pub(crate) use read::{PartialRead, MARKER};
 pub(crate) use write::write;
 
@@ -69,6 +73,30 @@ pub(crate) struct Header {
     /// Absent without `--verify`, so such partials are what they were before residues existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) residue: Option<u64>,
+}
+
+impl Header {
+    /// The header of what reads `sources` with `options` as `shard`, before its counts, failures,
+    /// records and residue are filled in: the one place the format and the writer are named.
+    pub(crate) fn new(shard: Shard, sources: Vec<String>, options: Options) -> Header {
+        Header {
+            trailscope_partial: FORMAT,
+            writer: writer(),
+            shard,
+            sources,
+            options,
+            counts: Counts::default(),
+            failures: Vec::new(),
+            archived: Vec::new(),
+            records: 0,
+            residue: None,
+        }
+    }
+}
+
+/// The trailscope that writes, as partials and the state's manifest name it.
+pub(crate) fn writer() -> String {
+    format!("trailscope {}", env!("CARGO_PKG_VERSION"))
 }
 
 /// The options that decide what is read, as partials and the state record them.

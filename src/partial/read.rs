@@ -2,18 +2,22 @@
 //! numbers given to the objects its records name.
 //!
 //! The decoder hands every top-level value of a partial to the reader whole (the reader claims
-//! the object by the header's first member, [`MARKER`]); [`Reading`] is what one partial has given
-//! so far, and [`Numbers`] numbers the objects partials name apart from the listing's own.
+//! the object by the header's first member, [`MARKER`]): [`Claim`] is that reader, which a
+//! worker's sink hands each value claimed; [`Reading`] is what one partial has given so far, and
+//! [`Numbers`] numbers the objects partials name apart from the listing's own.
 
+use std::io;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::error::Reason;
-use crate::event::tables::FastMap;
+use crate::event::tables::{FastMap, FastSet};
+use crate::event::{Event, Extractor, Origin};
 use crate::keys::PublicKey;
-use crate::verify::residue::{self, Fact};
+use crate::verify::fact::{self, Fact};
+use crate::verify::Facts;
 
 /// The first member name of a partial's header line.
 pub(crate) const MARKER: &[u8] = b"trailscope_partial";
@@ -52,8 +56,8 @@ pub(crate) struct Record<'a> {
     record: &'a RawValue,
 }
 
-impl Record<'_> {
-    pub(crate) fn record(&self) -> &[u8] {
+impl<'a> Record<'a> {
+    pub(crate) fn record(&self) -> &'a [u8] {
         self.record.get().as_bytes()
     }
 }
@@ -87,6 +91,84 @@ fn first_member_is(bytes: &[u8], name: &[u8]) -> bool {
         && rest[name.len() + 1] == b'"'
 }
 
+/// The reader of one object's claimed values, which a worker's sink hands on as the decoder hands
+/// them to it: the first is a partial's header, then each line is a record (handed back to keep)
+/// or a residue fact (filed for verification as it is read, whatever this run's options: the
+/// merge verifies it).
+pub(crate) struct Claim<'a, 'n> {
+    /// The partial, once its header was claimed.
+    reading: Option<Reading>,
+    facts: &'a Facts,
+    numbers: &'a mut Numbers<'n>,
+    /// The state's partial: records of these objects only are kept.
+    only: Option<&'a FastSet<String>>,
+    /// Why the last value failed, when it was this run's failure and not the partial's (the
+    /// facts could not be filed in the temporary folder).
+    pub(crate) failed: Option<io::Error>,
+}
+
+/// A record of a partial to keep: the event, where it was read, and its text.
+pub(crate) struct Claimed<'v> {
+    pub(crate) event: Event,
+    pub(crate) origin: Origin,
+    pub(crate) record: &'v [u8],
+}
+
+impl<'a, 'n> Claim<'a, 'n> {
+    pub(crate) fn new(
+        facts: &'a Facts,
+        numbers: &'a mut Numbers<'n>,
+        only: Option<&'a FastSet<String>>,
+    ) -> Claim<'a, 'n> {
+        Claim { reading: None, facts, numbers, only, failed: None }
+    }
+
+    /// One value claimed: the header, a residue line (filed), or a record line (its event, read
+    /// by `extractor`, handed back unless the state keeps it from elsewhere).
+    pub(crate) fn value<'v>(
+        &mut self,
+        value: &'v [u8],
+        extractor: &mut Extractor<'_>,
+    ) -> Result<Option<Claimed<'v>>, Reason> {
+        let Some(partial) = self.reading.as_mut() else {
+            self.reading = Some(Reading::new(value));
+            return Ok(None);
+        };
+        let line = match Line::parse(value)? {
+            Line::Residue(fact) => {
+                let filed = match partial.residue(fact)? {
+                    Some(fact::Object::Digest(digest)) => self.facts.add_digest(&digest),
+                    Some(fact::Object::Log(log)) => self.facts.add_log(&log),
+                    None => Ok(()),
+                };
+                return filed.map(|()| None).map_err(|e| {
+                    self.failed = Some(e);
+                    Reason::Spool
+                });
+            }
+            Line::Record(line) => line,
+        };
+        let Some(event) = extractor.extract(line.record())? else {
+            return Err(Reason::Shape("a partial's record that is not an Instance Connect event".into()));
+        };
+        partial.lines += 1;
+        if self.only.is_some_and(|only| !only.contains(line.object)) {
+            return Ok(None);
+        }
+        let number = partial.number(line.object, self.numbers);
+        Ok(Some(Claimed {
+            event,
+            origin: Origin { object: number, record: line.index },
+            record: line.record(),
+        }))
+    }
+
+    /// The partial read, when the object was one.
+    pub(crate) fn take(&mut self) -> Option<Reading> {
+        self.reading.take()
+    }
+}
+
 /// A partial being read: its header, and what it has given so far.
 #[derive(Debug, Default)]
 pub(crate) struct Reading {
@@ -109,16 +191,16 @@ impl Reading {
     /// A residue line's fact: public keys are kept with the partial; a digest or a log file is
     /// handed back, for the caller to file for verification at the merge as it is read (a
     /// partial that then fails to read stops the run, so nothing of it is ever half counted).
-    pub(crate) fn residue(&mut self, fact: &[u8]) -> Result<Option<residue::Object>, Reason> {
+    pub(crate) fn residue(&mut self, fact: &[u8]) -> Result<Option<fact::Object>, Reason> {
         let fact: Fact = serde_json::from_slice(fact)
             .map_err(|e| Reason::Shape(format!("a residue line that is not a fact of --verify: {e}")))?;
         self.residue += 1;
         match fact.read().map_err(|e| Reason::Shape(format!("a residue line: {e}")))? {
-            residue::Read::Keys(keys) => {
+            fact::Read::Keys(keys) => {
                 self.keys.get_or_insert_with(Vec::new).extend(keys);
                 Ok(None)
             }
-            residue::Read::Object(object) => Ok(Some(object)),
+            fact::Read::Object(object) => Ok(Some(object)),
         }
     }
 

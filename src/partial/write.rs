@@ -7,7 +7,7 @@ use flate2::Compression;
 
 use super::Header;
 use crate::event::Kept;
-use crate::verify::residue::Fact;
+use crate::verify::fact::Fact;
 
 /// Writes the partial of `kept` (every kept record, in origin order) under `header` to `out`, then
 /// the residue (`header.residue` facts, with `--verify`; an error taking one ends the writing).

@@ -35,7 +35,7 @@ use crate::source::filter::Filter;
 use crate::source::{Body, Fetched, Kind, Location, Object, Skipped, Store};
 use crate::verify::Facts;
 
-type FastSet<T> = std::collections::HashSet<T, foldhash::fast::FixedState>;
+use crate::event::tables::FastSet;
 
 /// Objects listed but not yet fetched, at most: the listing waits beyond this.
 const LISTED_AHEAD: usize = 4096;

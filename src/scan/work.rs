@@ -13,12 +13,12 @@ use crate::decode::{self, Decoded, Decoder, Sink};
 use crate::error::{ArchivedObject, FatalError, ObjectError, Reason};
 use crate::event::tables::Tables;
 use crate::event::{Event, Extractor, Origin, CANDIDATE_NEEDLES};
-use crate::partial::read::{Finished, Line, Numbering, Numbers, Reading};
+use crate::partial::read::{Claim, Claimed, Finished, Numbering, Numbers, Reading};
 use crate::partial::{PartialRead, MARKER};
 use crate::source::filter::Filter;
 use crate::source::{Body, Fetched, Kind};
 use crate::spill::records::SpoolWriter;
-use crate::verify::{residue, DigestObject, Facts, LogObject};
+use crate::verify::{DigestObject, Facts, LogObject};
 
 /// What every worker shares.
 pub(super) struct Shared<'a> {
@@ -145,6 +145,10 @@ impl<'s, 't> Worker<'s, 't> {
     /// Reads the object's bytes through the decoder into a [`Collect`].
     fn read(&mut self, seq: u32, fetched: Result<Fetched, Reason>, role: &Role) -> Result<Read, FatalError> {
         let shared = self.shared;
+        let only = match role {
+            Role::StateRecords => Some(shared.taken.get_or_init(FastSet::default)),
+            _ => None,
+        };
         let mut sink = Collect {
             extractor: &mut self.extractor,
             spool: &mut self.spool,
@@ -153,14 +157,8 @@ impl<'s, 't> Worker<'s, 't> {
             out_of_range: 0,
             seq,
             fatal: None,
-            partial: None,
-            facts: shared.facts,
-            numbers: &mut self.numbers,
-            only: None,
+            claim: Claim::new(shared.facts, &mut self.numbers, only),
         };
-        if let Role::StateRecords = role {
-            sink.only = Some(shared.taken.get_or_init(FastSet::default));
-        }
         // The state's records are the archive's Instance Connect records, not one object of it:
         // --max-object-size does not bound them.
         let mut unbounded;
@@ -175,7 +173,7 @@ impl<'s, 't> Worker<'s, 't> {
         if let Some(fatal) = sink.fatal.take() {
             return Err(fatal);
         }
-        Ok(Read { result, out_of_range: sink.out_of_range, partial: sink.partial.take() })
+        Ok(Read { result, out_of_range: sink.out_of_range, partial: sink.claim.take() })
     }
 
     /// A partial read: a shard of a run (or the state's records), read whole, or the report would
@@ -305,7 +303,7 @@ pub(crate) fn read(decoder: &mut Decoder, body: Body, sink: &mut dyn Sink) -> Re
 }
 
 /// Keeps the Instance Connect events of the object being read, tentatively: they count only if
-/// the whole object reads. A partial's lines are read as [`crate::partial::read`] says.
+/// the whole object reads. A partial's values are [`Claim`]'s to read.
 struct Collect<'a, 't> {
     extractor: &'a mut Extractor<'t>,
     spool: &'a mut SpoolWriter,
@@ -315,14 +313,8 @@ struct Collect<'a, 't> {
     seq: u32,
     /// A failure of this run, not of the object (the spool could not be written).
     fatal: Option<FatalError>,
-    /// When the object is a partial: its header, and what it has given so far.
-    partial: Option<Reading>,
-    /// Where a partial's residue is filed as it is read, whatever this run's options: the merge
-    /// verifies it.
-    facts: &'a Facts,
-    numbers: &'a mut Numbers<'t>,
-    /// The state's partial: records of these objects only are kept.
-    only: Option<&'a FastSet<String>>,
+    /// What the object gives when it is a partial.
+    claim: Claim<'a, 't>,
 }
 
 impl Collect<'_, '_> {
@@ -358,32 +350,15 @@ impl Sink for Collect<'_, '_> {
     }
 
     fn claimed(&mut self, value: &[u8]) -> Result<(), Reason> {
-        let Some(partial) = self.partial.as_mut() else {
-            self.partial = Some(Reading::new(value));
-            return Ok(());
-        };
-        let line = match Line::parse(value)? {
-            Line::Residue(fact) => {
-                let filed = match partial.residue(fact)? {
-                    Some(residue::Object::Digest(digest)) => self.facts.add_digest(&digest),
-                    Some(residue::Object::Log(log)) => self.facts.add_log(&log),
-                    None => Ok(()),
-                };
-                return filed.map_err(|e| {
+        match self.claim.value(value, self.extractor) {
+            Ok(Some(Claimed { event, origin, record })) => self.keep(event, origin, record),
+            Ok(None) => Ok(()),
+            Err(reason) => {
+                if let Some(e) = self.claim.failed.take() {
                     self.fatal = Some(FatalError::Facts(e));
-                    Reason::Spool
-                });
+                }
+                Err(reason)
             }
-            Line::Record(line) => line,
-        };
-        let Some(event) = self.extractor.extract(line.record())? else {
-            return Err(Reason::Shape("a partial's record that is not an Instance Connect event".into()));
-        };
-        partial.lines += 1;
-        if self.only.is_some_and(|only| !only.contains(line.object)) {
-            return Ok(());
         }
-        let number = partial.number(line.object, self.numbers);
-        self.keep(event, Origin { object: number, record: line.index }, line.record())
     }
 }

@@ -134,7 +134,7 @@ impl State {
         }
         let mut previous = read_manifest(dir)?;
         if let Some(manifest) = &previous {
-            let writer = writer();
+            let writer = partial::writer();
             let differs = if manifest.trailscope_state != FORMAT {
                 Some(format!(
                     "written in state format {}, this trailscope reads {FORMAT}",
@@ -253,18 +253,10 @@ impl State {
             let complete = *clean && kept_in.get(name.as_str()).copied().unwrap_or(0) == listed.objects;
             folders.insert(name.clone(), ListedFolder { complete, ..listed.clone() });
         }
+        // The state is refused with --verify: its records file has no residue.
         let header = Header {
-            trailscope_partial: partial::FORMAT,
-            writer: writer(),
-            shard: Shard { index: 0, count: 1 },
-            sources: self.sources.clone(),
-            options: self.options.clone(),
-            counts: Counts::default(),
-            failures: Vec::new(),
-            archived: Vec::new(),
             records: kept.events.len() as u64,
-            // The state is refused with --verify: its records file has no residue.
-            residue: None,
+            ..Header::new(Shard { index: 0, count: 1 }, self.sources.clone(), self.options.clone())
         };
         let sha256 = write_atomically(&self.dir, &records_file, |out| {
             partial::write(out, &header, kept, std::iter::empty())
@@ -273,7 +265,7 @@ impl State {
         let baseline = baseline.or_else(|| self.previous.as_ref().and_then(|m| m.baseline.clone()));
         let manifest = Manifest {
             trailscope_state: FORMAT,
-            writer: writer(),
+            writer: partial::writer(),
             sources: self.sources.clone(),
             options: self.options.clone(),
             generation,
@@ -291,10 +283,6 @@ impl State {
         remove_leftovers(&self.dir, Some(&records_file));
         Ok(())
     }
-}
-
-fn writer() -> String {
-    format!("trailscope {}", env!("CARGO_PKG_VERSION"))
 }
 
 fn describe(options: &Options) -> String {
@@ -340,7 +328,7 @@ fn read_manifest(dir: &Path) -> Result<Option<Manifest>, FatalError> {
                 dir.display(),
                 version.writer,
                 version.trailscope_state,
-                writer()
+                partial::writer()
             ));
         }
     }

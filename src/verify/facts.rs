@@ -1,8 +1,8 @@
 //! What `--verify` checks, kept on disk as it is read and verified a group of account-regions at
 //! a time, so that a run holds in memory the facts of one group, not of the whole archive.
 //!
-//! Every digest and log file read becomes one line of JSON (the residue's [`Fact`], which
-//! survives a line exactly) in one of [`BUCKETS`] temporary files ([`spill::Lines`]), chosen by
+//! Every digest and log file read becomes one line of JSON (a [`Fact`], which survives a line
+//! exactly) in one of [`BUCKETS`] temporary files ([`spill::Lines`]), chosen by
 //! the object's account and region. At the
 //! end each group of buckets is read back and verified on its own with [`verify`](super::verify),
 //! and the groups' findings are put together ([`merge`]).
@@ -34,8 +34,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use super::digests::stream_of;
+use super::fact::{self, Fact};
 use super::place::{log_identity, Place};
-use super::residue::{self, Fact};
 use super::split;
 use super::{verify, DigestObject, Integrity, LogObject, Scope};
 use crate::keys::PublicKeys;
@@ -169,39 +169,32 @@ impl Facts {
                 let (digests, logs) = self.read(&group)?;
                 verify(&digests, &logs, keys, scope)
             } else {
-                split::verify_split(|f| self.each(&group, f), split_in, keys, scope)?
+                split::verify_split(|f| self.each_of(&group, f), split_in, keys, scope)?
             });
         }
         Ok(merge(parts))
     }
 
-    /// Every fact filed, with the keys, in the order of a partial's residue
-    /// ([`residue::in_order`], holding about `part_bytes` of facts at a time), and how many they
-    /// are.
-    pub(crate) fn residue(
-        &self,
-        part_bytes: u64,
-        keys: Option<&PublicKeys>,
-    ) -> io::Result<(u64, residue::InOrder)> {
+    /// Entries of the digests' lists of log files.
+    pub(crate) fn listed(&self) -> u64 {
+        self.listed.load(Ordering::Relaxed)
+    }
+
+    /// Hands every fact filed to `visit` (a partial's residue is made of them).
+    pub(crate) fn each(&self, visit: &mut dyn FnMut(Fact) -> io::Result<()>) -> io::Result<()> {
         let all: Vec<usize> = (0..BUCKETS).collect();
-        // A fact is about 256 bytes on disk, an entry of a digest's list about as many. Runs are
-        // each an open file: at most about 200 of them.
-        let weight = self.digests() + self.listed.load(Ordering::Relaxed) + self.logs();
-        let run = (part_bytes / 256).max(weight / 200 + 1);
-        let run = usize::try_from(run).unwrap_or(usize::MAX);
-        let facts = residue::in_order(keys, |visit| self.each(&all, visit), run)?;
-        Ok((u64::from(keys.is_some()) + self.digests() + self.logs(), facts))
+        self.each_of(&all, visit)
     }
 
     /// The facts of these buckets.
     fn read(&self, buckets: &[usize]) -> io::Result<(Vec<DigestObject>, Vec<LogObject>)> {
         let (mut digests, mut logs) = (Vec::new(), Vec::new());
-        self.each(buckets, &mut |fact| {
+        self.each_of(buckets, &mut |fact| {
             match fact.read().map_err(io::Error::other)? {
-                residue::Read::Object(residue::Object::Digest(d)) => digests.push(*d),
-                residue::Read::Object(residue::Object::Log(l)) => logs.push(l),
+                fact::Read::Object(fact::Object::Digest(d)) => digests.push(*d),
+                fact::Read::Object(fact::Object::Log(l)) => logs.push(l),
                 // A run files no keys here: they are kept with its partial.
-                residue::Read::Keys(_) => {}
+                fact::Read::Keys(_) => {}
             }
             Ok(())
         })?;
@@ -209,7 +202,7 @@ impl Facts {
     }
 
     /// Hands each fact of these buckets to `visit`, in the order filed.
-    fn each(&self, buckets: &[usize], visit: &mut dyn FnMut(Fact) -> io::Result<()>) -> io::Result<()> {
+    fn each_of(&self, buckets: &[usize], visit: &mut dyn FnMut(Fact) -> io::Result<()>) -> io::Result<()> {
         for &b in buckets {
             let mut bucket = lock(&self.buckets[b]);
             if let Some(file) = bucket.file.as_mut() {

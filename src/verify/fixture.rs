@@ -3,67 +3,67 @@
 
 use serde_json::json;
 
-pub(super) use super::integrity::*;
+pub(crate) use super::integrity::*;
 use super::{sign, signing_string, Digest};
-pub(super) use super::{verify, DigestObject, LogObject, Scope};
-pub(super) use crate::hash::Sha256;
-pub(super) use crate::keys::PublicKeys;
+pub(crate) use super::{verify, DigestObject, LogObject, Scope};
+pub(crate) use crate::hash::Sha256;
+pub(crate) use crate::keys::PublicKeys;
 use crate::layout::format_compact;
-pub(super) use crate::time::{Day, Timestamp};
+pub(crate) use crate::time::{Day, Timestamp};
 use crate::time::{HOUR, MINUTE};
 
-pub(super) const KEY: &[u8] = include_bytes!("../../testdata/keys/test-digest-signing-key.pk8");
-pub(super) const OTHER_KEY: &[u8] = include_bytes!("../../testdata/keys/test-other-signing-key.pk8");
-pub(super) const KEYS: &[u8] = include_bytes!("../../testdata/keys/test-public-keys.json");
-pub(super) const ACCOUNT: &str = "111122223333";
-pub(super) const REGION: &str = "us-east-1";
-pub(super) const BUCKET: &str = "trail-bucket";
-pub(super) const ROOT: &str = "s3://trail-bucket/";
+pub(crate) const KEY: &[u8] = include_bytes!("../../testdata/keys/test-digest-signing-key.pk8");
+pub(crate) const OTHER_KEY: &[u8] = include_bytes!("../../testdata/keys/test-other-signing-key.pk8");
+pub(crate) const KEYS: &[u8] = include_bytes!("../../testdata/keys/test-public-keys.json");
+pub(crate) const ACCOUNT: &str = "111122223333";
+pub(crate) const REGION: &str = "us-east-1";
+pub(crate) const BUCKET: &str = "trail-bucket";
+pub(crate) const ROOT: &str = "s3://trail-bucket/";
 
 /// 2024-03-01T00:01:31Z plus `hours`: where digest `k` ends (`k` = hours).
-pub(super) fn at(hours: i64, minutes: i64) -> Timestamp {
+pub(crate) fn at(hours: i64, minutes: i64) -> Timestamp {
     let base = Timestamp::parse("2024-03-01T00:01:31Z").expect("valid");
     Timestamp(base.millis() + hours * HOUR + minutes * MINUTE)
 }
 
-pub(super) fn folder(prefix: &str, service: &str, time: Timestamp) -> String {
+pub(crate) fn folder(prefix: &str, service: &str, time: Timestamp) -> String {
     let (y, m, d) = Day(time.millis().div_euclid(86_400_000)).ymd();
     format!("{prefix}{service}/{REGION}/{y:04}/{m:02}/{d:02}")
 }
 
 /// A digest as CloudTrail writes it: the JSON, where it is, its signature.
 #[derive(Clone)]
-pub(super) struct DigestFile {
-    pub(super) key: String,
-    pub(super) json: Vec<u8>,
-    pub(super) signature: String,
+pub(crate) struct DigestFile {
+    pub(crate) key: String,
+    pub(crate) json: Vec<u8>,
+    pub(crate) signature: String,
 }
 
 #[derive(Clone)]
-pub(super) struct LogFileAt {
-    pub(super) key: String,
-    pub(super) content: Vec<u8>,
-    pub(super) delivered: Timestamp,
+pub(crate) struct LogFileAt {
+    pub(crate) key: String,
+    pub(crate) content: Vec<u8>,
+    pub(crate) delivered: Timestamp,
 }
 
 /// An archive of one trail, account and region: digest `k` (0..hours) covers the hour
 /// ending `at(k, 0)`, digest 0 starts the chain, and every hour but the third has two log
 /// files, delivered 15 and 35 minutes into it.
 #[derive(Clone)]
-pub(super) struct Fixture {
-    pub(super) prefix: String,
-    pub(super) trail: String,
-    pub(super) digests: Vec<DigestFile>,
-    pub(super) logs: Vec<LogFileAt>,
-    pub(super) signatures: bool,
+pub(crate) struct Fixture {
+    pub(crate) prefix: String,
+    pub(crate) trail: String,
+    pub(crate) digests: Vec<DigestFile>,
+    pub(crate) logs: Vec<LogFileAt>,
+    pub(crate) signatures: bool,
 }
 
 impl Fixture {
-    pub(super) fn new(hours: i64) -> Fixture {
+    pub(crate) fn new(hours: i64) -> Fixture {
         Fixture::with_prefix(hours, &format!("AWSLogs/{ACCOUNT}/"))
     }
 
-    pub(super) fn with_prefix(hours: i64, prefix: &str) -> Fixture {
+    pub(crate) fn with_prefix(hours: i64, prefix: &str) -> Fixture {
         let mut fixture = Fixture {
             prefix: prefix.to_owned(),
             trail: "management".to_owned(),
@@ -87,7 +87,7 @@ impl Fixture {
         fixture
     }
 
-    pub(super) fn log(&self, delivered: Timestamp, text: &str) -> LogFileAt {
+    pub(crate) fn log(&self, delivered: Timestamp, text: &str) -> LogFileAt {
         let stamp = &format_compact(delivered)[..13];
         let unique =
             Sha256::of(format!("{text} {delivered}").as_bytes()).to_string()[..16].to_ascii_uppercase();
@@ -101,7 +101,7 @@ impl Fixture {
         }
     }
 
-    pub(super) fn digest_key(&self, end: Timestamp, backfill: bool) -> String {
+    pub(crate) fn digest_key(&self, end: Timestamp, backfill: bool) -> String {
         format!(
             "{}/{ACCOUNT}_CloudTrail-Digest_{REGION}_{}_{REGION}_{}{}.json.gz",
             folder(&self.prefix, "CloudTrail-Digest", end),
@@ -111,7 +111,7 @@ impl Fixture {
         )
     }
 
-    pub(super) fn push_digest(
+    pub(crate) fn push_digest(
         &mut self,
         start: Timestamp,
         end: Timestamp,
@@ -150,15 +150,15 @@ impl Fixture {
         self.digests.push(DigestFile { key, json, signature });
     }
 
-    pub(super) fn digest_named(&self, k: usize) -> String {
+    pub(crate) fn digest_named(&self, k: usize) -> String {
         format!("{ROOT}{}", self.digests[k].key)
     }
 
-    pub(super) fn log_named(&self, i: usize) -> String {
+    pub(crate) fn log_named(&self, i: usize) -> String {
         format!("{ROOT}{}", self.logs[i].key)
     }
 
-    pub(super) fn inputs(&self) -> (Vec<DigestObject>, Vec<LogObject>) {
+    pub(crate) fn inputs(&self) -> (Vec<DigestObject>, Vec<LogObject>) {
         let digests = self
             .digests
             .iter()
@@ -180,7 +180,7 @@ impl Fixture {
     }
 
     /// The objects a run narrowed to `scope` reads: those in its day folders.
-    pub(super) fn inputs_in(&self, scope: &Scope) -> (Vec<DigestObject>, Vec<LogObject>) {
+    pub(crate) fn inputs_in(&self, scope: &Scope) -> (Vec<DigestObject>, Vec<LogObject>) {
         let (digests, logs) = self.inputs();
         let read = |name: &str| scope.holds(super::place::Place::of(name).day);
         (
@@ -189,24 +189,24 @@ impl Fixture {
         )
     }
 
-    pub(super) fn verify(&self) -> Integrity {
+    pub(crate) fn verify(&self) -> Integrity {
         let (digests, logs) = self.inputs();
         verify(&digests, &logs, Some(&keys()), &Scope::default())
     }
 }
 
-pub(super) fn keys() -> PublicKeys {
+pub(crate) fn keys() -> PublicKeys {
     PublicKeys::parse(KEYS).expect("test keys")
 }
 
 /// The test key's `Value`, for other listings of it.
-pub(super) fn test_key_value() -> String {
+pub(crate) fn test_key_value() -> String {
     let keys: serde_json::Value = serde_json::from_slice(KEYS).expect("JSON");
     keys["PublicKeyList"][0]["Value"].as_str().expect("a Value").to_owned()
 }
 
 /// Signs a digest's JSON as CloudTrail does, with `key`.
-pub(super) fn sign_digest(json: &[u8], key: &[u8]) -> String {
+pub(crate) fn sign_digest(json: &[u8], key: &[u8]) -> String {
     let digest = Digest::parse(json).expect("a digest");
     let message = signing_string(
         &digest.end_text,
@@ -218,6 +218,6 @@ pub(super) fn sign_digest(json: &[u8], key: &[u8]) -> String {
     sign(key, message.as_bytes()).expect("sign")
 }
 
-pub(super) fn kinds(integrity: &Integrity) -> Vec<ChainBreakKind> {
+pub(crate) fn kinds(integrity: &Integrity) -> Vec<ChainBreakKind> {
     integrity.chain_breaks.iter().map(|b| b.kind).collect()
 }

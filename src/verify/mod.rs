@@ -6,8 +6,8 @@
 //! goes to temporary files made by [`crate::spill`]. [`verify`] runs five steps, a file each: read the digests ([`digests`]),
 //! match the log files they list ([`logs`]), check the chains ([`chains`]), check the signatures
 //! ([`signature`]), summarise ([`summary`]). Around them: the digest file format ([`mod@format`]),
-//! how objects are matched by their place in the layout ([`place`]), what a shard of a
-//! sharded run hands on for the merge to verify ([`residue`]), and where a run keeps what it read
+//! how objects are matched by their place in the layout ([`place`]), a digest or log file as one
+//! JSON value ([`fact`]: kept on disk, and handed on in a partial's residue), and where a run keeps what it read
 //! until then: on disk, verified a group of account-regions at a time, which gives what one call
 //! over everything gives ([`facts`]), and a large group in parts by file name ([`split`]).
 //!
@@ -141,15 +141,15 @@
 
 mod chains;
 mod digests;
+pub(crate) mod fact;
 mod facts;
 #[cfg(test)]
-mod fixture;
+pub(crate) mod fixture;
 mod format;
 mod input;
 mod integrity;
 mod logs;
 mod place;
-pub(crate) mod residue;
 mod signature;
 mod split;
 mod summary;

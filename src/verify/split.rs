@@ -19,9 +19,9 @@ use std::io;
 
 use serde::{Deserialize, Serialize};
 
+use super::fact::{self, Fact, LogFileFields};
 use super::facts::fnv1a;
 use super::format::Buckets;
-use super::residue::{self, Fact, LogFileFields};
 use super::{verify_in_parts, DigestObject, Integrity, Listing, Part, Scope};
 use crate::keys::PublicKeys;
 use crate::layout;
@@ -74,9 +74,7 @@ pub(super) fn verify_split(
             for file in fact.take_log_files() {
                 write(part_of(file.key(), parts), &Line::Listed(position, file))?;
             }
-            if let residue::Read::Object(residue::Object::Digest(digest)) =
-                fact.read().map_err(io::Error::other)?
-            {
+            if let fact::Read::Object(fact::Object::Digest(digest)) = fact.read().map_err(io::Error::other)? {
                 digests.push(*digest);
             }
             Ok(())
@@ -100,9 +98,7 @@ fn read_part(lines: spill::Reader<Line>) -> io::Result<Part> {
     for line in lines {
         match line? {
             Line::Log(fact) => {
-                if let residue::Read::Object(residue::Object::Log(log)) =
-                    fact.read().map_err(io::Error::other)?
-                {
+                if let fact::Read::Object(fact::Object::Log(log)) = fact.read().map_err(io::Error::other)? {
                     logs.push(log);
                 }
             }
