@@ -4,6 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::Engine;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -140,30 +143,18 @@ fn validity_time(value: &Value) -> Option<Timestamp> {
     (seconds.is_finite() && seconds.abs() < 1e13).then(|| Timestamp((seconds * 1_000.0).round() as i64))
 }
 
-/// Standard base64 (RFC 4648, `=` padding optional), as AWS's JSON encodes blobs.
+/// Standard base64 (RFC 4648), read without its `=` padding: AWS's JSON encodes blobs so, and
+/// copies of it come with the padding or without.
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::RequireNone)
+        .with_decode_allow_trailing_bits(true),
+);
+
+/// Standard base64, `=` padding optional, as AWS's JSON encodes blobs.
 fn base64(text: &str) -> Option<Vec<u8>> {
-    let value = |c: u8| match c {
-        b'A'..=b'Z' => Some(c - b'A'),
-        b'a'..=b'z' => Some(c - b'a' + 26),
-        b'0'..=b'9' => Some(c - b'0' + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        _ => None,
-    };
-    let digits = text.trim().trim_end_matches('=').as_bytes();
-    if digits.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
-    for chunk in digits.chunks(4) {
-        let mut bits: u32 = 0;
-        for (i, &c) in chunk.iter().enumerate() {
-            bits |= u32::from(value(c)?) << (18 - 6 * i);
-        }
-        let bytes = bits.to_be_bytes();
-        out.extend_from_slice(&bytes[1..chunk.len()]);
-    }
-    Some(out)
+    BASE64.decode(text.trim().trim_end_matches('=')).ok()
 }
 
 #[cfg(test)]

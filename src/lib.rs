@@ -11,6 +11,9 @@
 //! does, [`keys`] holds CloudTrail's public keys, [`time`] its times.
 
 #![warn(unreachable_pub)]
+// Every unsafe operation in its own block, each with the reason it is sound (`// SAFETY:`).
+#![warn(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 pub(crate) mod analysis;
 pub(crate) mod atomic;

@@ -79,11 +79,16 @@ impl ValueScan {
     /// the inside of strings in one carry-less multiplication.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,pclmulqdq")]
+    ///
+    /// # Safety
+    ///
+    /// Only where the processor has AVX2 and PCLMULQDQ.
     unsafe fn scan_avx2(&mut self, value: &[u8]) -> Scan {
-        // SAFETY: this function runs only where AVX2 and PCLMULQDQ are (its own contract).
         self.scan_with(
             value,
+            // SAFETY: this function runs only where AVX2 is (its own contract).
             |block| unsafe { Masks::of_avx2(block) },
+            // SAFETY: this function runs only where PCLMULQDQ is (its own contract).
             |bits| unsafe { prefix_xor_clmul(bits) },
         )
     }
@@ -220,6 +225,10 @@ impl Masks {
     }
 
     /// [`of`](Self::of) with 32-byte registers.
+    ///
+    /// # Safety
+    ///
+    /// Only where the processor has AVX2.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     #[inline]
@@ -298,6 +307,10 @@ fn prefix_xor(mut bits: u64) -> u64 {
 }
 
 /// [`prefix_xor`] in one instruction: the carry-less product with all ones (simdjson's way).
+///
+/// # Safety
+///
+/// Only where the processor has PCLMULQDQ.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "pclmulqdq")]
 #[inline]

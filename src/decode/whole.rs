@@ -27,7 +27,8 @@ pub(super) struct Inflater {
     raw: *mut libdeflate_decompressor,
 }
 
-// The decompressor is plain memory owned by this value; libdeflate keeps no other reference.
+// SAFETY: the decompressor is plain memory owned by this value, used through `&mut self` only;
+// libdeflate keeps no other reference to it and no thread-local state.
 unsafe impl Send for Inflater {}
 
 impl Inflater {

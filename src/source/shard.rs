@@ -16,6 +16,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::hash::fnv1a;
 use crate::layout::day_file;
 
 /// The I-th of N parts of the sources (0-based, as Kubernetes' `JOB_COMPLETION_INDEX` and AWS
@@ -95,7 +96,7 @@ impl Shard {
         }
         match DayFolder::of(relative) {
             Some((folder, name)) => self.block_owner(&folder, folder.range_of(name)) == self.index,
-            None => (fnv1a(relative.as_bytes()) % u64::from(self.count)) as u32 == self.index,
+            None => (fnv1a(relative.bytes()) % u64::from(self.count)) as u32 == self.index,
         }
     }
 
@@ -121,7 +122,7 @@ impl Shard {
     /// the blocks turned by the folder's hash.
     fn block_owner(&self, folder: &DayFolder, r: u32) -> u32 {
         let block = u64::from(r) * u64::from(self.count) / 24;
-        ((fnv1a(folder.key.as_bytes()) + block) % u64::from(self.count)) as u32
+        ((fnv1a(folder.key.bytes()) + block) % u64::from(self.count)) as u32
     }
 }
 
@@ -152,13 +153,6 @@ impl DayFolder {
     fn range_of(&self, name: &str) -> u32 {
         (1..24).filter(|&r| format!("{}{r:02}", self.name_prefix).as_str() < name).count() as u32
     }
-}
-
-/// FNV-1a, 64 bits: stable across machines, versions and runs, which is all shards need of it.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 #[cfg(test)]

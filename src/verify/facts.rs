@@ -38,6 +38,7 @@ use super::fact::{self, Fact};
 use super::place::{log_identity, Place};
 use super::split;
 use super::{verify, DigestObject, Integrity, LogObject, Scope};
+use crate::hash::fnv1a;
 use crate::keys::PublicKeys;
 use crate::layout::{self, DigestName, LogName};
 use crate::spill;
@@ -237,11 +238,6 @@ fn name_buckets(name: &str) -> [usize; 2] {
 /// The bucket of an account and region (the same in every run).
 fn bucket(account: &str, region: &str) -> usize {
     (fnv1a(account.bytes().chain([0]).chain(region.bytes())) % BUCKETS as u64) as usize
-}
-
-/// FNV-1a of some bytes: a hash that is the same in every run and on every machine.
-pub(super) fn fnv1a(bytes: impl Iterator<Item = u8>) -> u64 {
-    bytes.fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// Which buckets are joined (union-find).

@@ -20,9 +20,9 @@ use std::io;
 use serde::{Deserialize, Serialize};
 
 use super::fact::{self, Fact, LogFileFields};
-use super::facts::fnv1a;
 use super::format::Buckets;
 use super::{verify_in_parts, DigestObject, Integrity, Listing, Part, Scope};
+use crate::hash::fnv1a;
 use crate::keys::PublicKeys;
 use crate::layout;
 use crate::spill;

@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 
 use super::{describe, S3Store};
 use crate::error::{ArchivedObject, S3Error};
-use crate::layout::position;
+use crate::layout::{position, LOGS};
 use crate::source::filter::Filter;
 use crate::source::shard::KeyRange;
 use crate::source::{classify_name, Entry, Found, Location, Object, Verdict};
@@ -71,7 +71,7 @@ pub(super) async fn list(store: &S3Store, filter: &Filter, found: &Found) -> Res
                 let name = format!("s3://{}/{}", url.bucket, folder.trim_end_matches('/'));
                 if let Some(settled) = settled {
                     let at = position(&name).unwrap_or_default();
-                    let region = at.service == Some("CloudTrail") && at.region.is_some() && at.year.is_none();
+                    let region = at.service == Some(LOGS) && at.region.is_some() && at.year.is_none();
                     let under = format!("{name}/");
                     let skipped: Vec<&String> =
                         settled.range(under.clone()..).take_while(|f| f.starts_with(&under)).collect();
@@ -93,7 +93,7 @@ pub(super) async fn list(store: &S3Store, filter: &Filter, found: &Found) -> Res
                     }
                     // Other services' folders (digests, Insights) are not walked day by day:
                     // one listing each, as without --state, unless narrowing prunes them.
-                    let other = at.service.is_some_and(|s| s != "CloudTrail") && at.region.is_none();
+                    let other = at.service.is_some_and(|s| s != LOGS) && at.region.is_none();
                     if other && !filter.is_active() {
                         leaves.push(folder);
                         continue;
@@ -106,7 +106,7 @@ pub(super) async fn list(store: &S3Store, filter: &Filter, found: &Found) -> Res
                     continue;
                 }
                 let depth = folder[url.prefix.len()..].matches('/').count();
-                let outside = !folder.split('/').any(|part| part == "AWSLogs");
+                let outside = position(&folder).is_none();
                 if filter.is_leaf(&folder) || (outside && depth >= MAX_DEPTH_OUTSIDE_LAYOUT) {
                     leaves.push(folder);
                 } else {
