@@ -50,6 +50,7 @@ pub use exit::ExitStatus;
 pub use plan::Plan;
 
 use plan::Run;
+use redact::Redactor;
 
 /// How a run that produced a report ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,11 +76,16 @@ impl From<Outcome> for ExitStatus {
 /// Runs the planned subcommand.
 pub fn run(plan: &Plan) -> Result<Outcome, FatalError> {
     match &plan.0 {
-        // A fatal error's line can quote an object's name: under --redact it is redacted too.
-        Run::Report(plan) if plan.redact => cmd::report::run(plan).map_err(redact::redact_fatal),
-        Run::Report(plan) => cmd::report::run(plan),
-        Run::Connections(plan) if plan.redact => cmd::connections::run(plan).map_err(redact::redact_fatal),
-        Run::Connections(plan) => cmd::connections::run(plan),
+        // One redactor for everything the run writes; a fatal error's line can quote an object's
+        // name, so under --redact it is redacted too.
+        Run::Report(plan) => {
+            let mut redactor = Redactor::new(plan.redact);
+            cmd::report::run(plan, &mut redactor).map_err(|e| redactor.fatal(e))
+        }
+        Run::Connections(plan) => {
+            let mut redactor = Redactor::new(plan.redact);
+            cmd::connections::run(plan, &mut redactor).map_err(|e| redactor.fatal(e))
+        }
         Run::Scan(plan) => cmd::scan::run(plan),
         Run::Completions(shell) => cmd::completions::run(*shell),
     }

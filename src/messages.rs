@@ -1,11 +1,18 @@
 //! Messages on stderr besides the output: warnings (unreadable and archived objects, integrity
-//! problems), grouped so that thousands of failures stay a few lines, and `--verbose` stage lines.
+//! problems), grouped so that thousands of failures stay a few lines, `--verbose` stage lines,
+//! and the progress bar.
 //! Every name and reason is escaped: an S3 key or a file name can hold any character.
 
-use std::time::Instant;
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::error::{ArchivedObject, ObjectError};
 use crate::output::sanitize;
+use crate::scan::Progress;
+use crate::source::history;
 
 /// Messages on stderr: warnings unless `--quiet`, stage lines with `--verbose`.
 pub(crate) struct Log {
@@ -18,6 +25,11 @@ impl Log {
     /// Messages from now on: none but errors when `quiet`, stage lines too when `verbose`.
     pub(crate) fn new(quiet: bool, verbose: bool) -> Log {
         Log { started: Instant::now(), quiet, verbose }
+    }
+
+    /// The progress bar of a reading (hidden with `--quiet`).
+    pub(crate) fn bar(&self) -> Bar {
+        Bar::new(self.quiet)
     }
 
     /// A `--verbose` line, with the time since the run started.
@@ -68,6 +80,47 @@ impl Log {
         for line in integrity.map(|i| i.problem_lines()).unwrap_or_default() {
             eprintln!("trailscope: warning: {}", sanitize::escape(&line));
         }
+    }
+}
+
+/// A bar on stderr only for a person watching: never under cron, in a pipe, or with `-q`. Its
+/// length grows as the listing finds objects.
+pub(crate) struct Bar(ProgressBar, AtomicU64, AtomicU64);
+
+impl Bar {
+    fn new(quiet: bool) -> Bar {
+        if quiet || !std::io::stderr().is_terminal() {
+            return Bar(ProgressBar::hidden(), Default::default(), Default::default());
+        }
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        if let Ok(style) = ProgressStyle::with_template(
+            "{spinner} reading {pos}/{len} objects [{bar:30}] {elapsed_precise}, eta {eta}{msg}",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.enable_steady_tick(Duration::from_millis(200));
+        Bar(bar, Default::default(), Default::default())
+    }
+
+    /// Takes the bar off the terminal, before the warnings.
+    pub(crate) fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+impl history::Pages for Bar {
+    /// Event history's pages are asked before its hours are listed: the bar says them as they come.
+    fn page(&self, events: u64) {
+        let pages = self.1.fetch_add(1, Relaxed) + 1;
+        let events = self.2.fetch_add(events, Relaxed) + events;
+        self.0.set_message(format!(" (event history: {pages} pages, {events} events)"));
+    }
+}
+
+impl Progress for Bar {
+    fn read(&self, listed: u64) {
+        self.0.set_length(listed);
+        self.0.inc(1);
     }
 }
 

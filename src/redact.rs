@@ -10,6 +10,16 @@
 //! be redacted by hand. The rows of
 //! `trailscope connections` are redacted by the same rules, row by row, with the pseudonyms of
 //! the warnings that follow them.
+//!
+//! A run has one [`Redactor`], made where the run starts (`lib.rs`) and handed to everything
+//! that writes what a person reads: the report or the rows, the warnings, a fatal error's line.
+//! One set of pseudonyms for all of it, so an account is `account-2` in the report and in the
+//! warning after it. To redact a new value, give it to the redactor: a report section needs
+//! nothing but its name in [`Redactor::report`]'s list (the round trip covers it); a string the
+//! detectors cannot recognise (a name with nothing around it, as a principal's name in a field
+//! whose path says so) needs a [`Kind`] of its own and its own line there, as the endpoints'
+//! accounts have; a new column of the rows is decided in [`Redactor::row`]; anything else a
+//! warning prints goes through [`Redactor::failures`] (or a method beside it).
 
 use std::collections::HashMap;
 
@@ -26,7 +36,7 @@ use crate::verify::Integrity;
 /// Assigns pseudonyms in order of first appearance; the report is traversed in a fixed order,
 /// so the same archive gives the same pseudonyms.
 #[derive(Default)]
-pub(crate) struct Pseudonyms {
+struct Pseudonyms {
     seen: HashMap<(Kind, String), String>,
     counts: HashMap<Kind, usize>,
 }
@@ -68,12 +78,71 @@ impl Pseudonyms {
     }
 }
 
+/// Everything a run writes, redacted with one set of pseudonyms under `--redact`, and left as it is
+/// without it.
+#[derive(Default)]
+pub(crate) struct Redactor(Option<Pseudonyms>);
+
+impl Redactor {
+    /// The redactor of a run: redacting when `on` (`--redact`).
+    pub(crate) fn new(on: bool) -> Redactor {
+        Redactor(on.then(Pseudonyms::default))
+    }
+
+    pub(crate) fn is_on(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// The report, every section of it ([`redact`]).
+    pub(crate) fn report(&mut self, report: &mut Report) -> Result<(), FatalError> {
+        self.0.as_mut().map_or(Ok(()), |names| redact(names, report))
+    }
+
+    /// One row of `trailscope connections` ([`redact_row`]).
+    pub(crate) fn row(&mut self, row: &mut Row) {
+        if let Some(names) = &mut self.0 {
+            redact_row(names, row);
+        }
+    }
+
+    /// The names and reasons of unreadable objects (S3 keys and paths hold account ids).
+    pub(crate) fn failures(&mut self, failures: &mut [ObjectError]) {
+        if let Some(names) = &mut self.0 {
+            redact_failures(names, failures);
+        }
+    }
+
+    /// The names of archived objects (their keys hold account ids). The restore manifest is not
+    /// redacted: S3 Batch Operations needs the real keys.
+    pub(crate) fn archived(&mut self, archived: &mut [ArchivedObject]) {
+        if let Some(names) = &mut self.0 {
+            for object in archived {
+                object.object = names.text(&object.object);
+            }
+        }
+    }
+
+    /// An integrity section on its own, for its warnings when the run ends without a report
+    /// (`--strict`) or writes rows instead of one (`connections`).
+    pub(crate) fn integrity(&mut self, integrity: &mut Integrity) -> Result<(), FatalError> {
+        self.0.as_mut().map_or(Ok(()), |names| names.whole(integrity))
+    }
+
+    /// A fatal error's line: it can quote an object's name (a partial's failure, a key).
+    pub(crate) fn fatal(&mut self, error: FatalError) -> FatalError {
+        match (&mut self.0, error) {
+            (_, redacted @ FatalError::Redacted(_)) => redacted,
+            (Some(names), other) => FatalError::Redacted(names.text(&other.to_string())),
+            (None, other) => other,
+        }
+    }
+}
+
 /// Redacts every string of `report`, in every section. The endpoints' accounts and the values of
 /// fields come first, so that their pseudonyms are numbered as the analysis lists them; a field
 /// whose path says its value is a principal's name has the whole value replaced (a bare name has
 /// nothing around it to recognise it by). Then the whole report makes the round trip.
-pub(crate) fn redact(report: &mut Report) -> Result<(), FatalError> {
-    let mut names = Pseudonyms::default();
+fn redact(names: &mut Pseudonyms, report: &mut Report) -> Result<(), FatalError> {
     for endpoint in &mut report.endpoints {
         endpoint.account = names.text(&endpoint.account);
         if let Some(name) = &mut endpoint.life.name {
@@ -130,39 +199,11 @@ pub(crate) fn redact(report: &mut Report) -> Result<(), FatalError> {
     Ok(())
 }
 
-/// Redacts the names of archived objects (their keys hold account ids). The restore manifest is
-/// not redacted: S3 Batch Operations needs the real keys.
-pub(crate) fn redact_archived_with(names: &mut Pseudonyms, archived: &mut [ArchivedObject]) {
-    for object in archived {
-        object.object = names.text(&object.object);
-    }
-}
-
-/// Redacts the names and reasons of unreadable objects (S3 keys and paths hold account ids),
-/// for runs that end before a report exists.
-pub(crate) fn redact_failures(failures: &mut [ObjectError]) {
-    redact_failures_with(&mut Pseudonyms::default(), failures);
-}
-
-/// Redacts an integrity section on its own, for its warnings when the run ends without a
-/// report (`--strict`) or writes rows instead of one (`connections`).
-pub(crate) fn redact_integrity(names: &mut Pseudonyms, integrity: &mut Integrity) -> Result<(), FatalError> {
-    names.whole(integrity)
-}
-
-/// A fatal error's line, redacted: it can quote an object's name (a partial's failure, a key).
-pub(crate) fn redact_fatal(error: FatalError) -> FatalError {
-    match error {
-        redacted @ FatalError::Redacted(_) => redacted,
-        other => FatalError::Redacted(Pseudonyms::default().text(&other.to_string())),
-    }
-}
-
 /// Redacts one row of `trailscope connections`. Rows are redacted in the order they are listed,
 /// so the same archive gives the same pseudonyms. A key's fingerprint stands for the key: it
 /// gets the key's kind of pseudonym (`ssh-key-1`). Endpoint and instance ids, regions, error
 /// codes and OS user names are kept, as the report keeps them.
-pub(crate) fn redact_row(names: &mut Pseudonyms, row: &mut Row) {
+fn redact_row(names: &mut Pseudonyms, row: &mut Row) {
     // Every field named, none with `..`: a column added to the row does not compile until it is
     // decided here whether it is redacted.
     let Row {
@@ -212,7 +253,7 @@ pub(crate) fn redact_row(names: &mut Pseudonyms, row: &mut Row) {
     }
 }
 
-pub(crate) fn redact_failures_with(names: &mut Pseudonyms, failures: &mut [ObjectError]) {
+fn redact_failures(names: &mut Pseudonyms, failures: &mut [ObjectError]) {
     for failure in failures {
         failure.object = names.text(&failure.object);
         failure.error = names.text(&failure.error);
@@ -458,7 +499,7 @@ mod tests {
     #[test]
     fn every_section_is_redacted_with_one_set_of_pseudonyms() {
         let mut report: Report = serde_json::from_str(REPORT).expect("a report");
-        redact(&mut report).expect("redacted");
+        Redactor::new(true).report(&mut report).expect("redacted");
         let out = serde_json::to_string(&report).expect("JSON");
         for secret in ["111122223333", "444455556666", "777788889999", "alice", "payroll", "netadmin", "bob"]
         {

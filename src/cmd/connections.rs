@@ -8,16 +8,16 @@ use crate::error::FatalError;
 use crate::output::rows::Layout;
 use crate::output::Sink;
 use crate::plan::ConnectionsPlan;
-use crate::redact::{self, Pseudonyms};
+use crate::redact::Redactor;
 use crate::row::Row;
 use crate::Outcome;
 
 use super::read::{changed_objects, open_state, spool_error};
 use super::verify;
 
-pub(crate) fn run(plan: &ConnectionsPlan) -> Result<Outcome, FatalError> {
+pub(crate) fn run(plan: &ConnectionsPlan, redactor: &mut Redactor) -> Result<Outcome, FatalError> {
     let state = open_state(&plan.read)?;
-    let (read, integrity) = verify::read(&plan.read, state.as_ref(), plan.redact)?;
+    let (read, integrity) = verify::read(&plan.read, state.as_ref(), redactor)?;
     let log = &plan.read.log;
     let problems = integrity.as_ref().map_or(0, |i| i.problems());
     let scan = read.scan;
@@ -32,7 +32,7 @@ pub(crate) fn run(plan: &ConnectionsPlan) -> Result<Outcome, FatalError> {
     ));
     let lifecycle = Lifecycle::of(&activity).map_err(spool_error)?;
     let reader = RowReader::new(&scan.kept).with_names(lifecycle.names());
-    let mut rows = Rows { reader, names: plan.redact.then(Pseudonyms::default) };
+    let mut rows = Rows { reader, redactor };
     let mut layout = Layout::new(plan.format);
     if let Layout::Table(table) = &mut layout {
         // A first pass for the widths only: the rows are read again to be written.
@@ -63,38 +63,37 @@ pub(crate) fn run(plan: &ConnectionsPlan) -> Result<Outcome, FatalError> {
         }
         changed = changed_objects(&summary.objects_changed);
     }
-    if let Some(names) = &mut rows.names {
-        redact::redact_failures_with(names, &mut changed);
-        redact::redact_failures_with(names, &mut failures);
-        if let Some(integrity) = &mut integrity {
-            redact::redact_integrity(names, integrity)?;
-        }
+    let redactor = rows.redactor;
+    redactor.failures(&mut changed);
+    redactor.failures(&mut failures);
+    if let Some(integrity) = &mut integrity {
+        redactor.integrity(integrity)?;
     }
     let mut archived = scan.archived;
-    if let Some(names) = &mut rows.names {
-        redact::redact_archived_with(names, &mut archived);
-    }
+    redactor.archived(&mut archived);
     log.warn(&changed);
     log.warn(&failures);
     log.warn_archived(&archived, plan.read.restore_manifest.as_deref());
     log.warn_integrity(integrity.as_ref());
-    let whole = failures.is_empty() && archived.is_empty() && problems == 0;
-    Ok(if whole { Outcome::Complete } else { Outcome::Incomplete })
+    Ok(super::outcome(super::Found {
+        unreadable: failures.len(),
+        archived: archived.len(),
+        problems,
+        changed: false,
+    }))
 }
 
 /// Rows read back and, with `--redact`, redacted: the pseudonyms run on from row to row, so
 /// equal values get equal pseudonyms in every pass.
-struct Rows<'k> {
+struct Rows<'k, 'r> {
     reader: RowReader<'k>,
-    names: Option<Pseudonyms>,
+    redactor: &'r mut Redactor,
 }
 
-impl Rows<'_> {
+impl Rows<'_, '_> {
     fn row(&mut self, listed: &Listed<'_>) -> Result<Row, FatalError> {
         let mut row = self.reader.row(listed).map_err(spool_error)?;
-        if let Some(names) = &mut self.names {
-            redact::redact_row(names, &mut row);
-        }
+        self.redactor.row(&mut row);
         Ok(row)
     }
 }

@@ -2,15 +2,12 @@
 //! stores, `--state`, the reading stage), with the checks that decide whether there is anything to
 //! report at all.
 
-use std::io::IsTerminal;
-use std::time::Duration;
-
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-
 use crate::error::{FatalError, ObjectError, Reason};
+use crate::messages::Bar;
 use crate::partial;
 use crate::plan::ReadPlan;
-use crate::scan::{self, Progress, ReadOptions, Scan};
+use crate::redact::Redactor;
+use crate::scan::{self, ReadOptions, Scan};
 use crate::source::history::{self, HistoryClient};
 use crate::source::s3::S3Client;
 use crate::source::{self, Source};
@@ -30,8 +27,12 @@ pub(crate) struct Read {
 
 /// Reads what `plan` says, taking from `state` (`--state`, opened) what earlier runs read. Nothing
 /// readable, or `--strict` with anything unreadable, is fatal (after the failures are warned
-/// about); `redact` redacts those warnings.
-pub(crate) fn read(plan: &ReadPlan, state: Option<&State>, redact: bool) -> Result<Read, FatalError> {
+/// about, through the run's `redactor`).
+pub(crate) fn read(
+    plan: &ReadPlan,
+    state: Option<&State>,
+    redactor: &mut Redactor,
+) -> Result<Read, FatalError> {
     let mut options = plan.options.clone();
     if let Some(state) = state {
         options.known = Some(state.known());
@@ -50,7 +51,7 @@ pub(crate) fn read(plan: &ReadPlan, state: Option<&State>, redact: bool) -> Resu
     if let Some(client) = &s3 {
         plan.log.stage(format_args!("S3 client: {}", client.description));
     }
-    let progress = std::sync::Arc::new(Bar::new(plan.log.quiet));
+    let progress = std::sync::Arc::new(plan.log.bar());
     let history = connect_history(plan, &options, &runtime, &progress);
     let mut regions = Vec::new();
     let stores =
@@ -59,12 +60,12 @@ pub(crate) fn read(plan: &ReadPlan, state: Option<&State>, redact: bool) -> Resu
         plan.log.stage(format_args!("{found}"));
     }
     let scanned = scan::scan(&stores, &options, &runtime, &*progress);
-    progress.0.finish_and_clear();
+    progress.finish();
     let mut scan = match scanned {
-        Err(FatalError::AccessStopped { objects, mut example, mut cause }) if redact => {
+        Err(FatalError::AccessStopped { objects, mut example, mut cause }) if redactor.is_on() => {
             // The line names principals, accounts and keys: as redacted as a report would be.
             let mut both = [example, ObjectError { object: cause, error: String::new() }];
-            crate::redact::redact_failures(&mut both);
+            redactor.failures(&mut both);
             [example, ObjectError { object: cause, .. }] = both;
             return Err(FatalError::AccessStopped { objects, example, cause });
         }
@@ -82,7 +83,7 @@ pub(crate) fn read(plan: &ReadPlan, state: Option<&State>, redact: bool) -> Resu
     if let Some(records) = scan.state.as_ref().and_then(|s| s.records.as_ref()) {
         state::check_read(records)?;
     }
-    judge(&mut scan, &options, plan, redact)?;
+    judge(&mut scan, &options, plan, redactor)?;
     Ok(Read { scan, s3, residue, _runtime: runtime })
 }
 
@@ -189,10 +190,15 @@ fn say_what_was_read(
 }
 
 /// Whether there is anything to report: nothing readable, or `--strict` with anything
-/// unreadable, is fatal once the failures are warned about (redacted under `redact`).
-fn judge(scan: &mut Scan, options: &ReadOptions, plan: &ReadPlan, redact: bool) -> Result<(), FatalError> {
-    if redact && (scan.counts.objects_read == 0 || plan.strict) {
-        crate::redact::redact_failures(&mut scan.failures);
+/// unreadable, is fatal once the failures are warned about (through `redactor`).
+fn judge(
+    scan: &mut Scan,
+    options: &ReadOptions,
+    plan: &ReadPlan,
+    redactor: &mut Redactor,
+) -> Result<(), FatalError> {
+    if scan.counts.objects_read == 0 || plan.strict {
+        redactor.failures(&mut scan.failures);
     }
     // A shard may own nothing of a small archive: it still writes its (empty) partial.
     // Archived objects are not a reason to write nothing: the report says how to restore them.
@@ -204,8 +210,8 @@ fn judge(scan: &mut Scan, options: &ReadOptions, plan: &ReadPlan, redact: bool) 
             skipped_by_name: scan.counts.skipped.other,
         });
     }
-    if redact && plan.strict {
-        crate::redact::redact_archived_with(&mut Default::default(), &mut scan.archived);
+    if plan.strict {
+        redactor.archived(&mut scan.archived);
     }
     if plan.strict && !(scan.failures.is_empty() && scan.archived.is_empty()) {
         plan.log.warn(&scan.failures);
@@ -263,43 +269,6 @@ pub(crate) fn changed_objects(names: &[String]) -> Vec<ObjectError> {
                 .into(),
         })
         .collect()
-}
-
-/// A bar on stderr only for a person watching: never under cron, in a pipe, or with `-q`. Its
-/// length grows as the listing finds objects.
-struct Bar(ProgressBar, std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64);
-
-impl Bar {
-    fn new(quiet: bool) -> Bar {
-        if quiet || !std::io::stderr().is_terminal() {
-            return Bar(ProgressBar::hidden(), Default::default(), Default::default());
-        }
-        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-        if let Ok(style) = ProgressStyle::with_template(
-            "{spinner} reading {pos}/{len} objects [{bar:30}] {elapsed_precise}, eta {eta}{msg}",
-        ) {
-            bar.set_style(style.progress_chars("=> "));
-        }
-        bar.enable_steady_tick(Duration::from_millis(200));
-        Bar(bar, Default::default(), Default::default())
-    }
-}
-
-impl history::Pages for Bar {
-    /// Event history's pages are asked before its hours are listed: the bar says them as they come.
-    fn page(&self, events: u64) {
-        use std::sync::atomic::Ordering::Relaxed;
-        let pages = self.1.fetch_add(1, Relaxed) + 1;
-        let events = self.2.fetch_add(events, Relaxed) + events;
-        self.0.set_message(format!(" (event history: {pages} pages, {events} events)"));
-    }
-}
-
-impl Progress for Bar {
-    fn read(&self, listed: u64) {
-        self.0.set_length(listed);
-        self.0.inc(1);
-    }
 }
 
 /// A record kept during the scan could not be read back: the temporary folder failed under us.

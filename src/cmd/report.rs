@@ -4,15 +4,16 @@ use crate::analysis::{self, Objects};
 use crate::error::FatalError;
 use crate::output::{self, RenderOptions};
 use crate::plan::ReportPlan;
+use crate::redact::Redactor;
 use crate::Outcome;
 
 use super::read::{changed_objects, open_state, spool_error};
 use super::verify;
 
-pub(crate) fn run(args: &ReportPlan) -> Result<Outcome, FatalError> {
+pub(crate) fn run(args: &ReportPlan, redactor: &mut Redactor) -> Result<Outcome, FatalError> {
     let plan = &args.read;
     let state = open_state(plan)?;
-    let (read, integrity) = verify::read(plan, state.as_ref(), args.redact)?;
+    let (read, integrity) = verify::read(plan, state.as_ref(), redactor)?;
     let problems = integrity.as_ref().map_or(0, |i| i.problems());
     let scan = read.scan;
     let activity = analysis::activity(&scan.kept, args.window);
@@ -39,9 +40,7 @@ pub(crate) fn run(args: &ReportPlan) -> Result<Outcome, FatalError> {
         None => None,
     };
     let changed = report.changes.as_ref().is_some_and(|c| !c.is_empty());
-    if args.redact {
-        crate::redact::redact(&mut report)?;
-    }
+    redactor.report(&mut report)?;
     report.failure_reasons = crate::error::failure_reasons(&report.failures);
     let rendered = output::render(&report, args.format, &RenderOptions { all: args.all });
     output::write(args.output.as_deref(), &rendered)?;
@@ -52,12 +51,10 @@ pub(crate) fn run(args: &ReportPlan) -> Result<Outcome, FatalError> {
     plan.log.warn(&report.failures);
     plan.log.warn_archived(&report.archived, plan.restore_manifest.as_deref());
     plan.log.warn_integrity(report.integrity.as_ref());
-    let whole = report.failures.is_empty() && report.archived.is_empty() && problems == 0;
-    Ok(if !whole {
-        Outcome::Incomplete
-    } else if changed && args.fail_on_change {
-        Outcome::Changed
-    } else {
-        Outcome::Complete
-    })
+    Ok(super::outcome(super::Found {
+        unreadable: report.failures.len(),
+        archived: report.archived.len(),
+        problems,
+        changed: changed && args.fail_on_change,
+    }))
 }

@@ -9,6 +9,7 @@ use crate::error::FatalError;
 use crate::output;
 use crate::partial::{self, Header, Options, Target};
 use crate::plan::ScanPlan;
+use crate::redact::Redactor;
 use crate::Outcome;
 
 use super::read;
@@ -16,7 +17,7 @@ use super::verify;
 
 pub(crate) fn run(scan_plan: &ScanPlan) -> Result<Outcome, FatalError> {
     let (plan, shard) = (&scan_plan.read, scan_plan.shard);
-    let read = read::read(plan, None, false)?;
+    let read = read::read(plan, None, &mut Redactor::default())?;
     let scan = &read.scan;
     let keys = match &plan.verify {
         Some(verify) => verify::keys(verify, scan, read.s3.as_ref(), &plan.log)?,
@@ -66,9 +67,10 @@ pub(crate) fn run(scan_plan: &ScanPlan) -> Result<Outcome, FatalError> {
     ));
     plan.log.warn(&scan.failures);
     plan.log.warn_archived(&scan.archived, plan.restore_manifest.as_deref());
-    Ok(if scan.failures.is_empty() && scan.archived.is_empty() {
-        Outcome::Complete
-    } else {
-        Outcome::Incomplete
-    })
+    // A shard's verification is the merge's: it finds no problems of its own.
+    Ok(super::outcome(super::Found {
+        unreadable: scan.failures.len(),
+        archived: scan.archived.len(),
+        ..super::Found::default()
+    }))
 }

@@ -9,6 +9,7 @@ use crate::error::FatalError;
 use crate::keys::PublicKeys;
 use crate::messages::Log;
 use crate::plan::{ReadPlan, VerifyPlan};
+use crate::redact::Redactor;
 use crate::scan::Scan;
 use crate::source::s3::S3Client;
 use crate::state::State;
@@ -23,9 +24,9 @@ use super::read::{self, Read};
 pub(crate) fn read(
     plan: &ReadPlan,
     state: Option<&State>,
-    redact: bool,
+    redactor: &mut Redactor,
 ) -> Result<(Read, Option<Integrity>), FatalError> {
-    let mut read = read::read(plan, state, redact)?;
+    let mut read = read::read(plan, state, redactor)?;
     // What the reading counted of the S3 client's retries; ListPublicKeys' come after.
     let retried = read.s3.as_ref().map_or(0, S3Client::retried);
     // Partials made with `--verify` are verified at their merge, with or without it.
@@ -43,8 +44,8 @@ pub(crate) fn read(
     let problems = integrity.as_ref().map_or(0, Integrity::problems);
     if plan.strict && problems > 0 {
         let mut integrity = integrity;
-        if let (true, Some(integrity)) = (redact, &mut integrity) {
-            crate::redact::redact_integrity(&mut crate::redact::Pseudonyms::default(), integrity)?;
+        if let Some(integrity) = &mut integrity {
+            redactor.integrity(integrity)?;
         }
         plan.log.warn_integrity(integrity.as_ref());
         return Err(FatalError::Unverified { problems });
