@@ -1,12 +1,13 @@
 //! The command line, defined once: every option is documented here, and `--help` is the manual.
 
-use std::num::{NonZeroU64, NonZeroUsize};
+use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::output::{Format, ListFormat};
+use crate::output::{FindingsFormat, Format, ListFormat};
 use crate::partial::Target as PartialTarget;
+use crate::report::Severity;
 use crate::row::Outcome;
 use crate::source::glob::Glob;
 use crate::source::shard::ShardArg;
@@ -45,12 +46,14 @@ compile_error!(
 // which changes as commands gain options.
 #[allow(clippy::large_enum_variant, reason = "parsed once per run, so its size costs nothing")]
 pub enum Command {
-    /// Read an archive and report endpoints, connections and how fields change between them.
+    /// Read an archive and report findings, endpoints, connections and how fields change.
     ///
+    /// The report opens with the findings: what the rules say to look at first (docs/findings.md).
     /// Exit status: 0 when every object was read, 3 when the report was written but some objects
-    /// were unreadable (they are listed in the report and as warnings), 4 with --fail-on-change
-    /// when something changed since the last report, 2 on a usage error, 1 on a fatal error (no
-    /// such source, nothing readable, report not writable, --state DIR refused).
+    /// were unreadable (they are listed in the report and as warnings), 5 with --fail-on when a
+    /// finding of that severity was found, 4 with --fail-on-change when something changed since
+    /// the last report, 2 on a usage error, 1 on a fatal error (no such source, nothing readable,
+    /// report not writable, --state DIR refused).
     Report(ReportArgs),
 
     /// List every connection, denied attempt and direct key push, one row each, sorted by time.
@@ -61,6 +64,15 @@ pub enum Command {
     /// as for `report`: 0 when every object was read, 3 when the list was written but some objects
     /// were unreadable, 2 on a usage error, 1 on a fatal error.
     Connections(ConnectionsArgs),
+
+    /// List the findings: what the rules say to look at (docs/findings.md), one a row.
+    ///
+    /// Findings most severe first, then the suppressed ones (`--suppress`) with their reason. The
+    /// formats of `connections`, and `ocsf`: one OCSF 1.1 Detection Finding a line, for a SIEM or
+    /// Amazon Security Lake. Exit status: 0 when every object was read, 3 when the list was
+    /// written but some objects were unreadable, 5 with --fail-on when a finding of that severity
+    /// was found, 2 on a usage error, 1 on a fatal error.
+    Findings(FindingsArgs),
 
     /// Read one shard of the sources and write what it found to a partial, for `report` to merge.
     ///
@@ -98,6 +110,9 @@ pub struct ReportArgs {
 
     #[command(flatten)]
     pub pairing: PairingArgs,
+
+    #[command(flatten)]
+    pub findings: FindingArgs,
 
     /// Also list the fields that never change, with their value.
     #[arg(long)]
@@ -251,11 +266,57 @@ pub struct ConnectionsArgs {
     pub filters: RowFilterArgs,
 
     #[command(flatten)]
+    pub rules: RuleArgs,
+
+    #[command(flatten)]
     pub messages: MessageArgs,
 
     /// Replace account ids, principal names, IP addresses, access key ids and key fingerprints in
     /// the rows and in the warnings (object names, --verify problems) with stable pseudonyms:
     /// equal values get equal pseudonyms.
+    #[arg(long)]
+    pub redact: bool,
+
+    #[command(flatten)]
+    pub narrowing: NarrowingArgs,
+
+    #[command(flatten)]
+    pub verify: VerifyArgs,
+
+    #[command(flatten)]
+    pub state: StateArgs,
+
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+#[derive(Debug, Args)]
+pub struct FindingsArgs {
+    /// `table` for a terminal, `csv` for spreadsheets, `jsonl` for programs (the report's
+    /// findings, one a line, with `suppressed` and `expires`), `ocsf` for a SIEM (OCSF 1.1
+    /// Detection Findings, one a line; docs/findings.md).
+    #[arg(short, long, value_enum, default_value_t = FindingsFormat::Table)]
+    pub format: FindingsFormat,
+
+    /// Write the list to FILE instead of standard output. The file is replaced atomically: a
+    /// failed run leaves any previous list as it was.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    #[command(flatten)]
+    pub pairing: PairingArgs,
+
+    #[command(flatten)]
+    pub findings: FindingArgs,
+
+    #[command(flatten)]
+    pub messages: MessageArgs,
+
+    /// Replace account ids, principal names and IP addresses in the findings and in the warnings
+    /// with stable pseudonyms: equal values get equal pseudonyms.
     #[arg(long)]
     pub redact: bool,
 
@@ -287,6 +348,11 @@ pub struct RowFilterArgs {
     /// Only rows with this outcome; repeat for several.
     #[arg(long = "outcome", value_name = "OUTCOME", value_enum, help_heading = "Filters")]
     pub outcomes: Vec<Outcome>,
+
+    /// Only the rows behind this finding (its id, as `report` and `findings` show it): its
+    /// evidence's tunnels and keys. The rule thresholds must be those the id was found with.
+    #[arg(long, value_name = "ID", help_heading = "Filters")]
+    pub finding: Option<String>,
 }
 
 /// What to read and how: shared by every command that reads an archive.
@@ -332,6 +398,71 @@ pub struct PairingArgs {
     /// is valid for 60 s). A tunnel up to 5 s before the key also pairs.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub pair_window: u32,
+}
+
+/// What makes a finding, which are accepted, and which fail the run: shared by `report` and
+/// `findings`.
+#[derive(Debug, Args)]
+pub struct FindingArgs {
+    #[command(flatten)]
+    pub rules: RuleArgs,
+
+    /// Findings known and accepted: a JSON file `{"suppressions": [{"rule": RULE, "reason":
+    /// TEXT, ...}]}` whose entries may also give `principal`, `endpoint`, `instance`, `port`,
+    /// `account` (each must match) and `expires` (YYYY-MM-DD, the last day the entry holds). A
+    /// suppressed finding is listed apart with its reason, and never fails the run.
+    #[arg(long, value_name = "FILE", help_heading = "Findings")]
+    pub suppress: Option<PathBuf>,
+
+    /// Exit with status 5 when a finding (not suppressed) of SEVERITY or higher is found; with
+    /// --state, only findings new since the last report count. Status 3 (unreadable objects)
+    /// wins over 5, and 5 over 4 (--fail-on-change).
+    #[arg(long, value_name = "SEVERITY", value_enum, help_heading = "Findings")]
+    pub fail_on: Option<Severity>,
+}
+
+/// The findings' rules and their thresholds (docs/findings.md).
+#[derive(Debug, Args)]
+pub struct RuleArgs {
+    /// tunnel-unusual-port: the ports a successful tunnel may ask for without a finding, comma
+    /// separated.
+    #[arg(
+        long,
+        value_name = "PORTS",
+        value_delimiter = ',',
+        default_value = "22,3389",
+        help_heading = "Findings"
+    )]
+    pub expected_ports: Vec<u16>,
+
+    /// key-to-many-instances: a finding when one principal pushes keys to N or more distinct
+    /// instances within --fan-out-minutes.
+    #[arg(long, value_name = "N", default_value_t = NonZeroU32::new(5).expect("5 is not zero"), help_heading = "Findings")]
+    pub fan_out_instances: NonZeroU32,
+
+    /// key-to-many-instances: the window, in minutes.
+    #[arg(long, value_name = "MINUTES", default_value_t = 60, help_heading = "Findings")]
+    pub fan_out_minutes: u32,
+
+    /// denied-burst: a finding when one principal has N or more denied OpenTunnel or
+    /// SendSSHPublicKey calls within --denied-burst-minutes.
+    #[arg(long, value_name = "N", default_value_t = NonZeroU32::new(5).expect("5 is not zero"), help_heading = "Findings")]
+    pub denied_burst: NonZeroU32,
+
+    /// denied-burst: the window, in minutes.
+    #[arg(long, value_name = "MINUTES", default_value_t = 10, help_heading = "Findings")]
+    pub denied_burst_minutes: u32,
+
+    /// privileged-os-user: the OS users (instanceOSUser) a pushed key makes a finding for, comma
+    /// separated.
+    #[arg(
+        long,
+        value_name = "USERS",
+        value_delimiter = ',',
+        default_value = "root",
+        help_heading = "Findings"
+    )]
+    pub privileged_os_users: Vec<String>,
 }
 
 /// What goes to stderr besides the output.

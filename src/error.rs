@@ -174,6 +174,8 @@ pub enum FatalError {
     /// Under `--redact`: a fatal error's line, redacted, or the output could not be redacted
     /// (then nothing is written: unredacted output is never the fallback).
     Redacted(String),
+    /// `connections --finding ID`: no finding of what was read has this id.
+    NoSuchFinding(String),
 }
 
 /// A request to S3 (or CloudTrail) that failed: one line naming the bucket, key or region and
@@ -289,6 +291,11 @@ impl fmt::Display for FatalError {
                 write!(f, "cannot keep what --verify checks in the temporary folder (TMPDIR): {cause}")
             }
             FatalError::Redacted(line) => f.write_str(line),
+            FatalError::NoSuchFinding(id) => write!(
+                f,
+                "--finding {id}: no finding of what was read has this id (`trailscope findings` lists them, \
+                 with the same thresholds)"
+            ),
         }
     }
 }
@@ -314,7 +321,8 @@ impl std::error::Error for FatalError {
             | FatalError::PublicKeys { .. }
             | FatalError::Partial(_)
             | FatalError::State(_)
-            | FatalError::Redacted(_) => None,
+            | FatalError::Redacted(_)
+            | FatalError::NoSuchFinding(_) => None,
         }
     }
 }

@@ -37,6 +37,8 @@ exit_statuses! {
     Incomplete = 3 => "the report (or the connections list, or the partial) was written, but some objects were unreadable or archived, or `--verify` found integrity problems (listed on stderr, and in the report)",
     /// `--fail-on-change`: the run was whole, and the report differs from the last one kept.
     Changed = 4 => "`report --fail-on-change --state DIR`: every object was read, and something changed since the last report (`changes` not empty)",
+    /// `--fail-on SEVERITY`: the run was whole, and a finding of that severity or higher was found.
+    Findings = 5 => "`report` or `findings` with `--fail-on SEVERITY`: every object was read, and a finding of SEVERITY or higher was found that no `--suppress` entry accepts (with `--state`: one new since the last report); 3 wins over 5, and 5 over 4",
 }
 
 impl ExitStatus {

@@ -61,6 +61,8 @@ pub enum Outcome {
     Incomplete,
     /// `--fail-on-change`: every object was read, and something changed since the last report.
     Changed,
+    /// `--fail-on`: every object was read, and a finding of that severity or higher was found.
+    Findings,
 }
 
 impl From<Outcome> for ExitStatus {
@@ -69,6 +71,7 @@ impl From<Outcome> for ExitStatus {
             Outcome::Complete => ExitStatus::Success,
             Outcome::Incomplete => ExitStatus::Incomplete,
             Outcome::Changed => ExitStatus::Changed,
+            Outcome::Findings => ExitStatus::Findings,
         }
     }
 }
@@ -85,6 +88,10 @@ pub fn run(plan: &Plan) -> Result<Outcome, FatalError> {
         Run::Connections(plan) => {
             let mut redactor = Redactor::new(plan.redact);
             cmd::connections::run(plan, &mut redactor).map_err(|e| redactor.fatal(e))
+        }
+        Run::Findings(plan) => {
+            let mut redactor = Redactor::new(plan.redact);
+            cmd::findings::run(plan, &mut redactor).map_err(|e| redactor.fatal(e))
         }
         Run::Scan(plan) => cmd::scan::run(plan),
         Run::Completions(shell) => cmd::completions::run(*shell),

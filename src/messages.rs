@@ -72,6 +72,22 @@ impl Log {
         eprintln!("trailscope: warning: {}", sanitize::escape(&line));
     }
 
+    /// One line per `--suppress` entry past its last day: it no longer suppresses anything.
+    pub(crate) fn warn_expired(&self, suppressions: &crate::analysis::Suppressions) {
+        if self.quiet {
+            return;
+        }
+        for entry in suppressions.expired() {
+            let line = format!(
+                "--suppress: the entry for {} ({}) expired on {}: its findings are no longer suppressed",
+                entry.rule,
+                entry.reason,
+                entry.expires.as_deref().unwrap_or_default()
+            );
+            eprintln!("trailscope: warning: {}", sanitize::escape(&line));
+        }
+    }
+
     /// One line per problem verification found.
     pub(crate) fn warn_integrity(&self, integrity: Option<&crate::verify::Integrity>) {
         if self.quiet {

@@ -8,21 +8,24 @@ use std::time::Duration;
 
 use clap::error::ErrorKind;
 
+use crate::analysis::findings::Threshold;
 use crate::analysis::rows::Filter as RowFilter;
-use crate::analysis::Window;
+use crate::analysis::{FindingPlan, Rules, Suppressions, Window};
 use crate::cli::{
-    Cli, Command, ConnectionsArgs, InputArgs, MessageArgs, NarrowingArgs, ReportArgs, S3Args, ScanArgs,
-    StateArgs, VerifyArgs,
+    Cli, Command, ConnectionsArgs, FindingArgs, FindingsArgs, InputArgs, MessageArgs, NarrowingArgs,
+    ReportArgs, RuleArgs, S3Args, ScanArgs, StateArgs, VerifyArgs,
 };
 use crate::messages::Log;
-use crate::output::{Format, ListFormat};
+use crate::output::{FindingsFormat, Format, ListFormat};
 use crate::partial;
+use crate::report::Severity;
 use crate::scan::ReadOptions;
 use crate::source::filter::Filter;
 use crate::source::history::HistoryOptions;
 use crate::source::s3::S3Options;
 use crate::source::shard::Shard;
 use crate::source::Source;
+use crate::time::Day;
 
 /// Bytes fetched whole but not yet read, at most: enough to keep every worker busy on objects of
 /// a few MB while the next ones download.
@@ -35,6 +38,7 @@ pub struct Plan(pub(crate) Run);
 pub(crate) enum Run {
     Report(ReportPlan),
     Connections(ConnectionsPlan),
+    Findings(FindingsPlan),
     Scan(ScanPlan),
     Completions(clap_complete::Shell),
 }
@@ -46,6 +50,7 @@ impl Plan {
         Ok(Plan(match cli.command {
             Command::Report(args) => Run::Report(ReportPlan::new(args)?),
             Command::Connections(args) => Run::Connections(ConnectionsPlan::new(args)?),
+            Command::Findings(args) => Run::Findings(FindingsPlan::new(args)?),
             Command::Scan(args) => Run::Scan(ScanPlan::new(args)?),
             Command::Completions(args) => Run::Completions(args.shell),
         }))
@@ -245,6 +250,9 @@ pub(crate) struct ReportPlan {
     pub(crate) all: bool,
     pub(crate) redact: bool,
     pub(crate) fail_on_change: bool,
+    pub(crate) findings: FindingPlan,
+    /// `--fail-on`.
+    pub(crate) fail_on: Option<Severity>,
 }
 
 impl ReportPlan {
@@ -266,7 +274,44 @@ impl ReportPlan {
             all: args.all,
             redact: args.redact,
             fail_on_change: args.fail_on_change,
+            fail_on: args.findings.fail_on,
+            findings: finding_plan("report", args.findings)?,
         })
+    }
+}
+
+/// The findings' rules and suppressions. A `--suppress` file that cannot be read or says
+/// something unmeant is a usage error: a run must not suppress what it was not told to.
+fn finding_plan(subcommand: &'static str, args: FindingArgs) -> Result<FindingPlan, clap::Error> {
+    let suppressions = match &args.suppress {
+        None => Suppressions::default(),
+        Some(path) => {
+            let error = |e: String| {
+                usage(subcommand, ErrorKind::InvalidValue)(format!("--suppress {}: {e}", path.display()))
+            };
+            let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+            Suppressions::parse(&text, today()).map_err(error)?
+        }
+    };
+    Ok(FindingPlan { rules: rules(args.rules), suppressions })
+}
+
+/// Today (UTC), the day suppressions' expiry dates are judged on.
+fn today() -> Day {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    Day((since.as_secs() / 86_400) as i64)
+}
+
+/// The rules' thresholds.
+fn rules(args: RuleArgs) -> Rules {
+    let mut expected_ports = args.expected_ports;
+    expected_ports.sort_unstable();
+    expected_ports.dedup();
+    Rules {
+        expected_ports,
+        fan_out: Threshold { count: args.fan_out_instances.get(), minutes: args.fan_out_minutes },
+        denied_burst: Threshold { count: args.denied_burst.get(), minutes: args.denied_burst_minutes },
+        privileged_users: args.privileged_os_users,
     }
 }
 
@@ -275,6 +320,9 @@ pub(crate) struct ConnectionsPlan {
     pub(crate) read: ReadPlan,
     pub(crate) window: Window,
     pub(crate) filter: RowFilter,
+    /// `--finding`: only the rows of this finding's evidence, found under `rules`.
+    pub(crate) finding: Option<String>,
+    pub(crate) rules: Rules,
     pub(crate) format: ListFormat,
     pub(crate) output: Option<PathBuf>,
     pub(crate) redact: bool,
@@ -298,7 +346,44 @@ impl ConnectionsPlan {
                 endpoints: args.filters.endpoints,
                 principals: args.filters.principals,
                 outcomes: args.filters.outcomes,
+                events: None,
             },
+            finding: args.filters.finding,
+            rules: rules(args.rules),
+            format: args.format,
+            output: args.output,
+            redact: args.redact,
+        })
+    }
+}
+
+/// `trailscope findings`: what to list and how.
+pub(crate) struct FindingsPlan {
+    pub(crate) read: ReadPlan,
+    pub(crate) window: Window,
+    pub(crate) findings: FindingPlan,
+    pub(crate) fail_on: Option<Severity>,
+    pub(crate) format: FindingsFormat,
+    pub(crate) output: Option<PathBuf>,
+    pub(crate) redact: bool,
+}
+
+impl FindingsPlan {
+    fn new(args: FindingsArgs) -> Result<FindingsPlan, clap::Error> {
+        let read = ReadPlan::new(ReadArgs {
+            subcommand: "findings",
+            input: args.input,
+            narrowing: args.narrowing,
+            s3: args.s3,
+            messages: &args.messages,
+            verify: args.verify,
+            state: Some(args.state),
+        })?;
+        Ok(FindingsPlan {
+            read,
+            window: Window::after_seconds(args.pairing.pair_window),
+            fail_on: args.findings.fail_on,
+            findings: finding_plan("findings", args.findings)?,
             format: args.format,
             output: args.output,
             redact: args.redact,

@@ -30,6 +30,7 @@ use serde_json::Value;
 
 use crate::error::{ArchivedObject, FatalError, ObjectError};
 use crate::report::{EndpointTimes, Report};
+use crate::report::{Finding, SuppressedFinding};
 use crate::row::Row;
 use crate::verify::Integrity;
 
@@ -105,6 +106,21 @@ impl Redactor {
         }
     }
 
+    /// The findings of `trailscope findings` (principals, accounts), as the report's are.
+    pub(crate) fn findings(
+        &mut self,
+        findings: &mut Vec<Finding>,
+        suppressed: &mut Vec<SuppressedFinding>,
+    ) -> Result<(), FatalError> {
+        match &mut self.0 {
+            Some(names) => {
+                names.whole(findings)?;
+                names.whole(suppressed)
+            }
+            None => Ok(()),
+        }
+    }
+
     /// The names and reasons of unreadable objects (S3 keys and paths hold account ids).
     pub(crate) fn failures(&mut self, failures: &mut [ObjectError]) {
         if let Some(names) = &mut self.0 {
@@ -164,6 +180,9 @@ fn redact(names: &mut Pseudonyms, report: &mut Report) -> Result<(), FatalError>
     let Report {
         schema_version: _,
         summary: _,
+        // Principals and accounts, as everywhere: through the detectors in the round trip.
+        findings: _,
+        suppressed: _,
         endpoints: _,
         direct: _,
         other_events: _,
@@ -462,6 +481,11 @@ mod tests {
             "endpoints": 1, "connections_without_key": 0, "tunnels_without_endpoint": 0, "pair_window_seconds": 60,
             "objects_archived": 1, "archived_by_storage_class": {"GLACIER": 1}, "requests_throttled": 0,
             "requests_retried": 0},
+        "findings": [{"id": "0123456789abcdef", "rule": "serial-console-key", "severity": "medium",
+            "title": "SSH key pushed for an instance's serial console", "account": "111122223333",
+            "region": "us-east-1", "endpoint": null, "principal": "arn:aws:sts::111122223333:assumed-role/EC2Admin/alice",
+            "instances": ["i-1"], "first_seen": null, "last_seen": null, "event_count": 1, "event_ids": ["e-2"]}],
+        "suppressed": [],
         "endpoints": [{"id": "eice-1", "account": "111122223333", "region": "us-east-1", "connections": 1,
             "denied": 0, "denied_errors": {}, "events": {"OpenTunnel": 1}, "connections_without_key": 0,
             "first_seen": null, "last_seen": null, "name": "payroll-bastion", "subnet_id": "subnet-1",
@@ -511,6 +535,8 @@ mod tests {
         assert_eq!(principal, Some("arn:aws:sts::account-1:assumed-role/principal-2/principal-3"));
         assert_eq!(life.subnet_id.as_deref(), Some("subnet-1"), "ids are kept, as endpoint ids are");
         assert_eq!(report.endpoints[0].account, "account-1", "numbered as the analysis lists them");
+        assert_eq!(report.findings[0].account.as_deref(), Some("account-1"));
+        assert!(report.findings[0].principal.as_deref().is_some_and(|p| p.contains("principal-")));
         let integrity = report.integrity.as_ref().expect("integrity");
         assert_eq!(integrity.streams[0].account, "account-1", "the same account, the same pseudonym");
         assert_eq!(integrity.missing[0].object, "AWSLogs/account-1/m.json.gz");

@@ -20,6 +20,12 @@ pub(crate) const SCHEMA_VERSION: u32 = 2;
 pub struct Report {
     pub schema_version: u32,
     pub summary: Summary,
+    /// What to look at first: the findings of the rules (docs/findings.md), most severe first.
+    /// Those a `--suppress` entry accepts are in `suppressed` instead, never in both.
+    pub findings: Vec<Finding>,
+    /// Findings a `--suppress` entry accepts, each with the entry's reason: listed apart, never
+    /// dropped, and never a cause of `--fail-on`.
+    pub suppressed: Vec<SuppressedFinding>,
     pub endpoints: Vec<EndpointReport>,
     pub direct: DirectUse,
     /// Event names seen from Instance Connect that are neither tunnels nor keys, with counts.
@@ -54,6 +60,70 @@ pub struct Report {
     pub state: Option<StateSummary>,
 }
 
+/// How much a finding asks for attention. Ordered: `Low < Medium < High`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+}
+
+impl Severity {
+    /// The word every format uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+        }
+    }
+}
+
+/// Something a rule says to look at, with the events that prove it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Stable across runs and shards: a hash of the rule and the first evidence's `eventID`
+    /// (the OCSF `finding_info.uid` too).
+    pub id: String,
+    /// The rule's id (`tunnel-unusual-port`, …).
+    pub rule: String,
+    pub severity: Severity,
+    /// What happened, for a person.
+    pub title: String,
+    /// Of the first evidence event: `recipientAccountId`, else `userIdentity.accountId`.
+    pub account: Option<String>,
+    pub region: Option<String>,
+    /// The endpoint the evidence's tunnels went through, when they name one and the same one.
+    pub endpoint: Option<String>,
+    /// `userIdentity.arn` of the evidence, as `--principal` matches it.
+    pub principal: Option<String>,
+    /// The instances the evidence's keys were pushed to, sorted.
+    pub instances: Vec<String>,
+    /// The port of a tunnel's finding (`requestParameters.remotePort`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<String>,
+    /// `eventTime` of the first and last evidence event.
+    pub first_seen: Option<String>,
+    pub last_seen: Option<String>,
+    pub event_count: u64,
+    /// The evidence's `eventID`s, in time order.
+    pub event_ids: Vec<String>,
+}
+
+/// A finding a `--suppress` entry accepts, with the entry's reason and expiry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SuppressedFinding {
+    #[serde(flatten)]
+    pub finding: Finding,
+    pub reason: String,
+    /// The last day the entry holds (YYYY-MM-DD), if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+}
+
 /// What changed since the previous report kept in `--state DIR`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Changes {
@@ -79,6 +149,10 @@ pub struct Changes {
     pub connections: Vec<crate::row::Row>,
     /// Denied attempts the previous report did not count, likewise.
     pub denied_attempts: Vec<crate::row::Row>,
+    /// Ids of the findings (suppressed or not) the previous report did not have: what
+    /// `--fail-on` looks at with `--state`.
+    #[serde(default)]
+    pub new_findings: Vec<String>,
 }
 
 impl Changes {

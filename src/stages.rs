@@ -126,7 +126,8 @@ impl Events {
     /// connections found, with consistency checks of the counts.
     pub fn analyze(&self, pair_window_seconds: u32) -> Result<(usize, u64), String> {
         let activity = analysis::activity(&self.0, Window::after_seconds(pair_window_seconds));
-        let report = analysis::report(&activity, Default::default()).map_err(|e| e.to_string())?;
+        let report = analysis::report(&activity, Default::default(), &Default::default())
+            .map_err(|e| e.to_string())?;
         let summary = &report.summary;
         let through_endpoints: u64 = report.endpoints.iter().map(|e| e.connections).sum();
         if through_endpoints > summary.connections || summary.instance_connect_events > self.len() as u64 {

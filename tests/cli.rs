@@ -216,7 +216,7 @@ fn pair_window_changes_what_pairs() {
 #[test]
 fn usage_page_quotes_the_current_help() {
     let usage = fs::read_to_string(common::root().join("docs/usage.md")).expect("docs/usage.md");
-    for command in ["report", "connections", "scan"] {
+    for command in ["report", "connections", "findings", "scan"] {
         let (_, after) = usage
             .split_once(&format!("$ trailscope {command} --help\n"))
             .unwrap_or_else(|| panic!("docs/usage.md quotes {command} --help"));

@@ -191,6 +191,8 @@ struct Facts {
     tunnels: Vec<Value>,
     /// Each endpoint's `created`, `deleted` and `modifications`.
     lives: BTreeMap<String, Life>,
+    /// The ids of its findings.
+    findings: BTreeSet<String>,
 }
 
 /// An endpoint's `created`, `deleted` and `modifications`, as the JSON report gives them.
@@ -244,6 +246,12 @@ fn facts(source: &str, env: &[(&str, String)]) -> Facts {
         connections: report["summary"]["connections"].as_u64().expect("connections"),
         denied: report["summary"]["denied_attempts"].as_u64().expect("denied"),
         tunnels,
+        findings: report["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .map(|f| f["id"].as_str().expect("id").to_owned())
+            .collect(),
     }
 }
 
@@ -259,6 +267,7 @@ fn assert_changes(changes: &Value, before: &Facts, after: &Facts) {
     assert_eq!(strings(&changes["new_endpoints"]), new(&after.endpoints, &before.endpoints));
     assert_eq!(strings(&changes["new_principals"]), new(&after.principals, &before.principals));
     assert_eq!(strings(&changes["new_instances"]), new(&after.instances, &before.instances));
+    assert_eq!(strings(&changes["new_findings"]), new(&after.findings, &before.findings));
     // The rows of the tunnels `before` had not, each as `trailscope connections` prints it.
     // A tunnel is the same tunnel whatever its endpoint's name became since (a rename is told by
     // `endpoints_modified`): rows are compared without it.
@@ -377,6 +386,10 @@ fn a_daily_sequence_reads_only_new_objects_and_reports_as_a_full_run_on_disk() {
     for what in ["endpoints_created", "endpoints_modified"] {
         assert!(!strings(&second["changes"][what]).is_empty(), "{what}: {second}");
     }
+    assert!(
+        strings(&second["changes"]["new_findings"]).len() >= 4,
+        "the injected findings are on the second day: {second}"
+    );
 
     let third = step(&source, &state, dir.path(), &[]);
     assert_eq!(third["state"]["objects_read_now"], 0, "nothing new: nothing read");
@@ -929,6 +942,6 @@ fn the_since_last_report_section_matches_the_golden_files() {
     let section =
         String::from_utf8(since_section("text", &ok(run(&args, &[]), "--all").stdout)).expect("UTF-8");
     let rows = section.lines().filter(|l| l.contains(" connected ") || l.contains(" denied (")).count();
-    assert_eq!(rows, 91 + 7, "{section}");
+    assert_eq!(rows, 89 + 13, "{section}");
     assert!(!section.contains("more (all of them"), "{section}");
 }

@@ -12,6 +12,7 @@ mod deploy;
 mod determinism;
 mod duplicates;
 mod failures;
+mod findings;
 mod generated;
 mod golden;
 mod history;

@@ -399,7 +399,12 @@ mod tests {
     }
 
     fn analyzed(records: &[String]) -> Report {
-        report(&activity(&kept(records), Window::after_seconds(60)), Objects::default()).expect("report")
+        report(
+            &activity(&kept(records), Window::after_seconds(60)),
+            Objects::default(),
+            &crate::analysis::FindingPlan::default(),
+        )
+        .expect("report")
     }
 
     /// A record of `ec2.amazonaws.com` at `time` by `user`, with `rest` (members after

@@ -1,12 +1,14 @@
 //! The analysis: counts each event once ([`dedup`]), splits events into tunnels, keys and the
 //! rest, pairs keys with tunnels ([`pairing`]) into an [`Activity`]. Of that, [`report`] makes
 //! the report: it attributes tunnels and keys to endpoints ([`endpoints`]) and classifies the
-//! fields of the successful ones ([`fields`]); [`rows`] picks the rows of `trailscope
-//! connections` from the same activity and reads them back.
+//! fields of the successful ones ([`fields`]), and runs the rules that say what to look at
+//! ([`findings`]); [`rows`] picks the rows of `trailscope connections` from the same activity and
+//! reads them back.
 
 mod dedup;
 mod endpoints;
 mod fields;
+pub(crate) mod findings;
 pub(crate) mod lifecycle;
 pub(crate) mod pairing;
 pub(crate) mod rows;
@@ -24,7 +26,15 @@ use crate::report::{
 use crate::verify::Integrity;
 
 use endpoints::Attributed;
+pub(crate) use findings::{suppress::Suppressions, Rules};
 use lifecycle::Lifecycle;
+
+/// What the report's findings are made with: the rules' thresholds and the suppressions.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FindingPlan {
+    pub(crate) rules: Rules,
+    pub(crate) suppressions: Suppressions,
+}
 
 pub(crate) use pairing::Window;
 
@@ -119,8 +129,13 @@ pub(crate) struct Objects {
 /// The report of `activity`, whose events were read as `objects` says. What depends on more than
 /// this run is left for the caller: `changes` and `state` (`--state`), and `failure_reasons`,
 /// counted once the failures are final (redacted or not).
-pub(crate) fn report(activity: &Activity<'_>, objects: Objects) -> Result<Report, Reason> {
+pub(crate) fn report(
+    activity: &Activity<'_>,
+    objects: Objects,
+    plan: &FindingPlan,
+) -> Result<Report, Reason> {
     let kept = activity.kept;
+    let (findings, suppressed) = plan.suppressions.apply(findings::find(activity, &plan.rules)?);
     let attributed = Attributed::of(activity);
     let lifecycle = Lifecycle::of(activity)?;
     let (event_names, fields) = classify(&attributed, kept)?;
@@ -134,6 +149,8 @@ pub(crate) fn report(activity: &Activity<'_>, objects: Objects) -> Result<Report
     Ok(Report {
         schema_version: SCHEMA_VERSION,
         summary,
+        findings,
+        suppressed,
         endpoints,
         direct: DirectUse {
             ssh_keys: activity.direct_keys.len() as u64,
@@ -239,7 +256,8 @@ pub(crate) mod tests {
 
     /// The report of `kept`'s events, paired within a minute, of no objects.
     fn analyzed(kept: &Kept) -> Report {
-        report(&activity(kept, Window::after_seconds(60)), Objects::default()).expect("report")
+        report(&activity(kept, Window::after_seconds(60)), Objects::default(), &FindingPlan::default())
+            .expect("report")
     }
 
     /// Builds compact events by hand: each event's one leaf value is its record number, so every
@@ -267,11 +285,38 @@ pub(crate) mod tests {
             endpoint: Option<&str>,
             error: Option<&str>,
         ) -> usize {
+            self.push_with(name, second, principal, endpoint, error, &[])
+        }
+
+        /// An event whose record has `requestParameters` with these string values besides its
+        /// `eventID` (the record number); each value's hash is a hash of its text.
+        pub(crate) fn push_with(
+            &mut self,
+            name: &str,
+            second: i64,
+            principal: &str,
+            endpoint: Option<&str>,
+            error: Option<&str>,
+            parameters: &[(&str, &str)],
+        ) -> usize {
+            use std::hash::BuildHasher;
             let record = self.events.len() as u32;
-            let text = format!(r#"{{"eventID":"{record}"}}"#);
+            let mut text = format!(r#"{{"eventID":"{record}""#);
+            if !parameters.is_empty() {
+                let parameters: serde_json::Map<String, serde_json::Value> =
+                    parameters.iter().map(|(k, v)| (k.to_string(), serde_json::Value::from(*v))).collect();
+                text.push_str(&format!(r#","requestParameters":{}"#, serde_json::Value::Object(parameters)));
+            }
+            text.push('}');
             let at = self.spool.append(text.as_bytes()).expect("spool");
             let t = &self.tables;
-            let shape = t.shape(&[t.path("eventID")]);
+            let mut paths = vec![t.path("eventID")];
+            let mut values = vec![u64::from(record)];
+            for (key, value) in parameters {
+                paths.push(t.path(&format!("requestParameters.{key}")));
+                values.push(foldhash::fast::FixedState::default().hash_one(value));
+            }
+            let shape = t.shape(&paths);
             self.events.push(Event {
                 origin: Origin { object: 0, record },
                 time: Some(Timestamp(second * 1_000)),
@@ -284,7 +329,7 @@ pub(crate) mod tests {
                 error: error.map(|e| t.symbol(e)),
                 endpoint: endpoint.map(|e| t.symbol(e)),
                 shape,
-                values: vec![u64::from(record)].into(),
+                values: values.into(),
                 record: at,
                 lifecycle: false,
             });
@@ -372,7 +417,8 @@ pub(crate) mod tests {
             archived: vec![archived("GLACIER"), archived("DEEP_ARCHIVE")],
             integrity: None,
         };
-        let report = report(&activity(&kept, Window::after_seconds(90)), objects).expect("report");
+        let report = report(&activity(&kept, Window::after_seconds(90)), objects, &FindingPlan::default())
+            .expect("report");
         let s = &report.summary;
         assert_eq!((s.objects_listed, s.objects_read, s.records), (9, 4, 70));
         assert_eq!((s.objects_failed, s.objects_archived), (1, 2));

@@ -13,7 +13,7 @@ use simd_json::{Buffers, Node, StaticNode, Tape};
 use crate::decode::json::{with_tape, Json};
 use crate::error::Reason;
 use crate::event::tables::Sym;
-use crate::event::{unwrap_envelope, Event, Kept};
+use crate::event::{unwrap_envelope, Event, Kept, Origin};
 use crate::row::{Outcome, Row, Seconds};
 
 use super::Activity;
@@ -25,6 +25,8 @@ pub(crate) struct Filter {
     pub(crate) endpoints: Vec<String>,
     pub(crate) principals: Vec<String>,
     pub(crate) outcomes: Vec<Outcome>,
+    /// `--finding`: only the rows of these events (a row's tunnel or key), when given.
+    pub(crate) events: Option<Vec<Origin>>,
 }
 
 /// A row before its records are read: the events it is made of.
@@ -52,6 +54,9 @@ pub(crate) fn list<'k>(activity: &Activity<'k>, filter: &Filter) -> Vec<Listed<'
             && (endpoints.is_empty()
                 || row.tunnel.is_some_and(|t| t.endpoint.is_some() && endpoints.contains(&t.endpoint)))
             && (principals.is_empty() || principals.contains(&Some(row.event.principal)))
+            && filter.events.as_ref().is_none_or(|events| {
+                [row.tunnel, row.key].into_iter().flatten().any(|e| events.contains(&e.origin))
+            })
     };
     let tunnels = activity.tunnels.iter().map(|t| Listed {
         outcome: if t.event.succeeded() { Outcome::Connected } else { Outcome::Denied },
@@ -287,6 +292,7 @@ mod tests {
             endpoints: strings(&["eice-2"]),
             principals: strings(&["alice"]),
             outcomes: vec![Outcome::Connected, Outcome::Denied],
+            events: None,
         };
         assert_eq!(count(both), 1);
         assert_eq!(count(Filter { outcomes: vec![Outcome::Direct], ..Filter::default() }), 1);

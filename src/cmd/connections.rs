@@ -22,7 +22,17 @@ pub(crate) fn run(plan: &ConnectionsPlan, redactor: &mut Redactor) -> Result<Out
     let problems = integrity.as_ref().map_or(0, |i| i.problems());
     let scan = read.scan;
     let activity = analysis::activity(&scan.kept, plan.window);
-    let listed = rows::list(&activity, &plan.filter);
+    let mut filter = plan.filter.clone();
+    if let Some(id) = &plan.finding {
+        // The rows of one finding: its evidence, as the rules found it under these thresholds.
+        let found = analysis::findings::find_with_evidence(&activity, &plan.rules).map_err(spool_error)?;
+        let (_, evidence) = found
+            .into_iter()
+            .find(|(f, _)| &f.id == id)
+            .ok_or_else(|| FatalError::NoSuchFinding(id.clone()))?;
+        filter.events = Some(evidence.iter().map(|e| e.origin).collect());
+    }
+    let listed = rows::list(&activity, &filter);
     log.stage(format_args!(
         "paired: {} rows listed of {} tunnels, {} direct and {} serial-console keys",
         listed.len(),
@@ -79,6 +89,7 @@ pub(crate) fn run(plan: &ConnectionsPlan, redactor: &mut Redactor) -> Result<Out
         unreadable: failures.len(),
         archived: archived.len(),
         problems,
+        findings: false,
         changed: false,
     }))
 }

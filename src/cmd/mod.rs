@@ -3,6 +3,7 @@
 
 pub(crate) mod completions;
 pub(crate) mod connections;
+pub(crate) mod findings;
 mod read;
 pub(crate) mod report;
 pub(crate) mod scan;
@@ -19,16 +20,22 @@ pub(crate) struct Found {
     pub(crate) archived: usize,
     /// Problems `--verify` found.
     pub(crate) problems: usize,
+    /// `--fail-on SEVERITY` was given and an unsuppressed finding at or above it was found (with
+    /// `--state`: one new since the last report).
+    pub(crate) findings: bool,
     /// `--fail-on-change` was given and something changed since the last report.
     pub(crate) changed: bool,
 }
 
 /// The outcome of every command that wrote its output, decided here once: anything unread or
-/// unverified makes the run incomplete, which comes before a change (the README's exit status
-/// table); a new exit status is a new arm here and a variant of [`Outcome`].
+/// unverified makes the run incomplete, which comes before a finding to act on, which comes before
+/// a change (the README's exit status table); a new exit status is a new arm here and a variant
+/// of [`Outcome`].
 pub(crate) fn outcome(found: Found) -> Outcome {
     if found.unreadable > 0 || found.archived > 0 || found.problems > 0 {
         Outcome::Incomplete
+    } else if found.findings {
+        Outcome::Findings
     } else if found.changed {
         Outcome::Changed
     } else {
@@ -41,15 +48,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn anything_unread_or_unverified_comes_before_a_change() {
+    fn anything_unread_or_unverified_comes_before_a_finding_which_comes_before_a_change() {
         let changed = Found { changed: true, ..Found::default() };
+        let both = Found { findings: true, ..changed };
         assert_eq!(outcome(Found::default()), Outcome::Complete);
         assert_eq!(outcome(changed), Outcome::Changed);
-        for found in [
-            Found { unreadable: 1, ..changed },
-            Found { archived: 1, ..changed },
-            Found { problems: 1, ..changed },
-        ] {
+        assert_eq!(outcome(Found { findings: true, ..Found::default() }), Outcome::Findings);
+        assert_eq!(outcome(both), Outcome::Findings);
+        for found in
+            [Found { unreadable: 1, ..both }, Found { archived: 1, ..both }, Found { problems: 1, ..both }]
+        {
             assert_eq!(outcome(found), Outcome::Incomplete, "{found:?}");
         }
     }

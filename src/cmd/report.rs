@@ -19,7 +19,7 @@ pub(crate) fn run(args: &ReportPlan, redactor: &mut Redactor) -> Result<Outcome,
     let activity = analysis::activity(&scan.kept, args.window);
     let objects =
         Objects { counts: scan.counts, failures: scan.failures, archived: scan.archived, integrity };
-    let mut report = analysis::report(&activity, objects).map_err(spool_error)?;
+    let mut report = analysis::report(&activity, objects, &args.findings).map_err(spool_error)?;
     let summary = &report.summary;
     plan.log.stage(format_args!(
         "paired and classified: {} connections through {} endpoints, {} duplicate events dropped",
@@ -40,6 +40,10 @@ pub(crate) fn run(args: &ReportPlan, redactor: &mut Redactor) -> Result<Outcome,
         None => None,
     };
     let changed = report.changes.as_ref().is_some_and(|c| !c.is_empty());
+    // With --state, only findings new since the last report fail (the first report with a state
+    // has no `changes`: every finding is new to it).
+    let new = report.changes.as_ref().map(|c| &c.new_findings[..]);
+    let failing = args.fail_on.is_some_and(|at| analysis::findings::fails(&report.findings, new, at));
     redactor.report(&mut report)?;
     report.failure_reasons = crate::error::failure_reasons(&report.failures);
     let rendered = output::render(&report, args.format, &RenderOptions { all: args.all });
@@ -51,10 +55,12 @@ pub(crate) fn run(args: &ReportPlan, redactor: &mut Redactor) -> Result<Outcome,
     plan.log.warn(&report.failures);
     plan.log.warn_archived(&report.archived, plan.restore_manifest.as_deref());
     plan.log.warn_integrity(report.integrity.as_ref());
+    plan.log.warn_expired(&args.findings.suppressions);
     Ok(super::outcome(super::Found {
         unreadable: report.failures.len(),
         archived: report.archived.len(),
         problems,
+        findings: failing,
         changed: changed && args.fail_on_change,
     }))
 }

@@ -10,9 +10,11 @@ use crate::time::Timestamp;
 use super::timeline::{self, Timeline};
 use super::RenderOptions;
 use fields::event_fields;
+use findings::findings_blocks;
 use integrity::integrity_blocks;
 
 mod fields;
+mod findings;
 mod integrity;
 
 pub(super) enum Block {
@@ -73,7 +75,9 @@ pub(super) fn build(report: &Report, options: &RenderOptions) -> Vec<Block> {
             plural(s.instance_connect_events, "Instance Connect event", "Instance Connect events"),
         )),
     ];
-    // The first section, apart from the report's own (which is the same as without --state).
+    // What to look at first; then, apart from the report's own sections (which are the same as
+    // without --state), what changed since the last report.
+    findings_blocks(report, &mut blocks);
     if let Some(changes) = &report.changes {
         since_last_report(changes, options, &mut blocks);
     }
@@ -270,6 +274,7 @@ fn since_last_report(changes: &Changes, options: &RenderOptions, blocks: &mut Ve
         ("Endpoint deleted", &changes.endpoints_deleted),
         ("New principal", &changes.new_principals),
         ("New instance or address", &changes.new_instances),
+        ("New finding", &changes.new_findings),
     ] {
         rows.extend(items.iter().map(|item| vec![text(what), code(item)]));
     }

@@ -5,8 +5,10 @@
 //! [`Sink`].
 
 mod document;
+pub(crate) mod findings;
 mod html;
 mod markdown;
+mod ocsf;
 pub(crate) mod rows;
 pub mod sanitize;
 mod text;
@@ -35,6 +37,16 @@ pub enum ListFormat {
     Table,
     Csv,
     Jsonl,
+}
+
+/// How `trailscope findings` writes its findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FindingsFormat {
+    Table,
+    Csv,
+    Jsonl,
+    /// OCSF 1.1 Detection Finding (class 2004), one JSON object a line.
+    Ocsf,
 }
 
 #[derive(Debug, Clone, Copy, Default)]

@@ -205,6 +205,8 @@ pub(crate) mod tests {
         Report {
             schema_version: SCHEMA_VERSION,
             summary: Summary::default(),
+            findings: Vec::new(),
+            suppressed: Vec::new(),
             endpoints,
             direct: DirectUse::default(),
             other_events: BTreeMap::new(),

@@ -30,6 +30,10 @@ pub(crate) struct Baseline {
     /// and its modifications'.
     #[serde(default)]
     lives: BTreeMap<String, Life>,
+    /// The ids of the report's findings, suppressed or not (a state kept before findings existed
+    /// has none, so its next report finds every finding new).
+    #[serde(default)]
+    findings: BTreeSet<String>,
 }
 
 /// What an endpoint's life was in a report, by event ids (a time and a principal could repeat).
@@ -93,6 +97,12 @@ pub(crate) fn baseline(
                 )
             })
             .collect(),
+        findings: report
+            .findings
+            .iter()
+            .chain(report.suppressed.iter().map(|s| &s.finding))
+            .map(|f| f.id.clone())
+            .collect(),
         ..Baseline::default()
     };
     let (mut connections, mut denied_attempts) = (Vec::new(), Vec::new());
@@ -118,6 +128,20 @@ pub(crate) fn baseline(
     }
     let changes = before.map(|before| Changes { connections, denied_attempts, ..compare(before, &baseline) });
     Ok((baseline, changes))
+}
+
+impl Baseline {
+    /// Of `ids` (this run's findings), those the last report did not have.
+    pub(crate) fn new_findings(&self, ids: &[String]) -> Vec<String> {
+        ids.iter().filter(|id| !self.findings.contains(*id)).cloned().collect()
+    }
+
+    /// The last report's facts with `ids` as its findings: what `trailscope findings --state`
+    /// keeps, so that its next run fails only on findings new since this one, while `report`
+    /// still compares everything else with the last report.
+    pub(crate) fn with_findings(&self, ids: &[String]) -> Baseline {
+        Baseline { findings: ids.iter().cloned().collect(), ..self.clone() }
+    }
 }
 
 /// What `now` has that `before` had not; fields whose class or `varies_with` differ (or that
@@ -157,6 +181,7 @@ fn compare(before: &Baseline, now: &Baseline) -> Changes {
         fields_changed,
         connections: Vec::new(),
         denied_attempts: Vec::new(),
+        new_findings: new(&now.findings, &before.findings),
     }
 }
 
@@ -186,6 +211,7 @@ mod tests {
                 "eice-1".to_owned(),
                 Life { created: None, deleted: None, modifications: set(&["m1"]) },
             )]),
+            findings: set(&["f1"]),
         };
         assert_eq!(compare(&before, &before), Changes::default(), "nothing new, nothing changed");
         let now = Baseline {
@@ -208,6 +234,7 @@ mod tests {
                     Life { created: Some("c2".into()), deleted: None, modifications: set(&["m2"]) },
                 ),
             ]),
+            findings: set(&["f1", "f2"]),
         };
         let changed = compare(&before, &now);
         assert_eq!(changed.endpoints_created, ["eice-2"]);
@@ -216,6 +243,7 @@ mod tests {
         assert_eq!(changed.new_endpoints, ["eice-2"]);
         assert_eq!(changed.new_principals, ["arn:b"]);
         assert_eq!(changed.new_instances, ["i-2"]);
+        assert_eq!(changed.new_findings, ["f2"]);
         let paths: Vec<_> =
             changed.fields_changed.iter().map(|f| (f.path.as_str(), f.before, f.after)).collect();
         assert_eq!(

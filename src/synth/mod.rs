@@ -13,6 +13,7 @@
 
 pub mod digest;
 mod extras;
+mod findings;
 mod lifecycle;
 mod objects;
 mod records;
@@ -30,6 +31,7 @@ use rayon::prelude::*;
 
 use crate::time::{Day, Timestamp};
 use digest::Delivered;
+pub use findings::FindingTruth;
 use records::{Account, Call, EndpointSpec, USERS};
 pub use rng::Rng;
 pub use truth::{ConnectionTruth, FailureTruth, FieldTruth, IntegrityTruth, StreamTruth, Truth};
@@ -61,6 +63,9 @@ pub struct Spec {
     /// Add the endpoints' lifecycle scenario (`lifecycle.rs`): endpoints created, modified,
     /// renamed, deleted, never used. Off for the benchmark archives, which stay as they were.
     pub lifecycle: bool,
+    /// Inject what each finding rule must find, in the last hours of the span (`synth::findings`),
+    /// and list the findings in the truth.
+    pub findings: bool,
 }
 
 impl Spec {
@@ -78,6 +83,7 @@ impl Spec {
             digests: true,
             level: 6,
             lifecycle: true,
+            findings: true,
         }
     }
 
@@ -89,6 +95,7 @@ impl Spec {
             connections: 30,
             extras: false,
             lifecycle: false,
+            findings: false,
             ..Spec::testdata()
         }
     }
@@ -104,6 +111,7 @@ impl Spec {
             endpoint_scale: 4,
             extras: false,
             lifecycle: false,
+            findings: false,
             ..Spec::testdata()
         }
     }
@@ -117,6 +125,7 @@ impl Spec {
             connections: 12,
             extras: false,
             lifecycle: false,
+            findings: false,
             ..Spec::testdata()
         }
     }
@@ -269,6 +278,8 @@ struct Plan<'s> {
     /// Per stream: (time in ms, activity, what was written for it).
     activities: Vec<Vec<(i64, Activity, Written)>>,
     serial: u64,
+    /// With `Spec::findings`: what the rules must find.
+    findings: Vec<FindingTruth>,
 }
 
 fn gzip(bytes: &[u8], level: u32) -> io::Result<Vec<u8>> {

@@ -29,7 +29,14 @@ impl<'s> Plan<'s> {
                 });
             }
         }
-        Plan { spec, rng, endpoints, activities: vec![Vec::new(); STREAMS.len()], serial: 0 }
+        Plan {
+            spec,
+            rng,
+            endpoints,
+            activities: vec![Vec::new(); STREAMS.len()],
+            serial: 0,
+            findings: Vec::new(),
+        }
     }
 
     pub(super) fn span_ms(&self) -> (i64, i64) {
@@ -61,8 +68,10 @@ impl<'s> Plan<'s> {
                 todo.push(Activity::SerialConsole);
             }
             self.rng.shuffle(&mut todo);
-            // Spread over the span, leaving the first and last minutes empty.
-            let usable = (end - start) / 1_000 - 1_800;
+            // Spread over the span, leaving the first and last minutes empty (and the last hours
+            // to the activities injected for the finding rules).
+            let reserved = if self.spec.findings { super::findings::RESERVED_S } else { 0 };
+            let usable = (end - start) / 1_000 - 1_800 - reserved;
             let gap = usable / (todo.len() as i64 + 1);
             if gap < MIN_GAP {
                 return Err(io::Error::new(
@@ -82,12 +91,15 @@ impl<'s> Plan<'s> {
                 self.activities[stream].push((second * 1_000, activity, written));
             }
         }
+        if self.spec.findings {
+            self.inject_findings();
+        }
         Ok(())
     }
 
     /// The records of one activity whose last call is at `second`, in the order they happen,
     /// and what they name.
-    fn records_of(&mut self, stream: usize, activity: Activity, second: i64) -> Written {
+    pub(super) fn records_of(&mut self, stream: usize, activity: Activity, second: i64) -> Written {
         let (account, region, _) = STREAMS[stream];
         let account = &ACCOUNTS[account];
         self.serial += 1;

@@ -8,7 +8,7 @@ use base64::Engine;
 use serde::Serialize;
 
 use super::records::{self, Varies};
-use super::{Activity, ObjectPlan, Plan, Written, ACCOUNTS, STREAMS};
+use super::{Activity, FindingTruth, ObjectPlan, Plan, Written, ACCOUNTS, STREAMS};
 use crate::event::{EndpointId, OPEN_TUNNEL, SEND_SSH_PUBLIC_KEY};
 use crate::hash::Sha256;
 use crate::report::{DirectUse, EndpointReport, EventNameReport, FieldClass, Summary, VariesWith};
@@ -34,6 +34,10 @@ pub struct Truth {
     pub events_by_day: BTreeMap<String, u64>,
     /// Every readable object, relative to the archive, and its record count.
     pub objects: BTreeMap<String, u64>,
+    /// With `Spec::findings`: every finding the report must have (and no other), most severe
+    /// first, then by time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub findings: Option<Vec<FindingTruth>>,
     /// With `digests`: what verifying the untouched archive against them must find.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub integrity: Option<IntegrityTruth>,
@@ -125,10 +129,11 @@ impl Plan<'_> {
             seed: self.spec.seed,
             connections: self.connections_truth(),
             summary: summary_truth(objects.len() as u64, records, instance_connect_events, &endpoints),
-            event_names: event_names_truth(&endpoints),
+            event_names: event_names_truth(&endpoints, self.spec.findings),
             endpoints,
             direct,
-            fields: fields_truth(),
+            fields: fields_truth(self.spec.findings),
+            findings: self.spec.findings.then(|| self.findings.clone()),
             failures: Vec::new(),
             events_by_day,
             objects: objects.iter().map(|o| (o.path.clone(), o.background + o.events.len() as u64)).collect(),
@@ -246,7 +251,7 @@ impl Plan<'_> {
 
 /// How much evidence each analyzed event name's classes rest on: every successful tunnel, and
 /// the key of every one that had a key, is analyzed.
-fn event_names_truth(endpoints: &[EndpointReport]) -> Vec<EventNameReport> {
+fn event_names_truth(endpoints: &[EndpointReport], findings: bool) -> Vec<EventNameReport> {
     let connections_per_endpoint: Vec<u64> = endpoints.iter().map(|e| e.connections).collect();
     let keyed_per_endpoint: Vec<u64> =
         endpoints.iter().map(|e| e.connections - e.connections_without_key).collect();
@@ -266,24 +271,42 @@ fn event_names_truth(endpoints: &[EndpointReport]) -> Vec<EventNameReport> {
         }
     };
     vec![
-        name_truth(OPEN_TUNNEL, records::OPEN_TUNNEL_FIELDS, &connections_per_endpoint),
+        name_truth(OPEN_TUNNEL, &open_tunnel_fields(findings), &connections_per_endpoint),
         name_truth(SEND_SSH_PUBLIC_KEY, records::SEND_SSH_PUBLIC_KEY_FIELDS, &keyed_per_endpoint),
     ]
 }
 
+/// How each leaf of a successful `OpenTunnel` behaves: as the template builds it, but for the
+/// tunnels injected for `tunnel-unusual-port` (`synth::findings`), whose ports other connections
+/// of the same users and endpoint do not share.
+fn open_tunnel_fields(findings: bool) -> Vec<(&'static str, Varies)> {
+    let mut table = records::OPEN_TUNNEL_FIELDS.to_vec();
+    if findings {
+        for (path, varies) in &mut table {
+            if *path == "requestParameters.remotePort" {
+                *varies = Varies::Connection;
+            }
+        }
+    }
+    table
+}
+
 /// Every field of the record templates, classed by how its template builds it.
-fn fields_truth() -> Vec<FieldTruth> {
-    [(OPEN_TUNNEL, records::OPEN_TUNNEL_FIELDS), (SEND_SSH_PUBLIC_KEY, records::SEND_SSH_PUBLIC_KEY_FIELDS)]
-        .into_iter()
-        .flat_map(|(event_name, table)| {
-            table.iter().map(move |&(path, varies)| FieldTruth {
-                event_name,
-                path,
-                class: varies.class(),
-                varies_with: varies.varies_with(),
-            })
+fn fields_truth(findings: bool) -> Vec<FieldTruth> {
+    [
+        (OPEN_TUNNEL, open_tunnel_fields(findings)),
+        (SEND_SSH_PUBLIC_KEY, records::SEND_SSH_PUBLIC_KEY_FIELDS.to_vec()),
+    ]
+    .into_iter()
+    .flat_map(|(event_name, table)| {
+        table.into_iter().map(move |(path, varies)| FieldTruth {
+            event_name,
+            path,
+            class: varies.class(),
+            varies_with: varies.varies_with(),
         })
-        .collect()
+    })
+    .collect()
 }
 
 /// The summary of `objects` log objects holding `records` records, `instance_connect_events` of

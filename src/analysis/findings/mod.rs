@@ -1,0 +1,217 @@
+//! Findings: what a reader of the report should look at first. Each rule is a pass of its own over
+//! the analysis' [`Activity`] (a file per rule), with its thresholds from [`Rules`], which the
+//! plan builds from the command line; a rule never sees a flag. A rule says which events prove
+//! what it found ([`Found`]); [`find`] turns that into the report's [`Finding`]s, read back from
+//! the spool for their `eventID`s and instances only, and sorts them. docs/findings.md says why
+//! each rule exists, what it compares with, and how to tune it.
+
+mod denied;
+mod fan_out;
+mod port;
+mod privileged;
+mod serial;
+pub(crate) mod suppress;
+mod values;
+mod window;
+
+use crate::error::Reason;
+use crate::event::tables::FastMap;
+use crate::event::{Event, Origin, SEND_SERIAL_CONSOLE_SSH_PUBLIC_KEY, SEND_SSH_PUBLIC_KEY};
+use crate::hash::Sha256;
+use crate::report::{Finding, Severity};
+use crate::time::MINUTE;
+
+use super::Activity;
+use values::Values;
+
+const INSTANCE_ID: &str = "requestParameters.instanceId";
+
+/// A rule's id and severity, as every format shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Rule {
+    pub(crate) id: &'static str,
+    pub(crate) severity: Severity,
+}
+
+/// Every rule, in the order docs/findings.md describes them.
+pub(crate) const RULES: [Rule; 5] = [port::RULE, fan_out::RULE, serial::RULE, denied::RULE, privileged::RULE];
+
+/// The rules' thresholds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Rules {
+    /// `tunnel-unusual-port`: the ports a tunnel may ask for without a finding.
+    pub(crate) expected_ports: Vec<u16>,
+    /// `key-to-many-instances`: distinct instances one principal pushes keys to.
+    pub(crate) fan_out: Threshold,
+    /// `denied-burst`: denied calls of one principal.
+    pub(crate) denied_burst: Threshold,
+    /// `privileged-os-user`: the OS users a pushed key must not be for.
+    pub(crate) privileged_users: Vec<String>,
+}
+
+/// So many within so long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Threshold {
+    pub(crate) count: u32,
+    pub(crate) minutes: u32,
+}
+
+impl Threshold {
+    fn within_ms(self) -> i64 {
+        i64::from(self.minutes) * MINUTE
+    }
+}
+
+impl Default for Rules {
+    /// The documented defaults (docs/findings.md, and `--help`).
+    fn default() -> Self {
+        Rules {
+            expected_ports: vec![22, 3389],
+            fan_out: Threshold { count: 5, minutes: 60 },
+            denied_burst: Threshold { count: 5, minutes: 10 },
+            privileged_users: vec!["root".to_owned()],
+        }
+    }
+}
+
+/// What a rule found: its evidence, and a title for a person.
+pub(super) struct Found<'k> {
+    rule: Rule,
+    title: String,
+    evidence: Vec<&'k Event>,
+    port: Option<String>,
+}
+
+impl<'k> Found<'k> {
+    fn new(rule: Rule, title: String, evidence: Vec<&'k Event>) -> Self {
+        Found { rule, title, evidence, port: None }
+    }
+}
+
+/// What every rule is given.
+pub(super) struct Context<'a, 'k> {
+    activity: &'a Activity<'k>,
+    rules: &'a Rules,
+    values: Values<'k>,
+    /// Every `SendSSHPublicKey`, paired with a tunnel or not, in origin order.
+    keys: Vec<&'k Event>,
+}
+
+/// Every finding of `activity` under `rules`: most severe first, then the earliest, then by id.
+pub(crate) fn find(activity: &Activity<'_>, rules: &Rules) -> Result<Vec<Finding>, Reason> {
+    Ok(find_with_evidence(activity, rules)?.into_iter().map(|(finding, _)| finding).collect())
+}
+
+/// Every finding, as [`find`] gives them, each with its evidence events in time order.
+pub(crate) fn find_with_evidence<'k>(
+    activity: &Activity<'k>,
+    rules: &Rules,
+) -> Result<Vec<(Finding, Vec<&'k Event>)>, Reason> {
+    let mut keys: Vec<&Event> =
+        activity.tunnels.iter().filter_map(|t| t.key).chain(activity.direct_keys.iter().copied()).collect();
+    keys.sort_unstable_by_key(|e| e.origin);
+    let mut cx = Context { activity, rules, values: Values::new(activity.kept), keys };
+    let mut found = port::find(&mut cx)?;
+    found.extend(fan_out::find(&mut cx)?);
+    found.extend(serial::find(&mut cx)?);
+    found.extend(denied::find(&mut cx)?);
+    found.extend(privileged::find(&mut cx)?);
+    let key_of_tunnel: FastMap<Origin, &Event> =
+        activity.tunnels.iter().filter_map(|t| Some((t.event.origin, t.key?))).collect();
+    let mut findings = found
+        .into_iter()
+        .map(|found| finding(&mut cx, &key_of_tunnel, found))
+        .collect::<Result<Vec<(Finding, Vec<&Event>)>, Reason>>()?;
+    findings.sort_by(|(a, _), (b, _)| {
+        let when = |f: &Finding| (f.first_seen.is_none(), f.first_seen.clone());
+        b.severity.cmp(&a.severity).then_with(|| when(a).cmp(&when(b))).then_with(|| a.id.cmp(&b.id))
+    });
+    Ok(findings)
+}
+
+/// The finding of `found`: its evidence in time order, read back for `eventID`s and instances.
+fn finding<'k>(
+    cx: &mut Context<'_, 'k>,
+    key_of_tunnel: &FastMap<Origin, &'k Event>,
+    mut found: Found<'k>,
+) -> Result<(Finding, Vec<&'k Event>), Reason> {
+    let kept = cx.activity.kept;
+    let vocabulary = &kept.vocabulary;
+    found.evidence.sort_by_key(|e| (e.time.is_none(), e.time, e.origin));
+    let key_names = [SEND_SSH_PUBLIC_KEY, SEND_SERIAL_CONSOLE_SSH_PUBLIC_KEY].map(|n| vocabulary.find(n));
+    let mut event_ids = Vec::with_capacity(found.evidence.len());
+    let mut instances = Vec::new();
+    for &event in &found.evidence {
+        let texts = kept.texts(event)?;
+        event_ids
+            .push(texts.get("eventID").map_or_else(|| format!("{:032x}", event.id), |t| values::unquote(t)));
+        let key = if key_names.contains(&Some(event.name)) {
+            Some(event)
+        } else {
+            key_of_tunnel.get(&event.origin).copied()
+        };
+        if let Some(key) = key {
+            instances.extend(cx.values.text(key, INSTANCE_ID)?);
+        }
+    }
+    instances.sort();
+    instances.dedup();
+    let first = found.evidence[0];
+    let text = |sym| Some(vocabulary.text(sym)).filter(|t| !t.is_empty()).map(str::to_owned);
+    let mut endpoints = found.evidence.iter().filter_map(|e| e.endpoint);
+    let endpoint = endpoints.next().filter(|&one| endpoints.all(|e| e == one)).and_then(text);
+    let time = |e: Option<&&Event>| e.and_then(|e| e.time).map(|t| t.to_string());
+    let finding = Finding {
+        id: finding_id(found.rule.id, &event_ids[0]),
+        rule: found.rule.id.to_owned(),
+        severity: found.rule.severity,
+        title: found.title,
+        account: text(first.account),
+        region: text(first.region),
+        endpoint,
+        principal: text(first.principal),
+        instances,
+        port: found.port,
+        first_seen: time(found.evidence.iter().find(|e| e.time.is_some())),
+        last_seen: time(found.evidence.iter().rev().find(|e| e.time.is_some())),
+        event_count: found.evidence.len() as u64,
+        event_ids,
+    };
+    Ok((finding, found.evidence))
+}
+
+/// Whether `--fail-on at` fails on `findings` (those no entry suppresses): one of `at` or higher,
+/// and, with `--state` (`new` given), new since the last report.
+pub(crate) fn fails(findings: &[Finding], new: Option<&[String]>, at: Severity) -> bool {
+    findings.iter().any(|f| f.severity >= at && new.is_none_or(|new| new.contains(&f.id)))
+}
+
+/// A finding's id: the first 16 hex digits of the SHA-256 of its rule and its first evidence's
+/// `eventID`, so the same finding has the same id in every run, shard and format.
+pub(crate) fn finding_id(rule: &str, first_event_id: &str) -> String {
+    let mut id = Sha256::of(format!("{rule}\n{first_event_id}").as_bytes()).to_string();
+    id.truncate(16);
+    id
+}
+
+/// Groups `events` by principal, each group in time order; events without a readable time are
+/// left out (a window cannot place them).
+fn by_principal<'k>(events: impl Iterator<Item = &'k Event>) -> Vec<Vec<&'k Event>> {
+    let mut groups: FastMap<crate::event::tables::Sym, Vec<&'k Event>> = FastMap::default();
+    for event in events.filter(|e| e.time.is_some()) {
+        groups.entry(event.principal).or_default().push(event);
+    }
+    let mut groups: Vec<Vec<&Event>> = groups.into_values().collect();
+    for group in &mut groups {
+        group.sort_by_key(|e| (e.time, e.origin));
+    }
+    groups
+}
+
+/// The times of `events`, which all have one.
+fn millis(events: &[&Event]) -> Vec<i64> {
+    events.iter().map(|e| e.time.map_or(0, |t| t.millis())).collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,75 @@
+//! A request field's value in an event, read as the rules need it: compared by the hash the event
+//! keeps of it, and its text read back from the spool once per distinct value, not once per event
+//! (a port or an OS user takes few values across millions of events).
+
+use crate::error::Reason;
+use crate::event::tables::{FastMap, ShapeId};
+use crate::event::{Event, Kept};
+
+/// Reads the values of a few paths of many events.
+pub(super) struct Values<'k> {
+    kept: &'k Kept,
+    /// Where each path is in a shape's values, if the shape has it.
+    at: FastMap<(ShapeId, &'static str), Option<usize>>,
+    /// The text of a value, by path and hash.
+    texts: FastMap<(&'static str, u64), Option<String>>,
+}
+
+/// What an event holds at a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Held {
+    /// The record has no such path.
+    Absent,
+    /// The value's hash: equal values, equal hashes.
+    Hash(u64),
+    /// The event keeps no hashes (its name's fields are not analyzed): read it to know.
+    Unknown,
+}
+
+impl<'k> Values<'k> {
+    pub(super) fn new(kept: &'k Kept) -> Self {
+        Values { kept, at: FastMap::default(), texts: FastMap::default() }
+    }
+
+    /// What `event` holds at `path`, without reading it.
+    pub(super) fn held(&mut self, event: &Event, path: &'static str) -> Held {
+        let vocabulary = &self.kept.vocabulary;
+        let at = *self.at.entry((event.shape, path)).or_insert_with(|| {
+            vocabulary.shape(event.shape).iter().position(|&p| vocabulary.path(p) == path)
+        });
+        match at {
+            None => Held::Absent,
+            Some(i) => event.values.get(i).map_or(Held::Unknown, |&hash| Held::Hash(hash)),
+        }
+    }
+
+    /// The value of `path` in `event`: a string as itself, a number or `true` as its JSON text;
+    /// `None` where the record has no such path.
+    pub(super) fn text(&mut self, event: &Event, path: &'static str) -> Result<Option<String>, Reason> {
+        match self.held(event, path) {
+            Held::Absent => Ok(None),
+            Held::Unknown => read(self.kept, event, path),
+            Held::Hash(hash) => {
+                if let Some(text) = self.texts.get(&(path, hash)) {
+                    return Ok(text.clone());
+                }
+                let text = read(self.kept, event, path)?;
+                self.texts.insert((path, hash), text.clone());
+                Ok(text)
+            }
+        }
+    }
+}
+
+/// `path` of `event`'s record, read back from the spool.
+fn read(kept: &Kept, event: &Event, path: &str) -> Result<Option<String>, Reason> {
+    Ok(kept.texts(event)?.remove(path).map(|json| unquote(&json)))
+}
+
+/// A JSON string's text, or any other value's JSON text as it is.
+pub(super) fn unquote(json: &str) -> String {
+    match serde_json::from_str::<String>(json) {
+        Ok(text) if json.starts_with('"') => text,
+        _ => json.to_owned(),
+    }
+}
