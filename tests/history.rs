@@ -68,7 +68,8 @@ fn from_logs(extra: &[&str]) -> Value {
 
 /// What must be equal between event history and log files: everything but the object counts.
 fn assert_same_events(history: &Value, logs: &Value, what: &str) {
-    for section in ["endpoints", "direct", "other_events", "event_names", "fields"] {
+    for section in ["endpoints", "direct", "other_events", "event_names", "fields", "findings", "suppressed"]
+    {
         assert_eq!(history[section], logs[section], "{what}: {section}");
     }
     for count in
@@ -77,6 +78,7 @@ fn assert_same_events(history: &Value, logs: &Value, what: &str) {
         assert_eq!(history["summary"][count], logs["summary"][count], "{what}: summary.{count}");
     }
     assert!(logs["summary"]["connections"].as_u64() > Some(0), "{what}: something to compare");
+    assert!(logs["findings"].as_array().is_some_and(|f| !f.is_empty()), "{what}: findings to compare");
 }
 
 fn stand_in() -> CloudTrailStandIn {
