@@ -4,6 +4,10 @@
 //! rename keeps the new one. A [`Staged`] file dropped before [`commit`](Staged::commit) (a run
 //! that failed) removes its temporary and leaves the target as it was. Temporary files that are
 //! no file's next version are [`spill`](crate::spill)'s.
+//!
+//! A target that exists and is no regular file (`/dev/null`, a named pipe, a terminal) is written
+//! in place, as a shell's `>` writes it: it has no next version to stage, and renaming a file
+//! over it would replace the device itself (as root, `-o /dev/null` made `/dev/null` a file).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -21,12 +25,22 @@ pub(crate) enum Mode {
 /// A file being written beside its target, until it is renamed over it.
 pub(crate) struct Staged {
     out: Option<BufWriter<File>>,
-    temporary: PathBuf,
+    /// `None` for a target written in place (no regular file).
+    temporary: Option<PathBuf>,
     target: PathBuf,
 }
 
 impl Staged {
     pub(crate) fn create(target: &Path, mode: Mode) -> io::Result<Staged> {
+        // Follows links: `/dev/stdout` is a link to whatever the standard output is.
+        if fs::metadata(target).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+            let file = OpenOptions::new().write(true).truncate(true).open(target)?;
+            return Ok(Staged {
+                out: Some(BufWriter::with_capacity(1 << 16, file)),
+                temporary: None,
+                target: target.to_owned(),
+            });
+        }
         let temporary = temporary_path(target);
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
@@ -44,22 +58,22 @@ impl Staged {
         }
         Ok(Staged {
             out: Some(BufWriter::with_capacity(1 << 16, file)),
-            temporary,
+            temporary: Some(temporary),
             target: target.to_owned(),
         })
     }
 
     /// Flushes and syncs the file, renames it over the target and syncs the folder. On an error
     /// the temporary is removed and the target is the old one.
+    /// A target written in place is only flushed.
     pub(crate) fn commit(mut self) -> io::Result<()> {
         let Some(out) = self.out.take() else { return Ok(()) };
-        let renamed = out
-            .into_inner()
-            .map_err(io::IntoInnerError::into_error)
-            .and_then(|file| file.sync_all())
-            .and_then(|()| fs::rename(&self.temporary, &self.target));
+        let file = out.into_inner().map_err(io::IntoInnerError::into_error);
+        let Some(temporary) = self.temporary.take() else { return file.map(drop) };
+        let renamed =
+            file.and_then(|file| file.sync_all()).and_then(|()| fs::rename(&temporary, &self.target));
         if let Err(cause) = renamed {
-            let _ = fs::remove_file(&self.temporary);
+            let _ = fs::remove_file(&temporary);
             return Err(cause);
         }
         sync_folder(&self.target)
@@ -81,8 +95,8 @@ impl Write for Staged {
 
 impl Drop for Staged {
     fn drop(&mut self) {
-        if self.out.is_some() {
-            let _ = fs::remove_file(&self.temporary);
+        if let (Some(_), Some(temporary)) = (&self.out, &self.temporary) {
+            let _ = fs::remove_file(temporary);
         }
     }
 }
@@ -152,6 +166,34 @@ mod tests {
         assert!(is_temporary(name), "{name}");
         assert!(!is_temporary("manifest.json"));
         assert!(!is_temporary("records-000001.jsonl.gz"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_target_that_is_no_regular_file_is_written_in_place_and_stays_what_it_is() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pipe = dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo").arg(&pipe).status().expect("mkfifo");
+        assert!(made.success());
+        let reader = {
+            let pipe = pipe.clone();
+            std::thread::spawn(move || fs::read(pipe).expect("read the pipe"))
+        };
+        let mut staged = Staged::create(&pipe, Mode::Shared).expect("staged");
+        staged.write_all(b"a report").expect("written");
+        staged.commit().expect("committed");
+        assert_eq!(reader.join().expect("reader"), b"a report");
+        assert!(fs::metadata(&pipe).expect("metadata").file_type().is_fifo(), "still a pipe");
+        assert_eq!(fs::read_dir(dir.path()).expect("list").count(), 1, "no temporary beside it");
+        // The null device, when it is one here: written, and still the device.
+        let null = Path::new("/dev/null");
+        if fs::metadata(null).is_ok_and(|m| m.file_type().is_char_device()) {
+            let mut staged = Staged::create(null, Mode::Shared).expect("staged");
+            staged.write_all(b"nothing").expect("written");
+            staged.commit().expect("committed");
+            assert!(fs::metadata(null).expect("metadata").file_type().is_char_device());
+        }
     }
 
     #[cfg(unix)]
