@@ -202,8 +202,6 @@ impl ReadPlan {
             digests: verify.verify,
             shard: None,
             include: input.include,
-            settled: None,
-            settled_on_s3: false,
         };
         let history = HistoryOptions { profile: s3.profile.clone(), now: now() };
         Ok(ReadPlan {
@@ -215,7 +213,6 @@ impl ReadPlan {
                 concurrency: s3.s3_concurrency.get(),
                 budget: DOWNLOAD_BUDGET,
                 filter,
-                known: None,
             },
             s3: S3Options {
                 profile: s3.profile,

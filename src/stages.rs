@@ -70,7 +70,6 @@ impl Events {
             concurrency: 1,
             budget: max_object_size,
             filter: Filter::default(),
-            known: None,
         };
         let scan = scan::read_one("object", object.to_vec(), &options).map_err(|e| e.to_string())?;
         if let Some(failure) = scan.failures.first() {

@@ -3,8 +3,9 @@
 //! the report: it attributes tunnels and keys to endpoints ([`endpoints`]) and classifies the
 //! fields of the successful ones ([`fields`]), and runs the rules that say what to look at
 //! ([`findings`]); [`rows`] picks the rows of `trailscope connections` from the same activity and
-//! reads them back.
+//! reads them back; [`changes`] compares a report with the last one (`--state` keeps its facts).
 
+pub(crate) mod changes;
 mod dedup;
 mod endpoints;
 mod fields;

@@ -66,8 +66,8 @@ pub(crate) fn run(plan: &ConnectionsPlan, redactor: &mut Redactor) -> Result<Out
     let mut changed = Vec::new();
     if let Some(state) = state {
         // The rows have no place for it: what this run read itself goes to standard error.
-        let summary = crate::state::State::summary(&scan.counts, scan.state.as_ref());
-        state.commit(scan.state.as_ref(), &scan.kept, None)?;
+        let summary = state.summary(&scan.counts);
+        state.commit(&scan.kept, None)?;
         if !log.quiet {
             eprintln!("trailscope: {}", crate::state::line(&summary));
         }

@@ -37,8 +37,8 @@ pub(crate) fn run(plan: &FindingsPlan, redactor: &mut Redactor) -> Result<Outcom
     let mut changed = Vec::new();
     if let Some(state) = state {
         // The list has no place for it: what this run read itself goes to standard error.
-        let summary = crate::state::State::summary(&scan.counts, scan.state.as_ref());
-        state.commit(scan.state.as_ref(), &scan.kept, baseline)?;
+        let summary = state.summary(&scan.counts);
+        state.commit(&scan.kept, baseline)?;
         if !log.quiet {
             eprintln!("trailscope: {}", crate::state::line(&summary));
         }

@@ -11,7 +11,7 @@ use crate::scan::{self, ReadOptions, Scan};
 use crate::source::history::{self, HistoryClient};
 use crate::source::s3::S3Client;
 use crate::source::{self, Source};
-use crate::state::{self, State};
+use crate::state::State;
 
 /// An archive, read.
 pub(crate) struct Read {
@@ -33,12 +33,7 @@ pub(crate) fn read(
     state: Option<&State>,
     redactor: &mut Redactor,
 ) -> Result<Read, FatalError> {
-    let mut options = plan.options.clone();
-    if let Some(state) = state {
-        options.known = Some(state.known());
-        options.filter.settled = Some(state.settled());
-        options.filter.settled_on_s3 = state.walk_pays();
-    }
+    let options = &plan.options;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("trailscope-io")
@@ -52,14 +47,18 @@ pub(crate) fn read(
         plan.log.stage(format_args!("S3 client: {}", client.description));
     }
     let progress = std::sync::Arc::new(plan.log.bar());
-    let history = connect_history(plan, &options, &runtime, &progress);
+    let history = connect_history(plan, options, &runtime, &progress);
     let mut regions = Vec::new();
-    let stores =
+    let mut stores =
         source::stores(&plan.sources, s3.as_ref(), history.as_ref(), &mut |found| regions.push(found))?;
     for found in &regions {
         plan.log.stage(format_args!("{found}"));
     }
-    let scanned = scan::scan(&stores, &options, &runtime, &*progress);
+    // With --state, every store asks the state what it already knows.
+    if let Some(state) = state {
+        stores = state.wrap(stores);
+    }
+    let scanned = scan::scan(&stores, options, &runtime, &*progress);
     progress.finish();
     let mut scan = match scanned {
         Err(FatalError::AccessStopped { objects, mut example, mut cause }) if redactor.is_on() => {
@@ -78,17 +77,20 @@ pub(crate) fn read(
     if let Some(client) = &history {
         say_what_was_asked(client, &mut scan, plan);
     }
-    say_what_was_read(&scan, &options, plan, s3.is_some())?;
-    let residue = if scan.partials.is_empty() { None } else { merge(&mut scan, &options, plan)? };
-    if let Some(records) = scan.state.as_ref().and_then(|s| s.records.as_ref()) {
-        state::check_read(records)?;
+    say_what_was_read(&scan, options, plan, s3.is_some())?;
+    if let Some(state) = state {
+        let (listed, not_listed) = state.folders();
+        plan.log.stage(format_args!(
+            "state: {listed} day folders listed, {not_listed} taken from the state without listing"
+        ));
     }
-    judge(&mut scan, &options, plan, redactor)?;
+    let residue = if scan.partials.is_empty() { None } else { merge(&mut scan, options, plan, state)? };
+    judge(&mut scan, options, plan, redactor)?;
     Ok(Read { scan, s3, residue, _runtime: runtime })
 }
 
-/// The client of event history, when a source is `cloudtrail://`: with the hours `--state` kept
-/// settled, which are not asked again. A `--from` older than event history reaches is said once.
+/// The client of event history, when a source is `cloudtrail://`. A `--from` older than event
+/// history reaches is said once.
 fn connect_history(
     plan: &ReadPlan,
     options: &ReadOptions,
@@ -106,14 +108,7 @@ fn connect_history(
             ),
         }]);
     }
-    let settled = options
-        .known
-        .iter()
-        .flat_map(|known| &known.objects)
-        .filter(|(name, known)| name.starts_with(history::SCHEME) && known.version == "etag:settled")
-        .map(|(name, known)| (name.clone(), known.size))
-        .collect();
-    let client = HistoryClient::connect(&plan.history, &options.filter, runtime, progress.clone(), settled);
+    let client = HistoryClient::connect(&plan.history, &options.filter, runtime, progress.clone());
     plan.log.stage(format_args!("{}", client.description()));
     Some(client)
 }
@@ -179,13 +174,6 @@ fn say_what_was_read(
         scan.failures.len(),
         scan.archived.len()
     ));
-    if let Some(state) = &scan.state {
-        plan.log.stage(format_args!(
-            "state: {} day folders listed, {} taken from the state without listing",
-            state.folders.len() as u64 - state.folders_not_listed,
-            state.folders_not_listed
-        ));
-    }
     Ok(())
 }
 
@@ -228,10 +216,11 @@ fn merge(
     scan: &mut Scan,
     options: &ReadOptions,
     plan: &ReadPlan,
+    state: Option<&State>,
 ) -> Result<Option<(crate::partial::Options, Option<crate::keys::PublicKeys>)>, FatalError> {
     let beside = partial::Beside {
         filter: &options.filter,
-        state: options.known.is_some(),
+        state: state.is_some(),
         failures: &scan.failures,
         objects_read: scan.counts.objects_read,
     };

@@ -32,9 +32,9 @@ pub(crate) fn run(args: &ReportPlan, redactor: &mut Redactor) -> Result<Outcome,
     let baseline = match &state {
         Some(state) => {
             let (now, changes) =
-                crate::state::baseline(&report, &activity, state.baseline()).map_err(spool_error)?;
+                analysis::changes::baseline(&report, &activity, state.baseline()).map_err(spool_error)?;
             report.changes = changes;
-            report.state = Some(crate::state::State::summary(&scan.counts, scan.state.as_ref()));
+            report.state = Some(state.summary(&scan.counts));
             Some(now)
         }
         None => None,
@@ -49,7 +49,7 @@ pub(crate) fn run(args: &ReportPlan, redactor: &mut Redactor) -> Result<Outcome,
     let rendered = output::render(&report, args.format, &RenderOptions { all: args.all });
     output::write(args.output.as_deref(), &rendered)?;
     if let Some(state) = state {
-        state.commit(scan.state.as_ref(), &scan.kept, baseline)?;
+        state.commit(&scan.kept, baseline)?;
     }
     plan.log.warn(&changed_objects(report.state.as_ref().map_or(&[][..], |s| &s.objects_changed)));
     plan.log.warn(&report.failures);

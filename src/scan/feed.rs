@@ -1,16 +1,14 @@
 //! The listing feed: every store listed in turn into one stream, and what the listings found
-//! besides objects (counts, failures, archived objects, and with `--state` the day folders).
+//! besides objects to fetch (counts, failures, archived objects, objects a wrapper remembered).
 
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use super::{Known, ListedFolder, LISTED_AHEAD};
+use super::LISTED_AHEAD;
 use crate::error::{ArchivedObject, FatalError, ObjectError};
-use crate::event::tables::FastMap;
-use crate::layout::day_folder;
 use crate::source::filter::Filter;
-use crate::source::{Entry, Object, Skipped, Store};
+use crate::source::{Entry, Gave, Object, Remembered, Settled, Skipped, Store};
 
 /// What the listings found besides objects.
 #[derive(Default)]
@@ -22,97 +20,64 @@ pub(super) struct Listing {
     pub(super) archived: Vec<ArchivedObject>,
     /// The fewest GETs allowed in flight, when throttling lowered them.
     pub(super) fewest_in_flight: Option<usize>,
-    /// With `--state`: objects taken from it, and what they counted.
-    pub(super) taken: Vec<String>,
-    pub(super) taken_records: u64,
-    pub(super) taken_out_of_range: u64,
-    pub(super) taken_failed: Vec<String>,
-    pub(super) changed: Vec<String>,
-    pub(super) folders: FastMap<String, (ListedFolder, bool)>,
-    pub(super) folders_not_listed: u64,
+    /// Objects remembered as read (not fetched), and what they counted.
+    pub(super) remembered: u64,
+    pub(super) remembered_records: u64,
+    pub(super) remembered_out_of_range: u64,
+}
+
+/// What an entry of the listing is for the fetcher.
+pub(super) enum Taken {
+    /// Counted; nothing to fetch.
+    Counted,
+    /// An object to fetch and read.
+    Object(Object),
+    /// Records an earlier run kept, to read for the objects named.
+    Recalled(Object, Vec<String>),
 }
 
 impl Listing {
-    /// The day folder `name` is in, to count its listing in (`--state` only).
-    pub(super) fn folder(&mut self, stateful: bool, name: &str) -> Option<&mut (ListedFolder, bool)> {
-        // Only a run with a state counts its folders: the others need not place the name.
-        if !stateful {
-            return None;
-        }
-        let (folder, _) = day_folder(name)?;
-        if !self.folders.contains_key(folder) {
-            self.folders.insert(folder.to_owned(), (ListedFolder::default(), true));
-        }
-        self.folders.get_mut(folder)
-    }
-
-    /// Counts one entry of the listing; the object, when it is one to read.
-    pub(super) fn take(&mut self, entry: Entry, known: Option<&Known>) -> Option<Object> {
-        let stateful = known.is_some();
-        if let Entry::Settled(folder) = entry {
-            if let Some(known) = known {
-                self.replay(known, folder);
+    /// Counts one entry of the listing; what is to be read of it.
+    pub(super) fn take(&mut self, entry: Entry) -> Taken {
+        match entry {
+            // Said by a store to the wrapper that settled it: not counted here.
+            Entry::Settled(_) => return Taken::Counted,
+            Entry::Recalled { object, of } => return Taken::Recalled(object, of),
+            Entry::Recounted { listed, skipped } => {
+                self.listed += listed;
+                self.skipped.digest += skipped.digest;
+                self.skipped.other += skipped.other;
+                self.skipped.directory_links += skipped.directory_links;
+                return Taken::Counted;
             }
-            return None;
+            Entry::Remembered(Remembered { name, gave, listed }) => {
+                self.listed += u64::from(listed);
+                self.objects += 1;
+                match gave {
+                    Gave::Unreadable(error) => self.failures.push(ObjectError { object: name, error }),
+                    Gave::Read { records, out_of_range } => {
+                        self.remembered += 1;
+                        self.remembered_records += records;
+                        self.remembered_out_of_range += out_of_range;
+                    }
+                }
+                return Taken::Counted;
+            }
+            _ => {}
         }
         self.listed += 1;
         match entry {
-            Entry::Object(object) => return Some(object),
-            Entry::Skipped(skip, name) => {
-                self.skipped.add(skip);
-                if let Some((folder, _)) = self.folder(stateful, &name) {
-                    folder.listed += 1;
-                    folder.skipped.add(skip);
-                }
-            }
-            Entry::Pruned(name) => {
-                if let Some((folder, _)) = self.folder(stateful, &name) {
-                    folder.listed += 1;
-                }
-            }
-            Entry::Failed(failure) => {
-                if let Some((_, clean)) = self.folder(stateful, &failure.object) {
-                    *clean = false;
-                }
-                self.failures.push(failure);
-            }
-            Entry::Archived(archived) => {
-                // Never remembered by the state: a folder holding one is listed again.
-                if let Some((_, clean)) = self.folder(stateful, &archived.object) {
-                    *clean = false;
-                }
-                self.archived.push(archived);
-            }
-            Entry::Settled(_) => {}
+            Entry::Object(object) => return Taken::Object(object),
+            Entry::Skipped(skip, _) => self.skipped.add(skip),
+            Entry::Failed(failure) => self.failures.push(failure),
+            Entry::Archived(archived) => self.archived.push(archived),
+            Entry::Pruned(_)
+            | Entry::Settled(_)
+            | Entry::Recalled { .. }
+            | Entry::Recounted { .. }
+            | Entry::Remembered(_) => {}
         }
-        None
-    }
-
-    /// A day folder not listed again: what its listing counted, and its objects, as the state
-    /// has them (each counted as if listed unchanged).
-    pub(super) fn replay(&mut self, known: &Known, folder: String) {
-        let Some((listed, names)) = known.folders.get(&folder) else { return };
-        self.folders_not_listed += 1;
-        self.listed += listed.listed;
-        self.skipped.digest += listed.skipped.digest;
-        self.skipped.other += listed.skipped.other;
-        self.skipped.directory_links += listed.skipped.directory_links;
-        for name in names {
-            let Some(k) = known.objects.get(name) else { continue };
-            self.objects += 1;
-            match &k.failure {
-                Some(error) => {
-                    self.failures.push(ObjectError { object: name.clone(), error: error.clone() });
-                    self.taken_failed.push(name.clone());
-                }
-                None => {
-                    self.taken_records += k.records;
-                    self.taken_out_of_range += k.out_of_range;
-                    self.taken.push(name.clone());
-                }
-            }
-        }
-        self.folders.insert(folder, (listed.clone(), true));
+        Taken::Counted
     }
 }
 
@@ -136,7 +101,7 @@ pub(super) async fn list_all(
         };
         let (listing, ()) = tokio::join!(
             async {
-                let result = store.list(&filter, &found).await;
+                let result = store.list(&filter, &Settled::default(), &found).await;
                 drop(found);
                 result
             },

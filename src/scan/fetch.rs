@@ -2,16 +2,17 @@
 //! bytes fetched but not yet read), applied here once for every store, and handed to the workers.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
-use super::feed::Listing;
+use super::feed::{Listing, Taken};
 use super::limits::{Gate, Sentinel};
-use super::{FastSet, Known, ReadOptions};
-use crate::error::{ObjectError, Reason};
-use crate::source::{Body, Entry, Fetched, Kind, Location, Object, Store};
+use super::ReadOptions;
+use crate::error::Reason;
+use crate::event::tables::FastSet;
+use crate::source::{Entry, Fetched, Object, Store};
 
 /// Objects up to this size are fetched whole, ahead of the workers; larger ones are streamed.
 const WHOLE_UP_TO: u64 = 8 << 20;
@@ -26,19 +27,19 @@ pub(super) struct Item {
     pub(super) fetched: Result<Fetched, Reason>,
     /// Its share of the byte budget, released when the worker is done with it.
     pub(super) _budget: Option<OwnedSemaphorePermit>,
-    /// With `--state`: its size and version as listed, or that it is the state's own partial.
     pub(super) role: Role,
+    /// The store that listed it, told what reading it gave ([`Store::read`]).
+    pub(super) store: Option<Arc<dyn Store>>,
 }
 
-/// What an object is read for, with `--state`.
+/// What an object is read for.
 #[derive(Debug, Clone, Default)]
 pub(super) enum Role {
+    /// Listed: read for its records.
     #[default]
     Listed,
-    /// Listed, with its size and version, to be kept in the state once read.
-    Versioned(u64, String),
-    /// The state's partial: the records of the objects taken from it.
-    StateRecords,
+    /// The records an earlier run kept ([`Entry::Recalled`]): those of the objects named here.
+    Recalled(Arc<FastSet<String>>),
 }
 
 /// What the fetcher shares with the rest of the run.
@@ -49,8 +50,6 @@ pub(super) struct FetchShared {
     pub(super) count: Arc<AtomicU64>,
     /// Watches the first answers for one access error that refuses them all.
     pub(super) sentinel: Arc<Sentinel>,
-    /// With `--state`: the names taken from it, set once the listing is done.
-    pub(super) taken: Arc<OnceLock<FastSet<String>>>,
 }
 
 /// Gets each listed object from its store, within the limits, and hands it on to the workers.
@@ -65,44 +64,43 @@ pub(super) async fn fetch_all(
     let mut listing = Listing::default();
     let mut gets = JoinSet::new();
     let mut seq = 0u32;
-    let stateful = options.known.is_some();
     while let Some((store, entry)) = listed.recv().await {
-        let Some(object) = listing.take(entry, options.known.as_deref()) else { continue };
-        // Which version was listed, looked up once (a local file's is a stat).
-        let id = if stateful && object.kind == Kind::Log { identity(&object) } else { None };
-        if let Some((folder, clean)) = listing.folder(stateful, &object.name) {
-            folder.listed += 1;
-            folder.objects += 1;
-            *clean &= id.is_some();
-        }
+        let (object, role) = match listing.take(entry) {
+            Taken::Counted => continue,
+            Taken::Object(object) => (object, Role::Listed),
+            Taken::Recalled(object, of) => (object, Role::Recalled(Arc::new(of.into_iter().collect()))),
+        };
         if shared.stop.load(Ordering::Relaxed) {
             break;
         }
-        listing.objects += 1;
-        let Some(role) = role(&mut listing, options.known.as_deref(), &object.name, id) else { continue };
-        // Counted for the progress bar once it is to be read: objects taken from the state are not.
-        shared.count.fetch_add(1, Ordering::Relaxed);
+        let recalled = matches!(role, Role::Recalled(_));
+        let store = Arc::clone(&stores[store]);
+        if !recalled {
+            listing.objects += 1;
+            // Counted for the progress bar once it is to be read.
+            shared.count.fetch_add(1, Ordering::Relaxed);
+        }
         let this = seq;
         seq = seq.saturating_add(1);
         if object.size.is_some_and(|size| size > options.max_object_size) {
             let fetched = Err(Reason::TooLarge { limit: options.max_object_size });
-            let _ = items.send(Item { seq: this, object, fetched, _budget: None, role }).await;
+            let item = Item { seq: this, object, fetched, _budget: None, role, store: Some(store) };
+            let _ = items.send(item).await;
             continue;
         }
         // An object its store hands over at once (a local file) needs no task of its own.
-        if let Some(fetched) = stores[store].get_now(&object) {
-            if items.send(Item { seq: this, object, fetched, _budget: None, role }).await.is_err() {
+        if let Some(fetched) = store.get_now(&object) {
+            let item = Item { seq: this, object, fetched, _budget: None, role, store: Some(store) };
+            if items.send(item).await.is_err() {
                 break;
             }
             continue;
         }
-        let store = Arc::clone(&stores[store]);
         if !get(&mut gets, &limits, store, (this, object, role), &items, &shared).await {
             break;
         }
         while gets.try_join_next().is_some() {}
     }
-    send_state_records(&mut listing, &options, &shared.taken, seq, &items).await;
     while gets.join_next().await.is_some() {}
     listing.fewest_in_flight = limits.gate.lowest();
     listing
@@ -128,29 +126,6 @@ impl Limits {
             units,
         }
     }
-}
-
-/// What `name`, listed with version `id`, is read for with `--state`; `None` when it is taken
-/// from the state instead (unchanged since it was read, or unreadable then).
-fn role(listing: &mut Listing, known: Option<&Known>, name: &str, id: Option<(u64, String)>) -> Option<Role> {
-    let (Some(known), Some((size, version))) = (known, id) else { return Some(Role::Listed) };
-    match known.objects.get(name) {
-        Some(k) if k.size == size && k.version == version && k.failure.is_some() => {
-            let error = k.failure.clone().unwrap_or_default();
-            listing.failures.push(ObjectError { object: name.to_owned(), error });
-            listing.taken_failed.push(name.to_owned());
-            return None;
-        }
-        Some(k) if k.size == size && k.version == version => {
-            listing.taken_records += k.records;
-            listing.taken_out_of_range += k.out_of_range;
-            listing.taken.push(name.to_owned());
-            return None;
-        }
-        Some(_) => listing.changed.push(name.to_owned()),
-        None => {}
-    }
-    Some(Role::Versioned(size, version))
 }
 
 /// Starts the GET of object `seq` once the limits let it, its answer sent on to the workers;
@@ -186,52 +161,9 @@ async fn get(
         // A closed channel means the run is over; nothing is waiting for this object. The
         // request's permit is held until a worker can take the object, so objects fetched
         // and waiting are at most the requests allowed in flight, whatever their size.
-        let _ = items.send(Item { seq, object, fetched, _budget: Some(held), role }).await;
+        let item = Item { seq, object, fetched, _budget: Some(held), role, store: Some(store) };
+        let _ = items.send(item).await;
         drop(request);
     });
     true
-}
-
-/// The state's partial goes last, once every name taken from it is known: its records count
-/// for those objects only (one changed since, or gone from the sources, counts as a full run
-/// counts it).
-async fn send_state_records(
-    listing: &mut Listing,
-    options: &ReadOptions,
-    taken: &OnceLock<FastSet<String>>,
-    seq: u32,
-    items: &mpsc::Sender<Item>,
-) {
-    if options.known.is_some() {
-        listing.taken.sort_unstable();
-        listing.changed.sort_unstable();
-        listing.taken_failed.sort_unstable();
-        let _ = taken.set(listing.taken.iter().cloned().collect());
-    }
-    if let Some(records) = options.known.as_ref().and_then(|k| k.records.clone()) {
-        let object = Object {
-            name: records.display().to_string(),
-            location: Location::File(records.clone()),
-            size: None,
-            version: None,
-            kind: Kind::Log,
-        };
-        let fetched = Ok(Fetched { body: Body::File(records), signature: None });
-        let item = Item { seq, object, fetched, _budget: None, role: Role::StateRecords };
-        let _ = items.send(item).await;
-    }
-}
-
-/// Which version of a log object was listed: its size with its ETag (S3) or modification time
-/// (a local file, looked up here: a local walk does not stat what it lists). `None` when that
-/// cannot be known; the object is then read as without `--state`, and not kept in it.
-fn identity(object: &Object) -> Option<(u64, String)> {
-    match &object.location {
-        Location::Key(_) => Some((object.size?, format!("etag:{}", object.version.as_deref()?))),
-        Location::File(path) => {
-            let meta = std::fs::metadata(path).ok()?;
-            let mtime = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
-            Some((meta.len(), format!("mtime:{}", mtime.as_nanos())))
-        }
-    }
 }

@@ -3,11 +3,11 @@
 
 use super::feed::Listing;
 use super::work::Output;
-use super::{Scan, StateScan};
+use super::Scan;
 use crate::event::tables::{FastMap, Tables};
 
 /// Puts every worker's output together, in an order that depends on nothing but the objects.
-pub(super) fn gather(listing: Listing, outputs: Vec<Output>, tables: Tables, stateful: bool) -> Scan {
+pub(super) fn gather(listing: Listing, outputs: Vec<Output>, tables: Tables) -> Scan {
     let mut scan = Scan::default();
     scan.counts.objects_listed = listing.listed;
     scan.counts.objects_found = listing.objects;
@@ -15,15 +15,9 @@ pub(super) fn gather(listing: Listing, outputs: Vec<Output>, tables: Tables, sta
     scan.failures = listing.failures;
     scan.archived = listing.archived;
     scan.fewest_in_flight = listing.fewest_in_flight;
-    let mut state = StateScan::default();
-    scan.counts.objects_read += listing.taken.len() as u64;
-    scan.counts.records += listing.taken_records;
-    scan.counts.events_out_of_range += listing.taken_out_of_range;
-    state.taken = listing.taken;
-    state.changed = listing.changed;
-    state.taken_failed = listing.taken_failed;
-    state.folders = listing.folders;
-    state.folders_not_listed = listing.folders_not_listed;
+    scan.counts.objects_read += listing.remembered;
+    scan.counts.records += listing.remembered_records;
+    scan.counts.events_out_of_range += listing.remembered_out_of_range;
     let mut names = Vec::new();
     let mut events = Vec::new();
     for output in outputs {
@@ -33,8 +27,6 @@ pub(super) fn gather(listing: Listing, outputs: Vec<Output>, tables: Tables, sta
         scan.failures.extend(output.failures);
         scan.archived.extend(output.archived);
         scan.partials.extend(output.partials);
-        state.fresh.extend(output.fresh);
-        state.records = state.records.or(output.state_records);
         names.extend(output.names);
         events.extend(output.events);
         if let Some((segment, file)) = output.spool {
@@ -55,9 +47,5 @@ pub(super) fn gather(listing: Listing, outputs: Vec<Output>, tables: Tables, sta
     scan.failures.sort();
     scan.archived.sort();
     scan.partials.sort_by(|a, b| a.name.cmp(&b.name));
-    if stateful {
-        state.fresh.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        scan.state = Some(state);
-    }
     scan
 }

@@ -18,24 +18,20 @@ mod gather;
 mod limits;
 mod work;
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::counts::Counts;
 use crate::error::{ArchivedObject, FatalError, ObjectError};
-use crate::event::tables::{FastMap, Tables};
+use crate::event::tables::Tables;
 use crate::event::Kept;
 use crate::partial::read::Numbering;
 use crate::partial::PartialRead;
 use crate::source::filter::Filter;
-use crate::source::{Body, Fetched, Kind, Location, Object, Skipped, Store};
+use crate::source::{Body, Fetched, Kind, Location, Object, Settled, Store};
 use crate::verify::Facts;
-
-use crate::event::tables::FastSet;
 
 /// Objects listed but not yet fetched, at most: the listing waits beyond this.
 const LISTED_AHEAD: usize = 4096;
@@ -53,72 +49,6 @@ pub(crate) struct ReadOptions {
     /// Listing prunes by it; events outside its time range are not kept; with `digests`, digests
     /// are read and logs hashed, to verify the archive.
     pub(crate) filter: Filter,
-    /// What earlier runs read (`--state`): objects listed again unchanged are not fetched; their
-    /// counts and Instance Connect records are taken from there.
-    pub(crate) known: Option<Arc<Known>>,
-}
-
-/// What earlier runs read whole, by object name, and the partial holding the Instance Connect
-/// records of every one of them (`crate::state` keeps both).
-#[derive(Debug, Default)]
-pub(crate) struct Known {
-    pub(crate) objects: FastMap<String, KnownObject>,
-    /// `None` before a first run committed.
-    pub(crate) records: Option<PathBuf>,
-    /// Day folders not listed again, as an earlier run listed them, with their objects' names:
-    /// a listing that meets one replays it from here.
-    pub(crate) folders: FastMap<String, (ListedFolder, Vec<String>)>,
-}
-
-/// A CloudTrail day folder as a run listed it (`--state`): what its listing counted, so that a
-/// run that does not list it again counts it the same.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct ListedFolder {
-    /// Entries listed in it: log objects, names skipped, folder placeholders.
-    pub(crate) listed: u64,
-    pub(crate) skipped: Skipped,
-    /// Log objects listed in it.
-    pub(crate) objects: u64,
-    /// Every entry listed cleanly (no failure, no archived object, every version known) and
-    /// every object kept in the state: only a complete folder can go unlisted.
-    pub(crate) complete: bool,
-}
-
-/// An object read whole: which version of it, and what reading it gave.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct KnownObject {
-    pub(crate) size: u64,
-    /// The S3 ETag (`etag:...`), or a local file's modification time (`mtime:<ns>`).
-    pub(crate) version: String,
-    /// Its records, Instance Connect or not.
-    pub(crate) records: u64,
-    /// Its Instance Connect events outside `--from`..`--to`.
-    pub(crate) out_of_range: u64,
-    /// Why it is unreadable, when its bytes are (corrupt, empty, not JSON, too large): the same
-    /// version reads the same way. A download that failed is not kept: it is tried again.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) failure: Option<String>,
-}
-
-/// With `--state`: what this run read itself, what it took from the state, what changed.
-#[derive(Debug, Default)]
-pub(crate) struct StateScan {
-    /// Objects fetched and read whole now, with their version (sorted by name).
-    pub(crate) fresh: Vec<(String, KnownObject)>,
-    /// Objects listed unchanged since they were read, taken from the state (sorted by name).
-    pub(crate) taken: Vec<String>,
-    /// Objects listed unchanged that were unreadable when read: their failure taken from the
-    /// state, not fetched again (sorted by name).
-    pub(crate) taken_failed: Vec<String>,
-    /// Objects read before whose size or version is not what it was: read again (sorted).
-    pub(crate) changed: Vec<String>,
-    /// The state's partial: its header as it is, and its record lines.
-    pub(crate) records: Option<PartialRead>,
-    /// Every day folder of the listing, listed now or replayed from the state, with whether
-    /// all it held was listed cleanly (no failure, no archived object, every version known).
-    pub(crate) folders: FastMap<String, (ListedFolder, bool)>,
-    /// Day folders replayed from the state, not listed.
-    pub(crate) folders_not_listed: u64,
 }
 
 /// What the reading stage reports as it goes (a progress bar, or nothing).
@@ -143,11 +73,9 @@ pub(crate) struct Scan {
     pub(crate) facts: Facts,
     /// Partials read (`report PARTIAL...`), in name order.
     pub(crate) partials: Vec<PartialRead>,
-    /// With `--state`.
-    pub(crate) state: Option<StateScan>,
 }
 
-/// Reads every object of `stores`.
+/// Reads every object of `stores` (each told to begin first, then listed in turn).
 pub(crate) fn scan(
     stores: &[Arc<dyn Store>],
     options: &ReadOptions,
@@ -164,12 +92,12 @@ pub(crate) fn scan(
     let (listed_tx, listed_rx) = mpsc::channel(LISTED_AHEAD);
     let (items_tx, items_rx) = mpsc::channel(options.concurrency + 2 * options.jobs);
 
+    for store in stores {
+        store.begin(&options.filter, &Settled::default());
+    }
     let lister = runtime.spawn(feed::list_all(stores.to_vec(), options.filter.clone(), listed_tx));
     // Objects listed to be read so far, for the progress report.
     let listed_count = Arc::new(AtomicU64::new(0));
-    // The fetcher sets the names taken from the state once the listing is done, before it sends
-    // the state's partial, whose records are kept only for them.
-    let taken: Arc<OnceLock<FastSet<String>>> = Arc::default();
     let fetcher = runtime.spawn(fetch::fetch_all(
         stores.to_vec(),
         listed_rx,
@@ -179,7 +107,6 @@ pub(crate) fn scan(
             stop: Arc::clone(&stop),
             count: Arc::clone(&listed_count),
             sentinel: Arc::clone(&sentinel),
-            taken: Arc::clone(&taken),
         },
     ));
 
@@ -190,7 +117,6 @@ pub(crate) fn scan(
     let facts = Facts::default();
     let shared = work::Shared {
         facts: &facts,
-        taken: &taken,
         options,
         tables: &tables,
         stop: &stop,
@@ -217,7 +143,7 @@ pub(crate) fn scan(
     if let Some(stopped) = sentinel.tripped() {
         return Err(stopped);
     }
-    let mut scan = gather::gather(listing, outputs, tables, options.known.is_some());
+    let mut scan = gather::gather(listing, outputs, tables);
     scan.facts = facts;
     Ok(scan)
 }
@@ -229,12 +155,11 @@ pub(crate) fn read_one(name: &str, bytes: Vec<u8>, options: &ReadOptions) -> Res
     impl Progress for Quiet {
         fn read(&self, _: u64) {}
     }
-    let (tables, numbering, taken) = (Tables::default(), Numbering::default(), OnceLock::new());
+    let (tables, numbering) = (Tables::default(), Numbering::default());
     let (stop, listed) = (AtomicBool::new(false), AtomicU64::new(1));
     let facts = Facts::default();
     let shared = work::Shared {
         facts: &facts,
-        taken: &taken,
         options,
         tables: &tables,
         stop: &stop,
@@ -251,12 +176,12 @@ pub(crate) fn read_one(name: &str, bytes: Vec<u8>, options: &ReadOptions) -> Res
         kind: Kind::Log,
     };
     let fetched = Ok(Fetched { body: Body::Bytes(bytes), signature: None });
-    let item = fetch::Item { seq: 0, object, fetched, _budget: None, role: fetch::Role::Listed };
+    let item = fetch::Item { seq: 0, object, fetched, _budget: None, role: fetch::Role::Listed, store: None };
     send.try_send(item).map_err(|_| {
         FatalError::pool(Some("worker queue"), std::io::Error::other("closed before the object was queued"))
     })?;
     drop(send);
     let output = work::work(0, &Mutex::new(receive), &shared)?;
     let listing = feed::Listing { listed: 1, objects: 1, ..Default::default() };
-    Ok(gather::gather(listing, vec![output], tables, false))
+    Ok(gather::gather(listing, vec![output], tables))
 }

@@ -3,12 +3,12 @@
 
 use std::fs::File;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
 use tokio::sync::mpsc;
 
 use super::fetch::{Item, Role};
-use super::{FastSet, KnownObject, Progress, ReadOptions};
+use super::{Progress, ReadOptions};
 use crate::decode::{self, Decoded, Decoder, Sink};
 use crate::error::{ArchivedObject, FatalError, ObjectError, Reason};
 use crate::event::tables::Tables;
@@ -16,7 +16,7 @@ use crate::event::{Event, Extractor, Origin, CANDIDATE_NEEDLES};
 use crate::partial::read::{Claim, Claimed, Finished, Numbering, Numbers, Reading};
 use crate::partial::{PartialRead, MARKER};
 use crate::source::filter::Filter;
-use crate::source::{Body, Fetched, Kind};
+use crate::source::{Body, Fetched, Gave, Kind, Store};
 use crate::spill::records::SpoolWriter;
 use crate::verify::{DigestObject, Facts, LogObject};
 
@@ -29,8 +29,6 @@ pub(super) struct Shared<'a> {
     pub(super) listed: &'a AtomicU64,
     /// Numbers for the objects partials name, apart from the listing's own.
     pub(super) numbering: &'a Numbering,
-    /// With `--state`: the objects whose records the state's partial gives.
-    pub(super) taken: &'a OnceLock<FastSet<String>>,
     /// Where every digest and log file read is filed for `--verify`, with those of partials.
     pub(super) facts: &'a Facts,
 }
@@ -48,9 +46,6 @@ pub(super) struct Output {
     pub(super) failures: Vec<ObjectError>,
     pub(super) archived: Vec<ArchivedObject>,
     pub(super) partials: Vec<PartialRead>,
-    /// With `--state`: objects read whole, with their version; the state's partial as read.
-    pub(super) fresh: Vec<(String, KnownObject)>,
-    pub(super) state_records: Option<PartialRead>,
 }
 
 /// One worker: reads objects until there are none left.
@@ -114,30 +109,31 @@ impl<'s, 't> Worker<'s, 't> {
     /// Reads one object, and keeps what it gave: a digest, a partial, or a log object's events
     /// (or its failure).
     fn object(&mut self, item: Item) -> Result<(), FatalError> {
-        let Item { seq, object, fetched, _budget, role } = item;
+        let Item { seq, object, fetched, _budget, role, store } = item;
         if object.kind == Kind::Digest {
             let limit = self.shared.options.max_object_size;
             let digest = read_digest(object.name, fetched, limit);
             return self.file_digest(&digest);
         }
         let mark = self.spool.mark();
-        // Only a failure of bytes fetched whole is the object's own, kept in the state: a stream
-        // can fail on the way.
+        // Only a failure of bytes fetched whole is the object's own, told to its store (a wrapper
+        // that remembers objects keeps it): a stream can fail on the way.
         let whole = match &fetched {
             Ok(fetched) => matches!(fetched.body, Body::Bytes(_) | Body::File(_)),
             Err(reason) => matches!(reason, Reason::TooLarge { .. }),
         };
         let read = self.read(seq, fetched, &role)?;
-        let state_records = matches!(role, Role::StateRecords);
+        let recalled = matches!(role, Role::Recalled(_));
+        let store = store.as_deref();
         match read.partial {
-            Some(partial) => self.kept_partial(object.name, partial, read.result, state_records),
-            None if state_records => {
+            Some(partial) => self.kept_partial(object.name, partial, read.result, recalled),
+            None if recalled => {
                 let why = read.result.err().map_or_else(|| "not a partial".to_owned(), |e| e.to_string());
                 Err(FatalError::State(format!("{}: damaged: {why}", object.name)))
             }
             None => match read.result {
-                Ok(decoded) => self.kept_log(seq, object.name, decoded, read.out_of_range, role),
-                Err(reason) => self.failed(object.name, reason, mark, role, whole),
+                Ok(decoded) => self.kept_log(seq, object.name, decoded, read.out_of_range, store),
+                Err(reason) => self.failed(object.name, reason, mark, store, whole),
             },
         }
     }
@@ -146,8 +142,8 @@ impl<'s, 't> Worker<'s, 't> {
     fn read(&mut self, seq: u32, fetched: Result<Fetched, Reason>, role: &Role) -> Result<Read, FatalError> {
         let shared = self.shared;
         let only = match role {
-            Role::StateRecords => Some(shared.taken.get_or_init(FastSet::default)),
-            _ => None,
+            Role::Recalled(of) => Some(&**of),
+            Role::Listed => None,
         };
         let mut sink = Collect {
             extractor: &mut self.extractor,
@@ -159,11 +155,11 @@ impl<'s, 't> Worker<'s, 't> {
             fatal: None,
             claim: Claim::new(shared.facts, &mut self.numbers, only),
         };
-        // The state's records are the archive's Instance Connect records, not one object of it:
-        // --max-object-size does not bound them.
+        // Records kept by an earlier run are the archive's Instance Connect records, not one
+        // object of it: --max-object-size does not bound them.
         let mut unbounded;
         let decoder = match role {
-            Role::StateRecords => {
+            Role::Recalled(_) => {
                 unbounded = Decoder::new(u64::MAX, CANDIDATE_NEEDLES);
                 &mut unbounded
             }
@@ -176,25 +172,25 @@ impl<'s, 't> Worker<'s, 't> {
         Ok(Read { result, out_of_range: sink.out_of_range, partial: sink.claim.take() })
     }
 
-    /// A partial read: a shard of a run (or the state's records), read whole, or the report would
-    /// silently lack it.
+    /// A partial read: a shard of a run (or the records an earlier run kept, `recalled`), read
+    /// whole, or the report would silently lack it.
     fn kept_partial(
         &mut self,
         name: String,
         partial: Reading,
         result: Result<Decoded, Reason>,
-        state_records: bool,
+        recalled: bool,
     ) -> Result<(), FatalError> {
         if let Err(reason) = result {
-            if state_records {
+            if recalled {
                 return Err(FatalError::State(format!("{name}: damaged: {reason}")));
             }
             return Err(FatalError::partial_unreadable(&name, reason));
         }
         let Finished { read, objects } = partial.finish(name);
         let output = &mut self.output;
-        if state_records {
-            output.state_records = Some(read);
+        if recalled {
+            read_to_its_end(&read)?;
         } else {
             output.partials.push(read);
         }
@@ -210,17 +206,15 @@ impl<'s, 't> Worker<'s, 't> {
         name: String,
         decoded: Decoded,
         out_of_range: u64,
-        role: Role,
+        store: Option<&dyn Store>,
     ) -> Result<(), FatalError> {
         self.file_log(&LogObject { object: name.clone(), sha256: decoded.sha256, events: decoded.events })?;
         let output = &mut self.output;
         output.objects_read += 1;
         output.records += decoded.records;
         output.events_out_of_range += out_of_range;
-        if let Role::Versioned(size, version) = role {
-            let records = decoded.records;
-            let known = KnownObject { size, version, records, out_of_range, failure: None };
-            output.fresh.push((name.clone(), known));
+        if let Some(store) = store {
+            store.read(&name, &Gave::Read { records: decoded.records, out_of_range });
         }
         if !self.pending.is_empty() {
             output.names.push((seq, name));
@@ -248,7 +242,7 @@ impl<'s, 't> Worker<'s, 't> {
         name: String,
         reason: Reason,
         mark: u64,
-        role: Role,
+        store: Option<&dyn Store>,
         whole: bool,
     ) -> Result<(), FatalError> {
         self.pending.clear();
@@ -257,23 +251,35 @@ impl<'s, 't> Worker<'s, 't> {
         let output = &mut self.output;
         match reason {
             // An Intelligent-Tiering archive tier: known only by GetObject's answer, and not
-            // remembered by --state (restored, it reads).
+            // told to the store (restored, it reads).
             Reason::Archived(storage_class) => {
                 output.archived.push(ArchivedObject { object: name, storage_class })
             }
             reason => {
                 let error = reason.to_string();
                 let transient = reason.is_transient();
-                if let (Role::Versioned(size, version), true, false) = (role, whole, transient) {
-                    let failure = Some(error.clone());
-                    let known = KnownObject { size, version, records: 0, out_of_range: 0, failure };
-                    output.fresh.push((name.clone(), known));
+                if let (Some(store), true, false) = (store, whole, transient) {
+                    store.read(&name, &Gave::Unreadable(error.clone()));
                 }
                 output.failures.push(ObjectError { object: name, error });
             }
         }
         Ok(())
     }
+}
+
+/// Records kept by an earlier run were read to their end: as many record lines as their header
+/// says (else the folder that keeps them is damaged).
+fn read_to_its_end(read: &PartialRead) -> Result<(), FatalError> {
+    let header: crate::partial::Header = serde_json::from_slice(&read.header)
+        .map_err(|e| FatalError::State(format!("{}: damaged: the header cannot be read: {e}", read.name)))?;
+    if header.records != read.lines {
+        return Err(FatalError::State(format!(
+            "{}: damaged: {} of its {} records: remove the folder to rebuild the state from the archive",
+            read.name, read.lines, header.records
+        )));
+    }
+    Ok(())
 }
 
 /// A digest, read whole (digests are small), inflated and parsed, or why it could not be.

@@ -3,11 +3,10 @@
 //! are never pruned: they may hold anything.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use super::glob::Glob;
 use super::shard::Shard;
-use crate::layout::{day_folder, position, DIGESTS};
+use crate::layout::{position, DIGESTS};
 use crate::time::{Day, Timestamp};
 
 /// What to keep, by the key layout and by event time. The default keeps everything but digests.
@@ -24,12 +23,6 @@ pub(crate) struct Filter {
     pub shard: Option<Shard>,
     /// Names read besides the CloudTrail ones (`--include`).
     pub include: Vec<Glob>,
-    /// With `--state`: CloudTrail day folders (as [`day_folder`] names them) an earlier run
-    /// listed in full and old enough not to be listed again; their objects come from the state.
-    pub settled: Option<Arc<BTreeSet<String>>>,
-    /// Whether S3 listings skip the settled folders too: walking down to each region folder
-    /// asks more than one flat listing when day folders are small (see `state::walk_pays`).
-    pub settled_on_s3: bool,
 }
 
 impl Filter {
@@ -128,14 +121,6 @@ impl Filter {
         self.from.is_none_or(|from| time >= from.start()) && self.to.is_none_or(|to| time < to.next().start())
     }
 
-    /// Whether the folder at `path` is a day folder not to be listed again (`--state`).
-    pub(crate) fn settles(&self, path: &str) -> bool {
-        let Some(settled) = &self.settled else { return false };
-        let trimmed = path.trim_end_matches(['/', '\\']);
-        day_folder(trimmed)
-            .is_some_and(|(folder, _)| folder.len() == trimmed.len() && settled.contains(folder))
-    }
-
     /// A folder whose contents are fully decided: the whole subtree can be listed in one go.
     pub(crate) fn is_leaf(&self, path: &str) -> bool {
         match position(path) {
@@ -159,22 +144,7 @@ mod tests {
             digests: false,
             shard: None,
             include: Vec::new(),
-            settled: None,
-            settled_on_s3: false,
         }
-    }
-
-    #[test]
-    fn settled_day_folders_are_named_as_day_folder_names_them() {
-        let settled = Filter {
-            settled: Some(Arc::new(["AWSLogs/1/CloudTrail/us-east-1/2024/03/02".to_owned()].into())),
-            ..Filter::default()
-        };
-        assert!(settled.settles("AWSLogs/1/CloudTrail/us-east-1/2024/03/02/"));
-        assert!(settled.settles("AWSLogs/1/CloudTrail/us-east-1/2024/03/02"));
-        assert!(!settled.settles("AWSLogs/1/CloudTrail/us-east-1/2024/03/"));
-        assert!(!settled.settles("AWSLogs/1/CloudTrail/us-east-1/2024/03/02/sub/"));
-        assert!(!settled.settles("AWSLogs/1/CloudTrail/us-east-1/2024/03/03/"));
     }
 
     const KEY: &str = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/02/111122223333_CloudTrail_us-east-1_20240302T0000Z_a.json.gz";

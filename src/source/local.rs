@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use super::filter::Filter;
 use super::{
-    classify_name, display, Body, BoxFuture, Entry, Fetched, Found, Kind, Location, Object, Skip, Store,
-    Verdict,
+    classify_name, display, Body, BoxFuture, Entry, Fetched, Found, Kind, Location, Object, Settled, Skip,
+    Store, Verdict,
 };
 use crate::error::Reason;
 use crate::error::{FatalError, ObjectError};
@@ -28,7 +28,12 @@ impl LocalStore {
 }
 
 impl Store for LocalStore {
-    fn list<'a>(&'a self, filter: &'a Filter, found: &'a Found) -> BoxFuture<'a, Result<(), FatalError>> {
+    fn list<'a>(
+        &'a self,
+        filter: &'a Filter,
+        settled: &'a Settled,
+        found: &'a Found,
+    ) -> BoxFuture<'a, Result<(), FatalError>> {
         Box::pin(async move {
             if !self.is_dir {
                 let name =
@@ -48,7 +53,7 @@ impl Store for LocalStore {
             // An explicit stack, not recursion: depth is whatever the disk holds.
             let mut pending = vec![self.root.clone()];
             while let Some(dir) = pending.pop() {
-                for (path, entry) in walk_dir(&dir, filter, &mut pending) {
+                for (path, entry) in walk_dir(&dir, filter, settled, &mut pending) {
                     // A sharded run reads its part of the files, and counts only its part of what
                     // it skips or cannot list, so that the shards add up to one run.
                     let relative = || {
@@ -106,8 +111,13 @@ fn sidecar(digest: &Path) -> Result<Option<String>, Reason> {
 }
 
 /// The entries of one directory, each with the path it is about; sub-directories `filter`
-/// admits go onto `pending`.
-fn walk_dir(dir: &Path, filter: &Filter, pending: &mut Vec<PathBuf>) -> Vec<(PathBuf, Entry)> {
+/// admits go onto `pending`, but for day folders `settled` names.
+fn walk_dir(
+    dir: &Path,
+    filter: &Filter,
+    settled: &Settled,
+    pending: &mut Vec<PathBuf>,
+) -> Vec<(PathBuf, Entry)> {
     let mut out = Vec::new();
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -139,7 +149,7 @@ fn walk_dir(dir: &Path, filter: &Filter, pending: &mut Vec<PathBuf>) -> Vec<(Pat
         };
         if file_type.is_dir() {
             let name = display(&path);
-            if filter.settles(&name) {
+            if settled.settles(&name) {
                 push(Entry::Settled(name));
             } else if filter.admits(&name) {
                 pending.push(path);

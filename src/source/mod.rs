@@ -1,7 +1,11 @@
 //! Where objects come from. One trait, [`Store`], for every kind of source: it lists what a
 //! SOURCE holds, as it goes, and fetches an object's bytes. Local folders ([`local`]), S3
-//! ([`s3`]) and CloudTrail's event history ([`history`], an hour of a region an object) implement it; the reading stage (`scan`) drives any of them the same way and applies
-//! the limits (requests in flight, bytes held) once, around them.
+//! ([`s3`]) and CloudTrail's event history ([`history`], an hour of a region an object) implement
+//! it; the reading stage (`scan`) drives any of them the same way and applies the limits
+//! (requests in flight, bytes held) once, around them. What earlier runs read (`--state`) is a
+//! wrapper around any store (`state::KnownStore`): it answers for the objects it remembers
+//! ([`Entry::Remembered`]), hears what reading the others gave ([`Store::read`]), and tells the
+//! store it wraps what it need not list again ([`Settled`]).
 
 pub(crate) mod filter;
 pub(crate) mod glob;
@@ -10,11 +14,13 @@ mod local;
 pub(crate) mod s3;
 pub(crate) mod shard;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -122,14 +128,85 @@ pub(crate) enum Entry {
     Skipped(Skip, String),
     /// Listed, then left out by `--from/--to/--account/--region` (or a folder placeholder).
     Pruned(String),
-    /// A day folder not listed again (`--state`): its objects are the state's (its name as
-    /// [`crate::layout::day_folder`] gives it).
+    /// A day folder of [`Settled::folders`], not listed (its name as
+    /// [`crate::layout::day_folder`] gives it): the wrapper that named it answers for it.
     Settled(String),
+    /// An object an earlier run read, listed again as it was (or in a folder not listed again):
+    /// not fetched, what reading it gave is counted as it was.
+    Remembered(Remembered),
+    /// Entries of folders not listed again besides their objects, counted as their listing
+    /// counted them.
+    Recounted {
+        listed: u64,
+        skipped: Skipped,
+    },
+    /// The records an earlier run kept (in the partial format), of the objects it remembered:
+    /// read last, for the records of the objects named in `of` only.
+    Recalled {
+        object: Object,
+        of: Vec<String>,
+    },
     /// A folder or file that could not be listed or inspected: a failure of its own.
     Failed(ObjectError),
     /// An S3 object the listing names in an archive storage class (`GLACIER`, `DEEP_ARCHIVE`):
     /// GetObject would only answer `InvalidObjectState`, so it is never asked.
     Archived(ArchivedObject),
+}
+
+/// An object not fetched again: see [`Entry::Remembered`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Remembered {
+    pub(crate) name: String,
+    pub(crate) gave: Gave,
+    /// Listed now (counted as listed), or in a folder not listed again ([`Entry::Recounted`]
+    /// counts it).
+    pub(crate) listed: bool,
+}
+
+/// What reading a log object whole gave: its records, or why its bytes are unreadable (the same
+/// bytes read the same way; a download that failed is not this).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Gave {
+    Read {
+        /// Its records, Instance Connect or not.
+        records: u64,
+        /// Its Instance Connect events outside `--from`..`--to`.
+        out_of_range: u64,
+    },
+    Unreadable(String),
+}
+
+/// The version an object is listed with when it will never change (an hour of event history
+/// that ended long enough ago): a store that lists one need not ask for it again once a wrapper
+/// remembers it ([`Settled::objects`]).
+pub(crate) const SETTLED: &str = "settled";
+
+/// What a listing need not list again, as a wrapper that remembers earlier runs knows it
+/// (`state::KnownStore`); empty otherwise. A store that ignores it lists everything, which is
+/// never wrong, only slower.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Settled {
+    /// CloudTrail day folders (as [`crate::layout::day_folder`] names them) listed in full
+    /// before: a listing may skip one, sending [`Entry::Settled`] in its place.
+    pub(crate) folders: Arc<BTreeSet<String>>,
+    /// Whether a listing that must walk folder by folder to skip them (S3's delimiter listings
+    /// down to each region) should: with small day folders one flat listing asks less.
+    pub(crate) walk: bool,
+    /// Objects listed before with the version [`SETTLED`], by name, with their size: a store
+    /// that would have to ask for them again lists them as they were instead.
+    pub(crate) objects: Arc<BTreeMap<String, u64>>,
+}
+
+impl Settled {
+    /// Whether the folder at `path` is a day folder not to be listed again.
+    pub(crate) fn settles(&self, path: &str) -> bool {
+        if self.folders.is_empty() {
+            return false;
+        }
+        let trimmed = path.trim_end_matches(['/', '\\']);
+        crate::layout::day_folder(trimmed)
+            .is_some_and(|(folder, _)| folder.len() == trimmed.len() && self.folders.contains(folder))
+    }
 }
 
 /// Why something listed is not read.
@@ -189,10 +266,21 @@ pub(crate) type Found = mpsc::Sender<Entry>;
 
 /// A place objects come from.
 pub(crate) trait Store: Send + Sync {
+    /// Called once for every store of a run before any lists: a store that asks for its objects
+    /// up front (event history) starts asking here, so that stores are asked at once while the
+    /// reading lists them in turn. `settled` as for [`Store::list`].
+    fn begin(&self, _filter: &Filter, _settled: &Settled) {}
+
     /// Lists what the source holds that `filter` may keep, sending each entry to `found` as soon
-    /// as it is known. An error means the listing cannot be trusted to be complete (a bucket
-    /// that cannot be listed): the run stops.
-    fn list<'a>(&'a self, filter: &'a Filter, found: &'a Found) -> BoxFuture<'a, Result<(), FatalError>>;
+    /// as it is known; what `settled` names need not be listed again (a wrapper that remembers
+    /// earlier runs gives it; the reading stage gives none). An error means the listing cannot be
+    /// trusted to be complete (a bucket that cannot be listed): the run stops.
+    fn list<'a>(
+        &'a self,
+        filter: &'a Filter,
+        settled: &'a Settled,
+        found: &'a Found,
+    ) -> BoxFuture<'a, Result<(), FatalError>>;
 
     /// Fetches an object: whole when it is at most `whole_up_to` bytes, else as a stream; a
     /// digest with its signature.
@@ -210,6 +298,10 @@ pub(crate) trait Store: Send + Sync {
     fn throttled(&self) -> u64 {
         0
     }
+
+    /// What reading `name`, a log object this store listed, gave, once it was read whole (or its
+    /// bytes found unreadable): a wrapper that remembers objects keeps it. The default forgets it.
+    fn read(&self, _name: &str, _gave: &Gave) {}
 }
 
 /// What a file name says: read it, or skip it (and why).
@@ -321,6 +413,20 @@ mod tests {
         assert!(matches!(classify_name("elastic/notes.txt", false, &include), Verdict::Skip(Skip::Other)));
         let sidecar = "AWSLogs/1/CloudTrail-Digest/us-east-1/2024/03/01/d.log";
         assert!(matches!(classify_name(sidecar, true, &include), Verdict::Skip(Skip::Digest)));
+    }
+
+    #[test]
+    fn settled_day_folders_are_named_as_day_folder_names_them() {
+        let settled = Settled {
+            folders: Arc::new(["AWSLogs/1/CloudTrail/us-east-1/2024/03/02".to_owned()].into()),
+            ..Settled::default()
+        };
+        assert!(settled.settles("AWSLogs/1/CloudTrail/us-east-1/2024/03/02/"));
+        assert!(settled.settles("AWSLogs/1/CloudTrail/us-east-1/2024/03/02"));
+        assert!(!settled.settles("AWSLogs/1/CloudTrail/us-east-1/2024/03/"));
+        assert!(!settled.settles("AWSLogs/1/CloudTrail/us-east-1/2024/03/02/sub/"));
+        assert!(!settled.settles("AWSLogs/1/CloudTrail/us-east-1/2024/03/03/"));
+        assert!(!Settled::default().settles("AWSLogs/1/CloudTrail/us-east-1/2024/03/02"));
     }
 
     #[test]

@@ -11,25 +11,23 @@
 //!   any partial;
 //! - `lock`, held (an OS lock, released by the kernel when the process dies) while a run uses DIR.
 //!
-//! A run lists as usual; an object listed with the size and version the manifest has is not
-//! fetched: its counts and records come from DIR. A new generation is written whole (temporary
+//! A run lists as usual, through a wrapper around every store ([`known::KnownStore`]): an object
+//! listed with the size and version the manifest has is not fetched, its counts and records come
+//! from DIR; old day folders listed in full before are not listed again. A new generation is written whole (temporary
 //! file, sync, rename) before the manifest that names it is renamed over the old one, so a run
 //! killed at any moment leaves the old state or the new one, never a mix: the next run reads
 //! again whatever the last committed state lacks.
-
-mod changes;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-pub(crate) use changes::{baseline, Baseline};
-
+use crate::analysis::changes::Baseline;
 use crate::atomic::{self, Mode, Staged};
 use crate::counts::Counts;
 use crate::error::FatalError;
@@ -38,8 +36,13 @@ use crate::hash::Hasher;
 use crate::layout::day_folder;
 use crate::partial::{self, Header, Options};
 use crate::report::StateSummary;
-use crate::scan::{Known, KnownObject, ListedFolder, StateScan};
 use crate::source::shard::Shard;
+use crate::source::{Settled, Store};
+
+mod known;
+
+use known::{KeptRecords, KnownStore, Memory};
+pub(crate) use known::{Known, KnownObject, ListedFolder, StateScan};
 
 /// The format of `state.json` this trailscope writes and reads.
 const FORMAT: u32 = 3;
@@ -78,11 +81,9 @@ pub(crate) struct State {
     options: Options,
     /// The last committed manifest, its objects moved into `known`.
     previous: Option<Manifest>,
-    known: Arc<Known>,
-    /// The day folders this run does not list (`--relist-days`).
-    settled: Arc<BTreeSet<String>>,
-    /// Whether skipping them on S3 asks fewer LISTs than one flat listing.
-    walk_pays: bool,
+    /// What it knows (the day folders this run does not list, `--relist-days`, among it), and
+    /// what the run's wrappers heard.
+    memory: Arc<Memory>,
 }
 
 fn refuse<T>(message: String) -> Result<T, FatalError> {
@@ -173,31 +174,47 @@ impl State {
             }
             None => (Known::default(), BTreeSet::new()),
         };
+        let settled = Settled {
+            folders: Arc::new(settled),
+            walk: walk_pays,
+            objects: Arc::new(known::settled_objects(&known.objects)),
+        };
+        let memory = Memory { known: Arc::new(known), settled, heard: Mutex::default() };
         Ok(State {
             dir: dir.to_path_buf(),
             _lock: lock,
             sources,
             options,
             previous,
-            known: Arc::new(known),
-            settled: Arc::new(settled),
-            walk_pays,
+            memory: Arc::new(memory),
         })
     }
 
-    /// What earlier runs read, for the reading stage.
-    pub(crate) fn known(&self) -> Arc<Known> {
-        Arc::clone(&self.known)
+    /// What earlier runs read.
+    #[cfg(test)]
+    fn known(&self) -> Arc<Known> {
+        Arc::clone(&self.memory.known)
     }
 
-    /// The day folders this run does not list: their objects are taken from the state.
-    pub(crate) fn settled(&self) -> Arc<BTreeSet<String>> {
-        Arc::clone(&self.settled)
+    /// `stores`, each wrapped with what the state knows, and then the state's records file: what
+    /// this run reads.
+    pub(crate) fn wrap(&self, stores: Vec<Arc<dyn Store>>) -> Vec<Arc<dyn Store>> {
+        let mut wrapped: Vec<Arc<dyn Store>> = stores
+            .into_iter()
+            .map(|store| Arc::new(KnownStore::new(store, Arc::clone(&self.memory))) as Arc<dyn Store>)
+            .collect();
+        wrapped.push(Arc::new(KeptRecords::new(Arc::clone(&self.memory))));
+        wrapped
     }
 
-    /// Whether S3 listings skip the settled folders (see [`walk_pays_on_s3`]).
-    pub(crate) fn walk_pays(&self) -> bool {
-        self.walk_pays
+    /// The day folders of the reading: listed, and taken from the state without listing.
+    pub(crate) fn folders(&self) -> (u64, u64) {
+        let heard = self.heard();
+        (heard.folders.len() as u64 - heard.folders_not_listed, heard.folders_not_listed)
+    }
+
+    fn heard(&self) -> std::sync::MutexGuard<'_, StateScan> {
+        self.memory.heard.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// What the last report said, if a report ran.
@@ -206,23 +223,23 @@ impl State {
     }
 
     /// This run's part of the report (`state` block), from what the reading did.
-    pub(crate) fn summary(counts: &Counts, state: Option<&StateScan>) -> StateSummary {
+    pub(crate) fn summary(&self, counts: &Counts) -> StateSummary {
+        let heard = self.heard();
+        let mut changed = heard.changed.clone();
+        changed.sort_unstable();
         StateSummary {
-            objects_read_now: counts.objects_read - state.map_or(0, |s| s.taken.len() as u64),
-            objects_from_state: state.map_or(0, |s| (s.taken.len() + s.taken_failed.len()) as u64),
-            objects_changed: state.map(|s| s.changed.clone()).unwrap_or_default(),
+            objects_read_now: counts.objects_read - heard.taken.len() as u64,
+            objects_from_state: (heard.taken.len() + heard.taken_failed.len()) as u64,
+            objects_changed: changed,
         }
     }
 
     /// Writes what this run read as the new state: the records file of the next generation,
     /// then the manifest naming it, each atomically; then removes the old records file.
     /// `baseline` replaces the last report's when given (a `report` run), else is kept.
-    pub(crate) fn commit(
-        self,
-        state: Option<&StateScan>,
-        kept: &Kept,
-        baseline: Option<Baseline>,
-    ) -> Result<(), FatalError> {
+    pub(crate) fn commit(self, kept: &Kept, baseline: Option<Baseline>) -> Result<(), FatalError> {
+        let heard = std::mem::take(&mut *self.heard());
+        let state = Some(&heard);
         let shown = self.dir.display().to_string();
         let io = |what: &str, e: io::Error| FatalError::State(format!("{shown}: cannot {what}: {e}"));
         let generation = self.previous.as_ref().map_or(0, |m| m.generation) + 1;
@@ -230,7 +247,7 @@ impl State {
         let mut objects = BTreeMap::new();
         if let Some(state) = state {
             for name in state.taken.iter().chain(&state.taken_failed) {
-                if let Some(known) = self.known.objects.get(name) {
+                if let Some(known) = self.memory.known.objects.get(name) {
                     objects.insert(name.clone(), known.clone());
                 }
             }
@@ -479,19 +496,6 @@ fn remove_leftovers(dir: &Path, keep: Option<&str>) {
     }
 }
 
-/// The state's records file was read to its end: as many record lines as its header says.
-pub(crate) fn check_read(read: &crate::partial::PartialRead) -> Result<(), FatalError> {
-    let header: Header = serde_json::from_slice(&read.header)
-        .map_err(|e| FatalError::State(format!("{}: damaged: the header cannot be read: {e}", read.name)))?;
-    if header.records != read.lines {
-        return refuse(format!(
-            "{}: damaged: {} of its {} records: remove the folder to rebuild the state from the archive",
-            read.name, read.lines, header.records
-        ));
-    }
-    Ok(())
-}
-
 /// The `state` block as one line, as text output and `connections` show it.
 pub(crate) fn line(summary: &StateSummary) -> String {
     let mut line = format!(
@@ -531,7 +535,8 @@ mod tests {
         let state = State::open(&path, sources.clone(), options(), Some(7)).expect("a new state");
         assert!(state.known().records.is_none(), "no records file before a first commit");
         let scan = StateScan { fresh: vec![("s3://b/x".into(), known(7))], ..StateScan::default() };
-        state.commit(Some(&scan), &Kept::default(), None).expect("commit");
+        *state.heard() = scan;
+        state.commit(&Kept::default(), None).expect("commit");
         // What a run killed while writing would leave.
         fs::write(path.join(".tmp-abc"), b"half").expect("write");
         fs::write(path.join("records-9.jsonl.gz"), b"orphan").expect("write");
@@ -547,7 +552,8 @@ mod tests {
         assert_eq!(names, ["lock", "records-1.jsonl.gz", "state.json"]);
         // Taken again, unchanged, by a second run: kept; one not listed any more: gone.
         let scan = StateScan { taken: vec!["s3://b/x".into()], ..StateScan::default() };
-        state.commit(Some(&scan), &Kept::default(), None).expect("commit");
+        *state.heard() = scan;
+        state.commit(&Kept::default(), None).expect("commit");
         let state = State::open(&path, sources, options(), Some(7)).expect("the state");
         assert_eq!(state.known().objects.len(), 1);
         assert!(state.known().records.as_ref().is_some_and(|r| r.ends_with("records-2.jsonl.gz")));
@@ -558,7 +564,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let sources = vec!["archive".to_owned()];
         let state = State::open(dir.path(), sources.clone(), options(), Some(7)).expect("a new state");
-        state.commit(None, &Kept::default(), None).expect("commit");
+        state.commit(&Kept::default(), None).expect("commit");
         let narrowed = Options { from: Some("2024-03-01".into()), ..options() };
         let Err(FatalError::State(line)) = State::open(dir.path(), sources, narrowed, Some(7)) else {
             panic!("refused")
@@ -571,7 +577,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let sources = vec!["archive".to_owned()];
         let state = State::open(dir.path(), sources.clone(), options(), Some(7)).expect("a new state");
-        state.commit(None, &Kept::default(), None).expect("commit");
+        state.commit(&Kept::default(), None).expect("commit");
         let manifest = fs::read_to_string(dir.path().join(MANIFEST)).expect("manifest");
         assert!(!manifest.contains("include"), "no --include, the manifest as before: {manifest}");
         let included = Options { include: vec!["*.log".into()], ..options() };

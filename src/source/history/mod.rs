@@ -10,11 +10,13 @@
 //! region paced by one [`pace::Pacer`]), files the events by the hour of their time, and lists every
 //! hour of the window, an empty one too: so `--state` knows which hours were asked. An hour is
 //! settled once it ended more than [`LATE_DELIVERY`] before the run began; a settled hour is listed
-//! with a version (so `--state` keeps it), and a later run does not ask for it again: it asks from
-//! the oldest hour not settled and lists the settled ones from what the state kept.
+//! with the version [`SETTLED`] (so `--state` keeps it), and a later run does not ask for it again:
+//! the wrapper that remembers it (`state::KnownStore`) names it in [`Settled::objects`], and the
+//! store asks from the oldest hour not settled and lists the settled ones as they were.
 //!
-//! Regions are read in parallel (each listing is a task of the reading stage), each within its own
-//! budget of two requests a second; a shard of `scan --shard` reads whole regions.
+//! Regions are read in parallel (each store starts asking when the reading begins, before the
+//! stores are listed in turn), each within its own budget of two requests a second; a shard of
+//! `scan --shard` reads whole regions.
 
 pub(crate) mod lookup;
 pub(crate) mod pace;
@@ -22,7 +24,7 @@ pub(crate) mod pace;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use aws_config::retry::RetryConfig;
@@ -30,7 +32,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 
 use super::filter::Filter;
-use super::{BoxFuture, Entry, Fetched, Found, Kind, Location, Object, Store};
+use super::{BoxFuture, Entry, Fetched, Found, Kind, Location, Object, Settled, Store, SETTLED};
 use crate::error::{FatalError, ObjectError, Reason};
 use crate::time::{Timestamp, DAY, HOUR};
 
@@ -44,8 +46,6 @@ pub(crate) const KEPT_FOR: i64 = 90 * DAY;
 /// average. An event later than that would be missed by `--state` runs only (a run without
 /// `--state` asks for every hour).
 pub(crate) const LATE_DELIVERY: i64 = HOUR;
-/// The version a settled hour is listed with: `--state` keeps it, and does not ask for it again.
-const SETTLED: &str = "settled";
 /// Time without an answer before a request is abandoned (and asked again).
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -120,21 +120,17 @@ pub(crate) struct HistoryClient {
     now: Timestamp,
     regions: Mutex<BTreeMap<String, Budget>>,
     pages: Arc<dyn Pages>,
-    /// Settled hours an earlier run kept (`--state`), by name, with their size.
-    settled: BTreeMap<String, u64>,
     /// The run's window (`--from/--to`) and shard.
     filter: Filter,
 }
 
 impl HistoryClient {
-    /// Loads the AWS configuration (on `runtime`, which carries every request later). `settled`:
-    /// the hours `--state` kept settled, with their sizes.
+    /// Loads the AWS configuration (on `runtime`, which carries every request later).
     pub(crate) fn connect(
         options: &HistoryOptions,
         filter: &Filter,
         runtime: &tokio::runtime::Runtime,
         pages: Arc<dyn Pages>,
-        settled: BTreeMap<String, u64>,
     ) -> HistoryClient {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .timeout_config(
@@ -157,7 +153,6 @@ impl HistoryClient {
             now: options.now,
             regions: Mutex::default(),
             pages,
-            settled,
             filter: filter.clone(),
         }
     }
@@ -206,7 +201,8 @@ impl HistoryClient {
         }
     }
 
-    /// The store of `cloudtrail://REGION`, the `ordinal`-th event-history source of the run.
+    /// The store of `cloudtrail://REGION`, the `ordinal`-th event-history source of the run: it
+    /// starts asking when the reading begins ([`Store::begin`]).
     pub(crate) fn store(&self, url: &HistoryUrl, ordinal: u32) -> HistoryStore {
         let mut config =
             aws_sdk_cloudtrail::config::Builder::from(&self.shared).region(Region::new(url.region.clone()));
@@ -218,36 +214,21 @@ impl HistoryClient {
             .entry(url.region.clone())
             .or_insert_with(|| (Arc::new(pace::Pacer::new(pace::SPACING)), Arc::default()))
             .clone();
-        let prefix = format!("{url}/");
-        let settled: Vec<(String, u64)> = self
-            .settled
-            .range(prefix.clone()..)
-            .take_while(|(name, _)| name.starts_with(&prefix))
-            .map(|(name, size)| (name.clone(), *size))
-            .collect();
-        // The settled hours are not asked again: the window starts after the newest.
-        let (mut start, end) = window(&self.filter, self.now);
-        let settled_until = settled.iter().filter_map(|(name, _)| hour_from_name(name)).max();
-        if let Some(hour) = settled_until {
-            start = Timestamp(start.millis().max(hour + HOUR));
-        }
         let owned = self.filter.shard.is_none_or(|shard| ordinal % shard.count == shard.index);
-        // Asked from now on, while the reading lists the stores before it: the regions' lookups
-        // run at once, each at its own pace.
         let asker = Asker {
             client: aws_sdk_cloudtrail::Client::from_conf(config.build()),
             pacer,
             tally,
             pages: Arc::clone(&self.pages),
         };
-        let asking = (owned && start <= end).then(|| self.runtime.spawn(asker.ask_all((start, end))));
         HistoryStore {
             url: url.clone(),
             owned,
-            window: (start, end),
+            window: window(&self.filter, self.now),
             now: self.now,
-            settled,
-            asking: Mutex::new(asking),
+            runtime: self.runtime.clone(),
+            asker: Mutex::new(Some(asker)),
+            begun: OnceLock::new(),
             held: Mutex::default(),
         }
     }
@@ -264,15 +245,26 @@ pub(crate) struct HistoryStore {
     url: HistoryUrl,
     /// Whether this run's shard reads the region.
     owned: bool,
-    /// What is asked: from the oldest hour not settled, to the end of the window.
+    /// The run's window (`--from`/`--to`, the last 90 days at most).
     window: (Timestamp, Timestamp),
     now: Timestamp,
-    /// Settled hours of this region an earlier run kept, by name, with their size (in order).
-    settled: Vec<(String, u64)>,
-    /// The lookups, under way since the store was made; taken by the listing.
-    asking: Mutex<Option<Asking>>,
+    runtime: tokio::runtime::Handle,
+    /// What asks the lookups, until they are started.
+    asker: Mutex<Option<Asker>>,
+    /// The lookups, once started.
+    begun: OnceLock<Begun>,
     /// The documents of the hours listed, until their one fetch.
     held: Mutex<HashMap<String, Vec<u8>>>,
+}
+
+/// A region's asking, started.
+struct Begun {
+    /// Settled hours of this region an earlier run kept, by name, with their size (in order).
+    settled: Vec<(String, u64)>,
+    /// What is asked: from the oldest hour not settled, to the end of the window.
+    window: (Timestamp, Timestamp),
+    /// The lookups under way; taken by the listing.
+    asking: Mutex<Option<Asking>>,
 }
 
 /// A region's lookups under way: the events of the window, or why the region could not be read.
@@ -333,18 +325,46 @@ pub(crate) fn too_old(filter: &Filter, now: Timestamp) -> Option<crate::time::Da
 }
 
 impl HistoryStore {
-    /// Lists every hour: those the state kept settled, then those asked now.
-    async fn list_hours(&self, found: &Found) -> Result<(), FatalError> {
+    /// Starts the lookups (once): from the hour after the newest of those `settled` names, which
+    /// are not asked again.
+    fn start(&self, settled: &Settled) -> &Begun {
+        self.begun.get_or_init(|| {
+            let prefix = format!("{}/", self.url);
+            let settled: Vec<(String, u64)> = settled
+                .objects
+                .range(prefix.clone()..)
+                .take_while(|(name, _)| name.starts_with(&prefix))
+                .map(|(name, size)| (name.clone(), *size))
+                .collect();
+            let (mut start, end) = self.window;
+            let settled_until = settled.iter().filter_map(|(name, _)| hour_from_name(name)).max();
+            if let Some(hour) = settled_until {
+                start = Timestamp(start.millis().max(hour + HOUR));
+            }
+            let asker = self.asker.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let asking = match asker {
+                Some(asker) if self.owned && start <= end => {
+                    Some(self.runtime.spawn(asker.ask_all((start, end))))
+                }
+                _ => None,
+            };
+            Begun { settled, window: (start, end), asking: Mutex::new(asking) }
+        })
+    }
+
+    /// Lists every hour: those an earlier run kept settled, then those asked now.
+    async fn list_hours(&self, settled: &Settled, found: &Found) -> Result<(), FatalError> {
         if !self.owned {
             return Ok(());
         }
-        for (name, size) in &self.settled {
+        let begun = self.start(settled);
+        for (name, size) in &begun.settled {
             let object = self.object(name.clone(), *size, true);
             if found.send(Entry::Object(object)).await.is_err() {
                 return Ok(());
             }
         }
-        let asking = self.asking.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let asking = begun.asking.lock().unwrap_or_else(|e| e.into_inner()).take();
         let Some(asking) = asking else { return Ok(()) };
         let events = match asking.await {
             Ok(Ok(events)) => events,
@@ -355,7 +375,7 @@ impl HistoryStore {
             }
             Err(e) => return Err(FatalError::pool(Some("event history lookups"), e)),
         };
-        for (hour, bytes) in file_by_hour(events, self.window) {
+        for (hour, bytes) in file_by_hour(events, begun.window) {
             let name = hour_name(&self.url, hour);
             let settled = hour + HOUR + LATE_DELIVERY <= self.now.millis();
             let size = bytes.len() as u64;
@@ -429,10 +449,18 @@ fn document(events: impl Iterator<Item = lookup::Found>) -> Vec<u8> {
 }
 
 impl Store for HistoryStore {
-    /// `filter` was the client's already: the window and the shard decide what is asked, as
-    /// soon as the store is made.
-    fn list<'a>(&'a self, _filter: &'a Filter, found: &'a Found) -> BoxFuture<'a, Result<(), FatalError>> {
-        Box::pin(self.list_hours(found))
+    /// `filter` was the client's already: the window and the shard decide what is asked.
+    fn begin(&self, _filter: &Filter, settled: &Settled) {
+        self.start(settled);
+    }
+
+    fn list<'a>(
+        &'a self,
+        _filter: &'a Filter,
+        settled: &'a Settled,
+        found: &'a Found,
+    ) -> BoxFuture<'a, Result<(), FatalError>> {
+        Box::pin(self.list_hours(settled, found))
     }
 
     fn get<'a>(&'a self, object: &'a Object, _whole_up_to: u64) -> BoxFuture<'a, Result<Fetched, Reason>> {

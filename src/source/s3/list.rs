@@ -15,21 +15,22 @@ use crate::error::{ArchivedObject, S3Error};
 use crate::layout::{position, LOGS};
 use crate::source::filter::Filter;
 use crate::source::shard::KeyRange;
-use crate::source::{classify_name, Entry, Found, Location, Object, Verdict};
+use crate::source::{classify_name, Entry, Found, Location, Object, Settled, Verdict};
 
 /// Folders above `AWSLogs/` (a trail's custom prefix) are descended this deep at most; deeper
 /// unknown folders are listed whole rather than walked.
 const MAX_DEPTH_OUTSIDE_LAYOUT: usize = 3;
 
-/// Sends every key under the store's URL that `filter` may keep.
-pub(super) async fn list(store: &S3Store, filter: &Filter, found: &Found) -> Result<(), S3Error> {
-    let unsettled;
-    let filter = if filter.settled_on_s3 {
-        filter
-    } else {
-        unsettled = Filter { settled: None, ..filter.clone() };
-        &unsettled
-    };
+/// Sends every key under the store's URL that `filter` may keep; the day folders `settled`
+/// names are skipped when walking down to them asks less than one flat listing.
+pub(super) async fn list(
+    store: &S3Store,
+    filter: &Filter,
+    settled: &Settled,
+    found: &Found,
+) -> Result<(), S3Error> {
+    let unsettled = Settled::default();
+    let settled = if settled.walk { settled } else { &unsettled };
     let url = &store.url;
     let level = |prefix: String, delimited: bool| Level {
         client: store.client.clone(),
@@ -49,11 +50,11 @@ pub(super) async fn list(store: &S3Store, filter: &Filter, found: &Found) -> Res
         Some(Some(Some(range))) => Some(Level { range: Some(range), ..level(leaf, false) }),
         _ => Some(level(leaf, false)),
     };
-    // Day folders not to be listed again (`--state`) are skipped by walking down to each region
-    // folder, listed from its first day folder to be listed on (one `StartAfter`): with none,
-    // one listing of the whole prefix asks least.
-    let settled = filter.settled.as_deref().filter(|s| !s.is_empty());
-    if (!filter.is_active() && settled.is_none()) || filter.is_leaf(&url.prefix) {
+    // Day folders not to be listed again are skipped by walking down to each region folder,
+    // listed from its first day folder to be listed on (one `StartAfter`): with none, one
+    // listing of the whole prefix asks least.
+    let settled_folders = Some(&*settled.folders).filter(|s| !s.is_empty());
+    if (!filter.is_active() && settled_folders.is_none()) || filter.is_leaf(&url.prefix) {
         return match whole(url.prefix.clone()) {
             Some(listing) => listing.list().await.map(|_| ()),
             None => Ok(()),
@@ -69,12 +70,14 @@ pub(super) async fn list(store: &S3Store, filter: &Filter, found: &Found) -> Res
             for folder in folders?.into_iter().filter(|f| filter.admits(f)) {
                 // Named as the state names day folders: without the trailing separator.
                 let name = format!("s3://{}/{}", url.bucket, folder.trim_end_matches('/'));
-                if let Some(settled) = settled {
+                if let Some(settled_folders) = settled_folders {
                     let at = position(&name).unwrap_or_default();
                     let region = at.service == Some(LOGS) && at.region.is_some() && at.year.is_none();
                     let under = format!("{name}/");
-                    let skipped: Vec<&String> =
-                        settled.range(under.clone()..).take_while(|f| f.starts_with(&under)).collect();
+                    let skipped: Vec<&String> = settled_folders
+                        .range(under.clone()..)
+                        .take_while(|f| f.starts_with(&under))
+                        .collect();
                     if let (true, Some(last)) = (region, skipped.last()) {
                         // Past the last settled day folder: every key of it sorts before
                         // `<last>0` ('/' is below '0'), every later day folder after it.
@@ -92,14 +95,14 @@ pub(super) async fn list(store: &S3Store, filter: &Filter, found: &Found) -> Res
                         continue;
                     }
                     // Other services' folders (digests, Insights) are not walked day by day:
-                    // one listing each, as without --state, unless narrowing prunes them.
+                    // one listing each, as with nothing settled, unless narrowing prunes them.
                     let other = at.service.is_some_and(|s| s != LOGS) && at.region.is_none();
                     if other && !filter.is_active() {
                         leaves.push(folder);
                         continue;
                     }
                 }
-                if filter.settles(&name) {
+                if settled.settles(&name) {
                     if found.send(Entry::Settled(name)).await.is_err() {
                         return Ok(());
                     }

@@ -26,7 +26,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::Client;
 
 use super::filter::Filter;
-use super::{BoxFuture, Fetched, Found, Object, Store};
+use super::{BoxFuture, Fetched, Found, Object, Settled, Store};
 use crate::error::Reason;
 use crate::error::{FatalError, S3Error};
 
@@ -168,8 +168,13 @@ pub(crate) struct S3Store {
 }
 
 impl Store for S3Store {
-    fn list<'a>(&'a self, filter: &'a Filter, found: &'a Found) -> BoxFuture<'a, Result<(), FatalError>> {
-        Box::pin(async move { list::list(self, filter, found).await.map_err(FatalError::S3) })
+    fn list<'a>(
+        &'a self,
+        filter: &'a Filter,
+        settled: &'a Settled,
+        found: &'a Found,
+    ) -> BoxFuture<'a, Result<(), FatalError>> {
+        Box::pin(async move { list::list(self, filter, settled, found).await.map_err(FatalError::S3) })
     }
 
     fn get<'a>(&'a self, object: &'a Object, whole_up_to: u64) -> BoxFuture<'a, Result<Fetched, Reason>> {
