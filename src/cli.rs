@@ -453,6 +453,12 @@ pub struct RuleArgs {
     #[arg(long, value_name = "MINUTES", default_value_t = 10, help_heading = "Findings")]
     pub denied_burst_minutes: u32,
 
+    /// tunnel-outside-endpoint-lifetime: a finding when a successful tunnel goes through an
+    /// endpoint more than MINUTES before its creation or after its deletion, as the archive
+    /// records them.
+    #[arg(long, value_name = "MINUTES", default_value_t = 5, help_heading = "Findings")]
+    pub lifetime_margin_minutes: u32,
+
     /// privileged-os-user: the OS users (instanceOSUser) a pushed key makes a finding for, comma
     /// separated.
     #[arg(

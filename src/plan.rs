@@ -308,6 +308,7 @@ fn rules(args: RuleArgs) -> Rules {
         expected_ports,
         fan_out: Threshold { count: args.fan_out_instances.get(), minutes: args.fan_out_minutes },
         denied_burst: Threshold { count: args.denied_burst.get(), minutes: args.denied_burst_minutes },
+        lifetime_margin_minutes: args.lifetime_margin_minutes,
         privileged_users: args.privileged_os_users,
     }
 }

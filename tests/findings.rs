@@ -67,6 +67,7 @@ fn every_rule_finds_exactly_the_events_injected_for_it_and_nothing_of_the_backgr
             "key-to-many-instances",
             "privileged-os-user",
             "serial-console-key",
+            "tunnel-outside-endpoint-lifetime",
             "tunnel-unusual-port"
         ]
         .map(String::from)
@@ -100,6 +101,8 @@ fn thresholds_are_options() {
     assert_eq!(run(&["--fan-out-instances", "7"]), without("key-to-many-instances"));
     assert_eq!(run(&["--denied-burst", "7"]), without("denied-burst"));
     assert_eq!(run(&["--privileged-os-users", "admin"]), without("privileged-os-user"));
+    assert_eq!(run(&["--lifetime-margin-minutes", "8"]), without("tunnel-outside-endpoint-lifetime"));
+    assert_eq!(run(&["--lifetime-margin-minutes", "6"]), all, "the tunnel is 7 minutes after the deletion");
     // 3389 no longer expected: alice's tunnel to it is a finding too.
     let ports = run(&["--expected-ports", "22"]);
     assert_eq!(ports.iter().filter(|r| *r == "tunnel-unusual-port").count(), 2);
@@ -191,7 +194,8 @@ fn fail_on_exits_5_on_a_finding_at_or_above_the_severity_unless_suppressed_and_3
         "all-but-low.json",
         r#"{"suppressions": [
             {"rule": "key-to-many-instances", "reason": "r"}, {"rule": "tunnel-unusual-port", "reason": "r"},
-            {"rule": "serial-console-key", "reason": "r"}, {"rule": "denied-burst", "reason": "r"}
+            {"rule": "serial-console-key", "reason": "r"}, {"rule": "denied-burst", "reason": "r"},
+            {"rule": "tunnel-outside-endpoint-lifetime", "reason": "r"}
         ]}"#,
     );
     let suppress = ["--suppress", only_low.to_str().expect("utf-8")];
@@ -345,6 +349,15 @@ fn connections_of_a_finding_are_exactly_its_evidence() {
             assert_eq!(row["principal"], finding["principal"], "{rule}");
         }
     }
+    // The tunnel after its endpoint's deletion: its one row; the deletion is evidence, not a row.
+    let lifetime = all.iter().find(|f| f["rule"] == "tunnel-outside-endpoint-lifetime").expect("the finding");
+    let id = lifetime["id"].as_str().expect("id");
+    let out =
+        trailscope(["connections", "-q", "-f", "jsonl", "--finding", id, archive().to_str().expect("utf-8")]);
+    let rows: Vec<Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("row")).collect();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!((&rows[0]["time"], &rows[0]["outcome"]), (&lifetime["last_seen"], &Value::from("connected")));
     let out =
         trailscope(["connections", "--finding", "0000000000000000", archive().to_str().expect("utf-8")]);
     assert_eq!(out.status.code(), Some(1));

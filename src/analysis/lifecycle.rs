@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::error::Reason;
 use crate::event::tables::Sym;
 use crate::event::{
-    Event, Kept, CREATE_ENDPOINT, CREATE_TAGS, DELETE_ENDPOINT, DELETE_TAGS, MODIFY_ENDPOINT,
+    Event, Kept, Origin, CREATE_ENDPOINT, CREATE_TAGS, DELETE_ENDPOINT, DELETE_TAGS, MODIFY_ENDPOINT,
 };
 use crate::report::{EndpointLife, LifecycleMark, Modification};
 use crate::time::Timestamp;
@@ -47,6 +47,8 @@ pub(crate) struct Mark {
     pub(crate) principal: Option<String>,
     /// The record's `eventID`.
     pub(crate) event_id: Option<String>,
+    /// The event itself, in [`Activity::lifecycle`]: a finding names it as evidence.
+    pub(crate) origin: Origin,
 }
 
 /// One endpoint's life as the archive records it: each field as it stands after the last call
@@ -120,6 +122,7 @@ impl Lifecycle {
             time: event.time,
             principal: (!principal.is_empty()).then(|| principal.to_owned()),
             event_id: record.get("eventID").and_then(Value::as_str).map(str::to_owned),
+            origin: event.origin,
         };
         match name {
             CREATE_ENDPOINT => {

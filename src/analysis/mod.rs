@@ -136,9 +136,9 @@ pub(crate) fn report(
     plan: &FindingPlan,
 ) -> Result<Report, Reason> {
     let kept = activity.kept;
-    let (findings, suppressed) = plan.suppressions.apply(findings::find(activity, &plan.rules)?);
-    let attributed = Attributed::of(activity);
     let lifecycle = Lifecycle::of(activity)?;
+    let (findings, suppressed) = plan.suppressions.apply(findings::find(activity, &lifecycle, &plan.rules)?);
+    let attributed = Attributed::of(activity);
     let (event_names, fields) = classify(&attributed, kept)?;
     let conflicts = conflicts(activity)?;
     let summary = summary(activity, &attributed, &lifecycle, &objects);
@@ -353,6 +353,40 @@ pub(crate) mod tests {
 
         pub(crate) fn serial(&mut self, second: i64, principal: &str) -> usize {
             self.push(SEND_SERIAL_CONSOLE_SSH_PUBLIC_KEY, second, principal, None, None)
+        }
+
+        /// A lifecycle call of `ec2.amazonaws.com` (read back whole by [`lifecycle`]): its
+        /// record is `members` (`requestParameters`, `responseElements`) and its `eventID`, the
+        /// record number.
+        pub(crate) fn lifecycle_call(
+            &mut self,
+            name: &str,
+            second: i64,
+            error: Option<&str>,
+            members: serde_json::Value,
+        ) -> usize {
+            let record = self.events.len() as u32;
+            let mut members = members;
+            members["eventID"] = serde_json::Value::from(record.to_string());
+            let at = self.spool.append(members.to_string().as_bytes()).expect("spool");
+            let t = &self.tables;
+            self.events.push(Event {
+                origin: Origin { object: 0, record },
+                time: Some(Timestamp(second * 1_000)),
+                id: u128::from(record),
+                content: u64::from(record),
+                name: t.symbol(name),
+                account: t.symbol("111122223333"),
+                region: t.symbol("eu-west-1"),
+                principal: t.symbol("netadmin"),
+                error: error.map(|e| t.symbol(e)),
+                endpoint: None,
+                shape: t.shape(&[t.path("eventID")]),
+                values: vec![u64::from(record)].into(),
+                record: at,
+                lifecycle: true,
+            });
+            record as usize
         }
 
         pub(crate) fn other(&mut self, name: &str, second: i64) -> usize {

@@ -22,10 +22,12 @@ pub(crate) fn run(plan: &ConnectionsPlan, redactor: &mut Redactor) -> Result<Out
     let problems = integrity.as_ref().map_or(0, |i| i.problems());
     let scan = read.scan;
     let activity = analysis::activity(&scan.kept, plan.window);
+    let lifecycle = Lifecycle::of(&activity).map_err(spool_error)?;
     let mut filter = plan.filter.clone();
     if let Some(id) = &plan.finding {
         // The rows of one finding: its evidence, as the rules found it under these thresholds.
-        let found = analysis::findings::find_with_evidence(&activity, &plan.rules).map_err(spool_error)?;
+        let found = analysis::findings::find_with_evidence(&activity, &lifecycle, &plan.rules)
+            .map_err(spool_error)?;
         let (_, evidence) = found
             .into_iter()
             .find(|(f, _)| &f.id == id)
@@ -40,7 +42,6 @@ pub(crate) fn run(plan: &ConnectionsPlan, redactor: &mut Redactor) -> Result<Out
         activity.direct_keys.len(),
         activity.serial_console_keys.len()
     ));
-    let lifecycle = Lifecycle::of(&activity).map_err(spool_error)?;
     let reader = RowReader::new(&scan.kept).with_names(lifecycle.names());
     let mut rows = Rows { reader, redactor };
     let mut layout = Layout::new(plan.format);

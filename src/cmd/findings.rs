@@ -1,6 +1,7 @@
 //! `trailscope findings`: read the sources, pair keys with tunnels, run the rules, and write the
 //! findings as a list or as OCSF lines.
 
+use crate::analysis::lifecycle::Lifecycle;
 use crate::analysis::{self, findings};
 use crate::error::FatalError;
 use crate::output;
@@ -18,7 +19,8 @@ pub(crate) fn run(plan: &FindingsPlan, redactor: &mut Redactor) -> Result<Outcom
     let problems = integrity.as_ref().map_or(0, |i| i.problems());
     let scan = read.scan;
     let activity = analysis::activity(&scan.kept, plan.window);
-    let found = findings::find(&activity, &plan.findings.rules).map_err(spool_error)?;
+    let lifecycle = Lifecycle::of(&activity).map_err(spool_error)?;
+    let found = findings::find(&activity, &lifecycle, &plan.findings.rules).map_err(spool_error)?;
     let (mut listed, mut suppressed) = plan.findings.suppressions.apply(found);
     log.stage(format_args!("found: {} findings, {} suppressed", listed.len(), suppressed.len()));
     // With --state: the findings the last report (or `findings` run) did not have, and this

@@ -3,18 +3,23 @@
 //! of `key-to-many-instances`, `tunnel-unusual-port`, `denied-burst` and `privileged-os-user`,
 //! each beside activity of the same principal that must not be evidence (a key an hour and more
 //! from the burst, a denied attempt outside the window, a tunnel to an expected port, a denied
-//! tunnel to an unusual one). The serial-console keys of the regular schedule are
-//! `serial-console-key`'s. The truth of each finding is written here, from the plan: the events
-//! each rule must name, never read back from the archive.
+//! tunnel to an unusual one). With the lifecycle scenario, a tunnel through `e2` minutes after
+//! its deletion is `tunnel-outside-endpoint-lifetime`'s (the tunnels before it, and the other
+//! endpoints' tunnels, all within their lives, are not). The serial-console keys of the regular
+//! schedule are `serial-console-key`'s. The truth of each finding is written here, from the plan:
+//! the events each rule must name, never read back from the archive.
 
 use serde::Serialize;
 
+use super::lifecycle::{Lives, E2_DELETED_BEFORE_END};
 use super::records;
-use super::{Activity, Plan, Written, ACCOUNTS, STREAMS};
+use super::{Activity, Plan, Rng, Written, ACCOUNTS, STREAMS};
 use crate::report::Severity;
 
 /// Seconds at the end of the span that the regular schedule leaves to the injected activities.
 pub(super) const RESERVED_S: i64 = 5 * 3_600;
+
+const LIFETIME: &str = "tunnel-outside-endpoint-lifetime";
 
 /// The principal that sprays keys across instances.
 const FAN_OUT_USER: &str = "deploy-bot";
@@ -110,6 +115,21 @@ impl Plan<'_> {
             truth("privileged-os-user", 2, &[&stream2[1]], None, None),
             truth("denied-burst", 2, &stream2[3..9].iter().collect::<Vec<_>>(), Some(third), None),
         ];
+        if self.has_lifecycle() {
+            // Seven minutes after e2's deletion (lifecycle.rs), bob (k = 1) tunnels through it;
+            // the deletion joins the evidence once written ([`Plan::lifetime_evidence`]).
+            let e2 = 2;
+            let stream = self.endpoints[e2].stream;
+            let offset = RESERVED_S - (E2_DELETED_BEFORE_END - 7 * MINUTE_S * 1_000) / 1_000;
+            let activity = Activity::Connect { endpoint: e2, k: 1, keyed: true };
+            // On a random stream of its own, so that the rest of the archive draws what it drew
+            // before this was added.
+            let drawn =
+                std::mem::replace(&mut self.rng, Rng::fork(self.spec.seed, u64::from(u32::MAX) + 311));
+            let written = self.write(stream, at, vec![(offset, Injected::new(activity))]);
+            self.rng = drawn;
+            found.push(self.finding_truth(LIFETIME, stream, &[&written[0]], Some(e2), None));
+        }
         let serial: Vec<(usize, Written)> = (0..STREAMS.len())
             .flat_map(|s| {
                 self.activities[s]
@@ -121,8 +141,28 @@ impl Plan<'_> {
         for (stream, written) in serial {
             found.push(self.finding_truth("serial-console-key", stream, &[&written], None, None));
         }
-        found.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.first_seen.cmp(&b.first_seen)));
         self.findings = found;
+        self.sort_findings();
+    }
+
+    /// Adds to the truth of `tunnel-outside-endpoint-lifetime` the deletion its tunnel came
+    /// after, as `lives` wrote it (the lifecycle scenario is written after the schedule).
+    pub(super) fn lifetime_evidence(&mut self, lives: &Lives) {
+        for finding in self.findings.iter_mut().filter(|f| f.rule == LIFETIME) {
+            let endpoint = finding.endpoint.as_deref().unwrap_or_default();
+            let deleted = lives.lives.get(endpoint).and_then(|(life, _)| life.deleted.as_ref());
+            let deleted = deleted.expect("e2's deletion is in the scenario");
+            finding.event_ids.insert(0, deleted.event_id.clone().unwrap_or_default());
+            finding.first_seen = deleted.time.clone().unwrap_or_default();
+        }
+        self.sort_findings();
+    }
+
+    /// As the report sorts them, but for ids, which the truth does not know: most severe first,
+    /// then the earliest.
+    fn sort_findings(&mut self) {
+        self.findings
+            .sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.first_seen.cmp(&b.first_seen)));
     }
 
     /// Writes each `(second after at, activity)` of `stream`, as the regular schedule would, with
@@ -174,7 +214,7 @@ impl Plan<'_> {
         port: Option<&'static str>,
     ) -> FindingTruth {
         let severity = match rule {
-            "key-to-many-instances" => Severity::High,
+            "key-to-many-instances" | LIFETIME => Severity::High,
             "privileged-os-user" => Severity::Low,
             _ => Severity::Medium,
         };

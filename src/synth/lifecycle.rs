@@ -29,6 +29,10 @@ use crate::event::EndpointId;
 use crate::report::{EndpointLife, EndpointReport, LifecycleMark, Modification};
 use crate::time::{Timestamp, DAY, HOUR, MINUTE};
 
+/// How long before the span's end `e2` is deleted: `synth::findings` opens a tunnel through it
+/// after that.
+pub(super) const E2_DELETED_BEFORE_END: i64 = 15 * MINUTE;
+
 /// Who manages the endpoints (a user of the `EC2Admin` role), and who is refused.
 const NETADMIN: &str = "netadmin";
 const REFUSED: &str = "contractor";
@@ -297,11 +301,16 @@ const DRY_RUN: (&str, &str) =
     ("Client.DryRunOperation", "Request would have succeeded, but DryRun flag is set.");
 
 impl Plan<'_> {
+    /// Whether the archive gets the scenario: asked for, and enough endpoints to play it.
+    pub(super) fn has_lifecycle(&self) -> bool {
+        self.spec.lifecycle && self.endpoints.len() >= 5
+    }
+
     /// The scenario of the module's documentation, on a random stream of its own (the rest of the
     /// archive draws what it drew without it).
     pub(super) fn lifecycle(&self) -> Lives {
         let mut lives = Lives { records: vec![Vec::new(); STREAMS.len()], ..Lives::default() };
-        if !self.spec.lifecycle || self.endpoints.len() < 5 {
+        if !self.has_lifecycle() {
             return lives;
         }
         let mut rng = Rng::fork(self.spec.seed, u64::from(u32::MAX) + 31);
@@ -362,7 +371,7 @@ impl Plan<'_> {
         let eid = create.write(&mut out, rng, &c, &e2, None);
         lives.push(s2, c.time, take(&mut out));
         let mut life = create.life(mark(&c, &eid));
-        let c = call(s2, NETADMIN, end - 15 * MINUTE);
+        let c = call(s2, NETADMIN, end - E2_DELETED_BEFORE_END);
         let eid = delete(&mut out, rng, &c, &e2, None);
         lives.push(s2, c.time, take(&mut out));
         life.deleted = Some(mark(&c, &eid));

@@ -230,6 +230,7 @@ pub fn generate(spec: &Spec, dir: &Path) -> io::Result<Truth> {
     let mut plan = Plan::new(spec);
     plan.schedule()?;
     let mut lives = plan.lifecycle();
+    plan.lifetime_evidence(&lives);
     let objects = plan.objects(std::mem::take(&mut lives.records));
     let written = objects
         .par_iter()

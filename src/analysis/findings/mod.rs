@@ -7,6 +7,7 @@
 
 mod denied;
 mod fan_out;
+mod lifetime;
 mod port;
 mod privileged;
 mod serial;
@@ -21,6 +22,7 @@ use crate::hash::Sha256;
 use crate::report::{Finding, Severity};
 use crate::time::MINUTE;
 
+use super::lifecycle::Lifecycle;
 use super::Activity;
 use values::Values;
 
@@ -34,7 +36,8 @@ pub(crate) struct Rule {
 }
 
 /// Every rule, in the order docs/findings.md describes them.
-pub(crate) const RULES: [Rule; 5] = [port::RULE, fan_out::RULE, serial::RULE, denied::RULE, privileged::RULE];
+pub(crate) const RULES: [Rule; 6] =
+    [port::RULE, fan_out::RULE, serial::RULE, denied::RULE, lifetime::RULE, privileged::RULE];
 
 /// The rules' thresholds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +48,9 @@ pub(crate) struct Rules {
     pub(crate) fan_out: Threshold,
     /// `denied-burst`: denied calls of one principal.
     pub(crate) denied_burst: Threshold,
+    /// `tunnel-outside-endpoint-lifetime`: how far, in minutes, a tunnel may be from its
+    /// endpoint's creation or deletion (clocks and delivery are not exact) without a finding.
+    pub(crate) lifetime_margin_minutes: u32,
     /// `privileged-os-user`: the OS users a pushed key must not be for.
     pub(crate) privileged_users: Vec<String>,
 }
@@ -69,6 +75,7 @@ impl Default for Rules {
             expected_ports: vec![22, 3389],
             fan_out: Threshold { count: 5, minutes: 60 },
             denied_burst: Threshold { count: 5, minutes: 10 },
+            lifetime_margin_minutes: 5,
             privileged_users: vec!["root".to_owned()],
         }
     }
@@ -80,11 +87,14 @@ pub(super) struct Found<'k> {
     title: String,
     evidence: Vec<&'k Event>,
     port: Option<String>,
+    /// The event the finding is about, when it is not the first evidence event: the finding's
+    /// id, principal, account and region are its.
+    about: Option<&'k Event>,
 }
 
 impl<'k> Found<'k> {
     fn new(rule: Rule, title: String, evidence: Vec<&'k Event>) -> Self {
-        Found { rule, title, evidence, port: None }
+        Found { rule, title, evidence, port: None, about: None }
     }
 }
 
@@ -92,29 +102,38 @@ impl<'k> Found<'k> {
 pub(super) struct Context<'a, 'k> {
     activity: &'a Activity<'k>,
     rules: &'a Rules,
+    /// The endpoints' lives, as the report shows them.
+    lifecycle: &'a Lifecycle,
     values: Values<'k>,
     /// Every `SendSSHPublicKey`, paired with a tunnel or not, in origin order.
     keys: Vec<&'k Event>,
 }
 
-/// Every finding of `activity` under `rules`: most severe first, then the earliest, then by id.
-pub(crate) fn find(activity: &Activity<'_>, rules: &Rules) -> Result<Vec<Finding>, Reason> {
-    Ok(find_with_evidence(activity, rules)?.into_iter().map(|(finding, _)| finding).collect())
+/// Every finding of `activity` (whose endpoints lived as `lifecycle` says) under `rules`: most
+/// severe first, then the earliest, then by id.
+pub(crate) fn find(
+    activity: &Activity<'_>,
+    lifecycle: &Lifecycle,
+    rules: &Rules,
+) -> Result<Vec<Finding>, Reason> {
+    Ok(find_with_evidence(activity, lifecycle, rules)?.into_iter().map(|(finding, _)| finding).collect())
 }
 
 /// Every finding, as [`find`] gives them, each with its evidence events in time order.
 pub(crate) fn find_with_evidence<'k>(
     activity: &Activity<'k>,
+    lifecycle: &Lifecycle,
     rules: &Rules,
 ) -> Result<Vec<(Finding, Vec<&'k Event>)>, Reason> {
     let mut keys: Vec<&Event> =
         activity.tunnels.iter().filter_map(|t| t.key).chain(activity.direct_keys.iter().copied()).collect();
     keys.sort_unstable_by_key(|e| e.origin);
-    let mut cx = Context { activity, rules, values: Values::new(activity.kept), keys };
+    let mut cx = Context { activity, rules, lifecycle, values: Values::new(activity.kept), keys };
     let mut found = port::find(&mut cx)?;
     found.extend(fan_out::find(&mut cx)?);
     found.extend(serial::find(&mut cx)?);
     found.extend(denied::find(&mut cx)?);
+    found.extend(lifetime::find(&mut cx));
     found.extend(privileged::find(&mut cx)?);
     let key_of_tunnel: FastMap<Origin, &Event> =
         activity.tunnels.iter().filter_map(|t| Some((t.event.origin, t.key?))).collect();
@@ -156,13 +175,17 @@ fn finding<'k>(
     }
     instances.sort();
     instances.dedup();
-    let first = found.evidence[0];
+    let first = found.about.unwrap_or(found.evidence[0]);
     let text = |sym| Some(vocabulary.text(sym)).filter(|t| !t.is_empty()).map(str::to_owned);
     let mut endpoints = found.evidence.iter().filter_map(|e| e.endpoint);
     let endpoint = endpoints.next().filter(|&one| endpoints.all(|e| e == one)).and_then(text);
     let time = |e: Option<&&Event>| e.and_then(|e| e.time).map(|t| t.to_string());
+    let first_id = match found.about {
+        Some(about) => &event_ids[found.evidence.iter().position(|e| e.origin == about.origin).unwrap_or(0)],
+        None => &event_ids[0],
+    };
     let finding = Finding {
-        id: finding_id(found.rule.id, &event_ids[0]),
+        id: finding_id(found.rule.id, first_id),
         rule: found.rule.id.to_owned(),
         severity: found.rule.severity,
         title: found.title,
@@ -186,8 +209,10 @@ pub(crate) fn fails(findings: &[Finding], new: Option<&[String]>, at: Severity) 
     findings.iter().any(|f| f.severity >= at && new.is_none_or(|new| new.contains(&f.id)))
 }
 
-/// A finding's id: the first 16 hex digits of the SHA-256 of its rule and its first evidence's
-/// `eventID`, so the same finding has the same id in every run, shard and format.
+/// A finding's id: the first 16 hex digits of the SHA-256 of its rule and the `eventID` of the
+/// event it is about (its first evidence's, but a tunnel's where a deletion before it is evidence
+/// too, since one deletion may precede many), so the same finding has the same id in every run,
+/// shard and format.
 pub(crate) fn finding_id(rule: &str, first_event_id: &str) -> String {
     let mut id = Sha256::of(format!("{rule}\n{first_event_id}").as_bytes()).to_string();
     id.truncate(16);

@@ -1,7 +1,9 @@
 use super::*;
+use crate::analysis::lifecycle::Lifecycle;
 use crate::analysis::tests::Builder;
-use crate::analysis::{activity, Window};
-use crate::event::{Kept, OPEN_TUNNEL};
+use crate::analysis::{activity, Activity, Window};
+use crate::event::{Kept, CREATE_ENDPOINT, DELETE_ENDPOINT, OPEN_TUNNEL};
+use serde_json::json;
 
 const MIN: i64 = 60;
 
@@ -16,8 +18,17 @@ fn key(b: &mut Builder, second: i64, who: &str, instance: &str, user: &str, erro
 
 /// The findings of `kept` under `rules`, each as (rule, the record numbers of its evidence).
 fn found(kept: &Kept, rules: &Rules) -> Vec<(String, Vec<String>)> {
-    let activity = activity(kept, Window::after_seconds(60));
-    find(&activity, rules).expect("findings").into_iter().map(|f| (f.rule, f.event_ids)).collect()
+    findings_of(kept, rules).into_iter().map(|f| (f.rule, f.event_ids)).collect()
+}
+
+/// The findings of `activity` under `rules`, with its endpoints' lives.
+fn of(activity: &Activity<'_>, rules: &Rules) -> Vec<Finding> {
+    let lifecycle = Lifecycle::of(activity).expect("lifecycle");
+    find(activity, &lifecycle, rules).expect("findings")
+}
+
+fn findings_of(kept: &Kept, rules: &Rules) -> Vec<Finding> {
+    of(&activity(kept, Window::after_seconds(60)), rules)
 }
 
 fn ids(records: &[usize]) -> Vec<String> {
@@ -85,8 +96,7 @@ fn keys_to_many_instances_within_the_window_are_one_finding_of_exactly_those_key
     let all = found(&kept, &Rules::default());
     assert_eq!(all, [("key-to-many-instances".into(), ids(&burst))]);
     assert!(!all[0].1.contains(&early.to_string()) && !all[0].1.contains(&late.to_string()));
-    let activity = activity(&kept, Window::after_seconds(60));
-    let finding = &find(&activity, &Rules::default()).expect("findings")[0];
+    let finding = &findings_of(&kept, &Rules::default())[0];
     assert_eq!(finding.instances, ["i-1", "i-2", "i-3", "i-4", "i-5"]);
     assert_eq!(finding.title, "SSH keys pushed to 5 instances within 60 minutes");
     assert_eq!(finding.principal.as_deref(), Some("mallory"));
@@ -132,8 +142,7 @@ fn findings_are_sorted_by_severity_then_time_and_ids_name_rule_and_first_event()
         key(&mut b, 100 * MIN + m * MIN, "mallory", &format!("i-{}", 10 + i), "ec2-user", None);
     }
     let kept = b.kept();
-    let activity = activity(&kept, Window::after_seconds(60));
-    let findings = find(&activity, &Rules::default()).expect("findings");
+    let findings = findings_of(&kept, &Rules::default());
     let rules: Vec<&str> = findings.iter().map(|f| f.rule.as_str()).collect();
     assert_eq!(
         rules,
@@ -147,4 +156,87 @@ fn findings_are_sorted_by_severity_then_time_and_ids_name_rule_and_first_event()
     assert_eq!(findings[1].port.as_deref(), Some("8080"));
     assert_eq!(findings[1].endpoint.as_deref(), Some("eice-1"));
     assert_eq!(findings[1].first_seen.as_deref(), Some("1970-01-01T00:00:05Z"));
+}
+
+/// A successful or failed `CreateInstanceConnectEndpoint` of `endpoint`, as CloudTrail writes it.
+fn create(b: &mut Builder, second: i64, endpoint: &str) -> usize {
+    let members = json!({
+        "requestParameters": {"CreateInstanceConnectEndpointRequest": {"SubnetId": "subnet-1"}},
+        "responseElements": {"CreateInstanceConnectEndpointResponse":
+            {"instanceConnectEndpoint": {"instanceConnectEndpointId": endpoint}}}
+    });
+    b.lifecycle_call(CREATE_ENDPOINT, second, None, members)
+}
+
+fn delete(b: &mut Builder, second: i64, endpoint: &str, error: Option<&str>) -> usize {
+    let members = json!({
+        "requestParameters": {"DeleteInstanceConnectEndpointRequest": {"InstanceConnectEndpointId": endpoint}},
+        "responseElements": if error.is_some() { json!(null) } else {
+            json!({"DeleteInstanceConnectEndpointResponse":
+                {"instanceConnectEndpoint": {"instanceConnectEndpointId": endpoint}}})
+        }
+    });
+    b.lifecycle_call(DELETE_ENDPOINT, second, error, members)
+}
+
+fn tunnel_through(b: &mut Builder, second: i64, endpoint: &str, error: Option<&str>) -> usize {
+    b.push_with(OPEN_TUNNEL, second, "mallory", Some(endpoint), error, &[("remotePort", "22")])
+}
+
+#[test]
+fn a_tunnel_well_before_its_endpoints_creation_or_after_its_deletion_is_a_finding_of_both_events() {
+    let mut b = Builder::new();
+    // eice-1: created at 1,000 s, deleted at 10,000 s.
+    let created = create(&mut b, 1_000, "eice-1");
+    let deleted = delete(&mut b, 10_000, "eice-1", None);
+    let early = tunnel_through(&mut b, 1_000 - 6 * MIN, "eice-1", None);
+    tunnel_through(&mut b, 1_000 - 4 * MIN, "eice-1", None); // within the margin: clocks
+    tunnel_through(&mut b, 5_000, "eice-1", None); // in its life
+    tunnel_through(&mut b, 10_000 + 5 * MIN, "eice-1", None); // the margin is "more than"
+    let late = tunnel_through(&mut b, 10_000 + 3 * 3_600, "eice-1", None);
+    tunnel_through(&mut b, 10_000 + 4 * 3_600, "eice-1", Some("AccessDenied")); // opened nothing
+    let later = tunnel_through(&mut b, 10_000 + 5 * 3_600, "eice-1", None);
+    let kept = b.kept();
+    let findings = findings_of(&kept, &Rules::default());
+    let rule = "tunnel-outside-endpoint-lifetime";
+    let mut seen: Vec<(&str, Vec<String>)> =
+        findings.iter().map(|f| (f.rule.as_str(), f.event_ids.clone())).collect();
+    // The two after the deletion share their first time: their ids order them.
+    seen[1..].sort();
+    assert_eq!(
+        seen,
+        [(rule, ids(&[early, created])), (rule, ids(&[deleted, late])), (rule, ids(&[deleted, later]))],
+        "evidence in time order: the tunnel and the call it contradicts"
+    );
+    assert_eq!(findings[0].title, "Tunnel through eice-1 6 minutes before its creation");
+    assert_eq!(findings[0].severity, Severity::High);
+    // About the tunnel, not the deletion: its principal and id, one id per tunnel.
+    let late = findings.iter().find(|f| f.event_ids[1] == late.to_string()).expect("the late tunnel");
+    assert_eq!(late.title, "Tunnel through eice-1 3 hours after its deletion");
+    assert_eq!(late.principal.as_deref(), Some("mallory"));
+    assert_eq!(late.endpoint.as_deref(), Some("eice-1"));
+    assert_eq!(late.id, finding_id(rule, &late.event_ids[1]));
+    assert_ne!(findings[1].id, findings[2].id);
+    assert_eq!(late.first_seen.as_deref(), Some("1970-01-01T02:46:40Z"), "the deletion's time");
+    assert_eq!(late.last_seen.as_deref(), Some("1970-01-01T05:46:40Z"), "the tunnel's");
+    let wide = Rules { lifetime_margin_minutes: 6 * 60, ..Rules::default() };
+    assert!(findings_of(&kept, &wide).is_empty(), "six hours of margin cover every tunnel");
+}
+
+#[test]
+fn a_tunnel_through_an_endpoint_whose_creation_or_deletion_the_archive_lacks_or_that_was_refused_is_none() {
+    let mut b = Builder::new();
+    // eice-old: created before the archive, deleted in it; tunnels long before the deletion.
+    delete(&mut b, 100_000, "eice-old", None);
+    tunnel_through(&mut b, 10, "eice-old", None);
+    // eice-kept: created in the archive, never deleted; a deletion refused.
+    create(&mut b, 1_000, "eice-kept");
+    delete(&mut b, 2_000, "eice-kept", Some("Client.UnauthorizedOperation"));
+    tunnel_through(&mut b, 50_000, "eice-kept", None);
+    // eice-none: no lifecycle call read at all.
+    tunnel_through(&mut b, 60_000, "eice-none", None);
+    // A tunnel naming no endpoint.
+    b.tunnel(70_000, "mallory", None, None);
+    let kept = b.kept();
+    assert_eq!(found(&kept, &Rules::default()), []);
 }
