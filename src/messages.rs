@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::error::{ArchivedObject, ObjectError};
-use crate::output::sanitize;
+use crate::output::{failures, sanitize};
 use crate::scan::Progress;
 use crate::source::history;
 
@@ -39,17 +39,22 @@ impl Log {
         }
     }
 
-    /// The unreadable objects, after the work is done, grouped by reason: a reason with few
-    /// objects gets a line per object (with its whole error), one with many a single line with
-    /// the count and a few names, so a storm of thousands of failures stays a few lines. Names
-    /// and reasons are escaped: an S3 key or a file name can hold any character, a terminal
-    /// escape included.
+    /// The unreadable objects, after the work is done, grouped by reason ([`failures::lines`]).
+    /// Names and reasons are escaped: an S3 key or a file name can hold any character, a
+    /// terminal escape included.
     pub(crate) fn warn(&self, failures: &[ObjectError]) {
         if self.quiet {
             return;
         }
-        for line in failure_lines(failures) {
+        for line in failures::lines(failures) {
             eprintln!("trailscope: warning: {}", sanitize::escape(&line));
+        }
+    }
+
+    /// One warning line of its own (escaped).
+    pub(crate) fn warn_line(&self, line: &str) {
+        if !self.quiet {
+            eprintln!("trailscope: warning: {}", sanitize::escape(line));
         }
     }
 
@@ -65,9 +70,9 @@ impl Log {
         };
         let line = format!(
             "{} objects in archive storage classes, not read ({}): {}; {next}, then run again",
-            crate::error::thousands(archived.len()),
-            archive_classes(archived),
-            crate::error::some_names(&names),
+            failures::thousands(archived.len()),
+            failures::archive_classes(archived),
+            failures::some_names(&names),
         );
         eprintln!("trailscope: warning: {}", sanitize::escape(&line));
     }
@@ -138,34 +143,4 @@ impl Progress for Bar {
         self.0.set_length(listed);
         self.0.inc(1);
     }
-}
-
-/// The lines that say what could not be read: per object for reasons with few objects, one per
-/// reason for the rest.
-pub(crate) fn failure_lines(failures: &[ObjectError]) -> Vec<String> {
-    let (few, many) = crate::error::split_failures(failures);
-    let mut lines: Vec<String> = few.iter().map(|f| format!("{}: {}", f.object, f.error)).collect();
-    for group in many {
-        let names: Vec<&str> = group.failures.iter().map(|f| f.object.as_str()).collect();
-        lines.push(format!(
-            "{} objects: {}: {}",
-            crate::error::thousands(names.len()),
-            group.reason,
-            crate::error::some_names(&names)
-        ));
-    }
-    lines
-}
-
-/// `2 GLACIER, 1 DEEP_ARCHIVE`: the archived objects counted by storage class.
-pub(crate) fn archive_classes(archived: &[ArchivedObject]) -> String {
-    let mut classes = std::collections::BTreeMap::<&str, usize>::new();
-    for object in archived {
-        *classes.entry(&object.storage_class).or_default() += 1;
-    }
-    classes
-        .iter()
-        .map(|(class, n)| format!("{} {class}", crate::error::thousands(*n)))
-        .collect::<Vec<_>>()
-        .join(", ")
 }

@@ -128,6 +128,13 @@ impl Redactor {
         }
     }
 
+    /// A line of its own a warning or an error prints.
+    pub(crate) fn line(&mut self, line: &mut String) {
+        if let Some(names) = &mut self.0 {
+            *line = names.text(line);
+        }
+    }
+
     /// The names of archived objects (their keys hold account ids). The restore manifest is not
     /// redacted: S3 Batch Operations needs the real keys.
     pub(crate) fn archived(&mut self, archived: &mut [ArchivedObject]) {
@@ -275,7 +282,9 @@ fn redact_row(names: &mut Pseudonyms, row: &mut Row) {
 fn redact_failures(names: &mut Pseudonyms, failures: &mut [ObjectError]) {
     for failure in failures {
         failure.object = names.text(&failure.object);
-        failure.error = names.text(&failure.error);
+        // Redacted as the line it prints, and read back as a reason: the same line a
+        // redacted report gives back (serialized, redacted, read back).
+        failure.reason = crate::error::Reason::parse(&names.text(&failure.reason.to_string()));
     }
 }
 

@@ -73,7 +73,7 @@ impl Events {
         };
         let scan = scan::read_one("object", object.to_vec(), &options).map_err(|e| e.to_string())?;
         if let Some(failure) = scan.failures.first() {
-            return Err(failure.error.clone());
+            return Err(failure.reason.to_string());
         }
         if !scan.partials.is_empty() {
             return Err("a partial, which runs read apart from logs".into());

@@ -85,7 +85,7 @@ impl Lifecycle {
         let mut lifecycle = Lifecycle::default();
         let mut bytes = Vec::new();
         for event in events {
-            kept.spool.read(event.record, &mut bytes).map_err(Reason::Read)?;
+            kept.spool.read(event.record, &mut bytes).map_err(Reason::read)?;
             let record: Value = serde_json::from_slice(&bytes)
                 .map_err(|e| Reason::Json { at: None, detail: e.to_string() })?;
             // An EventBridge envelope stands for the record in its `detail`, as the extractor reads it.

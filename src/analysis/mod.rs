@@ -448,7 +448,7 @@ pub(crate) mod tests {
             |class: &str| ArchivedObject { object: format!("s3://b/{class}"), storage_class: class.into() };
         let objects = Objects {
             counts: Counts { objects_listed: 9, objects_read: 4, records: 70, ..Counts::default() },
-            failures: vec![ObjectError { object: "s3://b/x".into(), error: "empty object".into() }],
+            failures: vec![ObjectError { object: "s3://b/x".into(), reason: Reason::Empty }],
             archived: vec![archived("GLACIER"), archived("DEEP_ARCHIVE")],
             integrity: None,
         };

@@ -160,7 +160,7 @@ impl<'k> RowReader<'k> {
 
     /// Reads `event`'s record and takes what a row shows of a key (`is_key`) or of a tunnel.
     fn take(&mut self, event: &Event, is_key: bool) -> Result<Taken, Reason> {
-        self.kept.spool.read(event.record, &mut self.bytes).map_err(Reason::Read)?;
+        self.kept.spool.read(event.record, &mut self.bytes).map_err(Reason::read)?;
         with_tape(&mut self.tape, &mut self.buffers, &mut self.bytes, |nodes| {
             let Some(record) = Json::root(nodes).map(unwrap_envelope) else {
                 return Taken::default();

@@ -63,9 +63,8 @@ pub(crate) fn read(
     let mut scan = match scanned {
         Err(FatalError::AccessStopped { objects, mut example, mut cause }) if redactor.is_on() => {
             // The line names principals, accounts and keys: as redacted as a report would be.
-            let mut both = [example, ObjectError { object: cause, error: String::new() }];
-            redactor.failures(&mut both);
-            [example, ObjectError { object: cause, .. }] = both;
+            redactor.failures(std::slice::from_mut(&mut example));
+            redactor.line(&mut cause);
             return Err(FatalError::AccessStopped { objects, example, cause });
         }
         other => other?,
@@ -101,12 +100,9 @@ fn connect_history(
         return None;
     }
     if let Some(first) = history::too_old(&options.filter, plan.history.now) {
-        plan.log.warn(&[ObjectError {
-            object: "--from".to_owned(),
-            error: format!(
-                "event history (cloudtrail://) reaches back 90 days: its events are read from {first} on"
-            ),
-        }]);
+        plan.log.warn_line(&format!(
+            "--from: event history (cloudtrail://) reaches back 90 days: its events are read from {first} on"
+        ));
     }
     let client = HistoryClient::connect(&plan.history, &options.filter, runtime, progress.clone());
     plan.log.stage(format_args!("{}", client.description()));
@@ -249,21 +245,13 @@ pub(crate) fn open_state(plan: &ReadPlan) -> Result<Option<State>, FatalError> {
 /// Objects read before that changed since (`--state`), as warnings: a delivered CloudTrail log
 /// file never changes.
 pub(crate) fn changed_objects(names: &[String]) -> Vec<ObjectError> {
-    names
-        .iter()
-        .map(|name| ObjectError {
-            object: name.clone(),
-            error: "changed since an earlier run read it (size or ETag or modification time): read again; \
-                    a delivered log file should never change"
-                .into(),
-        })
-        .collect()
+    crate::output::failures::changed(names)
 }
 
 /// A record kept during the scan could not be read back: the temporary folder failed under us.
 pub(crate) fn spool_error(reason: Reason) -> FatalError {
     match reason {
-        Reason::Read(e) => FatalError::Spool(e),
+        Reason::Read(e) => FatalError::Spool(e.to_error()),
         // The reason itself, as the I/O error's inner error: its message is the same.
         other => FatalError::Spool(other.into_io()),
     }

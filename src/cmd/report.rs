@@ -45,7 +45,7 @@ pub(crate) fn run(args: &ReportPlan, redactor: &mut Redactor) -> Result<Outcome,
     let new = report.changes.as_ref().map(|c| &c.new_findings[..]);
     let failing = args.fail_on.is_some_and(|at| analysis::findings::fails(&report.findings, new, at));
     redactor.report(&mut report)?;
-    report.failure_reasons = crate::error::failure_reasons(&report.failures);
+    report.failure_reasons = output::failures::counts(&report.failures);
     let rendered = output::render(&report, args.format, &RenderOptions { all: args.all });
     output::write(args.output.as_deref(), &rendered)?;
     if let Some(state) = state {

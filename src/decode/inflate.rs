@@ -22,7 +22,7 @@ pub(super) fn decompressed<'a>(raw: &'a mut dyn BufRead) -> Result<Box<dyn Read 
         Some(b'{' | b'[') | None => Ok(Box::new(raw)),
         Some(_) => {
             let first: Vec<String> = start.iter().take(8).map(|b| format!("{b:02x}")).collect();
-            Err(Reason::Shape(format!("neither gzip nor JSON (starts with bytes {})", first.join(" "))))
+            Err(Reason::NeitherGzipNorJson(first.join(" ")))
         }
     }
 }

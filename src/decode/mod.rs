@@ -45,7 +45,7 @@ pub(crate) trait Sink {
     /// One top-level object of a document this sink claims, whole, in order: the first is the
     /// one that starts with the member [`Sink::claims`] names.
     fn claimed(&mut self, _value: &[u8]) -> Result<(), Reason> {
-        Err(Reason::Shape("a document of a format this reader does not read".into()))
+        Err(Reason::shape("a document of a format this reader does not read"))
     }
 }
 
@@ -140,7 +140,7 @@ impl Decoder {
         path: &std::path::Path,
         sink: &mut dyn Sink,
     ) -> Result<Decoded, Reason> {
-        let mut file = File::open(path).map_err(Reason::Read)?;
+        let mut file = File::open(path).map_err(Reason::read)?;
         let small = file.metadata().is_ok_and(|m| m.len() <= whole::UP_TO as u64);
         if !small {
             return self.read(&mut file, sink);
@@ -153,7 +153,7 @@ impl Decoder {
             Ok(n) if n <= whole::UP_TO => self.decode(&compressed, sink),
             // What was read is still the start of the object: stream it and the rest.
             Ok(_) => self.read(&mut (&compressed[..]).chain(&mut file), sink),
-            Err(e) => Err(Reason::Read(e)),
+            Err(e) => Err(Reason::read(e)),
         };
         self.compressed = compressed;
         result
@@ -222,7 +222,7 @@ impl Read for Limited<'_> {
             if e.get_ref().is_some_and(|inner| inner.is::<Reason>()) {
                 e
             } else {
-                Reason::Read(e).into_io()
+                Reason::read(e).into_io()
             }
         })?;
         self.left -= n as u64;
@@ -298,7 +298,7 @@ pub(crate) mod tests {
         let bytes = gzip(&[b' '; 4096]);
         assert!(matches!(read_whole(&mut &bytes[..bytes.len() / 2], 1 << 20), Err(Reason::Truncated)));
         assert!(matches!(read_whole(&mut &bytes[..], 1024), Err(Reason::TooLarge { limit: 1024 })));
-        assert!(matches!(read_whole(&mut &b"PK\x03\x04"[..], 1024), Err(Reason::Shape(_))));
+        assert!(matches!(read_whole(&mut &b"PK\x03\x04"[..], 1024), Err(Reason::NeitherGzipNorJson(_))));
     }
 
     #[test]

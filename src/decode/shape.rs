@@ -215,13 +215,14 @@ impl Walk<'_, '_, '_> {
             let is_array = self.need(at, place)? == b'[';
             match key {
                 Key::Records | Key::Events if streamed => {
-                    return Err(Reason::Shape(
-                        "a JSON object with both \"Records\" and \"Events\": not a CloudTrail log".into(),
+                    return Err(Reason::shape_of(
+                        "a JSON object with both \"Records\" and \"Events\"",
+                        "not a CloudTrail log",
                     ))
                 }
                 Key::Records | Key::Events if !is_array => {
                     let name = if key == Key::Records { "Records" } else { "Events" };
-                    return Err(Reason::Shape(format!("\"{name}\" is not an array")));
+                    return Err(Reason::shape(format!("\"{name}\" is not an array")));
                 }
                 Key::Records | Key::Events => {
                     streamed = true;
@@ -247,9 +248,9 @@ impl Walk<'_, '_, '_> {
             return Ok(at);
         }
         if !record_like {
-            return Err(Reason::Shape(
-                "a JSON object with neither a \"Records\" nor an \"Events\" array: not a CloudTrail log"
-                    .into(),
+            return Err(Reason::shape_of(
+                "a JSON object with neither a \"Records\" nor an \"Events\" array",
+                "not a CloudTrail log",
             ));
         }
         // Its members were skipped one by one, each telling whether it held a backslash.
@@ -281,7 +282,7 @@ impl Walk<'_, '_, '_> {
                 } else {
                     format!("{name}[{index}]")
                 };
-                return Err(Reason::Shape(format!("{what} is not a JSON object")));
+                return Err(Reason::shape(format!("{what} is not a JSON object")));
             }
             let end = self.container_end(at, place, || format!("{name}[{index}]"))?;
             match elements {
@@ -347,7 +348,7 @@ impl Walk<'_, '_, '_> {
                     record.extend_from_slice(text.as_bytes());
                     Ok(())
                 }
-                _ => Err(Reason::Shape(match index {
+                _ => Err(Reason::shape(match index {
                     Some(index) => format!("Events[{index}] has no \"CloudTrailEvent\" string or object"),
                     None => "\"CloudTrailEvent\" is neither a string nor an object".to_owned(),
                 })),

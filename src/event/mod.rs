@@ -132,7 +132,7 @@ impl Kept {
     /// Every leaf of the event's record as `(path, compact JSON text)`, read back from the spool.
     pub(crate) fn texts(&self, event: &Event) -> Result<BTreeMap<String, String>, Reason> {
         let mut bytes = Vec::new();
-        self.spool.read(event.record, &mut bytes).map_err(Reason::Read)?;
+        self.spool.read(event.record, &mut bytes).map_err(Reason::read)?;
         let mut buffers = Buffers::default();
         let mut tape = Tape(Vec::new());
         with_tape(&mut tape, &mut buffers, &mut bytes, |nodes| {
@@ -310,7 +310,7 @@ impl<'t> Extractor<'t> {
                 return Ok(None);
             };
             if !root.is_object() {
-                return Err(Reason::Shape("a record that is not a JSON object".into()));
+                return Err(Reason::shape("a record that is not a JSON object"));
             }
             let record = unwrap_envelope(root);
             let lifecycle = match record.get("eventSource").and_then(Json::as_str) {

@@ -198,14 +198,14 @@ pub(super) fn build(report: &Report, options: &RenderOptions) -> Vec<Block> {
 /// The unreadable objects: one row each for reasons with few objects, and one row per reason
 /// (count, a few names) for the others, so a storm of failures stays a short table.
 fn unreadable(report: &Report, blocks: &mut Vec<Block>) {
-    use crate::error::{some_names, split_failures, thousands};
+    use super::failures::{some_names, split, thousands};
     blocks.push(Block::Heading(format!("Unreadable objects ({})", report.failures.len())));
-    let (few, many) = split_failures(&report.failures);
+    let (few, many) = split(&report.failures);
     if !few.is_empty() {
         blocks.push(Block::Table(Table {
             headers: vec!["Object", "Reason"],
             key_value: false,
-            rows: few.iter().map(|f| vec![code(&f.object), text(&f.error)]).collect(),
+            rows: few.iter().map(|f| vec![code(&f.object), text(f.reason.to_string())]).collect(),
         }));
     }
     if !many.is_empty() {
@@ -219,7 +219,7 @@ fn unreadable(report: &Report, blocks: &mut Vec<Block>) {
                 .iter()
                 .map(|group| {
                     let names: Vec<&str> = group.failures.iter().map(|f| f.object.as_str()).collect();
-                    vec![text(group.reason), text(thousands(names.len())), code(some_names(&names))]
+                    vec![text(&*group.reason), text(thousands(names.len())), code(some_names(&names))]
                 })
                 .collect(),
         }));
@@ -228,7 +228,7 @@ fn unreadable(report: &Report, blocks: &mut Vec<Block>) {
 
 /// The archived objects, by storage class, and what to do about them.
 fn archived_blocks(report: &Report, blocks: &mut Vec<Block>) {
-    use crate::error::{some_names, thousands};
+    use super::failures::{some_names, thousands};
     blocks.push(Block::Heading(format!("Archived objects ({})", report.archived.len())));
     blocks.push(Block::Paragraph(
         "These objects are in archive storage classes: S3 serves them only once restored, so they were not \
@@ -344,7 +344,7 @@ fn new_tunnels(changes: &Changes, options: &RenderOptions, blocks: &mut Vec<Bloc
     if shown < total {
         blocks.push(Block::Paragraph(format!(
             "And {} more (all of them with `--all`, or in `--format json`).",
-            crate::error::thousands(total - shown)
+            super::failures::thousands(total - shown)
         )));
     }
 }

@@ -5,6 +5,7 @@
 //! [`Sink`].
 
 mod document;
+pub(crate) mod failures;
 pub(crate) mod findings;
 mod html;
 mod markdown;
@@ -57,7 +58,7 @@ pub struct RenderOptions {
 
 #[cfg(test)]
 mod manifest_tests {
-    use crate::error::{ArchivedObject, ObjectError};
+    use crate::error::{ArchivedObject, ObjectError, Reason};
 
     #[test]
     fn archived_and_grouped_sections_escape_what_they_show() {
@@ -74,7 +75,10 @@ mod manifest_tests {
         report.failures = (0..25)
             .map(|i| ObjectError {
                 object: format!("{hostile}f{i:02}"),
-                error: "cannot download: SlowDown: Please reduce your request rate.".into(),
+                reason: Reason::Fetch {
+                    code: "SlowDown".into(),
+                    detail: Some("Please reduce your request rate.".into()),
+                },
             })
             .collect();
         report.summary.objects_failed = 25;

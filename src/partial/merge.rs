@@ -67,7 +67,7 @@ pub(crate) fn merge_run(read: &[PartialRead], beside: &Beside<'_>) -> Result<Mer
         return refuse("narrowing options belong to `scan`: the partials were read with theirs".into());
     }
     if let Some(failure) = beside.failures.first() {
-        return refuse(format!("{}: {} (a shard may be lost)", failure.object, failure.error));
+        return refuse(format!("{}: {} (a shard may be lost)", failure.object, failure.reason));
     }
     if beside.objects_read > 0 {
         return refuse(format!(
@@ -201,7 +201,10 @@ mod tests {
                 include: vec![],
             },
             counts: Counts { objects_listed: 10, objects_read: 9, records: 100, ..Counts::default() },
-            failures: vec![ObjectError { object: format!("s3://b/{index}"), error: "empty object".into() }],
+            failures: vec![ObjectError {
+                object: format!("s3://b/{index}"),
+                reason: crate::error::Reason::Empty,
+            }],
             archived: vec![ArchivedObject {
                 object: format!("s3://b/a{index}"),
                 storage_class: "GLACIER".into(),

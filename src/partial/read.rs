@@ -149,7 +149,7 @@ impl<'a, 'n> Claim<'a, 'n> {
             Line::Record(line) => line,
         };
         let Some(event) = extractor.extract(line.record())? else {
-            return Err(Reason::Shape("a partial's record that is not an Instance Connect event".into()));
+            return Err(Reason::shape("a partial's record that is not an Instance Connect event"));
         };
         partial.lines += 1;
         if self.only.is_some_and(|only| !only.contains(line.object)) {
@@ -193,9 +193,9 @@ impl Reading {
     /// partial that then fails to read stops the run, so nothing of it is ever half counted).
     pub(crate) fn residue(&mut self, fact: &[u8]) -> Result<Option<fact::Object>, Reason> {
         let fact: Fact = serde_json::from_slice(fact)
-            .map_err(|e| Reason::Shape(format!("a residue line that is not a fact of --verify: {e}")))?;
+            .map_err(|e| Reason::shape_of("a residue line that is not a fact of --verify", e))?;
         self.residue += 1;
-        match fact.read().map_err(|e| Reason::Shape(format!("a residue line: {e}")))? {
+        match fact.read().map_err(|e| Reason::shape_of("a residue line", e))? {
             fact::Read::Keys(keys) => {
                 self.keys.get_or_insert_with(Vec::new).extend(keys);
                 Ok(None)

@@ -54,7 +54,7 @@ impl Listing {
                 self.listed += u64::from(listed);
                 self.objects += 1;
                 match gave {
-                    Gave::Unreadable(error) => self.failures.push(ObjectError { object: name, error }),
+                    Gave::Unreadable(reason) => self.failures.push(ObjectError { object: name, reason }),
                     Gave::Read { records, out_of_range } => {
                         self.remembered += 1;
                         self.remembered_records += records;

@@ -142,24 +142,18 @@ impl Sentinel {
     pub(super) fn observe(&self, object: &str, fetched: &Result<Fetched, Reason>) -> bool {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let access = match fetched {
-            Err(Reason::Fetch(cause)) => access_code(cause),
+            Err(reason @ Reason::Fetch { code, .. }) => access_code(code).map(|code| (code, reason)),
             // Archived objects say nothing about access.
             Err(Reason::Archived(_)) => return false,
             _ => None,
         };
-        let Some(code) = access else {
+        let Some((code, reason)) = access else {
             if !matches!(*state, Watch::Tripped { .. }) {
                 *state = Watch::Over;
             }
             return false;
         };
-        let error = || ObjectError {
-            object: object.to_owned(),
-            error: match fetched {
-                Err(reason) => reason.to_string(),
-                Ok(_) => String::new(),
-            },
-        };
+        let error = || ObjectError { object: object.to_owned(), reason: reason.clone() };
         let next = match std::mem::take(&mut *state) {
             Watch::Idle => Watch::Refused { code: code.to_owned(), refused: 1, first: error() },
             Watch::Refused { code: seen, refused, first } if seen == code => {
@@ -183,7 +177,7 @@ impl Sentinel {
         match &*state {
             Watch::Tripped { code, refused, first } => Some(FatalError::AccessStopped {
                 objects: *refused,
-                cause: missing(code, &first.error, &first.object),
+                cause: missing(code, &first.reason.to_string(), &first.object),
                 example: first.clone(),
             }),
             _ => None,
@@ -191,9 +185,8 @@ impl Sentinel {
     }
 }
 
-/// The access error code a download failure starts with (`AccessDenied: …`), if any.
-fn access_code(cause: &str) -> Option<&'static str> {
-    let code = cause.split(':').next().unwrap_or_default().trim();
+/// The access error `code` is, if it is one.
+fn access_code(code: &str) -> Option<&'static str> {
     ACCESS_ERRORS.into_iter().find(|known| *known == code)
 }
 
@@ -242,8 +235,13 @@ mod tests {
     use super::*;
     use crate::source::Body;
 
-    fn refused(message: &str) -> Result<Fetched, Reason> {
-        Err(Reason::Fetch(message.to_owned()))
+    /// A GET refused with S3's `CODE: message`.
+    fn refused(said: &str) -> Result<Fetched, Reason> {
+        let (code, message) = said.split_once(": ").unwrap_or((said, ""));
+        Err(Reason::Fetch {
+            code: code.into(),
+            detail: Some(message.into()).filter(|m: &String| !m.is_empty()),
+        })
     }
 
     #[test]
@@ -308,10 +306,7 @@ mod tests {
         );
         assert!(missing("ExpiredToken", "ExpiredToken: The provided token has expired.", "s3://b/k")
             .contains("expired"));
-        assert_eq!(
-            access_code("InvalidAccessKeyId: The AWS Access Key Id you provided does not exist"),
-            Some("InvalidAccessKeyId")
-        );
-        assert_eq!(access_code("SlowDown: Please reduce your request rate."), None);
+        assert_eq!(access_code("InvalidAccessKeyId"), Some("InvalidAccessKeyId"));
+        assert_eq!(access_code("SlowDown"), None);
     }
 }

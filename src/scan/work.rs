@@ -256,12 +256,10 @@ impl<'s, 't> Worker<'s, 't> {
                 output.archived.push(ArchivedObject { object: name, storage_class })
             }
             reason => {
-                let error = reason.to_string();
-                let transient = reason.is_transient();
-                if let (Some(store), true, false) = (store, whole, transient) {
-                    store.read(&name, &Gave::Unreadable(error.clone()));
+                if let (Some(store), true, false) = (store, whole, reason.is_transient()) {
+                    store.read(&name, &Gave::Unreadable(reason.clone()));
                 }
-                output.failures.push(ObjectError { object: name, error });
+                output.failures.push(ObjectError { object: name, reason });
             }
         }
         Ok(())
@@ -286,7 +284,7 @@ fn read_to_its_end(read: &PartialRead) -> Result<(), FatalError> {
 fn read_digest(object: String, fetched: Result<Fetched, Reason>, limit: u64) -> DigestObject {
     let read = fetched.and_then(|fetched| {
         let content = match fetched.body {
-            Body::File(path) => decode::read_whole(&mut File::open(path).map_err(Reason::Read)?, limit),
+            Body::File(path) => decode::read_whole(&mut File::open(path).map_err(Reason::read)?, limit),
             Body::Bytes(bytes) => decode::read_whole(&mut &bytes[..], limit),
             Body::Stream(mut stream) => decode::read_whole(&mut stream, limit),
         }?;

@@ -104,9 +104,9 @@ fn sidecar(digest: &Path) -> Result<Option<String>, Reason> {
     match fs::read(&name) {
         Ok(bytes) => crate::layout::parse_signature_sidecar(&bytes)
             .map(Some)
-            .map_err(|e| Reason::Shape(format!("signature sidecar {}: {e}", Path::new(&name).display()))),
+            .map_err(|e| Reason::shape_of(format!("signature sidecar {}", Path::new(&name).display()), e)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Reason::Read(e)),
+        Err(e) => Err(Reason::read(e)),
     }
 }
 
@@ -122,7 +122,7 @@ fn walk_dir(
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(cause) => {
-            out.push((dir.to_path_buf(), Entry::Failed(unreadable(dir, "cannot list directory", &cause))));
+            out.push((dir.to_path_buf(), Entry::Failed(unreadable(dir, Reason::ListFolder(cause.into())))));
             return out;
         }
     };
@@ -132,7 +132,7 @@ fn walk_dir(
             Err(cause) => {
                 out.push((
                     dir.to_path_buf(),
-                    Entry::Failed(unreadable(dir, "cannot list directory", &cause)),
+                    Entry::Failed(unreadable(dir, Reason::ListFolder(cause.into()))),
                 ));
                 continue;
             }
@@ -143,7 +143,7 @@ fn walk_dir(
         let file_type = match entry.file_type() {
             Ok(file_type) => file_type,
             Err(cause) => {
-                push(Entry::Failed(unreadable(&path, "cannot inspect", &cause)));
+                push(Entry::Failed(unreadable(&path, Reason::Inspect(cause.into()))));
                 continue;
             }
         };
@@ -172,10 +172,9 @@ fn walk_dir(
         let name = display(&path);
         match classify_name(&name, filter.digests, &filter.include) {
             Verdict::Read(_) if !filter.admits(&name) => push(Entry::Pruned(name)),
-            Verdict::Read(_) if special => push(Entry::Failed(ObjectError {
-                object: name,
-                error: "not a regular file (a FIFO, socket or device): not read".into(),
-            })),
+            Verdict::Read(_) if special => {
+                push(Entry::Failed(ObjectError { object: name, reason: Reason::NotAFile }))
+            }
             Verdict::Read(kind) => push(Entry::Object(object(name, path.clone(), kind))),
             Verdict::Skip(skip) => push(Entry::Skipped(skip, name)),
         }
@@ -187,6 +186,6 @@ fn object(name: String, path: PathBuf, kind: Kind) -> Object {
     Object { name, location: Location::File(path), size: None, version: None, kind }
 }
 
-fn unreadable(path: &Path, what: &str, cause: &io::Error) -> ObjectError {
-    ObjectError { object: display(path), error: format!("{what}: {cause}") }
+fn unreadable(path: &Path, reason: Reason) -> ObjectError {
+    ObjectError { object: display(path), reason }
 }

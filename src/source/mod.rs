@@ -173,7 +173,7 @@ pub(crate) enum Gave {
         /// Its Instance Connect events outside `--from`..`--to`.
         out_of_range: u64,
     },
-    Unreadable(String),
+    Unreadable(Reason),
 }
 
 /// The version an object is listed with when it will never change (an hour of event history

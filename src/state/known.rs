@@ -64,9 +64,10 @@ pub(crate) struct KnownObject {
     /// Its Instance Connect events outside `--from`..`--to`.
     pub(crate) out_of_range: u64,
     /// Why it is unreadable, when its bytes are (corrupt, empty, not JSON, too large): the same
-    /// version reads the same way. A download that failed is not kept: it is tried again.
+    /// version reads the same way. A download that failed is not kept: it is tried again. Kept
+    /// as the reason's line (`Reason::parse` reads it back), as every version has kept it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) failure: Option<String>,
+    pub(crate) failure: Option<Reason>,
 }
 
 impl KnownObject {

@@ -8,6 +8,7 @@ use aws_sdk_cloudtrail::primitives::DateTime;
 use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
 
 use super::pace::{Answer, Pacer, Tally};
+use crate::error::Reason;
 use crate::time::Timestamp;
 
 /// The most events LookupEvents returns a page.
@@ -53,12 +54,12 @@ pub(crate) async fn ask(
     lookup: Lookup,
     (start, end): (Timestamp, Timestamp),
     page: &(dyn Fn(u64) + Send + Sync),
-) -> Result<Vec<Found>, String> {
+) -> Result<Vec<Found>, Reason> {
     let attribute = LookupAttribute::builder()
         .attribute_key(LookupAttributeKey::from(lookup.key))
         .attribute_value(lookup.value)
         .build()
-        .map_err(|e| format!("LookupEvents {}={}: {e}", lookup.key, lookup.value))?;
+        .map_err(|e| refused(&lookup, e))?;
     let mut found = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -74,7 +75,7 @@ pub(crate) async fn ask(
                 async move { classify(request.send().await) }
             })
             .await
-            .map_err(|e| format!("LookupEvents {}={}: {e}", lookup.key, lookup.value))?;
+            .map_err(|e| refused(&lookup, e))?;
         page(answer.events().len() as u64);
         for event in answer.events() {
             let (Some(record), Some(time)) = (event.cloud_trail_event(), event.event_time()) else {
@@ -114,6 +115,11 @@ pub(crate) fn names_an_endpoint(record: &str) -> bool {
 type Output = aws_sdk_cloudtrail::operation::lookup_events::LookupEventsOutput;
 type Error = aws_sdk_cloudtrail::operation::lookup_events::LookupEventsError;
 type HttpResponse = aws_sdk_cloudtrail::config::http::HttpResponse;
+
+/// Why `lookup` could not be asked: `said` by CloudTrail, the transport or the SDK.
+fn refused(lookup: &Lookup, said: impl std::fmt::Display) -> Reason {
+    Reason::Lookup { asked: format!("LookupEvents {}={}", lookup.key, lookup.value), said: said.to_string() }
+}
 
 /// An answer as the pacer reads it, refusals said in one line.
 fn classify(answer: Result<Output, SdkError<Error, HttpResponse>>) -> Answer<Output, String> {

@@ -268,7 +268,7 @@ struct Begun {
 }
 
 /// A region's lookups under way: the events of the window, or why the region could not be read.
-type Asking = tokio::task::JoinHandle<Result<Vec<lookup::Found>, String>>;
+type Asking = tokio::task::JoinHandle<Result<Vec<lookup::Found>, Reason>>;
 
 /// What asks a region's lookups: its client, its budget and its tally.
 struct Asker {
@@ -281,7 +281,7 @@ struct Asker {
 impl Asker {
     /// The events of the window, every lookup asked in turn (they share the region's budget, so
     /// asking them at once would be no faster); an error names the first lookup refused.
-    async fn ask_all(self, window: (Timestamp, Timestamp)) -> Result<Vec<lookup::Found>, String> {
+    async fn ask_all(self, window: (Timestamp, Timestamp)) -> Result<Vec<lookup::Found>, Reason> {
         let started = Instant::now();
         let pages = Arc::clone(&self.pages);
         let page = move |events: u64| pages.page(events);
@@ -369,7 +369,7 @@ impl HistoryStore {
         let events = match asking.await {
             Ok(Ok(events)) => events,
             Ok(Err(error)) => {
-                let failure = ObjectError { object: self.url.to_string(), error };
+                let failure = ObjectError { object: self.url.to_string(), reason: error };
                 let _ = found.send(Entry::Failed(failure)).await;
                 return Ok(());
             }

@@ -132,7 +132,8 @@ fn refused(error: &SdkError<GetObjectError, HttpResponse>, etag: Option<&str>, t
         }
         _ => {}
     }
-    Reason::Fetch(describe(error))
+    let (code, detail) = super::said(error);
+    Reason::Fetch { code, detail }
 }
 
 /// The next chunk of a body, `None` at its end; why it broke off, if it did.
@@ -176,11 +177,14 @@ impl Resume {
         let from = format!("bytes {}-", self.offset);
         match response.content_range() {
             Some(range) if range.starts_with(&from) => Ok(response.body),
-            range => Err(Reason::Fetch(format!(
-                "asked for the rest from byte {}, answered {}",
-                self.offset,
-                range.map_or("the whole object".to_owned(), |r| format!("Content-Range {r}"))
-            ))),
+            range => Err(Reason::Fetch {
+                code: format!(
+                    "asked for the rest from byte {}, answered {}",
+                    self.offset,
+                    range.map_or("the whole object".to_owned(), |r| format!("Content-Range {r}"))
+                ),
+                detail: None,
+            }),
         }
     }
 }

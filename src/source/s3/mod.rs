@@ -343,23 +343,36 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: fmt::Debug,
 {
-    let line = match error {
+    match said(error) {
+        (code, Some(detail)) => format!("{code}: {detail}"),
+        (code, None) => code,
+    }
+}
+
+/// [`describe`]'s line in two: the service's code (or the transport's failure, or `timed out`),
+/// which download failures are grouped by, and the message or causes after it, if any.
+pub(crate) fn said<E, R>(error: &SdkError<E, R>) -> (String, Option<String>)
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: fmt::Debug,
+{
+    let (code, detail) = match error {
         SdkError::ServiceError(service) => {
             let meta = service.err().meta();
             match (meta.code(), meta.message()) {
-                (Some(code), Some(message)) => format!("{code}: {message}"),
-                (Some(code), None) => code.to_owned(),
+                (Some(code), message) => (code.to_owned(), message.map(str::to_owned)),
                 _ => causes(error),
             }
         }
-        SdkError::TimeoutError(_) => "timed out".to_owned(),
+        SdkError::TimeoutError(_) => ("timed out".to_owned(), None),
         _ => causes(error),
     };
-    line.split_whitespace().collect::<Vec<_>>().join(" ")
+    let one_line = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+    (one_line(&code), detail.map(|d| one_line(&d)).filter(|d| !d.is_empty()))
 }
 
-/// `error` and its sources joined with `: `, skipping a cause its parent already spelled out.
-fn causes(error: &dyn std::error::Error) -> String {
+/// `error`, and its sources joined with `: `, skipping a cause its parent already spelled out.
+fn causes(error: &dyn std::error::Error) -> (String, Option<String>) {
     let mut parts = vec![error.to_string()];
     let mut next = error.source();
     while let Some(cause) = next {
@@ -369,7 +382,8 @@ fn causes(error: &dyn std::error::Error) -> String {
         }
         next = cause.source();
     }
-    parts.join(": ")
+    let first = parts.remove(0);
+    (first, (!parts.is_empty()).then(|| parts.join(": ")))
 }
 
 #[cfg(test)]
