@@ -380,3 +380,24 @@ pub(crate) fn settled_objects(known: &FastMap<String, KnownObject>) -> BTreeMap<
     let settled = listed_version(crate::source::SETTLED);
     known.iter().filter(|(_, k)| k.version == settled).map(|(name, k)| (name.clone(), k.size)).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_remembered_failure_is_kept_as_its_line_and_read_back_typed() {
+        // As every version has written an unreadable object in state.json.
+        let line = r#"{"size":7,"version":"etag:\"a\"","records":0,"out_of_range":0,"failure":"invalid JSON in line 2: EOF while parsing"}"#;
+        let known: KnownObject = serde_json::from_str(line).expect("a known object");
+        assert_eq!(
+            known.failure,
+            Some(Reason::Json { at: Some("line 2".into()), detail: "EOF while parsing".into() })
+        );
+        assert_eq!(serde_json::to_string(&known).expect("JSON"), line, "written back the same");
+        assert!(matches!(known.gave(), Gave::Unreadable(Reason::Json { .. })));
+        let read: KnownObject =
+            serde_json::from_str(r#"{"size":7,"version":"v","records":3,"out_of_range":0}"#).expect("read");
+        assert_eq!(read.failure, None);
+    }
+}
