@@ -278,16 +278,7 @@ pub struct ConnectionsArgs {
     pub redact: bool,
 
     #[command(flatten)]
-    pub narrowing: NarrowingArgs,
-
-    #[command(flatten)]
-    pub verify: VerifyArgs,
-
-    #[command(flatten)]
-    pub state: StateArgs,
-
-    #[command(flatten)]
-    pub s3: S3Args,
+    pub reading: ReadingArgs,
 }
 
 #[derive(Debug, Args)]
@@ -320,6 +311,15 @@ pub struct FindingsArgs {
     #[arg(long)]
     pub redact: bool,
 
+    #[command(flatten)]
+    pub reading: ReadingArgs,
+}
+
+/// What of the sources to read, checked against what, kept between runs, and how S3 is asked:
+/// shared by the listings (`connections`, `findings`), which read as `report` does. (`report`
+/// lists the same groups, with its own `--fail-on-change` among them.)
+#[derive(Debug, Args)]
+pub struct ReadingArgs {
     #[command(flatten)]
     pub narrowing: NarrowingArgs,
 

@@ -13,7 +13,7 @@ use crate::analysis::rows::Filter as RowFilter;
 use crate::analysis::{FindingPlan, Rules, Suppressions, Window};
 use crate::cli::{
     Cli, Command, ConnectionsArgs, FindingArgs, FindingsArgs, InputArgs, MessageArgs, NarrowingArgs,
-    ReportArgs, RuleArgs, S3Args, ScanArgs, StateArgs, VerifyArgs,
+    ReadingArgs, ReportArgs, RuleArgs, S3Args, ScanArgs, StateArgs, VerifyArgs,
 };
 use crate::messages::Log;
 use crate::output::{FindingsFormat, Format, ListFormat};
@@ -168,6 +168,20 @@ struct ReadArgs<'a> {
     messages: &'a MessageArgs,
     verify: VerifyArgs,
     state: Option<StateArgs>,
+}
+
+impl<'a> ReadArgs<'a> {
+    /// A listing's (`connections`, `findings`): the sources read as `report` reads them,
+    /// `--state` included.
+    fn listing(
+        subcommand: &'static str,
+        input: InputArgs,
+        reading: ReadingArgs,
+        messages: &'a MessageArgs,
+    ) -> Self {
+        let ReadingArgs { narrowing, verify, state, s3 } = reading;
+        ReadArgs { subcommand, input, narrowing, s3, messages, verify, state: Some(state) }
+    }
 }
 
 impl ReadPlan {
@@ -328,15 +342,7 @@ pub(crate) struct ConnectionsPlan {
 
 impl ConnectionsPlan {
     fn new(args: ConnectionsArgs) -> Result<ConnectionsPlan, clap::Error> {
-        let read = ReadPlan::new(ReadArgs {
-            subcommand: "connections",
-            input: args.input,
-            narrowing: args.narrowing,
-            s3: args.s3,
-            messages: &args.messages,
-            verify: args.verify,
-            state: Some(args.state),
-        })?;
+        let read = ReadPlan::new(ReadArgs::listing("connections", args.input, args.reading, &args.messages))?;
         Ok(ConnectionsPlan {
             read,
             window: Window::after_seconds(args.pairing.pair_window),
@@ -368,15 +374,7 @@ pub(crate) struct FindingsPlan {
 
 impl FindingsPlan {
     fn new(args: FindingsArgs) -> Result<FindingsPlan, clap::Error> {
-        let read = ReadPlan::new(ReadArgs {
-            subcommand: "findings",
-            input: args.input,
-            narrowing: args.narrowing,
-            s3: args.s3,
-            messages: &args.messages,
-            verify: args.verify,
-            state: Some(args.state),
-        })?;
+        let read = ReadPlan::new(ReadArgs::listing("findings", args.input, args.reading, &args.messages))?;
         Ok(FindingsPlan {
             read,
             window: Window::after_seconds(args.pairing.pair_window),

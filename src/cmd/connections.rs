@@ -12,14 +12,13 @@ use crate::redact::Redactor;
 use crate::row::Row;
 use crate::Outcome;
 
-use super::read::{changed_objects, open_state, spool_error};
+use super::read::{listed_read, open_state, spool_error};
 use super::verify;
 
 pub(crate) fn run(plan: &ConnectionsPlan, redactor: &mut Redactor) -> Result<Outcome, FatalError> {
     let state = open_state(&plan.read)?;
     let (read, integrity) = verify::read(&plan.read, state.as_ref(), redactor)?;
     let log = &plan.read.log;
-    let problems = integrity.as_ref().map_or(0, |i| i.problems());
     let scan = read.scan;
     let activity = analysis::activity(&scan.kept, plan.window);
     let lifecycle = Lifecycle::of(&activity).map_err(spool_error)?;
@@ -62,37 +61,11 @@ pub(crate) fn run(plan: &ConnectionsPlan, redactor: &mut Redactor) -> Result<Out
     }
     sink.finish()?;
     log.stage(format_args!("wrote {} rows", listed.len()));
-    let mut failures = scan.failures;
-    let mut integrity = integrity;
-    let mut changed = Vec::new();
-    if let Some(state) = state {
-        // The rows have no place for it: what this run read itself goes to standard error.
-        let summary = state.summary(&scan.counts);
-        state.commit(&scan.kept, None)?;
-        if !log.quiet {
-            eprintln!("trailscope: {}", crate::state::line(&summary));
-        }
-        changed = changed_objects(&summary.objects_changed);
-    }
-    let redactor = rows.redactor;
-    redactor.failures(&mut changed);
-    redactor.failures(&mut failures);
-    if let Some(integrity) = &mut integrity {
-        redactor.integrity(integrity)?;
-    }
-    let mut archived = scan.archived;
-    redactor.archived(&mut archived);
-    log.warn(&changed);
-    log.warn(&failures);
-    log.warn_archived(&archived, plan.read.restore_manifest.as_deref());
-    log.warn_integrity(integrity.as_ref());
-    Ok(super::outcome(super::Found {
-        unreadable: failures.len(),
-        archived: archived.len(),
-        problems,
-        findings: false,
-        changed: false,
-    }))
+    // The rows are written: what they borrowed of the scan is let go.
+    let Rows { reader, redactor } = rows;
+    drop(reader);
+    let found = listed_read(&plan.read, scan, state, integrity, None, redactor)?;
+    Ok(super::outcome(found))
 }
 
 /// Rows read back and, with `--redact`, redacted: the pseudonyms run on from row to row, so

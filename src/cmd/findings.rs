@@ -9,14 +9,13 @@ use crate::plan::FindingsPlan;
 use crate::redact::Redactor;
 use crate::Outcome;
 
-use super::read::{changed_objects, open_state, spool_error};
+use super::read::{listed_read, open_state, spool_error};
 use super::verify;
 
 pub(crate) fn run(plan: &FindingsPlan, redactor: &mut Redactor) -> Result<Outcome, FatalError> {
     let state = open_state(&plan.read)?;
     let (read, integrity) = verify::read(&plan.read, state.as_ref(), redactor)?;
     let log = &plan.read.log;
-    let problems = integrity.as_ref().map_or(0, |i| i.problems());
     let scan = read.scan;
     let activity = analysis::activity(&scan.kept, plan.window);
     let lifecycle = Lifecycle::of(&activity).map_err(spool_error)?;
@@ -34,35 +33,7 @@ pub(crate) fn run(plan: &FindingsPlan, redactor: &mut Redactor) -> Result<Outcom
     let failing = plan.fail_on.is_some_and(|at| findings::fails(&listed, new.as_deref(), at));
     redactor.findings(&mut listed, &mut suppressed)?;
     output::write(plan.output.as_deref(), &output::findings::render(&listed, &suppressed, plan.format))?;
-    let mut failures = scan.failures;
-    let mut integrity = integrity;
-    let mut changed = Vec::new();
-    if let Some(state) = state {
-        // The list has no place for it: what this run read itself goes to standard error.
-        let summary = state.summary(&scan.counts);
-        state.commit(&scan.kept, baseline)?;
-        if !log.quiet {
-            eprintln!("trailscope: {}", crate::state::line(&summary));
-        }
-        changed = changed_objects(&summary.objects_changed);
-    }
-    redactor.failures(&mut changed);
-    redactor.failures(&mut failures);
-    if let Some(integrity) = &mut integrity {
-        redactor.integrity(integrity)?;
-    }
-    let mut archived = scan.archived;
-    redactor.archived(&mut archived);
-    log.warn(&changed);
-    log.warn(&failures);
-    log.warn_archived(&archived, plan.read.restore_manifest.as_deref());
-    log.warn_integrity(integrity.as_ref());
+    let found = listed_read(&plan.read, scan, state, integrity, baseline, redactor)?;
     log.warn_expired(&plan.findings.suppressions);
-    Ok(super::outcome(super::Found {
-        unreadable: failures.len(),
-        archived: archived.len(),
-        problems,
-        findings: failing,
-        changed: false,
-    }))
+    Ok(super::outcome(super::Found { findings: failing, ..found }))
 }

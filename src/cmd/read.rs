@@ -2,6 +2,7 @@
 //! stores, `--state`, the reading stage), with the checks that decide whether there is anything to
 //! report at all.
 
+use crate::analysis::changes::Baseline;
 use crate::error::{FatalError, ObjectError, Reason};
 use crate::messages::Bar;
 use crate::partial;
@@ -12,6 +13,9 @@ use crate::source::history::{self, HistoryClient};
 use crate::source::s3::S3Client;
 use crate::source::{self, Source};
 use crate::state::State;
+use crate::verify::Integrity;
+
+use super::Found;
 
 /// An archive, read.
 pub(crate) struct Read {
@@ -246,6 +250,45 @@ pub(crate) fn open_state(plan: &ReadPlan) -> Result<Option<State>, FatalError> {
 /// file never changes.
 pub(crate) fn changed_objects(names: &[String]) -> Vec<ObjectError> {
     crate::output::failures::changed(names)
+}
+
+/// The end of a listing (`connections`, `findings`), once its list is written: with `--state`,
+/// what this run read is kept (with `baseline`, the findings' ids, when given) and said on
+/// standard error, since the list has no place for it; then the objects changed, unreadable or
+/// archived and `--verify`'s problems are warned about, redacted; what was found, for
+/// [`super::outcome`].
+pub(crate) fn listed_read(
+    plan: &ReadPlan,
+    scan: Scan,
+    state: Option<State>,
+    mut integrity: Option<Integrity>,
+    baseline: Option<Baseline>,
+    redactor: &mut Redactor,
+) -> Result<Found, FatalError> {
+    let log = &plan.log;
+    let problems = integrity.as_ref().map_or(0, |i| i.problems());
+    let mut failures = scan.failures;
+    let mut changed = Vec::new();
+    if let Some(state) = state {
+        let summary = state.summary(&scan.counts);
+        state.commit(&scan.kept, baseline)?;
+        if !log.quiet {
+            eprintln!("trailscope: {}", crate::state::line(&summary));
+        }
+        changed = changed_objects(&summary.objects_changed);
+    }
+    redactor.failures(&mut changed);
+    redactor.failures(&mut failures);
+    if let Some(integrity) = &mut integrity {
+        redactor.integrity(integrity)?;
+    }
+    let mut archived = scan.archived;
+    redactor.archived(&mut archived);
+    log.warn(&changed);
+    log.warn(&failures);
+    log.warn_archived(&archived, plan.restore_manifest.as_deref());
+    log.warn_integrity(integrity.as_ref());
+    Ok(Found { unreadable: failures.len(), archived: archived.len(), problems, ..Found::default() })
 }
 
 /// A record kept during the scan could not be read back: the temporary folder failed under us.
