@@ -105,7 +105,7 @@ fn rows_name_the_instance_address_port_and_os_user() {
 }
 
 /// An RFC 4180 reader: records of fields, quoted fields with doubled quotes, CRLF ends.
-fn parse_csv(text: &str) -> Vec<Vec<String>> {
+pub(crate) fn parse_csv(text: &str) -> Vec<Vec<String>> {
     let mut records = Vec::new();
     let (mut record, mut field) = (Vec::new(), String::new());
     let mut chars = text.chars().peekable();

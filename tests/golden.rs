@@ -141,11 +141,44 @@ mod hostile {
     pub const STARTERS: &str = "# - + = >";
     /// An escape written out in the archive, and a backslash before a cell break.
     pub const FORGED: &str = "\\u{1b}\\|";
+
+    /// The `Name` tag a `CreateInstanceConnectEndpoint` gives the first endpoint (in its
+    /// request's `TagSpecification` and its answer's `tagSet`).
+    pub fn created_name() -> String {
+        format!("{CSI}{BIDI}{MARKUP}{TITLE}")
+    }
+
+    /// The `Name` tag a `CreateTags` gives the second endpoint: a formula to a spreadsheet too.
+    pub fn tagged_name() -> String {
+        format!("=HYPERLINK(\"http://evil.example\")\",{LINES}{C1}{INVISIBLE}{SEPARATORS}{STARTERS}{FORGED}{LINK}")
+    }
+}
+
+/// A record of `ec2.amazonaws.com` (an endpoint's lifecycle call) at `time`, with `rest`.
+fn ec2_record(
+    name: &str,
+    time: &str,
+    account: &str,
+    region: &str,
+    rest: serde_json::Value,
+) -> serde_json::Value {
+    let mut record = serde_json::json!({
+        "eventVersion": "1.09",
+        "eventSource": "ec2.amazonaws.com",
+        "eventName": name,
+        "eventTime": time,
+        "recipientAccountId": account,
+        "awsRegion": region,
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/netadmin"},
+    });
+    record.as_object_mut().expect("an object").extend(rest.as_object().expect("an object").clone());
+    record
 }
 
 /// A CloudTrail log of Instance Connect events whose every printed string is hostile: two
 /// endpoints (one with two connections, so fields that change with each connection are listed),
-/// a denied attempt on each, other event names, hostile JSON keys and values and principals.
+/// each named by a lifecycle call (a create's `TagSpecification`, a `CreateTags`), a denied
+/// attempt on each, other event names, hostile JSON keys and values and principals.
 fn hostile_log() -> Vec<u8> {
     use hostile::*;
     use serde_json::json;
@@ -207,6 +240,35 @@ fn hostile_log() -> Vec<u8> {
         denied["errorCode"] = json!(error);
         records.push(denied);
     }
+    // The endpoints' names: the first created with its Name tag, the second renamed by CreateTags.
+    let name = created_name();
+    records.push(ec2_record(
+        "CreateInstanceConnectEndpoint",
+        "2024-03-01T00:00:30Z",
+        &account_a,
+        &region_a,
+        json!({
+            "requestParameters": {"CreateInstanceConnectEndpointRequest": {"SubnetId": "subnet-1",
+                "TagSpecification": {"ResourceType": "instance-connect-endpoint", "tag": 1,
+                    "Tag": {"Key": "Name", "tag": 1, "Value": name}}}},
+            "responseElements": {"CreateInstanceConnectEndpointResponse": {"instanceConnectEndpoint": {
+                "instanceConnectEndpointId": endpoint_a, "subnetId": "subnet-1",
+                "tagSet": {"item": {"key": "Name", "value": name}}, "state": "create-in-progress"}}},
+            "eventID": format!("create-{SEPARATORS}"),
+        }),
+    ));
+    records.push(ec2_record(
+        "CreateTags",
+        "2024-03-01T00:08:00Z",
+        &account_b,
+        &region_b,
+        json!({
+            "requestParameters": {"resourcesSet": {"items": [{"resourceId": endpoint_b}]},
+                "tagSet": {"items": [{"key": "Name", "value": tagged_name()}]}},
+            "responseElements": {"_return": true},
+            "eventID": format!("tags-{BIDI}"),
+        }),
+    ));
     // Other event names are counted by name: one that looks like SendSSHPublicKey, and worse.
     records.push(record(&format!("Send{INVISIBLE}SSHPublicKey"), "", &account_a, &region_a, &arn_a, 6));
     records.push(record(
@@ -257,6 +319,18 @@ fn hostile_strings_reach_text_and_markdown_escaped() {
             });
             assert_eq!(leaked, None, "{format} {stream}: a character that needs escaping got through");
         }
+        if format == "text" {
+            // The endpoints' names, from their lifecycle calls, as the text escapes them.
+            let text = String::from_utf8_lossy(&out.stdout);
+            for name in [hostile::created_name(), hostile::tagged_name()] {
+                let escaped = trailscope::output::sanitize::escape(&name);
+                assert_eq!(
+                    text.matches(escaped.as_ref()).count(),
+                    4,
+                    "endpoints, denied, lifecycle twice: {escaped}"
+                );
+            }
+        }
         assert_golden(&golden(&format!("hostile.{extension}")), &out.stdout);
         assert_golden(&golden("hostile.stderr"), &out.stderr);
     }
@@ -300,7 +374,24 @@ fn html_hostile_log() -> Vec<u8> {
         }
         record
     };
+    // The endpoint's Name tag, from its creation: in every table and the timeline's heading.
+    let name = format!("{SCRIPT}{TOOLTIP}{STYLE}{ENTITIES}");
+    let created = ec2_record(
+        "CreateInstanceConnectEndpoint",
+        "2024-03-01T00:30:00Z",
+        &format!("{STYLE}777788889999"),
+        &format!("ap-south-1{COMMENT}{ENTITIES}"),
+        json!({
+            "requestParameters": {"CreateInstanceConnectEndpointRequest": {"SubnetId": ATTRIBUTE,
+                "TagSpecification": [{"ResourceType": "instance-connect-endpoint", "tag": 1,
+                    "Tag": [{"Key": "team", "Value": COMMENT}, {"Key": "Name", "Value": name}]}]}},
+            "responseElements": {"CreateInstanceConnectEndpointResponse": {"instanceConnectEndpoint": {
+                "instanceConnectEndpointId": endpoint, "state": "create-in-progress"}}},
+            "eventID": format!("html-create{TOOLTIP}"),
+        }),
+    );
     let records = vec![
+        created,
         record(1, None),
         record(2, None),
         record(3, Some(format!("{TOOLTIP}{ATTRIBUTE}"))),
@@ -363,6 +454,13 @@ fn hostile_strings_reach_html_as_text() {
         "tooltip"
     );
     assert!(page.contains("&amp;amp;&amp;lt;&amp;#x3c;&amp;"), "entities from the archive stay text");
+    let name = "&lt;script&gt;alert(1)&lt;/script&gt;&lt;/title&gt;&lt;/g&gt;&lt;/svg&gt;&lt;script&gt;alert(3)&lt;/script&gt;\
+                &lt;/style&gt;&lt;style&gt;*{background:url(http://evil.example/)}&lt;/style&gt;&amp;amp;&amp;lt;&amp;#x3c;&amp;";
+    assert!(page.matches(name).count() >= 3, "the endpoint's name, as text, in its tables");
+    // The terminal-hostile name too: escaped as in the text report, then for HTML.
+    let escaped = trailscope::output::sanitize::escape(&hostile::created_name()).into_owned();
+    let html = escaped.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    assert!(page.contains(&html.replace('\'', "&#39;")), "the terminal-hostile name, as text: {html}");
     let leaked = page.lines().flat_map(str::chars).find(|c| {
         let c = c.to_string();
         trailscope::output::sanitize::escape(&c) != c
@@ -385,6 +483,25 @@ fn hostile_strings_reach_the_connections_table_escaped() {
     assert_eq!(leaked, None, "a character that needs escaping got through");
     assert_golden(&golden("hostile-connections.txt"), &out.stdout);
     assert_golden(&golden("hostile.stderr"), &out.stderr);
+    for name in [hostile::created_name(), hostile::tagged_name()] {
+        let escaped = trailscope::output::sanitize::escape(&name);
+        assert!(text.contains(escaped.as_ref()), "the endpoint's name in the NAME column: {escaped}");
+    }
+    // CSV carries the names exactly, quoted, and a name that would be a formula starts with `'`;
+    // JSON Lines carries them exactly.
+    let out = trailscope_in(dir.path(), ["connections", "-q", "-f", "csv", "archive"]);
+    let records = crate::connections::parse_csv(std::str::from_utf8(&out.stdout).expect("UTF-8"));
+    let column = records[0].iter().position(|h| h == "endpoint_name").expect("an endpoint_name column");
+    let names: Vec<&str> = records[1..].iter().map(|r| r[column].as_str()).collect();
+    let (created, tagged) = (hostile::created_name(), format!("'{}", hostile::tagged_name()));
+    assert_eq!(names, [&created, &created, &tagged, &created, &tagged]);
+    let out = trailscope_in(dir.path(), ["connections", "-q", "-f", "jsonl", "archive"]);
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a row"))
+        .collect();
+    assert_eq!(rows[2]["endpoint_name"], hostile::tagged_name().as_str(), "exact in JSON Lines");
+    assert_eq!(rows[0]["endpoint_name"], created.as_str());
 }
 
 #[test]
@@ -411,6 +528,13 @@ fn hostile_strings_stay_exact_in_json() {
     );
     let region = report["endpoints"][0]["region"].as_str().expect("region");
     assert_eq!(region, format!("us-east-1{}", hostile::LINES));
+    // The names, from a create's TagSpecification and a CreateTags, exactly.
+    assert_eq!(report["endpoints"][0]["name"], hostile::created_name().as_str());
+    assert_eq!(report["endpoints"][1]["name"], hostile::tagged_name().as_str());
+    assert_eq!(
+        report["endpoints"][0]["created"]["event_id"],
+        format!("create-{}", hostile::SEPARATORS).as_str()
+    );
 }
 
 #[test]
