@@ -193,13 +193,14 @@ fn a_screenshot_at_1280_pixels_shows_the_report() {
         report_page(),
         &[
             format!("--screenshot={}", shot.display()),
-            "--window-size=1280,2400".into(),
+            // Tall enough for the findings, the endpoints with their life and their timeline.
+            "--window-size=1280,6200".into(),
             "--hide-scrollbars".into(),
         ],
     );
     assert_eq!(console_lines(&run), Vec::<&str>::new(), "the page logged to the console");
     let png = std::fs::read(&shot).expect("chromium wrote the screenshot");
-    assert_eq!(png_size(&png), (1280, 2400));
+    assert_eq!(png_size(&png), (1280, 6200));
     // A blank or unstyled page compresses to a few kilobytes; tables, text and charts do not.
     assert!(
         png.len() > 100_000,
