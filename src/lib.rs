@@ -1,7 +1,7 @@
 //! trailscope: audit EC2 Instance Connect Endpoint connections across a CloudTrail archive.
 //!
 //! The modules follow the pipeline: [`source`] lists objects, [`decode`] turns one object into
-//! records, [`event`] picks out Instance Connect events, [`scan`] runs that in parallel,
+//! records, [`event`] picks out Instance Connect events, [`reading`] runs that in parallel,
 //! [`analysis`] pairs, attributes, classifies and builds the [`report`] (the report's schema) or
 //! the rows of the connections listing (a [`row`] is their schema), and [`output`] renders
 //! either. [`cli`] is the command line, [`plan`] what it asks for, decided once; [`cmd`] wires
@@ -31,10 +31,10 @@ pub(crate) mod messages;
 pub mod output;
 pub(crate) mod partial;
 pub(crate) mod plan;
+pub(crate) mod reading;
 pub(crate) mod redact;
 pub(crate) mod report;
 pub(crate) mod row;
-pub(crate) mod scan;
 pub(crate) mod source;
 pub(crate) mod spill;
 #[doc(hidden)]

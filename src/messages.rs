@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::error::{ArchivedObject, ObjectError};
 use crate::output::{failures, sanitize};
-use crate::scan::Progress;
+use crate::reading::Progress;
 use crate::source::history;
 
 /// Messages on stderr: warnings unless `--quiet`, stage lines with `--verbose`.

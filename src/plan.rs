@@ -18,8 +18,8 @@ use crate::cli::{
 use crate::messages::Log;
 use crate::output::{FindingsFormat, Format, ListFormat};
 use crate::partial;
+use crate::reading::ReadOptions;
 use crate::report::Severity;
-use crate::scan::ReadOptions;
 use crate::source::filter::Filter;
 use crate::source::history::HistoryOptions;
 use crate::source::s3::S3Options;

@@ -6,7 +6,7 @@ use crate::analysis::{self, Window};
 use crate::decode::{Decoder, Sink};
 use crate::error::Reason;
 use crate::event::{Kept, CANDIDATE_NEEDLES};
-use crate::scan::{self, ReadOptions};
+use crate::reading::{self, ReadOptions};
 use crate::source::filter::Filter;
 
 /// Splits objects into records, counting them, without parsing any.
@@ -71,7 +71,7 @@ impl Events {
             budget: max_object_size,
             filter: Filter::default(),
         };
-        let scan = scan::read_one("object", object.to_vec(), &options).map_err(|e| e.to_string())?;
+        let scan = reading::read_one("object", object.to_vec(), &options).map_err(|e| e.to_string())?;
         if let Some(failure) = scan.failures.first() {
             return Err(failure.reason.to_string());
         }

@@ -1,5 +1,6 @@
-//! `trailscope connections`: read the sources, pair keys with tunnels, list the rows in time
-//! order, read each row's records back and write it, one row at a time.
+//! `trailscope connections`: the run driver's steps ([`super::read::run`]), the rendering pairing
+//! keys with tunnels, listing the rows in time order, reading each row's records back and
+//! writing it, one row at a time.
 
 use crate::analysis;
 use crate::analysis::lifecycle::Lifecycle;
@@ -12,60 +13,109 @@ use crate::redact::Redactor;
 use crate::row::Row;
 use crate::Outcome;
 
-use super::read::{listed_read, open_state, spool_error};
-use super::verify;
+use crate::state::State;
+use crate::verify::Integrity;
+
+use super::read::{self, changed_objects, spool_error, Command, Read, Warnings, Written};
 
 pub(crate) fn run(plan: &ConnectionsPlan, redactor: &mut Redactor) -> Result<Outcome, FatalError> {
-    let state = open_state(&plan.read)?;
-    let (read, integrity) = verify::read(&plan.read, state.as_ref(), redactor)?;
-    let log = &plan.read.log;
-    let scan = read.scan;
-    let activity = analysis::activity(&scan.kept, plan.window);
-    let lifecycle = Lifecycle::of(&activity).map_err(spool_error)?;
-    let mut filter = plan.filter.clone();
-    if let Some(id) = &plan.finding {
-        // The rows of one finding: its evidence, as the rules found it under these thresholds.
-        let found = analysis::findings::find_with_evidence(&activity, &lifecycle, &plan.rules)
-            .map_err(spool_error)?;
-        let (_, evidence) = found
-            .into_iter()
-            .find(|(f, _)| &f.id == id)
-            .ok_or_else(|| FatalError::NoSuchFinding(id.clone()))?;
-        filter.events = Some(evidence.iter().map(|e| e.origin).collect());
+    read::run(&plan.read, &mut Listing { plan }, redactor)
+}
+
+struct Listing<'a> {
+    plan: &'a ConnectionsPlan,
+}
+
+impl Command for Listing<'_> {
+    /// The verification, as read.
+    type Analysed = Option<Integrity>;
+
+    fn analyse(
+        &mut self,
+        _read: &mut Read,
+        integrity: Option<Integrity>,
+        _state: Option<&State>,
+    ) -> Result<Option<Integrity>, FatalError> {
+        // The rows are picked and read back as they are written: the analysis is the rendering's.
+        Ok(integrity)
     }
-    let listed = rows::list(&activity, &filter);
-    log.stage(format_args!(
-        "paired: {} rows listed of {} tunnels, {} direct and {} serial-console keys",
-        listed.len(),
-        activity.tunnels.len(),
-        activity.direct_keys.len(),
-        activity.serial_console_keys.len()
-    ));
-    let reader = RowReader::new(&scan.kept).with_names(lifecycle.names());
-    let mut rows = Rows { reader, redactor };
-    let mut layout = Layout::new(plan.format);
-    if let Layout::Table(table) = &mut layout {
-        // A first pass for the widths only: the rows are read again to be written.
+
+    fn render(
+        &mut self,
+        integrity: Option<Integrity>,
+        read: &mut Read,
+        state: Option<&State>,
+        redactor: &mut Redactor,
+    ) -> Result<Written, FatalError> {
+        let plan = self.plan;
+        let log = &plan.read.log;
+        let problems = integrity.as_ref().map_or(0, |i| i.problems());
+        let scan = &mut read.reading;
+        let activity = analysis::activity(&scan.kept, plan.window);
+        let lifecycle = Lifecycle::of(&activity).map_err(spool_error)?;
+        let mut filter = plan.filter.clone();
+        if let Some(id) = &plan.finding {
+            // The rows of one finding: its evidence, as the rules found it under these thresholds.
+            let found = analysis::findings::find_with_evidence(&activity, &lifecycle, &plan.rules)
+                .map_err(spool_error)?;
+            let (_, evidence) = found
+                .into_iter()
+                .find(|(f, _)| &f.id == id)
+                .ok_or_else(|| FatalError::NoSuchFinding(id.clone()))?;
+            filter.events = Some(evidence.iter().map(|e| e.origin).collect());
+        }
+        let listed = rows::list(&activity, &filter);
+        log.stage(format_args!(
+            "paired: {} rows listed of {} tunnels, {} direct and {} serial-console keys",
+            listed.len(),
+            activity.tunnels.len(),
+            activity.direct_keys.len(),
+            activity.serial_console_keys.len()
+        ));
+        let reader = RowReader::new(&scan.kept).with_names(lifecycle.names());
+        let mut rows = Rows { reader, redactor };
+        let mut layout = Layout::new(plan.format);
+        if let Layout::Table(table) = &mut layout {
+            // A first pass for the widths only: the rows are read again to be written.
+            for listed in &listed {
+                table.measure(&rows.row(listed)?);
+            }
+        }
+        let mut sink = Sink::create(plan.output.as_deref())?;
+        layout.header(&mut sink).map_err(|e| sink.failed(e))?;
         for listed in &listed {
-            table.measure(&rows.row(listed)?);
+            if sink.closed() {
+                break;
+            }
+            let row = rows.row(listed)?;
+            layout.row(&row, &mut sink).map_err(|e| sink.failed(e))?;
         }
-    }
-    let mut sink = Sink::create(plan.output.as_deref())?;
-    layout.header(&mut sink).map_err(|e| sink.failed(e))?;
-    for listed in &listed {
-        if sink.closed() {
-            break;
+        sink.finish()?;
+        log.stage(format_args!("wrote {} rows", listed.len()));
+        // The rows have no place for it: what this run read itself goes to standard error.
+        let summary = state.map(|state| state.summary(&scan.counts));
+        let mut warnings = Warnings {
+            changed: summary.as_ref().map_or_else(Vec::new, |s| changed_objects(&s.objects_changed)),
+            failures: std::mem::take(&mut scan.failures),
+            archived: std::mem::take(&mut scan.archived),
+            integrity,
+        };
+        let redactor = rows.redactor;
+        redactor.failures(&mut warnings.changed);
+        redactor.failures(&mut warnings.failures);
+        if let Some(integrity) = &mut warnings.integrity {
+            redactor.integrity(integrity)?;
         }
-        let row = rows.row(listed)?;
-        layout.row(&row, &mut sink).map_err(|e| sink.failed(e))?;
+        redactor.archived(&mut warnings.archived);
+        let found = super::Found {
+            unreadable: warnings.failures.len(),
+            archived: warnings.archived.len(),
+            problems,
+            findings: false,
+            changed: false,
+        };
+        Ok(Written { baseline: None, state_line: summary, warnings, found })
     }
-    sink.finish()?;
-    log.stage(format_args!("wrote {} rows", listed.len()));
-    // The rows are written: what they borrowed of the scan is let go.
-    let Rows { reader, redactor } = rows;
-    drop(reader);
-    let found = listed_read(&plan.read, scan, state, integrity, None, redactor)?;
-    Ok(super::outcome(found))
 }
 
 /// Rows read back and, with `--redact`, redacted: the pseudonyms run on from row to row, so

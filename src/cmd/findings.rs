@@ -1,7 +1,6 @@
-//! `trailscope findings`: read the sources, pair keys with tunnels, run the rules, and write the
-//! findings as a list or as OCSF lines.
+//! `trailscope findings`: the run driver's steps ([`super::read::run`]), with the rules run over
+//! the paired activity as the analysis, and the findings written as a list or as OCSF lines.
 
-use crate::analysis::lifecycle::Lifecycle;
 use crate::analysis::{self, findings};
 use crate::error::FatalError;
 use crate::output;
@@ -9,31 +8,102 @@ use crate::plan::FindingsPlan;
 use crate::redact::Redactor;
 use crate::Outcome;
 
-use super::read::{listed_read, open_state, spool_error};
-use super::verify;
+use crate::analysis::changes::Baseline;
+use crate::analysis::lifecycle::Lifecycle;
+use crate::messages::Log;
+use crate::report::{Finding, SuppressedFinding};
+use crate::state::State;
+use crate::verify::Integrity;
+
+use super::read::{self, changed_objects, spool_error, Command, Read, Warnings, Written};
 
 pub(crate) fn run(plan: &FindingsPlan, redactor: &mut Redactor) -> Result<Outcome, FatalError> {
-    let state = open_state(&plan.read)?;
-    let (read, integrity) = verify::read(&plan.read, state.as_ref(), redactor)?;
-    let log = &plan.read.log;
-    let scan = read.scan;
-    let activity = analysis::activity(&scan.kept, plan.window);
-    let lifecycle = Lifecycle::of(&activity).map_err(spool_error)?;
-    let found = findings::find(&activity, &lifecycle, &plan.findings.rules).map_err(spool_error)?;
-    let (mut listed, mut suppressed) = plan.findings.suppressions.apply(found);
-    log.stage(format_args!("found: {} findings, {} suppressed", listed.len(), suppressed.len()));
-    // With --state: the findings the last report (or `findings` run) did not have, and this
-    // run's kept for the next; a state no report has written yet has no baseline to keep them in,
-    // so every finding is new to it.
-    let ids: Vec<String> =
-        listed.iter().chain(suppressed.iter().map(|s| &s.finding)).map(|f| f.id.clone()).collect();
-    let before = state.as_ref().and_then(|s| s.baseline());
-    let new = before.map(|b| b.new_findings(&ids));
-    let baseline = before.map(|b| b.with_findings(&ids));
-    let failing = plan.fail_on.is_some_and(|at| findings::fails(&listed, new.as_deref(), at));
-    redactor.findings(&mut listed, &mut suppressed)?;
-    output::write(plan.output.as_deref(), &output::findings::render(&listed, &suppressed, plan.format))?;
-    let found = listed_read(&plan.read, scan, state, integrity, baseline, redactor)?;
-    log.warn_expired(&plan.findings.suppressions);
-    Ok(super::outcome(super::Found { findings: failing, ..found }))
+    read::run(&plan.read, &mut Listing { plan }, redactor)
+}
+
+struct Listing<'a> {
+    plan: &'a FindingsPlan,
+}
+
+/// The findings listed and suppressed, with what `--state` keeps of them and what the outcome
+/// needs.
+struct Analysed {
+    listed: Vec<Finding>,
+    suppressed: Vec<SuppressedFinding>,
+    baseline: Option<Baseline>,
+    failing: bool,
+    integrity: Option<Integrity>,
+}
+
+impl Command for Listing<'_> {
+    type Analysed = Analysed;
+
+    fn analyse(
+        &mut self,
+        read: &mut Read,
+        integrity: Option<Integrity>,
+        state: Option<&State>,
+    ) -> Result<Analysed, FatalError> {
+        let plan = self.plan;
+        let activity = analysis::activity(&read.reading.kept, plan.window);
+        let lifecycle = Lifecycle::of(&activity).map_err(spool_error)?;
+        let found = findings::find(&activity, &lifecycle, &plan.findings.rules).map_err(spool_error)?;
+        let (listed, suppressed) = plan.findings.suppressions.apply(found);
+        plan.read.log.stage(format_args!(
+            "found: {} findings, {} suppressed",
+            listed.len(),
+            suppressed.len()
+        ));
+        // With --state: the findings the last report (or `findings` run) did not have, and this
+        // run's kept for the next; a state no report has written yet has no baseline to keep them
+        // in, so every finding is new to it.
+        let ids: Vec<String> =
+            listed.iter().chain(suppressed.iter().map(|s| &s.finding)).map(|f| f.id.clone()).collect();
+        let before = state.and_then(|s| s.baseline());
+        let new = before.map(|b| b.new_findings(&ids));
+        let baseline = before.map(|b| b.with_findings(&ids));
+        let failing = plan.fail_on.is_some_and(|at| findings::fails(&listed, new.as_deref(), at));
+        Ok(Analysed { listed, suppressed, baseline, failing, integrity })
+    }
+
+    fn render(
+        &mut self,
+        analysed: Analysed,
+        read: &mut Read,
+        state: Option<&State>,
+        redactor: &mut Redactor,
+    ) -> Result<Written, FatalError> {
+        let plan = self.plan;
+        let Analysed { mut listed, mut suppressed, baseline, failing, integrity } = analysed;
+        let problems = integrity.as_ref().map_or(0, |i| i.problems());
+        redactor.findings(&mut listed, &mut suppressed)?;
+        output::write(plan.output.as_deref(), &output::findings::render(&listed, &suppressed, plan.format))?;
+        let scan = &mut read.reading;
+        // The list has no place for it: what this run read itself goes to standard error.
+        let summary = state.map(|state| state.summary(&scan.counts));
+        let mut warnings = Warnings {
+            changed: summary.as_ref().map_or_else(Vec::new, |s| changed_objects(&s.objects_changed)),
+            failures: std::mem::take(&mut scan.failures),
+            archived: std::mem::take(&mut scan.archived),
+            integrity,
+        };
+        redactor.failures(&mut warnings.changed);
+        redactor.failures(&mut warnings.failures);
+        if let Some(integrity) = &mut warnings.integrity {
+            redactor.integrity(integrity)?;
+        }
+        redactor.archived(&mut warnings.archived);
+        let found = super::Found {
+            unreadable: warnings.failures.len(),
+            archived: warnings.archived.len(),
+            problems,
+            findings: failing,
+            changed: false,
+        };
+        Ok(Written { baseline, state_line: summary, warnings, found })
+    }
+
+    fn warn(&self, log: &Log) {
+        log.warn_expired(&self.plan.findings.suppressions);
+    }
 }

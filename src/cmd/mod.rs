@@ -7,7 +7,6 @@ pub(crate) mod findings;
 mod read;
 pub(crate) mod report;
 pub(crate) mod scan;
-mod verify;
 
 use crate::Outcome;
 

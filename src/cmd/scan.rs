@@ -13,14 +13,13 @@ use crate::redact::Redactor;
 use crate::Outcome;
 
 use super::read;
-use super::verify;
 
 pub(crate) fn run(scan_plan: &ScanPlan) -> Result<Outcome, FatalError> {
     let (plan, shard) = (&scan_plan.read, scan_plan.shard);
-    let read = read::read(plan, None, &mut Redactor::default())?;
-    let scan = &read.scan;
+    let read = read::read_and_merge(plan, &mut Redactor::default())?;
+    let scan = &read.reading;
     let keys = match &plan.verify {
-        Some(verify) => verify::keys(verify, scan, read.s3.as_ref(), &plan.log)?,
+        Some(verify) => read::keys(verify, scan, read.s3.as_ref(), &plan.log)?,
         None => None,
     };
     // Keys (one line, when there are any), then every digest and log file.

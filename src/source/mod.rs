@@ -1,7 +1,7 @@
 //! Where objects come from. One trait, [`Store`], for every kind of source: it lists what a
 //! SOURCE holds, as it goes, and fetches an object's bytes. Local folders ([`local`]), S3
 //! ([`s3`]) and CloudTrail's event history ([`history`], an hour of a region an object) implement
-//! it; the reading stage (`scan`) drives any of them the same way and applies the limits
+//! it; the reading stage (`reading`) drives any of them the same way and applies the limits
 //! (requests in flight, bytes held) once, around them. What earlier runs read (`--state`) is a
 //! wrapper around any store (`state::KnownStore`): it answers for the objects it remembers
 //! ([`Entry::Remembered`]), hears what reading the others gave ([`Store::read`]), and tells the

@@ -75,7 +75,7 @@ pub(crate) struct S3Options {
 /// Time limits that keep a stalled or vanished server from hanging a run; the read timeout is
 /// `--s3-timeout`, and one attempt may take three times that. Retries are [`retry`]'s: what
 /// lowers the request rate of the whole run after a throttling answer is the reading stage's
-/// gate (`scan::limits::Gate`), which fewer requests pass while S3 says SlowDown. (The SDK's
+/// gate (`reading::limits::Gate`), which fewer requests pass while S3 says SlowDown. (The SDK's
 /// adaptive mode would too, but it measures the rate from nothing at the start of a run, so one
 /// early SlowDown drops it to half a request per second.)
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

@@ -16,7 +16,7 @@
 //!   The retries of a broken body done here do not draw from it, as the AWS CLI's transfer layer's
 //!   do not: the server answered, so it is there.
 //! - Retries are counted apart ([`Tally`]): throttled (503, which also lowers the requests in
-//!   flight, `scan::limits::Gate`) and the others (a broken connection, a timeout, another 5xx).
+//!   flight, `reading::limits::Gate`) and the others (a broken connection, a timeout, another 5xx).
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};

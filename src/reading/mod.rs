@@ -59,7 +59,7 @@ pub(crate) trait Progress: Sync {
 
 /// What reading every object gave.
 #[derive(Debug, Default)]
-pub(crate) struct Scan {
+pub(crate) struct Reading {
     pub(crate) counts: Counts,
     /// Objects that could not be listed or read, sorted by name.
     pub(crate) failures: Vec<ObjectError>,
@@ -76,12 +76,12 @@ pub(crate) struct Scan {
 }
 
 /// Reads every object of `stores` (each told to begin first, then listed in turn).
-pub(crate) fn scan(
+pub(crate) fn read(
     stores: &[Arc<dyn Store>],
     options: &ReadOptions,
     runtime: &tokio::runtime::Runtime,
     progress: &dyn Progress,
-) -> Result<Scan, FatalError> {
+) -> Result<Reading, FatalError> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.jobs)
         .thread_name(|i| format!("trailscope-worker-{i}"))
@@ -150,7 +150,7 @@ pub(crate) fn scan(
 
 /// Reads one object in memory as a run's worker reads it (the same worker, sink and rollback),
 /// on this thread: for `stages`, so that the benchmarks and the fuzz target run the real code.
-pub(crate) fn read_one(name: &str, bytes: Vec<u8>, options: &ReadOptions) -> Result<Scan, FatalError> {
+pub(crate) fn read_one(name: &str, bytes: Vec<u8>, options: &ReadOptions) -> Result<Reading, FatalError> {
     struct Quiet;
     impl Progress for Quiet {
         fn read(&self, _: u64) {}

@@ -3,12 +3,12 @@
 
 use super::feed::Listing;
 use super::work::Output;
-use super::Scan;
+use super::Reading;
 use crate::event::tables::{FastMap, Tables};
 
 /// Puts every worker's output together, in an order that depends on nothing but the objects.
-pub(super) fn gather(listing: Listing, outputs: Vec<Output>, tables: Tables) -> Scan {
-    let mut scan = Scan::default();
+pub(super) fn gather(listing: Listing, outputs: Vec<Output>, tables: Tables) -> Reading {
+    let mut scan = Reading::default();
     scan.counts.objects_listed = listing.listed;
     scan.counts.objects_found = listing.objects;
     scan.counts.skipped = listing.skipped;
