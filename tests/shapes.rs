@@ -268,3 +268,41 @@ fn records_of_other_services_written_with_escapes_are_not_instance_connect() {
     assert_eq!(report["summary"]["instance_connect_events"], 0);
     assert_eq!(report["summary"]["records"], expected()["records"], "every record still counted");
 }
+
+#[test]
+fn a_record_the_parse_refuses_is_read_alike_however_its_writer_escaped_it() {
+    // Found by the `respell` fuzz target (tests/fuzz/known/): a record with a raw control character
+    // in a string, which JSON forbids. Of another service, it is counted and not parsed, as
+    // written or with a `\u` escape elsewhere (which once had it parsed, and its object refused);
+    // of Instance Connect, it is parsed, and its object unreadable, either way.
+    let record = |source: &str, name: &str| {
+        format!(
+            "{{\"eventVersion\":\"1.08\",\"eventTime\":\"2024-03-01T00:00:00Z\",\"eventSource\":\"{source}\",\
+             \"eventName\":\"{name}\",\"awsRegion\":\"us-east-1\",\"userAgent\":\"a\u{0}b\"}}"
+        )
+    };
+    let read = |records: &[String]| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        put(dir.path(), "log.json", format!("{{\"Records\":[{}]}}", records.join(",")).as_bytes());
+        // A run none of whose objects reads writes no report: one more that reads.
+        put(dir.path(), "more.json", br#"{"Records":[{"eventSource":"s3.amazonaws.com"}]}"#);
+        let (code, report, stderr) = report_json(&[dir.path()], &[]);
+        (code, report["summary"]["records"].clone(), report["summary"]["objects_failed"].clone(), stderr)
+    };
+    let other = [record("s3.amazonaws.com", "GetObject"), record("s3.amazonaws.com", "G\\u0065tObject")];
+    for records in [&other[..1], &other[1..], &other[..]] {
+        let (code, count, unreadable, stderr) = read(records);
+        assert_eq!((code, unreadable), (0, json!(0)), "{stderr}");
+        assert_eq!(count, json!(records.len() + 1));
+    }
+    let connect = [
+        record("ec2-instance-connect.amazonaws.com", "OpenTunnel"),
+        record("ec2-instance-connect.amazonaws.com", "Op\\u0065nTunnel"),
+        record("ec2-instance-connect.amazonaws.com", "OpenTunnel")
+            .replace("\"eventSource\":\"ec2", "\"eventSource\":\"\\u0065c2"),
+    ];
+    for one in connect {
+        let (code, _, unreadable, stderr) = read(std::slice::from_ref(&one));
+        assert_eq!((code, unreadable), (3, json!(1)), "{one}: {stderr}");
+    }
+}

@@ -27,9 +27,9 @@ use crate::time::Timestamp;
 #[cfg(test)]
 use input::WINDOW;
 
-/// Where the records a decoder finds go. Only records whose bytes may hold one of the decoder's
-/// needles, written any way JSON allows (see [`needles`]), are handed on: the others are only
-/// counted.
+/// Where the records a decoder finds go. Only records that hold every needle of one of the
+/// decoder's alternatives, written any way JSON allows (see [`needles`]), are handed on: the
+/// others are only counted.
 pub(crate) trait Sink {
     /// A record that may be an Instance Connect event. `index` is its position among the
     /// object's records; `record` is its JSON text (which the sink may modify).
@@ -79,10 +79,10 @@ pub(crate) struct Decoder {
 const READ_BUFFER: usize = 128 << 10;
 
 impl Decoder {
-    /// A decoder that hands on the records whose bytes may hold one of `needles` (what the event
+    /// A decoder that hands on the records that hold every needle of one of `needles` (what the event
     /// stage's candidates hold: a record without any cannot be one of its events; see
     /// [`needles`]), and refuses objects of more than `max_object_size` bytes decompressed.
-    pub(crate) fn new(max_object_size: u64, needles: &[&[u8]]) -> Self {
+    pub(crate) fn new(max_object_size: u64, needles: &[&[&[u8]]]) -> Self {
         Decoder {
             window: Vec::new(),
             compressed: Vec::new(),
@@ -234,7 +234,7 @@ impl Read for Limited<'_> {
 pub(crate) mod tests {
     use super::*;
 
-    pub(crate) const NEEDLE: &[&[u8]] = &[b"ec2-instance-connect.amazonaws.com"];
+    pub(crate) const NEEDLE: &[&[&[u8]]] = &[&[b"ec2-instance-connect.amazonaws.com"]];
 
     /// Collects candidates' indexes and texts.
     #[derive(Default)]

@@ -1,56 +1,156 @@
-//! Which records are handed on to be parsed: those whose bytes may hold one of a few needles
-//! (the event stage says which, in one place: `event::CANDIDATE_NEEDLES`), decided exactly
-//! whatever JSON escapes their writer used.
+//! Which records are handed on to be parsed: those whose text holds all the needles of one of a
+//! few alternatives (the event stage says which, in one place: `event::CANDIDATE_NEEDLES`),
+//! decided exactly whatever JSON escapes their writer used, and without a parse.
 //!
-//! A record is searched for each needle as it is written, and for `\u`. A needle is made of
-//! characters that JSON can write only as themselves or as a `\u` escape (letters, digits, `-`,
-//! `.`, …: not `"`, `\`, `/` or a control character, which have short escapes of their own), but
-//! for a leading `"`: the opening quote of a string, which is never escaped (inside a string that
-//! holds a record, a LookupEvents `CloudTrailEvent`, it is written `\"`, which holds it, or
-//! `\u0022`). So a record that holds a needle's text, written any way, holds the needle itself
-//! or a `\u` escape: a record that holds neither cannot be a candidate, and is only counted. A
-//! record that holds a `\u` escape (CloudTrail writes few) is handed on, for the event stage to
-//! decide by its parsed values.
+//! A needle is made of characters that JSON can write only as themselves or as a `\u` escape
+//! (letters, digits, `-`, `.`, …: not `"`, `\`, `/` or a control character, which have short
+//! escapes of their own), but for a leading `"`: the opening quote of a string, which is never
+//! escaped (inside a string that holds a record, a LookupEvents `CloudTrailEvent`, it is written
+//! `\"`, which holds it, or `\u0022`). So a record that holds no `\u` holds a needle's text if and
+//! only if its bytes hold the needle: one search each, the common case. A record that holds a
+//! `\u` escape (CloudTrail writes few) is searched again with its escapes undone, one level at a
+//! time (a record inside a string is escaped twice), so that a needle written with escapes is
+//! found, and a record that holds none, however written, is not handed on. No parse decides:
+//! a record the parse would refuse (raw control characters in a string, say) is handed on, and
+//! so made unreadable, exactly when another spelling of it would be.
+//!
+//! An alternative of several needles is what keeps the short ones cheap: `"eice-` alone is found
+//! by a pair of bytes that every `"2024-` date also has, but it is searched for only in records
+//! that also hold `"ec2.amazonaws.com`, a search that seldom stops.
 
 use memchr::memmem;
 
-/// What a record's bytes are searched for.
+/// What a record's text is searched for.
 pub(crate) struct Needles {
     finders: Box<[memmem::Finder<'static>]>,
+    /// Each alternative: the needles (indexes into `finders`) that a candidate holds all of.
+    alternatives: Box<[Box<[usize]>]>,
     /// `\u`, the escape that can write any character of a needle.
     escape: memmem::Finder<'static>,
 }
 
+/// What a `\u` escape of a character no needle holds (any beyond ASCII) is read as.
+const OTHER: u8 = 0x80;
+
 impl Needles {
-    /// Searches for each of `needles`. Panics if a needle could be written with an escape other
-    /// than `\u` (see the module's documentation): the set is a constant of the event stage,
-    /// and a test builds it.
-    pub(crate) fn new(needles: &[&[u8]]) -> Needles {
-        for needle in needles {
-            assert!(!needle.is_empty(), "an empty needle");
-            let rest = needle.strip_prefix(b"\"").unwrap_or(needle);
-            assert!(
-                !rest.is_empty()
-                    && rest.iter().all(|&b| b.is_ascii_graphic() && !matches!(b, b'"' | b'\\' | b'/')),
-                "{:?} could be written with escapes a search for it and for \\u would miss",
-                String::from_utf8_lossy(needle)
-            );
-        }
+    /// Searches for each alternative of `alternatives`: a record holding every needle of one of
+    /// them may hold a candidate. Panics if a needle could be written with an escape other than
+    /// `\u` (see the module's documentation), or if an alternative has no needle: the set is a
+    /// constant of the event stage, and a test builds it.
+    pub(crate) fn new(alternatives: &[&[&[u8]]]) -> Needles {
+        let mut needles: Vec<&[u8]> = Vec::new();
+        let alternatives = alternatives
+            .iter()
+            .map(|all| {
+                assert!(!all.is_empty(), "an alternative of no needle");
+                all.iter()
+                    .map(|&needle| {
+                        check(needle);
+                        needles.iter().position(|&n| n == needle).unwrap_or_else(|| {
+                            needles.push(needle);
+                            needles.len() - 1
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
+        assert!(needles.len() <= 64, "more needles than a search remembers");
         Needles {
             finders: needles.iter().map(|n| memmem::Finder::new(n).into_owned()).collect(),
+            alternatives,
             escape: memmem::Finder::new(b"\\u").into_owned(),
         }
     }
 
-    /// Whether `bytes` may hold one of the needles, written any way JSON allows: they hold one
-    /// as written, or a `\u` escape. `backslash` is `false` only when the caller knows that
-    /// `bytes` hold no backslash (the structure scan tells, for nothing): then there is no escape
-    /// to search for.
+    /// Whether `bytes` may hold a candidate: they hold every needle of an alternative, written
+    /// any way JSON allows. `backslash` is `false` only when the caller knows that `bytes` hold
+    /// no backslash (the structure scan tells, for nothing): then there is no escape to undo.
     #[inline]
     pub(crate) fn may_hold(&self, bytes: &[u8], backslash: bool) -> bool {
-        self.finders.iter().any(|f| f.find(bytes).is_some())
-            || (backslash && self.escape.find(bytes).is_some())
+        if self.holds(bytes) {
+            return true;
+        }
+        if !backslash || self.escape.find(bytes).is_none() {
+            return false;
+        }
+        let mut text = unescaped(bytes);
+        loop {
+            if self.holds(&text) {
+                return true;
+            }
+            let next = unescaped(&text);
+            // Every escape undone makes the text shorter: the same length, nothing to undo.
+            if next.len() == text.len() {
+                return false;
+            }
+            text = next;
+        }
     }
+
+    /// Whether `text` holds every needle of an alternative, searching each needle at most once.
+    fn holds(&self, text: &[u8]) -> bool {
+        let (mut searched, mut found) = (0u64, 0u64);
+        'alternatives: for all in &self.alternatives {
+            for &i in all.iter() {
+                let bit = 1 << i;
+                if searched & bit == 0 {
+                    searched |= bit;
+                    if self.finders[i].find(text).is_some() {
+                        found |= bit;
+                    }
+                }
+                if found & bit == 0 {
+                    continue 'alternatives;
+                }
+            }
+            return true;
+        }
+        false
+    }
+}
+
+/// Panics unless `needle` is written as itself or with `\u` escapes only (a leading `"` aside).
+fn check(needle: &[u8]) {
+    let rest = needle.strip_prefix(b"\"").unwrap_or(needle);
+    assert!(
+        !rest.is_empty() && rest.iter().all(|&b| b.is_ascii_graphic() && !matches!(b, b'"' | b'\\' | b'/')),
+        "{:?} could be written with escapes a search for it and for \\u would miss",
+        String::from_utf8_lossy(needle)
+    );
+}
+
+/// `text` with the escapes of one level undone: `\uXXXX` as its character if ASCII (else as
+/// [`OTHER`]: no needle holds it), the short escapes as theirs. A backslash that starts no escape
+/// (the record is then invalid, for its parse to say) is kept as it is, so that this never fails.
+fn unescaped(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = memchr::memchr(b'\\', rest) {
+        out.extend_from_slice(&rest[..at]);
+        let after = &rest[at + 1..];
+        let (byte, used) = match after.first() {
+            Some(b'u') => match after.get(1..5).and_then(hex4) {
+                Some(unit) => (u8::try_from(unit).ok().filter(u8::is_ascii).unwrap_or(OTHER), 5),
+                None => (b'\\', 0),
+            },
+            Some(&c @ (b'"' | b'\\' | b'/')) => (c, 1),
+            Some(b'b') => (0x08, 1),
+            Some(b'f') => (0x0c, 1),
+            Some(b'n') => (b'\n', 1),
+            Some(b'r') => (b'\r', 1),
+            Some(b't') => (b'\t', 1),
+            _ => (b'\\', 0),
+        };
+        out.push(byte);
+        rest = &after[used..];
+    }
+    out.extend_from_slice(rest);
+    out
+}
+
+/// Four hex digits, as a number.
+fn hex4(digits: &[u8]) -> Option<u32> {
+    digits.iter().try_fold(0, |n, &d| Some(n * 16 + char::from(d).to_digit(16)?))
 }
 
 #[cfg(test)]
@@ -61,17 +161,18 @@ mod tests {
         fn may_hold_any(&self, bytes: &[u8]) -> bool {
             let answer = self.may_hold(bytes, true);
             if !bytes.contains(&b'\\') {
-                assert_eq!(self.may_hold(bytes, false), answer, "no backslash, no escape to search for");
+                assert_eq!(self.may_hold(bytes, false), answer, "no backslash, no escape to undo");
             }
             answer
         }
     }
 
-    const SET: &[&[u8]] = &[b"\"ec2-instance-connect.amazonaws.com", b"InstanceConnectEndpoint", b"eice-"];
+    const ONE_EACH: &[&[&[u8]]] =
+        &[&[b"\"ec2-instance-connect.amazonaws.com"], &[b"InstanceConnectEndpoint"], &[b"eice-"]];
 
     #[test]
     fn each_needle_of_a_set_is_found() {
-        let needles = Needles::new(SET);
+        let needles = Needles::new(ONE_EACH);
         for record in [
             r#"{"eventSource":"ec2-instance-connect.amazonaws.com"}"#,
             r#"{"eventName":"CreateInstanceConnectEndpoint"}"#,
@@ -94,8 +195,8 @@ mod tests {
     }
 
     #[test]
-    fn a_needle_written_with_escapes_is_handed_on() {
-        let needles = Needles::new(SET);
+    fn a_needle_written_with_escapes_is_found_and_other_escapes_hand_nothing_on() {
+        let needles = Needles::new(ONE_EACH);
         for record in [
             r#"{"eventSource":"ec2\u002dinstance-connect.amazonaws.com"}"#,
             r#"{"eventSource":"\u0065c2-instance-connect.amazonaws.com"}"#,
@@ -103,28 +204,51 @@ mod tests {
             r#"{"resourceId":"\u0065ice-1"}"#,
             // The opening quote of the value escaped one level down.
             r#"{"CloudTrailEvent":"{\"eventSource\":\u0022ec2-instance-connect.amazonaws.com\"}"}"#,
-            // An escape anywhere: the event stage decides by parsed values.
-            r#"{"eventSource":"s3.amazonaws.com","k":"\u00e9"}"#,
+            // A record in a string, its own escapes escaped: `\\u0065` is `\u0065` one level down.
+            r#"{"CloudTrailEvent":"{\"eventSource\":\"\\u0065c2-instance-connect.amazonaws.com\"}"}"#,
+            // A backslash written `\u005c`, starting an escape one level down.
+            r#"{"CloudTrailEvent":"{\"eventSource\":\"\u005cu0065c2-instance-connect.amazonaws.com\"}"}"#,
         ] {
             assert!(needles.may_hold_any(record.as_bytes()), "{record}");
+        }
+        for record in [
+            // An escape anywhere is no needle.
+            r#"{"eventSource":"s3.amazonaws.com","k":"\u00e9"}"#,
+            r#"{"eventSource":"s3\u002eamazonaws.com","k":"\ud83d\ude00 eice"}"#,
+            // Nor is a backslash that starts no escape, nor a raw control character.
+            "{\"eventSource\":\"s3.amazonaws.com\",\"k\":\"\\x\u{0}\\u00\\u0041\"}",
+        ] {
+            assert!(!needles.may_hold_any(record.as_bytes()), "{record}");
         }
     }
 
     #[test]
-    fn one_needle_works_alone_and_none_hands_on_only_escapes() {
-        let one = Needles::new(&[b"eice-"]);
-        assert!(one.may_hold_any(b"{\"id\":\"eice-1\"}"));
-        assert!(!one.may_hold_any(b"{\"id\":\"i-1\"}"));
-        let none = Needles::new(&[]);
-        assert!(!none.may_hold_any(b"{\"id\":\"eice-1\"}"));
-        assert!(none.may_hold_any(b"{\"id\":\"\\u0065\"}"));
+    fn an_alternative_wants_all_its_needles() {
+        let needles = Needles::new(&[&[b"\"ec2.amazonaws.com", b"\"eice-"], &[b"\"ec2-instance-connect"]]);
+        assert!(needles.may_hold_any(br#"{"eventSource":"ec2.amazonaws.com","id":"eice-1"}"#));
+        assert!(needles.may_hold_any(br#"{"id":"eice-1","eventSource":"ec2.amazonaws.com"}"#));
+        assert!(needles.may_hold_any(br#"{"eventSource":"ec2-instance-connect"}"#));
+        assert!(!needles.may_hold_any(br#"{"eventSource":"s3.amazonaws.com","id":"eice-1"}"#));
+        assert!(!needles.may_hold_any(br#"{"eventSource":"ec2.amazonaws.com","id":"i-1"}"#));
+        // Each needle written its own way.
+        assert!(needles.may_hold_any(br#"{"eventSource":"\u0065c2.amazonaws.com","id":"eic\u0065-1"}"#));
+    }
+
+    #[test]
+    fn one_level_of_escapes_is_undone_at_a_time_and_never_fails() {
+        assert_eq!(unescaped(br#"a\u0041\"\\\/\n\u00e9\x\u12"#), b"aA\"\\/\n\x80\\x\\u12");
+        assert_eq!(unescaped(br"\\u0041"), br"\u0041");
+        assert_eq!(unescaped(br"\u005cu0041"), br"\u0041");
+        assert_eq!(unescaped(b"\\"), b"\\");
+        assert_eq!(unescaped(b""), b"");
     }
 
     #[test]
     fn needles_a_short_escape_could_write_are_refused() {
         for bad in [&b"a/b"[..], b"a\"b", b"a\\b", b"tab\t", b"", b"\"", b"two words"] {
-            let refused = std::panic::catch_unwind(|| Needles::new(&[bad])).is_err();
+            let refused = std::panic::catch_unwind(|| Needles::new(&[&[bad]])).is_err();
             assert!(refused, "{:?}", String::from_utf8_lossy(bad));
         }
+        assert!(std::panic::catch_unwind(|| Needles::new(&[&[]])).is_err(), "an alternative of none");
     }
 }
