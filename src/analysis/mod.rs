@@ -333,6 +333,7 @@ pub(crate) mod tests {
                 values: values.into(),
                 record: at,
                 lifecycle: false,
+                id_written_as_uuid: false,
             });
             record as usize
         }
@@ -385,6 +386,7 @@ pub(crate) mod tests {
                 values: vec![u64::from(record)].into(),
                 record: at,
                 lifecycle: true,
+                id_written_as_uuid: false,
             });
             record as usize
         }

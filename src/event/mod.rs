@@ -114,11 +114,22 @@ pub(crate) struct Event {
     /// A lifecycle call of [`EC2_SOURCE`], not an Instance Connect event: the analysis reads
     /// it back from the spool apart from the rest.
     pub(crate) lifecycle: bool,
+    /// The `eventID` is a UUID written as CloudTrail writes it (lowercase `8-4-4-4-12`), so that
+    /// [`id`](Event::id) gives its text back without reading the record again.
+    pub(crate) id_written_as_uuid: bool,
 }
 
 impl Event {
     pub(crate) fn succeeded(&self) -> bool {
         self.error.is_none()
+    }
+
+    /// The `eventID`'s text, when [`id`](Event::id) alone gives it.
+    pub(crate) fn event_id(&self) -> Option<String> {
+        let hex = format!("{:032x}", self.id);
+        self.id_written_as_uuid.then(|| {
+            format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
+        })
     }
 }
 
@@ -134,6 +145,17 @@ pub(crate) struct Kept {
 }
 
 impl Kept {
+    /// The event's `eventID` as written (its text, unescaped), or, for a record without one, the
+    /// hexadecimal digits of the hash that stands for it. A findings list names thousands of
+    /// events: most need no reading back.
+    pub(crate) fn event_id(&self, event: &Event) -> Result<String, Reason> {
+        if let Some(id) = event.event_id() {
+            return Ok(id);
+        }
+        let texts = self.texts(event)?;
+        Ok(texts.get("eventID").map_or_else(|| format!("{:032x}", event.id), |t| unquote(t)))
+    }
+
     /// Every leaf of the event's record as `(path, compact JSON text)`, read back from the spool.
     pub(crate) fn texts(&self, event: &Event) -> Result<BTreeMap<String, String>, Reason> {
         let mut bytes = Vec::new();
@@ -372,6 +394,7 @@ fn compact<'r>(
         origin: Origin::default(),
         time: fields.time.and_then(text).and_then(Timestamp::parse_bytes),
         id: event_id.map_or_else(|| u128::from(content), event_key),
+        id_written_as_uuid: event_id.is_some_and(written_as_uuid),
         content,
         name: symbol(name),
         account: symbol(account),
@@ -426,6 +449,23 @@ fn event_key(id: &[u8]) -> u128 {
         u128::from(h.finish())
     };
     half(1) << 64 | half(2)
+}
+
+/// Whether `id` is a UUID as CloudTrail writes one: `8-4-4-4-12` lowercase hexadecimal digits.
+fn written_as_uuid(id: &[u8]) -> bool {
+    id.len() == 36
+        && id.iter().enumerate().all(|(i, &b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => matches!(b, b'0'..=b'9' | b'a'..=b'f'),
+        })
+}
+
+/// A JSON string's text, or any other value's JSON text as it is.
+pub(crate) fn unquote(json: &str) -> String {
+    match serde_json::from_str::<String>(json) {
+        Ok(text) if json.starts_with('"') => text,
+        _ => json.to_owned(),
+    }
 }
 
 /// Each byte's value as a hexadecimal digit; `0xff` for a byte that is none.
@@ -1044,6 +1084,24 @@ mod tests {
             let expected =
                 (id.len() == 36 && hex.len() == 32).then(|| u128::from_str_radix(&hex, 16).ok()).flatten();
             assert_eq!(uuid_bits(id.as_bytes()), expected, "{id}");
+        }
+    }
+
+    #[test]
+    fn an_event_id_written_as_cloudtrail_writes_it_is_given_back_without_the_record() {
+        let f = Fixture::new();
+        let record = |id: &str| {
+            format!(
+                r#"{{"eventSource":"ec2-instance-connect.amazonaws.com","eventName":"OpenTunnel","eventID":"{id}"}}"#
+            )
+        };
+        let given = |id: &str| f.extract(&record(id)).expect("an event").event_id();
+        for id in ["0b7c9f3e-1111-2222-3333-444455556666", "ffffffff-ffff-ffff-ffff-ffffffffffff"] {
+            assert_eq!(given(id).as_deref(), Some(id));
+        }
+        // Any other spelling is read back from the record, as it was written.
+        for id in ["0B7C9F3E-1111-2222-3333-444455556666", "+b7c9f3e-1111-2222-3333-444455556666", "a-1"] {
+            assert_eq!(given(id), None, "{id}");
         }
     }
 

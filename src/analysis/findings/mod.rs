@@ -161,9 +161,7 @@ fn finding<'k>(
     let mut event_ids = Vec::with_capacity(found.evidence.len());
     let mut instances = Vec::new();
     for &event in &found.evidence {
-        let texts = kept.texts(event)?;
-        event_ids
-            .push(texts.get("eventID").map_or_else(|| format!("{:032x}", event.id), |t| values::unquote(t)));
+        event_ids.push(kept.event_id(event)?);
         let key = if key_names.contains(&Some(event.name)) {
             Some(event)
         } else {

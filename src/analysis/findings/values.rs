@@ -4,7 +4,7 @@
 
 use crate::error::Reason;
 use crate::event::tables::{FastMap, ShapeId};
-use crate::event::{Event, Kept};
+use crate::event::{unquote, Event, Kept};
 
 /// Reads the values of a few paths of many events.
 pub(super) struct Values<'k> {
@@ -64,12 +64,4 @@ impl<'k> Values<'k> {
 /// `path` of `event`'s record, read back from the spool.
 fn read(kept: &Kept, event: &Event, path: &str) -> Result<Option<String>, Reason> {
     Ok(kept.texts(event)?.remove(path).map(|json| unquote(&json)))
-}
-
-/// A JSON string's text, or any other value's JSON text as it is.
-pub(super) fn unquote(json: &str) -> String {
-    match serde_json::from_str::<String>(json) {
-        Ok(text) if json.starts_with('"') => text,
-        _ => json.to_owned(),
-    }
 }
