@@ -252,7 +252,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::event::tables::Tables;
     use crate::event::Origin;
-    use crate::spill::records::{Spool, SpoolWriter};
+    use crate::spill::records::{RecordRef, Spool, SpoolWriter};
     use crate::time::Timestamp;
 
     /// The report of `kept`'s events, paired within a minute, of no objects.
@@ -317,8 +317,29 @@ pub(crate) mod tests {
                 paths.push(t.path(&format!("requestParameters.{key}")));
                 values.push(foldhash::fast::FixedState::default().hash_one(value));
             }
-            let shape = t.shape(&paths);
-            self.events.push(Event {
+            let event = Event {
+                endpoint: endpoint.map(|e| t.symbol(e)),
+                shape: t.shape(&paths),
+                values: values.into(),
+                ..self.event(record, at, name, second, principal, error)
+            };
+            self.events.push(event);
+            record as usize
+        }
+
+        /// Event number `record`, spooled at `at`, of account 111122223333 in eu-west-1: its only
+        /// leaf is its `eventID`.
+        fn event(
+            &self,
+            record: u32,
+            at: RecordRef,
+            name: &str,
+            second: i64,
+            principal: &str,
+            error: Option<&str>,
+        ) -> Event {
+            let t = &self.tables;
+            Event {
                 origin: Origin { object: 0, record },
                 time: Some(Timestamp(second * 1_000)),
                 id: u128::from(record),
@@ -328,14 +349,13 @@ pub(crate) mod tests {
                 region: t.symbol("eu-west-1"),
                 principal: t.symbol(principal),
                 error: error.map(|e| t.symbol(e)),
-                endpoint: endpoint.map(|e| t.symbol(e)),
-                shape,
-                values: values.into(),
+                endpoint: None,
+                shape: t.shape(&[t.path("eventID")]),
+                values: vec![u64::from(record)].into(),
                 record: at,
                 lifecycle: false,
                 id_written_as_uuid: false,
-            });
-            record as usize
+            }
         }
 
         pub(crate) fn tunnel(
@@ -370,24 +390,8 @@ pub(crate) mod tests {
             let mut members = members;
             members["eventID"] = serde_json::Value::from(record.to_string());
             let at = self.spool.append(members.to_string().as_bytes()).expect("spool");
-            let t = &self.tables;
-            self.events.push(Event {
-                origin: Origin { object: 0, record },
-                time: Some(Timestamp(second * 1_000)),
-                id: u128::from(record),
-                content: u64::from(record),
-                name: t.symbol(name),
-                account: t.symbol("111122223333"),
-                region: t.symbol("eu-west-1"),
-                principal: t.symbol("netadmin"),
-                error: error.map(|e| t.symbol(e)),
-                endpoint: None,
-                shape: t.shape(&[t.path("eventID")]),
-                values: vec![u64::from(record)].into(),
-                record: at,
-                lifecycle: true,
-                id_written_as_uuid: false,
-            });
+            let event = Event { lifecycle: true, ..self.event(record, at, name, second, "netadmin", error) };
+            self.events.push(event);
             record as usize
         }
 
