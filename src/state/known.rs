@@ -400,4 +400,117 @@ mod tests {
             serde_json::from_str(r#"{"size":7,"version":"v","records":3,"out_of_range":0}"#).expect("read");
         assert_eq!(read.failure, None);
     }
+
+    /// A store in memory: it lists what it was given (as a store that ignores `Settled` would),
+    /// and fetches nothing.
+    struct Listed(Vec<Object>);
+
+    impl Store for Listed {
+        fn list<'a>(
+            &'a self,
+            _filter: &'a Filter,
+            _settled: &'a Settled,
+            found: &'a Found,
+        ) -> BoxFuture<'a, Result<(), FatalError>> {
+            Box::pin(async move {
+                for object in &self.0 {
+                    let _ = found.send(Entry::Object(object.clone())).await;
+                }
+                Ok(())
+            })
+        }
+
+        fn get<'a>(&'a self, object: &'a Object, _: u64) -> BoxFuture<'a, Result<Fetched, Reason>> {
+            let misrouted = Reason::Misrouted { object: object.name.clone(), expected: "nothing" };
+            Box::pin(std::future::ready(Err(misrouted)))
+        }
+    }
+
+    fn object(name: &str, size: u64, etag: &str) -> Object {
+        Object {
+            name: name.into(),
+            location: Location::Key(name.into()),
+            size: Some(size),
+            version: Some(etag.into()),
+            kind: Kind::Log,
+        }
+    }
+
+    fn known(size: u64, etag: &str, records: u64) -> KnownObject {
+        KnownObject { size, version: listed_version(etag), records, out_of_range: 1, failure: None }
+    }
+
+    #[test]
+    fn the_wrapper_answers_for_what_it_knows_and_keeps_what_reading_the_rest_gave() {
+        let day = "AWSLogs/1/CloudTrail/us-east-1/2024/03/02";
+        let (same, changed, new) =
+            (format!("{day}/a.json.gz"), format!("{day}/b.json.gz"), format!("{day}/c.json.gz"));
+        let mut objects = FastMap::default();
+        objects.insert(same.clone(), known(10, "\"a\"", 7));
+        objects.insert(changed.clone(), known(10, "\"b\"", 5));
+        let known = Known { objects, ..Known::default() };
+        let memory =
+            Arc::new(Memory { known: Arc::new(known), settled: Settled::default(), heard: Mutex::default() });
+        let inner = Listed(vec![
+            object(&same, 10, "\"a\""),
+            object(&changed, 11, "\"b2\""),
+            object(&new, 3, "\"c\""),
+        ]);
+        let store = KnownStore::new(Arc::new(inner), Arc::clone(&memory));
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
+        let (found, mut entries) = mpsc::channel(16);
+        runtime.block_on(store.list(&Filter::default(), &Settled::default(), &found)).expect("listed");
+        drop(found);
+        let mut listed = Vec::new();
+        while let Ok(entry) = entries.try_recv() {
+            listed.push(entry);
+        }
+        // The unchanged object is answered for, never fetched; the others are to be read.
+        assert!(
+            matches!(&listed[0], Entry::Remembered(Remembered { name, gave: Gave::Read { records: 7, out_of_range: 1 }, listed: true }) if *name == same)
+        );
+        assert!(matches!(&listed[1], Entry::Object(o) if o.name == changed));
+        assert!(matches!(&listed[2], Entry::Object(o) if o.name == new));
+        assert_eq!(listed.len(), 3);
+        // What reading them gave is kept with the version listed; an object it did not list is
+        // not its to keep.
+        store.read(&changed, &Gave::Read { records: 6, out_of_range: 0 });
+        store.read(&new, &Gave::Unreadable(Reason::Empty));
+        store.read("elsewhere", &Gave::Read { records: 1, out_of_range: 0 });
+        let heard = memory.heard();
+        assert_eq!(heard.taken, [same.as_str()]);
+        assert_eq!(heard.changed, [changed.as_str()]);
+        let mut fresh = heard.fresh.clone();
+        fresh.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            fresh,
+            [
+                (
+                    changed,
+                    KnownObject {
+                        size: 11,
+                        version: listed_version("\"b2\""),
+                        records: 6,
+                        out_of_range: 0,
+                        failure: None
+                    }
+                ),
+                (
+                    new,
+                    KnownObject {
+                        size: 3,
+                        version: listed_version("\"c\""),
+                        records: 0,
+                        out_of_range: 0,
+                        failure: Some(Reason::Empty)
+                    }
+                ),
+            ]
+        );
+        // Their day folder was listed whole, every version known.
+        assert_eq!(
+            heard.folders.get(day).map(|(f, clean)| (f.listed, f.objects, *clean)),
+            Some((3, 3, true))
+        );
+    }
 }
