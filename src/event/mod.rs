@@ -40,10 +40,13 @@ pub(crate) const EVENT_SOURCE: &str = "ec2-instance-connect.amazonaws.com";
 /// resources, frequent in busy accounts, holds neither. The short needles are searched for only in
 /// records that also hold `"ec2.amazonaws.com`: alone, they were a fifth of a run's instructions
 /// (their rarest bytes are common in JSON), and most records are of other services.
+///
+/// Each alternative starts with `"ec2`, which the rest hold already: most records (of S3, STS,
+/// KMS …) are then searched once, for it, and only those that hold it for the rest.
 pub(crate) const CANDIDATE_NEEDLES: &[&[&[u8]]] = &[
-    &[b"\"ec2-instance-connect.amazonaws.com"],
-    &[b"\"ec2.amazonaws.com", b"InstanceConnectEndpoint"],
-    &[b"\"ec2.amazonaws.com", b"\"eice-"],
+    &[b"\"ec2", b"\"ec2-instance-connect.amazonaws.com"],
+    &[b"\"ec2", b"\"ec2.amazonaws.com", b"InstanceConnectEndpoint"],
+    &[b"\"ec2", b"\"ec2.amazonaws.com", b"\"eice-"],
 ];
 /// The `eventSource` of the endpoints' own lifecycle calls ([`LIFECYCLE_EVENT_NAMES`]).
 pub(crate) const EC2_SOURCE: &str = "ec2.amazonaws.com";
@@ -701,9 +704,13 @@ mod tests {
 
     #[test]
     fn the_needles_are_the_event_sources_after_a_quote_and_each_call_holds_an_alternative() {
-        assert_eq!(CANDIDATE_NEEDLES[0], [format!("\"{EVENT_SOURCE}").as_bytes()]);
+        assert_eq!(CANDIDATE_NEEDLES[0][1], format!("\"{EVENT_SOURCE}").as_bytes());
         for lifecycle in &CANDIDATE_NEEDLES[1..] {
-            assert_eq!(lifecycle[0], format!("\"{EC2_SOURCE}").as_bytes());
+            assert_eq!(lifecycle[1], format!("\"{EC2_SOURCE}").as_bytes());
+        }
+        // The gate each alternative opens with is held by the needle after it.
+        for all in CANDIDATE_NEEDLES {
+            assert!(all[1].starts_with(all[0]), "{:?}", String::from_utf8_lossy(all[0]));
         }
         // Each lifecycle call holds every needle of an alternative, a refused create too (it
         // names no endpoint id).
