@@ -57,6 +57,13 @@ pub fn respell(json: &[u8], choose: &mut dyn FnMut(u32) -> u32) -> Vec<u8> {
     crate::decode::lex::respell(json, choose)
 }
 
+/// Whether `bytes` are JSON: one document, or several one after the other (JSON Lines). Only
+/// JSON has a meaning that [`respell`] keeps: the reading tolerates text that is not where no
+/// record of interest can be (it never parses it), and such text has no spelling to compare.
+pub fn is_json(bytes: &[u8]) -> bool {
+    serde_json::Deserializer::from_slice(bytes).into_iter::<serde::de::IgnoredAny>().all(|v| v.is_ok())
+}
+
 /// The events of one object, kept as a run keeps them, ready to be analyzed.
 pub struct Events(Kept);
 
