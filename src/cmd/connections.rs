@@ -101,19 +101,8 @@ impl Command for Listing<'_> {
             integrity,
         };
         let redactor = rows.redactor;
-        redactor.failures(&mut warnings.changed);
-        redactor.failures(&mut warnings.failures);
-        if let Some(integrity) = &mut warnings.integrity {
-            redactor.integrity(integrity)?;
-        }
-        redactor.archived(&mut warnings.archived);
-        let found = super::Found {
-            unreadable: warnings.failures.len(),
-            archived: warnings.archived.len(),
-            problems,
-            findings: false,
-            changed: false,
-        };
+        warnings.redact(redactor)?;
+        let found = warnings.found(problems, false);
         Ok(Written { baseline: None, state_line: summary, warnings, found })
     }
 }

@@ -87,19 +87,8 @@ impl Command for Listing<'_> {
             archived: std::mem::take(&mut scan.archived),
             integrity,
         };
-        redactor.failures(&mut warnings.changed);
-        redactor.failures(&mut warnings.failures);
-        if let Some(integrity) = &mut warnings.integrity {
-            redactor.integrity(integrity)?;
-        }
-        redactor.archived(&mut warnings.archived);
-        let found = super::Found {
-            unreadable: warnings.failures.len(),
-            archived: warnings.archived.len(),
-            problems,
-            findings: failing,
-            changed: false,
-        };
+        warnings.redact(redactor)?;
+        let found = warnings.found(problems, failing);
         Ok(Written { baseline, state_line: summary, warnings, found })
     }
 

@@ -77,6 +77,30 @@ pub(crate) struct Warnings {
     pub(crate) integrity: Option<Integrity>,
 }
 
+impl Warnings {
+    /// Every name and message in them as `--redact` hides it.
+    pub(crate) fn redact(&mut self, redactor: &mut Redactor) -> Result<(), FatalError> {
+        redactor.failures(&mut self.changed);
+        redactor.failures(&mut self.failures);
+        if let Some(integrity) = &mut self.integrity {
+            redactor.integrity(integrity)?;
+        }
+        redactor.archived(&mut self.archived);
+        Ok(())
+    }
+
+    /// What a listing found that decides its outcome (a listing has no `--fail-on-change`).
+    pub(crate) fn found(&self, problems: usize, findings: bool) -> Found {
+        Found {
+            unreadable: self.failures.len(),
+            archived: self.archived.len(),
+            problems,
+            findings,
+            changed: false,
+        }
+    }
+}
+
 /// Runs `command` over the archive `plan` says: the steps, in order.
 pub(crate) fn run<C: Command>(
     plan: &ReadPlan,
