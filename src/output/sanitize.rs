@@ -44,6 +44,38 @@ fn needs_escape(c: char) -> bool {
         )
 }
 
+/// Whether `suspect(i, c)` holds for a character `c` of `text` (at byte `i`), asked only of the
+/// characters in blocks of bytes that are not all `plain` (printable ASCII, where the caller
+/// escapes none): a report of megabytes is nearly all such blocks, and a byte test over a block
+/// costs a fraction of decoding each character.
+fn any_char(text: &str, plain: impl Fn(u8) -> bool, mut suspect: impl FnMut(usize, char) -> bool) -> bool {
+    const BLOCK: usize = 32;
+    let bytes = text.as_bytes();
+    // Always a character boundary: a plain block ends in an ASCII byte, and a block looked into
+    // is left at the end of the character that crosses its end.
+    let mut at = 0;
+    while at < bytes.len() {
+        let end = (at + BLOCK).min(bytes.len());
+        if bytes[at..end].iter().fold(true, |all, &b| all & plain(b)) {
+            at = end;
+            continue;
+        }
+        let mut next = bytes.len();
+        for (i, c) in text[at..].char_indices() {
+            if suspect(at + i, c) {
+                return true;
+            }
+            let after = at + i + c.len_utf8();
+            if after >= end {
+                next = after;
+                break;
+            }
+        }
+        at = next;
+    }
+    false
+}
+
 /// JSON text with every character [`escape`] would escape written as a JSON escape (`\u009b`,
 /// `\u202e`; a pair of them beyond U+FFFF): the same JSON values, exactly, but nothing a terminal
 /// or viewer acts on when the file is shown raw (`cat report.json`). serde_json already escapes C0
@@ -52,7 +84,8 @@ fn needs_escape(c: char) -> bool {
 pub(crate) fn json(text: &str) -> Cow<'_, str> {
     // Raw line breaks and tabs are the layout between tokens: inside strings serde escapes them.
     let unsafe_in_json = |c: char| needs_escape(c) && !matches!(c, '\n' | '\r' | '\t');
-    if !text.chars().any(unsafe_in_json) {
+    let plain = |b: u8| matches!(b, b' '..=b'~' | b'\n' | b'\r' | b'\t');
+    if !any_char(text, plain, |_, c| unsafe_in_json(c)) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 16);
@@ -75,7 +108,9 @@ pub(crate) fn json(text: &str) -> Cow<'_, str> {
 pub fn escape(s: &str) -> Cow<'_, str> {
     // The character `c` at byte `i`: escaped itself, or a backslash an escape could be forged from.
     let escaped = |i: usize, c: char| needs_escape(c) || (c == '\\' && s[i + 1..].starts_with("u{"));
-    if !s.char_indices().any(|(i, c)| escaped(i, c)) {
+    // No printable ASCII byte is escaped but the backslash, which is looked at.
+    let plain = |b: u8| matches!(b, b' '..=b'~') && b != b'\\';
+    if !any_char(s, plain, escaped) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 16);
@@ -153,6 +188,34 @@ mod tests {
         ] {
             assert!(matches!(escape(s), Cow::Borrowed(_)), "{s:?}");
         }
+    }
+
+    #[test]
+    fn what_needs_escaping_is_found_wherever_it_falls_among_the_blocks_looked_at() {
+        // Before, on and after a block's edge (32 bytes), a character of several bytes across it,
+        // and at the very end: each found, by `escape` and `json` alike.
+        for at in [0, 1, 30, 31, 32, 33, 63, 64, 65, 100] {
+            for bad in ['\u{1b}', '\u{9b}', '\u{202e}', '\u{E0041}', '\u{7f}'] {
+                let mut s = "a".repeat(at);
+                s.push(bad);
+                let plain = escape(&s);
+                assert!(matches!(plain, Cow::Owned(_)), "{at} {bad:?}");
+                assert!(!plain.contains(bad), "{at} {bad:?}");
+                assert!(matches!(json(&s), Cow::Owned(_)), "{at} {bad:?}");
+                s.push_str(&"b".repeat(at));
+                assert!(matches!(escape(&s), Cow::Owned(_)), "{at} {bad:?}");
+            }
+            // Characters of two, three and four bytes that need nothing, across block edges.
+            let fine = format!("{}é{}文{}🦀x", "a".repeat(at), "b".repeat(at % 7), "c".repeat(31));
+            assert!(matches!(escape(&fine), Cow::Borrowed(_)), "{at}");
+            assert!(matches!(json(&fine), Cow::Borrowed(_)), "{at}");
+            // A backslash is looked at, and let through unless `u{` follows.
+            let slash = format!("{}\\x{}\\u{{1b}}", "a".repeat(at), "b".repeat(at));
+            assert_eq!(escape(&slash), slash.replace("\\u{", "\\u{5c}u{"), "{at}");
+        }
+        // Layout is plain in JSON, and not in text.
+        assert!(matches!(json("{\n\t\"a\": 1\r\n}"), Cow::Borrowed(_)));
+        assert_eq!(escape("a\nb"), r"a\u{a}b");
     }
 
     #[test]
