@@ -18,7 +18,10 @@
 //! needle stand at their distance apart ([`Rank`] chooses them for CloudTrail JSON). An
 //! alternative of several needles is searched one needle at a time, each at most once per record,
 //! so that a short gate (`"ec2`, which every alternative of the event stage holds) spares most
-//! records the other searches.
+//! records the other searches. A needle that begins with another (`"ec2.amazonaws.com` and
+//! `"ec2-instance-connect.amazonaws.com` with `"ec2`) is not searched for itself once the shorter
+//! one is: every place it stands is a place the shorter one stands, so it is looked for at the
+//! shorter one's, and one pass over the record finds them all.
 
 use memchr::arch::all::packedpair::HeuristicFrequencyRank;
 use memchr::memmem::{self, FinderBuilder};
@@ -28,6 +31,8 @@ pub(crate) struct Needles {
     finders: Box<[memmem::Finder<'static>]>,
     /// Each alternative: the needles (indexes into `finders`) that a candidate holds all of.
     alternatives: Box<[Box<[usize]>]>,
+    /// For each needle, the longer needles that begin with it, as a set of bits.
+    longer: Box<[u64]>,
     /// `\u`, the escape that can write any character of a needle.
     escape: memmem::Finder<'static>,
 }
@@ -59,7 +64,18 @@ impl Needles {
             .collect();
         assert!(needles.len() <= 64, "more needles than a search remembers");
         let builder = FinderBuilder::new();
+        let longer = needles
+            .iter()
+            .map(|short| {
+                needles
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, long)| long.len() > short.len() && long.starts_with(short))
+                    .fold(0u64, |bits, (j, _)| bits | 1 << j)
+            })
+            .collect();
         Needles {
+            longer,
             finders: needles
                 .iter()
                 .map(|n| builder.build_forward_with_ranker(Rank, n).into_owned())
@@ -101,10 +117,9 @@ impl Needles {
             for &i in all.iter() {
                 let bit = 1 << i;
                 if searched & bit == 0 {
-                    searched |= bit;
-                    if self.finders[i].find(text).is_some() {
-                        found |= bit;
-                    }
+                    let (more_searched, more_found) = self.search(i, text);
+                    searched |= more_searched;
+                    found |= more_found;
                 }
                 if found & bit == 0 {
                     continue 'alternatives;
@@ -113,6 +128,34 @@ impl Needles {
             return true;
         }
         false
+    }
+}
+
+impl Needles {
+    /// Searches `text` for needle `i`, and for the longer needles that begin with it where it
+    /// stands: the needles searched, and those found, as sets of bits.
+    fn search(&self, i: usize, text: &[u8]) -> (u64, u64) {
+        let bit = 1 << i;
+        let longer = self.longer[i];
+        if longer == 0 {
+            return (bit, if self.finders[i].find(text).is_some() { bit } else { 0 });
+        }
+        let mut found = 0;
+        for at in self.finders[i].find_iter(text) {
+            found |= bit;
+            let mut rest = longer & !found;
+            while rest != 0 {
+                let j = rest.trailing_zeros() as usize;
+                rest &= rest - 1;
+                if text[at..].starts_with(self.finders[j].needle()) {
+                    found |= 1 << j;
+                }
+            }
+            if found & longer == longer {
+                break;
+            }
+        }
+        (bit | longer, found)
     }
 }
 
@@ -257,6 +300,32 @@ mod tests {
         assert!(!needles.may_hold_any(br#"{"eventSource":"ec2.amazonaws.com","id":"i-1"}"#));
         // Each needle written its own way.
         assert!(needles.may_hold_any(br#"{"eventSource":"\u0065c2.amazonaws.com","id":"eic\u0065-1"}"#));
+    }
+
+    #[test]
+    fn a_needle_that_begins_with_another_is_found_wherever_the_shorter_one_stands() {
+        // The event stage's own alternatives: every one gated by `"ec2`.
+        let needles = Needles::new(crate::event::CANDIDATE_NEEDLES);
+        let source =
+            |s: &str| format!(r#"{{"eventSource":"{s}","eventName":"CreateInstanceConnectEndpoint"}}"#);
+        assert!(needles.may_hold_any(source("ec2.amazonaws.com").as_bytes()));
+        assert!(!needles.may_hold_any(source("s3.amazonaws.com").as_bytes()));
+        // The longer needle after other places the gate stands, and not at the first.
+        let late = r#"{"a":"ec2","b":"ec2x","c":"ec2-instance-connect.amazonaws.co","eventSource":"ec2-instance-connect.amazonaws.com"}"#;
+        assert!(needles.may_hold_any(late.as_bytes()));
+        assert!(!needles.may_hold_any(late.replace(".com\"}", ".con\"}").as_bytes()));
+        // Both longer needles, each after the gate elsewhere; one of them only in an escape.
+        let both = r#"{"x":"ec2","y":"ec2.amazonaws.com","z":"\u0065ice-1"}"#;
+        assert!(needles.may_hold_any(both.as_bytes()));
+        assert!(!needles.may_hold_any(both.replace("u0065", "u0066").as_bytes()));
+        // Built from any set: a needle and its extensions, in either order.
+        let set = Needles::new(&[&[b"\"ab", b"\"abcd"], &[b"\"abc"]]);
+        assert!(set.may_hold_any(br#"{"k":"ab","l":"abcd"}"#));
+        assert!(set.may_hold_any(br#"{"k":"abc"}"#));
+        assert!(!set.may_hold_any(br#"{"k":"ab","l":"abd"}"#));
+        let set = Needles::new(&[&[b"\"abcd", b"\"ab"]]);
+        assert!(set.may_hold_any(br#"{"l":"abcd"}"#));
+        assert!(!set.may_hold_any(br#"{"l":"abc"}"#));
     }
 
     #[test]

@@ -16,7 +16,7 @@ mod values;
 mod window;
 
 use crate::error::Reason;
-use crate::event::tables::FastMap;
+use crate::event::tables::{FastMap, FastSet};
 use crate::event::{Event, Origin, SEND_SERIAL_CONSOLE_SSH_PUBLIC_KEY, SEND_SSH_PUBLIC_KEY};
 use crate::hash::Sha256;
 use crate::report::{Finding, Severity};
@@ -24,7 +24,7 @@ use crate::time::MINUTE;
 
 use super::lifecycle::Lifecycle;
 use super::Activity;
-use values::Values;
+use values::{Held, Values};
 
 const INSTANCE_ID: &str = "requestParameters.instanceId";
 
@@ -142,7 +142,9 @@ pub(crate) fn find_with_evidence<'k>(
         .map(|found| finding(&mut cx, &key_of_tunnel, found))
         .collect::<Result<Vec<(Finding, Vec<&Event>)>, Reason>>()?;
     findings.sort_by(|(a, _), (b, _)| {
-        let when = |f: &Finding| (f.first_seen.is_none(), f.first_seen.clone());
+        fn when(f: &Finding) -> (bool, Option<&str>) {
+            (f.first_seen.is_none(), f.first_seen.as_deref())
+        }
         b.severity.cmp(&a.severity).then_with(|| when(a).cmp(&when(b))).then_with(|| a.id.cmp(&b.id))
     });
     Ok(findings)
@@ -160,6 +162,7 @@ fn finding<'k>(
     let key_names = [SEND_SSH_PUBLIC_KEY, SEND_SERIAL_CONSOLE_SSH_PUBLIC_KEY].map(|n| vocabulary.find(n));
     let mut event_ids = Vec::with_capacity(found.evidence.len());
     let mut instances = Vec::new();
+    let mut reached = FastSet::default();
     for &event in &found.evidence {
         event_ids.push(kept.event_id(event)?);
         let key = if key_names.contains(&Some(event.name)) {
@@ -167,7 +170,14 @@ fn finding<'k>(
         } else {
             key_of_tunnel.get(&event.origin).copied()
         };
-        if let Some(key) = key {
+        let Some(key) = key else { continue };
+        // A fan-out's evidence is dozens of keys to a handful of instances: each text once.
+        let new = match cx.values.held(key, INSTANCE_ID) {
+            Held::Absent => false,
+            Held::Hash(hash) => reached.insert(hash),
+            Held::Unknown => true,
+        };
+        if new {
             instances.extend(cx.values.text(key, INSTANCE_ID)?);
         }
     }
