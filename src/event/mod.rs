@@ -331,10 +331,19 @@ impl<'t> Extractor<'t> {
             return None;
         }
         let source = flat.member("eventSource").flatten().and_then(|leaf| flat.text(record, leaf));
-        if source != Some(EVENT_SOURCE.as_bytes()) {
+        if source != Some(EC2_SOURCE.as_bytes()) && source != Some(EVENT_SOURCE.as_bytes()) {
+            return Some(None);
+        }
+        if source == Some(EC2_SOURCE.as_bytes()) {
             // A lifecycle call is rare, and what makes it one is deeper than the flat reader
-            // looks: it is parsed.
-            return if source == Some(EC2_SOURCE.as_bytes()) { None } else { Some(None) };
+            // looks: it is parsed. Other calls of EC2 that name endpoints (a describe of them,
+            // a network interface of one) are told apart by their name, here, without a parse.
+            let name = flat.member("eventName").map(|leaf| leaf.and_then(|leaf| flat.text(record, leaf)));
+            let lifecycle_name = |name: &[u8]| LIFECYCLE_EVENT_NAMES.iter().any(|n| n.as_bytes() == name);
+            return match name {
+                Some(Some(name)) if lifecycle_name(name) => None,
+                _ => Some(None),
+            };
         }
         let learned = shapes.find(&flat.structure)?;
         Some(Some(compact(learned, &flat.hashes, &|leaf| flat.text(record, leaf), cache, tables)))
@@ -949,6 +958,11 @@ mod tests {
         r#""ec2-instance-connect.amazonaws.com""#,
         r#"{"source":"ec2-instance-connect.amazonaws.com"}"#,
         r#""iam.amazonaws.com""#,
+        r#""ec2.amazonaws.com""#,
+        r#""ec2\u002eamazonaws.com""#,
+        r#""DeleteInstanceConnectEndpoint""#,
+        r#""DescribeInstanceConnectEndpoints""#,
+        r#""Create\u0054ags""#,
         r#""SendSSHPublicKey""#,
         r#""OpenTunnel""#,
         r#""not-a-uuid""#,

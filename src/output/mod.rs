@@ -121,7 +121,10 @@ pub fn render(report: &Report, format: Format, options: &RenderOptions) -> Vec<u
                 // Serializing plain structs into memory cannot fail; say so loudly if it does.
                 format!("{{\"error\": \"cannot serialize report: {e}\"}}")
             });
-            out = sanitize::json(&out).into_owned();
+            // Nearly always borrowed: the report is then not copied.
+            if let std::borrow::Cow::Owned(safe) = sanitize::json(&out) {
+                out = safe;
+            }
             out.push('\n');
             out.into_bytes()
         }
