@@ -1,32 +1,18 @@
 //! Endpoints' lives: who created, changed and deleted each endpoint, and what it is (name,
 //! network, security groups), from the lifecycle calls of `ec2.amazonaws.com` the extractor kept
-//! ([`crate::event::LIFECYCLE_EVENT_NAMES`]). They are rare, so each is read back from the spool
-//! and parsed whole here, instead of being made compact on the hot path.
-//!
-//! CloudTrail records the endpoint calls as it records EC2's newer APIs: the request under
-//! `requestParameters.<Action>Request`, the answer under `responseElements.<Action>Response`,
-//! both EC2's XML rendered as JSON, where a list of one is its element alone (`{"item": x}`) and a
-//! longer one a list (`{"item": [x, y]}`), and a request's value may be `{"content": v, "tag": n}`.
-//! Every list here is read in both forms. The tag calls use the older form
-//! (`resourcesSet.items[].resourceId`, `tagSet.items[]`). Modify answers only `{"return": true}`
-//! and applies later: its effect is taken from what it asked for.
+//! ([`crate::event::LIFECYCLE_EVENT_NAMES`]). What each call says ([`Call`]) was read by the
+//! worker that parsed its record ([`crate::event::lifecycle`]); here the calls are only applied,
+//! in time order, with no record read again.
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
-
-use crate::error::Reason;
+use crate::event::lifecycle::{Call, Does, Settings, Tagged};
 use crate::event::tables::Sym;
-use crate::event::{
-    Event, Kept, Origin, CREATE_ENDPOINT, CREATE_TAGS, DELETE_ENDPOINT, DELETE_TAGS, MODIFY_ENDPOINT,
-};
+use crate::event::{Event, Kept, Origin};
 use crate::report::{EndpointLife, LifecycleMark, Modification};
 use crate::time::Timestamp;
 
 use super::Activity;
-
-/// The tag whose value is an endpoint's name.
-const NAME_TAG: &str = "Name";
 
 /// What the lifecycle events of an activity say, per endpoint, and how many there were.
 #[derive(Debug, Default)]
@@ -76,26 +62,17 @@ pub(crate) struct Life {
 }
 
 impl Lifecycle {
-    /// Reads back and applies, in time order, every lifecycle event of `activity`.
-    pub(crate) fn of(activity: &Activity<'_>) -> Result<Lifecycle, Reason> {
-        let kept = activity.kept;
-        let mut events: Vec<&Event> = activity.lifecycle.clone();
+    /// Applies, in time order, every lifecycle event of `activity`.
+    pub(crate) fn of(activity: &Activity<'_>) -> Lifecycle {
+        let mut events: Vec<(&Event, &Call)> =
+            activity.lifecycle.iter().filter_map(|e| Some((*e, e.call.as_deref()?))).collect();
         // Untimed events last: they cannot be placed, and are applied after the rest.
-        events.sort_by_key(|e| (e.time.is_none(), e.time, e.origin));
+        events.sort_by_key(|(e, _)| (e.time.is_none(), e.time, e.origin));
         let mut lifecycle = Lifecycle::default();
-        let mut bytes = Vec::new();
-        for event in events {
-            kept.spool.read(event.record, &mut bytes).map_err(Reason::read)?;
-            let record: Value = serde_json::from_slice(&bytes)
-                .map_err(|e| Reason::Json { at: None, detail: e.to_string() })?;
-            // An EventBridge envelope stands for the record in its `detail`, as the extractor reads it.
-            let record = match (record.get("detail-type"), record.get("detail")) {
-                (Some(_), Some(detail)) if detail.is_object() => detail,
-                _ => &record,
-            };
-            lifecycle.apply(event, kept, record);
+        for (event, call) in events {
+            lifecycle.apply(event, call, activity.kept);
         }
-        Ok(lifecycle)
+        lifecycle
     }
 
     /// Each named endpoint's name, by id.
@@ -103,60 +80,49 @@ impl Lifecycle {
         self.endpoints.iter().filter_map(|(id, life)| Some((id.clone(), life.name.clone()?)))
     }
 
-    fn apply(&mut self, event: &Event, kept: &Kept, record: &Value) {
+    fn apply(&mut self, event: &Event, call: &Call, kept: &Kept) {
         self.events += 1;
-        let vocabulary = &kept.vocabulary;
-        let name = vocabulary.text(event.name);
-        let request = record.get("requestParameters").unwrap_or(&Value::Null);
-        let response = record.get("responseElements").unwrap_or(&Value::Null);
-        let ids = endpoints_named(name, request, response);
+        let ids = &call.endpoints;
         if !event.succeeded() {
             self.denied += 1;
-            for id in &ids {
+            for id in ids {
                 Life::of(&mut self.endpoints, id, event).denied += 1;
             }
             return;
         }
-        let principal = vocabulary.text(event.principal);
+        let principal = kept.vocabulary.text(event.principal);
         let mark = Mark {
             time: event.time,
             principal: (!principal.is_empty()).then(|| principal.to_owned()),
-            event_id: record.get("eventID").and_then(Value::as_str).map(str::to_owned),
+            event_id: call.event_id.clone(),
             origin: event.origin,
         };
-        match name {
-            CREATE_ENDPOINT => {
-                let asked = member(request, "CreateInstanceConnectEndpointRequest");
-                let answer = member(
-                    member(response, "CreateInstanceConnectEndpointResponse"),
-                    "instanceConnectEndpoint",
-                );
-                for id in &ids {
+        match &call.does {
+            Does::Created(settings) => {
+                for id in ids {
                     let life = Life::of(&mut self.endpoints, id, event);
                     life.created.get_or_insert_with(|| mark.clone());
-                    life.created_as(asked, answer);
+                    life.created_as(settings);
                 }
             }
-            MODIFY_ENDPOINT => {
-                let asked = member(request, "ModifyInstanceConnectEndpointRequest");
-                for id in &ids {
+            Does::Modified(settings) => {
+                for id in ids {
                     let life = Life::of(&mut self.endpoints, id, event);
-                    let changed = life.modified(asked);
+                    let changed = life.modified(settings);
                     if !changed.is_empty() {
                         life.modifications.push((mark.clone(), changed));
                     }
                 }
             }
-            DELETE_ENDPOINT => {
-                for id in &ids {
+            Does::Deleted => {
+                for id in ids {
                     Life::of(&mut self.endpoints, id, event).deleted.get_or_insert_with(|| mark.clone());
                 }
             }
-            CREATE_TAGS | DELETE_TAGS => {
-                let named = tag_value(request, name == CREATE_TAGS);
-                for id in &ids {
+            Does::Tagged(tagged) => {
+                for id in ids {
                     let life = Life::of(&mut self.endpoints, id, event);
-                    let renamed = match &named {
+                    let renamed = match tagged {
                         Tagged::Set(value) => {
                             life.name = Some(value.clone());
                             true
@@ -176,7 +142,6 @@ impl Lifecycle {
                     }
                 }
             }
-            _ => {}
         }
     }
 }
@@ -190,49 +155,49 @@ impl Life {
         life
     }
 
-    /// Takes what a successful create says: the answer first (what EC2 made), the request
-    /// where the answer is silent.
-    fn created_as(&mut self, asked: &Value, answer: &Value) {
-        let either = |answered: &str, requested: &str| {
-            text(member(answer, answered)).or_else(|| text(member(asked, requested)))
+    /// Takes what a successful create says; a field it does not say stays as it was.
+    fn created_as(&mut self, settings: &Settings) {
+        let Settings {
+            name,
+            subnet_id,
+            vpc_id,
+            availability_zone,
+            security_group_ids,
+            preserve_client_ip,
+            ip_address_type,
+        } = settings;
+        let set = |field: &mut Option<String>, to: &Option<String>| {
+            if to.is_some() {
+                field.clone_from(to);
+            }
         };
-        self.subnet_id = either("subnetId", "SubnetId").or(self.subnet_id.take());
-        self.vpc_id = text(member(answer, "vpcId")).or(self.vpc_id.take());
-        self.availability_zone = text(member(answer, "availabilityZone")).or(self.availability_zone.take());
-        self.ip_address_type = either("ipAddressType", "IpAddressType").or(self.ip_address_type.take());
-        self.preserve_client_ip = boolean(member(answer, "preserveClientIp"))
-            .or_else(|| boolean(member(asked, "PreserveClientIp")))
-            .or(self.preserve_client_ip);
-        self.security_group_ids = groups(member(answer, "securityGroupIdSet"))
-            .or_else(|| groups(member(asked, "SecurityGroupId")))
-            .or(self.security_group_ids.take());
-        let tags = tags(member(answer, "tagSet"));
-        let tags = if tags.is_empty() {
-            // The request's TagSpecification: one or a list, each with its `Tag` one or a list.
-            elements(member(asked, "TagSpecification"))
-                .flat_map(|spec| self::tags(member(spec, "Tag")))
-                .collect()
-        } else {
-            tags
-        };
-        if let Some((_, value)) = tags.into_iter().find(|(key, _)| key == NAME_TAG) {
-            self.name = value;
+        set(&mut self.subnet_id, subnet_id);
+        set(&mut self.vpc_id, vpc_id);
+        set(&mut self.availability_zone, availability_zone);
+        set(&mut self.ip_address_type, ip_address_type);
+        self.preserve_client_ip = preserve_client_ip.or(self.preserve_client_ip);
+        if security_group_ids.is_some() {
+            self.security_group_ids.clone_from(security_group_ids);
+        }
+        // A Name tag without a value leaves the endpoint unnamed.
+        if let Some(name) = name {
+            self.name.clone_from(name);
         }
     }
 
     /// Applies what a modification asked for; the fields it set, by their JSON names.
-    fn modified(&mut self, asked: &Value) -> Vec<&'static str> {
+    fn modified(&mut self, asked: &Settings) -> Vec<&'static str> {
         let mut changed = Vec::new();
-        if let Some(groups) = groups(member(asked, "SecurityGroupId")) {
-            self.security_group_ids = Some(groups);
+        if let Some(groups) = &asked.security_group_ids {
+            self.security_group_ids = Some(groups.clone());
             changed.push("security_group_ids");
         }
-        if let Some(preserve) = boolean(member(asked, "PreserveClientIp")) {
+        if let Some(preserve) = asked.preserve_client_ip {
             self.preserve_client_ip = Some(preserve);
             changed.push("preserve_client_ip");
         }
-        if let Some(kind) = text(member(asked, "IpAddressType")) {
-            self.ip_address_type = Some(kind);
+        if let Some(kind) = &asked.ip_address_type {
+            self.ip_address_type = Some(kind.clone());
             changed.push("ip_address_type");
         }
         changed
@@ -268,119 +233,14 @@ impl Life {
     }
 }
 
-/// What a tag call does to the `Name` tag.
-enum Tagged {
-    Set(String),
-    /// Removed; with a value, only if the tag has it.
-    Removed(Option<String>),
-    Untouched,
-}
-
-/// The `Name` tag of a tag call's `tagSet`: set by `CreateTags`, removed by `DeleteTags`.
-fn tag_value(request: &Value, create: bool) -> Tagged {
-    match tags(member(request, "tagSet")).into_iter().find(|(key, _)| key == NAME_TAG) {
-        Some((_, value)) if create => Tagged::Set(value.unwrap_or_default()),
-        Some((_, value)) => Tagged::Removed(value),
-        None => Tagged::Untouched,
-    }
-}
-
-/// The endpoints a lifecycle call is about: the created one as the answer names it; the one a
-/// modification or deletion asks for; the `eice-…` resources of a tag call.
-fn endpoints_named(name: &str, request: &Value, response: &Value) -> Vec<String> {
-    let id = |v: &Value| text(v).filter(|id| id.starts_with("eice-"));
-    let ids: Vec<String> = match name {
-        CREATE_ENDPOINT => {
-            let answer =
-                member(member(response, "CreateInstanceConnectEndpointResponse"), "instanceConnectEndpoint");
-            id(member(answer, "instanceConnectEndpointId")).into_iter().collect()
-        }
-        MODIFY_ENDPOINT | DELETE_ENDPOINT => {
-            let action = if name == MODIFY_ENDPOINT {
-                "ModifyInstanceConnectEndpointRequest"
-            } else {
-                "DeleteInstanceConnectEndpointRequest"
-            };
-            id(member(member(request, action), "InstanceConnectEndpointId")).into_iter().collect()
-        }
-        _ => elements(member(request, "resourcesSet")).filter_map(|r| id(member(r, "resourceId"))).collect(),
-    };
-    let mut ids = ids;
-    ids.sort();
-    ids.dedup();
-    ids
-}
-
-/// The member `key` of an object, its name's case ignored (EC2 writes requests in Pascal case
-/// and answers in camel case); `null` when there is none.
-fn member<'v>(value: &'v Value, key: &str) -> &'v Value {
-    let Value::Object(map) = value else {
-        return &Value::Null;
-    };
-    map.get(key)
-        .or_else(|| map.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
-        .unwrap_or(&Value::Null)
-}
-
-/// The elements of a list as EC2's XML answers render it: `{"item": x}` (one) or `{"item": [x,
-/// y]}`, `{"items": [...]}`, a bare list, or one value alone.
-fn elements(value: &Value) -> impl Iterator<Item = &Value> {
-    let inner = match value {
-        Value::Object(map) if map.len() == 1 && (map.contains_key("item") || map.contains_key("items")) => {
-            map.values().next().unwrap_or(&Value::Null)
-        }
-        other => other,
-    };
-    let list: Vec<&Value> = match inner {
-        Value::Array(items) => items.iter().collect(),
-        Value::Null => Vec::new(),
-        one => vec![one],
-    };
-    list.into_iter()
-}
-
-/// A string, or the `content` of a request's `{"content": v, "tag": n}`.
-fn text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Object(_) => member(value, "content").as_str().map(str::to_owned),
-        _ => None,
-    }
-}
-
-/// A boolean, or its text (`"true"`, `"false"`), or the `content` holding either.
-fn boolean(value: &Value) -> Option<bool> {
-    match value {
-        Value::Bool(b) => Some(*b),
-        Value::Object(_) => boolean(member(value, "content")),
-        Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
-        Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
-        _ => None,
-    }
-}
-
-/// Security group ids, sorted, of one or a list of them; `None` when there is none.
-fn groups(value: &Value) -> Option<Vec<String>> {
-    let mut groups: Vec<String> = elements(value).filter_map(text).collect();
-    groups.sort();
-    groups.dedup();
-    (!groups.is_empty()).then_some(groups)
-}
-
-/// The `(key, value)` of one tag or a list of them, keys in either case (`Key`, `key`).
-fn tags(value: &Value) -> Vec<(String, Option<String>)> {
-    elements(value).filter_map(|tag| Some((text(member(tag, "key"))?, text(member(tag, "value"))))).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::analysis::{activity, report, Objects, Window};
     use crate::event::tables::Tables;
-    use crate::event::{Extractor, Origin};
+    use crate::event::{Extractor, Origin, CREATE_ENDPOINT, CREATE_TAGS, DELETE_ENDPOINT, MODIFY_ENDPOINT};
     use crate::report::Report;
     use crate::spill::records::{Spool, SpoolWriter};
-    use serde_json::json;
 
     /// The events the extractor keeps of `records` (one object, in this order), as a run keeps
     /// them.
@@ -521,66 +381,35 @@ mod tests {
         let kept = kept(&records);
         let names: Vec<&str> = kept.events.iter().map(|e| kept.vocabulary.text(e.name)).collect();
         assert_eq!(names.len(), 8, "{names:?}");
-        assert_eq!(kept.events.iter().filter(|e| e.lifecycle).count(), 7, "all but the tunnel");
-    }
-
-    #[test]
-    fn lists_are_read_in_both_of_ec2s_forms() {
-        let one = json!({"item": "sg-2"});
-        let two = json!({"item": ["sg-2", "sg-1"]});
-        assert_eq!(groups(&one), Some(vec!["sg-2".to_owned()]));
-        assert_eq!(groups(&two), Some(vec!["sg-1".to_owned(), "sg-2".to_owned()]), "sorted");
-        let request_one = json!({"content": "sg-9", "tag": 1});
-        let request_two = json!([{"content": "sg-9", "tag": 1}, {"content": "sg-3", "tag": 2}]);
-        assert_eq!(groups(&request_one), Some(vec!["sg-9".to_owned()]));
-        assert_eq!(groups(&request_two), Some(vec!["sg-3".to_owned(), "sg-9".to_owned()]));
-        assert_eq!(groups(&Value::Null), None);
-        let tag_one = json!({"item": {"key": "Name", "value": "bastion"}});
-        let tag_two = json!({"item": [{"key": "team", "value": "ops"}, {"key": "Name", "value": "b"}]});
-        assert_eq!(tags(&tag_one), vec![("Name".to_owned(), Some("bastion".to_owned()))]);
-        assert_eq!(tags(&tag_two).len(), 2);
-        let items = json!({"items": [{"resourceId": "eice-1"}, {"resourceId": "i-1"}]});
-        assert_eq!(endpoints_named(CREATE_TAGS, &json!({"resourcesSet": items}), &Value::Null), ["eice-1"]);
-    }
-
-    #[test]
-    fn a_create_takes_the_answer_then_the_request() {
-        let asked = json!({"SubnetId": "subnet-1", "PreserveClientIp": true, "IpAddressType": "ipv4",
-            "SecurityGroupId": {"content": "sg-1", "tag": 1},
-            "TagSpecification": {"ResourceType": "instance-connect-endpoint", "tag": 1,
-                "Tag": {"Key": "Name", "Value": "eic-endpoint-1", "tag": 1}}});
-        let answer = json!({"instanceConnectEndpointId": "eice-1", "vpcId": "vpc-1",
-            "availabilityZone": "us-east-1a", "securityGroupIdSet": {"item": ["sg-2", "sg-1"]},
-            "state": "create-in-progress"});
-        let mut life = Life::default();
-        life.created_as(&asked, &answer);
-        assert_eq!(life.name.as_deref(), Some("eic-endpoint-1"), "from the request's TagSpecification");
-        assert_eq!((life.subnet_id.as_deref(), life.vpc_id.as_deref()), (Some("subnet-1"), Some("vpc-1")));
-        assert_eq!(life.availability_zone.as_deref(), Some("us-east-1a"));
-        assert_eq!(life.security_group_ids, Some(vec!["sg-1".to_owned(), "sg-2".to_owned()]));
-        assert_eq!((life.preserve_client_ip, life.ip_address_type.as_deref()), (Some(true), Some("ipv4")));
+        assert_eq!(kept.events.iter().filter(|e| e.call.is_some()).count(), 7, "all but the tunnel");
     }
 
     #[test]
     fn a_modification_changes_only_what_it_asked_for() {
         let mut life = Life { preserve_client_ip: Some(false), ..Life::default() };
-        let changed = life.modified(&json!({"InstanceConnectEndpointId": "eice-1",
-            "SecurityGroupId": [{"content": "sg-5", "tag": 1}, {"content": "sg-4", "tag": 2}]}));
+        let groups = Some(vec!["sg-4".to_owned(), "sg-5".to_owned()]);
+        let changed = life.modified(&Settings { security_group_ids: groups.clone(), ..Settings::default() });
         assert_eq!(changed, ["security_group_ids"]);
-        assert_eq!(life.security_group_ids, Some(vec!["sg-4".to_owned(), "sg-5".to_owned()]));
+        assert_eq!(life.security_group_ids, groups);
         assert_eq!(life.preserve_client_ip, Some(false), "not asked for, not changed");
-        let changed = life.modified(&json!({"PreserveClientIp": "true", "IpAddressType": "dualstack"}));
-        assert_eq!(changed, ["preserve_client_ip", "ip_address_type"]);
+        let asked = Settings {
+            preserve_client_ip: Some(true),
+            ip_address_type: Some("dualstack".into()),
+            ..Settings::default()
+        };
+        assert_eq!(life.modified(&asked), ["preserve_client_ip", "ip_address_type"]);
+        assert_eq!(life.security_group_ids, groups, "not asked for, not changed");
     }
 
     #[test]
-    fn tag_calls_rename_or_unname() {
-        let create = json!({"resourcesSet": {"items": [{"resourceId": "eice-1"}]},
-            "tagSet": {"items": [{"key": "Name", "value": "new"}]}});
-        assert!(matches!(tag_value(&create, true), Tagged::Set(v) if v == "new"));
-        let delete = json!({"tagSet": {"items": [{"key": "Name"}]}});
-        assert!(matches!(tag_value(&delete, false), Tagged::Removed(None)));
-        let other = json!({"tagSet": {"items": [{"key": "team", "value": "ops"}]}});
-        assert!(matches!(tag_value(&other, true), Tagged::Untouched));
+    fn a_create_keeps_what_it_does_not_say() {
+        let mut life = Life { name: Some("old".into()), vpc_id: Some("vpc-1".into()), ..Life::default() };
+        life.created_as(&Settings { subnet_id: Some("subnet-1".into()), ..Settings::default() });
+        assert_eq!(
+            (life.name.as_deref(), life.vpc_id.as_deref(), life.subnet_id.as_deref()),
+            (Some("old"), Some("vpc-1"), Some("subnet-1"))
+        );
+        life.created_as(&Settings { name: Some(None), ..Settings::default() });
+        assert_eq!(life.name, None, "a Name tag without a value unnames");
     }
 }

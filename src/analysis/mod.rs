@@ -91,7 +91,7 @@ pub(crate) fn activity(kept: &Kept, window: Window) -> Activity<'_> {
         other: Vec::new(),
         lifecycle: Vec::new(),
     };
-    let (lifecycle, events): (Vec<&Event>, Vec<&Event>) = events.into_iter().partition(|e| e.lifecycle);
+    let (lifecycle, events): (Vec<&Event>, Vec<&Event>) = events.into_iter().partition(|e| e.call.is_some());
     activity.lifecycle = lifecycle;
     let mut keys = Vec::new();
     let mut tunnels = Vec::new();
@@ -136,7 +136,7 @@ pub(crate) fn report(
     plan: &FindingPlan,
 ) -> Result<Report, Reason> {
     let kept = activity.kept;
-    let lifecycle = Lifecycle::of(activity)?;
+    let lifecycle = Lifecycle::of(activity);
     let (findings, suppressed) = plan.suppressions.apply(findings::find(activity, &lifecycle, &plan.rules)?);
     let attributed = Attributed::of(activity);
     let (event_names, fields) = classify(&attributed, kept)?;
@@ -250,6 +250,8 @@ fn conflicts(activity: &Activity<'_>) -> Result<Vec<Conflict>, Reason> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::decode::json::Json;
+    use crate::event::lifecycle::Call;
     use crate::event::tables::Tables;
     use crate::event::Origin;
     use crate::spill::records::{RecordRef, Spool, SpoolWriter};
@@ -353,7 +355,7 @@ pub(crate) mod tests {
                 shape: t.shape(&[t.path("eventID")]),
                 values: vec![u64::from(record)].into(),
                 record: at,
-                lifecycle: false,
+                call: None,
                 id_written_as_uuid: false,
             }
         }
@@ -376,9 +378,9 @@ pub(crate) mod tests {
             self.push(SEND_SERIAL_CONSOLE_SSH_PUBLIC_KEY, second, principal, None, None)
         }
 
-        /// A lifecycle call of `ec2.amazonaws.com` (read back whole by [`lifecycle`]): its
-        /// record is `members` (`requestParameters`, `responseElements`) and its `eventID`, the
-        /// record number.
+        /// A lifecycle call of `ec2.amazonaws.com`: its record is `members` (`requestParameters`,
+        /// `responseElements`) and its `eventID`, the record number; its call read from that
+        /// record as the extractor reads it.
         pub(crate) fn lifecycle_call(
             &mut self,
             name: &str,
@@ -390,7 +392,14 @@ pub(crate) mod tests {
             let mut members = members;
             members["eventID"] = serde_json::Value::from(record.to_string());
             let at = self.spool.append(members.to_string().as_bytes()).expect("spool");
-            let event = Event { lifecycle: true, ..self.event(record, at, name, second, "netadmin", error) };
+            members["eventName"] = serde_json::Value::from(name);
+            let mut bytes = members.to_string().into_bytes();
+            let tape = simd_json::to_tape(&mut bytes).expect("valid JSON");
+            let call = Json::root(&tape.0).and_then(Call::read).expect("a lifecycle call");
+            let event = Event {
+                call: Some(Box::new(call)),
+                ..self.event(record, at, name, second, "netadmin", error)
+            };
             self.events.push(event);
             record as usize
         }

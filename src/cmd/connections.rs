@@ -52,7 +52,7 @@ impl Command for Listing<'_> {
         let problems = integrity.as_ref().map_or(0, |i| i.problems());
         let scan = &mut read.reading;
         let activity = analysis::activity(&scan.kept, plan.window);
-        let lifecycle = Lifecycle::of(&activity).map_err(spool_error)?;
+        let lifecycle = Lifecycle::of(&activity);
         let mut filter = plan.filter.clone();
         if let Some(id) = &plan.finding {
             // The rows of one finding: its evidence, as the rules found it under these thresholds.

@@ -46,7 +46,7 @@ impl Command for Listing<'_> {
     ) -> Result<Analysed, FatalError> {
         let plan = self.plan;
         let activity = analysis::activity(&read.reading.kept, plan.window);
-        let lifecycle = Lifecycle::of(&activity).map_err(spool_error)?;
+        let lifecycle = Lifecycle::of(&activity);
         let found = findings::find(&activity, &lifecycle, &plan.findings.rules).map_err(spool_error)?;
         let (listed, suppressed) = plan.findings.suppressions.apply(found);
         plan.read.log.stage(format_args!(

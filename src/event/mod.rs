@@ -2,9 +2,11 @@
 //! event what pairing, attribution and the field analysis need, compactly: who, where, when,
 //! which endpoint, and for every leaf of the record a 64-bit hash of its value, in the order of its
 //! shape's paths. The record's text stays in the spool ([`crate::spill::records`]), read back only for the few events a
-//! report quotes.
+//! report quotes. An endpoint's lifecycle call keeps beside that what it says ([`lifecycle`]),
+//! read from the same parse.
 
 mod flat;
+pub(crate) mod lifecycle;
 pub(crate) mod tables;
 
 use std::collections::BTreeMap;
@@ -19,6 +21,7 @@ use crate::error::Reason;
 use crate::spill::records::{self as spool, RecordRef};
 use crate::time::Timestamp;
 use flat::{scalar_hash, value_hasher, Flat, Scalar};
+use lifecycle::Call;
 use tables::{Cache, FastMap, PathId, ShapeId, Sym, Tables, Vocabulary};
 
 /// The `eventSource` of every EC2 Instance Connect event.
@@ -114,9 +117,10 @@ pub(crate) struct Event {
     /// that are not analyzed.
     pub(crate) values: Box<[u64]>,
     pub(crate) record: RecordRef,
-    /// A lifecycle call of [`EC2_SOURCE`], not an Instance Connect event: the analysis reads
-    /// it back from the spool apart from the rest.
-    pub(crate) lifecycle: bool,
+    /// For a lifecycle call of [`EC2_SOURCE`], not an Instance Connect event: what it says, read
+    /// here from the tape the record was parsed into, so that the analysis applies it without
+    /// reading the record again. Boxed: most events are not lifecycle calls.
+    pub(crate) call: Option<Box<Call>>,
     /// The `eventID` is a UUID written as CloudTrail writes it (lowercase `8-4-4-4-12`), so that
     /// [`id`](Event::id) gives its text back without reading the record again.
     pub(crate) id_written_as_uuid: bool,
@@ -362,9 +366,12 @@ impl<'t> Extractor<'t> {
                 return Err(Reason::shape("a record that is not a JSON object"));
             }
             let record = unwrap_envelope(root);
-            let lifecycle = match record.get("eventSource").and_then(Json::as_str) {
-                Some(EVENT_SOURCE) => false,
-                Some(EC2_SOURCE) if is_lifecycle(record) => true,
+            let call = match record.get("eventSource").and_then(Json::as_str) {
+                Some(EVENT_SOURCE) => None,
+                Some(EC2_SOURCE) if is_lifecycle(record) => match Call::read(record) {
+                    Some(call) => Some(Box::new(call)),
+                    None => return Ok(None),
+                },
                 _ => return Ok(None),
             };
             let (structure, hashes) = (&mut flat.structure, &mut flat.hashes);
@@ -375,7 +382,7 @@ impl<'t> Extractor<'t> {
             let learned = shapes.learned(structure, || learn(tables, record));
             let text = |leaf: u32| texts[leaf as usize].map(str::as_bytes);
             let mut event = compact(learned, hashes, &text, cache, tables);
-            event.lifecycle = lifecycle;
+            event.call = call;
             Ok(Some(event))
         })
         .map_err(|e| Reason::Json { at: None, detail: e.to_string() })?
@@ -431,7 +438,7 @@ fn compact<'r>(
             Box::default()
         },
         record: RecordRef { offset: 0, len: 0, segment: 0 },
-        lifecycle: false,
+        call: None,
     }
 }
 

@@ -343,7 +343,7 @@ impl Sink for Collect<'_, '_> {
         if !self.filter.keeps_time(event.time) {
             // The count is of Instance Connect events; an endpoint's life outside the range is
             // as unknown as one older than the archive.
-            self.out_of_range += u64::from(!event.lifecycle);
+            self.out_of_range += u64::from(event.call.is_none());
             return Ok(());
         }
         self.keep(event, Origin { object: self.seq, record: index }, record)

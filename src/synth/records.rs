@@ -500,9 +500,9 @@ mod tests {
             match created {
                 Some(created) => {
                     let event = event.expect("a create is a lifecycle event");
-                    assert!(
-                        event.lifecycle && record.contains(&created.id) && record.contains(&created.event_id)
-                    );
+                    let call = event.call.expect("a create is a lifecycle call");
+                    assert_eq!(call.endpoints, std::slice::from_ref(&created.id), "{record}");
+                    assert_eq!(call.event_id.as_ref(), Some(&created.event_id));
                     creates += 1;
                 }
                 None => assert!(event.is_none(), "{record}"),

@@ -23,7 +23,7 @@ fn found(kept: &Kept, rules: &Rules) -> Vec<(String, Vec<String>)> {
 
 /// The findings of `activity` under `rules`, with its endpoints' lives.
 fn of(activity: &Activity<'_>, rules: &Rules) -> Vec<Finding> {
-    let lifecycle = Lifecycle::of(activity).expect("lifecycle");
+    let lifecycle = Lifecycle::of(activity);
     find(activity, &lifecycle, rules).expect("findings")
 }
 
