@@ -20,6 +20,9 @@
 #   SKIP_PEERS=1 bash benches/compare.sh  # no jq, DuckDB, Python
 #   ONLY="dense 1gib" bash benches/compare.sh   # only these lines of table 2 (names as printed)
 #   ZLIB_RS=1 bash benches/compare.sh     # also trailscope and the floor built with zlib-rs
+#   BASELINE=/tmp/trailscope-before bash benches/compare.sh   # also another build, run beside
+#       this one on every line (table 3: its wall and peak RSS, and this build's as a ratio of
+#       them): how a change's speed goal ("within 5% of today's build") is measured
 #
 # Archives are generated once into benches/data/ (git-ignored). Binaries come from
 # $CARGO_TARGET_DIR (default target/). The S3 figures are `cargo bench --bench s3`.
@@ -176,6 +179,7 @@ for ((i = 0; i < ${#LINES[@]}; i += 2)); do
     trailscope "$BIN report --format json -q $path")
   [ -n "${ZLIB_RS:-}" ] && tools+=("floor zlib-rs" "$FLOOR-zlib-rs flate2 $path"
     "trailscope zlib-rs" "$BIN-zlib-rs report --format json -q $path")
+  [ -n "${BASELINE:-}" ] && tools+=(baseline "$BASELINE report --format json -q $path")
   side_by_side "$name" "${tools[@]}"
 done
 echo "compare: after: load average $(cut -d' ' -f1-3 /proc/loadavg); busy: $(others)" >&2
@@ -270,6 +274,19 @@ if zlib_rs:
           "| zlib-rs / zlib-ng | peak RSS (zlib-rs) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     print("\n".join(zlib_rs))
+baseline = [(group, tools) for group, tools in rows.items() if "baseline" in tools]
+if baseline:
+    print()
+    print("This build beside the baseline build (BASELINE), in the same runs:")
+    print()
+    print("| archive | baseline wall | this wall | wall ratio | baseline CPU | this CPU "
+          "| baseline peak RSS | this peak RSS | RSS ratio |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for group, tools in baseline:
+        bwall, bcpu, brss = med(tools["baseline"])
+        wall, cpu, rss = med(tools["trailscope"])
+        print(f"| {titles.get(group, group)} | {bwall:.3f} s | {wall:.3f} s | {wall / bwall:.3f}x "
+              f"| {bcpu:.2f} s | {cpu:.2f} s | {mib(brss):.1f} MiB | {mib(rss):.1f} MiB | {rss / brss:.2f}x |")
 print()
 for group in rows:
     if group != "peers":
