@@ -89,8 +89,7 @@ impl Command for Reporting<'_> {
         let Analysed { mut report, baseline, problems, changed, failing } = analysed;
         redactor.report(&mut report)?;
         report.failure_reasons = output::failures::counts(&report.failures);
-        let rendered = output::render(&report, args.format, &RenderOptions { all: args.all });
-        output::write(args.output.as_deref(), &rendered)?;
+        output::write_report(args.output.as_deref(), &report, args.format, &RenderOptions { all: args.all })?;
         let found = super::Found {
             unreadable: report.failures.len(),
             archived: report.archived.len(),

@@ -114,24 +114,46 @@ mod manifest_tests {
     }
 }
 
+/// The report in `format`, in memory. [`write_report`] writes it where it goes.
 pub fn render(report: &Report, format: Format, options: &RenderOptions) -> Vec<u8> {
     match format {
         Format::Json => {
-            let mut out = serde_json::to_string_pretty(report).unwrap_or_else(|e| {
-                // Serializing plain structs into memory cannot fail; say so loudly if it does.
-                format!("{{\"error\": \"cannot serialize report: {e}\"}}")
-            });
-            // Nearly always borrowed: the report is then not copied.
-            if let std::borrow::Cow::Owned(safe) = sanitize::json(&out) {
-                out = safe;
+            let mut out = Vec::new();
+            // Writing into memory cannot fail, nor can serializing plain structs.
+            if let Err(e) = write_json(&mut out, report) {
+                out = format!("{{\"error\": \"cannot serialize report: {e}\"}}\n").into_bytes();
             }
-            out.push('\n');
-            out.into_bytes()
+            out
         }
         Format::Text => text::render(&document::build(report, options)).into_bytes(),
         Format::Markdown => markdown::render(&document::build(report, options)).into_bytes(),
         Format::Html => html::render(&document::build(report, options)).into_bytes(),
     }
+}
+
+/// Writes the report in `format` to `target`, or to stdout when there is none, as [`write`] does.
+/// JSON is written as it is serialized, escaped on the way ([`sanitize::JsonWriter`]): a report
+/// that lists thousands of endpoints is megabytes, and is never held whole beside the report.
+pub(crate) fn write_report(
+    target: Option<&Path>,
+    report: &Report,
+    format: Format,
+    options: &RenderOptions,
+) -> Result<(), FatalError> {
+    if format != Format::Json {
+        return write(target, &render(report, format, options));
+    }
+    let mut sink = Sink::create(target)?;
+    write_json(&mut sink, report).map_err(|cause| sink.failed(cause))?;
+    sink.finish()
+}
+
+/// The report as pretty JSON, and a line break, into `out`.
+fn write_json(out: &mut impl Write, report: &Report) -> io::Result<()> {
+    let mut safe = BufWriter::with_capacity(1 << 16, sanitize::JsonWriter::new(out));
+    serde_json::to_writer_pretty(&mut safe, report)?;
+    safe.write_all(b"\n")?;
+    safe.into_inner().map_err(io::IntoInnerError::into_error)?.finish()
 }
 
 /// The CSV manifest S3 Batch Operations takes (format `S3BatchOperations_CSV_20180820`, fields

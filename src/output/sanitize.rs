@@ -102,6 +102,63 @@ pub(crate) fn json(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// [`json`] as the text is written: what is written to it goes on to `inner` escaped. A character
+/// whose bytes are split between two writes is held until its last byte arrives; [`finish`]
+/// says if the text ended inside one (it was not UTF-8).
+///
+/// [`finish`]: JsonWriter::finish
+pub(crate) struct JsonWriter<W> {
+    inner: W,
+    /// The first bytes of a character cut at the end of the last write.
+    cut: Vec<u8>,
+}
+
+impl<W: std::io::Write> JsonWriter<W> {
+    pub(crate) fn new(inner: W) -> Self {
+        JsonWriter { inner, cut: Vec::new() }
+    }
+
+    /// Ends the text: an error if it ended inside a character.
+    pub(crate) fn finish(self) -> std::io::Result<()> {
+        if self.cut.is_empty() {
+            Ok(())
+        } else {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "JSON text that ends inside a character",
+            ))
+        }
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for JsonWriter<W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let mut joined = std::mem::take(&mut self.cut);
+        let text = if joined.is_empty() {
+            bytes
+        } else {
+            joined.extend_from_slice(bytes);
+            &joined
+        };
+        let (whole, cut) = match std::str::from_utf8(text) {
+            Ok(whole) => (whole, &[][..]),
+            // Cut short, not invalid: the rest comes with the next write.
+            Err(e) if e.error_len().is_none() => {
+                let (whole, cut) = text.split_at(e.valid_up_to());
+                (std::str::from_utf8(whole).unwrap_or_default(), cut)
+            }
+            Err(e) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+        };
+        self.inner.write_all(json(whole).as_bytes())?;
+        self.cut = cut.to_vec();
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// `s` with every character a terminal or viewer could act on shown as a `\u{…}` escape, and a
 /// backslash that would read as the start of one shown as `\u{5c}`. Borrows when nothing needs
 /// escaping, which is nearly always.
@@ -169,6 +226,38 @@ mod json_tests {
         let back: serde_json::Value = serde_json::from_str(&safe).expect("still JSON");
         assert_eq!(back, value, "the same values");
         assert!(matches!(json("{\"plain\":1}"), std::borrow::Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn json_written_in_pieces_is_escaped_as_json_of_it_whole() {
+        use std::io::Write;
+        let value =
+            serde_json::json!({"k": "a\u{9b}31m\u{202e}b\u{7f}c\u{E0041}\u{2028}é文🦀\t", "n": [1, 2]});
+        let text = serde_json::to_string_pretty(&value).expect("JSON");
+        // Every way of cutting it in two, and in pieces of one to seven bytes: characters cut
+        // anywhere in their bytes.
+        for at in 0..=text.len() {
+            let mut out = Vec::new();
+            let mut writer = super::JsonWriter::new(&mut out);
+            writer.write_all(&text.as_bytes()[..at]).expect("write");
+            writer.write_all(&text.as_bytes()[at..]).expect("write");
+            writer.finish().expect("whole characters");
+            assert_eq!(String::from_utf8(out).expect("UTF-8"), json(&text), "cut at {at}");
+        }
+        for size in 1..8 {
+            let mut out = Vec::new();
+            let mut writer = super::JsonWriter::new(&mut out);
+            for piece in text.as_bytes().chunks(size) {
+                writer.write_all(piece).expect("write");
+            }
+            writer.finish().expect("whole characters");
+            assert_eq!(String::from_utf8(out).expect("UTF-8"), json(&text), "pieces of {size}");
+        }
+        // Text that ends inside a character, or that is not UTF-8, is refused.
+        let mut writer = super::JsonWriter::new(Vec::new());
+        writer.write_all("é".as_bytes().get(..1).expect("a byte")).expect("held");
+        assert!(writer.finish().is_err());
+        assert!(super::JsonWriter::new(Vec::new()).write_all(b"\xff\xfe").is_err());
     }
 }
 
