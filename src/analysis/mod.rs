@@ -137,18 +137,10 @@ pub(crate) fn report(
 ) -> Result<Report, Reason> {
     let kept = activity.kept;
     let lifecycle = Lifecycle::of(activity);
-    // The findings and the connections' analysis read the same activity and nothing of each
-    // other: one beside the other, on the workers the reading used.
-    let (found, analysed) = rayon::join(
-        || findings::find(activity, &lifecycle, &plan.rules),
-        || -> Result<_, Reason> {
-            let attributed = Attributed::of(activity);
-            let (event_names, fields) = classify(&attributed, kept)?;
-            Ok((attributed, event_names, fields, conflicts(activity)?))
-        },
-    );
-    let (findings, suppressed) = plan.suppressions.apply(found?);
-    let (attributed, event_names, fields, conflicts) = analysed?;
+    let (findings, suppressed) = plan.suppressions.apply(findings::find(activity, &lifecycle, &plan.rules)?);
+    let attributed = Attributed::of(activity);
+    let (event_names, fields) = classify(&attributed, kept)?;
+    let conflicts = conflicts(activity)?;
     let summary = summary(activity, &attributed, &lifecycle, &objects);
     let (endpoints, timeline) = attributed.into_endpoints(kept, lifecycle);
     let mut other_events = BTreeMap::new();

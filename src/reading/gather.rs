@@ -19,7 +19,9 @@ pub(super) fn gather(listing: Listing, outputs: Vec<Output>, tables: Tables) -> 
     scan.counts.records += listing.remembered_records;
     scan.counts.events_out_of_range += listing.remembered_out_of_range;
     let mut names = Vec::new();
-    let mut events = Vec::new();
+    // Sized once: grown a worker's output at a time, the events (the most memory a run holds)
+    // would be held twice over while copied to a buffer twice as large as they need.
+    let mut events = Vec::with_capacity(outputs.iter().map(|o| o.events.len()).sum());
     for output in outputs {
         scan.counts.objects_read += output.objects_read;
         scan.counts.records += output.records;
