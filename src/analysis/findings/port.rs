@@ -3,6 +3,7 @@
 //! or an internal web port is Instance Connect used as a general-purpose way into the VPC.
 
 use crate::error::Reason;
+use crate::event::tables::FastMap;
 use crate::report::Severity;
 
 use super::{Context, Found, Rule};
@@ -15,13 +16,15 @@ const REMOTE_PORT: &str = "requestParameters.remotePort";
 /// a number is not expected either; a tunnel that names no port is not a finding.
 pub(super) fn find<'k>(cx: &mut Context<'_, 'k>) -> Result<Vec<Found<'k>>, Reason> {
     let mut found = Vec::new();
+    let expected =
+        |port: &str| port.trim().parse::<u16>().is_ok_and(|p| cx.rules.expected_ports.contains(&p));
+    let mut verdicts = FastMap::default();
     for tunnel in cx.activity.tunnels.iter().filter(|t| t.event.succeeded()) {
-        let Some(port) = cx.values.text(tunnel.event, REMOTE_PORT)? else {
+        let Some(port) =
+            cx.values.flagged(tunnel.event, REMOTE_PORT, &mut verdicts, |port| !expected(port))?
+        else {
             continue;
         };
-        if port.trim().parse::<u16>().is_ok_and(|p| cx.rules.expected_ports.contains(&p)) {
-            continue;
-        }
         let title = format!("Tunnel to port {port}, not an expected port");
         found.push(Found { port: Some(port), ..Found::new(RULE, title, vec![tunnel.event]) });
     }

@@ -240,3 +240,34 @@ fn a_tunnel_through_an_endpoint_whose_creation_or_deletion_the_archive_lacks_or_
     let kept = b.kept();
     assert_eq!(found(&kept, &Rules::default()), []);
 }
+
+#[test]
+fn a_value_is_judged_once_however_many_events_hold_it_and_each_holder_is_told() {
+    let mut b = Builder::new();
+    let mut postgres = Vec::new();
+    for i in 0..6 {
+        tunnel(&mut b, 100 + i, "alice", "22", None);
+        postgres.push(tunnel(&mut b, 200 + i, "alice", "5432", None));
+    }
+    let kept = b.kept();
+    let activity = activity(&kept, Window::after_seconds(60));
+    let mut values = Values::new(&kept);
+    let mut verdicts = FastMap::default();
+    let asked = std::cell::Cell::new(0);
+    let unusual = |port: &str| {
+        asked.set(asked.get() + 1);
+        port != "22"
+    };
+    let mut flagged = Vec::new();
+    for tunnel in &activity.tunnels {
+        flagged.push(
+            values
+                .flagged(tunnel.event, "requestParameters.remotePort", &mut verdicts, unusual)
+                .expect("read"),
+        );
+    }
+    assert_eq!(asked.get(), 2, "once for 22, once for 5432");
+    assert_eq!(flagged.iter().filter(|f| f.as_deref() == Some("5432")).count(), 6);
+    assert_eq!(flagged.iter().filter(|f| f.is_none()).count(), 6);
+    assert_eq!(found(&kept, &Rules::default()).len(), postgres.len(), "a finding per tunnel still");
+}

@@ -9,8 +9,9 @@ use crate::event::{unquote, Event, Kept};
 /// Reads the values of a few paths of many events.
 pub(super) struct Values<'k> {
     kept: &'k Kept,
-    /// Where each path is in a shape's values, if the shape has it.
-    at: FastMap<(ShapeId, &'static str), Option<usize>>,
+    /// Where each path is in a shape's values, if the shape has it; keyed by where the path's
+    /// text is (the rules' constants), which is hashed faster than the text.
+    at: FastMap<(ShapeId, usize), Option<usize>>,
     /// The text of a value, by path and hash.
     texts: FastMap<(&'static str, u64), Option<String>>,
 }
@@ -34,13 +35,38 @@ impl<'k> Values<'k> {
     /// What `event` holds at `path`, without reading it.
     pub(super) fn held(&mut self, event: &Event, path: &'static str) -> Held {
         let vocabulary = &self.kept.vocabulary;
-        let at = *self.at.entry((event.shape, path)).or_insert_with(|| {
+        let at = *self.at.entry((event.shape, path.as_ptr() as usize)).or_insert_with(|| {
             vocabulary.shape(event.shape).iter().position(|&p| vocabulary.path(p) == path)
         });
         match at {
             None => Held::Absent,
             Some(i) => event.values.get(i).map_or(Held::Unknown, |&hash| Held::Hash(hash)),
         }
+    }
+
+    /// Whether the value of `path` in `event` is one `flagged` says yes to (given its text, as
+    /// [`text`](Values::text) gives it), asked once per distinct value: the text when it is.
+    pub(super) fn flagged(
+        &mut self,
+        event: &Event,
+        path: &'static str,
+        verdicts: &mut FastMap<u64, bool>,
+        flagged: impl Fn(&str) -> bool,
+    ) -> Result<Option<String>, Reason> {
+        let hash = match self.held(event, path) {
+            Held::Absent => return Ok(None),
+            Held::Unknown => return Ok(self.text(event, path)?.filter(|text| flagged(text))),
+            Held::Hash(hash) => hash,
+        };
+        match verdicts.get(&hash) {
+            Some(false) => return Ok(None),
+            Some(true) => return self.text(event, path),
+            None => {}
+        }
+        let text = self.text(event, path)?;
+        let verdict = text.as_deref().is_some_and(&flagged);
+        verdicts.insert(hash, verdict);
+        Ok(text.filter(|_| verdict))
     }
 
     /// The value of `path` in `event`: a string as itself, a number or `true` as its JSON text;
