@@ -137,10 +137,20 @@ pub(crate) fn report(
 ) -> Result<Report, Reason> {
     let kept = activity.kept;
     let lifecycle = Lifecycle::of(activity);
-    let (findings, suppressed) = plan.suppressions.apply(findings::find(activity, &lifecycle, &plan.rules)?);
-    let attributed = Attributed::of(activity);
-    let (event_names, fields) = classify(&attributed, kept)?;
-    let conflicts = conflicts(activity)?;
+    // The findings and the connections' analysis read the same activity and nothing of each
+    // other: the findings on a thread of their own meanwhile.
+    let (found, analysed) = std::thread::scope(|scope| {
+        let found = scope.spawn(|| findings::find(activity, &lifecycle, &plan.rules));
+        let analysed = (|| -> Result<_, Reason> {
+            let attributed = Attributed::of(activity);
+            let (event_names, fields) = classify(&attributed, kept)?;
+            Ok((attributed, event_names, fields, conflicts(activity)?))
+        })();
+        (found.join(), analysed)
+    });
+    let found = found.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    let (findings, suppressed) = plan.suppressions.apply(found?);
+    let (attributed, event_names, fields, conflicts) = analysed?;
     let summary = summary(activity, &attributed, &lifecycle, &objects);
     let (endpoints, timeline) = attributed.into_endpoints(kept, lifecycle);
     let mut other_events = BTreeMap::new();
