@@ -21,8 +21,8 @@
 #   ONLY="dense 1gib" bash benches/compare.sh   # only these lines of table 2 (names as printed)
 #   ZLIB_RS=1 bash benches/compare.sh     # also trailscope and the floor built with zlib-rs
 #   BASELINE=/tmp/trailscope-before bash benches/compare.sh   # also another build, run beside
-#       this one on every line (table 3: its wall and peak RSS, and this build's as a ratio of
-#       them): how a change's speed goal ("within 5% of today's build") is measured
+#       this one on every line (a table of its own: its wall and peak RSS, and this build's as a
+#       ratio of them): how a change's speed goal ("within 5% of today's build") is measured
 #
 # Archives are generated once into benches/data/ (git-ignored). Binaries come from
 # $CARGO_TARGET_DIR (default target/). The S3 figures are `cargo bench --bench s3`.
@@ -50,6 +50,10 @@ if [ -n "${ZLIB_RS:-}" ]; then
   cp "$TARGET/floor-zlib-rs/release/trailscope-floor" "$FLOOR-zlib-rs"
 fi
 
+if [ -n "${BASELINE:-}" ] && [ ! -x "$BASELINE" ]; then
+  echo "compare: BASELINE=$BASELINE is not a program this script can run" >&2
+  exit 2
+fi
 BENCH=compare
 # shellcheck source=benches/archives.sh
 . benches/archives.sh
@@ -62,7 +66,7 @@ if wanted bench2x; then make_archive bench2x --preset bench --objects 7000 --rec
 if wanted tiny; then make_archive tiny --preset tiny; fi
 if wanted tiny4x; then make_archive tiny4x --preset tiny --objects 80000 --records 160000; fi
 if wanted dense; then make_archive dense --preset dense; fi
-if [ -n "${MILLION:-}" ]; then
+if [ -n "${MILLION:-}" ] && wanted million; then
   make_archive million --preset dense --days 360 --connections 26500 --objects 20000 --records 100000
 fi
 ONE=$DATA/one-gib/CloudTrail-1GiB.json.gz

@@ -274,6 +274,25 @@ pub struct EndpointReport {
     pub life: EndpointLife,
 }
 
+impl EndpointReport {
+    /// An endpoint no tunnel used: its place and its life, every count zero.
+    pub fn unused(id: EndpointId, account: String, region: String, life: EndpointLife) -> EndpointReport {
+        EndpointReport {
+            id,
+            account,
+            region,
+            connections: 0,
+            denied: 0,
+            denied_errors: BTreeMap::new(),
+            events: BTreeMap::new(),
+            connections_without_key: 0,
+            first_seen: None,
+            last_seen: None,
+            life,
+        }
+    }
+}
+
 /// An endpoint's life, from its lifecycle calls: each field as it stands after the last call
 /// read, `null` where none says (an endpoint created before the archive).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -141,7 +141,12 @@ impl Needles {
             return (bit, if self.finders[i].find(text).is_some() { bit } else { 0 });
         }
         let mut found = 0;
-        for at in self.finders[i].find_iter(text) {
+        // Every place it stands, overlapping ones too (`find_iter` would step over those, and a
+        // longer needle may begin at one).
+        let mut from = 0;
+        while let Some(offset) = text.get(from..).and_then(|rest| self.finders[i].find(rest)) {
+            let at = from + offset;
+            from = at + 1;
             found |= bit;
             let mut rest = longer & !found;
             while rest != 0 {
@@ -326,6 +331,10 @@ mod tests {
         let set = Needles::new(&[&[b"\"abcd", b"\"ab"]]);
         assert!(set.may_hold_any(br#"{"l":"abcd"}"#));
         assert!(!set.may_hold_any(br#"{"l":"abc"}"#));
+        // A longer needle that begins where the shorter one overlaps an earlier place of itself.
+        let set = Needles::new(&[&[b"abab", b"ababX"]]);
+        assert!(set.may_hold_any(b"abababX"));
+        assert!(!set.may_hold_any(b"abababY"));
     }
 
     #[test]

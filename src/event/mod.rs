@@ -326,8 +326,9 @@ impl<'t> Extractor<'t> {
     }
 
     /// The event of `record` read flat, or `None` when it is left to simd-json: a record the flat
-    /// reader does not read, an EventBridge envelope, or an Instance Connect record of a
-    /// structure not seen before.
+    /// reader does not read, an EventBridge envelope, an Instance Connect record of a structure
+    /// not seen before, or a record of EC2 named as a lifecycle call (the flat reader sets the
+    /// other calls of EC2 aside itself).
     fn extract_flat(&mut self, record: &[u8]) -> Option<Option<Event>> {
         let Extractor { tables, cache, shapes, flat, .. } = self;
         flat.read(record)?;

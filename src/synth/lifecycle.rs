@@ -458,19 +458,12 @@ pub(super) fn add_to_truth(truth: &mut Truth, lives: Lives) {
             continue;
         }
         let (account, region, _) = STREAMS[stream.unwrap_or(0)];
-        truth.endpoints.push(EndpointReport {
-            id: EndpointId(id),
-            account: ACCOUNTS[account].id.to_owned(),
-            region: region.to_owned(),
-            connections: 0,
-            denied: 0,
-            denied_errors: BTreeMap::new(),
-            events: BTreeMap::new(),
-            connections_without_key: 0,
-            first_seen: None,
-            last_seen: None,
+        truth.endpoints.push(EndpointReport::unused(
+            EndpointId(id),
+            ACCOUNTS[account].id.to_owned(),
+            region.to_owned(),
             life,
-        });
+        ));
     }
     truth.endpoints.sort_by(|a, b| a.id.cmp(&b.id));
     truth.summary.endpoints = truth.endpoints.len() as u64;

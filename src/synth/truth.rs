@@ -148,19 +148,12 @@ impl Plan<'_> {
             .iter()
             .map(|ep| {
                 let (account, region, _) = STREAMS[ep.stream];
-                EndpointReport {
-                    id: EndpointId(ep.spec.id.clone()),
-                    account: ACCOUNTS[account].id.to_owned(),
-                    region: region.to_owned(),
-                    connections: 0,
-                    denied: 0,
-                    denied_errors: BTreeMap::new(),
-                    events: BTreeMap::new(),
-                    connections_without_key: 0,
-                    first_seen: None,
-                    last_seen: None,
-                    life: Default::default(),
-                }
+                EndpointReport::unused(
+                    EndpointId(ep.spec.id.clone()),
+                    ACCOUNTS[account].id.to_owned(),
+                    region.to_owned(),
+                    Default::default(),
+                )
             })
             .collect();
         let mut seen: Vec<Option<(i64, i64)>> = vec![None; endpoints.len()];

@@ -10,8 +10,8 @@ use crate::event::{unquote, Event, Kept};
 pub(super) struct Values<'k> {
     kept: &'k Kept,
     /// Where each path is in a shape's values, if the shape has it; keyed by where the path's
-    /// text is (the rules' constants), which is hashed faster than the text.
-    at: FastMap<(ShapeId, usize), Option<usize>>,
+    /// text is and its length (the rules' constants), which are hashed faster than the text.
+    at: FastMap<(ShapeId, usize, usize), Option<usize>>,
     /// The text of a value, by path and hash.
     texts: FastMap<(&'static str, u64), Option<String>>,
 }
@@ -35,7 +35,7 @@ impl<'k> Values<'k> {
     /// What `event` holds at `path`, without reading it.
     pub(super) fn held(&mut self, event: &Event, path: &'static str) -> Held {
         let vocabulary = &self.kept.vocabulary;
-        let at = *self.at.entry((event.shape, path.as_ptr() as usize)).or_insert_with(|| {
+        let at = *self.at.entry((event.shape, path.as_ptr() as usize, path.len())).or_insert_with(|| {
             vocabulary.shape(event.shape).iter().position(|&p| vocabulary.path(p) == path)
         });
         match at {
