@@ -16,7 +16,7 @@ use crate::Outcome;
 use crate::state::State;
 use crate::verify::Integrity;
 
-use super::read::{self, changed_objects, spool_error, Command, Read, Warnings, Written};
+use super::read::{self, spool_error, Command, Read, Warnings, Written};
 
 pub(crate) fn run(plan: &ConnectionsPlan, redactor: &mut Redactor) -> Result<Outcome, FatalError> {
     read::run(&plan.read, &mut Listing { plan }, redactor)
@@ -49,7 +49,6 @@ impl Command for Listing<'_> {
     ) -> Result<Written, FatalError> {
         let plan = self.plan;
         let log = &plan.read.log;
-        let problems = integrity.as_ref().map_or(0, |i| i.problems());
         let scan = &mut read.reading;
         let activity = analysis::activity(&scan.kept, plan.window);
         let lifecycle = Lifecycle::of(&activity);
@@ -92,17 +91,10 @@ impl Command for Listing<'_> {
         }
         sink.finish()?;
         log.stage(format_args!("wrote {} rows", listed.len()));
-        // The rows have no place for it: what this run read itself goes to standard error.
-        let summary = state.map(|state| state.summary(&scan.counts));
-        let mut warnings = Warnings {
-            changed: summary.as_ref().map_or_else(Vec::new, |s| changed_objects(&s.objects_changed)),
-            failures: std::mem::take(&mut scan.failures),
-            archived: std::mem::take(&mut scan.archived),
-            integrity,
-        };
-        let redactor = rows.redactor;
-        warnings.redact(redactor)?;
-        let found = warnings.found(problems, false);
+        // The rows were read from what was kept; the reading's warnings are taken from it now.
+        let Rows { reader, redactor } = rows;
+        drop((reader, listed, activity));
+        let (warnings, summary, found) = Warnings::of_listing(scan, state, integrity, false, redactor)?;
         Ok(Written { baseline: None, state_line: summary, warnings, found })
     }
 }

@@ -15,7 +15,7 @@ use crate::report::{Finding, SuppressedFinding};
 use crate::state::State;
 use crate::verify::Integrity;
 
-use super::read::{self, changed_objects, spool_error, Command, Read, Warnings, Written};
+use super::read::{self, spool_error, Command, Read, Warnings, Written};
 
 pub(crate) fn run(plan: &FindingsPlan, redactor: &mut Redactor) -> Result<Outcome, FatalError> {
     read::run(&plan.read, &mut Listing { plan }, redactor)
@@ -75,20 +75,10 @@ impl Command for Listing<'_> {
     ) -> Result<Written, FatalError> {
         let plan = self.plan;
         let Analysed { mut listed, mut suppressed, baseline, failing, integrity } = analysed;
-        let problems = integrity.as_ref().map_or(0, |i| i.problems());
         redactor.findings(&mut listed, &mut suppressed)?;
         output::write(plan.output.as_deref(), &output::findings::render(&listed, &suppressed, plan.format))?;
-        let scan = &mut read.reading;
-        // The list has no place for it: what this run read itself goes to standard error.
-        let summary = state.map(|state| state.summary(&scan.counts));
-        let mut warnings = Warnings {
-            changed: summary.as_ref().map_or_else(Vec::new, |s| changed_objects(&s.objects_changed)),
-            failures: std::mem::take(&mut scan.failures),
-            archived: std::mem::take(&mut scan.archived),
-            integrity,
-        };
-        warnings.redact(redactor)?;
-        let found = warnings.found(problems, failing);
+        let (warnings, summary, found) =
+            Warnings::of_listing(&mut read.reading, state, integrity, failing, redactor)?;
         Ok(Written { baseline, state_line: summary, warnings, found })
     }
 

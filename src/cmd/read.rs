@@ -89,15 +89,33 @@ impl Warnings {
         Ok(())
     }
 
-    /// What a listing found that decides its outcome (a listing has no `--fail-on-change`).
-    pub(crate) fn found(&self, problems: usize, findings: bool) -> Found {
-        Found {
-            unreadable: self.failures.len(),
-            archived: self.archived.len(),
-            problems,
+    /// What a listing writes beside its rows, which have no place for it: the warnings of what it
+    /// read (taken from `reading`), redacted, and with `--state` the line on what the state did;
+    /// `findings` is whether a finding fails the run, and decides its outcome with the rest (a
+    /// listing has no `--fail-on-change`).
+    pub(crate) fn of_listing(
+        reading: &mut Reading,
+        state: Option<&State>,
+        integrity: Option<Integrity>,
+        findings: bool,
+        redactor: &mut Redactor,
+    ) -> Result<(Warnings, Option<StateSummary>, Found), FatalError> {
+        let summary = state.map(|state| state.summary(&reading.counts));
+        let mut warnings = Warnings {
+            changed: summary.as_ref().map_or_else(Vec::new, |s| changed_objects(&s.objects_changed)),
+            failures: std::mem::take(&mut reading.failures),
+            archived: std::mem::take(&mut reading.archived),
+            integrity,
+        };
+        warnings.redact(redactor)?;
+        let found = Found {
+            unreadable: warnings.failures.len(),
+            archived: warnings.archived.len(),
+            problems: warnings.integrity.as_ref().map_or(0, Integrity::problems),
             findings,
             changed: false,
-        }
+        };
+        Ok((warnings, summary, found))
     }
 }
 
