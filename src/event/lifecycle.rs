@@ -72,8 +72,9 @@ pub(crate) enum Tagged {
 }
 
 impl Call {
-    /// The call `record` (a lifecycle event of `ec2.amazonaws.com`, its envelope unwrapped)
-    /// makes; `None` for a record whose `eventName` is no lifecycle call.
+    /// The call `record` (of `ec2.amazonaws.com`, its envelope unwrapped) makes; `None` for a
+    /// record that is no lifecycle call: its `eventName` none of theirs, or a tag call that names
+    /// no endpoint among its resources.
     pub(crate) fn read(record: Json<'_, '_>) -> Option<Call> {
         let name = record.get("eventName").and_then(Json::as_str)?;
         let request = record.get("requestParameters");
@@ -94,8 +95,12 @@ impl Call {
             CREATE_TAGS | DELETE_TAGS => Does::Tagged(tag_value(request, name == CREATE_TAGS)),
             _ => return None,
         };
+        let endpoints = endpoints_named(name, request, response);
+        if matches!(does, Does::Tagged(_)) && endpoints.is_empty() {
+            return None;
+        }
         Some(Call {
-            endpoints: endpoints_named(name, request, response),
+            endpoints,
             event_id: record.get("eventID").and_then(Json::as_str).map(str::to_owned),
             does,
         })
@@ -410,6 +415,23 @@ mod tests {
         assert_eq!(call_of(&ec2("DescribeInstanceConnectEndpoints", describe)), None);
         let instance_tags = r#""requestParameters":{"resourcesSet":{"items":[{"resourceId":"i-1"}]},"tagSet":{"items":[{"key":"Name","value":"\"eice-x"}]}},"#;
         assert_eq!(call_of(&ec2(CREATE_TAGS, instance_tags)), None);
+        // A tag call is one when an endpoint is among its resources, in whichever form the list
+        // is written, and a dry run is none.
+        for resources in [
+            r#"{"items":[{"resourceId":"i-1"},{"resourceId":"eice-2"}]}"#,
+            r#"{"item":{"resourceId":"eice-2"}}"#,
+        ] {
+            let tags = format!(
+                r#""requestParameters":{{"resourcesSet":{resources},"tagSet":{{"items":[{{"key":"Name","value":"db"}}]}}}},"#
+            );
+            let call = call_of(&ec2(CREATE_TAGS, &tags)).flatten().expect("a lifecycle call");
+            assert_eq!(
+                (call.endpoints, call.does),
+                (vec!["eice-2".to_owned()], Does::Tagged(Tagged::Set("db".into())))
+            );
+            let dry = format!(r#"{tags}"errorCode":"Client.DryRunOperation","#);
+            assert_eq!(call_of(&ec2(CREATE_TAGS, &dry)), None, "{resources}");
+        }
         // An Instance Connect event is kept, and has no call.
         let tunnel = r#"{"eventTime":"2024-03-01T00:00:00Z","eventSource":"ec2-instance-connect.amazonaws.com","eventName":"OpenTunnel","requestParameters":{"instanceConnectEndpointId":"eice-1"}}"#;
         assert_eq!(call_of(tunnel), Some(None));

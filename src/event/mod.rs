@@ -369,7 +369,8 @@ impl<'t> Extractor<'t> {
             let record = unwrap_envelope(root);
             let call = match record.get("eventSource").and_then(Json::as_str) {
                 Some(EVENT_SOURCE) => None,
-                Some(EC2_SOURCE) if is_lifecycle(record) => match Call::read(record) {
+                // A dry run (`Client.DryRunOperation`) is a permission check, not a call.
+                Some(EC2_SOURCE) if !dry_run(record) => match Call::read(record) {
                     Some(call) => Some(Box::new(call)),
                     None => return Ok(None),
                 },
@@ -443,28 +444,9 @@ fn compact<'r>(
     }
 }
 
-/// Whether a record of [`EC2_SOURCE`] is a lifecycle event: one of [`LIFECYCLE_EVENT_NAMES`],
-/// a tag call only when a resource it names is an endpoint, and no dry run.
-fn is_lifecycle(record: Json<'_, '_>) -> bool {
-    let Some(name) = record.get("eventName").and_then(Json::as_str) else {
-        return false;
-    };
-    if !LIFECYCLE_EVENT_NAMES.contains(&name) {
-        return false;
-    }
-    if record.get("errorCode").and_then(Json::as_str).is_some_and(|code| code.ends_with(DRY_RUN)) {
-        return false;
-    }
-    if name != CREATE_TAGS && name != DELETE_TAGS {
-        return true;
-    }
-    let resources = record.get("requestParameters").and_then(|p| p.get("resourcesSet"));
-    let items = resources.and_then(|r| r.get("items"));
-    let endpoint = |item: Json<'_, '_>| {
-        item.get("resourceId").and_then(Json::as_str).is_some_and(|id| id.starts_with("eice-"))
-    };
-    // A list, or (as EC2's XML answers write a list of one) the one element itself.
-    items.is_some_and(|items| endpoint(items) || items.elements().any(endpoint))
+/// Whether a record is a call made with `DryRun` that would have been allowed.
+fn dry_run(record: Json<'_, '_>) -> bool {
+    record.get("errorCode").and_then(Json::as_str).is_some_and(|code| code.ends_with(DRY_RUN))
 }
 
 /// An `eventID`: a UUID is kept exactly as its 128 bits; anything else is hashed to 128 bits.
